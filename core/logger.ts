@@ -1,0 +1,36 @@
+/**
+ * Structured logging with pino. Secrets are removed by path, never by hope: every field that can
+ * carry a credential is listed here once, and components log through child loggers carrying their
+ * correlation ids (root key, run id, intent id, AWX job id, NetBox request id).
+ */
+import { type DestinationStream, type Logger, pino } from 'pino';
+
+export const redactedPaths = [
+  'authorization',
+  'token',
+  'secret',
+  'password',
+  'signature',
+  '*.authorization',
+  '*.Authorization',
+  '*.token',
+  '*.secret',
+  '*.password',
+  '*.signature',
+  'headers.authorization',
+  'headers["x-hook-signature"]',
+  'req.headers.authorization',
+  'req.headers["x-hook-signature"]',
+  'config.UNICOP_NETBOX_TOKEN',
+  'UNICOP_NETBOX_TOKEN',
+];
+
+export function createLogger(component: string, level = 'info', destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    base: { component },
+    redact: { paths: redactedPaths, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -76,7 +76,7 @@ render_props() {
 # pid_is_ours PID — that process is a Kafka broker started with this stack's server.properties.
 pid_is_ours() {
   local cmdline
-  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  cmdline=$({ tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null) || return 1
   [[ $cmdline == *kafka.Kafka*"$props"* ]]
 }
 
@@ -86,7 +86,7 @@ port_holder() {
   command -v ss >/dev/null || return 0
   pid=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
   [ -n "$pid" ] || return 0
-  echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"
+  echo "$pid $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120)"
 }
 
 # check_pid_and_ports — makes var/run/kafka.pid tell the truth before `up` or `down` acts on it:
@@ -145,7 +145,8 @@ wait_ready() {
   die "Kafka did not answer on $bootstrap within $1s (see $log)"
 }
 
-# sync_topics — kafka/topics.txt against the describe output in $described.
+# sync_topics — kafka/topics.txt against the describe output in $described; sets $topics_changed.
+topics_changed=
 sync_topics() {
   local name parts retention have_parts have_ret
   while read -r name parts retention _; do
@@ -162,11 +163,13 @@ sync_topics() {
       topic_cmd --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
         --config "retention.ms=$retention" --config min.insync.replicas=1 >/dev/null \
         || die "could not create topic $name"
+      topics_changed=1
       continue
     fi
     if ((have_parts < parts)); then
       say "topic $name: raising partitions $have_parts -> $parts"
       topic_cmd --alter --topic "$name" --partitions "$parts" >/dev/null || die "could not add partitions to $name"
+      topics_changed=1
     elif ((have_parts > parts)); then
       say "WARNING: topic $name has $have_parts partitions, topics.txt says $parts; Kafka cannot remove partitions (delete the topic to shrink it)"
     fi
@@ -182,7 +185,8 @@ sync_topics() {
 up() {
   mkdir -p "$dir"
   exec 9>"$dir/.lock"
-  flock 9 # one `up` at a time (CI and a developer's shell may race)
+  # One `up` at a time (CI and a developer's shell may race). The broker must not inherit fd 9.
+  flock -w 180 9 || die "another \`kafka.sh up\` has held $dir/.lock for 3 minutes"
   need_tools
   check_pid_and_ports
   local changed
@@ -200,25 +204,25 @@ up() {
     # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
     start_daemon kafka java $KAFKA_HEAP_OPTS "${broker_jvm[@]}" \
       -Dkafka.logs.dir="$dir/logs" -Dlog4j2.configurationFile="$conf/log4j2.yaml" \
-      -cp "$libs/*" kafka.Kafka "$props"
+      -cp "$libs/*" kafka.Kafka "$props" 9>&-
   fi
   wait_ready 90
   sync_topics
   env_set UNICOP_KAFKA_BROKERS "$bootstrap"
-  status
+  if [ -n "$topics_changed" ]; then status; else status_line "$(grep -c '^Topic:' <<<"$described" || true)"; fi
 }
 
 status() {
-  local n
+  local topics
   port_open "$UNICOP_KAFKA_PORT" || { echo "kafka: down"; return 1; }
   [ -f "$libs/.stamp" ] || { echo "kafka: down ($bootstrap is open, but $libs is missing)"; return 1; }
-  n=$(topic_cmd --list --exclude-internal 2>/dev/null | grep -c .) \
+  topics=$(topic_cmd --list --exclude-internal 2>/dev/null) \
     || { echo "kafka: down ($bootstrap is open but no Kafka answers there)"; return 1; }
-  echo "kafka: up on $bootstrap ($(libs_version)), $n topics"
+  status_line "$(grep -c . <<<"$topics" || true)"
 }
+status_line() { echo "kafka: up on $bootstrap ($(libs_version)), $1 topics"; }
 
 down() {
-  mkdir -p "$dir"
   local pid
   pid=$(daemon_pid kafka)
   if [ -n "$pid" ] && ! pid_is_ours "$pid"; then rm -f "$UNICOP_RUN_DIR/kafka.pid"; fi

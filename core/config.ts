@@ -16,6 +16,34 @@ const brokerList = z
   .transform((s) => s.split(',').map((b) => b.trim()))
   .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1));
 
+/**
+ * A secret is given by reference: `env:NAME` (read from another variable), `file:/path` (read from a
+ * file, trailing newline dropped), or — for local development only — the literal value.
+ */
+export function resolveSecret(ref: string, env: Record<string, string | undefined>): string {
+  if (ref.startsWith('env:')) {
+    const value = env[ref.slice(4)];
+    if (!value) throw new Error(`secret reference ${ref}: variable is not set`);
+    return value;
+  }
+  if (ref.startsWith('file:')) {
+    const path = ref.slice(5);
+    if (!existsSync(path)) throw new Error(`secret reference file:${path}: no such file`);
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  }
+  return ref;
+}
+
+const secretList = z
+  .string()
+  .min(1)
+  .transform((s) =>
+    s
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  );
+
 export const configSchema = z.object({
   // Comma-separated Kafka bootstrap brokers; the local stack's broker by default.
   UNICOP_KAFKA_BROKERS: brokerList.default(['127.0.0.1:19092']),
@@ -25,6 +53,33 @@ export const configSchema = z.object({
   UNICOP_NETBOX_URL: z.url().default('http://127.0.0.1:18000'),
   // NetBox API token (v2 "nbt_<key>.<token>" or v1): no default, a secret.
   UNICOP_NETBOX_TOKEN: z.string().min(1).optional(),
+  // The NetBox user whose token UNICOP writes with: its changes are echoes, not work.
+  UNICOP_NETBOX_USERNAME: z.string().min(1).default('unicop'),
+  // Bridge HTTP port on 127.0.0.1 (the stack's other services use 16xxx–19xxx).
+  UNICOP_BRIDGE_HOST: z.string().default('127.0.0.1'),
+  UNICOP_BRIDGE_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
+  // Webhook secrets, comma-separated references; several are accepted at once for rotation.
+  UNICOP_WEBHOOK_SECRETS: secretList.optional(),
+  // Largest webhook body accepted; NetBox bodies are a few KiB, 1 MiB leaves room for big objects.
+  UNICOP_WEBHOOK_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  // How long a delivery is remembered for de-duplication; NetBox re-sends within seconds to minutes.
+  UNICOP_DEDUPE_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
+  // Group commit: wait this long for more webhooks to share one Kafka produce request.
+  UNICOP_PUBLISH_LINGER_MS: z.coerce.number().int().min(0).default(2),
+  // Answer 503 if Kafka has not acknowledged within this long.
+  UNICOP_PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  // Bearer token for the admin API (reference); no default: the admin API is closed without it.
+  UNICOP_ADMIN_TOKEN: z.string().min(1).optional(),
+  // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
+  UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -38,7 +93,16 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the configuration from an environment record; throws ConfigError naming each bad field. */
+const secretFields = [
+  'UNICOP_NETBOX_TOKEN',
+  'UNICOP_ADMIN_TOKEN',
+  'UNICOP_AWX_WEBHOOK_SECRET',
+] as const satisfies readonly (keyof UnicopConfig)[];
+
+/**
+ * Parses the configuration from an environment record and resolves secret references; throws
+ * ConfigError naming each bad field (never its value).
+ */
 export function parseConfig(env: Record<string, string | undefined>): UnicopConfig {
   const result = configSchema.safeParse(env);
   if (!result.success) {
@@ -46,7 +110,27 @@ export function parseConfig(env: Record<string, string | undefined>): UnicopConf
       result.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', message: i.message })),
     );
   }
-  return result.data;
+  const config = result.data;
+  const problems: { field: string; message: string }[] = [];
+  const resolve = (field: string, ref: string) => {
+    try {
+      return resolveSecret(ref, env);
+    } catch (error) {
+      problems.push({ field, message: (error as Error).message });
+      return '';
+    }
+  };
+  for (const field of secretFields) {
+    const ref = config[field];
+    if (ref !== undefined) config[field] = resolve(field, ref);
+  }
+  if (config.UNICOP_WEBHOOK_SECRETS) {
+    config.UNICOP_WEBHOOK_SECRETS = config.UNICOP_WEBHOOK_SECRETS.map((ref) =>
+      resolve('UNICOP_WEBHOOK_SECRETS', ref),
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }
 
 /**
@@ -63,7 +147,20 @@ export function readStackEnv(file = join(process.env.UNICOP_VAR ?? join(repoRoot
   return facts;
 }
 
-/** The configuration for a process started on this machine: stack facts, overridden by the environment. */
-export function loadConfig(): UnicopConfig {
-  return parseConfig({ ...readStackEnv(), ...process.env });
+/** Reads an optional JSON config file (flat KEY: value object, same keys as the environment). */
+function readConfigFile(path: string | undefined): Record<string, string> {
+  if (!path) return {};
+  const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([{ field: 'UNICOP_CONFIG_FILE', message: 'expected a JSON object' }]);
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+}
+
+/**
+ * The configuration for a process started on this machine: stack facts, then the optional config
+ * file (UNICOP_CONFIG_FILE), then the environment, each overriding the one before.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): UnicopConfig {
+  return parseConfig({ ...readStackEnv(), ...readConfigFile(env.UNICOP_CONFIG_FILE), ...env });
 }

@@ -1,0 +1,47 @@
+/**
+ * GET /healthz (the process answers), GET /readyz (Kafka, Redis and NetBox reachable — each checked
+ * with a short timeout and reported by name), GET /metrics (Prometheus text).
+ */
+import type { Redis } from 'ioredis';
+import type { EventLog } from '../../core/event-log/port.js';
+import type { Handler } from '../http/server.js';
+import type { BridgeMetrics } from '../metrics.js';
+
+export interface ReadinessDeps {
+  eventLog: EventLog;
+  redis: Redis;
+  netboxUrl: string;
+  timeoutMs?: number;
+}
+
+async function within(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([check().catch(() => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const healthz: Handler = async () => ({ status: 200, body: { status: 'ok' } });
+
+export function readyz(deps: ReadinessDeps): Handler {
+  const ms = deps.timeoutMs ?? 2000;
+  return async () => {
+    const [kafka, redis, netbox] = await Promise.all([
+      within(ms, () => deps.eventLog.healthy()),
+      within(ms, async () => (await deps.redis.ping()) === 'PONG'),
+      within(ms, async () => (await fetch(`${deps.netboxUrl}/api/status/`, { method: 'GET' })).status < 500),
+    ]);
+    const checks = { kafka, redis, netbox };
+    const ready = kafka && redis && netbox;
+    return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'not_ready', checks } };
+  };
+}
+
+export function metricsHandler(metrics: BridgeMetrics): Handler {
+  return async () => ({ status: 200, text: true, body: await metrics.registry.metrics() });
+}

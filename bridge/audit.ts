@@ -1,0 +1,37 @@
+/**
+ * The bridge's audit trail on `unicop.audit`. Audit events that accompany a change are appended in
+ * the same batch as the change; audit events about refused requests are appended on their own and
+ * must never delay or change the answer, so their failures are logged and counted, not thrown.
+ */
+import type { Logger } from 'pino';
+import type { EventLog, EventLogMessage } from '../core/event-log/port.js';
+import { cloudEvent, type EventData, eventTypes } from '../core/events/catalogue.js';
+import { uuidv7 } from '../core/ids.js';
+
+export const bridgeSource = 'unicop/bridge';
+
+export function auditMessage(data: EventData<'audit'>, key: string): EventLogMessage {
+  const event = cloudEvent('audit', {
+    id: uuidv7(),
+    source: bridgeSource,
+    subject: `${data.subjectType}/${data.subjectId}`,
+    data,
+  });
+  return { topic: eventTypes.audit.topic, key, value: JSON.stringify(event) };
+}
+
+export class AuditTrail {
+  constructor(
+    private readonly log: EventLog,
+    private readonly logger: Logger,
+    private readonly onFailure: () => void = () => undefined,
+  ) {}
+
+  /** Appends without waiting; a failure is logged (without the event's data) and counted. */
+  record(data: EventData<'audit'>, key: string): void {
+    this.log.append([auditMessage(data, key)]).catch((error: unknown) => {
+      this.onFailure();
+      this.logger.warn({ err: error, action: data.action }, 'audit event could not be written');
+    });
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * POST /webhooks/netbox — the front door. In order: read the body (size limit), verify the
+ * signature, parse, validate, recognise echoes and duplicates, append the change to
+ * `unicop.changes`, and answer 202 only once Kafka acknowledged it (acks=all). No NetBox call is
+ * made on this path; working out which roots a change touches happens behind the log (resolver).
+ */
+import type { Logger } from 'pino';
+import type { EventLog } from '../../core/event-log/port.js';
+import { EventLogUnavailableError } from '../../core/event-log/port.js';
+import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
+import { netboxWebhookSchema, normaliseDelivery } from '../../core/events/netbox-webhook.js';
+import { deterministicUuidv7 } from '../../core/ids.js';
+import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
+import { readRawBody } from '../http/body.js';
+import {
+  HttpError,
+  MalformedBodyError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+  ValidationError,
+} from '../http/errors.js';
+import type { Handler, Reply } from '../http/server.js';
+import type { BridgeMetrics } from '../metrics.js';
+import type { DeliveryMemory } from './delivery-memory.js';
+import { checkHookSignature } from './signature.js';
+
+export interface NetboxWebhookDeps {
+  eventLog: EventLog;
+  memory: DeliveryMemory;
+  audit: AuditTrail;
+  metrics: BridgeMetrics;
+  secrets: readonly string[];
+  maxBytes: number;
+  /** UNICOP's own NetBox user: its changes are echoes of our writes. */
+  ownUsername: string;
+}
+
+const source = 'netbox';
+
+export function netboxWebhookHandler(deps: NetboxWebhookDeps): Handler {
+  return async ({ req, log, requestId }) => {
+    const started = process.hrtime.bigint();
+    deps.metrics.received.inc({ source });
+    try {
+      return await accept(deps, req, log, requestId, started);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        deps.metrics.rejected.inc({ source, reason: error.reason });
+        deps.audit.record(
+          {
+            action: 'webhook.rejected',
+            actor: 'netbox',
+            subjectType: 'webhook',
+            subjectId: requestId,
+            outcome: error.statusCode === 503 ? 'failed' : 'rejected',
+            reason: error.reason,
+            correlation: { bridgeRequestId: requestId },
+            metadata: {
+              status: error.statusCode,
+              ...(error.details.issues ? { issues: error.details.issues } : {}),
+            },
+          },
+          `webhook/${requestId}`,
+        );
+        log.info({ status: error.statusCode, reason: error.reason }, 'webhook refused');
+      }
+      throw error;
+    }
+  };
+}
+
+async function accept(
+  deps: NetboxWebhookDeps,
+  req: Parameters<Handler>[0]['req'],
+  log: Logger,
+  requestId: string,
+  started: bigint,
+): Promise<Reply> {
+  const raw = await readRawBody(req, deps.maxBytes);
+  const signature = checkHookSignature(raw, req.headers['x-hook-signature'], deps.secrets);
+  if (signature === 'missing')
+    throw new UnauthorizedError('missing_signature', 'X-Hook-Signature is required');
+  if (signature === 'invalid')
+    throw new UnauthorizedError('invalid_signature', 'X-Hook-Signature does not match');
+
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = netboxWebhookSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ValidationError(
+      parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message })),
+    );
+  }
+  const delivery = normaliseDelivery(parsed.data);
+  const correlation = {
+    bridgeRequestId: requestId,
+    netboxRequestId: delivery.requestId,
+    objectType: delivery.objectType,
+    objectId: delivery.objectId,
+  };
+  const objectKey = `${delivery.objectType}:${delivery.objectId}`;
+  const changeLog = log.child(correlation);
+
+  if (delivery.actor !== null && delivery.actor === deps.ownUsername) {
+    deps.metrics.echoes.inc();
+    deps.audit.record(
+      {
+        action: 'change.echo_suppressed',
+        actor: delivery.actor,
+        subjectType: delivery.objectType,
+        subjectId: String(delivery.objectId),
+        outcome: 'ignored',
+        reason: 'made by UNICOP itself',
+        correlation,
+        metadata: { event: delivery.event },
+      },
+      objectKey,
+    );
+    changeLog.debug('echo of our own write, not turned into work');
+    return { status: 200, body: { status: 'ignored', reason: 'echo' } };
+  }
+
+  const identity = [
+    delivery.requestId,
+    delivery.objectType,
+    delivery.objectId,
+    delivery.event,
+    delivery.lastUpdated,
+  ] as const;
+  const changeId = deterministicUuidv7(Date.parse(delivery.occurredAt), ...identity.map((v) => v ?? ''));
+  const memoryKey = deps.memory.key([...identity]);
+  const claim = await deps.memory.claim(memoryKey).catch((error: unknown) => {
+    // Without Redis we cannot tell duplicates apart; the change id is deterministic, so accepting
+    // a duplicate here yields the same change id and no second intent downstream.
+    changeLog.warn({ err: error }, 'delivery memory unavailable; accepting without de-duplication');
+    return 'unavailable' as const;
+  });
+  if (claim === 'done') {
+    deps.metrics.duplicates.inc();
+    deps.audit.record(
+      {
+        action: 'change.duplicate',
+        actor: delivery.actor ?? 'unknown',
+        subjectType: delivery.objectType,
+        subjectId: String(delivery.objectId),
+        outcome: 'ignored',
+        reason: 'delivery already accepted',
+        correlation: { ...correlation, changeId },
+        metadata: { event: delivery.event },
+      },
+      objectKey,
+    );
+    return { status: 200, body: { status: 'duplicate', changeId } };
+  }
+  if (claim === 'in_flight') {
+    throw new ServiceUnavailableError(
+      'delivery_in_flight',
+      'the same delivery is being accepted right now',
+      1,
+    );
+  }
+
+  const data: EventData<'change'> = { changeId, ...delivery };
+  const change = cloudEvent('change', {
+    id: changeId,
+    source: bridgeSource,
+    subject: objectKey,
+    time: delivery.occurredAt,
+    data,
+  });
+  const received = auditMessage(
+    {
+      action: 'change.received',
+      actor: delivery.actor ?? 'unknown',
+      subjectType: delivery.objectType,
+      subjectId: String(delivery.objectId),
+      outcome: 'ok',
+      reason: null,
+      correlation: { ...correlation, changeId },
+      metadata: { event: delivery.event },
+    },
+    objectKey,
+  );
+  try {
+    await deps.eventLog.append([
+      { topic: eventTypes.change.topic, key: objectKey, value: JSON.stringify(change) },
+      received,
+    ]);
+  } catch (error) {
+    if (claim === 'claimed') await deps.memory.release(memoryKey).catch(() => undefined);
+    if (error instanceof EventLogUnavailableError) {
+      throw new ServiceUnavailableError(
+        'event_log_unavailable',
+        'Kafka did not acknowledge the change',
+        5,
+        error,
+      );
+    }
+    throw error;
+  }
+  if (claim === 'claimed') {
+    await deps.memory.remember(memoryKey).catch((error: unknown) => {
+      changeLog.warn({ err: error }, 'could not remember the delivery for de-duplication');
+    });
+  }
+  deps.metrics.published.inc({ type: eventTypes.change.type });
+  deps.metrics.publishLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  deps.audit.record(
+    {
+      action: 'change.published',
+      actor: 'unicop-bridge',
+      subjectType: delivery.objectType,
+      subjectId: String(delivery.objectId),
+      outcome: 'ok',
+      reason: null,
+      correlation: { ...correlation, changeId },
+      metadata: { topic: eventTypes.change.topic },
+    },
+    objectKey,
+  );
+  changeLog.info({ changeId, event: delivery.event }, 'change accepted');
+  return { status: 202, body: { status: 'accepted', changeId } };
+}

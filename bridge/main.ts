@@ -1,0 +1,43 @@
+/** The bridge process: parse configuration, connect, listen; stop cleanly on SIGTERM/SIGINT. */
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { ConfigError, loadConfig } from '../core/config.js';
+import { KafkaEventLog } from '../core/event-log/kafka.js';
+import { createLogger } from '../core/logger.js';
+import { createBridge } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('bridge', config.UNICOP_LOG_LEVEL);
+  if (!config.UNICOP_WEBHOOK_SECRETS?.length) {
+    throw new ConfigError([{ field: 'UNICOP_WEBHOOK_SECRETS', message: 'at least one secret is required' }]);
+  }
+  const kafka = new Kafka({
+    clientId: 'unicop-bridge',
+    brokers: config.UNICOP_KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+  });
+  const eventLog = new KafkaEventLog(kafka, {
+    lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
+    ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
+  });
+  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const { server } = createBridge({ config, eventLog, redis, logger });
+  server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
+    logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
+  );
+  const stop = () => {
+    logger.info('bridge stopping');
+    server.close(() => {
+      void Promise.all([eventLog.close(), redis.quit()]).finally(() => process.exit(0));
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? error.message : String(error);
+  process.stderr.write(`bridge failed to start: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,167 @@
+/**
+ * Kafka adapter of the event-log port, with group commit. kafkajs sends one produce request per
+ * `send()`; an idempotent producer allows one request in flight, so a request per webhook would cap
+ * throughput at one round trip per change. Instead, appends that arrive while a batch is being
+ * written (or within `lingerMs` of the first) are gathered into the next single `sendBatch`, and
+ * every caller in that batch is answered when the broker acknowledges it with acks=all.
+ */
+import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { type EventLog, type EventLogMessage, EventLogUnavailableError } from './port.js';
+
+export interface KafkaEventLogOptions {
+  /** How long to wait for more appends before writing a new batch; 2 ms keeps p50 low. */
+  lingerMs?: number;
+  /** Upper bound on messages in one produce request. */
+  maxBatchMessages?: number;
+  /** Give up on a batch (and fail its callers) after this long; the caller answers 503. */
+  ackTimeoutMs?: number;
+}
+
+interface Pending {
+  messages: EventLogMessage[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export class KafkaEventLog implements EventLog {
+  private producer: Producer | undefined;
+  private connecting: Promise<Producer> | undefined;
+  private queue: Pending[] = [];
+  private writing = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private lastOk = false;
+  private readonly lingerMs: number;
+  private readonly maxBatchMessages: number;
+  private readonly ackTimeoutMs: number;
+
+  constructor(
+    private readonly kafka: Kafka,
+    options: KafkaEventLogOptions = {},
+  ) {
+    this.lingerMs = options.lingerMs ?? 2;
+    this.maxBatchMessages = options.maxBatchMessages ?? 1000;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+  }
+
+  append(messages: EventLogMessage[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ messages, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  async healthy(): Promise<boolean> {
+    if (this.lastOk) return true;
+    try {
+      await this.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.lingerTimer);
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  private schedule(): void {
+    if (this.writing || this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      void this.writeNextBatch();
+    }, this.lingerMs);
+  }
+
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0] as Pending;
+      if (batch.length > 0 && count + next.messages.length > this.maxBatchMessages) break;
+      batch.push(next);
+      count += next.messages.length;
+      this.queue.shift();
+    }
+    return batch;
+  }
+
+  private async writeNextBatch(): Promise<void> {
+    const batch = this.takeBatch();
+    if (batch.length === 0) return;
+    this.writing = true;
+    try {
+      await this.withTimeout(this.send(batch.flatMap((p) => p.messages)));
+      this.lastOk = true;
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      this.lastOk = false;
+      await this.reset();
+      const failure =
+        error instanceof EventLogUnavailableError
+          ? error
+          : new EventLogUnavailableError('Kafka did not acknowledge the batch', { cause: error });
+      for (const p of batch) p.reject(failure);
+    } finally {
+      this.writing = false;
+      if (this.queue.length > 0) this.schedule();
+    }
+  }
+
+  private async send(messages: EventLogMessage[]): Promise<void> {
+    const producer = await this.connect();
+    const byTopic = new Map<string, TopicMessages>();
+    for (const m of messages) {
+      const entry = byTopic.get(m.topic) ?? { topic: m.topic, messages: [] };
+      entry.messages.push({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) });
+      byTopic.set(m.topic, entry);
+    }
+    await producer.sendBatch({ acks: -1, timeout: this.ackTimeoutMs, topicMessages: [...byTopic.values()] });
+  }
+
+  private withTimeout<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new EventLogUnavailableError(`no acknowledgement within ${this.ackTimeoutMs} ms`)),
+        this.ackTimeoutMs,
+      );
+    });
+    work.catch(() => undefined); // a late failure after the timeout has nobody left to tell
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private connect(): Promise<Producer> {
+    if (this.producer) return Promise.resolve(this.producer);
+    this.connecting ??= (async () => {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      });
+      try {
+        await this.withTimeout(producer.connect());
+      } catch (error) {
+        await producer.disconnect().catch(() => undefined);
+        throw error instanceof EventLogUnavailableError
+          ? error
+          : new EventLogUnavailableError('cannot connect to Kafka', { cause: error });
+      }
+      this.producer = producer;
+      return producer;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** After a failure the producer is rebuilt on the next append (kafkajs may leave it wedged). */
+  private async reset(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}

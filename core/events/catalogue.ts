@@ -1,0 +1,172 @@
+/**
+ * The event catalogue: every event UNICOP writes to Kafka, as a CloudEvents 1.0 structured-mode
+ * JSON message (`specversion, id, source, type, subject, time, datacontenttype, dataschema, data`).
+ * One zod schema per event type, versioned in the type name (`io.unicop.<name>.v<N>`); a breaking
+ * change is a new version, never an edit. `scripts/export-event-schemas.ts` writes them as JSON
+ * Schema to docs/events/, and a test keeps those files in step with this module.
+ */
+import { z } from 'zod';
+import { uuidv7Pattern } from '../ids.js';
+
+export const topics = {
+  changes: 'unicop.changes',
+  intents: 'unicop.intents',
+  outcomes: 'unicop.outcomes',
+  audit: 'unicop.audit',
+  awxEvents: 'unicop.awx-events',
+} as const;
+
+export const rootKeySchema = z.string().regex(/^[a-z][a-z0-9-]*\/\d+$/, 'expected "<root-kind>/<anchor-id>"');
+const isoTime = z.iso.datetime({ offset: true });
+const nullableString = z.string().nullable();
+
+export const changeData = z.object({
+  changeId: z.string().regex(uuidv7Pattern),
+  event: z.enum(['created', 'updated', 'deleted']),
+  objectType: z.string().min(1),
+  objectId: z.number().int().positive(),
+  occurredAt: isoTime,
+  requestId: nullableString,
+  actor: nullableString,
+  lastUpdated: nullableString,
+  data: z.record(z.string(), z.unknown()),
+  prechange: z.record(z.string(), z.unknown()).nullable(),
+  postchange: z.record(z.string(), z.unknown()).nullable(),
+});
+
+export const intentCause = z.object({
+  kind: z.enum(['change', 'sweep', 'manual', 'retry', 'resume']),
+  changeId: z.string().nullable(),
+  requestId: nullableString,
+  event: z.enum(['created', 'updated', 'deleted']).nullable(),
+  objectType: nullableString,
+  objectId: z.number().int().nullable(),
+  actor: nullableString,
+  at: isoTime,
+});
+
+export const intentData = z.object({
+  intentId: z.string().regex(uuidv7Pattern),
+  rootKey: rootKeySchema,
+  cause: intentCause,
+});
+
+export const runStates = [
+  'queued',
+  'leased',
+  'launched',
+  'awaiting_approval',
+  'running',
+  'succeeded',
+  'failed',
+  'canceled',
+  'timed_out',
+  'denied',
+  'skipped',
+] as const;
+export const terminalRunStates = [
+  'succeeded',
+  'failed',
+  'canceled',
+  'timed_out',
+  'denied',
+  'skipped',
+] as const;
+export const failureClasses = [
+  'executor_unavailable',
+  'template_misconfigured',
+  'job_failed',
+  'job_error',
+  'canceled',
+  'timed_out',
+  'denied',
+  'netbox_unavailable',
+  'lease_lost',
+] as const;
+
+export const outcomeData = z.object({
+  runId: z.string().min(1),
+  rootKey: rootKeySchema,
+  state: z.enum(terminalRunStates),
+  failureClass: z.enum(failureClasses).nullable(),
+  snapshotHash: z.string().regex(/^[0-9a-f]{64}$/),
+  fencingToken: z.number().int().nonnegative(),
+  intentId: z.string().nullable(),
+  awxJobId: z.number().int().nullable(),
+  awxJobUrl: z.string().nullable(),
+  summary: z.string(),
+  startedAt: isoTime,
+  finishedAt: isoTime,
+});
+
+export const auditData = z.object({
+  action: z.string().regex(/^[a-z_.]+$/),
+  actor: z.string().min(1),
+  subjectType: z.string().min(1),
+  subjectId: z.string().min(1),
+  outcome: z.enum(['ok', 'rejected', 'ignored', 'failed']),
+  reason: z.string().nullable(),
+  correlation: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
+  metadata: z.record(z.string(), z.unknown()),
+});
+
+export const awxJobStatusData = z.object({
+  awxJobId: z.number().int().positive(),
+  kind: z.enum(['job', 'workflow_job']),
+  status: z.string().min(1),
+  name: nullableString,
+  url: nullableString,
+  started: nullableString,
+  finished: nullableString,
+  receivedAt: isoTime,
+});
+
+/** Every event type: its CloudEvents `type`, the topic it lives on, and its data schema. */
+export const eventTypes = {
+  change: { type: 'io.unicop.change.v1', topic: topics.changes, data: changeData },
+  intent: { type: 'io.unicop.intent.v1', topic: topics.intents, data: intentData },
+  outcome: { type: 'io.unicop.outcome.v1', topic: topics.outcomes, data: outcomeData },
+  audit: { type: 'io.unicop.audit.v1', topic: topics.audit, data: auditData },
+  awxJobStatus: { type: 'io.unicop.awx-job-status.v1', topic: topics.awxEvents, data: awxJobStatusData },
+} as const;
+
+export type EventName = keyof typeof eventTypes;
+export type EventData<N extends EventName> = z.infer<(typeof eventTypes)[N]['data']>;
+
+export const dataschemaBase = 'urn:unicop:schema:';
+
+export function envelopeSchema<N extends EventName>(name: N) {
+  const { type, data } = eventTypes[name];
+  return z.object({
+    specversion: z.literal('1.0'),
+    id: z.string().regex(uuidv7Pattern),
+    source: z.string().min(1),
+    type: z.literal(type),
+    subject: z.string().min(1),
+    time: isoTime,
+    datacontenttype: z.literal('application/json'),
+    dataschema: z.literal(`${dataschemaBase}${type}`),
+    data,
+  });
+}
+
+export type CloudEvent<N extends EventName> = z.infer<ReturnType<typeof envelopeSchema<N>>>;
+
+/** Builds a validated CloudEvent; throws if `data` does not match its schema (a programming error). */
+export function cloudEvent<N extends EventName>(
+  name: N,
+  fields: { id: string; source: string; subject: string; time?: string; data: EventData<N> },
+): CloudEvent<N> {
+  const { type } = eventTypes[name];
+  return envelopeSchema(name).parse({
+    specversion: '1.0',
+    id: fields.id,
+    source: fields.source,
+    type,
+    subject: fields.subject,
+    time: fields.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: `${dataschemaBase}${type}`,
+    data: fields.data,
+  }) as CloudEvent<N>;
+}

@@ -1,0 +1,95 @@
+/**
+ * Reading what the code under test wrote to Kafka. A TopicTail remembers each partition's end
+ * offset when it starts and collects only messages written after that, so tests see their own
+ * messages however long the topics already are.
+ */
+import { type Consumer, Kafka, logLevel } from 'kafkajs';
+import { stack, uniqueName } from './stack.js';
+
+export interface TailedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Record<string, unknown>;
+}
+
+export function testKafka(): Kafka {
+  return new Kafka({
+    clientId: uniqueName('test'),
+    brokers: stack.kafkaBrokers(),
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+export class TopicTail {
+  readonly messages: TailedMessage[] = [];
+  private consumer: Consumer | undefined;
+
+  private constructor(private readonly kafka: Kafka) {}
+
+  static async start(topics: string[], kafka = testKafka()): Promise<TopicTail> {
+    const tail = new TopicTail(kafka);
+    await tail.begin(topics);
+    return tail;
+  }
+
+  private async begin(topics: string[]): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const starts = new Map<string, bigint>();
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic))
+        starts.set(`${topic}/${p.partition}`, BigInt(p.high));
+    }
+    await admin.disconnect();
+    const consumer = this.kafka.consumer({ groupId: uniqueName('tail'), maxWaitTimeInMs: 100 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const start = starts.get(`${topic}/${partition}`) ?? 0n;
+        if (BigInt(message.offset) < start) return;
+        this.messages.push({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key ? message.key.toString() : null,
+          value: JSON.parse(String(message.value)) as Record<string, unknown>,
+        });
+      },
+    });
+    for (const [tp, offset] of starts) {
+      const [topic, partition] = tp.split('/') as [string, string];
+      consumer.seek({ topic, partition: Number(partition), offset: offset.toString() });
+    }
+  }
+
+  /** Messages matching `match`, waiting until there are at least `count` of them. */
+  async waitFor(
+    match: (m: TailedMessage) => boolean,
+    count = 1,
+    timeoutMs = 15_000,
+  ): Promise<TailedMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.filter(match);
+      if (found.length >= count) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`expected ${count} matching message(s) within ${timeoutMs} ms, saw ${found.length}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Waits `ms` and returns every match: for asserting that nothing more arrived. */
+  async settle(match: (m: TailedMessage) => boolean, ms = 1500): Promise<TailedMessage[]> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.messages.filter(match);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}

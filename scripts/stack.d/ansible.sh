@@ -9,6 +9,8 @@ reqs="$(dirname "$0")/python-tools.txt"
 marker="$venv/.installed"
 
 up() {
+  # named-checkzone validates the zones the prefix reconciler renders (awx-playbooks/prefix.yml).
+  apt_install bind9-utils
   if [ ! -f "$marker" ] || ! cmp -s "$reqs" "$marker"; then
     say "creating $venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

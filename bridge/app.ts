@@ -9,7 +9,7 @@ import type { UnicopConfig } from '../core/config.js';
 import type { EventLog } from '../core/event-log/port.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { AuditTrail } from './audit.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type Route } from './http/server.js';
 import { awxWebhookHandler } from './ingress/awx-webhook.js';
 import { DeliveryMemory } from './ingress/delivery-memory.js';
 import { netboxWebhookHandler } from './ingress/netbox-webhook.js';
@@ -25,47 +25,47 @@ export interface BridgeDeps {
 export interface Bridge {
   server: Server;
   metrics: BridgeMetrics;
+  /** What the bridge serves, for the OpenAPI conformance test. */
+  routes: { method: string; path: string }[];
 }
 
 export function createBridge({ config, eventLog, redis, logger }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
   const audit = new AuditTrail(eventLog, logger, () => metrics.auditFailures.inc());
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
-  const server = createHttpServer(
-    [
-      {
-        method: 'POST',
-        path: '/webhooks/netbox',
-        handler: netboxWebhookHandler({
-          eventLog,
-          memory,
-          audit,
-          metrics,
-          secrets: config.UNICOP_WEBHOOK_SECRETS ?? [],
-          maxBytes: config.UNICOP_WEBHOOK_MAX_BYTES,
-          ownUsername: config.UNICOP_NETBOX_USERNAME,
-        }),
-      },
-      {
-        method: 'POST',
-        path: '/webhooks/awx',
-        handler: awxWebhookHandler({
-          eventLog,
-          audit,
-          metrics,
-          secret: config.UNICOP_AWX_WEBHOOK_SECRET,
-          maxBytes: config.UNICOP_WEBHOOK_MAX_BYTES,
-        }),
-      },
-      { method: 'GET', path: '/healthz', handler: healthz },
-      {
-        method: 'GET',
-        path: '/readyz',
-        handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
-      },
-      { method: 'GET', path: '/metrics', handler: metricsHandler(metrics) },
-    ],
-    logger,
-  );
-  return { server, metrics };
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: '/webhooks/netbox',
+      handler: netboxWebhookHandler({
+        eventLog,
+        memory,
+        audit,
+        metrics,
+        secrets: config.UNICOP_WEBHOOK_SECRETS ?? [],
+        maxBytes: config.UNICOP_WEBHOOK_MAX_BYTES,
+        ownUsername: config.UNICOP_NETBOX_USERNAME,
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/webhooks/awx',
+      handler: awxWebhookHandler({
+        eventLog,
+        audit,
+        metrics,
+        secret: config.UNICOP_AWX_WEBHOOK_SECRET,
+        maxBytes: config.UNICOP_WEBHOOK_MAX_BYTES,
+      }),
+    },
+    { method: 'GET', path: '/healthz', handler: healthz },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
+    },
+    { method: 'GET', path: '/metrics', handler: metricsHandler(metrics) },
+  ];
+  const server = createHttpServer(routes, logger);
+  return { server, metrics, routes: routes.map(({ method, path }) => ({ method, path })) };
 }

@@ -14,6 +14,7 @@ import { stack, uniqueName } from './stack.js';
 
 export interface RunningBridge {
   url: string;
+  routes: { method: string; path: string }[];
   logs: string[];
   close(): Promise<void>;
 }
@@ -47,11 +48,12 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
   });
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1 });
-  const { server } = createBridge({ config, eventLog, redis, logger });
+  const { server, routes } = createBridge({ config, eventLog, redis, logger });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    routes,
     logs,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -140,6 +140,10 @@ export class KafkaEventLog implements EventLog {
       const producer = this.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
+        // Kafka's own partitioner (murmur2), so keys land where Java clients would put them.
+        createPartitioner: Partitioners.DefaultPartitioner,
+        // Few retries: a batch that cannot be acknowledged quickly is answered 503 and re-sent by
+        // NetBox; the deterministic change id makes a late duplicate harmless downstream.
         retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
       });
       try {

@@ -5,7 +5,7 @@
  * written (or within `lingerMs` of the first) are gathered into the next single `sendBatch`, and
  * every caller in that batch is answered when the broker acknowledges it with acks=all.
  */
-import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { type Kafka, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
 import { type EventLog, type EventLogMessage, EventLogUnavailableError } from './port.js';
 
 export interface KafkaEventLogOptions {

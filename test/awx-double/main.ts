@@ -1,0 +1,46 @@
+/**
+ * Runs the AWX API double as a process:
+ *   npx tsx test/awx-double/main.ts --config FILE --port N --state-dir DIR [--ansible-bin DIR] [--step-ms N]
+ * --ansible-bin defaults to the stack's UNICOP_ANSIBLE_BIN (var/stack.env). Prints one line
+ * "awx-double listening on <url>" when ready; stops its playbooks and exits on SIGTERM/SIGINT.
+ */
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { readStackEnv } from '../../core/config.js';
+import { loadDoubleConfig } from './config.js';
+import { startAwxDouble } from './server.js';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'state-dir': { type: 'string' },
+    'ansible-bin': { type: 'string' },
+    'step-ms': { type: 'string' },
+  },
+});
+
+const ansibleBin = values['ansible-bin'] ?? process.env.UNICOP_ANSIBLE_BIN ?? readStackEnv().UNICOP_ANSIBLE_BIN;
+if (!values.config || !values['state-dir'] || !ansibleBin) {
+  console.error(
+    'usage: main.ts --config FILE --state-dir DIR [--port N] [--host H] [--ansible-bin DIR] [--step-ms N]\n' +
+      '(--ansible-bin defaults to UNICOP_ANSIBLE_BIN from var/stack.env: run scripts/stack up ansible)',
+  );
+  process.exit(2);
+}
+mkdirSync(values['state-dir'], { recursive: true });
+const double = await startAwxDouble({
+  config: loadDoubleConfig(values.config),
+  stateDir: values['state-dir'],
+  ansibleBin,
+  port: Number(values.port),
+  host: values.host,
+  ...(values['step-ms'] ? { stepMs: Number(values['step-ms']) } : {}),
+});
+console.log(`awx-double listening on ${double.url}`);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void double.close().then(() => process.exit(0));
+  });
+}

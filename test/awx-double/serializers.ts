@@ -1,0 +1,156 @@
+/**
+ * How the double's records look on the wire: the fields of AWX's JobSerializer,
+ * WorkflowJobSerializer, WorkflowJobNodeSerializer, WorkflowApprovalSerializer and
+ * JobEventSerializer that UNICOP reads (openapi/awx.yaml), with AWX's names and types.
+ */
+import type { ApprovalRecord, AwxEngine, JobRecord, UnifiedJob, WorkflowJobRecord } from './engine.js';
+import type { RunnerEvent } from './runner.js';
+
+const elapsed = (job: UnifiedJob) =>
+  job.started && job.finished ? (Date.parse(job.finished) - Date.parse(job.started)) / 1000 : 0;
+
+const failed = (job: UnifiedJob) => ['failed', 'error'].includes(job.status);
+
+export function serializeJob(job: JobRecord) {
+  return {
+    id: job.id,
+    type: 'job' as const,
+    url: `/api/v2/jobs/${job.id}/`,
+    related: {
+      stdout: `/api/v2/jobs/${job.id}/stdout/`,
+      job_events: `/api/v2/jobs/${job.id}/job_events/`,
+      cancel: `/api/v2/jobs/${job.id}/cancel/`,
+    },
+    summary_fields: {
+      job_template: { id: job.template.id, name: job.template.name },
+      unified_job_template: { id: job.template.id, name: job.template.name, unified_job_type: 'job' },
+      source_workflow_job: job.workflowJobId === null ? undefined : { id: job.workflowJobId },
+    },
+    name: job.name,
+    launch_type: job.launchType,
+    status: job.status,
+    failed: failed(job),
+    created: job.created,
+    modified: job.statusHistory.at(-1)?.at ?? job.created,
+    started: job.started,
+    finished: job.finished,
+    elapsed: elapsed(job),
+    job_explanation: job.jobExplanation,
+    job_type: job.jobType,
+    playbook: job.template.playbook,
+    limit: job.limit,
+    extra_vars: JSON.stringify(job.extraVars),
+    job_template: job.template.id,
+    unified_job_template: job.template.id,
+    allow_simultaneous: job.template.allow_simultaneous,
+    artifacts: job.artifacts,
+  };
+}
+
+export function serializeWorkflowJob(wf: WorkflowJobRecord) {
+  return {
+    id: wf.id,
+    type: 'workflow_job' as const,
+    url: `/api/v2/workflow_jobs/${wf.id}/`,
+    related: {
+      workflow_nodes: `/api/v2/workflow_jobs/${wf.id}/workflow_nodes/`,
+      cancel: `/api/v2/workflow_jobs/${wf.id}/cancel/`,
+    },
+    summary_fields: { workflow_job_template: { id: wf.template.id, name: wf.template.name } },
+    name: wf.name,
+    launch_type: 'manual',
+    status: wf.status,
+    failed: failed(wf),
+    created: wf.created,
+    modified: wf.statusHistory.at(-1)?.at ?? wf.created,
+    started: wf.started,
+    finished: wf.finished,
+    elapsed: elapsed(wf),
+    job_explanation: wf.jobExplanation,
+    extra_vars: JSON.stringify(wf.extraVars),
+    workflow_job_template: wf.template.id,
+    unified_job_template: wf.template.id,
+    allow_simultaneous: wf.template.allow_simultaneous,
+  };
+}
+
+export function serializeApproval(approval: ApprovalRecord, engine: AwxEngine) {
+  const wf = engine.jobs.get(approval.workflowJobId);
+  return {
+    id: approval.id,
+    type: 'workflow_approval' as const,
+    url: `/api/v2/workflow_approvals/${approval.id}/`,
+    summary_fields: {
+      source_workflow_job: wf ? { id: wf.id, name: wf.name, status: wf.status } : undefined,
+    },
+    name: approval.name,
+    description: approval.description,
+    status: approval.status,
+    failed: failed(approval),
+    created: approval.created,
+    started: approval.started,
+    finished: approval.finished,
+    elapsed: elapsed(approval),
+    job_explanation: approval.jobExplanation,
+    timeout: approval.timeout,
+    timed_out: approval.timedOut,
+    expires: approval.expires,
+    approval_expiration: approval.expires,
+    can_approve_or_deny: approval.status === 'pending',
+  };
+}
+
+export function serializeWorkflowNodes(wf: WorkflowJobRecord, engine: AwxEngine) {
+  const idOf = new Map(wf.nodes.map((n) => [n.identifier, n.id]));
+  return wf.nodes.map((node) => {
+    const job = node.unifiedJobId ? engine.jobs.get(node.unifiedJobId) : undefined;
+    return {
+      id: node.id,
+      type: 'workflow_job_node' as const,
+      url: `/api/v2/workflow_job_nodes/${node.id}/`,
+      workflow_job: wf.id,
+      identifier: node.identifier,
+      unified_job_template: node.config.job_template ?? null,
+      job: job?.id ?? null,
+      do_not_run: node.doNotRun,
+      success_nodes: node.config.success_nodes.map((i) => idOf.get(i)),
+      failure_nodes: node.config.failure_nodes.map((i) => idOf.get(i)),
+      always_nodes: node.config.always_nodes.map((i) => idOf.get(i)),
+      summary_fields: {
+        job: job
+          ? { id: job.id, name: job.name, status: job.status, type: job.kind, failed: failed(job) }
+          : undefined,
+      },
+    };
+  });
+}
+
+const eventStatus = (event: string) => ({
+  failed: ['runner_on_failed', 'runner_on_unreachable', 'runner_item_on_failed'].includes(event),
+});
+
+export function serializeEvent(jobId: number, event: RunnerEvent, id: number) {
+  const data = event.event_data ?? {};
+  const res = (data.res as { changed?: boolean } | undefined) ?? {};
+  return {
+    id,
+    type: 'job_event' as const,
+    job: jobId,
+    event: event.event,
+    counter: event.counter,
+    uuid: event.uuid,
+    parent_uuid: event.parent_uuid ?? '',
+    created: event.created ?? null,
+    failed: eventStatus(event.event).failed,
+    changed: res.changed === true,
+    host_name: (data.host as string | undefined) ?? '',
+    playbook: (data.playbook as string | undefined) ?? '',
+    play: (data.play as string | undefined) ?? '',
+    task: (data.task as string | undefined) ?? '',
+    role: (data.role as string | undefined) ?? '',
+    stdout: event.stdout,
+    start_line: event.start_line,
+    end_line: event.end_line,
+    event_data: data,
+  };
+}

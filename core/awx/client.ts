@@ -147,7 +147,10 @@ export class AwxClient {
   }
 
   /** Launches a workflow job template for one run, or adopts the workflow job an earlier attempt launched. */
-  async launchWorkflowJobTemplate(templateId: number, request: LaunchRequest): Promise<Launched<AwxWorkflowJob>> {
+  async launchWorkflowJobTemplate(
+    templateId: number,
+    request: LaunchRequest,
+  ): Promise<Launched<AwxWorkflowJob>> {
     const runId = request.unicop.run_id;
     const since = request.since ?? new Date(Date.now() - this.lookbackMs);
     const lookup = () => this.findWorkflowJobByRunId(templateId, runId, since);
@@ -155,7 +158,10 @@ export class AwxClient {
     if (earlier) return { job: earlier, adopted: true };
     const body = { extra_vars: { ...request.extraVars, unicop: request.unicop } };
     const answer = await this.sendLaunch(templateId, runId, lookup, () =>
-      this.#api.POST('/api/v2/workflow_job_templates/{id}/launch/', { params: { path: { id: templateId } }, body }),
+      this.#api.POST('/api/v2/workflow_job_templates/{id}/launch/', {
+        params: { path: { id: templateId } },
+        body,
+      }),
     );
     if (answer.lost) return { job: answer.found, adopted: true };
     const { data } = answer;
@@ -187,9 +193,13 @@ export class AwxClient {
     } catch (err) {
       if ((err as AwxError).retriable !== undefined) throw err;
       if (!mayHaveBeenReceived(err)) {
-        throw new AwxUnavailableError(`launch of template ${templateId}: ${describeTransport(err)}`, undefined, {
-          cause: err,
-        });
+        throw new AwxUnavailableError(
+          `launch of template ${templateId}: ${describeTransport(err)}`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
       }
       lost = err;
     }
@@ -220,7 +230,12 @@ export class AwxClient {
 
   /** The job of this template whose extra_vars carry this run id, if AWX has one. */
   async findJobByRunId(templateId: number, runId: string, since: Date): Promise<AwxJob | undefined> {
-    const query = { job_template: templateId, created__gte: since.toISOString(), order_by: '-id', page_size: 200 };
+    const query = {
+      job_template: templateId,
+      created__gte: since.toISOString(),
+      order_by: '-id',
+      page_size: 200,
+    };
     for (let page = 1; ; page++) {
       const result = await this.call('list jobs', () =>
         this.#api.GET('/api/v2/jobs/', { params: { query: { ...query, page } } }),
@@ -231,7 +246,11 @@ export class AwxClient {
   }
 
   /** The workflow job of this template whose extra_vars carry this run id, if AWX has one. */
-  async findWorkflowJobByRunId(templateId: number, runId: string, since: Date): Promise<AwxWorkflowJob | undefined> {
+  async findWorkflowJobByRunId(
+    templateId: number,
+    runId: string,
+    since: Date,
+  ): Promise<AwxWorkflowJob | undefined> {
     const query = {
       workflow_job_template: templateId,
       created__gte: since.toISOString(),
@@ -283,7 +302,9 @@ export class AwxClient {
 
   /** Asks AWX to cancel a job: true when accepted (202), false when the job had already ended (405). */
   cancelJob(id: number): Promise<boolean> {
-    return this.cancel('cancel job', () => this.#api.POST('/api/v2/jobs/{id}/cancel/', { params: { path: { id } } }));
+    return this.cancel('cancel job', () =>
+      this.#api.POST('/api/v2/jobs/{id}/cancel/', { params: { path: { id } } }),
+    );
   }
 
   cancelWorkflowJob(id: number): Promise<boolean> {
@@ -305,7 +326,10 @@ export class AwxClient {
   /** The job's output as plain text (AWX strips the colour codes for format=txt). */
   async getJobStdout(id: number): Promise<string> {
     const { data, error, response } = await this.transport('get job stdout', () =>
-      this.#api.GET('/api/v2/jobs/{id}/stdout/', { params: { path: { id }, query: { format: 'txt' } }, parseAs: 'text' }),
+      this.#api.GET('/api/v2/jobs/{id}/stdout/', {
+        params: { path: { id }, query: { format: 'txt' } },
+        parseAs: 'text',
+      }),
     );
     if (!response.ok || typeof data !== 'string') throw this.httpError('get job stdout', response, error);
     return data;
@@ -387,10 +411,14 @@ export class AwxClient {
   }
 
   /** Runs one request that must answer 2xx with a body. */
-  private async call<T>(operation: string, request: () => Promise<{ data?: T; error?: unknown; response: Response }>) {
+  private async call<T>(
+    operation: string,
+    request: () => Promise<{ data?: T; error?: unknown; response: Response }>,
+  ) {
     const { data, error, response } = await this.transport(operation, request);
     if (!response.ok) throw this.httpError(operation, response, error);
-    if (data === undefined) throw new AwxProtocolError(`${operation}: AWX answered without a body`, response.status);
+    if (data === undefined)
+      throw new AwxProtocolError(`${operation}: AWX answered without a body`, response.status);
     return data;
   }
 

@@ -80,7 +80,11 @@ export class AwxLaunchUnconfirmedError extends AwxError {
     readonly runId: string,
     options?: { cause?: unknown },
   ) {
-    super(`launch of AWX template ${templateId} for run ${runId}: answer lost and no job found yet`, undefined, options);
+    super(
+      `launch of AWX template ${templateId} for run ${runId}: answer lost and no job found yet`,
+      undefined,
+      options,
+    );
   }
 }
 

@@ -165,7 +165,14 @@ export class AwxEngine {
       if (template.ask_limit_on_launch) limit = String(input.limit);
       else ignored.limit = input.limit;
     }
-    const job = this.createJob(template, { ...template.extra_vars, ...launchVars }, jobType, limit, user, null);
+    const job = this.createJob(
+      template,
+      { ...template.extra_vars, ...launchVars },
+      jobType,
+      limit,
+      user,
+      null,
+    );
     this.signalStart(job);
     return { job, ignoredFields: ignored };
   }
@@ -263,7 +270,9 @@ export class AwxEngine {
   private schedule(): void {
     if (this.closed) return;
     const pending = [...this.jobs.values()]
-      .filter((j): j is JobRecord | WorkflowJobRecord => j.kind !== 'workflow_approval' && j.status === 'pending')
+      .filter(
+        (j): j is JobRecord | WorkflowJobRecord => j.kind !== 'workflow_approval' && j.status === 'pending',
+      )
       .sort((a, b) => a.id - b.id);
     for (const job of pending) {
       if (this.blocked(job)) continue;
@@ -350,7 +359,9 @@ export class AwxEngine {
     };
     const parentsOf = (child: WorkflowNodeRecord) =>
       wf.nodes.filter((p) =>
-        [...p.config.success_nodes, ...p.config.failure_nodes, ...p.config.always_nodes].includes(child.identifier),
+        [...p.config.success_nodes, ...p.config.failure_nodes, ...p.config.always_nodes].includes(
+          child.identifier,
+        ),
       );
     let decided = true;
     while (decided) {
@@ -410,7 +421,9 @@ export class AwxEngine {
       description: config.description,
       timeout: config.timeout,
       timedOut: false,
-      expires: config.timeout ? new Date(Date.parse(record.created) + config.timeout * 1000).toISOString() : null,
+      expires: config.timeout
+        ? new Date(Date.parse(record.created) + config.timeout * 1000).toISOString()
+        : null,
       workflowJobId: wf.id,
       timer: undefined,
     };

@@ -21,7 +21,8 @@ const { values } = parseArgs({
   },
 });
 
-const ansibleBin = values['ansible-bin'] ?? process.env.UNICOP_ANSIBLE_BIN ?? readStackEnv().UNICOP_ANSIBLE_BIN;
+const ansibleBin =
+  values['ansible-bin'] ?? process.env.UNICOP_ANSIBLE_BIN ?? readStackEnv().UNICOP_ANSIBLE_BIN;
 if (!values.config || !values['state-dir'] || !ansibleBin) {
   console.error(
     'usage: main.ts --config FILE --state-dir DIR [--port N] [--host H] [--ansible-bin DIR] [--step-ms N]\n' +

@@ -20,11 +20,23 @@ export class Notifier {
   private readonly sent = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
 
-  send(job: number, trigger: Delivery['trigger'], target: NotificationTarget, body: Record<string, unknown>): void {
+  send(
+    job: number,
+    trigger: Delivery['trigger'],
+    target: NotificationTarget,
+    body: Record<string, unknown>,
+  ): void {
     const key = `${job}:${trigger}:${target.url}`;
     if (this.sent.has(key)) return;
     this.sent.add(key);
-    const delivery: Delivery = { job, trigger, url: target.url, at: new Date().toISOString(), result: 'sending', body };
+    const delivery: Delivery = {
+      job,
+      trigger,
+      url: target.url,
+      at: new Date().toISOString(),
+      result: 'sending',
+      body,
+    };
     this.deliveries.push(delivery);
     const request = fetch(target.url, {
       method: target.http_method,
@@ -37,7 +49,8 @@ export class Notifier {
         await res.arrayBuffer();
       })
       .catch((err: unknown) => {
-        delivery.result = err instanceof Error ? (err.cause as { code?: string })?.code ?? err.name : 'error';
+        delivery.result =
+          err instanceof Error ? ((err.cause as { code?: string })?.code ?? err.name) : 'error';
       })
       .finally(() => this.inFlight.delete(request));
     this.inFlight.add(request);

@@ -60,7 +60,12 @@ class HttpError extends Error {
 const notFound = () => new HttpError(404, { detail: 'Not found.' });
 const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
-function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     res.writeHead(status, headers).end();
     return;
@@ -77,7 +82,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (!text) return {};
   try {
     const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
   } catch {
     // fall through
   }
@@ -105,7 +111,9 @@ function authenticate(req: IncomingMessage, config: DoubleConfig): string {
     if (config.auth.users.some((u) => u.username === user && sameSecret(u.password, password))) return user;
   }
   throw new HttpError(401, {
-    detail: header ? 'Authentication credentials were not valid.' : 'Authentication credentials were not provided.',
+    detail: header
+      ? 'Authentication credentials were not valid.'
+      : 'Authentication credentials were not provided.',
   });
 }
 
@@ -188,90 +196,169 @@ export async function startAwxDouble(options: AwxDoubleOptions): Promise<AwxDoub
     }, delay);
   };
 
-  const routes: [string, RegExp, (m: RegExpMatchArray, req: IncomingMessage, res: ServerResponse, url: URL, user: string) => Promise<void> | void][] = [
-    ['POST', /^\/api\/v2\/job_templates\/(\d+)\/launch\/$/, async (m, req, res, _url, user) => {
-      const template = config.job_templates.find((t) => String(t.id) === m[1]);
-      if (!template) throw notFound();
-      const { job, ignoredFields } = engine.launchJobTemplate(template, await readJson(req), user);
-      const body = { job: job.id, ignored_fields: ignoredFields, ...serializeJob(job) };
-      answerLaunch(req, res, body, `/api/v2/jobs/${job.id}/`);
-    }],
-    ['POST', /^\/api\/v2\/workflow_job_templates\/(\d+)\/launch\/$/, async (m, req, res, _url, user) => {
-      const template = config.workflow_job_templates.find((t) => String(t.id) === m[1]);
-      if (!template) throw notFound();
-      const { workflowJob, ignoredFields } = engine.launchWorkflowJobTemplate(template, await readJson(req), user);
-      const body = { workflow_job: workflowJob.id, ignored_fields: ignoredFields, ...serializeWorkflowJob(workflowJob) };
-      answerLaunch(req, res, body, `/api/v2/workflow_jobs/${workflowJob.id}/`);
-    }],
-    ['GET', /^\/api\/v2\/jobs\/$/, (_m, _req, res, url) => send(res, 200, list(url, all('job'), serializeJob))],
+  const routes: [
+    string,
+    RegExp,
+    (
+      m: RegExpMatchArray,
+      req: IncomingMessage,
+      res: ServerResponse,
+      url: URL,
+      user: string,
+    ) => Promise<void> | void,
+  ][] = [
+    [
+      'POST',
+      /^\/api\/v2\/job_templates\/(\d+)\/launch\/$/,
+      async (m, req, res, _url, user) => {
+        const template = config.job_templates.find((t) => String(t.id) === m[1]);
+        if (!template) throw notFound();
+        const { job, ignoredFields } = engine.launchJobTemplate(template, await readJson(req), user);
+        const body = { job: job.id, ignored_fields: ignoredFields, ...serializeJob(job) };
+        answerLaunch(req, res, body, `/api/v2/jobs/${job.id}/`);
+      },
+    ],
+    [
+      'POST',
+      /^\/api\/v2\/workflow_job_templates\/(\d+)\/launch\/$/,
+      async (m, req, res, _url, user) => {
+        const template = config.workflow_job_templates.find((t) => String(t.id) === m[1]);
+        if (!template) throw notFound();
+        const { workflowJob, ignoredFields } = engine.launchWorkflowJobTemplate(
+          template,
+          await readJson(req),
+          user,
+        );
+        const body = {
+          workflow_job: workflowJob.id,
+          ignored_fields: ignoredFields,
+          ...serializeWorkflowJob(workflowJob),
+        };
+        answerLaunch(req, res, body, `/api/v2/workflow_jobs/${workflowJob.id}/`);
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/jobs\/$/,
+      (_m, _req, res, url) => send(res, 200, list(url, all('job'), serializeJob)),
+    ],
     ['GET', /^\/api\/v2\/jobs\/(\d+)\/$/, (m, _req, res) => send(res, 200, serializeJob(find(m[1], 'job')))],
-    ['GET', /^\/api\/v2\/jobs\/(\d+)\/cancel\/$/, (m, _req, res) => {
-      send(res, 200, { can_cancel: engine.canCancel(find(m[1], 'job')) });
-    }],
+    [
+      'GET',
+      /^\/api\/v2\/jobs\/(\d+)\/cancel\/$/,
+      (m, _req, res) => {
+        send(res, 200, { can_cancel: engine.canCancel(find(m[1], 'job')) });
+      },
+    ],
     ['POST', /^\/api\/v2\/jobs\/(\d+)\/cancel\/$/, (m, _req, res) => cancel(res, find(m[1], 'job'))],
-    ['GET', /^\/api\/v2\/jobs\/(\d+)\/stdout\/$/, async (m, _req, res, url) => {
-      const job = find(m[1], 'job');
-      const raw = (await job.run?.stdout()) ?? '';
-      const format = url.searchParams.get('format') ?? 'json';
-      const text = format.startsWith('ansi') ? raw : raw.replace(ansiEscape, '');
-      if (format === 'json') {
-        const lines = text ? text.split('\n').length - (text.endsWith('\n') ? 1 : 0) : 0;
-        send(res, 200, { range: { start: 0, end: lines, absolute_end: lines }, content: text });
-      } else if (['txt', 'ansi', 'txt_download', 'ansi_download'].includes(format)) {
-        send(res, 200, text);
-      } else {
-        throw new HttpError(404, { detail: `Not found: format ${format} is not offered by the double.` });
-      }
-    }],
-    ['GET', /^\/api\/v2\/jobs\/(\d+)\/job_events\/$/, async (m, _req, res, url) => {
-      const job = find(m[1], 'job');
-      const events = (await job.run?.events()) ?? [];
-      const serialized = events.map((e) => {
-        const key = `${job.id}:${e.uuid}`;
-        if (!eventIds.has(key)) eventIds.set(key, nextEventId++);
-        return serializeEvent(job.id, e, eventIds.get(key) as number);
-      });
-      if (url.searchParams.get('order_by') === '-counter') serialized.reverse();
-      send(res, 200, paginate(url, serialized));
-    }],
-    ['GET', /^\/api\/v2\/workflow_jobs\/$/, (_m, _req, res, url) => {
-      send(res, 200, list(url, all('workflow_job'), serializeWorkflowJob));
-    }],
-    ['GET', /^\/api\/v2\/workflow_jobs\/(\d+)\/$/, (m, _req, res) => {
-      send(res, 200, serializeWorkflowJob(find(m[1], 'workflow_job')));
-    }],
-    ['GET', /^\/api\/v2\/workflow_jobs\/(\d+)\/cancel\/$/, (m, _req, res) => {
-      send(res, 200, { can_cancel: engine.canCancel(find(m[1], 'workflow_job')) });
-    }],
-    ['POST', /^\/api\/v2\/workflow_jobs\/(\d+)\/cancel\/$/, (m, _req, res) => cancel(res, find(m[1], 'workflow_job'))],
-    ['GET', /^\/api\/v2\/workflow_jobs\/(\d+)\/workflow_nodes\/$/, (m, _req, res, url) => {
-      send(res, 200, paginate(url, serializeWorkflowNodes(find(m[1], 'workflow_job'), engine)));
-    }],
-    ['GET', /^\/api\/v2\/workflow_approvals\/$/, (_m, _req, res, url) => {
-      send(res, 200, list(url, all('workflow_approval'), (a) => serializeApproval(a, engine)));
-    }],
-    ['GET', /^\/api\/v2\/workflow_approvals\/(\d+)\/$/, (m, _req, res) => {
-      send(res, 200, serializeApproval(find(m[1], 'workflow_approval'), engine));
-    }],
-    ['POST', /^\/api\/v2\/workflow_approvals\/(\d+)\/(approve|deny)\/$/, (m, _req, res) => {
-      const approval: ApprovalRecord = find(m[1], 'workflow_approval');
-      try {
-        engine.decide(approval, m[2] === 'approve' ? 'approve' : 'deny');
-      } catch (err) {
-        if (err instanceof ApprovalNotPendingError) {
-          throw new HttpError(400, { error: 'This workflow step has already been approved or denied.' });
+    [
+      'GET',
+      /^\/api\/v2\/jobs\/(\d+)\/stdout\/$/,
+      async (m, _req, res, url) => {
+        const job = find(m[1], 'job');
+        const raw = (await job.run?.stdout()) ?? '';
+        const format = url.searchParams.get('format') ?? 'json';
+        const text = format.startsWith('ansi') ? raw : raw.replace(ansiEscape, '');
+        if (format === 'json') {
+          const lines = text ? text.split('\n').length - (text.endsWith('\n') ? 1 : 0) : 0;
+          send(res, 200, { range: { start: 0, end: lines, absolute_end: lines }, content: text });
+        } else if (['txt', 'ansi', 'txt_download', 'ansi_download'].includes(format)) {
+          send(res, 200, text);
+        } else {
+          throw new HttpError(404, { detail: `Not found: format ${format} is not offered by the double.` });
         }
-        throw err;
-      }
-      send(res, 204);
-    }],
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/jobs\/(\d+)\/job_events\/$/,
+      async (m, _req, res, url) => {
+        const job = find(m[1], 'job');
+        const events = (await job.run?.events()) ?? [];
+        const serialized = events.map((e) => {
+          const key = `${job.id}:${e.uuid}`;
+          if (!eventIds.has(key)) eventIds.set(key, nextEventId++);
+          return serializeEvent(job.id, e, eventIds.get(key) as number);
+        });
+        if (url.searchParams.get('order_by') === '-counter') serialized.reverse();
+        send(res, 200, paginate(url, serialized));
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_jobs\/$/,
+      (_m, _req, res, url) => {
+        send(res, 200, list(url, all('workflow_job'), serializeWorkflowJob));
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_jobs\/(\d+)\/$/,
+      (m, _req, res) => {
+        send(res, 200, serializeWorkflowJob(find(m[1], 'workflow_job')));
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_jobs\/(\d+)\/cancel\/$/,
+      (m, _req, res) => {
+        send(res, 200, { can_cancel: engine.canCancel(find(m[1], 'workflow_job')) });
+      },
+    ],
+    [
+      'POST',
+      /^\/api\/v2\/workflow_jobs\/(\d+)\/cancel\/$/,
+      (m, _req, res) => cancel(res, find(m[1], 'workflow_job')),
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_jobs\/(\d+)\/workflow_nodes\/$/,
+      (m, _req, res, url) => {
+        send(res, 200, paginate(url, serializeWorkflowNodes(find(m[1], 'workflow_job'), engine)));
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_approvals\/$/,
+      (_m, _req, res, url) => {
+        send(
+          res,
+          200,
+          list(url, all('workflow_approval'), (a) => serializeApproval(a, engine)),
+        );
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/v2\/workflow_approvals\/(\d+)\/$/,
+      (m, _req, res) => {
+        send(res, 200, serializeApproval(find(m[1], 'workflow_approval'), engine));
+      },
+    ],
+    [
+      'POST',
+      /^\/api\/v2\/workflow_approvals\/(\d+)\/(approve|deny)\/$/,
+      (m, _req, res) => {
+        const approval: ApprovalRecord = find(m[1], 'workflow_approval');
+        try {
+          engine.decide(approval, m[2] === 'approve' ? 'approve' : 'deny');
+        } catch (err) {
+          if (err instanceof ApprovalNotPendingError) {
+            throw new HttpError(400, { error: 'This workflow step has already been approved or denied.' });
+          }
+          throw err;
+        }
+        send(res, 204);
+      },
+    ],
   ];
 
   const cancel = (res: ServerResponse, job: JobRecord | WorkflowJobRecord) => {
     try {
       engine.cancel(job);
     } catch (err) {
-      if (err instanceof NotCancelableError) throw new HttpError(405, { detail: 'Method "POST" not allowed.' });
+      if (err instanceof NotCancelableError)
+        throw new HttpError(405, { detail: 'Method "POST" not allowed.' });
       throw err;
     }
     send(res, 202);
@@ -285,8 +372,12 @@ export async function startAwxDouble(options: AwxDoubleOptions): Promise<AwxDoub
         name: j.name,
         template: j.kind === 'workflow_approval' ? null : j.template.id,
         workflow_job: j.kind === 'workflow_job' ? null : j.workflowJobId,
-        root: j.kind === 'workflow_approval' ? null : ((j.extraVars.unicop as { root?: string })?.root ?? null),
-        run_id: j.kind === 'workflow_approval' ? null : ((j.extraVars.unicop as { run_id?: string })?.run_id ?? null),
+        root:
+          j.kind === 'workflow_approval' ? null : ((j.extraVars.unicop as { root?: string })?.root ?? null),
+        run_id:
+          j.kind === 'workflow_approval'
+            ? null
+            : ((j.extraVars.unicop as { run_id?: string })?.run_id ?? null),
         job_type: j.kind === 'job' ? j.jobType : null,
         status: j.status,
         created: j.created,
@@ -335,7 +426,9 @@ export async function startAwxDouble(options: AwxDoubleOptions): Promise<AwxDoub
   };
 
   const server: Server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
+  );
   const address = server.address() as AddressInfo;
   publicUrl = `http://${options.host ?? '127.0.0.1'}:${address.port}`;
   return {

@@ -1,0 +1,152 @@
+/**
+ * Test support for the AWX side: starts the AWX double in-process with a temporary state
+ * directory and a random token, gives a client for it, waits for jobs to end, and listens for
+ * notification webhooks on a real local port.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AwxClient, type AwxJob, type AwxWorkflowJob, terminalStatuses } from '../../core/awx/index.js';
+import { parseDoubleConfig } from '../awx-double/config.js';
+import { type AwxDouble, startAwxDouble } from '../awx-double/server.js';
+import { stack } from '../support/stack.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const fixtureProject = join(here, 'fixtures', 'project');
+export const playbookProject = resolve(here, '..', '..', 'awx-playbooks');
+
+export interface TestDouble extends AwxDouble {
+  token: string;
+  client: AwxClient;
+  stateDir: string;
+  /** Raw authenticated request to the double, for checking AWX's wire format. */
+  request(path: string, init?: RequestInit): Promise<Response>;
+  doubleJobs(): Promise<DoubleJobRecord[]>;
+  stop(): Promise<void>;
+}
+
+export interface DoubleJobRecord {
+  id: number;
+  type: string;
+  template: number | null;
+  root: string | null;
+  run_id: string | null;
+  status: string;
+  started: string | null;
+  finished: string | null;
+  status_history: { status: string; at: string }[];
+}
+
+/** Starts a double with the given templates (the config file's shape, without auth). */
+export async function startTestDouble(config: Record<string, unknown>): Promise<TestDouble> {
+  const token = randomBytes(16).toString('hex');
+  const stateDir = await mkdtemp(join(tmpdir(), 'unicop-awx-double-'));
+  const double = await startAwxDouble({
+    config: parseDoubleConfig({
+      auth: { tokens: [token], users: [{ username: 'admin', password: 'double-password' }] },
+      ...config,
+    }),
+    stateDir,
+    ansibleBin: stack.ansibleBin(),
+    stepMs: 20,
+  });
+  const client = new AwxClient({ baseUrl: double.url, token, confirmDelayMs: 200 });
+  return {
+    ...double,
+    token,
+    client,
+    stateDir,
+    request: (path, init = {}) =>
+      fetch(`${double.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
+      }),
+    doubleJobs: async () => (await (await fetch(`${double.url}/_double/jobs`)).json()) as DoubleJobRecord[],
+    stop: async () => {
+      await double.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until the job has ended (AWX's terminal statuses). */
+export async function waitForJob(client: AwxClient, id: number, timeoutMs = 60_000): Promise<AwxJob> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await client.getJob(id);
+    if (terminalStatuses.includes(job.status)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+    await sleep(150);
+  }
+}
+
+export async function waitForWorkflowJob(
+  client: AwxClient,
+  id: number,
+  timeoutMs = 60_000,
+): Promise<AwxWorkflowJob> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await client.getWorkflowJob(id);
+    if (terminalStatuses.includes(job.status)) return job;
+    if (Date.now() > deadline)
+      throw new Error(`workflow job ${id} still ${job.status} after ${timeoutMs} ms`);
+    await sleep(150);
+  }
+}
+
+/** Polls a condition until it holds. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export interface ReceivedWebhook {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+/** A local HTTP listener standing in for the bridge's AWX notification endpoint. */
+export async function startWebhookListener(status = 202) {
+  const received: ReceivedWebhook[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        path: req.url ?? '',
+        headers: req.headers,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+      });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** unicop extra vars for a test run. */
+export function unicopVars(root: string, runId: string, fencingToken: number, snapshot: unknown = {}) {
+  return { root, snapshot, hash: `sha256:${runId}`, fencing_token: fencingToken, run_id: runId };
+}

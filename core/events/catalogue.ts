@@ -150,7 +150,17 @@ export function envelopeSchema<N extends EventName>(name: N) {
   });
 }
 
-export type CloudEvent<N extends EventName> = z.infer<ReturnType<typeof envelopeSchema<N>>>;
+export interface CloudEvent<N extends EventName> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: (typeof eventTypes)[N]['type'];
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  dataschema: string;
+  data: EventData<N>;
+}
 
 /** Builds a validated CloudEvent; throws if `data` does not match its schema (a programming error). */
 export function cloudEvent<N extends EventName>(

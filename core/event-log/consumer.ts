@@ -1,0 +1,134 @@
+/**
+ * The consuming side of the event-log port, and its Kafka adapter. A consumer hands batches of
+ * records (one partition at a time, in log order) to a handler; the offsets are committed only
+ * after the handler returned, so whatever it wrote before returning is durable before the input is
+ * marked done. A handler that throws a retriable error gets the same batch again after a backoff
+ * (the consumer keeps its group membership meanwhile); a programming error stops the consumer.
+ */
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+
+export interface LogRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string;
+}
+
+export type BatchHandler = (records: LogRecord[]) => Promise<void>;
+
+export interface RetriableError extends Error {
+  retriable: true;
+}
+
+export function isRetriable(error: unknown): error is RetriableError {
+  return error instanceof Error && (error as { retriable?: unknown }).retriable === true;
+}
+
+export interface EventStream {
+  start(handler: BatchHandler): Promise<void>;
+  stop(): Promise<void>;
+  /** Messages in the subscribed topics not yet committed by this group. */
+  lag(): Promise<number>;
+}
+
+export interface KafkaEventStreamOptions {
+  topic: string;
+  groupId: string;
+  /** First retry delay after a retriable failure; doubles up to maxBackoffMs. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  fromBeginning?: boolean;
+}
+
+export class KafkaEventStream implements EventStream {
+  private consumer: Consumer | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: KafkaEventStreamOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(handler: BatchHandler): Promise<void> {
+    const { topic, groupId } = this.options;
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({
+        batch,
+        heartbeat,
+        resolveOffset,
+        commitOffsetsIfNecessary,
+        isRunning,
+        isStale,
+      }) => {
+        const records: LogRecord[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value ? m.value.toString() : '',
+        }));
+        if (records.length === 0) return;
+        let backoff = this.options.initialBackoffMs ?? 500;
+        for (;;) {
+          try {
+            await handler(records);
+            break;
+          } catch (error) {
+            if (!isRetriable(error)) throw error;
+            this.log.warn(
+              { err: error, topic, partition: batch.partition, retryInMs: backoff },
+              'batch not handled; retrying after backoff',
+            );
+            await this.sleepWithHeartbeat(backoff, heartbeat);
+            if (!isRunning() || isStale() || this.stopping) return; // not committed: redelivered later
+            backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 30_000);
+          }
+        }
+        resolveOffset(records[records.length - 1]?.offset as string);
+        await commitOffsetsIfNecessary();
+        await heartbeat();
+      },
+    });
+  }
+
+  private async sleepWithHeartbeat(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until && !this.stopping) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+      await heartbeat().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect();
+  }
+
+  async lag(): Promise<number> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { topic, groupId } = this.options;
+      const [ends, committed] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+      return ends.reduce(
+        (sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)),
+        0,
+      );
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The resolver process step: consumes `unicop.changes` as consumer group `unicop-resolver`, asks
+ * the plugin which roots each batch touches, appends the intents (acks=all), and only then lets the
+ * offsets be committed. NetBox unavailable → the batch is retried with backoff and nothing is
+ * committed, so no change is skipped.
+ */
+import type { Logger } from 'pino';
+import type { EventStream } from '../../core/event-log/consumer.js';
+import type { EventLog } from '../../core/event-log/port.js';
+import { type RootResolver, resolveChanges } from './resolve-changes.js';
+
+export interface ResolverDeps {
+  changes: EventStream;
+  eventLog: EventLog;
+  resolver: RootResolver;
+  log: Logger;
+}
+
+export async function startResolver({ changes, eventLog, resolver, log }: ResolverDeps) {
+  await changes.start(async (records) => {
+    const messages = await resolveChanges(records, resolver);
+    await eventLog.append(messages);
+    log.debug({ changes: records.length, appended: messages.length }, 'changes resolved');
+  });
+  return { stop: () => changes.stop() };
+}

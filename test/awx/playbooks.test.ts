@@ -1,0 +1,217 @@
+/**
+ * The reconciler playbooks (awx-playbooks/) run as AWX would run them: launched through the client
+ * on the AWX double, executed by ansible-runner, against a temporary target directory. For each
+ * root kind: apply, idempotent re-run (changed=0), check-mode drift after a manual change at the
+ * target (nothing changed), a stale fencing token refused, and a later apply converging again.
+ */
+import { execFile } from 'node:child_process';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AwxClient, AwxJob } from '../../core/awx/index.js';
+import { uniqueName } from '../support/stack.js';
+import { playbookProject, startTestDouble, type TestDouble, unicopVars, waitForJob } from './support.js';
+
+const exec = promisify(execFile);
+
+interface Summary {
+  root: string;
+  run_id: string;
+  fencing_token: number;
+  mode: 'apply' | 'check';
+  drift: boolean;
+  changed_files: string[];
+  [field: string]: unknown;
+}
+
+/** The `changed` count of the run's PLAY RECAP, from its playbook_on_stats event. */
+async function changedCount(client: AwxClient, job: AwxJob): Promise<number> {
+  const events = await client.listJobEvents(job.id);
+  const stats = events.results.find((e) => e.event === 'playbook_on_stats');
+  const changed = (stats?.event_data?.changed ?? {}) as Record<string, number>;
+  return Object.values(changed).reduce((a, b) => a + b, 0);
+}
+
+describe('reconciler playbooks through the AWX double', () => {
+  let awx: TestDouble;
+  let target: string;
+
+  beforeAll(async () => {
+    target = await mkdtemp(join(tmpdir(), 'unicop-target-'));
+    const template = (id: number, name: string, playbook: string) => ({
+      id,
+      name,
+      playbook,
+      ask_variables_on_launch: true,
+      ask_job_type_on_launch: true,
+      extra_vars: { unicop_target_dir: target },
+    });
+    awx = await startTestDouble({
+      project_dir: playbookProject,
+      job_templates: [template(1, 'unicop-prefix', 'prefix.yml'), template(2, 'unicop-site', 'site.yml')],
+    });
+  });
+
+  afterAll(async () => {
+    await awx?.stop();
+    if (target) await rm(target, { recursive: true, force: true });
+  });
+
+  /** Launches one run of a root and waits for it; returns the job, its summary and changed count. */
+  async function run(templateId: number, root: string, token: number, snapshot: unknown, jobType?: 'check') {
+    const { job } = await awx.client.launchJobTemplate(templateId, {
+      unicop: unicopVars(root, uniqueName('run'), token, snapshot),
+      ...(jobType ? { jobType } : {}),
+    });
+    const done = await waitForJob(awx.client, job.id, 90_000);
+    const summary = (done.artifacts?.unicop_summary ?? {}) as Summary;
+    return { job: done, summary, changed: await changedCount(awx.client, done) };
+  }
+
+  const fence = async (dir: string) =>
+    JSON.parse(await readFile(join(dir, 'unicop-state.json'), 'utf8')) as {
+      fencing_token: number;
+      run_id: string;
+    };
+
+  describe.concurrent('each root kind', () => {
+    it('prefix: renders A and PTR zones checked by named-checkzone, idempotent, drift in check mode, fenced', async () => {
+      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+      const dir = join(target, root.replace('/', '-'));
+      const snapshot = {
+        root: {
+          kind: 'prefix',
+          key: root,
+          anchor: { id: 1, prefix: '10.20.30.0/24', dns_zone: 'example.net' },
+        },
+        members: [
+          { object_type: 'ipam.ipaddress', id: 1, address: '10.20.30.5/24', dns_name: 'web1.example.net' },
+          { object_type: 'ipam.ipaddress', id: 2, address: '10.20.30.10/24', dns_name: 'db.example.net.' },
+          { object_type: 'ipam.ipaddress', id: 3, address: '10.20.30.11/24', dns_name: '' },
+        ],
+      };
+      const forward = join(dir, 'example.net.zone');
+      const reverse = join(dir, '30.20.10.in-addr.arpa.zone');
+
+      const applied = await run(1, root, 5, snapshot);
+      expect(applied.job.status).toBe('successful');
+      expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, fencing_token: 5 });
+      expect(applied.summary.a_records).toBe(2);
+      expect(applied.summary.ptr_records).toBe(2);
+      const zone = await readFile(forward, 'utf8');
+      expect(zone).toContain('web1.example.net. IN A 10.20.30.5');
+      expect(zone).toContain('db.example.net. IN A 10.20.30.10');
+      expect(await readFile(reverse, 'utf8')).toContain('5.30.20.10.in-addr.arpa. IN PTR web1.example.net.');
+      await exec('named-checkzone', ['example.net', forward]);
+      await exec('named-checkzone', ['30.20.10.in-addr.arpa', reverse]);
+
+      const again = await run(1, root, 6, snapshot);
+      expect(again.job.status).toBe('successful');
+      expect(again.changed).toBe(0);
+      expect(again.summary.drift).toBe(false);
+      expect(await readFile(forward, 'utf8')).toBe(zone);
+      expect((await fence(dir)).fencing_token).toBe(6);
+
+      await appendFile(forward, 'rogue.example.net. IN A 10.20.30.99\n');
+      const manual = await readFile(forward, 'utf8');
+      const check = await run(1, root, 7, snapshot, 'check');
+      expect(check.job.status).toBe('successful');
+      expect(check.job.job_type).toBe('check');
+      expect(check.summary).toMatchObject({
+        mode: 'check',
+        drift: true,
+        changed_files: ['example.net.zone'],
+      });
+      expect(await readFile(forward, 'utf8')).toBe(manual);
+      expect((await fence(dir)).fencing_token).toBe(6);
+
+      const stale = await run(1, root, 3, { ...snapshot, members: [] });
+      expect(stale.job.status).toBe('failed');
+      expect(await awx.client.getJobStdout(stale.job.id)).toContain(`stale fencing token 3 for root ${root}`);
+      expect(await readFile(forward, 'utf8')).toBe(manual);
+      expect((await fence(dir)).fencing_token).toBe(6);
+
+      const converged = await run(1, root, 8, snapshot);
+      expect(converged.summary.drift).toBe(true);
+      expect(await readFile(forward, 'utf8')).toBe(zone);
+    });
+
+    it('prefix: a zone that named-checkzone rejects is never installed', async () => {
+      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+      const snapshot = {
+        root: {
+          kind: 'prefix',
+          key: root,
+          anchor: { id: 2, prefix: '10.40.0.0/16', dns_zone: 'example.org' },
+        },
+        members: [
+          { object_type: 'ipam.ipaddress', id: 1, address: '10.40.1.5/16', dns_name: 'bad..example.org' },
+        ],
+      };
+      const refused = await run(1, root, 1, snapshot);
+      expect(refused.job.status).toBe('failed');
+      expect(await awx.client.getJobStdout(refused.job.id)).toContain('failed to validate');
+      expect(await readdir(join(target, root.replace('/', '-')))).not.toContain('example.org.zone');
+    });
+
+    it('site: renders the device inventory tree, idempotent, drift in check mode, fenced, prunes', async () => {
+      const root = `site/${Math.floor(Math.random() * 1e6)}`;
+      const dir = join(target, root.replace('/', '-'));
+      const device = (id: number, name: string, role: string, status: string) => ({
+        object_type: 'dcim.device',
+        id,
+        name,
+        role: { id, slug: role, name: role },
+        status: { value: status, label: status },
+      });
+      const snapshot = {
+        root: { kind: 'site', key: root, anchor: { id: 3, name: 'Paris', slug: 'paris' } },
+        members: [
+          device(1, 'sw1', 'access-switch', 'active'),
+          device(2, 'rtr1', 'router', 'planned'),
+          { object_type: 'dcim.interface', id: 9, name: 'eth0' },
+        ],
+      };
+
+      const applied = await run(2, root, 5, snapshot);
+      expect(applied.job.status).toBe('successful');
+      expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, devices: 2 });
+      expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['rtr1.json', 'sw1.json']);
+      const sw1 = await readFile(join(dir, 'devices', 'sw1.json'), 'utf8');
+      expect(JSON.parse(sw1)).toMatchObject({ name: 'sw1', role: 'access-switch', status: 'active', root });
+      const index = JSON.parse(await readFile(join(dir, 'inventory.json'), 'utf8'));
+      expect(index.devices.map((d: { name: string }) => d.name)).toEqual(['rtr1', 'sw1']);
+
+      const again = await run(2, root, 6, snapshot);
+      expect(again.changed).toBe(0);
+      expect(again.summary.drift).toBe(false);
+
+      await writeFile(join(dir, 'devices', 'sw1.json'), '{"name": "sw1", "role": "hand-edited"}\n');
+      await writeFile(join(dir, 'devices', 'ghost.json'), '{}\n');
+      const check = await run(2, root, 7, snapshot, 'check');
+      expect(check.job.status).toBe('successful');
+      expect(check.summary).toMatchObject({
+        mode: 'check',
+        drift: true,
+        changed_files: ['devices/sw1.json'],
+      });
+      expect(check.summary.removed_files).toEqual(['devices/ghost.json']);
+      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+      expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['ghost.json', 'rtr1.json', 'sw1.json']);
+
+      const stale = await run(2, root, 4, snapshot);
+      expect(stale.job.status).toBe('failed');
+      expect(await awx.client.getJobStdout(stale.job.id)).toContain(`stale fencing token 4 for root ${root}`);
+      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+
+      const smaller = { ...snapshot, members: [snapshot.members[0]] };
+      const converged = await run(2, root, 8, smaller);
+      expect(converged.job.status).toBe('successful');
+      expect(await readdir(join(dir, 'devices'))).toEqual(['sw1.json']);
+      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toBe(sw1);
+      expect((await fence(dir)).fencing_token).toBe(8);
+    });
+  });
+});

@@ -125,6 +125,11 @@ export function parseDoubleConfig(raw: unknown, baseDir = process.cwd()): Double
       }
     }
   }
+  // A relative target directory in a template's variables is relative to the file, like project_dir.
+  for (const template of config.job_templates) {
+    const target = template.extra_vars.unicop_target_dir;
+    if (typeof target === 'string') template.extra_vars.unicop_target_dir = resolve(baseDir, target);
+  }
   return { ...config, project_dir: resolve(baseDir, config.project_dir) };
 }
 

@@ -1,7 +1,10 @@
 /**
  * Runs the AWX API double as a process:
  *   npx tsx test/awx-double/main.ts --config FILE --port N --state-dir DIR [--ansible-bin DIR] [--step-ms N]
- * --ansible-bin defaults to the stack's UNICOP_ANSIBLE_BIN (var/stack.env). Prints one line
+ * --ansible-bin defaults to the stack's UNICOP_ANSIBLE_BIN (var/stack.env). UNICOP_AWX_DOUBLE_TOKEN,
+ * when set, is accepted as a bearer token in addition to the file's (so no token has to be written
+ * into a committed file). A relative unicop_target_dir in a template's extra_vars is resolved
+ * against the config file's directory. Prints one line
  * "awx-double listening on <url>" when ready; stops its playbooks and exits on SIGTERM/SIGINT.
  */
 import { mkdirSync } from 'node:fs';
@@ -31,17 +34,22 @@ if (!values.config || !values['state-dir'] || !ansibleBin) {
   process.exit(2);
 }
 mkdirSync(values['state-dir'], { recursive: true });
-const double = await startAwxDouble({
-  config: loadDoubleConfig(values.config),
+const config = loadDoubleConfig(values.config);
+const extraToken = process.env.UNICOP_AWX_DOUBLE_TOKEN;
+if (extraToken) config.auth.tokens.push(extraToken);
+
+// Handlers first, so a stop request that comes right after start-up is never missed.
+const started = startAwxDouble({
+  config,
   stateDir: values['state-dir'],
   ansibleBin,
   port: Number(values.port),
   host: values.host,
   ...(values['step-ms'] ? { stepMs: Number(values['step-ms']) } : {}),
 });
-console.log(`awx-double listening on ${double.url}`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    void double.close().then(() => process.exit(0));
+    void started.then((double) => double.close()).then(() => process.exit(0));
   });
 }
+console.log(`awx-double listening on ${(await started).url}`);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
   fixtureProject,
+  overlappingRuns,
   startTestDouble,
   startWebhookListener,
   type TestDouble,
@@ -133,8 +134,9 @@ describe('AWX double', () => {
   });
 
   it('holds the second job of a non-simultaneous template pending until the first has ended', async () => {
-    const first = await launch(3, { extra_vars: { seconds: 2 } });
-    const second = await launch(3, { extra_vars: { seconds: 1 } });
+    const unicop = { root: 'prefix/serial' };
+    const first = await launch(3, { extra_vars: { seconds: 2, unicop } });
+    const second = await launch(3, { extra_vars: { seconds: 1, unicop } });
     await eventually(
       async () => (await awx.client.getJob(first.body.job)).status === 'running',
       'first job running',
@@ -150,11 +152,13 @@ describe('AWX double', () => {
     expect(Date.parse(b?.started ?? '')).toBeGreaterThanOrEqual(Date.parse(a?.finished ?? ''));
     const waitingAt = b?.status_history.find((s) => s.status === 'waiting')?.at ?? '';
     expect(Date.parse(waitingAt)).toBeGreaterThanOrEqual(Date.parse(a?.finished ?? ''));
+    expect(overlappingRuns(records, 'prefix/serial')).toEqual([]);
   });
 
   it('runs jobs of an allow_simultaneous template at the same time', async () => {
-    const first = await launch(4, { extra_vars: { seconds: 2 } });
-    const second = await launch(4, { extra_vars: { seconds: 2 } });
+    const unicop = { root: 'prefix/simultaneous' };
+    const first = await launch(4, { extra_vars: { seconds: 2, unicop } });
+    const second = await launch(4, { extra_vars: { seconds: 2, unicop } });
     await eventually(
       async () =>
         (await awx.client.getJob(first.body.job)).status === 'running' &&
@@ -163,6 +167,9 @@ describe('AWX double', () => {
     );
     await waitForJob(awx.client, first.body.job);
     await waitForJob(awx.client, second.body.job);
+    expect(overlappingRuns(await awx.doubleJobs(), 'prefix/simultaneous')).toEqual([
+      [first.body.job, second.body.job],
+    ]);
   });
 
   it('cancels a running job (202) and a pending one; a finished job cannot be canceled (405)', async () => {

@@ -150,3 +150,24 @@ export async function startWebhookListener(status = 202) {
 export function unicopVars(root: string, runId: string, fencingToken: number, snapshot: unknown = {}) {
   return { root, snapshot, hash: `sha256:${runId}`, fencing_token: fencingToken, run_id: runId };
 }
+
+/**
+ * Pairs of jobs of one root whose running times overlapped, from the double's job record (a job
+ * runs from `started` until `finished`; one still running counts until now). Empty when the root's
+ * runs never overlapped — the property the reconciler's lease must guarantee.
+ */
+export function overlappingRuns(records: DoubleJobRecord[], root: string): [number, number][] {
+  const runs = records
+    .filter((r) => r.type === 'job' && r.root === root && r.started)
+    .map((r) => ({
+      id: r.id,
+      from: Date.parse(r.started ?? ''),
+      to: r.finished ? Date.parse(r.finished) : Date.now(),
+    }))
+    .sort((a, b) => a.from - b.from);
+  const pairs: [number, number][] = [];
+  for (const [i, a] of runs.entries()) {
+    for (const b of runs.slice(i + 1)) if (b.from < a.to) pairs.push([a.id, b.id]);
+  }
+  return pairs;
+}

@@ -78,9 +78,11 @@ stop_daemon() {
 
 # env_set KEY VALUE — records one connection fact in var/stack.env (read by tests, demo, bridge).
 env_set() {
-  local file="$UNICOP_VAR/stack.env" key=$1 value=$2
+  local file="$UNICOP_VAR/stack.env" key=$1 value=$2 tmp
   touch "$file"
-  grep -v "^$key=" "$file" >"$file.tmp" || true
-  printf '%s=%s\n' "$key" "$value" >>"$file.tmp"
-  mv "$file.tmp" "$file"
+  tmp=$(mktemp "$file.XXXXXX")
+  grep -v "^$key=" "$file" >"$tmp" || true
+  printf '%s=%s\n' "$key" "$value" >>"$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$file"
 }

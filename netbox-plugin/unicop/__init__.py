@@ -1,0 +1,26 @@
+"""UNICOP NetBox plugin: bounded, per-root reconciliation of NetBox state (see docs/)."""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
+from netbox.plugins import PluginConfig
+
+try:
+    __version__ = _dist_version('netbox-unicop')
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = '0.0.0'
+
+
+class UnicopConfig(PluginConfig):
+    name = 'unicop'
+    verbose_name = 'UNICOP'
+    description = 'Bounded, per-root reconciliation of NetBox state through AWX'
+    version = __version__
+    author = 'UNICOP'
+    base_url = 'unicop'
+    min_version = '4.7.0'
+    required_settings = []
+    default_settings = {}
+
+
+config = UnicopConfig

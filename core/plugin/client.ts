@@ -27,10 +27,12 @@ export class PluginRequestError extends Error {
   constructor(
     readonly status: number,
     readonly path: string,
-    readonly body: unknown,
+    body: unknown,
   ) {
     super(`plugin API ${path} answered ${status}: ${JSON.stringify(body).slice(0, 300)}`);
+    this.body = typeof body === 'string' ? body.slice(0, 300) : body;
   }
+  readonly body: unknown;
 }
 
 export interface PluginClientOptions {

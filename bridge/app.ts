@@ -6,7 +6,10 @@ import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { UnicopConfig } from '../core/config.js';
+import type { FreezeView } from '../core/control/freeze-view.js';
 import type { EventLog } from '../core/event-log/port.js';
+import { PluginClient } from '../core/plugin/client.js';
+import { adminRoutes } from './admin/admin-api.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { AuditTrail } from './audit.js';
 import { createHttpServer, type Route } from './http/server.js';
@@ -20,6 +23,7 @@ export interface BridgeDeps {
   eventLog: EventLog;
   redis: Redis;
   logger: Logger;
+  freezeView: FreezeView;
 }
 
 export interface Bridge {
@@ -29,7 +33,7 @@ export interface Bridge {
   routes: { method: string; path: string }[];
 }
 
-export function createBridge({ config, eventLog, redis, logger }: BridgeDeps): Bridge {
+export function createBridge({ config, eventLog, redis, logger, freezeView }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
   const audit = new AuditTrail(eventLog, logger, () => metrics.auditFailures.inc());
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
@@ -65,6 +69,14 @@ export function createBridge({ config, eventLog, redis, logger }: BridgeDeps): B
       handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
     },
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics) },
+    ...adminRoutes({
+      token: config.UNICOP_ADMIN_TOKEN,
+      plugin: config.UNICOP_NETBOX_TOKEN
+        ? new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN })
+        : undefined,
+      eventLog,
+      freezeView,
+    }),
   ];
   const server = createHttpServer(routes, logger);
   return { server, metrics, routes: routes.map(({ method, path }) => ({ method, path })) };

@@ -2,7 +2,11 @@
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
+import { FreezeView } from '../core/control/freeze-view.js';
+import { KafkaEventStream } from '../core/event-log/consumer.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
+import { topics } from '../core/events/catalogue.js';
+import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { createBridge } from './app.js';
 
@@ -22,14 +26,22 @@ async function main(): Promise<void> {
     ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
   });
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  const { server } = createBridge({ config, eventLog, redis, logger });
+  const freezeView = new FreezeView(
+    new KafkaEventStream(
+      kafka,
+      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}` },
+      logger,
+    ),
+  );
+  await freezeView.start();
+  const { server } = createBridge({ config, eventLog, redis, logger, freezeView });
   server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
     logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
   );
   const stop = () => {
     logger.info('bridge stopping');
     server.close(() => {
-      void Promise.all([eventLog.close(), redis.quit()]).finally(() => process.exit(0));
+      void Promise.all([eventLog.close(), redis.quit(), freezeView.stop()]).finally(() => process.exit(0));
     });
   };
   process.on('SIGTERM', stop);

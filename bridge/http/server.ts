@@ -27,7 +27,7 @@ export type Handler = (ctx: RequestContext) => Promise<Reply>;
 
 export interface Route {
   method: 'GET' | 'POST';
-  /** Path with `:name` segments; `:name*` takes the rest of the path (root keys contain a slash). */
+  /** Path with `:name` segments (one path segment each). */
   path: string;
   handler: Handler;
 }
@@ -36,7 +36,6 @@ function matcher(path: string): RegExp {
   const pattern = path
     .split('/')
     .map((seg) => {
-      if (seg.startsWith(':') && seg.endsWith('*')) return `(?<${seg.slice(1, -1)}>.+)`;
       if (seg.startsWith(':')) return `(?<${seg.slice(1)}>[^/]+)`;
       return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     })

@@ -14,6 +14,7 @@ export const topics = {
   outcomes: 'unicop.outcomes',
   audit: 'unicop.audit',
   awxEvents: 'unicop.awx-events',
+  control: 'unicop.control',
 } as const;
 
 export const rootKeySchema = z.string().regex(/^[a-z][a-z0-9-]*\/\d+$/, 'expected "<root-kind>/<anchor-id>"');
@@ -121,6 +122,16 @@ export const awxJobStatusData = z.object({
   receivedAt: isoTime,
 });
 
+/** A human override of automation: freeze or resume, globally or for one root, with a reason. */
+export const freezeData = z.object({
+  scope: z.enum(['global', 'root']),
+  rootKey: rootKeySchema.nullable(),
+  frozen: z.boolean(),
+  reason: z.string().min(1),
+  actor: z.string().min(1),
+  at: isoTime,
+});
+
 /** Every event type: its CloudEvents `type`, the topic it lives on, and its data schema. */
 export const eventTypes = {
   change: { type: 'io.unicop.change.v1', topic: topics.changes, data: changeData },
@@ -128,6 +139,7 @@ export const eventTypes = {
   outcome: { type: 'io.unicop.outcome.v1', topic: topics.outcomes, data: outcomeData },
   audit: { type: 'io.unicop.audit.v1', topic: topics.audit, data: auditData },
   awxJobStatus: { type: 'io.unicop.awx-job-status.v1', topic: topics.awxEvents, data: awxJobStatusData },
+  freeze: { type: 'io.unicop.freeze.v1', topic: topics.control, data: freezeData },
 } as const;
 
 export type EventName = keyof typeof eventTypes;
@@ -179,4 +191,16 @@ export function cloudEvent<N extends EventName>(
     dataschema: `${dataschemaBase}${type}`,
     data: fields.data,
   }) as CloudEvent<N>;
+}
+
+/** Parses a message value as an event of type `name`; null when it is not JSON or not that event. */
+export function parseEvent<N extends EventName>(name: N, value: string): CloudEvent<N> | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const parsed = envelopeSchema(name).safeParse(json);
+  return parsed.success ? (parsed.data as unknown as CloudEvent<N>) : null;
 }

@@ -118,4 +118,22 @@ export const eventExamples: { [N in EventName]: { about: string; event: CloudEve
       },
     }),
   },
+  freeze: {
+    about:
+      'An operator froze or resumed automation, globally or for one root (compacted topic, key: `global` or the root key).',
+    event: cloudEvent('freeze', {
+      id: '019aab30-1000-7abc-8def-0123456789ab',
+      source: 'unicop/bridge',
+      subject: 'global',
+      time: at(60_000),
+      data: {
+        scope: 'global',
+        rootKey: null,
+        frozen: true,
+        reason: 'change freeze for the data-centre move (CHG-1042)',
+        actor: 'admin-api',
+        at: at(60_000),
+      },
+    }),
+  },
 };

@@ -13,6 +13,19 @@ export interface ChangeRef {
   postchange: Record<string, unknown> | null;
 }
 
+/** A root as the plugin lists it (docs/plugin-api.md); fields beyond these are passed through. */
+export interface PluginRoot {
+  id: number;
+  key: string;
+  kind: string;
+  frozen: boolean;
+  frozen_reason?: string | null;
+  status?: string;
+  current_hash?: string | null;
+  last_reconciled_hash?: string | null;
+  [field: string]: unknown;
+}
+
 export class NetboxUnavailableError extends Error {
   override readonly name = 'NetboxUnavailableError';
   readonly retriable = true as const;
@@ -57,6 +70,19 @@ export class PluginClient {
       out.push(...body.results.map((r) => r.root_keys));
     }
     return out;
+  }
+
+  /** The root with this key, or null when NetBox has none. */
+  async findRoot(key: string): Promise<PluginRoot | null> {
+    const page = await this.request<{ results: PluginRoot[] }>(
+      'GET',
+      `roots/?key=${encodeURIComponent(key)}`,
+    );
+    return page.results.find((r) => r.key === key) ?? null;
+  }
+
+  async setFrozen(rootId: number, frozen: boolean, reason: string): Promise<PluginRoot> {
+    return this.request<PluginRoot>('POST', `roots/${rootId}/${frozen ? 'freeze' : 'unfreeze'}/`, { reason });
   }
 
   async request<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {

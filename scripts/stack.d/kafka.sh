@@ -148,8 +148,8 @@ wait_ready() {
 # sync_topics — kafka/topics.txt against the describe output in $described; sets $topics_changed.
 topics_changed=
 sync_topics() {
-  local name parts retention have_parts have_ret
-  while read -r name parts retention _; do
+  local name parts retention policy have_parts have_ret
+  while read -r name parts retention policy _; do
     [[ -z $name || $name == \#* ]] && continue
     have_parts= have_ret=
     read -r have_parts have_ret < <(awk -v t="$name" '
@@ -159,9 +159,10 @@ sync_topics() {
         print pc, (rm == "" ? "-" : rm); exit
       }' <<<"$described") || true
     if [ -z "${have_parts:-}" ]; then
-      say "creating topic $name ($parts partitions, retention.ms=$retention)"
+      say "creating topic $name ($parts partitions, retention.ms=$retention, ${policy:-delete})"
       topic_cmd --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
-        --config "retention.ms=$retention" --config min.insync.replicas=1 >/dev/null \
+        --config "retention.ms=$retention" --config min.insync.replicas=1 \
+        --config "cleanup.policy=${policy:-delete}" >/dev/null \
         || die "could not create topic $name"
       topics_changed=1
       continue

@@ -8,7 +8,10 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { createBridge } from '../../bridge/app.js';
 import { parseConfig, readStackEnv } from '../../core/config.js';
+import { FreezeView } from '../../core/control/freeze-view.js';
+import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
+import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { stack, uniqueName } from './stack.js';
 
@@ -48,7 +51,11 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
   });
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1 });
-  const { server, routes } = createBridge({ config, eventLog, redis, logger });
+  const freezeView = new FreezeView(
+    new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, logger),
+  );
+  await freezeView.start();
+  const { server, routes } = createBridge({ config, eventLog, redis, logger, freezeView });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -58,6 +65,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await eventLog.close();
+      await freezeView.stop();
       redis.disconnect();
     },
   };

@@ -93,3 +93,34 @@ export class TopicTail {
     await this.consumer?.disconnect();
   }
 }
+
+/** Commits `groupId`'s offsets at the current end of `topic`, so a new consumer starts from now. */
+export async function positionGroupAtEnd(kafka: Kafka, groupId: string, topic: string): Promise<void> {
+  await positionGroup(kafka, groupId, topic, await topicEnds(kafka, topic));
+}
+
+/** Each partition's end offset now, to position another group at the same place later. */
+export async function topicEnds(kafka: Kafka, topic: string) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function positionGroup(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  partitions: { partition: number; offset: string }[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.setOffsets({ groupId, topic, partitions });
+  } finally {
+    await admin.disconnect();
+  }
+}

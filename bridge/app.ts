@@ -24,6 +24,8 @@ export interface BridgeDeps {
   redis: Redis;
   logger: Logger;
   freezeView: FreezeView;
+  /** Measures the resolver group's lag on unicop.changes, for /metrics. */
+  resolverLag?: () => Promise<number>;
 }
 
 export interface Bridge {
@@ -33,7 +35,14 @@ export interface Bridge {
   routes: { method: string; path: string }[];
 }
 
-export function createBridge({ config, eventLog, redis, logger, freezeView }: BridgeDeps): Bridge {
+export function createBridge({
+  config,
+  eventLog,
+  redis,
+  logger,
+  freezeView,
+  resolverLag,
+}: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
   const audit = new AuditTrail(eventLog, logger, () => metrics.auditFailures.inc());
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
@@ -68,7 +77,7 @@ export function createBridge({ config, eventLog, redis, logger, freezeView }: Br
       path: '/readyz',
       handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
     },
-    { method: 'GET', path: '/metrics', handler: metricsHandler(metrics) },
+    { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
     ...adminRoutes({
       token: config.UNICOP_ADMIN_TOKEN,
       plugin: config.UNICOP_NETBOX_TOKEN

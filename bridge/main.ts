@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroupLag, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
@@ -34,7 +35,14 @@ async function main(): Promise<void> {
     ),
   );
   await freezeView.start();
-  const { server } = createBridge({ config, eventLog, redis, logger, freezeView });
+  const { server } = createBridge({
+    config,
+    eventLog,
+    redis,
+    logger,
+    freezeView,
+    resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
+  });
   server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
     logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
   );

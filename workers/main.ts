@@ -5,6 +5,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { createLogger } from '../core/logger.js';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   const resolver = await startResolver({
     changes: new KafkaEventStream(
       kafka,
-      { topic: topics.changes, groupId: 'unicop-resolver' },
+      { topic: topics.changes, groupId: consumerGroups.resolver },
       log.child({ part: 'resolver' }),
     ),
     eventLog,

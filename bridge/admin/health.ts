@@ -42,6 +42,16 @@ export function readyz(deps: ReadinessDeps): Handler {
   };
 }
 
-export function metricsHandler(metrics: BridgeMetrics): Handler {
-  return async () => ({ status: 200, text: true, body: await metrics.registry.metrics() });
+/** Prometheus text; the resolver's lag is measured at scrape time (bounded by a 1 s timeout). */
+export function metricsHandler(metrics: BridgeMetrics, resolverLag?: () => Promise<number>): Handler {
+  return async () => {
+    if (resolverLag) {
+      const lag = await Promise.race([
+        resolverLag().catch(() => null),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref()),
+      ]);
+      if (lag !== null) metrics.resolverLag.set(lag);
+    }
+    return { status: 200, text: true, body: await metrics.registry.metrics() };
+  };
 }

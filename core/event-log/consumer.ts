@@ -113,22 +113,26 @@ export class KafkaEventStream implements EventStream {
     await this.consumer?.disconnect();
   }
 
-  async lag(): Promise<number> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const { topic, groupId } = this.options;
-      const [ends, committed] = await Promise.all([
-        admin.fetchTopicOffsets(topic),
-        admin.fetchOffsets({ groupId, topics: [topic] }),
-      ]);
-      const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-      return ends.reduce(
-        (sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)),
-        0,
-      );
-    } finally {
-      await admin.disconnect();
-    }
+  lag(): Promise<number> {
+    return consumerGroupLag(this.kafka, this.options.groupId, this.options.topic);
+  }
+}
+
+/** Messages in `topic` that `groupId` has not committed yet (all of them for a group with no commits). */
+export async function consumerGroupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+    return ends.reduce(
+      (sum, p) => sum + Math.max(0, Number(p.high) - Math.max(Number(p.low), done.get(p.partition) ?? -1)),
+      0,
+    );
+  } finally {
+    await admin.disconnect();
   }
 }

@@ -102,5 +102,6 @@ describe('openapi/bridge.yaml', () => {
     expect(text).toMatch(/unicop_webhooks_rejected_total\{source="netbox",reason="missing_signature"\} 1/);
     expect(text).toMatch(/unicop_webhooks_duplicates_total 1/);
     expect(text).toMatch(/unicop_publish_latency_seconds_count 1/);
+    expect(text).toMatch(/unicop_resolver_lag_messages \d+/);
   });
 });

@@ -9,7 +9,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createBridge } from '../../bridge/app.js';
 import { parseConfig, readStackEnv } from '../../core/config.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
-import { KafkaEventStream } from '../../core/event-log/consumer.js';
+import { consumerGroupLag, KafkaEventStream } from '../../core/event-log/consumer.js';
+import { consumerGroups } from '../../core/event-log/groups.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
@@ -55,7 +56,14 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, logger),
   );
   await freezeView.start();
-  const { server, routes } = createBridge({ config, eventLog, redis, logger, freezeView });
+  const { server, routes } = createBridge({
+    config,
+    eventLog,
+    redis,
+    logger,
+    freezeView,
+    resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -7,7 +7,7 @@
  */
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
-import { type CloudEvent, cloudEvent, envelopeSchema, eventTypes } from '../../core/events/catalogue.js';
+import { type CloudEvent, cloudEvent, eventTypes, parseEvent } from '../../core/events/catalogue.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
 import type { ChangeRef } from '../../core/plugin/client.js';
 
@@ -76,16 +76,10 @@ export async function resolveChanges(
 ): Promise<EventLogMessage[]> {
   const out: EventLogMessage[] = [];
   const changes: CloudEvent<'change'>[] = [];
-  const schema = envelopeSchema('change');
   for (const record of records) {
-    let parsed: ReturnType<typeof schema.safeParse>;
-    try {
-      parsed = schema.safeParse(JSON.parse(record.value));
-    } catch {
-      parsed = { success: false } as ReturnType<typeof schema.safeParse>;
-    }
-    if (parsed.success) {
-      changes.push(parsed.data as CloudEvent<'change'>);
+    const change = parseEvent('change', record.value);
+    if (change) {
+      changes.push(change);
       continue;
     }
     const where = `${record.topic}/${record.partition}@${record.offset}`;

@@ -107,7 +107,7 @@ export function parseConfig(env: Record<string, string | undefined>): UnicopConf
   const result = configSchema.safeParse(env);
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', message: i.message })),
+      result.error.issues.map((i) => ({ field: String(i.path[0] ?? '(root)'), message: i.message })),
     );
   }
   const config = result.data;

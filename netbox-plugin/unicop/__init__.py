@@ -20,7 +20,18 @@ class UnicopConfig(PluginConfig):
     base_url = 'unicop'
     min_version = '4.7.0'
     required_settings = []
-    default_settings = {}
+    default_settings = {
+        # Root kinds over the built-in `prefix` and `site` (unicop/catalogue.py, docs/decisions/0020).
+        'root_kinds': {},
+    }
+
+    def ready(self):
+        super().ready()
+        from .catalogue import load_catalogue
+        from .signals import connect
+
+        load_catalogue()  # ImproperlyConfigured, naming the field, on a bad catalogue
+        connect()
 
 
 config = UnicopConfig

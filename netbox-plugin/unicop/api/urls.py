@@ -1,8 +1,14 @@
+from django.urls import path
 from netbox.api.routers import NetBoxRouter
 
 from . import views
 
 router = NetBoxRouter()
 router.APIRootView = views.UnicopRootView
+router.register('roots', views.RootViewSet)
+router.register('runs', views.ReconciliationRunViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path('resolve/', views.ResolveView.as_view(), name='resolve'),
+    *router.urls,
+]

@@ -1,0 +1,217 @@
+from django.contrib.contenttypes.models import ContentType
+from netbox.api.serializers import NetBoxModelSerializer
+from rest_framework import serializers
+
+from ..catalogue import catalogue
+from ..models import ReconciliationRun, Root, RootStatusChoices, RunCauseChoices, RunStateChoices
+
+
+class LastRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReconciliationRun
+        fields = (
+            'id',
+            'run_id',
+            'state',
+            'fencing_token',
+            'snapshot_hash',
+            'cause',
+            'started',
+            'finished',
+            'awx_job_type',
+            'awx_job_id',
+            'awx_job_url',
+            'outcome_class',
+        )
+
+
+class RootSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:unicop-api:root-detail')
+    anchor = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=RootStatusChoices, read_only=True)
+    last_run = LastRunSerializer(read_only=True)
+    lease = serializers.SerializerMethodField()
+    awx_template = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Root
+        fields = (
+            'id',
+            'url',
+            'display',
+            'key',
+            'kind',
+            'anchor',
+            'frozen',
+            'frozen_reason',
+            'status',
+            'current_hash',
+            'last_reconciled_hash',
+            'last_run',
+            'lease',
+            'awx_template',
+            'policy',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
+        )
+        read_only_fields = fields
+        brief_fields = ('display', 'id', 'key', 'kind', 'url')
+
+    def get_anchor(self, root):
+        ct = ContentType.objects.get_for_id(root.anchor_type_id)
+        anchor = root.anchor
+        return {
+            'object_type': f'{ct.app_label}.{ct.model}',
+            'id': root.anchor_id,
+            'display': str(anchor) if anchor is not None else None,
+        }
+
+    def get_lease(self, root):
+        return {
+            'holder': root.lease_holder or None,
+            'token': root.lease_token,
+            'expires_at': root.lease_expires_at.isoformat() if root.lease_expires_at else None,
+            'live': root.lease_live(),
+            'highest_token': root.highest_token,
+        }
+
+    def _kind(self, root):
+        return catalogue().kinds.get(root.kind)
+
+    def get_awx_template(self, root):
+        kind = self._kind(root)
+        return dict(kind.awx_template) if kind else None
+
+    def get_policy(self, root):
+        kind = self._kind(root)
+        return dict(kind.policy) if kind else None
+
+
+class RootRefField(serializers.RelatedField):
+    """A root by id (42) or by key ("prefix/42")."""
+
+    default_error_messages = {
+        'does_not_exist': 'Root {value} does not exist.',
+        'invalid': 'A root id (integer) or key ("kind/anchor-id") is required.',
+    }
+
+    def to_internal_value(self, value):
+        qs = self.get_queryset()
+        if isinstance(value, bool):
+            self.fail('invalid')
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            found = qs.filter(pk=int(value)).first()
+        elif isinstance(value, str) and '/' in value:
+            found = qs.filter(key=value).first()
+        else:
+            self.fail('invalid')
+        if found is None:
+            self.fail('does_not_exist', value=value)
+        return found
+
+    def to_representation(self, value):
+        return {'id': value.pk, 'key': value.key}
+
+
+class LogLineSerializer(serializers.Serializer):
+    ts = serializers.DateTimeField()
+    level = serializers.ChoiceField(choices=('debug', 'info', 'warning', 'error'))
+    message = serializers.CharField(max_length=4000)
+    meta = serializers.DictField(required=False, default=dict)
+
+
+class ReconciliationRunSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name='plugins-api:unicop-api:reconciliationrun-detail', lookup_field='run_id'
+    )
+    root = RootRefField(queryset=Root.objects.all())
+    fencing_token = serializers.IntegerField(min_value=0)
+    cause = serializers.ChoiceField(choices=RunCauseChoices)
+    state = serializers.ChoiceField(choices=RunStateChoices, required=False)
+    log_lines = LogLineSerializer(many=True, required=False)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = (
+            'id',
+            'url',
+            'display',
+            'run_id',
+            'root',
+            'snapshot_hash',
+            'fencing_token',
+            'cause',
+            'state',
+            'awx_job_type',
+            'awx_job_id',
+            'awx_job_url',
+            'started',
+            'finished',
+            'outcome_class',
+            'summary',
+            'log_lines',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
+        )
+        brief_fields = ('display', 'id', 'run_id', 'state', 'url')
+
+    def validate_snapshot_hash(self, value):
+        if len(value) != 64 or any(c not in '0123456789abcdef' for c in value):
+            raise serializers.ValidationError(
+                'A sha256 hex digest (64 lowercase hex characters) is required.'
+            )
+        return value
+
+    def validate(self, data):
+        if self.instance is not None:
+            if 'root' in data and data['root'].pk != self.instance.root_id:
+                raise serializers.ValidationError({'root': ['The root of a run cannot change.']})
+            if 'run_id' in data and data['run_id'] != self.instance.run_id:
+                raise serializers.ValidationError({'run_id': ['The run id cannot change.']})
+            if 'fencing_token' not in data:
+                raise serializers.ValidationError(
+                    {'fencing_token': ['Every write to a run carries the fencing token.']}
+                )
+        if 'log_lines' in data:
+            data['log_lines'] = [{**line, 'ts': line['ts'].isoformat()} for line in data['log_lines']]
+        return super().validate(data)
+
+
+class ChangeSerializer(serializers.Serializer):
+    object_type = serializers.RegexField(r'^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$', max_length=100)
+    object_id = serializers.IntegerField(min_value=0)
+    event = serializers.ChoiceField(choices=('created', 'updated', 'deleted'))
+    data = serializers.DictField(allow_null=True, required=False, default=None)
+    prechange = serializers.DictField(allow_null=True, required=False, default=None)
+    postchange = serializers.DictField(allow_null=True, required=False, default=None)
+
+
+class ResolveRequestSerializer(serializers.Serializer):
+    changes = ChangeSerializer(many=True, allow_empty=True, max_length=500)
+
+
+class LeaseAcquireSerializer(serializers.Serializer):
+    holder = serializers.CharField(max_length=200)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=86400)
+
+
+class LeaseRenewSerializer(serializers.Serializer):
+    token = serializers.IntegerField(min_value=1)
+    ttl_seconds = serializers.IntegerField(min_value=1, max_value=86400)
+
+
+class LeaseReleaseSerializer(serializers.Serializer):
+    token = serializers.IntegerField(min_value=1)
+
+
+class FreezeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class UnfreezeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default='')

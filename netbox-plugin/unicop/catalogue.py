@@ -1,0 +1,299 @@
+"""The root catalogue: which root kinds exist, what belongs to a root of each kind, and what runs it.
+
+Kinds are declared in PLUGINS_CONFIG['unicop']['root_kinds'] (merged over the built-in `prefix` and
+`site`), parsed once by `load_catalogue()` from the plugin's ready() and refused with
+ImproperlyConfigured naming the offending field (docs/decisions/0020-plugin-root-catalogue.md).
+
+A kind has an anchor model and member rules. A rule names a member object type and the relation
+that binds a member to an anchor:
+
+- `fk`: the member has a foreign key `field` to the anchor (device.site -> site).
+- `prefix_contains`: the member is an IP address or IP range inside the anchor prefix, in the same
+  VRF (null VRF = global table). An IP inside nested prefixes belongs to every enclosing prefix.
+
+Each relation answers two questions: members_of(anchor) -> queryset (snapshot), and
+anchor_ids_for(fields) -> anchor ids (resolver), where `fields` is a plain dict read from the
+database, a webhook's `data` (REST shape: nested {id: …}) or a changelog snapshot (ids).
+"""
+
+from dataclasses import dataclass, field
+
+import netaddr
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+DRIFT_MODES = ('off', 'detect', 'remediate')
+TEMPLATE_TYPES = ('job', 'workflow')
+
+BUILTIN_KINDS = {
+    'prefix': {
+        'anchor': 'ipam.prefix',
+        'members': [
+            {'object_type': 'ipam.ipaddress', 'relation': 'prefix_contains'},
+            {'object_type': 'ipam.iprange', 'relation': 'prefix_contains'},
+        ],
+        # Defaults; a deployment overrides these (e.g. the AWX template id) in PLUGINS_CONFIG.
+        'awx_template': {'type': 'job', 'id': None},
+        'policy': {},
+    },
+    'site': {
+        'anchor': 'dcim.site',
+        'members': [
+            {'object_type': 'dcim.device', 'relation': 'fk', 'field': 'site'},
+            {'object_type': 'dcim.rack', 'relation': 'fk', 'field': 'site'},
+            {'object_type': 'ipam.vlan', 'relation': 'fk', 'field': 'site'},
+        ],
+        'awx_template': {'type': 'job', 'id': None},
+        'policy': {},
+    },
+}
+
+DEFAULT_POLICY = {
+    'approval_required': False,  # no approval step unless the kind asks for one
+    'change_window': None,  # None: any time; else a policy reference the workers interpret
+    'drift_mode': 'detect',  # snapshot-hash drift is reported, not remediated, by default
+    'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
+}
+
+
+def _ref(value):
+    """An id from a foreign key as it appears in REST data ({id: …}), a changelog snapshot or the DB."""
+    if isinstance(value, dict):
+        value = value.get('id')
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _host(value):
+    """netaddr.IPAddress of an address or range bound ('10.0.0.5/24', IPNetwork, IPAddress), or None."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, netaddr.IPAddress):
+            return value
+        if isinstance(value, netaddr.IPNetwork):
+            return value.ip
+        return netaddr.IPNetwork(str(value)).ip
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+class ForeignKeyRelation:
+    name = 'fk'
+
+    def __init__(self, member_model, anchor_model, field_name):
+        self.member_model = member_model
+        self.field_name = field_name
+        try:
+            fk = member_model._meta.get_field(field_name)
+        except Exception as exc:
+            raise ValueError(f'{member_model._meta.label_lower} has no field {field_name!r}') from exc
+        if not fk.is_relation or fk.related_model is not anchor_model:
+            raise ValueError(
+                f'{member_model._meta.label_lower}.{field_name} is not a foreign key to '
+                f'{anchor_model._meta.label_lower}'
+            )
+        self.fields = (field_name,)
+
+    def members_of(self, anchor):
+        return self.member_model.objects.filter(**{f'{self.field_name}_id': anchor.pk})
+
+    def anchor_ids_for(self, fields):
+        ref = _ref(fields.get(self.field_name, fields.get(f'{self.field_name}_id')))
+        return {ref} if ref is not None else set()
+
+    def db_fields(self):
+        return (f'{self.field_name}_id',)
+
+
+class PrefixContainsRelation:
+    """IP addresses and ranges inside a prefix, same VRF (docs/decisions/0020)."""
+
+    name = 'prefix_contains'
+
+    def __init__(self, member_model, anchor_model):
+        if anchor_model._meta.label_lower != 'ipam.prefix':
+            raise ValueError('prefix_contains needs the anchor ipam.prefix')
+        label = member_model._meta.label_lower
+        if label not in ('ipam.ipaddress', 'ipam.iprange'):
+            raise ValueError('prefix_contains members are ipam.ipaddress or ipam.iprange')
+        self.member_model = member_model
+        self.anchor_model = anchor_model
+        self.is_range = label == 'ipam.iprange'
+
+    def members_of(self, anchor):
+        net = netaddr.IPNetwork(str(anchor.prefix))
+        bounds = (
+            netaddr.IPAddress(net.first, version=net.version),
+            netaddr.IPAddress(net.last, version=net.version),
+        )
+        if self.is_range:
+            return self.member_model.objects.filter(
+                vrf_id=anchor.vrf_id, start_address__host_between=bounds, end_address__host_between=bounds
+            )
+        return self.member_model.objects.filter(vrf_id=anchor.vrf_id, address__host_between=bounds)
+
+    def anchor_ids_for(self, fields):
+        vrf = _ref(fields.get('vrf', fields.get('vrf_id')))
+        if self.is_range:
+            start, end = _host(fields.get('start_address')), _host(fields.get('end_address'))
+            if start is None or end is None:
+                return set()
+            cond = Q(prefix__net_contains_or_equals=str(start)) & Q(prefix__net_contains_or_equals=str(end))
+        else:
+            host = _host(fields.get('address'))
+            if host is None:
+                return set()
+            cond = Q(prefix__net_contains_or_equals=str(host))
+        return set(self.anchor_model.objects.filter(cond, vrf_id=vrf).values_list('pk', flat=True))
+
+    def db_fields(self):
+        return ('vrf_id', 'start_address', 'end_address') if self.is_range else ('vrf_id', 'address')
+
+
+RELATIONS = {'fk': ForeignKeyRelation, 'prefix_contains': PrefixContainsRelation}
+
+
+@dataclass(frozen=True)
+class MemberRule:
+    object_type: str
+    model: type
+    relation: object
+
+
+@dataclass(frozen=True)
+class RootKind:
+    name: str
+    anchor_type: str
+    anchor_model: type
+    members: tuple
+    awx_template: dict = field(default_factory=dict)
+    policy: dict = field(default_factory=dict)
+
+    def key_for(self, anchor_id):
+        return f'{self.name}/{anchor_id}'
+
+
+class Catalogue:
+    def __init__(self, kinds):
+        self.kinds = kinds
+        self.by_anchor = {}
+        self.by_member = {}
+        for kind in kinds.values():
+            self.by_anchor.setdefault(kind.anchor_type, []).append(kind)
+            for rule in kind.members:
+                self.by_member.setdefault(rule.object_type, []).append((kind, rule))
+
+    def __getitem__(self, name):
+        return self.kinds[name]
+
+    def covered_types(self):
+        """Every object type whose change can touch a root (anchors and members), sorted."""
+        return sorted(set(self.by_anchor) | set(self.by_member))
+
+
+def _model(label, where):
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError) as exc:
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: unknown object type {label!r}') from exc
+
+
+def _parse_kind(name, spec):
+    where = f'root_kinds.{name}'
+    if not isinstance(spec, dict):
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where} must be a dict')
+    if not name or '/' in name:
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: a kind name is non-empty and has no "/"')
+    anchor_label = spec.get('anchor')
+    if not isinstance(anchor_label, str):
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}.anchor must be "app_label.model"')
+    anchor_model = _model(anchor_label.lower(), f'{where}.anchor')
+    rules = []
+    for i, m in enumerate(spec.get('members') or []):
+        mwhere = f'{where}.members[{i}]'
+        if not isinstance(m, dict) or not isinstance(m.get('object_type'), str):
+            raise ImproperlyConfigured(
+                f'PLUGINS_CONFIG unicop: {mwhere}.object_type must be "app_label.model"'
+            )
+        member_model = _model(m['object_type'].lower(), f'{mwhere}.object_type')
+        relation_cls = RELATIONS.get(m.get('relation'))
+        if relation_cls is None:
+            raise ImproperlyConfigured(
+                f'PLUGINS_CONFIG unicop: {mwhere}.relation must be one of {sorted(RELATIONS)}'
+            )
+        try:
+            if relation_cls is ForeignKeyRelation:
+                if not isinstance(m.get('field'), str):
+                    raise ValueError('field (the foreign key to the anchor) is required')
+                relation = relation_cls(member_model, anchor_model, m['field'])
+            else:
+                relation = relation_cls(member_model, anchor_model)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {mwhere}: {exc}') from exc
+        rules.append(MemberRule(member_model._meta.label_lower, member_model, relation))
+    template = dict(spec.get('awx_template') or {'type': 'job', 'id': None})
+    if template.get('type') not in TEMPLATE_TYPES:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.awx_template.type must be one of {TEMPLATE_TYPES}'
+        )
+    if template.get('id') is not None and (
+        isinstance(template['id'], bool) or not isinstance(template['id'], int)
+    ):
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.awx_template.id must be an integer or None'
+        )
+    policy = {**DEFAULT_POLICY, **(spec.get('policy') or {})}
+    unknown = set(policy) - set(DEFAULT_POLICY)
+    if unknown:
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}.policy: unknown keys {sorted(unknown)}')
+    if policy['drift_mode'] not in DRIFT_MODES:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.policy.drift_mode must be one of {DRIFT_MODES}'
+        )
+    if not isinstance(policy['approval_required'], bool):
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.policy.approval_required must be a boolean'
+        )
+    timeout = policy['run_timeout_seconds']
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.policy.run_timeout_seconds must be a positive integer'
+        )
+    return RootKind(name, anchor_model._meta.label_lower, anchor_model, tuple(rules), template, policy)
+
+
+def parse_catalogue(root_kinds):
+    """Built-in kinds overlaid with the configured ones (a configured kind replaces keys of a built-in one;
+    `None` removes a built-in kind)."""
+    if not isinstance(root_kinds, dict):
+        raise ImproperlyConfigured('PLUGINS_CONFIG unicop: root_kinds must be a dict of kind name -> spec')
+    merged = {}
+    for name, spec in {**BUILTIN_KINDS, **root_kinds}.items():
+        if spec is None:
+            continue
+        base = BUILTIN_KINDS.get(name, {})
+        merged[name] = _parse_kind(name, {**base, **spec} if isinstance(spec, dict) else spec)
+    return Catalogue(merged)
+
+
+_catalogue = None
+
+
+def load_catalogue(settings_dict=None):
+    global _catalogue
+    if settings_dict is None:
+        from netbox.plugins import get_plugin_config
+
+        settings_dict = get_plugin_config('unicop', 'root_kinds') or {}
+    _catalogue = parse_catalogue(settings_dict)
+    return _catalogue
+
+
+def catalogue():
+    return _catalogue if _catalogue is not None else load_catalogue()

@@ -1,0 +1,199 @@
+"""Roots (one anchor object bound to its kind, with freeze, hashes and the lease) and reconciliation runs.
+
+Lease and hash bookkeeping is written with queryset.update() under a row lock, not save(): those writes
+happen on every run and every member change, and must not fill NetBox's change log or fire event rules.
+Freeze and unfreeze go through save() so that the human override is change-logged (who, when, why).
+"""
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from netbox.models import NetBoxModel
+from utilities.choices import ChoiceSet
+
+
+class RootStatusChoices(ChoiceSet):
+    IN_SYNC = 'in_sync'
+    PENDING = 'pending'
+    RECONCILING = 'reconciling'
+    AWAITING_APPROVAL = 'awaiting_approval'
+    FAILED = 'failed'
+    DRIFTED = 'drifted'
+    FROZEN = 'frozen'
+
+    CHOICES = [
+        (IN_SYNC, 'In sync', 'green'),
+        (PENDING, 'Pending', 'cyan'),
+        (RECONCILING, 'Reconciling', 'blue'),
+        (AWAITING_APPROVAL, 'Awaiting approval', 'purple'),
+        (FAILED, 'Failed', 'red'),
+        (DRIFTED, 'Drifted', 'orange'),
+        (FROZEN, 'Frozen', 'gray'),
+    ]
+
+
+class RunStateChoices(ChoiceSet):
+    QUEUED = 'queued'
+    LEASED = 'leased'
+    LAUNCHED = 'launched'
+    AWAITING_APPROVAL = 'awaiting_approval'
+    RUNNING = 'running'
+    SUCCEEDED = 'succeeded'
+    FAILED = 'failed'
+    CANCELED = 'canceled'
+    TIMED_OUT = 'timed_out'
+    DENIED = 'denied'
+    SKIPPED = 'skipped'
+
+    CHOICES = [
+        (QUEUED, 'Queued', 'gray'),
+        (LEASED, 'Leased', 'cyan'),
+        (LAUNCHED, 'Launched', 'blue'),
+        (AWAITING_APPROVAL, 'Awaiting approval', 'purple'),
+        (RUNNING, 'Running', 'blue'),
+        (SUCCEEDED, 'Succeeded', 'green'),
+        (FAILED, 'Failed', 'red'),
+        (CANCELED, 'Canceled', 'orange'),
+        (TIMED_OUT, 'Timed out', 'red'),
+        (DENIED, 'Denied', 'orange'),
+        (SKIPPED, 'Skipped', 'gray'),
+    ]
+
+    TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED, TIMED_OUT, DENIED, SKIPPED})
+    UNSUCCESSFUL = frozenset({FAILED, CANCELED, TIMED_OUT, DENIED})
+
+
+class RunCauseChoices(ChoiceSet):
+    CHANGE = 'change'
+    SWEEP = 'sweep'
+    MANUAL = 'manual'
+    RETRY = 'retry'
+    RESUME = 'resume'
+
+    CHOICES = [
+        (CHANGE, 'Change'),
+        (SWEEP, 'Sweep'),
+        (MANUAL, 'Manual'),
+        (RETRY, 'Retry'),
+        (RESUME, 'Resume'),
+    ]
+
+
+class AwxJobTypeChoices(ChoiceSet):
+    JOB = 'job'
+    WORKFLOW = 'workflow'
+
+    CHOICES = [(JOB, 'Job'), (WORKFLOW, 'Workflow job')]
+
+
+# outcome_class of a check-mode run that found the target differing from the snapshot.
+OUTCOME_DRIFT = 'drift'
+
+
+class Root(NetBoxModel):
+    kind = models.CharField(max_length=50, db_index=True)
+    anchor_type = models.ForeignKey(to=ContentType, on_delete=models.PROTECT, related_name='+')
+    anchor_id = models.PositiveBigIntegerField()
+    anchor = GenericForeignKey(ct_field='anchor_type', fk_field='anchor_id')
+    key = models.CharField(max_length=100, unique=True)
+
+    frozen = models.BooleanField(default=False, db_index=True)
+    frozen_reason = models.CharField(max_length=500, blank=True)
+
+    # sha256 of the current snapshot, maintained on member changes (docs/decisions/0021). hash_dirty is
+    # set in the same transaction as the change, the hash is recomputed after commit; a dirty row is
+    # recomputed on read, so a lost recomputation can never hide a change.
+    current_hash = models.CharField(max_length=64, blank=True)
+    hash_dirty = models.BooleanField(default=True)
+    hash_generation = models.PositiveBigIntegerField(default=0)
+    last_reconciled_hash = models.CharField(max_length=64, blank=True)
+    last_run = models.ForeignKey(
+        to='unicop.ReconciliationRun', on_delete=models.SET_NULL, null=True, blank=True, related_name='+'
+    )
+
+    # The lease. highest_token is the last token ever issued for this root: tokens only grow.
+    lease_holder = models.CharField(max_length=200, blank=True)
+    lease_token = models.PositiveBigIntegerField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    highest_token = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ('id',)
+        constraints = [
+            models.UniqueConstraint(
+                fields=('anchor_type', 'anchor_id', 'kind'), name='unicop_root_anchor_kind'
+            ),
+        ]
+
+    def __str__(self):
+        return self.key
+
+    def get_absolute_url(self):
+        return reverse('plugins:unicop:root', args=[self.pk])
+
+    def lease_live(self, now=None):
+        return bool(
+            self.lease_token and self.lease_expires_at and self.lease_expires_at > (now or timezone.now())
+        )
+
+    @property
+    def status(self):
+        """Derived, never stored. Precedence: frozen, awaiting approval, reconciling, failed, drifted,
+        then in sync or pending."""
+        if self.frozen:
+            return RootStatusChoices.FROZEN
+        run = self.last_run
+        if run is not None and run.state == RunStateChoices.AWAITING_APPROVAL:
+            return RootStatusChoices.AWAITING_APPROVAL
+        if (run is not None and run.state not in RunStateChoices.TERMINAL) or self.lease_live():
+            return RootStatusChoices.RECONCILING
+        if run is not None and run.state in RunStateChoices.UNSUCCESSFUL:
+            return RootStatusChoices.FAILED
+        if run is not None and run.outcome_class == OUTCOME_DRIFT:
+            return RootStatusChoices.DRIFTED
+        if (
+            self.last_reconciled_hash
+            and self.last_reconciled_hash == self.current_hash
+            and not self.hash_dirty
+        ):
+            return RootStatusChoices.IN_SYNC
+        return RootStatusChoices.PENDING
+
+    def get_status_color(self):
+        return RootStatusChoices.colors.get(self.status)
+
+
+class ReconciliationRun(NetBoxModel):
+    run_id = models.CharField(max_length=64, unique=True)
+    root = models.ForeignKey(to=Root, on_delete=models.CASCADE, related_name='runs')
+    snapshot_hash = models.CharField(max_length=64)
+    fencing_token = models.PositiveBigIntegerField()
+    cause = models.CharField(max_length=20, choices=RunCauseChoices)
+    state = models.CharField(max_length=20, choices=RunStateChoices, default=RunStateChoices.QUEUED)
+    awx_job_type = models.CharField(max_length=10, choices=AwxJobTypeChoices, blank=True)
+    awx_job_id = models.PositiveBigIntegerField(null=True, blank=True)
+    awx_job_url = models.URLField(max_length=500, blank=True)
+    started = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+    outcome_class = models.CharField(max_length=50, blank=True)
+    summary = models.TextField(blank=True)
+    log_lines = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ('-started', '-id')
+        indexes = [models.Index(fields=('root', '-started'), name='unicop_run_root_started')]
+
+    def __str__(self):
+        return self.run_id
+
+    def get_absolute_url(self):
+        return reverse('plugins:unicop:reconciliationrun', args=[self.pk])
+
+    def get_state_color(self):
+        return RunStateChoices.colors.get(self.state)
+
+    @property
+    def terminal(self):
+        return self.state in RunStateChoices.TERMINAL

@@ -1,0 +1,10 @@
+from netbox.plugins import PluginMenuItem
+
+menu_items = (
+    PluginMenuItem(link='plugins:unicop:root_list', link_text='Roots', permissions=['unicop.view_root']),
+    PluginMenuItem(
+        link='plugins:unicop:reconciliationrun_list',
+        link_text='Reconciliation runs',
+        permissions=['unicop.view_reconciliationrun'],
+    ),
+)

@@ -1,0 +1,111 @@
+"""Which roots an object belongs to (the resolver), root rows for anchors, and the maintained current hash.
+
+The resolver answers from plain field dicts, so the same code serves the database's current row, a
+webhook's `data` (REST shape) and a changelog `prechange` snapshot (ids). The current hash of a root is
+marked dirty in the transaction of the change (so a lost recomputation is visible) and recomputed after
+commit with a compare-and-set on `hash_generation` (so a slow recomputation never overwrites a newer one).
+"""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F
+
+from .catalogue import catalogue
+from .models import Root
+from .snapshot import read_snapshot
+
+EVENTS = ('created', 'updated', 'deleted')
+
+
+def _current_fields(model, object_id, rules):
+    names = {'pk'}
+    for _kind, rule in rules:
+        names.update(rule.relation.db_fields())
+    return model._base_manager.filter(pk=object_id).values(*sorted(names)).first()
+
+
+def root_keys_for_states(object_type, object_id, states):
+    """Root keys of an object (type `app.model`, id) given its known states (dicts of fields)."""
+    cat = catalogue()
+    keys = set()
+    if object_id is not None:
+        keys.update(kind.key_for(object_id) for kind in cat.by_anchor.get(object_type, ()))
+    for kind, rule in cat.by_member.get(object_type, ()):
+        for state in states:
+            if state:
+                keys.update(kind.key_for(a) for a in rule.relation.anchor_ids_for(state))
+    return keys
+
+
+def resolve_change(change):
+    """Root keys one webhook change touches (docs/plugin-api.md, Resolver), sorted."""
+    object_type = change['object_type'].lower()
+    cat = catalogue()
+    rules = cat.by_member.get(object_type, ())
+    if not rules and object_type not in cat.by_anchor:
+        return []
+    object_id = change.get('object_id')
+    states = []
+    if change['event'] != 'deleted' and rules:
+        model = rules[0][1].model
+        current = _current_fields(model, object_id, rules)
+        # Gone since the event (deleted meanwhile): fall back to what the webhook carried.
+        states.append(current if current is not None else (change.get('postchange') or change.get('data')))
+    else:
+        states.append(change.get('data'))
+    states.append(change.get('prechange'))
+    if change['event'] == 'deleted':
+        states.append(change.get('postchange'))
+    return sorted(root_keys_for_states(object_type, object_id, states))
+
+
+def root_keys_for_instance(instance, before=None):
+    """Root keys of a saved or deleted model instance, plus those of its state `before` the change."""
+    object_type = instance._meta.label_lower
+    rules = catalogue().by_member.get(object_type, ())
+    state = None
+    if rules:
+        state = {}
+        for _kind, rule in rules:
+            for name in rule.relation.db_fields():
+                state[name] = getattr(instance, name, None)
+    return root_keys_for_states(object_type, instance.pk, [state, before])
+
+
+def ensure_root(kind, anchor):
+    root, _ = Root.objects.get_or_create(
+        key=kind.key_for(anchor.pk),
+        defaults={
+            'kind': kind.name,
+            'anchor_type': ContentType.objects.get_for_model(kind.anchor_model),
+            'anchor_id': anchor.pk,
+        },
+    )
+    return root
+
+
+def mark_dirty(keys):
+    """In the caller's transaction: the roots' current hashes are stale; recompute them after commit."""
+    if not keys:
+        return
+    keys = sorted(keys)
+    Root.objects.filter(key__in=keys).update(hash_dirty=True, hash_generation=F('hash_generation') + 1)
+    transaction.on_commit(lambda: refresh_hashes(Root.objects.filter(key__in=keys, hash_dirty=True)))
+
+
+def refresh_hash(root):
+    """Recompute one root's current hash; store it unless a newer change marked it dirty meanwhile."""
+    generation = root.hash_generation
+    _snap, digest = read_snapshot(root)
+    Root.objects.filter(pk=root.pk, hash_generation=generation).update(current_hash=digest, hash_dirty=False)
+    root.current_hash = digest
+    root.hash_dirty = False
+    return digest
+
+
+def refresh_hashes(roots):
+    for root in roots:
+        try:
+            refresh_hash(root)
+        except LookupError:
+            continue  # the anchor went away meanwhile; its root row goes with it

@@ -1,0 +1,135 @@
+"""A root's snapshot: its anchor and members as canonical JSON, and the sha256 of those bytes.
+
+Canonical form (docs/plugin-api.md, docs/decisions/0021-plugin-snapshot-and-current-hash.md):
+
+    {"root": {"kind", "key", "anchor": {"object_type", "id", <fields>}},
+     "members": [{"object_type", "id", <fields>}, ...]}            # sorted by (object_type, id)
+
+- fields: the model's concrete columns by field name, except volatile ones: `created`, `last_updated`,
+  denormalised caches (names starting with `_`, counter caches). `custom_field_data` is `custom_fields`.
+- a foreign key is {"id": N} plus the target's `name`, `slug` or `address` where it has them; a
+  content type is "app_label.model"; `tags` is the sorted list of tag slugs.
+- addresses, MACs, decimals and dates are their string forms.
+- bytes: json.dumps(sort_keys=True, separators=(',', ':'), ensure_ascii=False) encoded as UTF-8.
+
+Queries per snapshot are bounded by the number of member types and foreign keys, never by the number
+of members. `read_snapshot` reads inside one REPEATABLE READ READ ONLY transaction.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from extras.models import TaggedItem
+from utilities.fields import CounterCacheField
+
+from .catalogue import catalogue
+
+VOLATILE_FIELDS = frozenset({'created', 'last_updated'})
+LABEL_FIELDS = ('name', 'slug', 'address')
+
+
+def canonical_bytes(value):
+    return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False, default=str).encode(
+        'utf-8'
+    )
+
+
+def snapshot_hash(value):
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+def _snapshot_fields(model):
+    out = []
+    for f in model._meta.concrete_fields:
+        if f.name in VOLATILE_FIELDS or f.name.startswith('_') or isinstance(f, CounterCacheField):
+            continue
+        out.append(f)
+    return out
+
+
+def _scalar(value):
+    if value is None or isinstance(value, (bool, int, str, float, list, dict)):
+        return value
+    return str(value)
+
+
+def serialize_objects(model, queryset):
+    """Plain, JSON-ready dicts for every object of `queryset` (a fixed number of queries)."""
+    fields = _snapshot_fields(model)
+    rows = list(queryset.order_by('pk').values(*[f.attname for f in fields]))
+    if not rows:
+        return []
+    object_type = model._meta.label_lower
+    pk_name = model._meta.pk.attname
+
+    # Foreign keys: one query per target model, for the labels of the ids present.
+    labels = {}
+    for f in fields:
+        if not f.is_relation:
+            continue
+        ids = {r[f.attname] for r in rows if r[f.attname] is not None}
+        target = f.related_model
+        if not ids:
+            labels[f.attname] = {}
+        elif target is ContentType:
+            labels[f.attname] = {
+                ct.pk: f'{ct.app_label}.{ct.model}' for ct in ContentType.objects.filter(pk__in=ids)
+            }
+        else:
+            names = [n for n in LABEL_FIELDS if any(x.name == n for x in target._meta.concrete_fields)]
+            labels[f.attname] = {
+                r['pk']: {'id': r['pk'], **{n: _scalar(r[n]) for n in names}}
+                for r in target._base_manager.filter(pk__in=ids).values('pk', *names)
+            }
+
+    tags = defaultdict(list)
+    if hasattr(model, 'tags'):
+        ct = ContentType.objects.get_for_model(model)
+        for object_id, slug in TaggedItem.objects.filter(
+            content_type=ct, object_id__in=[r[pk_name] for r in rows]
+        ).values_list('object_id', 'tag__slug'):
+            tags[object_id].append(slug)
+
+    out = []
+    for r in rows:
+        item = {'object_type': object_type}
+        for f in fields:
+            value = r[f.attname]
+            name = 'custom_fields' if f.name == 'custom_field_data' else f.name
+            if f.is_relation and value is not None:
+                value = labels[f.attname].get(value, {'id': value})
+            item[name] = _scalar(value)
+        if hasattr(model, 'tags'):
+            item['tags'] = sorted(tags.get(r[pk_name], []))
+        out.append(item)
+    return out
+
+
+def build_snapshot(root):
+    kind = catalogue()[root.kind]
+    anchor_qs = kind.anchor_model._base_manager.filter(pk=root.anchor_id)
+    anchors = serialize_objects(kind.anchor_model, anchor_qs)
+    if not anchors:
+        raise LookupError(f'anchor of {root.key} does not exist')
+    anchor = anchors[0]
+    anchor_obj = anchor_qs.get()
+    members = []
+    for rule in kind.members:
+        members.extend(serialize_objects(rule.model, rule.relation.members_of(anchor_obj)))
+    members.sort(key=lambda m: (m['object_type'], m['id']))
+    return {'root': {'kind': root.kind, 'key': root.key, 'anchor': anchor}, 'members': members}
+
+
+def read_snapshot(root):
+    """(snapshot, hash) read in one REPEATABLE READ transaction (or the caller's, if already in one)."""
+    if connection.in_atomic_block:
+        snap = build_snapshot(root)
+    else:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY')
+            snap = build_snapshot(root)
+    return snap, snapshot_hash(snap)

@@ -1,0 +1,84 @@
+import django_tables2 as tables
+from netbox.tables import NetBoxTable, columns
+
+from .models import ReconciliationRun, Root
+
+
+class RootTable(NetBoxTable):
+    key = tables.Column(linkify=True)
+    anchor = tables.Column(linkify=True, orderable=False)
+    status = tables.TemplateColumn(
+        template_code='<span class="badge text-bg-{{ record.get_status_color }}">{{ record.status }}</span>',
+        orderable=False,
+    )
+    frozen = columns.BooleanColumn()
+    last_run = tables.Column(linkify=True)
+    lease_holder = tables.Column(verbose_name='Lease holder')
+    current_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
+    last_reconciled_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
+
+    class Meta(NetBoxTable.Meta):
+        model = Root
+        fields = (
+            'pk',
+            'id',
+            'key',
+            'kind',
+            'anchor',
+            'status',
+            'frozen',
+            'frozen_reason',
+            'lease_holder',
+            'highest_token',
+            'current_hash',
+            'last_reconciled_hash',
+            'last_run',
+            'created',
+            'last_updated',
+        )
+        default_columns = ('key', 'kind', 'anchor', 'status', 'frozen', 'lease_holder', 'last_run')
+
+
+class ReconciliationRunTable(NetBoxTable):
+    run_id = tables.Column(linkify=True)
+    root = tables.Column(linkify=True)
+    state = columns.ChoiceFieldColumn()
+    cause = columns.ChoiceFieldColumn()
+    snapshot_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
+    awx_job_url = tables.TemplateColumn(
+        verbose_name='AWX job',
+        template_code=(
+            '{% if value %}<a href="{{ value }}">'
+            '{{ record.awx_job_type }} {{ record.awx_job_id }}</a>{% endif %}'
+        ),
+    )
+
+    class Meta(NetBoxTable.Meta):
+        model = ReconciliationRun
+        fields = (
+            'pk',
+            'id',
+            'run_id',
+            'root',
+            'state',
+            'cause',
+            'fencing_token',
+            'snapshot_hash',
+            'awx_job_url',
+            'outcome_class',
+            'summary',
+            'started',
+            'finished',
+        )
+        default_columns = (
+            'run_id',
+            'root',
+            'state',
+            'cause',
+            'fencing_token',
+            'snapshot_hash',
+            'awx_job_url',
+            'outcome_class',
+            'started',
+            'finished',
+        )

@@ -1,0 +1,13 @@
+from django.urls import include, path
+from utilities.urls import get_model_urls
+
+from . import views
+
+urlpatterns = [
+    path('roots/', include(get_model_urls('unicop', 'root', detail=False))),
+    path('roots/<int:pk>/', include(get_model_urls('unicop', 'root'))),
+    path('roots/<int:pk>/freeze/', views.RootFreezeView.as_view(frozen=True), name='root_freeze'),
+    path('roots/<int:pk>/unfreeze/', views.RootFreezeView.as_view(frozen=False), name='root_unfreeze'),
+    path('runs/', include(get_model_urls('unicop', 'reconciliationrun', detail=False))),
+    path('runs/<int:pk>/', include(get_model_urls('unicop', 'reconciliationrun'))),
+]

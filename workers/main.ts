@@ -28,7 +28,14 @@ async function main(): Promise<void> {
   const resolver = await startResolver({
     changes: new KafkaEventStream(
       kafka,
-      { topic: topics.changes, groupId: consumerGroups.resolver },
+      {
+        topic: topics.changes,
+        groupId: consumerGroups.resolver,
+        onFatal: (error) => {
+          log.fatal({ err: error }, 'resolver stopped on a non-retriable error; exiting');
+          process.exit(1);
+        },
+      },
       log.child({ part: 'resolver' }),
     ),
     eventLog,

@@ -40,6 +40,8 @@ export interface KafkaEventStreamOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   fromBeginning?: boolean;
+  /** Called when the consumer stopped for good (a non-retriable error); the process should exit. */
+  onFatal?: (error: Error) => void;
 }
 
 export class KafkaEventStream implements EventStream {
@@ -56,6 +58,9 @@ export class KafkaEventStream implements EventStream {
     const { topic, groupId } = this.options;
     const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
     this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.options.onFatal?.(payload.error);
+    });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
     await consumer.run({

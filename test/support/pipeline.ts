@@ -1,0 +1,106 @@
+/**
+ * The front half of UNICOP wired for a test against the real services: a bridge on a free port,
+ * NetBox's webhook and event rule pointing at it (made through NetBox REST, removed afterwards),
+ * and a resolver consuming from the current end of unicop.changes under a fresh consumer group.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaEventStream } from '../../core/event-log/consumer.js';
+import { KafkaEventLog } from '../../core/event-log/kafka.js';
+import { topics } from '../../core/events/catalogue.js';
+import { createLogger } from '../../core/logger.js';
+import { PluginClient } from '../../core/plugin/client.js';
+import { startResolver } from '../../workers/resolver/resolver.js';
+import { type RunningBridge, startBridge } from './bridge.js';
+import { positionGroupAtEnd } from './kafka.js';
+import { netbox } from './netbox.js';
+import { stack, uniqueName } from './stack.js';
+
+export async function hookNetboxTo(
+  bridgeUrl: string,
+  secret: string,
+  objectTypes: string[],
+): Promise<() => Promise<void>> {
+  const name = uniqueName('test-hook');
+  const webhook = await netbox<{ id: number }>('POST', '/api/extras/webhooks/', {
+    name,
+    payload_url: `${bridgeUrl}/webhooks/netbox`,
+    http_method: 'POST',
+    http_content_type: 'application/json',
+    secret,
+  });
+  const rule = await netbox<{ id: number }>('POST', '/api/extras/event-rules/', {
+    name,
+    object_types: objectTypes,
+    event_types: ['object_created', 'object_updated', 'object_deleted'],
+    action_type: 'webhook',
+    action_object_type: 'extras.webhook',
+    action_object_id: webhook.id,
+  });
+  return async () => {
+    await netbox('DELETE', `/api/extras/event-rules/${rule.id}/`).catch(() => undefined);
+    await netbox('DELETE', `/api/extras/webhooks/${webhook.id}/`).catch(() => undefined);
+  };
+}
+
+export async function startTestResolver(groupId = uniqueName('resolver')) {
+  const kafka = new Kafka({ clientId: groupId, brokers: stack.kafkaBrokers(), logLevel: logLevel.NOTHING });
+  await positionGroupAtEnd(kafka, groupId, topics.changes);
+  return startResolverAt(kafka, groupId);
+}
+
+export async function startResolverAt(kafka: Kafka, groupId: string) {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const log = createLogger('resolver', 'debug', sink);
+  const eventLog = new KafkaEventLog(kafka);
+  const resolver = await startResolver({
+    changes: new KafkaEventStream(
+      kafka,
+      { topic: topics.changes, groupId, initialBackoffMs: 200, maxBackoffMs: 2000 },
+      log,
+    ),
+    eventLog,
+    resolver: new PluginClient({ baseUrl: stack.netboxUrl(), token: stack.netboxToken(), timeoutMs: 5000 }),
+    log,
+  });
+  return {
+    groupId,
+    logs,
+    stop: async () => {
+      await resolver.stop();
+      await eventLog.close();
+    },
+  };
+}
+
+export interface FrontHalf {
+  bridge: RunningBridge;
+  resolverLogs: string[];
+  secret: string;
+  stop(): Promise<void>;
+}
+
+/** Bridge + NetBox hook + resolver, for tests that edit NetBox and look at Kafka. */
+export async function startFrontHalf(objectTypes: string[]): Promise<FrontHalf> {
+  const secret = randomBytes(24).toString('hex');
+  const bridge = await startBridge({ UNICOP_WEBHOOK_SECRETS: secret });
+  const unhook = await hookNetboxTo(bridge.url, secret, objectTypes);
+  const resolver = await startTestResolver();
+  return {
+    bridge,
+    resolverLogs: resolver.logs,
+    secret,
+    stop: async () => {
+      await unhook();
+      await resolver.stop();
+      await bridge.close();
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * Edits made in the real NetBox become changes on unicop.changes (through the real webhook and the
+ * bridge) and exactly one intent per affected root on unicop.intents (through the resolver and the
+ * plugin's resolver API): create, update, a move between prefixes (both roots), delete. Replaying
+ * unicop.changes under another group yields the same intent ids and nothing new.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topics } from '../../core/events/catalogue.js';
+import { positionGroup, type TailedMessage, TopicTail, testKafka, topicEnds } from '../support/kafka.js';
+import { netbox } from '../support/netbox.js';
+import { type FrontHalf, startFrontHalf, startResolverAt } from '../support/pipeline.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const octet = () => 16 + Math.floor(Math.random() * 200);
+
+describe('resolver: NetBox edits → changes → intents per root', () => {
+  let front: FrontHalf;
+  let tail: TopicTail;
+  let startOfChanges: { partition: number; offset: string }[];
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const a = `10.${octet()}.${octet()}`;
+  const b = `10.${octet()}.${octet()}`;
+  let prefixA: { id: number };
+  let prefixB: { id: number };
+  let ip: { id: number };
+
+  beforeAll(async () => {
+    startOfChanges = await topicEnds(testKafka(), topics.changes);
+    tail = await TopicTail.start([topics.changes, topics.intents, topics.audit]);
+    front = await startFrontHalf(['ipam.prefix', 'ipam.ipaddress']);
+    prefixA = await netbox('POST', '/api/ipam/prefixes/', {
+      prefix: `${a}.0/24`,
+      description: uniqueName('t'),
+    });
+    prefixB = await netbox('POST', '/api/ipam/prefixes/', {
+      prefix: `${b}.0/24`,
+      description: uniqueName('t'),
+    });
+    cleanup.push(() => netbox('DELETE', `/api/ipam/prefixes/${prefixA.id}/`));
+    cleanup.push(() => netbox('DELETE', `/api/ipam/prefixes/${prefixB.id}/`));
+  });
+  afterAll(async () => {
+    for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
+    await front?.stop();
+    await tail?.stop();
+  });
+
+  const intentsFor = (objectType: string, objectId: number, event: string) => (m: TailedMessage) => {
+    const cause = (m.value.data as { cause?: Record<string, unknown> }).cause;
+    return (
+      m.topic === topics.intents &&
+      cause?.objectType === objectType &&
+      cause?.objectId === objectId &&
+      cause?.event === event
+    );
+  };
+  const rootKeys = (ms: TailedMessage[]) =>
+    ms.map((m) => (m.value.data as { rootKey: string }).rootKey).sort();
+
+  it('a new prefix is its own root: one intent, keyed by the root key', async () => {
+    const [intent] = await tail.waitFor(intentsFor('ipam.prefix', prefixA.id, 'created'));
+    expect(intent?.key).toBe(`prefix/${prefixA.id}`);
+    expect(intent?.value.data).toMatchObject({ rootKey: `prefix/${prefixA.id}`, cause: { kind: 'change' } });
+  });
+
+  it('an IP created in prefix A → exactly one intent, for prefix A', async () => {
+    ip = await netbox('POST', '/api/ipam/ip-addresses/', { address: `${a}.5/24` });
+    cleanup.push(() => netbox('DELETE', `/api/ipam/ip-addresses/${ip.id}/`));
+    await tail.waitFor(intentsFor('ipam.ipaddress', ip.id, 'created'));
+    expect(rootKeys(await tail.settle(intentsFor('ipam.ipaddress', ip.id, 'created')))).toEqual([
+      `prefix/${prefixA.id}`,
+    ]);
+  });
+
+  it('the IP moved from A to B → one intent for each root', async () => {
+    await netbox('PATCH', `/api/ipam/ip-addresses/${ip.id}/`, { address: `${b}.5/24` });
+    await tail.waitFor(intentsFor('ipam.ipaddress', ip.id, 'updated'), 2);
+    expect(rootKeys(await tail.settle(intentsFor('ipam.ipaddress', ip.id, 'updated')))).toEqual(
+      [`prefix/${prefixA.id}`, `prefix/${prefixB.id}`].sort(),
+    );
+  });
+
+  it('the IP deleted → one intent for prefix B, resolved from the change data', async () => {
+    await netbox('DELETE', `/api/ipam/ip-addresses/${ip.id}/`);
+    await tail.waitFor(intentsFor('ipam.ipaddress', ip.id, 'deleted'));
+    expect(rootKeys(await tail.settle(intentsFor('ipam.ipaddress', ip.id, 'deleted')))).toEqual([
+      `prefix/${prefixB.id}`,
+    ]);
+  });
+
+  it('every change produced one change event (no duplicates through the real webhook path)', () => {
+    const mine = tail.messages.filter(
+      (m) =>
+        m.topic === topics.changes &&
+        (m.value.data as { objectType: string; objectId: number }).objectType === 'ipam.ipaddress' &&
+        (m.value.data as { objectId: number }).objectId === ip.id,
+    );
+    expect(mine.map((m) => (m.value.data as { event: string }).event)).toEqual([
+      'created',
+      'updated',
+      'deleted',
+    ]);
+  });
+
+  it('no secret reaches the logs of the whole run (bridge and resolver)', () => {
+    const all = [...front.bridge.logs, ...front.resolverLogs].join('');
+    expect(all).toContain('change accepted');
+    expect(all).not.toContain(front.secret);
+    expect(all).not.toContain(stack.netboxToken());
+    expect(all).not.toContain(stack.netboxToken().split('.')[1] as string);
+  });
+
+  it('replaying unicop.changes under another group yields the same intent ids, nothing new', async () => {
+    const before = tail.messages.filter((m) => m.topic === topics.intents);
+    const ids = new Set(before.map((m) => (m.value.data as { intentId: string }).intentId));
+    const kafka = testKafka();
+    const group = uniqueName('replay');
+    await positionGroup(kafka, group, topics.changes, startOfChanges);
+    const replay = await startResolverAt(kafka, group);
+    try {
+      const mineOnly = (m: TailedMessage) =>
+        m.topic === topics.intents &&
+        [prefixA.id, prefixB.id].some(
+          (id) => (m.value.data as { rootKey: string }).rootKey === `prefix/${id}`,
+        );
+      const expected = before.filter(mineOnly).length;
+      await tail.waitFor(mineOnly, expected * 2, 30_000);
+      const replayed = tail.messages.filter(mineOnly);
+      expect(new Set(replayed.map((m) => (m.value.data as { intentId: string }).intentId))).toEqual(
+        new Set(before.filter(mineOnly).map((m) => (m.value.data as { intentId: string }).intentId)),
+      );
+      expect([...ids].length).toBeGreaterThan(0);
+    } finally {
+      await replay.stop();
+    }
+  });
+});

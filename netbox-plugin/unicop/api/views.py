@@ -79,7 +79,10 @@ class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         root = self.get_object()
         _refresh_dirty([root])
-        return Response(self.get_serializer(root).data)
+        response = Response(self.get_serializer(root).data)
+        if etag := self._get_etag(root):
+            response['ETag'] = etag
+        return response
 
     @action(detail=True, methods=['get'])
     def snapshot(self, request, pk=None):
@@ -161,7 +164,7 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
 
     def bulk_partial_update(self, request, *args, **kwargs):
         # Each run write passes the fence on its own root: no bulk writes.
-        raise MethodNotAllowed(request.method, detail='Runs are updated one at a time (PATCH runs/{run_id}/).')
+        raise MethodNotAllowed(request.method, detail='Runs are updated one at a time: PATCH runs/{run_id}/.')
 
     def create(self, request, *args, **kwargs):
         if isinstance(request.data, list):

@@ -9,50 +9,85 @@ from unicop.catalogue import DEFAULT_POLICY, parse_catalogue
 
 
 class BuiltinKindsTestCase(SimpleTestCase):
-
     def test_builtin_kinds(self):
         cat = parse_catalogue({})
         self.assertEqual(sorted(cat.kinds), ['prefix', 'site'])
         self.assertEqual(cat['prefix'].anchor_type, 'ipam.prefix')
         self.assertEqual([m.object_type for m in cat['prefix'].members], ['ipam.ipaddress', 'ipam.iprange'])
         self.assertEqual(cat['site'].anchor_type, 'dcim.site')
-        self.assertEqual([m.object_type for m in cat['site'].members], ['dcim.device', 'dcim.rack', 'ipam.vlan'])
+        self.assertEqual(
+            [m.object_type for m in cat['site'].members], ['dcim.device', 'dcim.rack', 'ipam.vlan']
+        )
         self.assertEqual(cat['site'].policy, DEFAULT_POLICY)
 
     def test_covered_types(self):
-        self.assertEqual(parse_catalogue({}).covered_types(), [
-            'dcim.device', 'dcim.rack', 'dcim.site', 'ipam.ipaddress', 'ipam.iprange', 'ipam.prefix', 'ipam.vlan'])
+        self.assertEqual(
+            parse_catalogue({}).covered_types(),
+            [
+                'dcim.device',
+                'dcim.rack',
+                'dcim.site',
+                'ipam.ipaddress',
+                'ipam.iprange',
+                'ipam.prefix',
+                'ipam.vlan',
+            ],
+        )
 
 
 class DeclaredKindsTestCase(SimpleTestCase):
-
     def test_override_builtin_template_and_policy(self):
-        cat = parse_catalogue({'prefix': {'awx_template': {'type': 'workflow', 'id': 12},
-                                          'policy': {'approval_required': True}}})
+        cat = parse_catalogue(
+            {
+                'prefix': {
+                    'awx_template': {'type': 'workflow', 'id': 12},
+                    'policy': {'approval_required': True},
+                }
+            }
+        )
         self.assertEqual(cat['prefix'].awx_template, {'type': 'workflow', 'id': 12})
         self.assertTrue(cat['prefix'].policy['approval_required'])
         self.assertEqual(cat['prefix'].policy['drift_mode'], 'detect')
         self.assertEqual(len(cat['prefix'].members), 2, 'members of the built-in kind are kept')
 
     def test_new_kind_and_removed_builtin(self):
-        cat = parse_catalogue({
-            'site': None,
-            'tenant': {'anchor': 'tenancy.tenant',
-                       'members': [{'object_type': 'dcim.site', 'relation': 'fk', 'field': 'tenant'}]},
-        })
+        cat = parse_catalogue(
+            {
+                'site': None,
+                'tenant': {
+                    'anchor': 'tenancy.tenant',
+                    'members': [{'object_type': 'dcim.site', 'relation': 'fk', 'field': 'tenant'}],
+                },
+            }
+        )
         self.assertEqual(sorted(cat.kinds), ['prefix', 'tenant'])
         self.assertEqual(cat.by_member['dcim.site'][0][0].name, 'tenant')
 
     def test_refusals_name_the_field(self):
         cases = [
             ({'x': {'anchor': 'nope.model'}}, 'root_kinds.x.anchor'),
-            ({'x': {'anchor': 'dcim.site', 'members': [{'object_type': 'dcim.device', 'relation': 'near'}]}},
-             'root_kinds.x.members[0].relation'),
-            ({'x': {'anchor': 'dcim.site', 'members': [{'object_type': 'dcim.device', 'relation': 'fk',
-                                                        'field': 'rack'}]}},
-             'root_kinds.x.members[0]'),
-            ({'x': {'anchor': 'dcim.site', 'members': [{'object_type': 'dcim.device', 'relation': 'fk'}]}},
-             'root_kinds.x.members[0]'),
+            (
+                {
+                    'x': {
+                        'anchor': 'dcim.site',
+                        'members': [{'object_type': 'dcim.device', 'relation': 'near'}],
+                    }
+                },
+                'root_kinds.x.members[0].relation',
+            ),
+            (
+                {
+                    'x': {
+                        'anchor': 'dcim.site',
+                        'members': [{'object_type': 'dcim.device', 'relation': 'fk', 'field': 'rack'}],
+                    }
+                },
+                'root_kinds.x.members[0]',
+            ),
+            (
+                {'x': {'anchor': 'dcim.site', 'members': [{'object_type': 'dcim.device', 'relation': 'fk'}]}},
+                'root_kinds.x.members[0]',
+            ),
             ({'site': {'policy': {'drift_mode': 'sometimes'}}}, 'root_kinds.site.policy.drift_mode'),
             ({'site': {'policy': {'retries': 3}}}, 'root_kinds.site.policy'),
             ({'site': {'policy': {'run_timeout_seconds': 0}}}, 'root_kinds.site.policy.run_timeout_seconds'),

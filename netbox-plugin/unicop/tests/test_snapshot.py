@@ -8,9 +8,9 @@ import hashlib
 import json
 
 from dcim.models import Rack
-from netaddr import IPNetwork
 from django.urls import reverse
 from ipam.models import VLAN, VRF, IPAddress, IPRange, Prefix
+from netaddr import IPNetwork
 from rest_framework import status
 from utilities.testing import APITestCase, TestCase
 
@@ -22,14 +22,14 @@ from .fixtures import make_device, make_site, root_of
 
 
 class CanonicalFormTestCase(TestCase):
-
     def test_bytes_are_sorted_compact_utf8(self):
-        self.assertEqual(canonical_bytes({'b': 1, 'a': ['ü', {'d': None, 'c': True}]}),
-                         '{"a":["ü",{"c":true,"d":null}],"b":1}'.encode())
+        self.assertEqual(
+            canonical_bytes({'b': 1, 'a': ['ü', {'d': None, 'c': True}]}),
+            '{"a":["ü",{"c":true,"d":null}],"b":1}'.encode(),
+        )
 
 
 class PrefixSnapshotTestCase(TestCase):
-
     @classmethod
     def setUpTestData(cls):
         cls.vrf = VRF.objects.create(name='blue')
@@ -37,7 +37,8 @@ class PrefixSnapshotTestCase(TestCase):
         cls.ip_b = IPAddress.objects.create(address='10.1.0.20/24', dns_name='b.example.net')
         cls.ip_a = IPAddress.objects.create(address='10.1.0.10/24', dns_name='a.example.net')
         cls.range = IPRange.objects.create(
-            start_address=IPNetwork('10.1.0.100/24'), end_address=IPNetwork('10.1.0.150/24'))
+            start_address=IPNetwork('10.1.0.100/24'), end_address=IPNetwork('10.1.0.150/24')
+        )
         # Not members: another VRF, outside the prefix.
         IPAddress.objects.create(address='10.1.0.30/24', vrf=cls.vrf)
         IPAddress.objects.create(address='10.2.0.1/24')
@@ -53,9 +54,17 @@ class PrefixSnapshotTestCase(TestCase):
         self.assertEqual(snap['root']['anchor']['prefix'], '10.1.0.0/24')
         self.assertEqual(
             [(m['object_type'], m['id']) for m in snap['members']],
-            sorted([('ipam.ipaddress', self.ip_a.pk), ('ipam.ipaddress', self.ip_b.pk),
-                    ('ipam.iprange', self.range.pk)]))
-        member = next(m for m in snap['members'] if m['id'] == self.ip_a.pk and m['object_type'] == 'ipam.ipaddress')
+            sorted(
+                [
+                    ('ipam.ipaddress', self.ip_a.pk),
+                    ('ipam.ipaddress', self.ip_b.pk),
+                    ('ipam.iprange', self.range.pk),
+                ]
+            ),
+        )
+        member = next(
+            m for m in snap['members'] if m['id'] == self.ip_a.pk and m['object_type'] == 'ipam.ipaddress'
+        )
         self.assertEqual(member['address'], '10.1.0.10/24')
         self.assertEqual(member['dns_name'], 'a.example.net')
         for volatile in ('created', 'last_updated', '_depth', '_children'):
@@ -90,9 +99,9 @@ class PrefixSnapshotTestCase(TestCase):
 
     def test_unrelated_change_same_hash(self):
         _, before = self.snap()
-        IPAddress.objects.create(address='10.9.9.9/24')                  # outside
-        IPAddress.objects.create(address='10.1.0.77/24', vrf=self.vrf)   # same range, other VRF
-        Prefix.objects.create(prefix='10.1.0.0/25')                       # a nested prefix (a root of its own)
+        IPAddress.objects.create(address='10.9.9.9/24')  # outside
+        IPAddress.objects.create(address='10.1.0.77/24', vrf=self.vrf)  # same range, other VRF
+        Prefix.objects.create(prefix='10.1.0.0/25')  # a nested prefix (a root of its own)
         make_site('Elsewhere')
         _, after = self.snap()
         self.assertEqual(before, after)
@@ -101,7 +110,9 @@ class PrefixSnapshotTestCase(TestCase):
         child = Prefix.objects.create(prefix='10.1.0.0/28')
         ip = IPAddress.objects.create(address='10.1.0.5/28')
         parent_members = {(m['object_type'], m['id']) for m in self.snap()[0]['members']}
-        child_members = {(m['object_type'], m['id']) for m in read_snapshot(root_of('prefix', child))[0]['members']}
+        child_members = {
+            (m['object_type'], m['id']) for m in read_snapshot(root_of('prefix', child))[0]['members']
+        }
         self.assertIn(('ipam.ipaddress', ip.pk), parent_members)
         # 10.1.0.0/28 holds .5 and .10 (ip_a); .20 (ip_b) is only in the parent.
         self.assertEqual(child_members, {('ipam.ipaddress', ip.pk), ('ipam.ipaddress', self.ip_a.pk)})
@@ -114,6 +125,7 @@ class PrefixSnapshotTestCase(TestCase):
     def test_query_count_does_not_grow_with_members(self):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
+
         with CaptureQueriesContext(connection) as few:
             self.snap()
         IPAddress.objects.bulk_create([IPAddress(address=f'10.1.0.{i}/24') for i in range(30, 90)])
@@ -123,7 +135,6 @@ class PrefixSnapshotTestCase(TestCase):
 
 
 class SiteSnapshotTestCase(TestCase):
-
     @classmethod
     def setUpTestData(cls):
         cls.site = make_site('Berlin')
@@ -135,8 +146,10 @@ class SiteSnapshotTestCase(TestCase):
 
     def test_members(self):
         snap, _ = read_snapshot(root_of('site', self.site))
-        self.assertEqual([(m['object_type'], m['id']) for m in snap['members']],
-                         [('dcim.device', self.device.pk), ('dcim.rack', self.rack.pk), ('ipam.vlan', self.vlan.pk)])
+        self.assertEqual(
+            [(m['object_type'], m['id']) for m in snap['members']],
+            [('dcim.device', self.device.pk), ('dcim.rack', self.rack.pk), ('ipam.vlan', self.vlan.pk)],
+        )
         device = snap['members'][0]
         self.assertEqual(device['name'], 'edge1')
         self.assertEqual(device['role'], {'id': self.device.role_id, 'name': 'Edge', 'slug': 'edge'})
@@ -153,7 +166,6 @@ class SiteSnapshotTestCase(TestCase):
 
 
 class SnapshotAPITestCase(APITestCase):
-
     @classmethod
     def setUpTestData(cls):
         cls.prefix = Prefix.objects.create(prefix='10.7.0.0/24')
@@ -169,8 +181,9 @@ class SnapshotAPITestCase(APITestCase):
         self.assertEqual(body['root'], root.key)
         self.assertEqual(body['hash'], hashlib.sha256(canonical_bytes(body['snapshot'])).hexdigest())
         # The JSON the client parsed re-encodes to the same canonical bytes (nothing lossy in transit).
-        self.assertEqual(canonical_bytes(json.loads(response.content)['snapshot']),
-                         canonical_bytes(read_snapshot(root)[0]))
+        self.assertEqual(
+            canonical_bytes(json.loads(response.content)['snapshot']), canonical_bytes(read_snapshot(root)[0])
+        )
 
     def test_unknown_root_404(self):
         self.add_permissions('unicop.view_root')
@@ -215,9 +228,9 @@ class CurrentHashTestCase(TestCase):
     def test_stale_refresh_does_not_overwrite(self):
         prefix = Prefix.objects.create(prefix='10.8.2.0/24')
         root = root_of('prefix', prefix)
-        stale = Root.objects.get(pk=root.pk)       # read before the change
+        stale = Root.objects.get(pk=root.pk)  # read before the change
         IPAddress.objects.create(address='10.8.2.1/24')
-        stale.hash_generation -= 0                   # the generation it read is now outdated
+        stale.hash_generation -= 0  # the generation it read is now outdated
         Root.objects.filter(pk=root.pk).update(hash_generation=stale.hash_generation + 5)
         refresh_hash(stale)
         root.refresh_from_db()

@@ -1,0 +1,503 @@
+"""The REST API of roots and runs, against NetBox's own APIViewTestCases where they fit (get, list, brief,
+object permissions, create), plus: keyset pagination and the key/kind/frozen filters of the bulk listing
+with a query count independent of the number of roots; freeze/unfreeze with a reason (change-logged,
+journalled, change permission needed); leases (acquire 201 / 409 naming the holder, renew, release, an
+expired lease taken with a higher token, expired or foreign token 409, malformed 400, unknown root 404);
+runs (the fence: a token lower than the highest issued -> 409, terminal states are final, the root's last
+run, last reconciled hash and derived status follow the runs)."""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from extras.models import JournalEntry
+from ipam.models import Prefix
+from rest_framework import status
+from utilities.testing import APITestCase, APIViewTestCases
+
+from unicop.models import ReconciliationRun, Root
+
+from .fixtures import make_site, root_of
+
+HASH_A = 'a' * 64
+HASH_B = 'b' * 64
+
+
+def api(name, **kwargs):
+    return reverse(f'plugins-api:unicop-api:{name}', kwargs=kwargs)
+
+
+class RootAPITestCase(APIViewTestCases.GetObjectViewTestCase, APIViewTestCases.ListObjectsViewTestCase):
+    model = Root
+    view_namespace = 'plugins-api:unicop'
+    brief_fields = ['display', 'id', 'key', 'kind', 'url']
+
+    @classmethod
+    def setUpTestData(cls):
+        for name in ('Lyon', 'Nice', 'Lille'):
+            make_site(name)
+        Root.objects.update(hash_dirty=False, current_hash=HASH_A)
+
+    def test_root_shape(self):
+        self.add_permissions('unicop.view_root')
+        root = Root.objects.first()
+        body = self.client.get(api('root-detail', pk=root.pk), **self.header).json()
+        for field in (
+            'id',
+            'key',
+            'kind',
+            'anchor',
+            'frozen',
+            'frozen_reason',
+            'status',
+            'current_hash',
+            'last_reconciled_hash',
+            'last_run',
+        ):
+            self.assertIn(field, body)
+        self.assertEqual(
+            body['anchor'], {'object_type': 'dcim.site', 'id': root.anchor_id, 'display': str(root.anchor)}
+        )
+        self.assertEqual(body['status'], 'pending')
+
+
+class RootListingTestCase(APITestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.sites = [make_site(f'S{i}') for i in range(7)]
+        cls.prefix = Prefix.objects.create(prefix='10.50.0.0/24')
+        Root.objects.update(hash_dirty=False, current_hash=HASH_A)
+        Root.objects.filter(key=f'site/{cls.sites[0].pk}').update(frozen=True, frozen_reason='maintenance')
+
+    def setUp(self):
+        super().setUp()
+        self.add_permissions('unicop.view_root')
+
+    def get(self, query=''):
+        response = self.client.get(api('root-list') + query, **self.header)
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        return response.json()
+
+    def test_keyset_pages_cover_everything_once(self):
+        seen, cursor, pages = [], None, 0
+        while True:
+            body = self.get(f'?limit=3{"&cursor=" + cursor if cursor else ""}')
+            self.assertEqual(set(body), {'results', 'next_cursor'})
+            seen.extend(r['id'] for r in body['results'])
+            pages += 1
+            cursor = body['next_cursor']
+            if cursor is None:
+                break
+        self.assertEqual(seen, sorted(Root.objects.values_list('pk', flat=True)))
+        self.assertEqual(pages, 3)  # 8 roots, 3 per page
+
+    def test_filters(self):
+        self.assertEqual(
+            [r['key'] for r in self.get('?kind=prefix')['results']], [f'prefix/{self.prefix.pk}']
+        )
+        self.assertEqual(
+            [r['key'] for r in self.get(f'?key=site/{self.sites[1].pk}')['results']],
+            [f'site/{self.sites[1].pk}'],
+        )
+        frozen = self.get('?frozen=true')['results']
+        self.assertEqual(
+            [(r['key'], r['status'], r['frozen_reason']) for r in frozen],
+            [(f'site/{self.sites[0].pk}', 'frozen', 'maintenance')],
+        )
+        self.assertEqual(len(self.get('?frozen=false')['results']), 7)
+
+    def test_bad_paging_parameters(self):
+        for query, field in (
+            ('?limit=0', 'limit'),
+            ('?limit=abc', 'limit'),
+            ('?limit=5000', 'limit'),
+            ('?cursor=xyz', 'cursor'),
+        ):
+            response = self.client.get(api('root-list') + query, **self.header)
+            self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+            self.assertIn(field, response.json())
+
+    def test_no_query_per_root(self):
+        self.get('?limit=1000')  # warm NetBox's per-process caches (content types, custom fields)
+        with CaptureQueriesContext(connection) as few:
+            self.get('?limit=1000')
+        for i in range(20):
+            make_site(f'More{i}')
+        Root.objects.update(hash_dirty=False)
+        # Give every root a last run and a lease: still no query per root.
+        for root in Root.objects.all():
+            run = ReconciliationRun.objects.create(
+                run_id=f'r-{root.pk}',
+                root=root,
+                snapshot_hash=HASH_A,
+                fencing_token=0,
+                cause='change',
+                state='succeeded',
+            )
+            Root.objects.filter(pk=root.pk).update(
+                last_run=run,
+                lease_holder='w',
+                lease_token=1,
+                lease_expires_at=timezone.now() + timedelta(minutes=5),
+            )
+        with CaptureQueriesContext(connection) as many:
+            body = self.get('?limit=1000')
+        self.assertEqual(len(body['results']), 28)
+        self.assertEqual(len(few), len(many), [q['sql'][:120] for q in many])
+
+    def test_dirty_hash_recomputed_on_read(self):
+        root = root_of('prefix', self.prefix)
+        Root.objects.filter(pk=root.pk).update(hash_dirty=True, current_hash='')
+        body = self.get(f'?key={root.key}')['results'][0]
+        snap = self.client.get(api('root-snapshot', pk=root.pk), **self.header).json()
+        self.assertEqual(body['current_hash'], snap['hash'])
+
+
+class FreezeTestCase(APITestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.site = make_site('Rome')
+
+    def setUp(self):
+        super().setUp()
+        self.root = root_of('site', self.site)
+
+    def test_freeze_and_unfreeze(self):
+        self.add_permissions('unicop.view_root', 'unicop.change_root')
+        response = self.client.post(
+            api('root-freeze', pk=self.root.pk),
+            {'reason': 'change freeze week'},
+            format='json',
+            **self.header,
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertEqual((response.json()['frozen'], response.json()['status']), (True, 'frozen'))
+        self.assertEqual(response.json()['frozen_reason'], 'change freeze week')
+        journal = JournalEntry.objects.filter(assigned_object_id=self.root.pk).get()
+        self.assertIn('change freeze week', journal.comments)
+
+        response = self.client.post(
+            api('root-unfreeze', pk=self.root.pk), {'reason': 'done'}, format='json', **self.header
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertEqual((response.json()['frozen'], response.json()['frozen_reason']), (False, ''))
+
+    def test_freeze_needs_reason(self):
+        self.add_permissions('unicop.view_root', 'unicop.change_root')
+        response = self.client.post(api('root-freeze', pk=self.root.pk), {}, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertIn('reason', response.json())
+
+    def test_freeze_needs_change_permission(self):
+        self.add_permissions('unicop.view_root')
+        response = self.client.post(
+            api('root-freeze', pk=self.root.pk), {'reason': 'x'}, format='json', **self.header
+        )
+        self.assertHttpStatus(response, status.HTTP_403_FORBIDDEN)
+        self.root.refresh_from_db()
+        self.assertFalse(self.root.frozen)
+
+
+class LeaseAPITestCase(APITestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.site = make_site('Madrid')
+
+    def setUp(self):
+        super().setUp()
+        self.add_permissions('unicop.view_root', 'unicop.change_root')
+        self.root = root_of('site', self.site)
+
+    def post(self, name, body, pk=None):
+        return self.client.post(api(name, pk=pk or self.root.pk), body, format='json', **self.header)
+
+    def test_acquire_conflict_renew_release(self):
+        response = self.post('root-lease', {'holder': 'worker-1', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        lease = response.json()
+        self.assertEqual((lease['token'], lease['holder']), (1, 'worker-1'))
+
+        response = self.post('root-lease', {'holder': 'worker-2', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertEqual(response.json()['holder'], 'worker-1')
+        self.assertEqual(response.json()['expires_at'], lease['expires_at'])
+
+        response = self.post('root-lease-renew', {'token': 1, 'ttl_seconds': 120})
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertGreater(response.json()['expires_at'], lease['expires_at'])
+
+        response = self.post('root-lease-release', {'token': 1})
+        self.assertHttpStatus(response, status.HTTP_204_NO_CONTENT)
+        response = self.post('root-lease', {'holder': 'worker-2', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertEqual(response.json()['token'], 2, 'tokens only grow, also after a release')
+
+    def test_expired_lease_taken_with_higher_token(self):
+        self.assertHttpStatus(self.post('root-lease', {'holder': 'old', 'ttl_seconds': 60}), 201)
+        Root.objects.filter(pk=self.root.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        response = self.post('root-lease', {'holder': 'new', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertEqual(response.json()['token'], 2)
+        # The old holder's token is now foreign: renew and release are refused, naming the holder.
+        for name, body in (
+            ('root-lease-renew', {'token': 1, 'ttl_seconds': 60}),
+            ('root-lease-release', {'token': 1}),
+        ):
+            response = self.post(name, body)
+            self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+            self.assertEqual(response.json()['holder'], 'new')
+            self.assertEqual(response.json()['highest_token'], 2)
+
+    def test_expired_token_refused(self):
+        self.assertHttpStatus(self.post('root-lease', {'holder': 'slow', 'ttl_seconds': 60}), 201)
+        Root.objects.filter(pk=self.root.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        response = self.post('root-lease-renew', {'token': 1, 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertIn('expired', response.json()['detail'])
+        self.assertEqual(response.json()['holder'], 'slow')
+
+    def test_malformed(self):
+        for name, body, fields in (
+            ('root-lease', {'ttl_seconds': 'soon'}, {'holder', 'ttl_seconds'}),
+            ('root-lease', {'holder': 'w', 'ttl_seconds': 0}, {'ttl_seconds'}),
+            ('root-lease-renew', {'token': 'x'}, {'token', 'ttl_seconds'}),
+            ('root-lease-release', {}, {'token'}),
+        ):
+            response = self.post(name, body)
+            self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+            self.assertEqual(set(response.json()), fields)
+
+    def test_unknown_root(self):
+        response = self.post('root-lease', {'holder': 'w', 'ttl_seconds': 60}, pk=987654)
+        self.assertHttpStatus(response, status.HTTP_404_NOT_FOUND)
+
+    def test_needs_change_permission(self):
+        self.user.user_permissions.clear()
+        for perm in self.user.object_permissions.all():
+            perm.delete()
+        self.add_permissions('unicop.view_root')
+        response = self.post('root-lease', {'holder': 'w', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_403_FORBIDDEN)
+
+
+class RunAPITestCase(
+    APIViewTestCases.GetObjectViewTestCase,
+    APIViewTestCases.ListObjectsViewTestCase,
+    APIViewTestCases.CreateObjectViewTestCase,
+):
+    model = ReconciliationRun
+    view_namespace = 'plugins-api:unicop'
+    brief_fields = ['display', 'id', 'run_id', 'state', 'url']
+
+    @classmethod
+    def setUpTestData(cls):
+        site = make_site('Vienna')
+        cls.root = root_of('site', site)
+        Root.objects.filter(pk=cls.root.pk).update(highest_token=3)
+        for i in range(3):
+            ReconciliationRun.objects.create(
+                run_id=f'run-{i}',
+                root=cls.root,
+                snapshot_hash=HASH_A,
+                fencing_token=i + 1,
+                cause='change',
+                state='succeeded',
+            )
+        cls.create_data = [
+            {
+                'run_id': 'run-new-1',
+                'root': cls.root.pk,
+                'snapshot_hash': HASH_B,
+                'fencing_token': 3,
+                'cause': 'change',
+                'state': 'queued',
+            },
+            {
+                'run_id': 'run-new-2',
+                'root': cls.root.pk,
+                'snapshot_hash': HASH_B,
+                'fencing_token': 3,
+                'cause': 'sweep',
+                'state': 'queued',
+            },
+        ]
+
+    def _get_detail_url(self, instance):
+        return api('reconciliationrun-detail', run_id=instance.run_id)
+
+    def test_bulk_create_objects(self):
+        """Runs are created one at a time (each passes the fence of its root)."""
+        self.add_permissions('unicop.add_reconciliationrun')
+        response = self.client.post(self._get_list_url(), self.create_data, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertFalse(ReconciliationRun.objects.filter(run_id__startswith='run-new').exists())
+
+    def test_bulk_create_objects_invalid_item(self):
+        self.test_bulk_create_objects()
+
+
+class RunFenceTestCase(APITestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.site = make_site('Prague')
+
+    def setUp(self):
+        super().setUp()
+        self.add_permissions(
+            'unicop.view_root',
+            'unicop.change_root',
+            'unicop.view_reconciliationrun',
+            'unicop.add_reconciliationrun',
+            'unicop.change_reconciliationrun',
+        )
+        self.root = root_of('site', self.site)
+
+    def lease(self, holder):
+        response = self.client.post(
+            api('root-lease', pk=self.root.pk),
+            {'holder': holder, 'ttl_seconds': 60},
+            format='json',
+            **self.header,
+        )
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        return response.json()['token']
+
+    def create(self, run_id, token, **extra):
+        body = {
+            'run_id': run_id,
+            'root': self.root.key,
+            'snapshot_hash': HASH_A,
+            'fencing_token': token,
+            'cause': 'change',
+            'state': 'leased',
+            **extra,
+        }
+        return self.client.post(api('reconciliationrun-list'), body, format='json', **self.header)
+
+    def patch(self, run_id, body):
+        return self.client.patch(
+            api('reconciliationrun-detail', run_id=run_id), body, format='json', **self.header
+        )
+
+    def expire(self):
+        Root.objects.filter(pk=self.root.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    def test_stale_holder_cannot_write(self):
+        old = self.lease('worker-old')
+        self.assertHttpStatus(self.create('run-old', old), status.HTTP_201_CREATED)
+        self.expire()
+        new = self.lease('worker-new')
+        self.assertGreater(new, old)
+        # The stale holder's writes are refused, naming the current holder.
+        response = self.patch('run-old', {'fencing_token': old, 'state': 'succeeded'})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertEqual(response.json()['holder'], 'worker-new')
+        self.assertEqual(response.json()['highest_token'], new)
+        self.assertEqual(ReconciliationRun.objects.get(run_id='run-old').state, 'leased')
+        self.assertHttpStatus(self.create('run-old-2', old), status.HTTP_409_CONFLICT)
+        # The current holder writes, and may adopt the earlier run.
+        self.assertHttpStatus(
+            self.patch('run-old', {'fencing_token': new, 'state': 'canceled'}), status.HTTP_200_OK
+        )
+        self.assertHttpStatus(self.create('run-new', new), status.HTTP_201_CREATED)
+
+    def test_token_never_issued_refused(self):
+        token = self.lease('w')
+        self.assertHttpStatus(self.create('run-x', token + 1), status.HTTP_409_CONFLICT)
+
+    def test_run_lifecycle_drives_root(self):
+        token = self.lease('w')
+        self.assertHttpStatus(self.create('run-1', token), status.HTTP_201_CREATED)
+        root = self.client.get(api('root-detail', pk=self.root.pk), **self.header).json()
+        self.assertEqual((root['status'], root['last_run']['run_id']), ('reconciling', 'run-1'))
+
+        response = self.patch(
+            'run-1',
+            {
+                'fencing_token': token,
+                'state': 'awaiting_approval',
+                'awx_job_type': 'workflow',
+                'awx_job_id': 17,
+                'awx_job_url': 'https://awx.example/#/jobs/workflow/17',
+            },
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        root = self.client.get(api('root-detail', pk=self.root.pk), **self.header).json()
+        self.assertEqual(root['status'], 'awaiting_approval')
+
+        log = [
+            {'ts': '2026-11-22T10:00:00Z', 'level': 'info', 'message': 'changed=2', 'meta': {'host': 'ns1'}}
+        ]
+        response = self.patch(
+            'run-1',
+            {
+                'fencing_token': token,
+                'state': 'succeeded',
+                'outcome_class': 'ok',
+                'summary': 'converged',
+                'log_lines': log,
+            },
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertIsNotNone(response.json()['finished'])
+        self.assertEqual(response.json()['log_lines'][0]['message'], 'changed=2')
+        self.client.post(
+            api('root-lease-release', pk=self.root.pk), {'token': token}, format='json', **self.header
+        )
+        root_obj = Root.objects.get(pk=self.root.pk)
+        self.assertEqual(root_obj.last_reconciled_hash, HASH_A)
+        # Terminal is final.
+        response = self.patch('run-1', {'fencing_token': token, 'state': 'running'})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+
+    def test_failed_and_drifted_status(self):
+        token = self.lease('w')
+        self.create('run-f', token)
+        self.patch(
+            'run-f', {'fencing_token': token, 'state': 'failed', 'outcome_class': 'executor_unavailable'}
+        )
+        self.client.post(
+            api('root-lease-release', pk=self.root.pk), {'token': token}, format='json', **self.header
+        )
+        self.assertEqual(Root.objects.select_related('last_run').get(pk=self.root.pk).status, 'failed')
+        self.create('run-d', token, state='succeeded', outcome_class='drift')
+        self.assertEqual(Root.objects.select_related('last_run').get(pk=self.root.pk).status, 'drifted')
+
+    def test_in_sync_when_reconciled_hash_is_current(self):
+        from unicop.roots import refresh_hash
+
+        current = refresh_hash(self.root)
+        token = self.lease('w')
+        self.create('run-s', token, snapshot_hash=current, state='succeeded')
+        self.client.post(
+            api('root-lease-release', pk=self.root.pk), {'token': token}, format='json', **self.header
+        )
+        self.assertEqual(Root.objects.select_related('last_run').get(pk=self.root.pk).status, 'in_sync')
+
+    def test_malformed_run(self):
+        response = self.client.post(
+            api('reconciliationrun-list'),
+            {'run_id': 'r', 'root': 'site/999999', 'snapshot_hash': 'nothex', 'cause': 'whim'},
+            format='json',
+            **self.header,
+        )
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertTrue({'root', 'snapshot_hash', 'cause', 'fencing_token'} <= set(response.json()))
+
+    def test_patch_needs_token(self):
+        token = self.lease('w')
+        self.create('run-t', token)
+        response = self.patch('run-t', {'state': 'running'})
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertIn('fencing_token', response.json())
+
+    def test_unknown_run(self):
+        self.assertHttpStatus(self.patch('nope', {'fencing_token': 1}), status.HTTP_404_NOT_FOUND)
+
+    def test_no_bulk_patch(self):
+        response = self.client.patch(
+            api('reconciliationrun-list'), [{'id': 1, 'fencing_token': 1}], format='json', **self.header
+        )
+        self.assertHttpStatus(response, status.HTTP_405_METHOD_NOT_ALLOWED)

@@ -29,7 +29,7 @@ class RootView(generic.ObjectView):
     def get_extra_context(self, request, instance):
         if instance.hash_dirty:
             refresh_hashes([instance])
-        runs = tables.ReconciliationRunTable(instance.runs.all()[:10], user=request.user, exclude=('root',))
+        runs = tables.ReconciliationRunTable(instance.runs.all()[:10], exclude=('root',), orderable=False)
         return {
             'runs_table': runs,
             'can_change': request.user.has_perm('unicop.change_root', instance),

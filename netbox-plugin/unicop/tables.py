@@ -5,6 +5,8 @@ from .models import ReconciliationRun, Root
 
 
 class RootTable(NetBoxTable):
+    # No edit/delete views: roots follow their anchors, runs are history written through the API.
+    actions = columns.ActionsColumn(actions=())
     key = tables.Column(linkify=True)
     anchor = tables.Column(linkify=True, orderable=False)
     status = tables.TemplateColumn(
@@ -14,6 +16,10 @@ class RootTable(NetBoxTable):
     frozen = columns.BooleanColumn()
     last_run = tables.Column(linkify=True)
     lease_holder = tables.Column(verbose_name='Lease holder')
+
+    def render_lease_holder(self, value, record):
+        # Only a live lease has a holder; an expired one is free to take.
+        return value if record.lease_live() else '—'
     current_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
     last_reconciled_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
 
@@ -40,6 +46,7 @@ class RootTable(NetBoxTable):
 
 
 class ReconciliationRunTable(NetBoxTable):
+    actions = columns.ActionsColumn(actions=())
     run_id = tables.Column(linkify=True)
     root = tables.Column(linkify=True)
     state = columns.ChoiceFieldColumn()

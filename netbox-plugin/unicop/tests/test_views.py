@@ -36,7 +36,15 @@ class UITestCase(TestCase):
         Root.objects.filter(pk=cls.root.pk).update(last_run=cls.failed_run, highest_token=1)
 
     def test_list_and_detail(self):
-        self.add_permissions('unicop.view_root', 'unicop.view_reconciliationrun')
+        # With every permission on both models: pages must not link to edit/delete views that do not exist.
+        self.add_permissions(
+            'unicop.view_root',
+            'unicop.view_reconciliationrun',
+            'unicop.change_root',
+            'unicop.delete_root',
+            'unicop.change_reconciliationrun',
+            'unicop.delete_reconciliationrun',
+        )
         response = self.client.get(reverse('plugins:unicop:root_list'))
         self.assertHttpStatus(response, 200)
         self.assertContains(response, self.root.key)
@@ -44,9 +52,9 @@ class UITestCase(TestCase):
         self.assertHttpStatus(response, 200)
         for text in ('failed', 'run-ui-1', 'Highest token issued', 'Lease'):
             self.assertContains(response, text)
-        self.assertNotContains(response, 'Freeze</a>')
         response = self.client.get(self.failed_run.get_absolute_url())
         self.assertContains(response, 'AWX unreachable')
+        self.assertHttpStatus(self.client.get(reverse('plugins:unicop:reconciliationrun_list')), 200)
 
     def test_anchor_panels(self):
         self.add_permissions('unicop.view_root', 'dcim.view_site', 'ipam.view_prefix')
@@ -61,6 +69,7 @@ class UITestCase(TestCase):
 
     def test_freeze_with_reason_needs_change(self):
         self.add_permissions('unicop.view_root')
+        self.assertNotContains(self.client.get(self.root.get_absolute_url()), 'Freeze</a>')
         url = reverse('plugins:unicop:root_freeze', kwargs={'pk': self.root.pk})
         self.assertHttpStatus(self.client.post(url, {'reason': 'x'}), 404)
         self.add_permissions('unicop.change_root')

@@ -26,6 +26,7 @@ class LeaseConflict(Exception):
         self.holder = root.lease_holder or None
         self.expires_at = root.lease_expires_at if root.lease_token else None
         self.highest_token = root.highest_token
+        self.frozen = root.frozen
 
     def body(self):
         return {
@@ -33,6 +34,7 @@ class LeaseConflict(Exception):
             'holder': self.holder,
             'expires_at': self.expires_at.isoformat() if self.expires_at else None,
             'highest_token': self.highest_token,
+            'frozen': self.frozen,
         }
 
 
@@ -53,6 +55,9 @@ def acquire(root_id, holder, ttl_seconds):
         now = timezone.now()
         if root.lease_live(now):
             raise LeaseConflict(f'root {root.key} is leased by {root.lease_holder}', root)
+        if root.frozen:
+            # The human override is enforced here, not left to each worker (DESIGN.md §3.8).
+            raise LeaseConflict(f'root {root.key} is frozen: {root.frozen_reason}', root)
         token = root.highest_token + 1
         return _save_lease(
             root,

@@ -258,6 +258,14 @@ class LeaseAPITestCase(APITestCase):
         self.assertIn('expired', response.json()['detail'])
         self.assertEqual(response.json()['holder'], 'slow')
 
+    def test_frozen_root_cannot_be_leased(self):
+        Root.objects.filter(pk=self.root.pk).update(frozen=True, frozen_reason='audit')
+        response = self.post('root-lease', {'holder': 'w', 'ttl_seconds': 60})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertEqual((response.json()['frozen'], response.json()['holder']), (True, None))
+        self.assertIn('frozen: audit', response.json()['detail'])
+        self.assertEqual(Root.objects.get(pk=self.root.pk).highest_token, 0, 'no token issued')
+
     def test_malformed(self):
         for name, body, fields in (
             ('root-lease', {'ttl_seconds': 'soon'}, {'holder', 'ttl_seconds'}),

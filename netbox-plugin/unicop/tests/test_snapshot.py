@@ -217,6 +217,18 @@ class CurrentHashTestCase(TestCase):
         root.refresh_from_db()
         self.assertEqual(root.current_hash, read_snapshot(root)[1])
 
+    def test_move_dirties_old_and_new_root(self):
+        old, new = Prefix.objects.create(prefix='10.8.3.0/24'), Prefix.objects.create(prefix='10.8.4.0/24')
+        ip = IPAddress.objects.create(address='10.8.3.5/24')
+        roots = [root_of('prefix', old), root_of('prefix', new)]
+        for root in roots:
+            refresh_hash(root)
+        ip.address = IPNetwork('10.8.4.5/24')
+        ip.save()  # no changelog snapshot here: the stored state read in pre_save finds the old root
+        for root in roots:
+            root.refresh_from_db()
+            self.assertTrue(root.hash_dirty, root.key)
+
     def test_unrelated_change_leaves_hash_clean(self):
         prefix = Prefix.objects.create(prefix='10.8.1.0/24')
         root = root_of('prefix', prefix)

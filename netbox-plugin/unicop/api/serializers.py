@@ -195,6 +195,14 @@ class ResolveRequestSerializer(serializers.Serializer):
     changes = ChangeSerializer(many=True, allow_empty=True, max_length=500)
 
 
+class ResolveResultSerializer(serializers.Serializer):
+    root_keys = serializers.ListField(child=serializers.CharField())
+
+
+class ResolveResponseSerializer(serializers.Serializer):
+    results = ResolveResultSerializer(many=True)
+
+
 class LeaseAcquireSerializer(serializers.Serializer):
     holder = serializers.CharField(max_length=200)
     ttl_seconds = serializers.IntegerField(min_value=1, max_value=86400)

@@ -1,5 +1,6 @@
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from extras.models import JournalEntry
 from netbox.api.authentication import TokenPermissions
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
@@ -219,6 +220,9 @@ class ResolveView(APIView):
     def get_view_name(self):
         return 'Resolve'
 
+    @extend_schema(
+        request=serializers.ResolveRequestSerializer, responses=serializers.ResolveResponseSerializer
+    )
     def post(self, request):
         s = serializers.ResolveRequestSerializer(data=request.data)
         if not s.is_valid():

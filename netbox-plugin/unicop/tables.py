@@ -20,6 +20,7 @@ class RootTable(NetBoxTable):
     def render_lease_holder(self, value, record):
         # Only a live lease has a holder; an expired one is free to take.
         return value if record.lease_live() else '—'
+
     current_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
     last_reconciled_hash = tables.TemplateColumn(template_code='<code>{{ value|slice:":12" }}</code>')
 

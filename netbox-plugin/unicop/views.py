@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import get_object_or_404, redirect, render
@@ -77,3 +79,12 @@ class ReconciliationRunListView(generic.ObjectListView):
 class ReconciliationRunView(generic.ObjectView):
     queryset = ReconciliationRun.objects.select_related('root')
     actions = ()
+
+    def get_extra_context(self, request, instance):
+        # The run's structured log as its timeline; meta shown as compact JSON.
+        return {
+            'log_lines': [
+                {**line, 'meta': json.dumps(line['meta'], sort_keys=True) if line.get('meta') else ''}
+                for line in instance.log_lines
+            ]
+        }

@@ -89,6 +89,12 @@ class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
     def snapshot(self, request, pk=None):
         root = self.get_object()
         snap, digest = read_snapshot(root)
+        # Self-healing: the fresh hash also refreshes the maintained column (compare-and-set on the
+        # generation read before the snapshot, so a newer change's dirty mark is never cleared).
+        if root.current_hash != digest or root.hash_dirty:
+            Root.objects.filter(pk=root.pk, hash_generation=root.hash_generation).update(
+                current_hash=digest, hash_dirty=False
+            )
         return Response({'root': root.key, 'hash': digest, 'snapshot': snap})
 
     def _valid(self, serializer_class, request):

@@ -185,6 +185,17 @@ class SnapshotAPITestCase(APITestCase):
             canonical_bytes(json.loads(response.content)['snapshot']), canonical_bytes(read_snapshot(root)[0])
         )
 
+    def test_snapshot_read_heals_the_column(self):
+        self.add_permissions('unicop.view_root')
+        root = root_of('prefix', self.prefix)
+        Root.objects.filter(pk=root.pk).update(
+            current_hash='0' * 64, hash_dirty=False
+        )  # e.g. a raw SQL write
+        body = self.client.get(
+            reverse('plugins-api:unicop-api:root-snapshot', kwargs={'pk': root.pk}), **self.header
+        ).json()
+        self.assertEqual(Root.objects.get(pk=root.pk).current_hash, body['hash'])
+
     def test_unknown_root_404(self):
         self.add_permissions('unicop.view_root')
         url = reverse('plugins-api:unicop-api:root-snapshot', kwargs={'pk': 999999})

@@ -30,7 +30,12 @@ class UITestCase(TestCase):
             awx_job_url='https://awx.example/#/jobs/playbook/42',
             outcome_class='executor_unavailable',
             log_lines=[
-                {'ts': '2026-11-22T10:00:00Z', 'level': 'error', 'message': 'AWX unreachable', 'meta': {}}
+                {
+                    'ts': '2026-11-22T10:00:00Z',
+                    'level': 'error',
+                    'message': 'AWX unreachable',
+                    'meta': {'try': 3},
+                }
             ],
         )
         Root.objects.filter(pk=cls.root.pk).update(last_run=cls.failed_run, highest_token=1)
@@ -54,6 +59,7 @@ class UITestCase(TestCase):
             self.assertContains(response, text)
         response = self.client.get(self.failed_run.get_absolute_url())
         self.assertContains(response, 'AWX unreachable')
+        self.assertContains(response, '{&quot;try&quot;: 3}')
         self.assertHttpStatus(self.client.get(reverse('plugins:unicop:reconciliationrun_list')), 200)
 
     def test_anchor_panels(self):

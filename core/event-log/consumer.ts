@@ -98,8 +98,12 @@ export class KafkaEventStream implements EventStream {
             backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 30_000);
           }
         }
-        resolveOffset(records[records.length - 1]?.offset as string);
-        await commitOffsetsIfNecessary();
+        const last = records[records.length - 1]?.offset as string;
+        resolveOffset(last);
+        // Explicit commit: with autoCommit off, kafkajs's commitOffsetsIfNecessary never commits.
+        await consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+        ]);
         await heartbeat();
       },
     });

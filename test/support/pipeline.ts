@@ -83,6 +83,7 @@ export async function startResolverAt(kafka: Kafka, groupId: string) {
 export interface FrontHalf {
   bridge: RunningBridge;
   resolverLogs: string[];
+  resolverGroupId: string;
   secret: string;
   stop(): Promise<void>;
 }
@@ -96,6 +97,7 @@ export async function startFrontHalf(objectTypes: string[]): Promise<FrontHalf> 
   return {
     bridge,
     resolverLogs: resolver.logs,
+    resolverGroupId: resolver.groupId,
     secret,
     stop: async () => {
       await unhook();

@@ -5,6 +5,7 @@
  * unicop.changes under another group yields the same intent ids and nothing new.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumerGroupLag } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
 import { positionGroup, type TailedMessage, TopicTail, testKafka, topicEnds } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
@@ -100,6 +101,15 @@ describe('resolver: NetBox edits → changes → intents per root', () => {
       'updated',
       'deleted',
     ]);
+  });
+
+  it('commits its offsets once the intents are durable: the group has no lag left', async () => {
+    let lag = -1;
+    for (let i = 0; i < 50 && lag !== 0; i++) {
+      lag = await consumerGroupLag(testKafka(), front.resolverGroupId, topics.changes);
+      if (lag !== 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(lag).toBe(0);
   });
 
   it('no secret reaches the logs of the whole run (bridge and resolver)', () => {

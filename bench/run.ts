@@ -4,15 +4,17 @@
  * Benchmarks measure; they never assert. Tests never time anything.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.js';
 import { benchBridgeIngress } from './bridge-ingress.js';
+import { benchResolver } from './resolver.js';
 
 const sections: string[] = [];
-execFileSync(join(repoRoot, 'scripts', 'stack'), ['up', 'redis', 'kafka'], { stdio: 'inherit' });
+execFileSync(join(repoRoot, 'scripts', 'stack'), ['up'], { stdio: 'inherit' });
 sections.push(await benchBridgeIngress());
+sections.push(await benchResolver());
 
 const header = [
   '# Benchmarks',
@@ -25,6 +27,19 @@ const header = [
   'Load generator and services share the same two cores, so absolute numbers are a floor.',
   '',
 ];
-writeFileSync(join(repoRoot, 'docs', 'benchmarks.md'), `${[...header, ...sections].join('\n')}\n`);
+// Sections written by other benchmark scripts (e.g. bench/plugin/) are kept as they are.
+const file = join(repoRoot, 'docs', 'benchmarks.md');
+const ours = new Set(sections.map((s) => s.split('\n')[0]));
+const kept = existsSync(file)
+  ? readFileSync(file, 'utf8')
+      .split(/\n(?=## )/)
+      .slice(1)
+      .filter((section) => !ours.has(section.split('\n')[0]))
+      .map((section) => section.trimEnd())
+  : [];
+writeFileSync(
+  file,
+  `${[...header, ...sections.flatMap((s) => [s, '']), ...kept.flatMap((s) => [s, ''])].join('\n').trimEnd()}\n`,
+);
 process.stdout.write('wrote docs/benchmarks.md\n');
 process.exit(0);

@@ -70,7 +70,6 @@ export class KafkaEventStream implements EventStream {
         batch,
         heartbeat,
         resolveOffset,
-        commitOffsetsIfNecessary,
         isRunning,
         isStale,
       }) => {

@@ -70,7 +70,7 @@ describe('admin API: one root', () => {
     expect(res.status).toBe(202);
     const [intent] = await tail.waitFor(intentsFor('manual'));
     expect(intent?.key).toBe(key);
-    expect((intent?.value.data as { intentId: string }).intentId).toBe(res.body.intentId);
+    expect(intent?.value.data).toMatchObject({ intentId: res.body.intentId });
   });
 
   it('freezes one root in NetBox, audited; resuming it emits an intent with cause resume', async () => {
@@ -91,7 +91,7 @@ describe('admin API: one root', () => {
     const resumed = await call('POST', '/resume', '/resume', { rootKey: key, reason: 'maintenance done' });
     expect(resumed.body).toMatchObject({ scope: 'root', frozen: false });
     const [intent] = await tail.waitFor(intentsFor('resume'));
-    expect((intent?.value.data as { intentId: string }).intentId).toBe(resumed.body.intentId);
+    expect(intent?.value.data).toMatchObject({ intentId: resumed.body.intentId });
   });
 
   it('refuses a malformed root key with 422 naming the field', async () => {

@@ -66,13 +66,7 @@ export class KafkaEventStream implements EventStream {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({
-        batch,
-        heartbeat,
-        resolveOffset,
-        isRunning,
-        isStale,
-      }) => {
+      eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale }) => {
         const records: LogRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,

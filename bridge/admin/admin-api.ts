@@ -13,9 +13,8 @@ import { cloudEvent, type EventData, eventTypes, rootKeySchema } from '../../cor
 import { uuidv7 } from '../../core/ids.js';
 import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../../core/plugin/client.js';
 import { auditMessage, bridgeSource } from '../audit.js';
-import { readRawBody } from '../http/body.js';
+import { parseJsonBody, readRawBody } from '../http/body.js';
 import {
-  MalformedBodyError,
   NotFoundError,
   ServiceUnavailableError,
   UnauthorizedError,
@@ -48,22 +47,7 @@ function authorize(deps: AdminDeps, ctx: RequestContext): void {
 }
 
 async function body<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const raw = await readRawBody(ctx.req, 64 * 1024);
-  let json: unknown = {};
-  if (raw.length > 0) {
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch (error) {
-      throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
-    }
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new ValidationError(
-      parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message })),
-    );
-  }
-  return parsed.data;
+  return parseJsonBody(await readRawBody(ctx.req, 64 * 1024), schema);
 }
 
 function pluginOf(deps: AdminDeps): PluginClient {

@@ -1,6 +1,7 @@
-/** Reads a request body as raw bytes, refusing more than `limit` bytes without buffering them. */
+/** Reading request bodies: raw bytes under a size limit, then JSON validated by a zod schema. */
 import type { IncomingMessage } from 'node:http';
-import { PayloadTooLargeError } from './errors.js';
+import type { z } from 'zod';
+import { MalformedBodyError, PayloadTooLargeError, ValidationError } from './errors.js';
 
 export async function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -19,4 +20,23 @@ export async function readRawBody(req: IncomingMessage, limit: number): Promise<
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** Parses a raw body as JSON and validates it: 400 when it is not JSON, 422 naming each bad field. */
+export function parseJsonBody<T>(raw: Buffer, schema: z.ZodType<T>): T {
+  let json: unknown = {};
+  if (raw.length > 0) {
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new ValidationError(
+      parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message })),
+    );
+  }
+  return parsed.data;
 }

@@ -11,16 +11,11 @@ import { EventLogUnavailableError } from '../../core/event-log/port.js';
 import { cloudEvent, eventTypes } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { type AuditTrail, bridgeSource } from '../audit.js';
-import { readRawBody } from '../http/body.js';
-import {
-  HttpError,
-  MalformedBodyError,
-  ServiceUnavailableError,
-  UnauthorizedError,
-  ValidationError,
-} from '../http/errors.js';
+import { parseJsonBody, readRawBody } from '../http/body.js';
+import { ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
+import { auditedWebhook } from './refusals.js';
 
 export const awxJobMetadataSchema = z.looseObject({
   id: z.number().int().positive(),
@@ -38,8 +33,6 @@ export interface AwxWebhookDeps {
   secret: string | undefined;
   maxBytes: number;
 }
-
-const source = 'awx';
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -61,78 +54,45 @@ function authenticated(headers: Record<string, string | string[] | undefined>, s
 }
 
 export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
-  return async ({ req, log, requestId }) => {
-    deps.metrics.received.inc({ source });
+  return auditedWebhook('awx', deps, async ({ req, log }) => {
+    if (!deps.secret || !authenticated(req.headers, deps.secret)) {
+      throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
+    }
+    const raw = await readRawBody(req, deps.maxBytes);
+    const job = parseJsonBody(raw, awxJobMetadataSchema);
+    const kind = job.url?.includes('/workflow_jobs/') ? 'workflow_job' : 'job';
+    const event = cloudEvent('awxJobStatus', {
+      id: uuidv7(),
+      source: bridgeSource,
+      subject: `awx/${kind}/${job.id}`,
+      data: {
+        awxJobId: job.id,
+        kind,
+        status: job.status,
+        name: job.name ?? null,
+        url: job.url ?? null,
+        started: job.started ?? null,
+        finished: job.finished ?? null,
+        receivedAt: new Date().toISOString(),
+      },
+    });
     try {
-      if (!deps.secret || !authenticated(req.headers, deps.secret)) {
-        throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
-      }
-      const raw = await readRawBody(req, deps.maxBytes);
-      let json: unknown;
-      try {
-        json = JSON.parse(raw.toString('utf8'));
-      } catch (error) {
-        throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
-      }
-      const parsed = awxJobMetadataSchema.safeParse(json);
-      if (!parsed.success) {
-        throw new ValidationError(
-          parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message })),
-        );
-      }
-      const job = parsed.data;
-      const kind = job.url?.includes('/workflow_jobs/') ? 'workflow_job' : 'job';
-      const event = cloudEvent('awxJobStatus', {
-        id: uuidv7(),
-        source: bridgeSource,
-        subject: `awx/${kind}/${job.id}`,
-        data: {
-          awxJobId: job.id,
-          kind,
-          status: job.status,
-          name: job.name ?? null,
-          url: job.url ?? null,
-          started: job.started ?? null,
-          finished: job.finished ?? null,
-          receivedAt: new Date().toISOString(),
-        },
-      });
-      try {
-        await deps.eventLog.append([
-          { topic: eventTypes.awxJobStatus.topic, key: `${kind}/${job.id}`, value: JSON.stringify(event) },
-        ]);
-      } catch (error) {
-        if (error instanceof EventLogUnavailableError) {
-          throw new ServiceUnavailableError(
-            'event_log_unavailable',
-            'Kafka did not acknowledge the event',
-            5,
-            error,
-          );
-        }
-        throw error;
-      }
-      deps.metrics.published.inc({ type: eventTypes.awxJobStatus.type });
-      log.info({ awxJobId: job.id, status: job.status }, 'AWX notification accepted');
-      return { status: 202, body: { status: 'accepted', eventId: event.id } };
+      await deps.eventLog.append([
+        { topic: eventTypes.awxJobStatus.topic, key: `${kind}/${job.id}`, value: JSON.stringify(event) },
+      ]);
     } catch (error) {
-      if (error instanceof HttpError) {
-        deps.metrics.rejected.inc({ source, reason: error.reason });
-        deps.audit.record(
-          {
-            action: 'awx_notification.rejected',
-            actor: 'awx',
-            subjectType: 'webhook',
-            subjectId: requestId,
-            outcome: error.statusCode === 503 ? 'failed' : 'rejected',
-            reason: error.reason,
-            correlation: { bridgeRequestId: requestId },
-            metadata: { status: error.statusCode },
-          },
-          `webhook/${requestId}`,
+      if (error instanceof EventLogUnavailableError) {
+        throw new ServiceUnavailableError(
+          'event_log_unavailable',
+          'Kafka did not acknowledge the event',
+          5,
+          error,
         );
       }
       throw error;
     }
-  };
+    deps.metrics.published.inc({ type: eventTypes.awxJobStatus.type });
+    log.info({ awxJobId: job.id, status: job.status }, 'AWX notification accepted');
+    return { status: 202, body: { status: 'accepted', eventId: event.id } };
+  });
 }

@@ -11,17 +11,12 @@ import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalo
 import { netboxWebhookSchema, normaliseDelivery } from '../../core/events/netbox-webhook.js';
 import { deterministicUuidv7 } from '../../core/ids.js';
 import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
-import { readRawBody } from '../http/body.js';
-import {
-  HttpError,
-  MalformedBodyError,
-  ServiceUnavailableError,
-  UnauthorizedError,
-  ValidationError,
-} from '../http/errors.js';
+import { parseJsonBody, readRawBody } from '../http/body.js';
+import { ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
 import type { Handler, Reply } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
 import type { DeliveryMemory } from './delivery-memory.js';
+import { auditedWebhook } from './refusals.js';
 import { checkHookSignature } from './signature.js';
 
 export interface NetboxWebhookDeps {
@@ -35,38 +30,10 @@ export interface NetboxWebhookDeps {
   ownUsername: string;
 }
 
-const source = 'netbox';
-
 export function netboxWebhookHandler(deps: NetboxWebhookDeps): Handler {
-  return async ({ req, log, requestId }) => {
-    const started = process.hrtime.bigint();
-    deps.metrics.received.inc({ source });
-    try {
-      return await accept(deps, req, log, requestId, started);
-    } catch (error) {
-      if (error instanceof HttpError) {
-        deps.metrics.rejected.inc({ source, reason: error.reason });
-        deps.audit.record(
-          {
-            action: 'webhook.rejected',
-            actor: 'netbox',
-            subjectType: 'webhook',
-            subjectId: requestId,
-            outcome: error.statusCode === 503 ? 'failed' : 'rejected',
-            reason: error.reason,
-            correlation: { bridgeRequestId: requestId },
-            metadata: {
-              status: error.statusCode,
-              ...(error.details.issues ? { issues: error.details.issues } : {}),
-            },
-          },
-          `webhook/${requestId}`,
-        );
-        log.info({ status: error.statusCode, reason: error.reason }, 'webhook refused');
-      }
-      throw error;
-    }
-  };
+  return auditedWebhook('netbox', deps, ({ req, log, requestId }) =>
+    accept(deps, req, log, requestId, process.hrtime.bigint()),
+  );
 }
 
 async function accept(
@@ -83,19 +50,7 @@ async function accept(
   if (signature === 'invalid')
     throw new UnauthorizedError('invalid_signature', 'X-Hook-Signature does not match');
 
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = netboxWebhookSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ValidationError(
-      parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message })),
-    );
-  }
-  const delivery = normaliseDelivery(parsed.data);
+  const delivery = normaliseDelivery(parseJsonBody(raw, netboxWebhookSchema));
   const correlation = {
     bridgeRequestId: requestId,
     netboxRequestId: delivery.requestId,

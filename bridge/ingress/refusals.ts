@@ -1,0 +1,43 @@
+/**
+ * What every webhook endpoint does around its own work: count what arrives, and count, log and
+ * audit every refusal by reason — without the body, which may be forged or carry secrets.
+ */
+import type { AuditTrail } from '../audit.js';
+import { HttpError } from '../http/errors.js';
+import type { Handler } from '../http/server.js';
+import type { BridgeMetrics } from '../metrics.js';
+
+export function auditedWebhook(
+  source: 'netbox' | 'awx',
+  deps: { audit: AuditTrail; metrics: BridgeMetrics },
+  handler: Handler,
+): Handler {
+  return async (ctx) => {
+    deps.metrics.received.inc({ source });
+    try {
+      return await handler(ctx);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        deps.metrics.rejected.inc({ source, reason: error.reason });
+        deps.audit.record(
+          {
+            action: source === 'netbox' ? 'webhook.rejected' : 'awx_notification.rejected',
+            actor: source,
+            subjectType: 'webhook',
+            subjectId: ctx.requestId,
+            outcome: error.statusCode === 503 ? 'failed' : 'rejected',
+            reason: error.reason,
+            correlation: { bridgeRequestId: ctx.requestId },
+            metadata: {
+              status: error.statusCode,
+              ...(error.details.issues ? { issues: error.details.issues } : {}),
+            },
+          },
+          `webhook/${ctx.requestId}`,
+        );
+        ctx.log.info({ status: error.statusCode, reason: error.reason, source }, 'webhook refused');
+      }
+      throw error;
+    }
+  };
+}

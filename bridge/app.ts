@@ -3,11 +3,17 @@
  * real Kafka, Redis and NetBox).
  */
 import type { Server } from 'node:http';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { UnicopConfig } from '../core/config.js';
-import type { FreezeView } from '../core/control/freeze-view.js';
+import { FreezeView } from '../core/control/freeze-view.js';
+import { consumerGroupLag, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroups } from '../core/event-log/groups.js';
+import { KafkaEventLog } from '../core/event-log/kafka.js';
 import type { EventLog } from '../core/event-log/port.js';
+import { topics } from '../core/events/catalogue.js';
+import { uuidv7 } from '../core/ids.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { adminRoutes } from './admin/admin-api.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
@@ -89,4 +95,44 @@ export function createBridge({
   ];
   const server = createHttpServer(routes, logger);
   return { server, metrics, routes: routes.map(({ method, path }) => ({ method, path })) };
+}
+
+/**
+ * Connects a bridge's dependencies (event log, Redis, the freeze view replayed from
+ * unicop.control) from configuration and wires it; `close` releases them after the server stopped.
+ * bridge/main.ts and the tests start bridges this one way.
+ */
+export async function connectBridge(
+  config: UnicopConfig,
+  logger: Logger,
+  kafka: Kafka,
+): Promise<Bridge & { close(): Promise<void> }> {
+  const eventLog = new KafkaEventLog(kafka, {
+    lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
+    ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
+  });
+  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const freezeView = new FreezeView(
+    new KafkaEventStream(
+      kafka,
+      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}` },
+      logger,
+    ),
+  );
+  await freezeView.start();
+  const bridge = createBridge({
+    config,
+    eventLog,
+    redis,
+    logger,
+    freezeView,
+    resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
+  });
+  return {
+    ...bridge,
+    close: async () => {
+      await Promise.all([eventLog.close(), freezeView.stop()]);
+      redis.disconnect();
+    },
+  };
 }

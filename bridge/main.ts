@@ -1,15 +1,8 @@
 /** The bridge process: parse configuration, connect, listen; stop cleanly on SIGTERM/SIGINT. */
-import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
-import { FreezeView } from '../core/control/freeze-view.js';
-import { consumerGroupLag, KafkaEventStream } from '../core/event-log/consumer.js';
-import { consumerGroups } from '../core/event-log/groups.js';
-import { KafkaEventLog } from '../core/event-log/kafka.js';
-import { topics } from '../core/events/catalogue.js';
-import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
-import { createBridge } from './app.js';
+import { connectBridge } from './app.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -22,34 +15,14 @@ async function main(): Promise<void> {
     brokers: config.UNICOP_KAFKA_BROKERS,
     logLevel: logLevel.WARN,
   });
-  const eventLog = new KafkaEventLog(kafka, {
-    lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
-    ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
-  });
-  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  const freezeView = new FreezeView(
-    new KafkaEventStream(
-      kafka,
-      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}` },
-      logger,
-    ),
-  );
-  await freezeView.start();
-  const { server } = createBridge({
-    config,
-    eventLog,
-    redis,
-    logger,
-    freezeView,
-    resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
-  });
+  const { server, close } = await connectBridge(config, logger, kafka);
   server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
     logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
   );
   const stop = () => {
     logger.info('bridge stopping');
     server.close(() => {
-      void Promise.all([eventLog.close(), redis.quit(), freezeView.stop()]).finally(() => process.exit(0));
+      void close().finally(() => process.exit(0));
     });
   };
   process.on('SIGTERM', stop);

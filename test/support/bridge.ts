@@ -4,15 +4,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { createBridge } from '../../bridge/app.js';
+import { connectBridge } from '../../bridge/app.js';
 import { parseConfig, readStackEnv } from '../../core/config.js';
-import { FreezeView } from '../../core/control/freeze-view.js';
-import { consumerGroupLag, KafkaEventStream } from '../../core/event-log/consumer.js';
-import { consumerGroups } from '../../core/event-log/groups.js';
-import { KafkaEventLog } from '../../core/event-log/kafka.js';
-import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { stack, uniqueName } from './stack.js';
 
@@ -47,23 +41,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     logLevel: logLevel.NOTHING,
     retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
   });
-  const eventLog = new KafkaEventLog(kafka, {
-    lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
-    ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
-  });
-  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1 });
-  const freezeView = new FreezeView(
-    new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, logger),
-  );
-  await freezeView.start();
-  const { server, routes } = createBridge({
-    config,
-    eventLog,
-    redis,
-    logger,
-    freezeView,
-    resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
-  });
+  const { server, routes, close } = await connectBridge(config, logger, kafka);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -72,9 +50,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     logs,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await eventLog.close();
-      await freezeView.stop();
-      redis.disconnect();
+      await close();
     },
   };
 }

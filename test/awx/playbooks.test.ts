@@ -156,6 +156,29 @@ describe('reconciler playbooks through the AWX double', () => {
       expect(await readdir(join(target, root.replace('/', '-')))).not.toContain('example.org.zone');
     });
 
+    it("prefix: reads the forward zone from the plugin snapshot's custom field", async () => {
+      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+      const snapshot = {
+        root: {
+          kind: 'prefix',
+          key: root,
+          anchor: {
+            object_type: 'ipam.prefix',
+            id: 3,
+            prefix: '10.50.60.0/24',
+            custom_fields: { dns_zone: 'Lab.Example.COM.' },
+          },
+        },
+        members: [
+          { object_type: 'ipam.ipaddress', id: 9, address: '10.50.60.7/24', dns_name: 'app.lab.example.com' },
+        ],
+      };
+      const applied = await run(1, root, 1, snapshot);
+      expect(applied.job.status).toBe('successful');
+      const zone = await readFile(join(target, root.replace('/', '-'), 'lab.example.com.zone'), 'utf8');
+      expect(zone).toContain('app.lab.example.com. IN A 10.50.60.7');
+    });
+
     it('site: renders the device inventory tree, idempotent, drift in check mode, fenced, prunes', async () => {
       const root = `site/${Math.floor(Math.random() * 1e6)}`;
       const dir = join(target, root.replace('/', '-'));

@@ -105,6 +105,8 @@ async function main(): Promise<void> {
   const site = await upsert('/api/dcim/sites/', 'demo-site', { slug: 'demo-site', status: 'active' });
   const subjects = new Set([`dcim.site:${site.id}`, `site/${site.id}`]);
   let seenChange = false;
+  let editedAt = Number.POSITIVE_INFINITY;
+  let seenQueued = false;
   await consumer.run({
     eachMessage: async ({ topic, message }) => {
       const event = JSON.parse(String(message.value)) as {
@@ -120,6 +122,8 @@ async function main(): Promise<void> {
         (data.subjectType === 'dcim.site' && data.subjectId === String(site.id));
       if (!related) return;
       if (topic === topics.changes) seenChange = true;
+      const dispatched = data.action === 'intent.queued' || data.action === 'intent.coalesced';
+      if (topic === topics.audit && dispatched && Date.parse(event.time) >= editedAt) seenQueued = true;
       const detail =
         topic === topics.audit
           ? `${data.action} (${data.outcome}${data.reason ? `: ${data.reason}` : ''})`
@@ -132,16 +136,20 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 3000)); // let the consumer group settle at the end offsets
   const description = `edited by the UNICOP demo at ${new Date().toISOString()}`;
   console.log(`\nEditing NetBox site #${site.id} through the REST API: description = "${description}"\n`);
+  editedAt = Date.now();
   await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description });
 
-  const deadline = Date.now() + 30_000;
-  while (!seenChange && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 5000));
+  // The workers may first work through a backlog left by earlier runs: allow them a minute.
+  const deadline = Date.now() + 60_000;
+  while (!seenQueued && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 1000));
   await consumer.disconnect();
   console.log(
-    seenChange
-      ? '\nThe edit reached Kafka through the signed webhook. (Reconciliation through AWX lands with issue #6.)'
-      : '\nNo change arrived within 30 s: see var/log/netbox-rqworker.log and the bridge output above.',
+    seenQueued
+      ? `\nThe edit became a change on Kafka, an intent for site/${site.id} and a job on the reconcile queue (one active + one waiting per root). Running it through AWX lands with issue #6.`
+      : seenChange
+        ? '\nThe edit reached Kafka, but no reconcile job was queued within 60 s: see the workers output above.'
+        : '\nNo change arrived: see var/log/netbox-rqworker.log and the bridge output above.',
   );
   if (!seenChange) process.exitCode = 1;
 }

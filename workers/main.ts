@@ -1,15 +1,20 @@
 /**
- * The workers process. Today it runs the resolver (unicop.changes → unicop.intents); the
- * dispatcher, reconciler and sweeper join it as they land. Stops cleanly on SIGTERM/SIGINT.
+ * The workers process. Today it runs the resolver (unicop.changes → unicop.intents) and the
+ * dispatcher (unicop.intents → BullMQ reconcile queue); the reconciler and sweeper join it as
+ * they land. Stops cleanly on SIGTERM/SIGINT.
  */
+import { Queue } from 'bullmq';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
+import { FreezeView } from '../core/control/freeze-view.js';
 import { KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
+import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
+import { dispatchIntents, type ReconcileJobData, reconcileQueueName } from './dispatcher/dispatcher.js';
 import { startResolver } from './resolver/resolver.js';
 
 async function main(): Promise<void> {
@@ -42,10 +47,33 @@ async function main(): Promise<void> {
     resolver: plugin,
     log: log.child({ part: 'resolver' }),
   });
-  log.info('workers running: resolver');
+  const exitOnFatal = (part: string) => (error: Error) => {
+    log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
+    process.exit(1);
+  };
+  const freezeView = new FreezeView(
+    new KafkaEventStream(
+      kafka,
+      { topic: topics.control, groupId: `unicop-workers-control-${uuidv7()}` },
+      log,
+    ),
+  );
+  await freezeView.start();
+  const queue = new Queue<ReconcileJobData>(reconcileQueueName, {
+    connection: { url: config.UNICOP_REDIS_URL },
+  });
+  const intents = new KafkaEventStream(
+    kafka,
+    { topic: topics.intents, groupId: consumerGroups.dispatcher, onFatal: exitOnFatal('dispatcher') },
+    log.child({ part: 'dispatcher' }),
+  );
+  await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog }));
+  log.info('workers running: resolver, dispatcher');
   const stop = () => {
     log.info('workers stopping');
-    void Promise.all([resolver.stop(), eventLog.close()]).finally(() => process.exit(0));
+    void Promise.all([resolver.stop(), intents.stop(), freezeView.stop(), eventLog.close()])
+      .then(() => queue.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,0 +1,101 @@
+/**
+ * The dispatcher: consumes `unicop.intents` (group `unicop-dispatcher`) and turns each intent into a
+ * BullMQ job on the reconcile queue, deduplicated per root with `keepLastIfActive` — at most one
+ * active and one waiting job per root, the rest coalesced into them (guarantee 3). Reconciliation is
+ * level-based, so a coalesced intent loses nothing: the run re-reads the newest snapshot. The job id
+ * is the intent id, so a replayed intent adds nothing. While automation is frozen globally the
+ * intent is held (audited, not queued); a per-root freeze is enforced where the lease is taken.
+ * Offsets are committed only after the jobs and audit events are stored (the consumer port).
+ */
+import type { Queue } from 'bullmq';
+import type { FreezeView } from '../../core/control/freeze-view.js';
+import type { LogRecord } from '../../core/event-log/consumer.js';
+import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { cloudEvent, type EventData, eventTypes, parseEvent } from '../../core/events/catalogue.js';
+import { uuidv7 } from '../../core/ids.js';
+
+export const dispatcherSource = 'unicop/dispatcher';
+
+/** The BullMQ queue the reconciler workers take jobs from. */
+export const reconcileQueueName = 'unicop-reconcile';
+
+/** What a reconcile job carries: the key (the reconciler re-reads everything else) and its cause. */
+export interface ReconcileJobData {
+  rootKey: string;
+  intentId: string;
+  cause: EventData<'intent'>['cause'];
+}
+
+export interface DispatcherDeps {
+  queue: Queue<ReconcileJobData>;
+  freezeView: FreezeView;
+  eventLog: EventLog;
+}
+
+function audit(
+  action: string,
+  rootKey: string,
+  outcome: 'ok' | 'ignored' | 'rejected',
+  reason: string | null,
+  correlation: Record<string, string | null>,
+): EventLogMessage {
+  const event = cloudEvent('audit', {
+    id: uuidv7(),
+    source: dispatcherSource,
+    subject: rootKey,
+    data: {
+      action,
+      actor: 'unicop-dispatcher',
+      subjectType: 'root',
+      subjectId: rootKey,
+      outcome,
+      reason,
+      correlation,
+      metadata: {},
+    },
+  });
+  return { topic: eventTypes.audit.topic, key: rootKey, value: JSON.stringify(event) };
+}
+
+/** Handles one batch of records from unicop.intents (in log order, one partition). */
+export async function dispatchIntents(records: LogRecord[], deps: DispatcherDeps): Promise<void> {
+  const audits: EventLogMessage[] = [];
+  for (const record of records) {
+    const intent = parseEvent('intent', record.value);
+    if (!intent) {
+      const where = `${record.topic}/${record.partition}@${record.offset}`;
+      audits.push(
+        audit('intent.invalid', record.key ?? where, 'rejected', 'not a valid io.unicop.intent.v1', {}),
+      );
+      continue;
+    }
+    const { rootKey, intentId, cause } = intent.data;
+    const correlation = { intentId, changeId: cause.changeId };
+    const freeze = deps.freezeView.globalState();
+    if (freeze?.frozen) {
+      audits.push(
+        audit('intent.held', rootKey, 'ignored', `automation frozen globally: ${freeze.reason}`, correlation),
+      );
+      continue;
+    }
+    const job = await deps.queue.add(
+      'reconcile',
+      { rootKey, intentId, cause },
+      {
+        jobId: intentId,
+        deduplication: { id: rootKey, keepLastIfActive: true },
+        // Kept a day so a replayed intent finds its job id taken and adds nothing.
+        removeOnComplete: { age: 24 * 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    );
+    const queued = job.id === intentId;
+    audits.push(
+      audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
+        ...correlation,
+        jobId: job.id ?? null,
+      }),
+    );
+  }
+  await deps.eventLog.append(audits);
+}

@@ -11,7 +11,13 @@ import type { Queue } from 'bullmq';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { cloudEvent, type EventData, eventTypes, parseEvent } from '../../core/events/catalogue.js';
+import {
+  type CloudEvent,
+  cloudEvent,
+  type EventData,
+  eventTypes,
+  parseEvent,
+} from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
@@ -57,9 +63,13 @@ function audit(
   return { topic: eventTypes.audit.topic, key: rootKey, value: JSON.stringify(event) };
 }
 
-/** Handles one batch of records from unicop.intents (in log order, one partition). */
+/**
+ * Handles one batch of records from unicop.intents (one partition, in log order). Each root's
+ * intents are queued in their log order; different roots are queued concurrently.
+ */
 export async function dispatchIntents(records: LogRecord[], deps: DispatcherDeps): Promise<void> {
   const audits: EventLogMessage[] = [];
+  const byRoot = new Map<string, CloudEvent<'intent'>[]>();
   for (const record of records) {
     const intent = parseEvent('intent', record.value);
     if (!intent) {
@@ -69,33 +79,43 @@ export async function dispatchIntents(records: LogRecord[], deps: DispatcherDeps
       );
       continue;
     }
-    const { rootKey, intentId, cause } = intent.data;
-    const correlation = { intentId, changeId: cause.changeId };
-    const freeze = deps.freezeView.globalState();
-    if (freeze?.frozen) {
-      audits.push(
-        audit('intent.held', rootKey, 'ignored', `automation frozen globally: ${freeze.reason}`, correlation),
-      );
-      continue;
-    }
-    const job = await deps.queue.add(
-      'reconcile',
-      { rootKey, intentId, cause },
-      {
-        jobId: intentId,
-        deduplication: { id: rootKey, keepLastIfActive: true },
-        // Kept a day so a replayed intent finds its job id taken and adds nothing.
-        removeOnComplete: { age: 24 * 3600 },
-        removeOnFail: { age: 7 * 24 * 3600 },
-      },
-    );
-    const queued = job.id === intentId;
-    audits.push(
-      audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
-        ...correlation,
-        jobId: job.id ?? null,
-      }),
+    byRoot.set(intent.data.rootKey, [...(byRoot.get(intent.data.rootKey) ?? []), intent]);
+  }
+  await Promise.all(
+    [...byRoot.values()].map(async (intents) => {
+      for (const intent of intents) audits.push(await dispatchOne(intent.data, deps));
+    }),
+  );
+  await deps.eventLog.append(audits);
+}
+
+async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): Promise<EventLogMessage> {
+  const { rootKey, intentId, cause } = intent;
+  const correlation = { intentId, changeId: cause.changeId };
+  const freeze = deps.freezeView.globalState();
+  if (freeze?.frozen) {
+    return audit(
+      'intent.held',
+      rootKey,
+      'ignored',
+      `automation frozen globally: ${freeze.reason}`,
+      correlation,
     );
   }
-  await deps.eventLog.append(audits);
+  const job = await deps.queue.add(
+    'reconcile',
+    { rootKey, intentId, cause },
+    {
+      jobId: intentId,
+      deduplication: { id: rootKey, keepLastIfActive: true },
+      // Kept a day so a replayed intent finds its job id taken and adds nothing.
+      removeOnComplete: { age: 24 * 3600 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  );
+  const queued = job.id === intentId;
+  return audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
+    ...correlation,
+    jobId: job.id ?? null,
+  });
 }

@@ -15,6 +15,27 @@ export interface KafkaEventLogOptions {
   maxBatchMessages?: number;
   /** Give up on a batch (and fail its callers) after this long; the caller answers 503. */
   ackTimeoutMs?: number;
+  /** Largest produce request; half of Kafka's default message.max.bytes leaves room for overhead. */
+  maxRequestBytes?: number;
+}
+
+/** Splits messages, in order, into runs whose keys and values add up to at most `limit` bytes. */
+export function chunksOf(messages: EventLogMessage[], limit: number): EventLogMessage[][] {
+  const chunks: EventLogMessage[][] = [];
+  let current: EventLogMessage[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const bytes = Buffer.byteLength(m.value) + Buffer.byteLength(m.key) + 64;
+    if (current.length > 0 && size + bytes > limit) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(m);
+    size += bytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 interface Pending {
@@ -33,6 +54,7 @@ export class KafkaEventLog implements EventLog {
   private readonly lingerMs: number;
   private readonly maxBatchMessages: number;
   private readonly ackTimeoutMs: number;
+  private readonly maxRequestBytes: number;
 
   constructor(
     private readonly kafka: Kafka,
@@ -41,6 +63,7 @@ export class KafkaEventLog implements EventLog {
     this.lingerMs = options.lingerMs ?? 2;
     this.maxBatchMessages = options.maxBatchMessages ?? 1000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+    this.maxRequestBytes = options.maxRequestBytes ?? 512 * 1024;
   }
 
   append(messages: EventLogMessage[]): Promise<void> {
@@ -111,15 +134,26 @@ export class KafkaEventLog implements EventLog {
     }
   }
 
+  /**
+   * Writes the messages in produce requests of at most `maxRequestBytes` each, in order. Kafka
+   * refuses a record batch over `message.max.bytes` (1 MiB by default), and one append can hold
+   * thousands of messages for one key (one partition), so large appends are split.
+   */
   private async send(messages: EventLogMessage[]): Promise<void> {
     const producer = await this.connect();
-    const byTopic = new Map<string, TopicMessages>();
-    for (const m of messages) {
-      const entry = byTopic.get(m.topic) ?? { topic: m.topic, messages: [] };
-      entry.messages.push({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) });
-      byTopic.set(m.topic, entry);
+    for (const chunk of chunksOf(messages, this.maxRequestBytes)) {
+      const byTopic = new Map<string, TopicMessages>();
+      for (const m of chunk) {
+        const entry = byTopic.get(m.topic) ?? { topic: m.topic, messages: [] };
+        entry.messages.push({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) });
+        byTopic.set(m.topic, entry);
+      }
+      await producer.sendBatch({
+        acks: -1,
+        timeout: this.ackTimeoutMs,
+        topicMessages: [...byTopic.values()],
+      });
     }
-    await producer.sendBatch({ acks: -1, timeout: this.ackTimeoutMs, topicMessages: [...byTopic.values()] });
   }
 
   private withTimeout<T>(work: Promise<T>): Promise<T> {

@@ -37,13 +37,20 @@ export class TopicTail {
   private async begin(topics: string[]): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
+    const groupId = uniqueName('tail');
     const starts = new Map<string, bigint>();
     for (const topic of topics) {
-      for (const p of await admin.fetchTopicOffsets(topic))
-        starts.set(`${topic}/${p.partition}`, BigInt(p.high));
+      const ends = await admin.fetchTopicOffsets(topic);
+      for (const p of ends) starts.set(`${topic}/${p.partition}`, BigInt(p.high));
+      // Position the new group before it starts (no seek after run: kafkajs races on that).
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+      });
     }
     await admin.disconnect();
-    const consumer = this.kafka.consumer({ groupId: uniqueName('tail'), maxWaitTimeInMs: 100 });
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -60,10 +67,6 @@ export class TopicTail {
         });
       },
     });
-    for (const [tp, offset] of starts) {
-      const [topic, partition] = tp.split('/') as [string, string];
-      consumer.seek({ topic, partition: Number(partition), offset: offset.toString() });
-    }
   }
 
   /** Messages matching `match`, waiting until there are at least `count` of them. */

@@ -30,16 +30,17 @@ async function main(): Promise<void> {
   });
   const eventLog = new KafkaEventLog(kafka);
   const plugin = new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN });
+  const exitOnFatal = (part: string) => (error: Error) => {
+    log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
+    process.exit(1);
+  };
   const resolver = await startResolver({
     changes: new KafkaEventStream(
       kafka,
       {
         topic: topics.changes,
         groupId: consumerGroups.resolver,
-        onFatal: (error) => {
-          log.fatal({ err: error }, 'resolver stopped on a non-retriable error; exiting');
-          process.exit(1);
-        },
+        onFatal: exitOnFatal('resolver'),
       },
       log.child({ part: 'resolver' }),
     ),
@@ -47,10 +48,6 @@ async function main(): Promise<void> {
     resolver: plugin,
     log: log.child({ part: 'resolver' }),
   });
-  const exitOnFatal = (part: string) => (error: Error) => {
-    log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
-    process.exit(1);
-  };
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,

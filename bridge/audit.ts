@@ -5,19 +5,13 @@
  */
 import type { Logger } from 'pino';
 import type { EventLog, EventLogMessage } from '../core/event-log/port.js';
-import { cloudEvent, type EventData, eventTypes } from '../core/events/catalogue.js';
-import { uuidv7 } from '../core/ids.js';
+import { auditMessage as sourcedAuditMessage } from '../core/events/audit.js';
+import type { EventData } from '../core/events/catalogue.js';
 
 export const bridgeSource = 'unicop/bridge';
 
 export function auditMessage(data: EventData<'audit'>, key: string): EventLogMessage {
-  const event = cloudEvent('audit', {
-    id: uuidv7(),
-    source: bridgeSource,
-    subject: `${data.subjectType}/${data.subjectId}`,
-    data,
-  });
-  return { topic: eventTypes.audit.topic, key, value: JSON.stringify(event) };
+  return sourcedAuditMessage(bridgeSource, data, key);
 }
 
 export class AuditTrail {

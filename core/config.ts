@@ -80,6 +80,28 @@ export const configSchema = z.object({
   UNICOP_ADMIN_TOKEN: z.string().min(1).optional(),
   // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
   UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
+  // AWX base URL (no /api/v2); the demo's AWX double by default.
+  UNICOP_AWX_URL: z.url().default('http://127.0.0.1:18052'),
+  // AWX OAuth2 bearer token (reference): no default, a secret; required by the reconciler.
+  UNICOP_AWX_TOKEN: z.string().min(1).optional(),
+  // Where people open AWX in a browser, for the job links in NetBox; the API URL when unset.
+  UNICOP_AWX_UI_URL: z.url().optional(),
+  // Reconcile jobs one workers process runs at once (each a different root: one root, one run).
+  UNICOP_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+  // Root lease TTL; renewed every third of it, so a dead worker's roots are free within a minute.
+  UNICOP_LEASE_TTL_SECONDS: z.coerce.number().int().min(3).max(3600).default(60),
+  // Runs in one chain of retries (the first included) for failure classes that retry.
+  UNICOP_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  // First retry backoff, doubled per attempt up to the maximum.
+  UNICOP_RETRY_BASE_SECONDS: z.coerce.number().min(0).default(30),
+  UNICOP_RETRY_MAX_SECONDS: z.coerce.number().min(0).default(900),
+  // Following an AWX job: first poll interval, doubling while nothing changes, up to the maximum.
+  UNICOP_POLL_MIN_MS: z.coerce.number().int().min(50).default(1000),
+  UNICOP_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
+  // How long after a timeout's cancel request a run waits for AWX to stop the job.
+  UNICOP_CANCEL_GRACE_SECONDS: z.coerce.number().int().min(1).default(120),
+  // Full sweep of the plugin's root listing (webhooks NetBox never delivered).
+  UNICOP_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -97,6 +119,7 @@ const secretFields = [
   'UNICOP_NETBOX_TOKEN',
   'UNICOP_ADMIN_TOKEN',
   'UNICOP_AWX_WEBHOOK_SECRET',
+  'UNICOP_AWX_TOKEN',
 ] as const satisfies readonly (keyof UnicopConfig)[];
 
 /**

@@ -23,6 +23,8 @@ export const redactedPaths = [
   'req.headers["x-hook-signature"]',
   'config.UNICOP_NETBOX_TOKEN',
   'UNICOP_NETBOX_TOKEN',
+  'config.UNICOP_AWX_TOKEN',
+  'UNICOP_AWX_TOKEN',
 ];
 
 export function createLogger(component: string, level = 'info', destination?: DestinationStream): Logger {

@@ -1,10 +1,14 @@
 /**
- * The workers process. Today it runs the resolver (unicop.changes → unicop.intents) and the
- * dispatcher (unicop.intents → BullMQ reconcile queue); the reconciler and sweeper join it as
- * they land. Stops cleanly on SIGTERM/SIGINT.
+ * The workers process: the resolver (unicop.changes → unicop.intents), the dispatcher
+ * (unicop.intents → BullMQ reconcile queue), the reconciler (BullMQ worker: one run per root, AWX,
+ * outcomes) and the sweeper. Stops cleanly on SIGTERM/SIGINT; a killed process leaves leases that
+ * expire and jobs that stall, and the next worker adopts its runs.
  */
+import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
+import { AwxClient } from '../core/awx/index.js';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { KafkaEventStream } from '../core/event-log/consumer.js';
@@ -15,13 +19,21 @@ import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { dispatchIntents, type ReconcileJobData, reconcileQueueName } from './dispatcher/dispatcher.js';
+import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
+import { reconcilerOptions } from './reconciler/options.js';
+import { Reconciler } from './reconciler/reconciler.js';
+import { startReconcileWorker } from './reconciler/worker.js';
 import { startResolver } from './resolver/resolver.js';
+import { Sweeper } from './sweeper/sweeper.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('workers', config.UNICOP_LOG_LEVEL);
   if (!config.UNICOP_NETBOX_TOKEN) {
     throw new ConfigError([{ field: 'UNICOP_NETBOX_TOKEN', message: 'required by the workers' }]);
+  }
+  if (!config.UNICOP_AWX_TOKEN) {
+    throw new ConfigError([{ field: 'UNICOP_AWX_TOKEN', message: 'required by the reconciler' }]);
   }
   const kafka = new Kafka({
     clientId: 'unicop-workers',
@@ -65,11 +77,49 @@ async function main(): Promise<void> {
     log.child({ part: 'dispatcher' }),
   );
   await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog }));
-  log.info('workers running: resolver, dispatcher');
+
+  const holder = `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
+  const wakeups = new AwxNotificationWakeups(
+    new KafkaEventStream(
+      kafka,
+      { topic: topics.awxEvents, groupId: `unicop-reconciler-${uuidv7()}` },
+      log.child({ part: 'awx-notifications' }),
+    ),
+  );
+  await wakeups.start();
+  const reconciler = new Reconciler({
+    plugin,
+    awx: new AwxClient({ baseUrl: config.UNICOP_AWX_URL, token: config.UNICOP_AWX_TOKEN }),
+    eventLog,
+    wakeups,
+    log: log.child({ part: 'reconciler' }),
+    options: reconcilerOptions(config, holder),
+  });
+  const worker = startReconcileWorker(
+    reconciler,
+    { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY },
+    log.child({ part: 'reconciler' }),
+  );
+  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: null });
+  const sweeper = new Sweeper({
+    plugin,
+    eventLog,
+    freezeView,
+    redis,
+    intervalMs: config.UNICOP_SWEEP_INTERVAL_SECONDS * 1000,
+    log: log.child({ part: 'sweeper' }),
+  });
+  sweeper.start();
+  log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper');
   const stop = () => {
     log.info('workers stopping');
-    void Promise.all([resolver.stop(), intents.stop(), freezeView.stop(), eventLog.close()])
-      .then(() => queue.close())
+    sweeper.stop();
+    void worker
+      .close()
+      .then(() =>
+        Promise.all([resolver.stop(), intents.stop(), freezeView.stop(), wakeups.stop(), eventLog.close()]),
+      )
+      .then(() => Promise.all([queue.close(), redis.quit()]))
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);

@@ -44,6 +44,11 @@ export const intentCause = z.object({
   objectId: z.number().int().nullable(),
   actor: nullableString,
   at: isoTime,
+  // Retries only (additive in v1): which run failed, the attempt this intent starts (2, 3, …) and
+  // the earliest time it may start (the backoff).
+  retryOf: z.string().optional(),
+  attempt: z.number().int().min(1).optional(),
+  notBefore: isoTime.optional(),
 });
 
 export const intentData = z.object({

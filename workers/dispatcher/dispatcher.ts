@@ -11,14 +11,8 @@ import type { Queue } from 'bullmq';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import {
-  type CloudEvent,
-  cloudEvent,
-  type EventData,
-  eventTypes,
-  parseEvent,
-} from '../../core/events/catalogue.js';
-import { uuidv7 } from '../../core/ids.js';
+import { auditMessage } from '../../core/events/audit.js';
+import { type CloudEvent, type EventData, parseEvent } from '../../core/events/catalogue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
 
@@ -45,11 +39,9 @@ function audit(
   reason: string | null,
   correlation: Record<string, string | null>,
 ): EventLogMessage {
-  const event = cloudEvent('audit', {
-    id: uuidv7(),
-    source: dispatcherSource,
-    subject: rootKey,
-    data: {
+  return auditMessage(
+    dispatcherSource,
+    {
       action,
       actor: 'unicop-dispatcher',
       subjectType: 'root',
@@ -59,8 +51,8 @@ function audit(
       correlation,
       metadata: {},
     },
-  });
-  return { topic: eventTypes.audit.topic, key: rootKey, value: JSON.stringify(event) };
+    rootKey,
+  );
 }
 
 /**

@@ -1,0 +1,76 @@
+/**
+ * AWX notifications as wake-up calls. The bridge publishes each AWX notification it receives on
+ * `unicop.awx-events`; a run following an AWX job waits on this view between polls, so a
+ * notification ends the wait at once. A notification is only a hint — AWX sends each one at most
+ * once and may not send it at all — so the follower always re-reads the job from AWX's API, and
+ * keeps polling with backoff when nothing arrives.
+ */
+import type { EventStream } from '../../core/event-log/consumer.js';
+import { parseEvent } from '../../core/events/catalogue.js';
+
+export type AwxJobKind = 'job' | 'workflow_job';
+
+export interface JobWakeups {
+  /** Resolves true when a notification for the job arrives, false after `timeoutMs`. */
+  wait(kind: AwxJobKind, jobId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** Waits without notifications: plain polling (tests of the fallback, or no bridge in front of AWX). */
+export const pollingOnly: JobWakeups = {
+  wait: (_kind, _id, timeoutMs, signal) => sleep(timeoutMs, signal).then(() => false),
+};
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class AwxNotificationWakeups implements JobWakeups {
+  private readonly waiting = new Map<string, Set<() => void>>();
+
+  constructor(private readonly stream: EventStream) {}
+
+  async start(): Promise<void> {
+    await this.stream.start(async (records) => {
+      for (const record of records) {
+        const event = parseEvent('awxJobStatus', record.value);
+        if (!event) continue;
+        const waiters = this.waiting.get(`${event.data.kind}/${event.data.awxJobId}`);
+        for (const wake of waiters ?? []) wake();
+      }
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.stream.stop();
+  }
+
+  wait(kind: AwxJobKind, jobId: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const key = `${kind}/${jobId}`;
+    return new Promise((resolve) => {
+      const waiters = this.waiting.get(key) ?? new Set();
+      this.waiting.set(key, waiters);
+      const finish = (woken: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        waiters.delete(wake);
+        if (waiters.size === 0) this.waiting.delete(key);
+        resolve(woken);
+      };
+      const wake = () => finish(true);
+      const onAbort = () => finish(false);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      waiters.add(wake);
+      if (signal?.aborted) finish(false);
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,741 @@
+/**
+ * The reconciler: one reconciliation of one root, given only its key (the job carries nothing else
+ * worth trusting; everything is re-read). In order:
+ *
+ *   lease (fencing token; frozen → parked) → adopt runs a dead worker left open → snapshot →
+ *   skip if the hash is already reconciled → change window (wait, visibly) → run record →
+ *   launch the AWX template with `extra_vars.unicop` → record the AWX job id → follow the job
+ *   (notifications wake the poll; approvals; run timeout → cancel) → outcome: run record + journal
+ *   entry on the anchor (one fenced write), `unicop.outcomes`, audit → release the lease →
+ *   a retry intent when the failure class says so.
+ *
+ * Every transition is an audit event keyed by the root, so `unicop.audit` holds each root's
+ * timeline in order. A write refused by the fence means another worker holds the root now: this
+ * run stops at once and writes nothing more (guarantee 2). The result tells the queue what to do
+ * with the job: done, or come back at a given time (a lease held elsewhere, a closed change window,
+ * a retry's backoff, NetBox unavailable).
+ */
+import type { Logger } from 'pino';
+import {
+  AwxAuthError,
+  type AwxClient,
+  AwxError,
+  type AwxJob,
+  AwxNotFoundError,
+  AwxPromptsIgnoredError,
+  type AwxWorkflowJob,
+  terminalStatuses,
+} from '../../core/awx/index.js';
+import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { auditMessage } from '../../core/events/audit.js';
+import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
+import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
+import {
+  type PluginClient,
+  PluginConflictError,
+  type PluginRoot,
+  type PluginRun,
+  type RunState,
+  type RunWrite,
+} from '../../core/plugin/client.js';
+import type { ReconcileJobData } from '../dispatcher/dispatcher.js';
+import { type AwxJobKind, type JobWakeups, sleep } from './awx-notifications.js';
+import {
+  changeWindows,
+  type FailureClass,
+  failureActions,
+  type RetryPolicy,
+  retryDelayMs,
+  windowState,
+} from './policy.js';
+import { RootLease } from './root-lease.js';
+
+export const reconcilerSource = 'unicop/reconciler';
+
+export interface ReconcilerOptions {
+  /** This worker's lease holder name (host, pid, a random part): shown in NetBox and audit. */
+  holder: string;
+  leaseTtlSeconds: number;
+  retry: RetryPolicy;
+  /** Polling of a followed AWX job: first interval, doubling up to the maximum. */
+  pollMinMs: number;
+  pollMaxMs: number;
+  /** AWX's base URL for links in NetBox (the UI's job pages). */
+  awxUiUrl: string;
+  /** How long after asking AWX to cancel (run timeout) the run waits for the job to stop. */
+  cancelGraceMs: number;
+}
+
+export interface ReconcilerDeps {
+  plugin: PluginClient;
+  awx: AwxClient;
+  eventLog: EventLog;
+  wakeups: JobWakeups;
+  log: Logger;
+  options: ReconcilerOptions;
+  /** The clock; tests move it to cross change windows and run timeouts. */
+  now?: () => Date;
+}
+
+/** What the queue does with the job: done, or run it again at `at`. */
+export type ReconcileResult = { kind: 'done' } | { kind: 'later'; at: Date; reason: string };
+
+type TerminalState = Exclude<RunState, 'queued' | 'leased' | 'launched' | 'awaiting_approval' | 'running'>;
+
+const openStates: RunState[] = ['queued', 'leased', 'launched', 'awaiting_approval', 'running'];
+
+/** How a run ended, before it is written anywhere. */
+interface RunEnd {
+  state: TerminalState;
+  failureClass: FailureClass | null;
+  summary: string;
+}
+
+/** The run being driven: its record's facts and where its AWX job is. */
+interface ActiveRun {
+  runId: string;
+  snapshotHash: string;
+  cause: ReconcileJobData['cause'];
+  intentId: string | null;
+  startedAt: Date;
+  state: RunState;
+  awx: { kind: AwxJobKind; id: number; url: string } | null;
+}
+
+class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
+export class Reconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(job: ReconcileJobData): Promise<ReconcileResult> {
+    const { plugin, options } = this.deps;
+    const log = this.deps.log.child({ rootKey: job.rootKey, intentId: job.intentId });
+    const notBefore = job.cause.notBefore ? new Date(job.cause.notBefore) : null;
+    if (notBefore && notBefore > this.now()) {
+      return { kind: 'later', at: notBefore, reason: 'retry backoff' };
+    }
+    const root = await plugin.findRoot(job.rootKey);
+    if (!root) {
+      await this.audit(job.rootKey, 'intent.dropped', 'ignored', 'the root no longer exists in NetBox', {
+        intentId: job.intentId,
+      });
+      return { kind: 'done' };
+    }
+    let token: number;
+    try {
+      token = (await plugin.acquireLease(root.id, options.holder, options.leaseTtlSeconds)).token;
+    } catch (error) {
+      if (!(error instanceof PluginConflictError)) throw error;
+      if (error.frozen) {
+        // Parked, not lost: the sweeper emits an intent for the root once it is unfrozen.
+        await this.audit(job.rootKey, 'intent.parked', 'ignored', error.detail, { intentId: job.intentId });
+        return { kind: 'done' };
+      }
+      const expires = error.expiresAt ? Date.parse(error.expiresAt) : Date.now() + 5_000;
+      return {
+        kind: 'later',
+        at: new Date(Math.max(expires, Date.now()) + 1_000),
+        reason: `lease held by ${error.holder}`,
+      };
+    }
+    const lease = new RootLease(plugin, root.id, root.key, token, options.leaseTtlSeconds, log);
+    await this.audit(root.key, 'lease.acquired', 'ok', null, { intentId: job.intentId, fencingToken: token });
+    try {
+      return await this.underLease(root, lease, job, log);
+    } catch (error) {
+      if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
+        await this.audit(root.key, 'run.fenced', 'rejected', (error as Error).message, {
+          intentId: job.intentId,
+          fencingToken: token,
+        });
+        return { kind: 'done' };
+      }
+      throw error;
+    } finally {
+      if (await lease.release()) {
+        await this.audit(root.key, 'lease.released', 'ok', null, { fencingToken: token }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  private async underLease(
+    root: PluginRoot,
+    lease: RootLease,
+    job: ReconcileJobData,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const { plugin } = this.deps;
+    const waiting = await this.adoptOpenRuns(root, lease, log);
+    const current = await plugin.snapshot(root.id);
+    const fresh = (await plugin.findRoot(root.key)) ?? root;
+    const drifted = fresh.status === 'drifted';
+    const forced = job.cause.kind === 'manual' || job.cause.kind === 'retry';
+    if (current.hash === fresh.last_reconciled_hash && !drifted && !forced) {
+      const run = waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash);
+      const end: RunEnd = { state: 'skipped', failureClass: null, summary: 'snapshot already reconciled' };
+      await this.writeRun(lease, run, root.key, waiting, 'skipped');
+      await this.finish(root, lease, run, end);
+      return { kind: 'done' };
+    }
+    const run = waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash);
+    const window = windowState(changeWindows(policy(root).change_window), this.now());
+    if (!window.open) {
+      const opensAt = window.opensAt ?? new Date(this.now().getTime() + 24 * 3600_000);
+      const summary = `waiting for the change window; opens at ${opensAt.toISOString()}`;
+      await this.writeRun(lease, run, root.key, waiting, 'queued', { summary });
+      await this.audit(root.key, 'run.window_wait', 'ok', summary, this.correlation(run, lease));
+      return { kind: 'later', at: opensAt, reason: 'change window closed' };
+    }
+    await this.writeRun(lease, run, root.key, waiting, 'leased', { summary: '' });
+    await this.audit(root.key, 'run.leased', 'ok', null, {
+      ...this.correlation(run, lease),
+      cause: job.cause.kind,
+    });
+    const end = await this.launchAndFollow(root, lease, run, current.snapshot, log);
+    await this.finish(root, lease, run, end);
+    return { kind: 'done' };
+  }
+
+  // ---- adoption ---------------------------------------------------------------------------
+
+  /**
+   * Runs of this root still open in NetBox belong to a worker that died (we hold the lease now).
+   * One with an AWX job is adopted: the job is followed to its end, never launched again. One that
+   * never reached AWX ends `failed`/`lease_lost`, except a run waiting for its change window,
+   * which this job continues (returned).
+   */
+  private async adoptOpenRuns(root: PluginRoot, lease: RootLease, log: Logger): Promise<ActiveRun | null> {
+    const { plugin } = this.deps;
+    let waiting: ActiveRun | null = null;
+    for (const record of await plugin.listRuns(root.key, openStates)) {
+      const run = activeRunOf(record);
+      let jobRef = run.awx;
+      if (!jobRef && record.state !== 'queued') {
+        jobRef = await this.findLaunched(root, record);
+      }
+      if (jobRef) {
+        run.awx = jobRef;
+        await this.writeRun(lease, run, root.key, run, record.state, {
+          awx_job_id: jobRef.id,
+          awx_job_type: jobRef.kind === 'job' ? 'job' : 'workflow',
+          awx_job_url: jobRef.url,
+        });
+        await this.audit(root.key, 'run.adopted', 'ok', `following AWX ${jobRef.kind} ${jobRef.id}`, {
+          ...this.correlation(run, lease),
+        });
+        const end = await this.follow(root, lease, run, log);
+        await this.finish(root, lease, run, end);
+      } else if (record.state === 'queued' && !waiting) {
+        waiting = run;
+      } else {
+        const end: RunEnd = {
+          state: 'failed',
+          failureClass: 'lease_lost',
+          summary: 'its worker stopped before the AWX job was launched; a new run converges the root',
+        };
+        await this.finish(root, lease, run, end, { retry: false });
+      }
+    }
+    return waiting;
+  }
+
+  /** An open run whose AWX job id was never recorded: AWX is asked for a job carrying its run id. */
+  private async findLaunched(root: PluginRoot, record: PluginRun): Promise<ActiveRun['awx']> {
+    const template = templateOf(root);
+    if (template.id === null) return null;
+    const since = new Date(Date.parse(record.started) - 60_000);
+    const found =
+      template.type === 'workflow'
+        ? await this.deps.awx.findWorkflowJobByRunId(template.id, record.run_id, since)
+        : await this.deps.awx.findJobByRunId(template.id, record.run_id, since);
+    if (!found) return null;
+    const kind: AwxJobKind = template.type === 'workflow' ? 'workflow_job' : 'job';
+    return { kind, id: found.id as number, url: this.jobUrl(kind, found.id as number) };
+  }
+
+  // ---- launch and follow ------------------------------------------------------------------
+
+  private async launchAndFollow(
+    root: PluginRoot,
+    lease: RootLease,
+    run: ActiveRun,
+    snapshot: unknown,
+    log: Logger,
+  ): Promise<RunEnd> {
+    const template = templateOf(root);
+    const approval = policy(root).approval_required === true;
+    if (template.id === null) {
+      return misconfigured(`root kind ${root.kind} has no AWX template configured`);
+    }
+    if (approval && template.type !== 'workflow') {
+      return misconfigured(
+        `policy asks for approval but template ${template.id} is a job template; approvals need a workflow with an approval node`,
+      );
+    }
+    const request = {
+      unicop: {
+        root: root.key,
+        snapshot,
+        hash: run.snapshotHash,
+        fencing_token: lease.fencingToken,
+        run_id: run.runId,
+      },
+      since: new Date(run.startedAt.getTime() - 60_000),
+    };
+    const kind: AwxJobKind = template.type === 'workflow' ? 'workflow_job' : 'job';
+    let launched: { id: number; adopted: boolean };
+    try {
+      const answer =
+        kind === 'workflow_job'
+          ? await this.deps.awx.launchWorkflowJobTemplate(template.id, request)
+          : await this.deps.awx.launchJobTemplate(template.id, request);
+      launched = { id: answer.job.id as number, adopted: answer.adopted };
+    } catch (error) {
+      return launchFailure(error, template.id);
+    }
+    run.awx = { kind, id: launched.id, url: this.jobUrl(kind, launched.id) };
+    // The job id is recorded before anything waits on it: a crash from here on is adopted.
+    await this.writeRun(lease, run, root.key, run, 'launched', {
+      awx_job_id: launched.id,
+      awx_job_type: kind === 'job' ? 'job' : 'workflow',
+      awx_job_url: run.awx.url,
+    });
+    await this.audit(
+      root.key,
+      'run.launched',
+      'ok',
+      launched.adopted ? 'an earlier attempt of this run had launched it' : null,
+      { ...this.correlation(run, lease), awxTemplateId: template.id },
+    );
+    return this.follow(root, lease, run, log);
+  }
+
+  /**
+   * Follows the run's AWX job to its end. Each pass re-reads the job from AWX (the truth), moves
+   * the run's state when AWX's did, and then waits for a notification or the poll interval.
+   */
+  private async follow(root: PluginRoot, lease: RootLease, run: ActiveRun, log: Logger): Promise<RunEnd> {
+    const { options } = this.deps;
+    const awxJob = run.awx;
+    if (!awxJob) throw new Error('follow() needs an AWX job');
+    const timeoutMs = (Number(policy(root).run_timeout_seconds) || 3600) * 1000;
+    const deadline = run.startedAt.getTime() + timeoutMs;
+    let delay = options.pollMinMs;
+    let cancelAskedAt: number | null = null;
+    let unreachableSince: number | null = null;
+    for (;;) {
+      if (lease.lost) throw new LeaseLostError(String(lease.signal.reason ?? 'lease lost'));
+      let job: AwxJob | AwxWorkflowJob;
+      try {
+        job =
+          awxJob.kind === 'job'
+            ? await this.deps.awx.getJob(awxJob.id)
+            : await this.deps.awx.getWorkflowJob(awxJob.id);
+        unreachableSince = null;
+      } catch (error) {
+        if (!(error instanceof AwxError) || !error.retriable) throw error;
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > Math.max(timeoutMs, 60_000)) {
+          return {
+            state: 'failed',
+            failureClass: 'executor_unavailable',
+            summary: `AWX unreachable while following ${awxJob.kind} ${awxJob.id}: ${error.message}`,
+          };
+        }
+        log.warn({ err: error }, 'AWX unreachable while following the job; polling on');
+        await sleep(Math.min(delay * 2, options.pollMaxMs), lease.signal);
+        continue;
+      }
+      if (terminalStatuses.includes(job.status as never)) {
+        return this.endOf(awxJob, job, cancelAskedAt !== null);
+      }
+      const next = await this.stateOf(awxJob, job);
+      if (next !== run.state) {
+        const previous = run.state;
+        await this.writeRun(lease, run, root.key, run, next);
+        await this.audit(
+          root.key,
+          transitionAction(previous, next),
+          'ok',
+          null,
+          this.correlation(run, lease),
+        );
+        delay = options.pollMinMs;
+      }
+      if (cancelAskedAt === null && this.now().getTime() >= deadline) {
+        cancelAskedAt = Date.now();
+        await this.audit(
+          root.key,
+          'run.cancel_requested',
+          'ok',
+          `run timeout of ${timeoutMs / 1000} s reached; asking AWX to cancel`,
+          this.correlation(run, lease),
+        );
+        await (awxJob.kind === 'job'
+          ? this.deps.awx.cancelJob(awxJob.id)
+          : this.deps.awx.cancelWorkflowJob(awxJob.id)
+        ).catch((error: unknown) => log.warn({ err: error }, 'AWX cancel failed'));
+      }
+      if (cancelAskedAt !== null && Date.now() - cancelAskedAt > options.cancelGraceMs) {
+        return {
+          state: 'timed_out',
+          failureClass: 'timed_out',
+          summary: `run timeout reached; AWX ${awxJob.kind} ${awxJob.id} did not stop after the cancel request`,
+        };
+      }
+      const woken = await this.deps.wakeups.wait(awxJob.kind, awxJob.id, delay, lease.signal);
+      delay = woken ? options.pollMinMs : Math.min(delay * 2, options.pollMaxMs);
+    }
+  }
+
+  /** The run state an unfinished AWX job means. */
+  private async stateOf(
+    awxJob: NonNullable<ActiveRun['awx']>,
+    job: AwxJob | AwxWorkflowJob,
+  ): Promise<RunState> {
+    if (awxJob.kind === 'workflow_job') {
+      const approvals = await this.deps.awx.approvalsOfWorkflowJob(awxJob.id);
+      if (approvals.some((a) => a.status === 'pending')) return 'awaiting_approval';
+    }
+    return job.status === 'running' ? 'running' : 'launched';
+  }
+
+  /** The terminal state an ended AWX job means (AWX's statuses: successful, failed, error, canceled). */
+  private async endOf(
+    awxJob: NonNullable<ActiveRun['awx']>,
+    job: AwxJob | AwxWorkflowJob,
+    cancelAsked: boolean,
+  ): Promise<RunEnd> {
+    const what = `AWX ${awxJob.kind === 'job' ? 'job' : 'workflow job'} ${awxJob.id}`;
+    const explanation = (job as { job_explanation?: string }).job_explanation || '';
+    switch (job.status) {
+      case 'successful':
+        return { state: 'succeeded', failureClass: null, summary: `${what} successful` };
+      case 'canceled':
+        return cancelAsked
+          ? {
+              state: 'timed_out',
+              failureClass: 'timed_out',
+              summary: `run timeout reached; ${what} canceled`,
+            }
+          : { state: 'canceled', failureClass: 'canceled', summary: `${what} canceled in AWX` };
+      case 'error':
+        return {
+          state: 'failed',
+          failureClass: 'job_error',
+          summary: `${what} error: ${explanation}`.trim(),
+        };
+      default: {
+        if (awxJob.kind === 'workflow_job') {
+          const approvals = await this.deps.awx.approvalsOfWorkflowJob(awxJob.id);
+          const refused = approvals.find((a) => a.status === 'failed');
+          if (refused?.timed_out) {
+            return {
+              state: 'timed_out',
+              failureClass: 'timed_out',
+              summary: `approval "${refused.name}" expired`,
+            };
+          }
+          if (refused)
+            return { state: 'denied', failureClass: 'denied', summary: `approval "${refused.name}" denied` };
+        }
+        return {
+          state: 'failed',
+          failureClass: 'job_failed',
+          summary: `${what} failed ${explanation}`.trim(),
+        };
+      }
+    }
+  }
+
+  // ---- outcome ----------------------------------------------------------------------------
+
+  /**
+   * Writes the end of a run: the run record and the journal entry on the anchor in one fenced
+   * write, then `unicop.outcomes` and the audit trail; then, if its failure class says so, the
+   * retry intent (a new run, visible in the timeline).
+   */
+  private async finish(
+    root: PluginRoot,
+    lease: RootLease,
+    run: ActiveRun,
+    end: RunEnd,
+    options: { retry?: boolean } = {},
+  ): Promise<void> {
+    const finishedAt = this.now();
+    await this.writeRun(lease, run, root.key, run, end.state, {
+      outcome_class: end.failureClass ?? '',
+      summary: end.summary,
+      journal: { kind: journalKind(end.state), comments: this.journalText(run, end) },
+    });
+    const outcome = cloudEvent('outcome', {
+      id: deterministicUuidv7(finishedAt.getTime(), run.runId, 'outcome'),
+      source: reconcilerSource,
+      subject: root.key,
+      data: {
+        runId: run.runId,
+        rootKey: root.key,
+        state: end.state,
+        failureClass: end.failureClass,
+        snapshotHash: run.snapshotHash,
+        fencingToken: lease.fencingToken,
+        intentId: run.intentId,
+        awxJobId: run.awx?.id ?? null,
+        awxJobUrl: run.awx?.url ?? null,
+        summary: end.summary,
+        startedAt: run.startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+      },
+    });
+    const messages: EventLogMessage[] = [
+      { topic: eventTypes.outcome.topic, key: root.key, value: JSON.stringify(outcome) },
+      this.auditEvent(root.key, `run.${end.state}`, end.failureClass ? 'failed' : 'ok', end.summary, {
+        ...this.correlation(run, lease),
+        failureClass: end.failureClass,
+        awxJobId: run.awx?.id ?? null,
+      }),
+    ];
+    const retry = options.retry !== false ? this.retryIntent(root.key, run, end, finishedAt) : null;
+    if (retry) messages.push(...retry);
+    await this.deps.eventLog.append(messages);
+  }
+
+  /** The retry intent and its audit event when the failure class retries and attempts remain. */
+  private retryIntent(rootKey: string, run: ActiveRun, end: RunEnd, at: Date): EventLogMessage[] | null {
+    if (!end.failureClass || failureActions[end.failureClass].action !== 'retry') return null;
+    const attempt = (run.cause.attempt ?? 1) + 1;
+    const { retry } = this.deps.options;
+    const correlation = { runId: run.runId, failureClass: end.failureClass };
+    if (attempt > retry.maxAttempts) {
+      return [
+        this.auditEvent(
+          rootKey,
+          'run.retries_exhausted',
+          'failed',
+          `${retry.maxAttempts} attempts failed`,
+          correlation,
+        ),
+      ];
+    }
+    const notBefore = new Date(at.getTime() + retryDelayMs(retry, attempt));
+    const intentId = deterministicUuidv7(at.getTime(), run.runId, 'retry');
+    const intent = cloudEvent('intent', {
+      id: intentId,
+      source: reconcilerSource,
+      subject: rootKey,
+      data: {
+        intentId,
+        rootKey,
+        cause: {
+          kind: 'retry',
+          changeId: run.cause.changeId,
+          requestId: run.cause.requestId,
+          event: run.cause.event,
+          objectType: run.cause.objectType,
+          objectId: run.cause.objectId,
+          actor: 'unicop-reconciler',
+          at: at.toISOString(),
+          retryOf: run.runId,
+          attempt,
+          notBefore: notBefore.toISOString(),
+        },
+      },
+    });
+    return [
+      { topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(intent) },
+      this.auditEvent(rootKey, 'run.retry_scheduled', 'ok', failureActions[end.failureClass].why, {
+        ...correlation,
+        intentId,
+        attempt,
+        notBefore: notBefore.toISOString(),
+      }),
+    ];
+  }
+
+  private journalText(run: ActiveRun, end: RunEnd): string {
+    const job = run.awx
+      ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
+      : '';
+    const why = end.failureClass ? ` (${end.failureClass})` : '';
+    return (
+      `UNICOP run \`${run.runId}\` **${end.state}**${why}${job}\n\n` +
+      `${end.summary}\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`
+    );
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  private newRun(job: ReconcileJobData, snapshotHash: string): ActiveRun {
+    return {
+      runId: uuidv7(),
+      snapshotHash,
+      cause: job.cause,
+      intentId: job.intentId,
+      startedAt: this.now(),
+      state: 'queued',
+      awx: null,
+    };
+  }
+
+  /**
+   * One fenced write of the run record: created the first time (`existing` null), patched after.
+   * A refusal by the fence marks the lease lost and throws LeaseLostError.
+   */
+  private async writeRun(
+    lease: RootLease,
+    run: ActiveRun,
+    rootKey: string,
+    existing: ActiveRun | null,
+    state: RunState,
+    fields: Omit<RunWrite, 'fencing_token' | 'state'> = {},
+  ): Promise<void> {
+    const write: RunWrite = {
+      fencing_token: lease.fencingToken,
+      state,
+      snapshot_hash: run.snapshotHash,
+      ...fields,
+    };
+    try {
+      if (existing) {
+        await this.deps.plugin.updateRun(run.runId, write);
+      } else {
+        await this.deps.plugin.createRun({
+          ...write,
+          run_id: run.runId,
+          root: rootKey,
+          snapshot_hash: run.snapshotHash,
+          cause: run.cause.kind,
+        });
+      }
+    } catch (error) {
+      if (error instanceof PluginConflictError && /token/.test(error.detail)) {
+        lease.markLost(error.detail);
+        throw new LeaseLostError(error.detail);
+      }
+      throw error;
+    }
+    run.state = state;
+  }
+
+  private correlation(run: ActiveRun, lease: RootLease): Record<string, string | number | null> {
+    return {
+      runId: run.runId,
+      intentId: run.intentId,
+      fencingToken: lease.fencingToken,
+      snapshotHash: run.snapshotHash,
+    };
+  }
+
+  private auditEvent(
+    rootKey: string,
+    action: string,
+    outcome: EventData<'audit'>['outcome'],
+    reason: string | null,
+    correlation: Record<string, string | number | null>,
+  ): EventLogMessage {
+    return auditMessage(
+      reconcilerSource,
+      {
+        action,
+        actor: this.deps.options.holder,
+        subjectType: 'root',
+        subjectId: rootKey,
+        outcome,
+        reason,
+        correlation,
+        metadata: {},
+      },
+      rootKey,
+    );
+  }
+
+  private audit(
+    rootKey: string,
+    action: string,
+    outcome: EventData<'audit'>['outcome'],
+    reason: string | null,
+    correlation: Record<string, string | number | null>,
+  ): Promise<void> {
+    return this.deps.eventLog.append([this.auditEvent(rootKey, action, outcome, reason, correlation)]);
+  }
+
+  private jobUrl(kind: AwxJobKind, id: number): string {
+    const base = this.deps.options.awxUiUrl.replace(/\/+$/, '');
+    return `${base}/#/jobs/${kind === 'job' ? 'playbook' : 'workflow'}/${id}/output`;
+  }
+}
+
+// ---- small pure pieces ------------------------------------------------------------------------
+
+function policy(root: PluginRoot): Record<string, unknown> {
+  return (root.policy ?? {}) as Record<string, unknown>;
+}
+
+function templateOf(root: PluginRoot): { type: 'job' | 'workflow'; id: number | null } {
+  const template = (root.awx_template ?? {}) as { type?: string; id?: number | null };
+  return { type: template.type === 'workflow' ? 'workflow' : 'job', id: template.id ?? null };
+}
+
+function activeRunOf(record: PluginRun): ActiveRun {
+  const kind: AwxJobKind = record.awx_job_type === 'workflow' ? 'workflow_job' : 'job';
+  return {
+    runId: record.run_id,
+    snapshotHash: record.snapshot_hash,
+    cause: {
+      kind: record.cause as ReconcileJobData['cause']['kind'],
+      changeId: null,
+      requestId: null,
+      event: null,
+      objectType: null,
+      objectId: null,
+      actor: null,
+      at: record.started,
+    },
+    intentId: null,
+    startedAt: new Date(record.started),
+    state: record.state,
+    awx: record.awx_job_id ? { kind, id: record.awx_job_id, url: record.awx_job_url } : null,
+  };
+}
+
+function misconfigured(summary: string): RunEnd {
+  return { state: 'failed', failureClass: 'template_misconfigured', summary };
+}
+
+/** A launch that did not happen, classified once. */
+function launchFailure(error: unknown, templateId: number): RunEnd {
+  if (error instanceof AwxPromptsIgnoredError) {
+    return misconfigured(`AWX template ${templateId} ignored launch fields: ${error.message}`);
+  }
+  if (error instanceof AwxNotFoundError) return misconfigured(`AWX template ${templateId} does not exist`);
+  if (error instanceof AwxAuthError || (error instanceof AwxError && error.retriable)) {
+    return {
+      state: 'failed',
+      failureClass: 'executor_unavailable',
+      summary: `launch failed: ${error.message}`,
+    };
+  }
+  if (error instanceof AwxError) return misconfigured(`AWX refused the launch: ${error.message}`);
+  throw error;
+}
+
+function journalKind(state: TerminalState): 'info' | 'success' | 'warning' | 'danger' {
+  if (state === 'succeeded') return 'success';
+  if (state === 'skipped') return 'info';
+  if (state === 'canceled' || state === 'denied') return 'warning';
+  return 'danger';
+}
+
+function transitionAction(from: RunState, to: RunState): string {
+  if (to === 'awaiting_approval') return 'approval.requested';
+  if (from === 'awaiting_approval') return 'approval.given';
+  return `run.${to}`;
+}

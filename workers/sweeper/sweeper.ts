@@ -1,0 +1,179 @@
+/**
+ * The sweeper: the net under webhooks NetBox never delivered, and the way queue state comes back
+ * after Redis lost its data. It walks the plugin's bulk listing and emits an intent (cause `sweep`,
+ * or `resume` after a global freeze ends) for every root that needs work:
+ *
+ *   - its current snapshot hash differs from its last reconciled hash, unless the root is frozen,
+ *     leased right now (a run is converging it), or its last run already ended terminally at this
+ *     very hash (a terminal failure waits for a human or a new change, not for the next sweep);
+ *   - or its last run is still open while nobody holds its lease (a worker died and its job was
+ *     lost with Redis): the intent's run adopts it.
+ *
+ * It sweeps on start, on an interval, on demand, when the global freeze is lifted, and when the
+ * Redis epoch key is missing (Redis restarted empty: every queued job is gone, docs/runbooks).
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { FreezeView } from '../../core/control/freeze-view.js';
+import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { auditMessage } from '../../core/events/audit.js';
+import { cloudEvent, eventTypes, terminalRunStates } from '../../core/events/catalogue.js';
+import { uuidv7 } from '../../core/ids.js';
+import type { PluginClient, PluginRoot } from '../../core/plugin/client.js';
+
+export const sweeperSource = 'unicop/sweeper';
+
+/** The Redis key whose absence means Redis lost its data since the workers last looked. */
+export const redisEpochKey = 'unicop:redis-epoch';
+
+export interface SweeperDeps {
+  plugin: PluginClient;
+  eventLog: EventLog;
+  log: Logger;
+  freezeView?: FreezeView;
+  redis?: Redis;
+  intervalMs: number;
+  /** How often the freeze switch and the Redis epoch are checked (cheap). */
+  checkMs?: number;
+}
+
+export interface SweepReport {
+  scanned: number;
+  emitted: string[];
+}
+
+interface LastRun {
+  state?: string;
+  snapshot_hash?: string;
+}
+
+/** Why a root needs an intent, or null when it does not. */
+export function sweepReason(root: PluginRoot): string | null {
+  if (root.frozen) return null;
+  const lease = root.lease as { live?: boolean } | undefined;
+  if (lease?.live) return null;
+  const last = (root.last_run ?? null) as LastRun | null;
+  const lastOpen =
+    last?.state !== undefined && !(terminalRunStates as readonly string[]).includes(last.state);
+  if (lastOpen) return 'its last run is open and nobody holds its lease';
+  if (!root.current_hash || root.current_hash === root.last_reconciled_hash) return null;
+  if (last?.snapshot_hash === root.current_hash) return null;
+  return 'current hash differs from the last reconciled hash';
+}
+
+export class Sweeper {
+  private checker: NodeJS.Timeout | undefined;
+  private running: Promise<SweepReport> | null = null;
+  private lastSweep = 0;
+  private wasFrozen = false;
+
+  constructor(private readonly deps: SweeperDeps) {}
+
+  /** Sweeps now (a sweep already under way is joined, not doubled). */
+  sweep(cause: 'sweep' | 'resume' = 'sweep'): Promise<SweepReport> {
+    this.running ??= this.walk(cause).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  start(): void {
+    const check = async () => {
+      try {
+        await this.tick();
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'sweep failed; trying again at the next tick');
+      }
+    };
+    this.checker = setInterval(check, this.deps.checkMs ?? 5_000);
+    void check();
+  }
+
+  stop(): void {
+    clearInterval(this.checker);
+  }
+
+  private async tick(): Promise<void> {
+    const frozen = this.deps.freezeView?.globalState()?.frozen === true;
+    const resumed = this.wasFrozen && !frozen;
+    this.wasFrozen = frozen;
+    if (frozen) return;
+    let epochLost = false;
+    if (this.deps.redis) {
+      epochLost = (await this.deps.redis.set(redisEpochKey, new Date().toISOString(), 'NX')) === 'OK';
+      if (epochLost)
+        this.deps.log.warn('Redis epoch key missing (first start, or Redis lost its data): sweeping');
+    }
+    const due = Date.now() - this.lastSweep >= this.deps.intervalMs;
+    if (resumed || epochLost || due) await this.sweep(resumed ? 'resume' : 'sweep');
+  }
+
+  private async walk(cause: 'sweep' | 'resume'): Promise<SweepReport> {
+    const started = Date.now();
+    this.lastSweep = started;
+    const report: SweepReport = { scanned: 0, emitted: [] };
+    let batch: EventLogMessage[] = [];
+    for await (const root of this.deps.plugin.allRoots()) {
+      report.scanned++;
+      const reason = sweepReason(root);
+      if (!reason) continue;
+      batch.push(...this.intentFor(root, cause, reason));
+      report.emitted.push(root.key);
+      if (batch.length >= 500) {
+        await this.deps.eventLog.append(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.deps.eventLog.append(batch);
+    this.deps.log.info(
+      { scanned: report.scanned, emitted: report.emitted.length, ms: Date.now() - started, cause },
+      'sweep done',
+    );
+    return report;
+  }
+
+  private intentFor(root: PluginRoot, cause: 'sweep' | 'resume', reason: string): EventLogMessage[] {
+    const intentId = uuidv7();
+    const at = new Date().toISOString();
+    const intent = cloudEvent('intent', {
+      id: intentId,
+      source: sweeperSource,
+      subject: root.key,
+      data: {
+        intentId,
+        rootKey: root.key,
+        cause: {
+          kind: cause,
+          changeId: null,
+          requestId: null,
+          event: null,
+          objectType: null,
+          objectId: null,
+          actor: 'unicop-sweeper',
+          at,
+        },
+      },
+    });
+    return [
+      { topic: eventTypes.intent.topic, key: root.key, value: JSON.stringify(intent) },
+      auditMessage(
+        sweeperSource,
+        {
+          action: 'intent.swept',
+          actor: 'unicop-sweeper',
+          subjectType: 'root',
+          subjectId: root.key,
+          outcome: 'ok',
+          reason,
+          correlation: {
+            intentId,
+            currentHash: root.current_hash ?? null,
+            lastReconciledHash: root.last_reconciled_hash ?? null,
+          },
+          metadata: {},
+        },
+        root.key,
+      ),
+    ];
+  }
+}

@@ -42,7 +42,10 @@ export interface DoubleJobRecord {
 }
 
 /** Starts a double with the given templates (the config file's shape, without auth). */
-export async function startTestDouble(config: Record<string, unknown>): Promise<TestDouble> {
+export async function startTestDouble(
+  config: Record<string, unknown>,
+  options: { stepMs?: number } = {},
+): Promise<TestDouble> {
   const token = randomBytes(16).toString('hex');
   const stateDir = await mkdtemp(join(tmpdir(), 'unicop-awx-double-'));
   const double = await startAwxDouble({
@@ -52,7 +55,7 @@ export async function startTestDouble(config: Record<string, unknown>): Promise<
     }),
     stateDir,
     ansibleBin: stack.ansibleBin(),
-    stepMs: 20,
+    stepMs: options.stepMs ?? 20,
   });
   const client = new AwxClient({ baseUrl: double.url, token, confirmDelayMs: 200 });
   return {

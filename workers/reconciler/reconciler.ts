@@ -98,6 +98,8 @@ interface ActiveRun {
   cause: ReconcileJobData['cause'];
   intentId: string | null;
   startedAt: Date;
+  /** When the run took its lease for the work (the run timeout counts from here). */
+  leasedAt: Date;
   state: RunState;
   awx: { kind: AwxJobKind; id: number; url: string } | null;
 }
@@ -194,6 +196,7 @@ export class Reconciler {
       await this.audit(root.key, 'run.window_wait', 'ok', summary, this.correlation(run, lease));
       return { kind: 'later', at: opensAt, reason: 'change window closed' };
     }
+    run.leasedAt = this.now();
     await this.writeRun(lease, run, root.key, waiting, 'leased', { summary: '' });
     await this.audit(root.key, 'run.leased', 'ok', null, {
       ...this.correlation(run, lease),
@@ -327,7 +330,7 @@ export class Reconciler {
     const awxJob = run.awx;
     if (!awxJob) throw new Error('follow() needs an AWX job');
     const timeoutMs = (Number(policy(root).run_timeout_seconds) || 3600) * 1000;
-    const deadline = run.startedAt.getTime() + timeoutMs;
+    const deadline = run.leasedAt.getTime() + timeoutMs;
     let delay = options.pollMinMs;
     let cancelAskedAt: number | null = null;
     let unreachableSince: number | null = null;
@@ -580,6 +583,7 @@ export class Reconciler {
       cause: job.cause,
       intentId: job.intentId,
       startedAt: this.now(),
+      leasedAt: this.now(),
       state: 'queued',
       awx: null,
     };
@@ -701,6 +705,7 @@ function activeRunOf(record: PluginRun): ActiveRun {
     },
     intentId: null,
     startedAt: new Date(record.started),
+    leasedAt: new Date(record.started),
     state: record.state,
     awx: record.awx_job_id ? { kind, id: record.awx_job_id, url: record.awx_job_url } : null,
   };

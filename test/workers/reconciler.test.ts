@@ -1,0 +1,291 @@
+/**
+ * The reconciler against the real services: NetBox with the plugin (leases, snapshots, run records,
+ * journal), Kafka (outcomes, audit, retry intents) and the AWX double running the real playbooks.
+ * Covers: one change → one launch with `extra_vars.unicop` → succeeded, written to NetBox (run,
+ * journal entry on the anchor, root in sync) and Kafka, lease released; the same hash again →
+ * skipped, nothing launched; ignored extra_vars → template_misconfigured, never success; AWX down →
+ * executor_unavailable with a visible retry intent; approvals approved and denied; a change window
+ * that is closed → the run waits visibly and continues in the window; the run timeout → AWX job
+ * canceled → timed_out; a frozen root is parked; secrets appear nowhere in what was written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwxClient } from '../../core/awx/index.js';
+import { topics } from '../../core/events/catalogue.js';
+import type { PluginRun } from '../../core/plugin/client.js';
+import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
+import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { TopicTail } from '../support/kafka.js';
+import { netbox } from '../support/netbox.js';
+import {
+  type BackHalf,
+  createAnchor,
+  createSite,
+  createTenant,
+  eventually,
+  journalOf,
+  reconcileJob,
+  startBackHalf,
+  testReconcilerOptions,
+} from '../support/reconciler.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+describe('reconciler: one root, one run, AWX, outcome', () => {
+  let back: BackHalf;
+  let tail: TopicTail;
+  const byRoot = (key: string, topic: string) => (m: { key: string | null; topic: string }) =>
+    m.key === key && m.topic === topic;
+
+  beforeAll(async () => {
+    back = await startBackHalf();
+    tail = await TopicTail.start([topics.outcomes, topics.audit, topics.intents]);
+  }, 60_000);
+  afterAll(async () => {
+    await tail?.stop();
+    await back?.stop();
+  });
+
+  async function runsOf(rootKey: string): Promise<PluginRun[]> {
+    return back.plugin.listRuns(rootKey);
+  }
+
+  it('launches once with the snapshot, records success in NetBox and Kafka, then skips the same hash', async () => {
+    const site = await createSite();
+    const result = await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    expect(result).toEqual({ kind: 'done' });
+
+    const [run] = await runsOf(site.rootKey);
+    expect(run?.state).toBe('succeeded');
+    expect(run?.awx_job_id).toBeGreaterThan(0);
+    const snapshot = await back.plugin.snapshot(site.root.id);
+    expect(run?.snapshot_hash).toBe(snapshot.hash);
+
+    const jobs = (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]?.run_id).toBe(run?.run_id);
+    const launched = await back.awx.client.getJob(run?.awx_job_id as number);
+    const vars = JSON.parse(String(launched.extra_vars)) as { unicop: Record<string, unknown> };
+    expect(vars.unicop).toMatchObject({ root: site.rootKey, hash: snapshot.hash, run_id: run?.run_id });
+    expect(vars.unicop.snapshot).toEqual(snapshot.snapshot);
+    expect(typeof vars.unicop.fencing_token).toBe('number');
+
+    const root = await back.plugin.findRoot(site.rootKey);
+    expect(root?.last_reconciled_hash).toBe(snapshot.hash);
+    expect(root?.status).toBe('in_sync');
+    expect((root?.lease as { live: boolean } | undefined)?.live).toBe(false);
+
+    const journal = await journalOf('dcim.site', site.id);
+    expect(journal).toHaveLength(1);
+    expect(journal[0]?.kind.value).toBe('success');
+    expect(journal[0]?.comments).toContain(`/#/jobs/playbook/${run?.awx_job_id}/output`);
+
+    const [outcome] = await tail.waitFor(byRoot(site.rootKey, topics.outcomes));
+    expect(outcome?.value.data).toMatchObject({ runId: run?.run_id, state: 'succeeded', failureClass: null });
+    const actions = (await tail.waitFor(byRoot(site.rootKey, topics.audit), 5)).map(
+      (m) => (m.value.data as { action: string }).action,
+    );
+    expect(actions).toEqual([
+      'lease.acquired',
+      'run.leased',
+      'run.launched',
+      ...actions.slice(3, -2),
+      'run.succeeded',
+      'lease.released',
+    ]);
+
+    // Same snapshot again: a skipped run, no second AWX job.
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const runs = await runsOf(site.rootKey);
+    expect(runs.map((r) => r.state)).toEqual(['skipped', 'succeeded']);
+    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(1);
+  }, 120_000);
+
+  it('a member change makes a new run at the new hash; a manual reconcile runs even at the same hash', async () => {
+    const site = await createSite();
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const before = (await back.plugin.snapshot(site.root.id)).hash;
+    await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description: 'changed by the test' });
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const runs = await runsOf(site.rootKey);
+    expect(runs.map((r) => r.state)).toEqual(['succeeded', 'succeeded']);
+    expect(runs[0]?.snapshot_hash).not.toBe(before);
+    await back.reconciler().reconcile(reconcileJob(site.rootKey, 'manual'));
+    expect((await runsOf(site.rootKey))[0]?.state).toBe('succeeded');
+    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(3);
+  }, 120_000);
+
+  it('refuses success when AWX ignores extra_vars: template_misconfigured, terminal', async () => {
+    const ignoring = await startBackHalf({ siteIgnoresVariables: true });
+    try {
+      const site = await createSite();
+      await ignoring.reconciler().reconcile(reconcileJob(site.rootKey));
+      const [run] = await runsOf(site.rootKey);
+      expect(run).toMatchObject({ state: 'failed', outcome_class: 'template_misconfigured' });
+      const [outcome] = await tail.waitFor(byRoot(site.rootKey, topics.outcomes));
+      expect(outcome?.value.data).toMatchObject({ state: 'failed', failureClass: 'template_misconfigured' });
+      // Terminal: no retry intent.
+      const retries = await tail.settle((m) => byRoot(site.rootKey, topics.intents)(m), 1000);
+      expect(retries).toHaveLength(0);
+      expect((await journalOf('dcim.site', site.id))[0]?.kind.value).toBe('danger');
+    } finally {
+      await ignoring.stop();
+    }
+  }, 120_000);
+
+  it('AWX unreachable: executor_unavailable, and a retry intent with a backoff, visible on the log', async () => {
+    const site = await createSite();
+    const down = new Reconciler({
+      plugin: back.plugin,
+      awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused-token-value' }),
+      eventLog: back.eventLog,
+      wakeups: pollingOnly,
+      log: (await import('../../core/logger.js')).createLogger('t', 'silent'),
+      options: testReconcilerOptions(uniqueName('worker')),
+    });
+    await down.reconcile(reconcileJob(site.rootKey));
+    const [run] = await runsOf(site.rootKey);
+    expect(run).toMatchObject({ state: 'failed', outcome_class: 'executor_unavailable' });
+    const [retry] = await tail.waitFor(byRoot(site.rootKey, topics.intents));
+    if (!retry) throw new Error('no retry intent');
+    const cause = (retry.value.data as { cause: Record<string, unknown> }).cause;
+    expect(cause).toMatchObject({ kind: 'retry', retryOf: run?.run_id, attempt: 2 });
+    expect(Date.parse(String(cause.notBefore))).toBeGreaterThan(Date.now() - 1000);
+
+    // The retry, once AWX is back, is a new run that succeeds.
+    const job = { ...reconcileJob(site.rootKey, 'retry'), cause: cause as never };
+    const early = await back.reconciler().reconcile(job);
+    expect(early.kind).toBe('later');
+    await new Promise((r) =>
+      setTimeout(r, Math.max(0, Date.parse(String(cause.notBefore)) - Date.now() + 50)),
+    );
+    await back.reconciler().reconcile(job);
+    const runs = await runsOf(site.rootKey);
+    expect(runs.map((r) => [r.state, r.cause])).toEqual([
+      ['succeeded', 'retry'],
+      ['failed', 'change'],
+    ]);
+  }, 120_000);
+
+  it('approval: the run waits in awaiting_approval (visible in NetBox), then approved → succeeded', async () => {
+    const tenant = await createTenant();
+    const running = back.reconciler().reconcile(reconcileJob(tenant.rootKey));
+    const waiting = await eventually(
+      async () => {
+        const root = await back.plugin.findRoot(tenant.rootKey);
+        return root?.status === 'awaiting_approval' ? root : undefined;
+      },
+      'root awaiting approval',
+      60_000,
+    );
+    expect((waiting.last_run as { state: string }).state).toBe('awaiting_approval');
+    const jobId = (waiting.last_run as { awx_job_id: number }).awx_job_id;
+    const pending = (await back.awx.client.approvalsOfWorkflowJob(jobId)).find((a) => a.status === 'pending');
+    expect(pending).toBeDefined();
+    await back.awx.client.approve(pending?.id as number);
+    await running;
+    const [run] = await runsOf(tenant.rootKey);
+    expect(run).toMatchObject({ state: 'succeeded', awx_job_type: 'workflow' });
+    const actions = tail.messages
+      .filter(byRoot(tenant.rootKey, topics.audit))
+      .map((m) => (m.value.data as { action: string }).action);
+    expect(actions).toContain('approval.requested');
+    expect(actions).toContain('approval.given');
+  }, 120_000);
+
+  it('approval denied → denied (terminal, warning in the journal)', async () => {
+    const tenant = await createTenant();
+    const running = back.reconciler().reconcile(reconcileJob(tenant.rootKey));
+    const approval = await eventually(
+      async () => {
+        const root = await back.plugin.findRoot(tenant.rootKey);
+        const jobId = (root?.last_run as { awx_job_id?: number } | null)?.awx_job_id;
+        if (!jobId) return undefined;
+        return (await back.awx.client.approvalsOfWorkflowJob(jobId)).find((a) => a.status === 'pending');
+      },
+      'pending approval',
+      60_000,
+    );
+    await back.awx.client.deny(approval.id as number);
+    await running;
+    const [run] = await runsOf(tenant.rootKey);
+    expect(run).toMatchObject({ state: 'denied', outcome_class: 'denied' });
+    expect((await journalOf('tenancy.tenant', tenant.id))[0]?.kind.value).toBe('warning');
+  }, 120_000);
+
+  it('change window closed: the run waits visibly (queued, audited), then runs inside the window', async () => {
+    const name = uniqueName('loc');
+    const site = await createSite();
+    const location = await createAnchor('/api/dcim/locations/', 'location', {
+      name,
+      slug: name.toLowerCase(),
+      site: site.id,
+    });
+    let clock = new Date('2026-11-23T12:00:00Z'); // the stack's location window is 02:00–03:00 UTC
+    const reconciler = back.reconciler({}, { now: () => clock });
+    const first = await reconciler.reconcile(reconcileJob(location.rootKey));
+    expect(first).toMatchObject({ kind: 'later', at: new Date('2026-11-24T02:00:00Z') });
+    const [waiting] = await runsOf(location.rootKey);
+    expect(waiting?.state).toBe('queued');
+    expect(waiting?.summary).toContain('change window');
+    expect((await back.awx.doubleJobs()).filter((j) => j.root === location.rootKey)).toHaveLength(0);
+
+    clock = new Date('2026-11-24T02:10:00Z');
+    await reconciler.reconcile(reconcileJob(location.rootKey));
+    const runs = await runsOf(location.rootKey);
+    expect(runs).toHaveLength(1); // the same run continued, not a second one
+    expect(runs[0]).toMatchObject({ run_id: waiting?.run_id, state: 'succeeded' });
+  }, 120_000);
+
+  it('run timeout: the AWX job is canceled and the run ends timed_out', async () => {
+    const tenant = await createTenant(); // a workflow that waits on its approval: it outlives the timeout
+    let clock = new Date();
+    const reconciler = back.reconciler({}, { now: () => clock });
+    const running = reconciler.reconcile(reconcileJob(tenant.rootKey));
+    const jobId = await eventually(
+      async () => {
+        const root = await back.plugin.findRoot(tenant.rootKey);
+        return root?.status === 'awaiting_approval'
+          ? (root.last_run as { awx_job_id: number }).awx_job_id
+          : undefined;
+      },
+      'awaiting approval',
+      60_000,
+    );
+    clock = new Date(Date.now() + 2 * 3600_000); // past the tenant kind's run_timeout_seconds (3600)
+    await running;
+    const [run] = await runsOf(tenant.rootKey);
+    expect(run).toMatchObject({ state: 'timed_out', outcome_class: 'timed_out' });
+    expect((await back.awx.client.getWorkflowJob(jobId)).status).toBe('canceled');
+  }, 120_000);
+
+  it('a frozen root is parked: no lease, no run, an audit event saying why', async () => {
+    const site = await createSite();
+    await back.plugin.setFrozen(site.root.id, true, 'maintenance by the test');
+    try {
+      const result = await back.reconciler().reconcile(reconcileJob(site.rootKey));
+      expect(result).toEqual({ kind: 'done' });
+      expect(await runsOf(site.rootKey)).toHaveLength(0);
+      const [parked] = await tail.waitFor(
+        (m) =>
+          byRoot(site.rootKey, topics.audit)(m) &&
+          (m.value.data as { action: string }).action === 'intent.parked',
+      );
+      expect((parked?.value.data as { reason?: string } | undefined)?.reason).toContain(
+        'maintenance by the test',
+      );
+    } finally {
+      await back.plugin.setFrozen(site.root.id, false, 'test done');
+    }
+  }, 60_000);
+
+  it('writes no secret into runs, journal entries or events', async () => {
+    const secrets = [stack.netboxToken(), back.awx.token];
+    const written = JSON.stringify(tail.messages);
+    const site = await createSite();
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const records = JSON.stringify([await runsOf(site.rootKey), await journalOf('dcim.site', site.id)]);
+    for (const secret of secrets) {
+      expect(written).not.toContain(secret);
+      expect(records).not.toContain(secret);
+    }
+  }, 60_000);
+});

@@ -16,7 +16,9 @@ anchor_ids_for(fields) -> anchor ids (resolver), where `fields` is a plain dict 
 database, a webhook's `data` (REST shape: nested {id: …}) or a changelog snapshot (ids).
 """
 
+import re
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import netaddr
 from django.apps import apps
@@ -25,6 +27,9 @@ from django.db.models import Q
 
 DRIFT_MODES = ('off', 'detect', 'remediate')
 TEMPLATE_TYPES = ('job', 'workflow')
+WEEKDAYS = ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
+WINDOW_KEYS = ('days', 'start', 'end', 'timezone')
+_HH_MM = re.compile(r'([01][0-9]|2[0-3]):[0-5][0-9]')
 
 BUILTIN_KINDS = {
     'prefix': {
@@ -51,7 +56,7 @@ BUILTIN_KINDS = {
 
 DEFAULT_POLICY = {
     'approval_required': False,  # no approval step unless the kind asks for one
-    'change_window': None,  # None: any time; else a policy reference the workers interpret
+    'change_window': None,  # None: any time; else a list of windows (_parse_change_window)
     'drift_mode': 'detect',  # snapshot-hash drift is reported, not remediated, by default
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
 }
@@ -204,6 +209,67 @@ def _model(label, where):
         raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: unknown object type {label!r}') from exc
 
 
+def _parse_change_window(value, where):
+    """None (any time), or the windows in which a run may start, normalised: a single window becomes a
+    one-element list, `days` lists the week's days in week order (default: all seven) and `timezone` is
+    named (default UTC). A window whose end is earlier than its start crosses midnight and belongs to
+    the day it starts on (fri 22:00-02:00 is Friday night)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return [_parse_window(value, where)]
+    if not isinstance(value, list) or not value:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where} must be None, a window or a non-empty list of windows'
+        )
+    return [_parse_window(window, f'{where}[{i}]') for i, window in enumerate(value)]
+
+
+def _parse_window(window, where):
+    if not isinstance(window, dict):
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where} must be a dict {{days?, start, end, timezone?}}'
+        )
+    unknown = set(window) - set(WINDOW_KEYS)
+    if unknown:
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: unknown keys {sorted(unknown)}')
+    days = window.get('days')
+    if days is None:
+        days = WEEKDAYS  # no days given: every day of the week
+    if not isinstance(days, (list, tuple)) or not days or any(day not in WEEKDAYS for day in days):
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.days must be a non-empty list of {list(WEEKDAYS)}'
+        )
+    for bound in ('start', 'end'):
+        if not isinstance(window.get(bound), str) or not _HH_MM.fullmatch(window[bound]):
+            raise ImproperlyConfigured(
+                f'PLUGINS_CONFIG unicop: {where}.{bound} must be a time "HH:MM" from 00:00 to 23:59'
+            )
+    if window['start'] == window['end']:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.end equals start ({window["start"]}): a window is never empty '
+            'nor the whole day (an end earlier than the start crosses midnight)'
+        )
+    tz = window.get('timezone')
+    if tz is None:
+        tz = 'UTC'  # no time zone given: the times are UTC
+    try:
+        if not isinstance(tz, str) or not tz:
+            raise ValueError(tz)
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.timezone must be an IANA time zone name '
+            f'(e.g. "Europe/Paris"), not {tz!r}'
+        ) from exc
+    return {
+        'days': [day for day in WEEKDAYS if day in days],
+        'start': window['start'],
+        'end': window['end'],
+        'timezone': tz,
+    }
+
+
 def _parse_kind(name, spec):
     where = f'root_kinds.{name}'
     if not isinstance(spec, dict):
@@ -265,6 +331,7 @@ def _parse_kind(name, spec):
         raise ImproperlyConfigured(
             f'PLUGINS_CONFIG unicop: {where}.policy.run_timeout_seconds must be a positive integer'
         )
+    policy['change_window'] = _parse_change_window(policy['change_window'], f'{where}.policy.change_window')
     return RootKind(name, anchor_model._meta.label_lower, anchor_model, tuple(rules), template, policy)
 
 

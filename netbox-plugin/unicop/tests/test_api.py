@@ -4,7 +4,8 @@ with a query count independent of the number of roots; freeze/unfreeze with a re
 journalled, change permission needed); leases (acquire 201 / 409 naming the holder, renew, release, an
 expired lease taken with a higher token, expired or foreign token 409, malformed 400, unknown root 404);
 runs (the fence: a token lower than the highest issued -> 409, terminal states are final, the root's last
-run, last reconciled hash and derived status follow the runs)."""
+run, last reconciled hash and derived status follow the runs); the root's policy shows the catalogue's
+normalised change window."""
 
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from ipam.models import Prefix
 from rest_framework import status
 from utilities.testing import APITestCase, APIViewTestCases
 
+from unicop.catalogue import load_catalogue
 from unicop.models import ReconciliationRun, Root
 
 from .fixtures import make_site, root_of
@@ -61,6 +63,20 @@ class RootAPITestCase(APIViewTestCases.GetObjectViewTestCase, APIViewTestCases.L
             body['anchor'], {'object_type': 'dcim.site', 'id': root.anchor_id, 'display': str(root.anchor)}
         )
         self.assertEqual(body['status'], 'pending')
+
+    def test_policy_shows_normalised_change_window(self):
+        self.add_permissions('unicop.view_root')
+        load_catalogue(
+            {'site': {'policy': {'change_window': {'days': ['sun'], 'start': '23:00', 'end': '01:00'}}}}
+        )
+        self.addCleanup(load_catalogue)
+        root = Root.objects.first()
+        body = self.client.get(api('root-detail', pk=root.pk), **self.header).json()
+        self.assertEqual(
+            body['policy']['change_window'],
+            [{'days': ['sun'], 'start': '23:00', 'end': '01:00', 'timezone': 'UTC'}],
+        )
+        self.assertEqual(body['awx_template'], {'type': 'job', 'id': None})
 
 
 class RootListingTestCase(APITestCase):

@@ -1,11 +1,12 @@
 """The root catalogue: the built-in kinds `prefix` and `site` (anchors, members, default AWX template and
-policy), kinds declared in PLUGINS_CONFIG (overriding a built-in, adding one, removing one), and
-refusal of bad declarations with ImproperlyConfigured naming the offending field."""
+policy), kinds declared in PLUGINS_CONFIG (overriding a built-in, adding one, adding one without members,
+removing one), change windows (normalised to a list with defaults; bad windows refused), and refusal of
+bad declarations with ImproperlyConfigured naming the offending field."""
 
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
-from unicop.catalogue import DEFAULT_POLICY, parse_catalogue
+from unicop.catalogue import DEFAULT_POLICY, WEEKDAYS, parse_catalogue
 
 
 class BuiltinKindsTestCase(SimpleTestCase):
@@ -63,6 +64,14 @@ class DeclaredKindsTestCase(SimpleTestCase):
         self.assertEqual(sorted(cat.kinds), ['prefix', 'tenant'])
         self.assertEqual(cat.by_member['dcim.site'][0][0].name, 'tenant')
 
+    def test_kind_without_members(self):
+        cat = parse_catalogue(
+            {'tenant': {'anchor': 'tenancy.tenant', 'awx_template': {'type': 'workflow', 'id': 9}}}
+        )
+        self.assertEqual(cat['tenant'].members, ())
+        self.assertEqual(cat.by_anchor['tenancy.tenant'], [cat['tenant']])
+        self.assertEqual(cat['tenant'].awx_template, {'type': 'workflow', 'id': 9})
+
     def test_refusals_name_the_field(self):
         cases = [
             ({'x': {'anchor': 'nope.model'}}, 'root_kinds.x.anchor'),
@@ -98,3 +107,71 @@ class DeclaredKindsTestCase(SimpleTestCase):
         for config, field in cases:
             with self.subTest(field=field), self.assertRaisesMessage(ImproperlyConfigured, field):
                 parse_catalogue(config)
+
+
+def _window_of(change_window):
+    kind = parse_catalogue({'site': {'policy': {'change_window': change_window}}})['site']
+    return kind.policy['change_window']
+
+
+class ChangeWindowTestCase(SimpleTestCase):
+    def test_none_by_default(self):
+        self.assertIsNone(parse_catalogue({})['site'].policy['change_window'])
+        self.assertIsNone(_window_of(None))
+
+    def test_single_window_becomes_a_list_with_defaults(self):
+        self.assertEqual(
+            _window_of({'start': '02:00', 'end': '03:00'}),
+            [{'days': list(WEEKDAYS), 'start': '02:00', 'end': '03:00', 'timezone': 'UTC'}],
+        )
+
+    def test_list_normalised(self):
+        self.assertEqual(
+            _window_of(
+                [
+                    {
+                        'days': ['sat', 'mon', 'sat'],
+                        'start': '06:30',
+                        'end': '07:45',
+                        'timezone': 'Asia/Tokyo',
+                    },
+                    {'days': ['fri'], 'start': '22:00', 'end': '02:00'},  # crosses midnight: Friday night
+                    {'days': None, 'start': '00:00', 'end': '23:59', 'timezone': None},
+                ]
+            ),
+            [
+                {'days': ['mon', 'sat'], 'start': '06:30', 'end': '07:45', 'timezone': 'Asia/Tokyo'},
+                {'days': ['fri'], 'start': '22:00', 'end': '02:00', 'timezone': 'UTC'},
+                {'days': list(WEEKDAYS), 'start': '00:00', 'end': '23:59', 'timezone': 'UTC'},
+            ],
+        )
+
+    def test_refusals_name_kind_and_field(self):
+        prefix = 'root_kinds.site.policy.change_window'
+        ok = {'start': '02:00', 'end': '03:00'}
+        cases = [
+            ([], prefix),
+            ('maintenance', prefix),
+            ([ok, 'nightly'], f'{prefix}[1] must be a dict'),
+            ({**ok, 'weeks': [1]}, f'{prefix}: unknown keys'),
+            ({**ok, 'days': []}, f'{prefix}.days'),
+            ({**ok, 'days': 'mon'}, f'{prefix}.days'),
+            ({**ok, 'days': ['monday']}, f'{prefix}.days'),
+            ({'end': '03:00'}, f'{prefix}.start'),
+            ({**ok, 'start': '2:00'}, f'{prefix}.start'),
+            ({**ok, 'end': '24:00'}, f'{prefix}.end'),
+            ({**ok, 'end': '03:00\n'}, f'{prefix}.end'),
+            ({**ok, 'end': 300}, f'{prefix}.end'),
+            ({'start': '02:00', 'end': '02:00'}, f'{prefix}.end equals start'),
+            ([ok, {**ok, 'timezone': 'Mars/Olympus_Mons'}], f'{prefix}[1].timezone'),
+            ({**ok, 'timezone': '../../etc/passwd'}, f'{prefix}.timezone'),
+            ({**ok, 'timezone': 'America'}, f'{prefix}.timezone'),
+            ({**ok, 'timezone': ''}, f'{prefix}.timezone'),
+            ({**ok, 'timezone': 1}, f'{prefix}.timezone'),
+        ]
+        for change_window, message in cases:
+            with (
+                self.subTest(change_window=change_window),
+                self.assertRaisesMessage(ImproperlyConfigured, message),
+            ):
+                _window_of(change_window)

@@ -1,4 +1,5 @@
 from django.contrib.contenttypes.models import ContentType
+from extras.choices import JournalEntryKindChoices
 from netbox.api.serializers import NetBoxModelSerializer
 from rest_framework import serializers
 
@@ -123,6 +124,24 @@ class LogLineSerializer(serializers.Serializer):
     meta = serializers.DictField(required=False, default=dict)
 
 
+class RunJournalSerializer(serializers.Serializer):
+    """A journal entry written with a run (write-only): recorded on the root's anchor object."""
+
+    kind = serializers.ChoiceField(choices=JournalEntryKindChoices)
+    comments = serializers.CharField(min_length=1, max_length=4000)
+
+    def validate(self, data):
+        # A PATCH is partial, and DRF then lets a nested serializer's fields be missing too.
+        missing = {
+            name: [field.error_messages['required']]
+            for name, field in self.fields.items()
+            if name not in data
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return data
+
+
 class ReconciliationRunSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name='plugins-api:unicop-api:reconciliationrun-detail', lookup_field='run_id'
@@ -132,6 +151,7 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
     cause = serializers.ChoiceField(choices=RunCauseChoices)
     state = serializers.ChoiceField(choices=RunStateChoices, required=False)
     log_lines = LogLineSerializer(many=True, required=False)
+    journal = RunJournalSerializer(write_only=True, required=False)
 
     class Meta:
         model = ReconciliationRun
@@ -153,6 +173,7 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
             'outcome_class',
             'summary',
             'log_lines',
+            'journal',
             'tags',
             'custom_fields',
             'created',
@@ -179,7 +200,12 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
                 )
         if 'log_lines' in data:
             data['log_lines'] = [{**line, 'ts': line['ts'].isoformat()} for line in data['log_lines']]
-        return super().validate(data)
+        # Not a model field: kept out of the model's full_clean(), written by the view (perform_update).
+        journal = data.pop('journal', None)
+        data = super().validate(data)
+        if journal is not None:
+            data['journal'] = journal
+        return data
 
 
 class ChangeSerializer(serializers.Serializer):

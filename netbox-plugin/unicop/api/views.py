@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -182,8 +183,11 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
         with transaction.atomic():
             root = Root.objects.select_for_update().get(pk=serializer.validated_data['root'].pk)
             leases.check_fence(root, serializer.validated_data['fencing_token'])
+            entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_create(serializer)
             record_run_on_root(root, serializer.instance)
+            if entry is not None:
+                entry.save()
 
     def perform_update(self, serializer):
         with transaction.atomic():
@@ -194,8 +198,30 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
             new_state = serializer.validated_data.get('state', run.state)
             if run.terminal and new_state != run.state:
                 raise leases.LeaseConflict(f'run {run.run_id} already ended in state {run.state}', root)
+            entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_update(serializer)
             record_run_on_root(root, serializer.instance)
+            if entry is not None:
+                entry.save()
+
+
+def run_journal_entry(root, journal, user):
+    """The journal entry a run write carries, on the root's anchor object, validated and not yet saved
+    (saved after the run, in the run's transaction and behind its fence), or None."""
+    if journal is None:
+        return None
+    entry = JournalEntry(
+        assigned_object_type_id=root.anchor_type_id,
+        assigned_object_id=root.anchor_id,
+        created_by=user if user.is_authenticated else None,
+        kind=journal['kind'],
+        comments=journal['comments'],
+    )
+    try:
+        entry.full_clean()
+    except DjangoValidationError as exc:
+        raise ValidationError({'journal': exc.messages}) from exc
+    return entry
 
 
 def record_run_on_root(root, run):

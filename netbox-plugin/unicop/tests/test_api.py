@@ -4,11 +4,14 @@ with a query count independent of the number of roots; freeze/unfreeze with a re
 journalled, change permission needed); leases (acquire 201 / 409 naming the holder, renew, release, an
 expired lease taken with a higher token, expired or foreign token 409, malformed 400, unknown root 404);
 runs (the fence: a token lower than the highest issued -> 409, terminal states are final, the root's last
-run, last reconciled hash and derived status follow the runs); the root's policy shows the catalogue's
-normalised change window."""
+run, last reconciled hash and derived status follow the runs); a run write's journal entry (on the root's
+anchor, by the request's user, none when the write is refused, 400 naming journal.kind/comments); the
+root's policy shows the catalogue's normalised change window."""
 
 from datetime import timedelta
 
+from dcim.models import Site
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -362,7 +365,9 @@ class RunAPITestCase(
         self.test_bulk_create_objects()
 
 
-class RunFenceTestCase(APITestCase):
+class RunWriteTestCase(APITestCase):
+    """Base of the run-write tests (no tests of its own): a site root and helpers to lease and write runs."""
+
     @classmethod
     def setUpTestData(cls):
         cls.site = make_site('Prague')
@@ -408,6 +413,8 @@ class RunFenceTestCase(APITestCase):
     def expire(self):
         Root.objects.filter(pk=self.root.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
+
+class RunFenceTestCase(RunWriteTestCase):
     def test_stale_holder_cannot_write(self):
         old = self.lease('worker-old')
         self.assertHttpStatus(self.create('run-old', old), status.HTTP_201_CREATED)
@@ -525,3 +532,94 @@ class RunFenceTestCase(APITestCase):
             api('reconciliationrun-list'), [{'id': 1, 'fencing_token': 1}], format='json', **self.header
         )
         self.assertHttpStatus(response, status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
+class RunJournalTestCase(RunWriteTestCase):
+    def journal(self):
+        return JournalEntry.objects.filter(
+            assigned_object_type=ContentType.objects.get_for_model(Site), assigned_object_id=self.site.pk
+        )
+
+    def test_patch_journals_on_the_anchor(self):
+        token = self.lease('w')
+        self.assertHttpStatus(self.create('run-j', token), status.HTTP_201_CREATED)
+        response = self.patch(
+            'run-j',
+            {
+                'fencing_token': token,
+                'state': 'succeeded',
+                'journal': {'kind': 'success', 'comments': 'run-j converged: 2 changed'},
+            },
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertNotIn('journal', response.json(), 'write-only')
+        entry = self.journal().get()
+        self.assertEqual(
+            (entry.kind, entry.comments, entry.created_by),
+            ('success', 'run-j converged: 2 changed', self.user),
+        )
+        self.assertEqual(JournalEntry.objects.count(), 1, 'one entry, on the anchor only')
+
+    def test_create_journals_on_the_anchor(self):
+        token = self.lease('w')
+        response = self.create('run-c', token, journal={'kind': 'info', 'comments': 'run-c started'})
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertEqual(list(self.journal().values_list('kind', 'comments')), [('info', 'run-c started')])
+
+    def test_refused_write_journals_nothing(self):
+        old = self.lease('worker-old')
+        self.assertHttpStatus(self.create('run-old', old), status.HTTP_201_CREATED)
+        self.expire()
+        new = self.lease('worker-new')
+        entry = {'kind': 'danger', 'comments': 'stale outcome'}
+        # Stale token (PATCH and POST), a token never issued, and a change to a terminal run: all 409.
+        response = self.patch('run-old', {'fencing_token': old, 'state': 'failed', 'journal': entry})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertHttpStatus(self.create('run-old-2', old, journal=entry), status.HTTP_409_CONFLICT)
+        response = self.patch('run-old', {'fencing_token': new + 1, 'state': 'failed', 'journal': entry})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertHttpStatus(
+            self.patch('run-old', {'fencing_token': new, 'state': 'canceled'}), status.HTTP_200_OK
+        )
+        response = self.patch('run-old', {'fencing_token': new, 'state': 'succeeded', 'journal': entry})
+        self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertFalse(self.journal().exists())
+        self.assertEqual(ReconciliationRun.objects.get(run_id='run-old').state, 'canceled')
+
+    def test_malformed_journal(self):
+        token = self.lease('w')
+        self.assertHttpStatus(self.create('run-m', token), status.HTTP_201_CREATED)
+        for journal, field in (
+            ({'kind': 'shout', 'comments': 'x'}, 'kind'),
+            ({'kind': 'info', 'comments': ''}, 'comments'),
+            ({'kind': 'info', 'comments': '   '}, 'comments'),
+            ({'kind': 'info', 'comments': 'x' * 4001}, 'comments'),
+            ({'comments': 'x'}, 'kind'),
+            ({'kind': 'info'}, 'comments'),
+        ):
+            with self.subTest(journal=journal):
+                response = self.patch(
+                    'run-m', {'fencing_token': token, 'state': 'running', 'journal': journal}
+                )
+                self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+                self.assertEqual(list(response.json()), ['journal'])
+                self.assertIn(field, response.json()['journal'])
+        response = self.patch('run-m', {'fencing_token': token, 'journal': 'done'})
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertIn('journal', response.json())
+        response = self.create('run-m2', token, journal={'kind': 'info', 'comments': ''})
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertIn('comments', response.json()['journal'])
+        self.assertFalse(self.journal().exists())
+        self.assertEqual(ReconciliationRun.objects.get(run_id='run-m').state, 'leased')
+        self.assertFalse(ReconciliationRun.objects.filter(run_id='run-m2').exists())
+
+    def test_longest_comments_accepted(self):
+        token = self.lease('w')
+        self.create('run-l', token)
+        comments = 'x' * 4000
+        response = self.patch(
+            'run-l', {'fencing_token': token, 'journal': {'kind': 'warning', 'comments': comments}}
+        )
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertEqual(self.journal().get().comments, comments)

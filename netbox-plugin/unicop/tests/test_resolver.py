@@ -183,7 +183,7 @@ class ResolverTestCase(APITestCase):
         results = self.resolve(
             {'object_type': 'dcim.site', 'object_id': self.site2.pk, 'event': 'updated'},
             {'object_type': 'ipam.ipaddress', 'object_id': ip.pk, 'event': 'created'},
-            {'object_type': 'tenancy.tenant', 'object_id': 1, 'event': 'created'},
+            {'object_type': 'circuits.provider', 'object_id': 1, 'event': 'created'},  # in no kind
         )
         self.assertEqual(
             results,

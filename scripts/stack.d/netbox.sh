@@ -244,7 +244,30 @@ API_TOKEN_PEPPERS = {1: '$(secret api_token_pepper)'}
 TIME_ZONE = 'UTC'
 
 PLUGINS = ['unicop']
-PLUGINS_CONFIG = {'unicop': {}}
+# The dev/test stack's root kinds (docs/decisions/0020; AWX template ids of test/awx-double/templates.example.yaml).
+PLUGINS_CONFIG = {
+    'unicop': {
+        'root_kinds': {
+            'prefix': {'awx_template': {'type': 'job', 'id': 7}},
+            'site': {'awx_template': {'type': 'job', 'id': 8}},
+            'tenant': {
+                'anchor': 'tenancy.tenant',
+                'members': [],
+                'awx_template': {'type': 'workflow', 'id': 9},
+                'policy': {'approval_required': True},
+            },
+            'location': {
+                'anchor': 'dcim.location',
+                'members': [],
+                'awx_template': {'type': 'job', 'id': 8},
+                'policy': {
+                    'change_window': [{'start': '02:00', 'end': '03:00', 'timezone': 'UTC'}],
+                    'run_timeout_seconds': 30,
+                },
+            },
+        },
+    },
+}
 PY
   )
   if cmp -s "$conf.new" "$conf"; then rm -f "$conf.new"; else mv "$conf.new" "$conf"; echo changed; fi

@@ -46,12 +46,20 @@ _REDIS_HOST = _env('UNICOP_REDIS_HOST', '127.0.0.1')
 _REDIS_PORT = int(_env('UNICOP_REDIS_PORT', '16379'))
 REDIS = {
     'tasks': {
-        'HOST': _REDIS_HOST, 'PORT': _REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
-        'DATABASE': int(_env('UNICOP_PLUGIN_TEST_REDIS_DB_TASKS', '4')), 'SSL': False,
+        'HOST': _REDIS_HOST,
+        'PORT': _REDIS_PORT,
+        'USERNAME': '',
+        'PASSWORD': '',
+        'DATABASE': int(_env('UNICOP_PLUGIN_TEST_REDIS_DB_TASKS', '4')),
+        'SSL': False,
     },
     'caching': {
-        'HOST': _REDIS_HOST, 'PORT': _REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
-        'DATABASE': int(_env('UNICOP_PLUGIN_TEST_REDIS_DB_CACHING', '5')), 'SSL': False,
+        'HOST': _REDIS_HOST,
+        'PORT': _REDIS_PORT,
+        'USERNAME': '',
+        'PASSWORD': '',
+        'DATABASE': int(_env('UNICOP_PLUGIN_TEST_REDIS_DB_CACHING', '5')),
+        'SSL': False,
     },
 }
 

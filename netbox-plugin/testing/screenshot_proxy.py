@@ -31,7 +31,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith('/static/'):
-            path = (STATIC / self.path.split('?')[0][len('/static/'):]).resolve()
+            path = (STATIC / self.path.split('?')[0][len('/static/') :]).resolve()
             if STATIC not in path.parents or not path.is_file():
                 self.send_error(404)
                 return
@@ -42,8 +42,11 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        headers = {'Cookie': f'sessionid={SESSION}', 'Host': self.headers.get('Host', ''),
-                   'Accept': self.headers.get('Accept', '*/*')}
+        headers = {
+            'Cookie': f'sessionid={SESSION}',
+            'Host': self.headers.get('Host', ''),
+            'Accept': self.headers.get('Accept', '*/*'),
+        }
         req = urllib.request.Request(UPSTREAM + self.path, headers=headers)  # noqa: S310 -- the local NetBox
         try:
             resp = opener.open(req, timeout=60)

@@ -14,7 +14,6 @@ from unicop import UnicopConfig, __version__
 
 
 class PluginRegistrationTestCase(TestCase):
-
     def test_plugin_is_installed(self):
         self.assertIn('unicop', registry['plugins']['installed'])
 
@@ -30,7 +29,6 @@ class PluginRegistrationTestCase(TestCase):
 
 
 class PluginAPIRootTestCase(APITestCase):
-
     def test_api_root_url(self):
         self.assertEqual(reverse('plugins-api:unicop-api:api-root'), '/api/plugins/unicop/')
 

@@ -30,6 +30,8 @@ export interface TemplateTweaks {
   /** Milliseconds per job step pending → waiting → running in the double (slows every job). */
   stepMs?: number;
   approvalTimeoutSeconds?: number;
+  /** AWX's allow_simultaneous on every template: AWX itself would then run two jobs of a root at once. */
+  simultaneous?: boolean;
 }
 
 export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
@@ -39,7 +41,7 @@ export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
     playbook,
     ask_variables_on_launch: askVariables,
     ask_job_type_on_launch: true,
-    allow_simultaneous: false,
+    allow_simultaneous: tweaks.simultaneous === true,
     extra_vars: { unicop_target_dir: targetDir },
   });
   return {
@@ -53,6 +55,7 @@ export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
         id: 9,
         name: 'unicop-with-approval',
         ask_variables_on_launch: true,
+        allow_simultaneous: tweaks.simultaneous === true,
         nodes: [
           {
             identifier: 'approval',
@@ -82,6 +85,7 @@ export interface BackHalf {
 export const testReconcilerOptions = (holder: string): ReconcilerOptions => ({
   holder,
   leaseTtlSeconds: 10,
+  leaseBusyRetryMs: 1_000,
   retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 5_000 },
   pollMinMs: 100,
   pollMaxMs: 500,

@@ -6,6 +6,7 @@ export function reconcilerOptions(config: UnicopConfig, holder: string): Reconci
   return {
     holder,
     leaseTtlSeconds: config.UNICOP_LEASE_TTL_SECONDS,
+    leaseBusyRetryMs: 5_000,
     retry: {
       maxAttempts: config.UNICOP_RETRY_MAX_ATTEMPTS,
       baseDelayMs: config.UNICOP_RETRY_BASE_SECONDS * 1000,

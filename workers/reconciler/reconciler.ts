@@ -56,6 +56,8 @@ export interface ReconcilerOptions {
   /** This worker's lease holder name (host, pid, a random part): shown in NetBox and audit. */
   holder: string;
   leaseTtlSeconds: number;
+  /** When the root's lease is held by another worker, look again after this long (or at its expiry). */
+  leaseBusyRetryMs: number;
   retry: RetryPolicy;
   /** Polling of a followed AWX job: first interval, doubling up to the maximum. */
   pollMinMs: number;
@@ -139,10 +141,11 @@ export class Reconciler {
         await this.audit(job.rootKey, 'intent.parked', 'ignored', error.detail, { intentId: job.intentId });
         return { kind: 'done' };
       }
-      const expires = error.expiresAt ? Date.parse(error.expiresAt) : Date.now() + 5_000;
+      // Held by another worker: usually released within the run, at the latest when it expires.
+      const expires = error.expiresAt ? Date.parse(error.expiresAt) + 500 : Date.now() + 2_000;
       return {
         kind: 'later',
-        at: new Date(Math.max(expires, Date.now()) + 1_000),
+        at: new Date(Math.max(Date.now() + 200, Math.min(expires, Date.now() + options.leaseBusyRetryMs))),
         reason: `lease held by ${error.holder}`,
       };
     }
@@ -175,11 +178,14 @@ export class Reconciler {
     log: Logger,
   ): Promise<ReconcileResult> {
     const { plugin } = this.deps;
-    const waiting = await this.adoptOpenRuns(root, lease, log);
+    const { waiting, adopted } = await this.adoptOpenRuns(root, lease, log);
     const current = await plugin.snapshot(root.id);
     const fresh = (await plugin.findRoot(root.key)) ?? root;
     const drifted = fresh.status === 'drifted';
     const forced = job.cause.kind === 'manual' || job.cause.kind === 'retry';
+    if (adopted.some((run) => run.state === 'succeeded' && run.snapshotHash === current.hash) && !forced) {
+      return { kind: 'done' }; // the adopted run already converged the root to this snapshot
+    }
     if (current.hash === fresh.last_reconciled_hash && !drifted && !forced) {
       const run = waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash);
       const end: RunEnd = { state: 'skipped', failureClass: null, summary: 'snapshot already reconciled' };
@@ -215,9 +221,14 @@ export class Reconciler {
    * never reached AWX ends `failed`/`lease_lost`, except a run waiting for its change window,
    * which this job continues (returned).
    */
-  private async adoptOpenRuns(root: PluginRoot, lease: RootLease, log: Logger): Promise<ActiveRun | null> {
+  private async adoptOpenRuns(
+    root: PluginRoot,
+    lease: RootLease,
+    log: Logger,
+  ): Promise<{ waiting: ActiveRun | null; adopted: ActiveRun[] }> {
     const { plugin } = this.deps;
     let waiting: ActiveRun | null = null;
+    const adopted: ActiveRun[] = [];
     for (const record of await plugin.listRuns(root.key, openStates)) {
       const run = activeRunOf(record);
       let jobRef = run.awx;
@@ -236,6 +247,7 @@ export class Reconciler {
         });
         const end = await this.follow(root, lease, run, log);
         await this.finish(root, lease, run, end);
+        adopted.push(run);
       } else if (record.state === 'queued' && !waiting) {
         waiting = run;
       } else {
@@ -247,7 +259,7 @@ export class Reconciler {
         await this.finish(root, lease, run, end, { retry: false });
       }
     }
-    return waiting;
+    return { waiting, adopted };
   }
 
   /** An open run whose AWX job id was never recorded: AWX is asked for a job carrying its run id. */

@@ -1,0 +1,203 @@
+/**
+ * The reconciler under races and crashes (guarantees 2 and 7), against the real services:
+ *   - two BullMQ workers handed jobs for the same root at once never run it twice at the same time
+ *     (AWX here would allow it: allow_simultaneous is on, so only the lease stands in the way);
+ *   - a worker killed (SIGKILL) while its AWX job waits leaves it to the next worker, which adopts
+ *     the job and follows it to its end — one AWX job, never a second launch;
+ *   - a worker whose lease expired (it was cut off from NetBox) has its writes refused by the fence
+ *     and stops, while the new holder finishes the run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Queue, type Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../core/config.js';
+import { topics } from '../../core/events/catalogue.js';
+import { createLogger } from '../../core/logger.js';
+import { NetboxUnavailableError, PluginClient } from '../../core/plugin/client.js';
+import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import type { ReconcileResult, Reconciler } from '../../workers/reconciler/reconciler.js';
+import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { overlappingRuns } from '../awx/support.js';
+import { TopicTail } from '../support/kafka.js';
+import {
+  type BackHalf,
+  createSite,
+  createTenant,
+  eventually,
+  reconcileJob,
+  startBackHalf,
+} from '../support/reconciler.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const log = createLogger('races-test', 'silent');
+
+/** Reconciles until done, sleeping whenever the reconciler says "later" (as the queue would). */
+async function reconcileToEnd(reconciler: Reconciler, job: ReconcileJobData): Promise<ReconcileResult[]> {
+  const results: ReconcileResult[] = [];
+  for (;;) {
+    const result = await reconciler.reconcile(job);
+    results.push(result);
+    if (result.kind === 'done') return results;
+    await new Promise((r) => setTimeout(r, Math.max(0, result.at.getTime() - Date.now())));
+  }
+}
+
+/** A plugin client cut off from NetBox for lease renewals only: its lease silently expires. */
+class PartitionedPlugin extends PluginClient {
+  override async renewLease(): Promise<never> {
+    throw new NetboxUnavailableError('partitioned by the test');
+  }
+}
+
+describe('reconciler: races, crashes and the fence', () => {
+  let back: BackHalf;
+  let tail: TopicTail;
+  const auditActions = (rootKey: string) =>
+    tail.messages
+      .filter((m) => m.key === rootKey && m.topic === topics.audit)
+      .map((m) => m.value.data as { action: string; actor: string });
+
+  beforeAll(async () => {
+    back = await startBackHalf({ simultaneous: true });
+    tail = await TopicTail.start([topics.audit, topics.outcomes]);
+  }, 60_000);
+  afterAll(async () => {
+    await tail?.stop();
+    await back?.stop();
+  });
+
+  it('two workers racing for one root never overlap; each run has a higher fencing token', async () => {
+    const site = await createSite();
+    const queueName = uniqueName('reconcile-race');
+    const connection = { url: stack.redisUrl() };
+    const queue = new Queue<ReconcileJobData>(queueName, { connection });
+    const workers: Worker[] = [];
+    try {
+      for (const n of [1, 2]) {
+        workers.push(
+          startReconcileWorker(
+            back.reconciler({ holder: `racer-${n}` }),
+            { redisUrl: stack.redisUrl(), concurrency: 2, queueName },
+            log,
+          ),
+        );
+      }
+      // Four jobs for the same root, without de-duplication: all four are taken at once.
+      for (let i = 0; i < 4; i++) {
+        const job = reconcileJob(site.rootKey, 'manual');
+        await queue.add('reconcile', job, { jobId: job.intentId });
+      }
+      const runs = await eventually(
+        async () => {
+          const list = await back.plugin.listRuns(site.rootKey);
+          return list.length === 4 && list.every((r) => r.state === 'succeeded') ? list : undefined;
+        },
+        'four succeeded runs',
+        120_000,
+      );
+      const records = await back.awx.doubleJobs();
+      const jobs = records.filter((j) => j.type === 'job' && j.root === site.rootKey);
+      expect(jobs).toHaveLength(4);
+      expect(overlappingRuns(records, site.rootKey)).toEqual([]);
+      const tokens = runs.map((r) => r.fencing_token).reverse();
+      expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+      expect(new Set(tokens).size).toBe(4);
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  }, 180_000);
+
+  it('a worker killed mid-run: the next worker adopts its AWX job, which is never launched twice', async () => {
+    const tenant = await createTenant();
+    // node itself runs the worker (the tsx CLI would put a second process between, which SIGKILL misses).
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'test', 'workers', 'fixtures', 'reconcile-once.ts')],
+      {
+        env: {
+          ...process.env,
+          UNICOP_TEST_ROOT: tenant.rootKey,
+          UNICOP_TEST_AWX_URL: back.awx.url,
+          UNICOP_TEST_AWX_TOKEN: back.awx.token,
+        },
+        stdio: 'ignore',
+      },
+    );
+    try {
+      const jobId = await eventually(
+        async () => {
+          const root = await back.plugin.findRoot(tenant.rootKey);
+          const last = root?.last_run as { state: string; awx_job_id: number } | null;
+          return last?.state === 'awaiting_approval' ? last.awx_job_id : undefined;
+        },
+        'the doomed worker to reach the approval',
+        90_000,
+      );
+      child.kill('SIGKILL');
+
+      const adopter = back.reconciler({ holder: 'adopter' });
+      const adopting = reconcileToEnd(adopter, reconcileJob(tenant.rootKey));
+      await eventually(
+        async () => auditActions(tenant.rootKey).some((a) => a.action === 'run.adopted'),
+        'adoption',
+        60_000,
+      );
+      const approval = (await back.awx.client.approvalsOfWorkflowJob(jobId)).find(
+        (a) => a.status === 'pending',
+      );
+      await back.awx.client.approve(approval?.id as number);
+      await adopting;
+
+      const workflows = (await back.awx.doubleJobs()).filter(
+        (j) => j.type === 'workflow_job' && j.root === tenant.rootKey,
+      );
+      expect(workflows).toHaveLength(1);
+      const runs = await back.plugin.listRuns(tenant.rootKey);
+      expect(runs[runs.length - 1]).toMatchObject({ awx_job_id: jobId, state: 'succeeded' });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 180_000);
+
+  it('a worker whose lease expired is refused by the fence and stops; the new holder finishes', async () => {
+    const tenant = await createTenant();
+    const stale = back.reconciler(
+      { holder: 'stale-worker', leaseTtlSeconds: 3 },
+      { plugin: new PartitionedPlugin({ baseUrl: stack.netboxUrl(), token: stack.netboxToken() }) },
+    );
+    const staleRun = stale.reconcile(reconcileJob(tenant.rootKey));
+    const jobId = await eventually(
+      async () => {
+        const root = await back.plugin.findRoot(tenant.rootKey);
+        const last = root?.last_run as { state: string; awx_job_id: number } | null;
+        return last?.state === 'awaiting_approval' ? last.awx_job_id : undefined;
+      },
+      'awaiting approval',
+      90_000,
+    );
+    const successor = reconcileToEnd(back.reconciler({ holder: 'successor' }), reconcileJob(tenant.rootKey));
+    await eventually(
+      async () =>
+        auditActions(tenant.rootKey).some((a) => a.action === 'run.adopted' && a.actor === 'successor'),
+      'the successor to adopt the run',
+      60_000,
+    );
+    const approval = (await back.awx.client.approvalsOfWorkflowJob(jobId)).find(
+      (a) => a.status === 'pending',
+    );
+    await back.awx.client.approve(approval?.id as number);
+    await Promise.all([staleRun, successor]);
+
+    const fenced = auditActions(tenant.rootKey).filter((a) => a.action === 'run.fenced');
+    expect(fenced.map((a) => a.actor)).toEqual(['stale-worker']);
+    const [run] = await back.plugin.listRuns(tenant.rootKey);
+    const root = await back.plugin.findRoot(tenant.rootKey);
+    expect(run?.state).toBe('succeeded');
+    expect(run?.fencing_token).toBe((root?.lease as { highest_token?: number } | undefined)?.highest_token);
+    const outcomes = tail.messages.filter((m) => m.key === tenant.rootKey && m.topic === topics.outcomes);
+    expect(outcomes).toHaveLength(1);
+  }, 180_000);
+});

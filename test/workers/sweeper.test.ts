@@ -1,0 +1,130 @@
+/**
+ * The sweeper against the real plugin listing, Kafka and Redis: a root changed while no webhook
+ * reached UNICOP gets an intent (cause `sweep`), an in-sync or frozen root does not; once
+ * reconciled, the root is left alone. When Redis loses its data (FLUSHDB here), the next tick
+ * notices the missing epoch key, sweeps, and the dispatcher puts the lost root's job back.
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FreezeView } from '../../core/control/freeze-view.js';
+import { KafkaEventStream } from '../../core/event-log/consumer.js';
+import { topics } from '../../core/events/catalogue.js';
+import { createLogger } from '../../core/logger.js';
+import type { PluginRoot } from '../../core/plugin/client.js';
+import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { redisEpochKey, Sweeper, sweepReason } from '../../workers/sweeper/sweeper.js';
+import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
+import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const log = createLogger('sweeper-test', 'silent');
+
+describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost its data', () => {
+  let back: BackHalf;
+  let tail: TopicTail;
+  beforeAll(async () => {
+    back = await startBackHalf();
+    tail = await TopicTail.start([topics.intents, topics.audit]);
+  }, 60_000);
+  afterAll(async () => {
+    await tail?.stop();
+    await back?.stop();
+  });
+
+  it('decides per root from the listing alone', () => {
+    const root = (fields: Partial<PluginRoot>): PluginRoot =>
+      ({ id: 1, key: 'site/1', kind: 'site', frozen: false, ...fields }) as PluginRoot;
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    expect(sweepReason(root({ current_hash: a, last_reconciled_hash: a }))).toBeNull();
+    expect(sweepReason(root({ current_hash: a, last_reconciled_hash: b }))).toMatch(/differs/);
+    expect(sweepReason(root({ current_hash: a, last_reconciled_hash: null }))).toMatch(/differs/);
+    expect(sweepReason(root({ current_hash: a, frozen: true }))).toBeNull();
+    expect(sweepReason(root({ current_hash: a, lease: { live: true } }))).toBeNull();
+    // A terminal failure at this very hash waits for a human or a new change.
+    expect(
+      sweepReason(root({ current_hash: a, last_run: { state: 'failed', snapshot_hash: a } })),
+    ).toBeNull();
+    // An open run nobody leases: a worker died and its job was lost.
+    expect(
+      sweepReason(
+        root({ current_hash: a, last_reconciled_hash: a, last_run: { state: 'running', snapshot_hash: a } }),
+      ),
+    ).toMatch(/open/);
+  });
+
+  it('emits a sweep intent for a root whose webhook never came, not for in-sync or frozen roots', async () => {
+    const missed = await createSite(); // no event rule points at UNICOP here: the change went unseen
+    const inSync = await createSite();
+    await back.reconciler().reconcile(reconcileJob(inSync.rootKey));
+    const frozen = await createSite();
+    await back.plugin.setFrozen(frozen.root.id, true, 'sweeper test');
+    const sweeper = new Sweeper({ plugin: back.plugin, eventLog: back.eventLog, log, intervalMs: 3_600_000 });
+    try {
+      const report = await sweeper.sweep();
+      expect(report.emitted).toContain(missed.rootKey);
+      expect(report.emitted).not.toContain(inSync.rootKey);
+      expect(report.emitted).not.toContain(frozen.rootKey);
+      expect(report.scanned).toBeGreaterThanOrEqual(3);
+      const [intent] = await tail.waitFor((m) => m.topic === topics.intents && m.key === missed.rootKey);
+      expect((intent?.value.data as { cause: { kind: string } }).cause.kind).toBe('sweep');
+
+      // Reconciled, the root drops out of the next sweep.
+      await back.reconciler().reconcile(reconcileJob(missed.rootKey, 'sweep'));
+      expect((await sweeper.sweep()).emitted).not.toContain(missed.rootKey);
+    } finally {
+      await back.plugin.setFrozen(frozen.root.id, false, 'sweeper test done');
+    }
+  }, 120_000);
+
+  it('Redis lost its data: the next tick sweeps and the dispatcher queues the lost root again', async () => {
+    // A Redis database of its own, so FLUSHDB touches nothing else on the stack.
+    const url = `${stack.redisUrl()}/7`;
+    const redis = new Redis(url, { maxRetriesPerRequest: null });
+    const queue = new Queue<ReconcileJobData>(uniqueName('reconcile-rebuild'), { connection: { url } });
+    const kafka = back.kafka;
+    const groupId = uniqueName('dispatcher');
+    await positionGroupAtEnd(kafka, groupId, topics.intents);
+    const freezeView = new FreezeView(
+      new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, log),
+    );
+    await freezeView.start();
+    const intents = new KafkaEventStream(kafka, { topic: topics.intents, groupId }, log);
+    await intents.start((records) =>
+      dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog }),
+    );
+    const pending = await createSite(); // out of sync, no worker on this queue: its job just waits
+    const sweeper = new Sweeper({
+      plugin: back.plugin,
+      eventLog: back.eventLog,
+      log,
+      redis,
+      intervalMs: 3_600_000,
+      checkMs: 200,
+    });
+    const queuedFor = async (rootKey: string) =>
+      (await queue.getJobs(['waiting', 'prioritized', 'delayed'])).some((j) => j.data.rootKey === rootKey);
+    try {
+      sweeper.start();
+      await eventually(
+        () => queuedFor(pending.rootKey).then((q) => q || undefined),
+        'first queued job',
+        60_000,
+      );
+      expect(await redis.exists(redisEpochKey)).toBe(1);
+
+      await redis.flushdb();
+      expect(await queuedFor(pending.rootKey)).toBe(false);
+      await eventually(() => queuedFor(pending.rootKey).then((q) => q || undefined), 'job rebuilt', 60_000);
+      expect(await redis.exists(redisEpochKey)).toBe(1);
+    } finally {
+      sweeper.stop();
+      await intents.stop();
+      await freezeView.stop();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      redis.disconnect();
+    }
+  }, 180_000);
+});

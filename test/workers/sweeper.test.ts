@@ -68,7 +68,7 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
       expect(report.emitted).not.toContain(frozen.rootKey);
       expect(report.scanned).toBeGreaterThanOrEqual(3);
       const [intent] = await tail.waitFor((m) => m.topic === topics.intents && m.key === missed.rootKey);
-      expect((intent?.value.data as { cause: { kind: string } }).cause.kind).toBe('sweep');
+      expect((intent?.value.data as { cause?: { kind: string } } | undefined)?.cause?.kind).toBe('sweep');
 
       // Reconciled, the root drops out of the next sweep.
       await back.reconciler().reconcile(reconcileJob(missed.rootKey, 'sweep'));

@@ -7,17 +7,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Kafka, logLevel } from 'kafkajs';
 import { AwxClient } from '../../core/awx/index.js';
+import { FreezeView } from '../../core/control/freeze-view.js';
+import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
-import { cloudEvent, type EventData } from '../../core/events/catalogue.js';
+import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
-import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
+import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { playbookProject, startTestDouble, type TestDouble } from '../awx/support.js';
+import { positionGroupAtEnd } from './kafka.js';
 
 export { eventually } from '../awx/support.js';
 
@@ -189,4 +194,38 @@ export async function journalOf(objectType: string, id: number) {
     `/api/extras/journal-entries/?assigned_object_type=${objectType}&assigned_object_id=${id}`,
   );
   return page.results;
+}
+
+/**
+ * The dispatcher (fresh consumer group at the end of unicop.intents) feeding a fresh queue, and a
+ * reconcile worker on it: the rest of the loop after the resolver.
+ */
+export async function startDispatchAndReconcile(back: BackHalf, concurrency = 2) {
+  const log = createLogger('loop-test', process.env.UNICOP_TEST_LOG ?? 'silent');
+  const queueName = uniqueName('reconcile');
+  const connection = { url: stack.redisUrl() };
+  const queue = new Queue<ReconcileJobData>(queueName, { connection });
+  const groupId = uniqueName('dispatcher');
+  await positionGroupAtEnd(back.kafka, groupId, topics.intents);
+  const freezeView = new FreezeView(
+    new KafkaEventStream(back.kafka, { topic: topics.control, groupId: uniqueName('control') }, log),
+  );
+  await freezeView.start();
+  const intents = new KafkaEventStream(back.kafka, { topic: topics.intents, groupId }, log);
+  await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog }));
+  const worker = startReconcileWorker(
+    back.reconciler(),
+    { redisUrl: stack.redisUrl(), concurrency, queueName },
+    log,
+  );
+  return {
+    queue,
+    stop: async () => {
+      await worker.close();
+      await intents.stop();
+      await freezeView.stop();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    },
+  };
 }

@@ -102,6 +102,11 @@ export const configSchema = z.object({
   UNICOP_CANCEL_GRACE_SECONDS: z.coerce.number().int().min(1).default(120),
   // Full sweep of the plugin's root listing (webhooks NetBox never delivered).
   UNICOP_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
+  // Sweep when the workers start: catches what NetBox sent while UNICOP was down (it never resends).
+  UNICOP_SWEEP_ON_START: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -1,20 +1,32 @@
 /**
- * The demo: bridge and workers as child processes, NetBox's webhook and event rule pointed at the
- * bridge, one real edit through the NetBox REST API, and the timeline of that edit as UNICOP
- * recorded it on Kafka (changes, intents, audit), printed as it arrives.
+ * The demo: the AWX double (running the real playbooks with ansible-runner), the bridge and the
+ * workers as child processes; NetBox's webhook and event rule pointed at the bridge; one real edit
+ * through the NetBox REST API; and the root's timeline as UNICOP records it on Kafka (change,
+ * intent, queue, lease, launch, AWX notifications, outcome, release), printed live until the
+ * outcome has landed in NetBox — then what NetBox shows for it (root status, run, journal entry).
+ *
+ * The demo starts "from now": the workers' consumer groups are moved to the end of their topics
+ * and the sweeper's Redis epoch is set, so a development stack's backlog from tests is not
+ * reconciled first (docs/runbooks/redis-data-lost.md explains the epoch).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { readStackEnv, repoRoot } from '../core/config.js';
+import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
+import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 
 const stack = readStackEnv();
 const netboxUrl = stack.UNICOP_NETBOX_URL as string;
 const token = stack.UNICOP_NETBOX_TOKEN as string;
 const bridgePort = 18080;
+const awxPort = 18052;
 const secret = randomBytes(24).toString('hex');
+const awxToken = randomBytes(20).toString('hex');
+const awxNotifySecret = randomBytes(20).toString('hex');
 const children: ChildProcess[] = [];
 
 async function netbox<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -42,20 +54,23 @@ async function upsert(path: string, name: string, fields: Record<string, unknown
   return netbox('POST', path, { name, ...fields });
 }
 
-function start(name: string, script: string, env: Record<string, string>): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, script)], {
+function start(name: string, script: string, env: Record<string, string>, args: string[] = []): void {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, script), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...stack, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d}`));
+  child.on('exit', (code) => {
+    if (code) process.stderr.write(`[${name}] exited with code ${code}\n`);
+  });
   children.push(child);
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
+async function waitFor(url: string, headers: Record<string, string> = {}): Promise<void> {
+  for (let i = 0; i < 300; i++) {
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url, { headers })).ok) return;
     } catch {
       // starting
     }
@@ -68,15 +83,78 @@ function line(time: string, what: string, detail: string): void {
   process.stdout.write(`${time.slice(11, 23)}  ${what.padEnd(34)} ${detail}\n`);
 }
 
+/** Moves the workers' consumer groups to the end of their topics and sets the sweeper's epoch. */
+async function startFromNow(kafka: Kafka): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const [groupId, topic] of [
+      [consumerGroups.resolver, topics.changes],
+      [consumerGroups.dispatcher, topics.intents],
+    ] as const) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+      });
+    }
+  } catch (error) {
+    console.log(
+      `(could not move the consumer groups to the end — are other workers running? ${String(error)})`,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+  const redis = new Redis(stack.UNICOP_REDIS_URL as string);
+  await redis.set(redisEpochKey, new Date().toISOString());
+  redis.disconnect();
+}
+
 async function main(): Promise<void> {
+  const kafka = new Kafka({
+    clientId: 'unicop-demo',
+    brokers: stack.UNICOP_KAFKA_BROKERS?.split(',') ?? [],
+    logLevel: logLevel.NOTHING,
+  });
+  await startFromNow(kafka);
+  start(
+    'awx-double',
+    'test/awx-double/main.ts',
+    {
+      UNICOP_AWX_DOUBLE_TOKEN: awxToken,
+      UNICOP_AWX_DOUBLE_NOTIFY_URL: `http://127.0.0.1:${bridgePort}/webhooks/awx`,
+      UNICOP_AWX_DOUBLE_NOTIFY_TOKEN: awxNotifySecret,
+    },
+    [
+      '--config',
+      'test/awx-double/templates.example.yaml',
+      '--state-dir',
+      'var/awx-double',
+      '--port',
+      String(awxPort),
+    ],
+  );
   start('bridge', 'bridge/main.ts', {
     UNICOP_WEBHOOK_SECRETS: secret,
+    UNICOP_AWX_WEBHOOK_SECRET: awxNotifySecret,
     UNICOP_BRIDGE_PORT: String(bridgePort),
     UNICOP_LOG_LEVEL: 'warn',
   });
-  start('workers', 'workers/main.ts', { UNICOP_LOG_LEVEL: 'warn' });
+  await waitFor(`http://127.0.0.1:${awxPort}/api/v2/ping/`);
+  start('workers', 'workers/main.ts', {
+    UNICOP_AWX_URL: `http://127.0.0.1:${awxPort}`,
+    UNICOP_AWX_TOKEN: awxToken,
+    UNICOP_POLL_MIN_MS: '500',
+    // A development stack holds many test roots out of sync: the demo sweeps on the interval only.
+    UNICOP_SWEEP_ON_START: 'false',
+    UNICOP_LOG_LEVEL: 'warn',
+  });
   await waitFor(`http://127.0.0.1:${bridgePort}/healthz`);
-  console.log(`bridge listening on 127.0.0.1:${bridgePort}; workers running`);
+  console.log(`AWX double on 127.0.0.1:${awxPort} (templates: test/awx-double/templates.example.yaml)`);
+  console.log(
+    `bridge on 127.0.0.1:${bridgePort}; workers running (resolver, dispatcher, reconciler, sweeper)`,
+  );
 
   const webhook = await upsert('/api/extras/webhooks/', 'unicop-demo-bridge', {
     payload_url: `http://127.0.0.1:${bridgePort}/webhooks/netbox`,
@@ -85,7 +163,7 @@ async function main(): Promise<void> {
     secret,
   });
   await upsert('/api/extras/event-rules/', 'unicop-demo', {
-    object_types: ['dcim.site', 'ipam.prefix', 'ipam.ipaddress'],
+    object_types: ['dcim.site', 'ipam.prefix', 'ipam.ipaddress', 'tenancy.tenant', 'dcim.location'],
     event_types: ['object_created', 'object_updated', 'object_deleted'],
     action_type: 'webhook',
     action_object_type: 'extras.webhook',
@@ -94,43 +172,38 @@ async function main(): Promise<void> {
   });
   console.log('NetBox webhook + event rule point at the bridge (signed with a fresh secret)');
 
-  const kafka = new Kafka({
-    clientId: 'unicop-demo',
-    brokers: stack.UNICOP_KAFKA_BROKERS?.split(',') ?? [],
-    logLevel: logLevel.NOTHING,
-  });
   const consumer = kafka.consumer({ groupId: `unicop-demo-${Date.now()}` });
   await consumer.connect();
-  await consumer.subscribe({ topics: [topics.changes, topics.intents, topics.audit], fromBeginning: false });
+  await consumer.subscribe({
+    topics: [topics.changes, topics.intents, topics.audit, topics.outcomes, topics.awxEvents],
+    fromBeginning: false,
+  });
   const site = await upsert('/api/dcim/sites/', 'demo-site', { slug: 'demo-site', status: 'active' });
-  const subjects = new Set([`dcim.site:${site.id}`, `site/${site.id}`]);
-  let seenChange = false;
+  const rootKey = `site/${site.id}`;
+  const awxJobs = new Set<number>();
   let editedAt = Number.POSITIVE_INFINITY;
-  let seenQueued = false;
+  let outcome: Record<string, unknown> | null = null;
   await consumer.run({
     eachMessage: async ({ topic, message }) => {
       const event = JSON.parse(String(message.value)) as {
         time: string;
-        type: string;
         subject: string;
         data: Record<string, unknown>;
       };
       const data = event.data;
       const related =
-        subjects.has(event.subject) ||
+        data.rootKey === rootKey ||
+        (data.subjectType === 'root' && data.subjectId === rootKey) ||
         (data.objectType === 'dcim.site' && data.objectId === site.id) ||
-        (data.subjectType === 'dcim.site' && data.subjectId === String(site.id));
+        (topic === topics.awxEvents && awxJobs.has(Number(data.awxJobId)));
       if (!related) return;
-      if (topic === topics.changes) seenChange = true;
-      const dispatched = data.action === 'intent.queued' || data.action === 'intent.coalesced';
-      if (topic === topics.audit && dispatched && Date.parse(event.time) >= editedAt) seenQueued = true;
-      const detail =
-        topic === topics.audit
-          ? `${data.action} (${data.outcome}${data.reason ? `: ${data.reason}` : ''})`
-          : topic === topics.intents
-            ? `intent for ${data.rootKey}`
-            : `${data.event} ${data.objectType} #${data.objectId} by ${data.actor}`;
-      line(event.time, `${topic}`, detail);
+      const correlation = (data.correlation ?? {}) as Record<string, unknown>;
+      if (typeof correlation.awxJobId === 'number') awxJobs.add(correlation.awxJobId);
+      if (topic === topics.outcomes) {
+        if (typeof data.awxJobId === 'number') awxJobs.add(data.awxJobId);
+        if (Date.parse(String(data.startedAt)) >= editedAt) outcome = data;
+      }
+      line(event.time, topic, describe(topic, data));
     },
   });
   await new Promise((r) => setTimeout(r, 3000)); // let the consumer group settle at the end offsets
@@ -139,19 +212,56 @@ async function main(): Promise<void> {
   editedAt = Date.now();
   await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description });
 
-  // The workers may first work through a backlog left by earlier runs: allow them a minute.
-  const deadline = Date.now() + 60_000;
-  while (!seenQueued && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 1000));
+  const deadline = Date.now() + 110_000;
+  while (!outcome && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 1500)); // the release and AWX's last notification
   await consumer.disconnect();
-  console.log(
-    seenQueued
-      ? `\nThe edit became a change on Kafka, an intent for site/${site.id} and a job on the reconcile queue (one active + one waiting per root). Running it through AWX lands with issue #6.`
-      : seenChange
-        ? '\nThe edit reached Kafka, but no reconcile job was queued within 60 s: see the workers output above.'
-        : '\nNo change arrived: see var/log/netbox-rqworker.log and the bridge output above.',
+  if (!outcome) {
+    console.log('\nNo outcome within 110 s: see the bridge/workers output above and var/log/.');
+    process.exitCode = 1;
+    return;
+  }
+  await showNetbox(rootKey, site.id, outcome);
+}
+
+function describe(topic: string, data: Record<string, unknown>): string {
+  if (topic === topics.changes) return `${data.event} ${data.objectType} #${data.objectId} by ${data.actor}`;
+  if (topic === topics.intents)
+    return `intent for ${data.rootKey} (cause ${(data.cause as { kind: string }).kind})`;
+  if (topic === topics.outcomes) {
+    return `${data.state}${data.failureClass ? ` (${data.failureClass})` : ''}: ${data.summary}`;
+  }
+  if (topic === topics.awxEvents) return `AWX says ${data.kind} ${data.awxJobId} is ${data.status}`;
+  const correlation = (data.correlation ?? {}) as Record<string, unknown>;
+  const extra = [
+    correlation.fencingToken !== undefined ? `token ${correlation.fencingToken}` : '',
+    correlation.awxJobId ? `AWX job ${correlation.awxJobId}` : '',
+    data.reason ? String(data.reason) : '',
+  ].filter(Boolean);
+  return `${data.action} by ${data.actor}${extra.length ? ` — ${extra.join(', ')}` : ''}`;
+}
+
+/** What NetBox now shows: the root's status, its last run, and the journal entry on the site. */
+async function showNetbox(rootKey: string, siteId: number, outcome: Record<string, unknown>): Promise<void> {
+  const roots = await netbox<{ results: { status: string; last_run: Record<string, unknown> | null }[] }>(
+    'GET',
+    `/api/plugins/unicop/roots/?key=${encodeURIComponent(rootKey)}`,
   );
-  if (!seenChange) process.exitCode = 1;
+  const root = roots.results[0];
+  const journal = await netbox<{ results: { kind: { value: string }; comments: string }[] }>(
+    'GET',
+    `/api/extras/journal-entries/?assigned_object_type=dcim.site&assigned_object_id=${siteId}&ordering=-created&limit=1`,
+  );
+  console.log(`\nIn NetBox now (${netboxUrl}):`);
+  console.log(`  root ${rootKey}: status ${root?.status}`);
+  console.log(
+    `  last run ${root?.last_run?.run_id}: ${root?.last_run?.state}, AWX job ${root?.last_run?.awx_job_id}, token ${root?.last_run?.fencing_token}`,
+  );
+  const entry = journal.results[0];
+  if (entry) console.log(`  journal (${entry.kind.value}): ${entry.comments.split('\n')[0]}`);
+  const ok = outcome.state === 'succeeded';
+  console.log(`\nOutcome: ${outcome.state}${ok ? ' — the edit was reconciled end to end.' : ''}`);
+  if (outcome.state !== 'succeeded') process.exitCode = 1;
 }
 
 main()

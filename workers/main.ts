@@ -107,6 +107,7 @@ async function main(): Promise<void> {
     freezeView,
     redis,
     intervalMs: config.UNICOP_SWEEP_INTERVAL_SECONDS * 1000,
+    sweepOnStart: config.UNICOP_SWEEP_ON_START,
     log: log.child({ part: 'sweeper' }),
   });
   sweeper.start();

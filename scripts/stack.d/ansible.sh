@@ -24,7 +24,7 @@ up() {
 
 status() {
   [ -x "$venv/bin/ansible-runner" ] || { echo "ansible: not installed"; return 1; }
-  echo "ansible: $("$venv/bin/ansible" --version | head -1 | tr -d '[]'), ansible-runner $("$venv/bin/ansible-runner" --version)"
+  echo "ansible: $("$venv/bin/ansible" --version 2>/dev/null | sed -n 1p | tr -d '[]'), ansible-runner $("$venv/bin/ansible-runner" --version)"
 }
 
 down() { :; }

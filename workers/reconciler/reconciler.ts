@@ -244,6 +244,7 @@ export class Reconciler {
         });
         await this.audit(root.key, 'run.adopted', 'ok', `following AWX ${jobRef.kind} ${jobRef.id}`, {
           ...this.correlation(run, lease),
+          awxJobId: jobRef.id,
         });
         const end = await this.follow(root, lease, run, log);
         await this.finish(root, lease, run, end);
@@ -328,7 +329,7 @@ export class Reconciler {
       'run.launched',
       'ok',
       launched.adopted ? 'an earlier attempt of this run had launched it' : null,
-      { ...this.correlation(run, lease), awxTemplateId: template.id },
+      { ...this.correlation(run, lease), awxTemplateId: template.id, awxJobId: launched.id },
     );
     return this.follow(root, lease, run, log);
   }

@@ -35,6 +35,8 @@ export interface SweeperDeps {
   intervalMs: number;
   /** How often the freeze switch and the Redis epoch are checked (cheap). */
   checkMs?: number;
+  /** Sweep at once on start (catches webhooks lost while UNICOP was down); else after one interval. */
+  sweepOnStart?: boolean;
 }
 
 export interface SweepReport {
@@ -78,6 +80,7 @@ export class Sweeper {
   }
 
   start(): void {
+    if (this.deps.sweepOnStart === false) this.lastSweep = Date.now();
     const check = async () => {
       try {
         await this.tick();

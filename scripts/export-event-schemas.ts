@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.js';
+import { auditActions } from '../core/events/audit.js';
 import { eventTypes } from '../core/events/catalogue.js';
 import { eventExamples } from '../core/events/examples.js';
 import { eventJsonSchemas } from '../core/events/json-schema.js';
@@ -40,6 +41,15 @@ writeFileSync(
     'file are exported from them.',
     '',
     ...sections,
+    '## Audit actions',
+    '',
+    "The `action` of `io.unicop.audit.v1` events; a root's timeline is the sequence of these on",
+    '`unicop.audit` under the root key (e.g. `site/3`).',
+    '',
+    '| action | records |',
+    '| --- | --- |',
+    ...Object.entries(auditActions).map(([action, about]) => `| \`${action}\` | ${about} |`),
+    '',
   ].join('\n'),
 );
 process.stdout.write('wrote docs/events.md\n');

@@ -6,6 +6,55 @@ import type { EventLogMessage } from '../event-log/port.js';
 import { uuidv7 } from '../ids.js';
 import { cloudEvent, type EventData, eventTypes } from './catalogue.js';
 
+/**
+ * Every audit action, with what it records: the vocabulary of a root's timeline. A test checks that
+ * the code writes no action missing here; `npm run events:export` renders the table in docs/events.md.
+ */
+export const auditActions = {
+  'change.received': 'bridge: a signed NetBox webhook was accepted',
+  'change.published': 'bridge: the change is durable on unicop.changes (acks=all); NetBox got its 2xx',
+  'change.duplicate': 'bridge: the same delivery was seen before; nothing new published',
+  'change.echo_suppressed': "bridge: the change was UNICOP's own write to NetBox",
+  'change.ignored': 'resolver: the change touches no root',
+  'change.invalid': 'resolver: a record on unicop.changes that is not a valid change event',
+  'webhook.rejected': 'bridge: a NetBox webhook refused (signature, size, body), with the reason',
+  'awx_notification.rejected': 'bridge: an AWX notification refused (credentials, body)',
+  'intent.published': 'resolver: an intent for the root is on unicop.intents',
+  'intent.invalid': 'dispatcher: a record on unicop.intents that is not a valid intent',
+  'intent.queued': 'dispatcher: a reconcile job was added for the root',
+  'intent.coalesced': 'dispatcher: the root already has a waiting job; this intent joined it',
+  'intent.held': 'dispatcher: automation is frozen globally; the intent waits for resume',
+  'intent.manual': 'admin API: an operator asked for a reconcile',
+  'intent.swept': 'sweeper: the root needs work no webhook announced (hash differs, or an orphaned run)',
+  'intent.parked': 'reconciler: the root is frozen; nothing runs until it is unfrozen',
+  'intent.dropped': 'reconciler: the root no longer exists in NetBox',
+  'automation.frozen': 'admin API: automation frozen (globally or for one root), with the reason',
+  'automation.resumed': 'admin API: automation resumed, with the reason',
+  'lease.acquired': 'reconciler: the root lease was taken; correlation carries the fencing token',
+  'lease.released': 'reconciler: the lease was given back after the run',
+  'run.window_wait': 'reconciler: outside the change window; the run waits as queued until it opens',
+  'run.leased': 'reconciler: a run record exists for this snapshot hash and token',
+  'run.launched': 'reconciler: AWX accepted the launch; the job id is recorded before waiting',
+  'run.adopted': "reconciler: a dead worker's open run is followed to its end instead of launching again",
+  'run.running': 'reconciler: AWX reports the job running',
+  'approval.requested': 'reconciler: the workflow waits on an approval node (run awaiting_approval)',
+  'approval.given': 'reconciler: the approval passed; the workflow goes on',
+  'run.cancel_requested': 'reconciler: run timeout reached; AWX was asked to cancel the job',
+  'run.succeeded': 'reconciler: terminal — AWX job successful',
+  'run.failed':
+    'reconciler: terminal — with a failure class (job_failed, job_error, executor_unavailable, …)',
+  'run.canceled': 'reconciler: terminal — the AWX job was canceled outside UNICOP',
+  'run.timed_out': 'reconciler: terminal — run timeout or an expired approval',
+  'run.denied': 'reconciler: terminal — an approver denied the change',
+  'run.skipped': 'reconciler: terminal — the snapshot hash was already reconciled',
+  'run.fenced': 'reconciler: a write was refused by the fence (lease lost); this worker stopped',
+  'run.retry_scheduled':
+    'reconciler: the failure class retries; a retry intent with its backoff was published',
+  'run.retries_exhausted': 'reconciler: the last attempt failed; the failure is terminal',
+} as const;
+
+export type AuditAction = keyof typeof auditActions;
+
 export function auditMessage(source: string, data: EventData<'audit'>, key: string): EventLogMessage {
   const event = cloudEvent('audit', {
     id: uuidv7(),

@@ -3,13 +3,14 @@
  * validates through its zod schema, and the JSON Schemas in docs/events/ are exactly what the
  * catalogue exports — and accept real events while refusing broken ones.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../core/config.js';
-import { cloudEvent } from '../../core/events/catalogue.js';
+import { auditActions } from '../../core/events/audit.js';
+import { cloudEvent, terminalRunStates } from '../../core/events/catalogue.js';
 import { eventJsonSchemas } from '../../core/events/json-schema.js';
 import { deterministicUuidv7, uuidv7, uuidv7Pattern } from '../../core/ids.js';
 
@@ -79,5 +80,22 @@ describe('catalogue', () => {
     expect(validate(event), JSON.stringify(validate.errors)).toBe(true);
     expect(validate({ ...event, data: { ...event.data, rootKey: 'no slash' } })).toBe(false);
     expect(validate({ ...event, specversion: '0.3' })).toBe(false);
+  });
+
+  it('every audit action the code writes is in the catalogue, and docs/events.md lists them all', () => {
+    const sources = ['bridge', 'workers', 'core'].flatMap((dir) =>
+      readdirSync(join(repoRoot, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => readFileSync(join(repoRoot, dir, f), 'utf8')),
+    );
+    const prefixes = 'change|webhook|awx_notification|intent|automation|lease|run|approval';
+    const literal = new RegExp(`'((?:${prefixes})\\.[a-z_]+)'`, 'g');
+    const used = new Set(sources.flatMap((text) => [...text.matchAll(literal)].map((m) => m[1] as string)));
+    // Built from run states: `run.${state}` for every terminal state and `run.running`.
+    for (const state of [...terminalRunStates, 'running']) used.add(`run.${state}`);
+    const known = Object.keys(auditActions);
+    expect([...used].filter((action) => !known.includes(action))).toEqual([]);
+    const doc = readFileSync(join(repoRoot, 'docs', 'events.md'), 'utf8');
+    expect(known.filter((action) => !doc.includes(`\`${action}\``))).toEqual([]);
   });
 });

@@ -107,6 +107,8 @@ export const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  // Workers' /metrics and /healthz on 127.0.0.1 (0: no HTTP listener).
+  UNICOP_WORKERS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

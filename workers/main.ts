@@ -4,6 +4,7 @@
  * outcomes) and the sweeper. Stops cleanly on SIGTERM/SIGINT; a killed process leaves leases that
  * expire and jobs that stall, and the next worker adopts its runs.
  */
+import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -19,6 +20,7 @@ import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { dispatchIntents, type ReconcileJobData, reconcileQueueName } from './dispatcher/dispatcher.js';
+import { createWorkerMetrics } from './metrics.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
 import { reconcilerOptions } from './reconciler/options.js';
 import { Reconciler } from './reconciler/reconciler.js';
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
   );
   await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog }));
 
+  const metrics = createWorkerMetrics();
   const holder = `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
   const wakeups = new AwxNotificationWakeups(
     new KafkaEventStream(
@@ -94,10 +97,11 @@ async function main(): Promise<void> {
     wakeups,
     log: log.child({ part: 'reconciler' }),
     options: reconcilerOptions(config, holder),
+    metrics,
   });
   const worker = startReconcileWorker(
     reconciler,
-    { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY },
+    { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY, metrics },
     log.child({ part: 'reconciler' }),
   );
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: null });
@@ -108,13 +112,27 @@ async function main(): Promise<void> {
     redis,
     intervalMs: config.UNICOP_SWEEP_INTERVAL_SECONDS * 1000,
     sweepOnStart: config.UNICOP_SWEEP_ON_START,
+    metrics,
     log: log.child({ part: 'sweeper' }),
   });
   sweeper.start();
+  const http = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then((body) => {
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
+      });
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  if (config.UNICOP_WORKERS_METRICS_PORT) http.listen(config.UNICOP_WORKERS_METRICS_PORT, '127.0.0.1');
   log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper');
   const stop = () => {
     log.info('workers stopping');
     sweeper.stop();
+    http.close();
     void worker
       .close()
       .then(() =>

@@ -18,6 +18,7 @@ import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
 import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import type { WorkerMetrics } from '../../workers/metrics.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
@@ -82,7 +83,12 @@ export interface BackHalf {
   kafka: Kafka;
   reconciler(
     overrides?: Partial<ReconcilerOptions>,
-    extra?: { now?: () => Date; wakeups?: JobWakeups; plugin?: PluginClient },
+    extra?: {
+      now?: () => Date;
+      wakeups?: JobWakeups;
+      plugin?: PluginClient;
+      metrics?: WorkerMetrics;
+    },
   ): Reconciler;
   stop(): Promise<void>;
 }
@@ -128,6 +134,7 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
         log,
         options: { ...testReconcilerOptions(uniqueName('worker')), ...overrides },
         ...(extra.now ? { now: extra.now } : {}),
+        ...(extra.metrics ? { metrics: extra.metrics } : {}),
       }),
     stop: async () => {
       await eventLog.close();

@@ -16,6 +16,7 @@ import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { NetboxUnavailableError, PluginClient } from '../../core/plugin/client.js';
 import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { createWorkerMetrics } from '../../workers/metrics.js';
 import type { ReconcileResult, Reconciler } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { overlappingRuns } from '../awx/support.js';
@@ -73,12 +74,13 @@ describe('reconciler: races, crashes and the fence', () => {
     const connection = { url: stack.redisUrl() };
     const queue = new Queue<ReconcileJobData>(queueName, { connection });
     const workers: Worker[] = [];
+    const metrics = createWorkerMetrics();
     try {
       for (const n of [1, 2]) {
         workers.push(
           startReconcileWorker(
-            back.reconciler({ holder: `racer-${n}` }),
-            { redisUrl: stack.redisUrl(), concurrency: 2, queueName },
+            back.reconciler({ holder: `racer-${n}` }, { metrics }),
+            { redisUrl: stack.redisUrl(), concurrency: 2, queueName, metrics },
             log,
           ),
         );
@@ -103,6 +105,13 @@ describe('reconciler: races, crashes and the fence', () => {
       const tokens = runs.map((r) => r.fencing_token).reverse();
       expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
       expect(new Set(tokens).size).toBe(4);
+      // The lease turned jobs away while another worker held the root (they came back later).
+      const counted = async (name: string, label: string) =>
+        (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) =>
+          Object.values(v.labels).includes(label),
+        )?.value ?? 0;
+      expect(await counted('unicop_reconcile_jobs_total', 'later')).toBeGreaterThan(0);
+      expect(await counted('unicop_runs_total', 'succeeded')).toBe(4);
     } finally {
       await Promise.all(workers.map((w) => w.close()));
       await queue.obliterate({ force: true });

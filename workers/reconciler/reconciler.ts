@@ -39,6 +39,7 @@ import {
   type RunWrite,
 } from '../../core/plugin/client.js';
 import type { ReconcileJobData } from '../dispatcher/dispatcher.js';
+import type { WorkerMetrics } from '../metrics.js';
 import { type AwxJobKind, type JobWakeups, sleep } from './awx-notifications.js';
 import {
   changeWindows,
@@ -77,6 +78,7 @@ export interface ReconcilerDeps {
   options: ReconcilerOptions;
   /** The clock; tests move it to cross change windows and run timeouts. */
   now?: () => Date;
+  metrics?: WorkerMetrics;
 }
 
 /** What the queue does with the job: done, or run it again at `at`. */
@@ -522,6 +524,11 @@ export class Reconciler {
     const retry = options.retry !== false ? this.retryIntent(root.key, run, end, finishedAt) : null;
     if (retry) messages.push(...retry);
     await this.deps.eventLog.append(messages);
+    this.deps.metrics?.runs.inc({ state: end.state, failure_class: end.failureClass ?? 'none' });
+    this.deps.metrics?.runDuration.observe(
+      { state: end.state },
+      Math.max(0, finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+    );
   }
 
   /** The retry intent and its audit event when the failure class retries and attempts remain. */

@@ -11,6 +11,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { NetboxUnavailableError } from '../../core/plugin/client.js';
 import { type ReconcileJobData, reconcileQueueName } from '../dispatcher/dispatcher.js';
+import type { WorkerMetrics } from '../metrics.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface ReconcileWorkerOptions {
@@ -20,6 +21,7 @@ export interface ReconcileWorkerOptions {
   pauseMinMs?: number;
   pauseMaxMs?: number;
   queueName?: string;
+  metrics?: WorkerMetrics;
 }
 
 type JobData = ReconcileJobData & { pauses?: number };
@@ -42,7 +44,11 @@ export function startReconcileWorker(
       try {
         result = await reconciler.reconcile(job.data);
       } catch (error) {
-        if (!(error instanceof NetboxUnavailableError)) throw error;
+        if (!(error instanceof NetboxUnavailableError)) {
+          options.metrics?.jobs.inc({ result: 'failed' });
+          throw error;
+        }
+        options.metrics?.jobs.inc({ result: 'paused' });
         const pauses = (job.data.pauses ?? 0) + 1;
         const delay = Math.min(pauseMax, pauseMin * 2 ** (pauses - 1));
         log.warn({ rootKey: job.data.rootKey, delayMs: delay }, 'NetBox unavailable: job paused');
@@ -50,6 +56,7 @@ export function startReconcileWorker(
         return later(job, token, Date.now() + delay);
       }
       if (job.data.pauses) await job.updateData({ ...job.data, pauses: 0 });
+      options.metrics?.jobs.inc({ result: result.kind });
       if (result.kind === 'later') {
         log.info({ rootKey: job.data.rootKey, at: result.at, reason: result.reason }, 'job delayed');
         return later(job, token, result.at.getTime());

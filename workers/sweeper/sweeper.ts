@@ -20,6 +20,7 @@ import { auditMessage } from '../../core/events/audit.js';
 import { cloudEvent, eventTypes, terminalRunStates } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import type { PluginClient, PluginRoot } from '../../core/plugin/client.js';
+import type { WorkerMetrics } from '../metrics.js';
 
 export const sweeperSource = 'unicop/sweeper';
 
@@ -35,6 +36,7 @@ export interface SweeperDeps {
   intervalMs: number;
   /** How often the freeze switch and the Redis epoch are checked (cheap). */
   checkMs?: number;
+  metrics?: WorkerMetrics;
   /** Sweep at once on start (catches webhooks lost while UNICOP was down); else after one interval. */
   sweepOnStart?: boolean;
 }
@@ -122,6 +124,7 @@ export class Sweeper {
       if (!reason) continue;
       batch.push(...this.intentFor(root, cause, reason));
       report.emitted.push(root.key);
+      this.deps.metrics?.swept.inc({ cause });
       if (batch.length >= 500) {
         await this.deps.eventLog.append(batch);
         batch = [];

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { cloudEvent, type EventData, eventTypes, rootKeySchema } from '../../core/events/catalogue.js';
+import { type IntentMessage, intentMessage } from '../../core/events/intent.js';
 import { uuidv7 } from '../../core/ids.js';
 import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../../core/plugin/client.js';
 import { auditMessage, bridgeSource } from '../audit.js';
@@ -72,36 +73,8 @@ async function rootByKey(deps: AdminDeps, key: string): Promise<PluginRoot> {
   }
 }
 
-function intentMessage(
-  rootKey: string,
-  kind: 'manual' | 'resume',
-): { message: EventLogMessage; intentId: string } {
-  const intentId = uuidv7();
-  const at = new Date().toISOString();
-  const event = cloudEvent('intent', {
-    id: intentId,
-    source: bridgeSource,
-    subject: rootKey,
-    time: at,
-    data: {
-      intentId,
-      rootKey,
-      cause: {
-        kind,
-        changeId: null,
-        requestId: null,
-        event: null,
-        objectType: null,
-        objectId: null,
-        actor,
-        at,
-      },
-    },
-  });
-  return {
-    message: { topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(event) },
-    intentId,
-  };
+function rootIntent(rootKey: string, kind: 'manual' | 'resume'): IntentMessage {
+  return intentMessage(bridgeSource, rootKey, { kind, actor });
 }
 
 function overrideAudit(action: string, subject: string, reason: string, extra: Record<string, string> = {}) {
@@ -139,7 +112,7 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
       const messages = [overrideAudit(action, rootKey, reason)];
       let intentId: string | null = null;
       if (!frozen) {
-        const intent = intentMessage(rootKey, 'resume');
+        const intent = rootIntent(rootKey, 'resume');
         messages.push(intent.message);
         intentId = intent.intentId;
       }
@@ -183,7 +156,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
         const { reason } = await body(ctx, reconcileBody);
         const key = `${ctx.params.kind}/${ctx.params.id}`;
         await rootByKey(deps, key);
-        const { message, intentId } = intentMessage(key, 'manual');
+        const { message, intentId } = rootIntent(key, 'manual');
         await append(deps, [
           message,
           overrideAudit('intent.manual', key, reason ?? 'manual reconcile', { intentId }),

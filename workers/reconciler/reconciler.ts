@@ -29,6 +29,7 @@ import {
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { auditMessage } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
+import { intentMessage } from '../../core/events/intent.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
 import {
   type PluginClient,
@@ -549,31 +550,26 @@ export class Reconciler {
       ];
     }
     const notBefore = new Date(at.getTime() + retryDelayMs(retry, attempt));
-    const intentId = deterministicUuidv7(at.getTime(), run.runId, 'retry');
-    const intent = cloudEvent('intent', {
-      id: intentId,
-      source: reconcilerSource,
-      subject: rootKey,
-      data: {
-        intentId,
-        rootKey,
-        cause: {
-          kind: 'retry',
-          changeId: run.cause.changeId,
-          requestId: run.cause.requestId,
-          event: run.cause.event,
-          objectType: run.cause.objectType,
-          objectId: run.cause.objectId,
-          actor: 'unicop-reconciler',
-          at: at.toISOString(),
-          retryOf: run.runId,
-          attempt,
-          notBefore: notBefore.toISOString(),
-        },
+    const { intentId, message } = intentMessage(
+      reconcilerSource,
+      rootKey,
+      {
+        kind: 'retry',
+        changeId: run.cause.changeId,
+        requestId: run.cause.requestId,
+        event: run.cause.event,
+        objectType: run.cause.objectType,
+        objectId: run.cause.objectId,
+        actor: 'unicop-reconciler',
+        retryOf: run.runId,
+        attempt,
+        notBefore: notBefore.toISOString(),
       },
-    });
+      // Derived from the failed run: publishing it again (after a crash) queues nothing new.
+      { intentId: deterministicUuidv7(at.getTime(), run.runId, 'retry'), at },
+    );
     return [
-      { topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(intent) },
+      message,
       this.auditEvent(rootKey, 'run.retry_scheduled', 'ok', failureActions[end.failureClass].why, {
         ...correlation,
         intentId,

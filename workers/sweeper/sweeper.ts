@@ -17,8 +17,8 @@ import type { Logger } from 'pino';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { auditMessage } from '../../core/events/audit.js';
-import { cloudEvent, eventTypes, terminalRunStates } from '../../core/events/catalogue.js';
-import { uuidv7 } from '../../core/ids.js';
+import { terminalRunStates } from '../../core/events/catalogue.js';
+import { intentMessage } from '../../core/events/intent.js';
 import type { PluginClient, PluginRoot } from '../../core/plugin/client.js';
 import type { WorkerMetrics } from '../metrics.js';
 
@@ -139,29 +139,12 @@ export class Sweeper {
   }
 
   private intentFor(root: PluginRoot, cause: 'sweep' | 'resume', reason: string): EventLogMessage[] {
-    const intentId = uuidv7();
-    const at = new Date().toISOString();
-    const intent = cloudEvent('intent', {
-      id: intentId,
-      source: sweeperSource,
-      subject: root.key,
-      data: {
-        intentId,
-        rootKey: root.key,
-        cause: {
-          kind: cause,
-          changeId: null,
-          requestId: null,
-          event: null,
-          objectType: null,
-          objectId: null,
-          actor: 'unicop-sweeper',
-          at,
-        },
-      },
+    const { intentId, message } = intentMessage(sweeperSource, root.key, {
+      kind: cause,
+      actor: 'unicop-sweeper',
     });
     return [
-      { topic: eventTypes.intent.topic, key: root.key, value: JSON.stringify(intent) },
+      message,
       auditMessage(
         sweeperSource,
         {

@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     log: log.child({ part: 'reconciler' }),
     options: reconcilerOptions(config, holder),
     metrics,
+    freezeView,
   });
   const worker = startReconcileWorker(
     reconciler,
@@ -127,6 +128,9 @@ async function main(): Promise<void> {
       res.writeHead(404).end();
     }
   });
+  http.on('error', (error) =>
+    log.warn({ err: error }, 'workers metrics listener unavailable; running without it'),
+  );
   if (config.UNICOP_WORKERS_METRICS_PORT) http.listen(config.UNICOP_WORKERS_METRICS_PORT, '127.0.0.1');
   log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper');
   const stop = () => {

@@ -10,7 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
+import { FreezeView } from '../../core/control/freeze-view.js';
 import { topics } from '../../core/events/catalogue.js';
+import { createLogger } from '../../core/logger.js';
 import type { PluginRun } from '../../core/plugin/client.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler } from '../../workers/reconciler/reconciler.js';
@@ -138,7 +140,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
       awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused-token-value' }),
       eventLog: back.eventLog,
       wakeups: pollingOnly,
-      log: (await import('../../core/logger.js')).createLogger('t', 'silent'),
+      log: createLogger('t', 'silent'),
       options: testReconcilerOptions(uniqueName('worker')),
     });
     await down.reconcile(reconcileJob(site.rootKey));
@@ -255,6 +257,53 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const [run] = await runsOf(tenant.rootKey);
     expect(run).toMatchObject({ state: 'timed_out', outcome_class: 'timed_out' });
     expect((await back.awx.client.getWorkflowJob(jobId)).status).toBe('canceled');
+  }, 120_000);
+
+  it('an approval that expires in AWX ends the run timed_out', async () => {
+    const expiring = await startBackHalf({ approvalTimeoutSeconds: 2 });
+    try {
+      const tenant = await createTenant();
+      await expiring.reconciler().reconcile(reconcileJob(tenant.rootKey));
+      const [run] = await runsOf(tenant.rootKey);
+      expect(run).toMatchObject({ state: 'timed_out', outcome_class: 'timed_out' });
+      expect(run?.summary).toContain('expired');
+    } finally {
+      await expiring.stop();
+    }
+  }, 120_000);
+
+  it('a global freeze holds queued jobs in the queue; after resume they run', async () => {
+    const site = await createSite();
+    const freezeView = new FreezeView({
+      start: async () => undefined,
+      stop: async () => undefined,
+      lag: async () => 0,
+    });
+    const switchTo = (frozen: boolean) =>
+      freezeView.apply({
+        scope: 'global',
+        rootKey: null,
+        frozen,
+        reason: 'test freeze',
+        actor: 'test',
+        at: new Date().toISOString(),
+      });
+    const reconciler = new Reconciler({
+      plugin: back.plugin,
+      awx: back.awx.client,
+      eventLog: back.eventLog,
+      wakeups: pollingOnly,
+      log: createLogger('t', 'silent'),
+      options: testReconcilerOptions(uniqueName('worker')),
+      freezeView,
+    });
+    switchTo(true);
+    const held = await reconciler.reconcile(reconcileJob(site.rootKey));
+    expect(held).toMatchObject({ kind: 'later', reason: expect.stringContaining('frozen globally') });
+    expect(await runsOf(site.rootKey)).toHaveLength(0);
+    switchTo(false);
+    expect(await reconciler.reconcile(reconcileJob(site.rootKey))).toEqual({ kind: 'done' });
+    expect((await runsOf(site.rootKey))[0]?.state).toBe('succeeded');
   }, 120_000);
 
   it('a frozen root is parked: no lease, no run, an audit event saying why', async () => {

@@ -21,11 +21,13 @@ import {
   type AwxClient,
   AwxError,
   type AwxJob,
+  AwxLaunchUnconfirmedError,
   AwxNotFoundError,
   AwxPromptsIgnoredError,
   type AwxWorkflowJob,
   terminalStatuses,
 } from '../../core/awx/index.js';
+import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { auditMessage } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
@@ -80,6 +82,8 @@ export interface ReconcilerDeps {
   /** The clock; tests move it to cross change windows and run timeouts. */
   now?: () => Date;
   metrics?: WorkerMetrics;
+  /** The global freeze switch; jobs wait in the queue while it is on. */
+  freezeView?: FreezeView;
 }
 
 /** What the queue does with the job: done, or run it again at `at`. */
@@ -127,6 +131,15 @@ export class Reconciler {
     if (notBefore && notBefore > this.now()) {
       return { kind: 'later', at: notBefore, reason: 'retry backoff' };
     }
+    const freeze = this.deps.freezeView?.globalState();
+    if (freeze?.frozen) {
+      // Held in the queue while automation is frozen globally (the dispatcher holds new intents).
+      return {
+        kind: 'later',
+        at: new Date(Date.now() + 15_000),
+        reason: `frozen globally: ${freeze.reason}`,
+      };
+    }
     const root = await plugin.findRoot(job.rootKey);
     if (!root) {
       await this.audit(job.rootKey, 'intent.dropped', 'ignored', 'the root no longer exists in NetBox', {
@@ -153,8 +166,11 @@ export class Reconciler {
       };
     }
     const lease = new RootLease(plugin, root.id, root.key, token, options.leaseTtlSeconds, log);
-    await this.audit(root.key, 'lease.acquired', 'ok', null, { intentId: job.intentId, fencingToken: token });
     try {
+      await this.audit(root.key, 'lease.acquired', 'ok', null, {
+        intentId: job.intentId,
+        fencingToken: token,
+      });
       return await this.underLease(root, lease, job, log);
     } catch (error) {
       if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
@@ -240,6 +256,7 @@ export class Reconciler {
       }
       if (jobRef) {
         run.awx = jobRef;
+        run.leasedAt = this.now(); // the run timeout starts again with the new holder
         await this.writeRun(lease, run, root.key, run, record.state, {
           awx_job_id: jobRef.id,
           awx_job_type: jobRef.kind === 'job' ? 'job' : 'workflow',
@@ -258,7 +275,8 @@ export class Reconciler {
         const end: RunEnd = {
           state: 'failed',
           failureClass: 'lease_lost',
-          summary: 'its worker stopped before the AWX job was launched; a new run converges the root',
+          summary:
+            'no AWX job carries this run (its worker stopped before launching); a new run converges the root',
         };
         await this.finish(root, lease, run, end, { retry: false });
       }
@@ -318,6 +336,9 @@ export class Reconciler {
           : await this.deps.awx.launchJobTemplate(template.id, request);
       launched = { id: answer.job.id as number, adopted: answer.adopted };
     } catch (error) {
+      // Sent, answer lost, job not found yet: keep the run open; the job comes back and adoption
+      // looks the run id up in AWX again (docs/decisions/0011), so a late job is never launched twice.
+      if (error instanceof AwxLaunchUnconfirmedError) throw error;
       return launchFailure(error, template.id);
     }
     run.awx = { kind, id: launched.id, url: this.jobUrl(kind, launched.id) };
@@ -353,14 +374,23 @@ export class Reconciler {
     for (;;) {
       if (lease.lost) throw new LeaseLostError(String(lease.signal.reason ?? 'lease lost'));
       let job: AwxJob | AwxWorkflowJob;
+      let next: RunState;
       try {
         job =
           awxJob.kind === 'job'
             ? await this.deps.awx.getJob(awxJob.id)
             : await this.deps.awx.getWorkflowJob(awxJob.id);
+        next = terminalStatuses.includes(job.status as never) ? run.state : await this.stateOf(awxJob, job);
         unreachableSince = null;
       } catch (error) {
-        if (!(error instanceof AwxError) || !error.retriable) throw error;
+        if (!(error instanceof AwxError)) throw error;
+        if (!error.retriable) {
+          return {
+            state: 'failed',
+            failureClass: error instanceof AwxNotFoundError ? 'job_error' : 'executor_unavailable',
+            summary: `AWX refused to show ${awxJob.kind} ${awxJob.id}: ${error.message}`,
+          };
+        }
         unreachableSince ??= Date.now();
         if (Date.now() - unreachableSince > Math.max(timeoutMs, 60_000)) {
           return {
@@ -376,7 +406,6 @@ export class Reconciler {
       if (terminalStatuses.includes(job.status as never)) {
         return this.endOf(awxJob, job, cancelAskedAt !== null);
       }
-      const next = await this.stateOf(awxJob, job);
       if (next !== run.state) {
         const previous = run.state;
         await this.writeRun(lease, run, root.key, run, next);
@@ -454,7 +483,7 @@ export class Reconciler {
         };
       default: {
         if (awxJob.kind === 'workflow_job') {
-          const approvals = await this.deps.awx.approvalsOfWorkflowJob(awxJob.id);
+          const approvals = await this.deps.awx.approvalsOfWorkflowJob(awxJob.id).catch(() => []);
           const refused = approvals.find((a) => a.status === 'failed');
           if (refused?.timed_out) {
             return {
@@ -524,7 +553,7 @@ export class Reconciler {
     ];
     const retry = options.retry !== false ? this.retryIntent(root.key, run, end, finishedAt) : null;
     if (retry) messages.push(...retry);
-    await this.deps.eventLog.append(messages);
+    await this.appendPersistently(messages);
     this.deps.metrics?.runs.inc({ state: end.state, failure_class: end.failureClass ?? 'none' });
     this.deps.metrics?.runDuration.observe(
       { state: end.state },
@@ -643,6 +672,23 @@ export class Reconciler {
       throw error;
     }
     run.state = state;
+  }
+
+  /**
+   * The outcome is already in NetBox when its events are appended: a Kafka hiccup must not lose
+   * them, so the append is tried again with backoff for up to about a minute before giving up loudly.
+   */
+  private async appendPersistently(messages: EventLogMessage[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.deps.eventLog.append(messages);
+        return;
+      } catch (error) {
+        if (attempt >= 6) throw error;
+        this.deps.log.warn({ err: error, attempt }, 'outcome events not yet on Kafka; trying again');
+        await sleep(500 * 2 ** attempt);
+      }
+    }
   }
 
   private correlation(run: ActiveRun, lease: RootLease): Record<string, string | number | null> {

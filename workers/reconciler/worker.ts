@@ -2,14 +2,15 @@
  * The BullMQ side of the reconciler: a Worker on the reconcile queue whose processor maps the
  * reconciler's result to queue actions in one place — done completes the job; `later` moves it to
  * the delayed set until the given time (a lease held elsewhere, a closed change window, a retry
- * backoff); NetBox unavailable pauses the job with a growing delay (the workers pause, nothing is
- * lost: the run is adopted when NetBox is back). Anything else is a programming error and fails the
+ * backoff, a global freeze); a retriable error — NetBox unavailable, a lost AWX launch answer,
+ * Kafka briefly away — pauses the job with a growing delay (the workers pause, nothing is lost: the
+ * run is adopted when the job comes back). Anything else is a programming error and fails the
  * job, visibly. A worker killed mid-job leaves the job stalled; BullMQ hands it to another worker,
  * whose reconciler adopts the open run (maxStalledCount is high on purpose).
  */
 import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { NetboxUnavailableError } from '../../core/plugin/client.js';
+import { isRetriable } from '../../core/event-log/consumer.js';
 import { type ReconcileJobData, reconcileQueueName } from '../dispatcher/dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
 import type { Reconciler } from './reconciler.js';
@@ -44,14 +45,17 @@ export function startReconcileWorker(
       try {
         result = await reconciler.reconcile(job.data);
       } catch (error) {
-        if (!(error instanceof NetboxUnavailableError)) {
+        if (!isRetriable(error)) {
           options.metrics?.jobs.inc({ result: 'failed' });
           throw error;
         }
         options.metrics?.jobs.inc({ result: 'paused' });
         const pauses = (job.data.pauses ?? 0) + 1;
         const delay = Math.min(pauseMax, pauseMin * 2 ** (pauses - 1));
-        log.warn({ rootKey: job.data.rootKey, delayMs: delay }, 'NetBox unavailable: job paused');
+        log.warn(
+          { rootKey: job.data.rootKey, delayMs: delay, err: error },
+          'job paused on a retriable error',
+        );
         await job.updateData({ ...job.data, pauses });
         return later(job, token, Date.now() + delay);
       }

@@ -17,6 +17,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { readStackEnv, repoRoot } from '../core/config.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
+import { netboxRest } from '../core/netbox/rest.js';
 import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 
 const stack = readStackEnv();
@@ -29,19 +30,7 @@ const awxToken = randomBytes(20).toString('hex');
 const awxNotifySecret = randomBytes(20).toString('hex');
 const children: ChildProcess[] = [];
 
-async function netbox<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${netboxUrl}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${token}`,
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-    },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`NetBox ${method} ${path} -> ${res.status}`);
-  return (res.status === 204 ? {} : await res.json()) as T;
-}
+const netbox = netboxRest(netboxUrl, token);
 
 /** Creates or updates the object named `name` at `path` (idempotent across demo runs). */
 async function upsert(path: string, name: string, fields: Record<string, unknown>): Promise<{ id: number }> {

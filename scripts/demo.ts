@@ -9,9 +9,10 @@
  * and the sweeper's Redis epoch is set, so a development stack's backlog from tests is not
  * reconciled first (docs/runbooks/redis-data-lost.md explains the epoch).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { readStackEnv, repoRoot } from '../core/config.js';
@@ -25,22 +26,59 @@ const netboxUrl = stack.UNICOP_NETBOX_URL as string;
 const token = stack.UNICOP_NETBOX_TOKEN as string;
 const bridgePort = 18080;
 const awxPort = 18052;
-const secret = randomBytes(24).toString('hex');
+// The webhook secret lives in a file: the bridge reads it by reference, the plugin's bootstrap
+// command reads the same file inside NetBox's root (where the repository is mounted at /unicop).
+const secretFile = join(repoRoot, 'var', 'demo', 'webhook-secret');
 const awxToken = randomBytes(20).toString('hex');
 const awxNotifySecret = randomBytes(20).toString('hex');
 const children: ChildProcess[] = [];
 
 const netbox = netboxRest(netboxUrl, token);
 
-/** Creates or updates the object named `name` at `path` (idempotent across demo runs). */
-async function upsert(path: string, name: string, fields: Record<string, unknown>): Promise<{ id: number }> {
+/** The plugin's own bootstrap: NetBox's webhook and event rule for every object type of the catalogue. */
+async function bootstrapNetbox(): Promise<void> {
+  execFileSync(
+    join(repoRoot, 'scripts', 'stack.d', 'netbox.sh'),
+    [
+      'exec',
+      'netbox',
+      'unicop_bootstrap',
+      '--url',
+      `http://127.0.0.1:${bridgePort}/webhooks/netbox`,
+      '--secret-file',
+      '/unicop/var/demo/webhook-secret',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  // Earlier demo versions made their own rule; two rules would deliver every change twice.
+  for (const [path, name] of [
+    ['/api/extras/event-rules/', 'unicop-demo'],
+    ['/api/extras/webhooks/', 'unicop-demo-bridge'],
+  ] as const) {
+    const found = await netbox<{ results: { id: number }[] }>('GET', `${path}?name=${name}`);
+    for (const old of found.results) await netbox('DELETE', `${path}${old.id}/`);
+  }
+}
+
+/** Creates or updates the object whose `field` is `value` (idempotent across demo runs). */
+async function upsertBy(
+  path: string,
+  field: string,
+  value: string,
+  fields: Record<string, unknown>,
+): Promise<{ id: number }> {
   const found = await netbox<{ results: { id: number }[] }>(
     'GET',
-    `${path}?name=${encodeURIComponent(name)}`,
+    `${path}?${field}=${encodeURIComponent(value)}`,
   );
   const existing = found.results[0];
   if (existing) return netbox('PATCH', `${path}${existing.id}/`, fields);
-  return netbox('POST', path, { name, ...fields });
+  return netbox('POST', path, { [field]: value, ...fields });
+}
+
+/** Creates or updates the object named `name` at `path`. */
+function upsert(path: string, name: string, fields: Record<string, unknown>): Promise<{ id: number }> {
+  return upsertBy(path, 'name', name, fields);
 }
 
 function start(name: string, script: string, env: Record<string, string>, args: string[] = []): void {
@@ -107,6 +145,8 @@ async function main(): Promise<void> {
     logLevel: logLevel.NOTHING,
   });
   await startFromNow(kafka);
+  mkdirSync(dirname(secretFile), { recursive: true });
+  writeFileSync(secretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
   start(
     'awx-double',
     'test/awx-double/main.ts',
@@ -125,7 +165,7 @@ async function main(): Promise<void> {
     ],
   );
   start('bridge', 'bridge/main.ts', {
-    UNICOP_WEBHOOK_SECRETS: secret,
+    UNICOP_WEBHOOK_SECRETS: `file:${secretFile}`,
     UNICOP_AWX_WEBHOOK_SECRET: awxNotifySecret,
     UNICOP_BRIDGE_PORT: String(bridgePort),
     UNICOP_LOG_LEVEL: 'warn',
@@ -145,21 +185,13 @@ async function main(): Promise<void> {
     `bridge on 127.0.0.1:${bridgePort}; workers running (resolver, dispatcher, reconciler, sweeper)`,
   );
 
-  const webhook = await upsert('/api/extras/webhooks/', 'unicop-demo-bridge', {
-    payload_url: `http://127.0.0.1:${bridgePort}/webhooks/netbox`,
-    http_method: 'POST',
-    http_content_type: 'application/json',
-    secret,
+  await bootstrapNetbox();
+  // Sample roots: a prefix with an address (root prefix/N) next to the site the demo edits.
+  const prefix = await upsertBy('/api/ipam/prefixes/', 'prefix', '10.99.0.0/24', {
+    description: 'UNICOP demo',
   });
-  await upsert('/api/extras/event-rules/', 'unicop-demo', {
-    object_types: ['dcim.site', 'ipam.prefix', 'ipam.ipaddress', 'tenancy.tenant', 'dcim.location'],
-    event_types: ['object_created', 'object_updated', 'object_deleted'],
-    action_type: 'webhook',
-    action_object_type: 'extras.webhook',
-    action_object_id: webhook.id,
-    enabled: true,
-  });
-  console.log('NetBox webhook + event rule point at the bridge (signed with a fresh secret)');
+  await upsertBy('/api/ipam/ip-addresses/', 'address', '10.99.0.10/24', { description: 'UNICOP demo' });
+  console.log(`sample roots: prefix/${prefix.id} (10.99.0.0/24 with 10.99.0.10) and the site below`);
 
   const consumer = kafka.consumer({ groupId: `unicop-demo-${Date.now()}` });
   await consumer.connect();

@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { Kafka, logLevel } from 'kafkajs';
 import { AwxClient } from '../../core/awx/index.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
-import { KafkaEventStream } from '../../core/event-log/consumer.js';
+import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
@@ -207,7 +207,11 @@ export async function journalOf(objectType: string, id: number) {
  * The dispatcher (fresh consumer group at the end of unicop.intents) feeding a fresh queue, and a
  * reconcile worker on it: the rest of the loop after the resolver.
  */
-export async function startDispatchAndReconcile(back: BackHalf, concurrency = 2) {
+export async function startDispatchAndReconcile(
+  back: BackHalf,
+  concurrency = 2,
+  options: { fromKafka?: boolean } = {},
+) {
   const log = createLogger('loop-test', process.env.UNICOP_TEST_LOG ?? 'silent');
   const queueName = uniqueName('reconcile');
   const connection = { url: stack.redisUrl() };
@@ -219,7 +223,9 @@ export async function startDispatchAndReconcile(back: BackHalf, concurrency = 2)
   );
   await freezeView.start();
   const intents = new KafkaEventStream(back.kafka, { topic: topics.intents, groupId }, log);
-  await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog }));
+  const dispatch = (records: LogRecord[]) =>
+    dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog });
+  if (options.fromKafka !== false) await intents.start(dispatch);
   const worker = startReconcileWorker(
     back.reconciler(),
     { redisUrl: stack.redisUrl(), concurrency, queueName },
@@ -227,6 +233,8 @@ export async function startDispatchAndReconcile(back: BackHalf, concurrency = 2)
   );
   return {
     queue,
+    /** Hands records to the dispatcher directly (with `fromKafka: false`, the only way in). */
+    dispatch,
     stop: async () => {
       await worker.close();
       await intents.stop();

@@ -111,6 +111,8 @@ export interface EngineOptions {
   publicUrl: () => string;
   /** Milliseconds each of pending -> waiting -> running takes when nothing blocks it. */
   stepMs?: number;
+  /** Jobs end successful at once, without running their playbook: for measuring the caller alone. */
+  instant?: boolean;
 }
 
 const now = () => new Date().toISOString();
@@ -288,6 +290,10 @@ export class AwxEngine {
     this.notify(job, 'started');
     if (job.kind === 'workflow_job') {
       this.advanceWorkflow(job);
+      return;
+    }
+    if (this.options.instant) {
+      this.finish(job, 'successful');
       return;
     }
     const run = new AnsibleRun({

@@ -40,6 +40,8 @@ export interface AwxDoubleOptions {
   host?: string;
   /** Milliseconds per unblocked status step (pending -> waiting -> running); 50 by default. */
   stepMs?: number;
+  /** Jobs end successful at once without running a playbook (benchmarks). */
+  instant?: boolean;
 }
 
 export interface AwxDouble {
@@ -169,6 +171,7 @@ export async function startAwxDouble(options: AwxDoubleOptions): Promise<AwxDoub
     ansibleBin: options.ansibleBin,
     publicUrl: () => publicUrl,
     ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),
+    ...(options.instant ? { instant: true } : {}),
   });
   const faults = { loseLaunchAnswers: 0, delayLaunchAnswerMs: 0 };
   const eventIds = new Map<string, number>();

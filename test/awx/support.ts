@@ -44,7 +44,7 @@ export interface DoubleJobRecord {
 /** Starts a double with the given templates (the config file's shape, without auth). */
 export async function startTestDouble(
   config: Record<string, unknown>,
-  options: { stepMs?: number } = {},
+  options: { stepMs?: number; instant?: boolean } = {},
 ): Promise<TestDouble> {
   const token = randomBytes(16).toString('hex');
   const stateDir = await mkdtemp(join(tmpdir(), 'unicop-awx-double-'));
@@ -56,6 +56,7 @@ export async function startTestDouble(
     stateDir,
     ansibleBin: stack.ansibleBin(),
     stepMs: options.stepMs ?? 20,
+    ...(options.instant ? { instant: true } : {}),
   });
   const client = new AwxClient({ baseUrl: double.url, token, confirmDelayMs: 200 });
   return {

@@ -35,6 +35,8 @@ export interface TemplateTweaks {
   siteIgnoresVariables?: boolean;
   /** Milliseconds per job step pending → waiting → running in the double (slows every job). */
   stepMs?: number;
+  /** The double ends every job successful at once, without ansible-runner (benchmarks). */
+  instant?: boolean;
   approvalTimeoutSeconds?: number;
   /** AWX's allow_simultaneous on every template: AWX itself would then run two jobs of a root at once. */
   simultaneous?: boolean;
@@ -110,7 +112,10 @@ export function testPlugin(): PluginClient {
 
 export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHalf> {
   const targetDir = await mkdtemp(join(tmpdir(), 'unicop-target-'));
-  const awx = await startTestDouble(stackTemplates(targetDir, tweaks), { stepMs: tweaks.stepMs ?? 20 });
+  const awx = await startTestDouble(stackTemplates(targetDir, tweaks), {
+    stepMs: tweaks.stepMs ?? 20,
+    ...(tweaks.instant ? { instant: true } : {}),
+  });
   const kafka = new Kafka({
     clientId: uniqueName('reconciler'),
     brokers: stack.kafkaBrokers(),

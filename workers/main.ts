@@ -122,6 +122,17 @@ async function main(): Promise<void> {
       void metrics.registry.metrics().then((body) => {
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
       });
+    } else if (req.url === '/sweep' && req.method === 'POST') {
+      // On demand (127.0.0.1 only): sweep now and answer with what was emitted.
+      void sweeper.sweep().then(
+        (report) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
+        (error: unknown) => {
+          log.warn({ err: error }, 'on-demand sweep failed');
+          res
+            .writeHead(503, { 'Content-Type': 'application/json' })
+            .end('{"error":"sweep failed: NetBox or Kafka unavailable"}');
+        },
+      );
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
     } else {

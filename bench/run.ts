@@ -9,12 +9,14 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.js';
 import { benchBridgeIngress } from './bridge-ingress.js';
+import { benchReconcileLoop } from './loop.js';
 import { benchResolver } from './resolver.js';
 
 const sections: string[] = [];
 execFileSync(join(repoRoot, 'scripts', 'stack'), ['up'], { stdio: 'inherit' });
 sections.push(await benchBridgeIngress());
 sections.push(await benchResolver());
+sections.push(await benchReconcileLoop());
 
 const header = [
   '# Benchmarks',

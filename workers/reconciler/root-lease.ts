@@ -46,6 +46,8 @@ export class RootLease {
     try {
       await this.plugin.renewLease(this.rootId, this.fencingToken, this.ttlSeconds);
     } catch (error) {
+      // A renewal that crossed the run's own release is refused harmlessly: not a lost lease.
+      if (this.released) return;
       if (error instanceof PluginConflictError) this.markLost(error.detail);
       else if (error instanceof NetboxUnavailableError) this.log.warn('lease renewal: NetBox unavailable');
       else this.log.error({ err: error }, 'lease renewal failed');

@@ -115,6 +115,31 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(3);
   }, 120_000);
 
+  it('a drift flagged by the last run is not skipped at the same hash', async () => {
+    const site = await createSite();
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const { hash } = await back.plugin.snapshot(site.root.id);
+    // A check-mode run found the target differing (what a drift check records).
+    const { token } = await back.plugin.acquireLease(site.root.id, 'drift-check', 30);
+    await back.plugin.createRun({
+      run_id: uniqueName('drift-check'),
+      root: site.rootKey,
+      snapshot_hash: hash,
+      cause: 'sweep',
+      fencing_token: token,
+      state: 'succeeded',
+      outcome_class: 'drift',
+      summary: 'check mode: target differs',
+    });
+    await back.plugin.releaseLease(site.root.id, token);
+    expect((await back.plugin.findRoot(site.rootKey))?.status).toBe('drifted');
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    const [run] = await runsOf(site.rootKey);
+    expect(run).toMatchObject({ state: 'succeeded', snapshot_hash: hash });
+    expect(run?.awx_job_id).toBeGreaterThan(0);
+    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(2);
+  }, 120_000);
+
   it('refuses success when AWX ignores extra_vars: template_misconfigured, terminal', async () => {
     const ignoring = await startBackHalf({ siteIgnoresVariables: true });
     try {

@@ -200,7 +200,9 @@ export class Reconciler {
     const { waiting, adopted } = await this.adoptOpenRuns(root, lease, log);
     const current = await plugin.snapshot(root.id);
     const fresh = (await plugin.findRoot(root.key)) ?? root;
-    const drifted = fresh.status === 'drifted';
+    // Drift is flagged by the last run's outcome class (a check-mode run that found the target
+    // differing). Not by the root's status: while we hold the lease it reads `reconciling`.
+    const drifted = (fresh.last_run as { outcome_class?: string } | null)?.outcome_class === 'drift';
     const forced = job.cause.kind === 'manual' || job.cause.kind === 'retry';
     if (adopted.some((run) => run.state === 'succeeded' && run.snapshotHash === current.hash) && !forced) {
       return { kind: 'done' }; // the adopted run already converged the root to this snapshot

@@ -1,0 +1,85 @@
+/**
+ * The reconcile worker when NetBox cannot be reached (DESIGN §3.7, "NetBox down → workers pause"):
+ * the job is neither failed nor dropped but delayed with a growing pause, nothing is launched, and
+ * once NetBox answers again the same job runs to a succeeded run.
+ */
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { PluginClient } from '../../core/plugin/client.js';
+import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { createWorkerMetrics } from '../../workers/metrics.js';
+import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const log = createLogger('pause-test', 'silent');
+
+describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost', () => {
+  let back: BackHalf;
+  beforeAll(async () => {
+    back = await startBackHalf();
+  }, 60_000);
+  afterAll(async () => {
+    await back?.stop();
+  });
+
+  it('delays the job while NetBox refuses connections, then runs it when NetBox is back', async () => {
+    const site = await createSite();
+    const queueName = uniqueName('reconcile-pause');
+    const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });
+    const metrics = createWorkerMetrics();
+    // NetBox "down": nothing listens on this port, every call is refused.
+    const unreachable = new PluginClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused', timeoutMs: 2000 });
+    const paused = startReconcileWorker(
+      back.reconciler({}, { plugin: unreachable }),
+      { redisUrl: stack.redisUrl(), concurrency: 1, queueName, metrics, pauseMinMs: 500, pauseMaxMs: 1000 },
+      log,
+    );
+    try {
+      const job = reconcileJob(site.rootKey);
+      await queue.add('reconcile', job, { jobId: job.intentId });
+      const pauses = await eventually(
+        async () => {
+          const stored = await queue.getJob(job.intentId);
+          const count = (stored?.data as { pauses?: number } | undefined)?.pauses ?? 0;
+          return count >= 2 ? count : undefined;
+        },
+        'two pauses',
+        30_000,
+      );
+      expect(pauses).toBeGreaterThanOrEqual(2);
+      expect(await queue.getJobCounts('failed', 'completed')).toEqual({ failed: 0, completed: 0 });
+      expect(await back.plugin.listRuns(site.rootKey)).toHaveLength(0);
+      expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(0);
+      const counted = (await metrics.registry.getSingleMetric('unicop_reconcile_jobs_total')?.get())?.values;
+      expect(counted?.find((v) => v.labels.result === 'paused')?.value).toBeGreaterThanOrEqual(2);
+
+      // NetBox is back (a worker that reaches it): the same job completes with a succeeded run.
+      await paused.close();
+      const healthy = startReconcileWorker(
+        back.reconciler(),
+        { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
+        log,
+      );
+      try {
+        const [run] = await eventually(
+          async () => {
+            const runs = await back.plugin.listRuns(site.rootKey);
+            return runs[0]?.state === 'succeeded' ? runs : undefined;
+          },
+          'the paused job to run',
+          60_000,
+        );
+        expect(run?.state).toBe('succeeded');
+        expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });
+      } finally {
+        await healthy.close();
+      }
+    } finally {
+      await paused.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  }, 120_000);
+});

@@ -25,7 +25,7 @@ import {
 } from '../support/reconciler.js';
 import { stack, uniqueName } from '../support/stack.js';
 
-const log = createLogger('sweeper-test', 'silent');
+const log = createLogger('sweeper-test', process.env.UNICOP_TEST_LOG ?? 'silent');
 
 describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost its data', () => {
   let back: BackHalf;
@@ -105,6 +105,45 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
       expect((await sweeper.sweep()).emitted).not.toContain(missed.rootKey);
     } finally {
       await back.plugin.setFrozen(frozen.root.id, false, 'sweeper test done');
+    }
+  }, 120_000);
+
+  it('sweeps with cause resume when a global freeze is lifted, and not while it holds', async () => {
+    const pending = await createSite();
+    const freezeView = new FreezeView({
+      start: async () => undefined,
+      stop: async () => undefined,
+      lag: async () => 0,
+    });
+    const setFrozen = (frozen: boolean) =>
+      freezeView.apply({
+        scope: 'global',
+        rootKey: null,
+        frozen,
+        reason: 'test',
+        actor: 'test',
+        at: new Date().toISOString(),
+      });
+    setFrozen(true);
+    const sweeper = new Sweeper({
+      plugin: back.plugin,
+      eventLog: back.eventLog,
+      log,
+      freezeView,
+      intervalMs: 3_600_000,
+      checkMs: 100,
+      sweepOnStart: false,
+    });
+    const forPending = (m: { topic: string; key: string | null }) =>
+      m.topic === topics.intents && m.key === pending.rootKey;
+    try {
+      sweeper.start();
+      expect(await tail.settle(forPending, 1000)).toHaveLength(0);
+      setFrozen(false);
+      const [intent] = await tail.waitFor(forPending, 1, 60_000);
+      expect((intent?.value.data as { cause?: { kind: string } } | undefined)?.cause?.kind).toBe('resume');
+    } finally {
+      sweeper.stop();
     }
   }, 120_000);
 

@@ -70,6 +70,7 @@ export class Sweeper {
   private running: Promise<SweepReport> | null = null;
   private lastSweep = 0;
   private wasFrozen = false;
+  private owed: 'sweep' | 'resume' | null = null;
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -98,19 +99,26 @@ export class Sweeper {
     clearInterval(this.checker);
   }
 
+  /**
+   * A sweep owed (after a resume, or because Redis lost its data) stays owed until one succeeds:
+   * a sweep that fails (NetBox or Kafka away) is tried again at the next tick. The epoch key is
+   * written only after the rebuilding sweep went through.
+   */
   private async tick(): Promise<void> {
     const frozen = this.deps.freezeView?.globalState()?.frozen === true;
-    const resumed = this.wasFrozen && !frozen;
+    if (this.wasFrozen && !frozen) this.owed = 'resume';
     this.wasFrozen = frozen;
     if (frozen) return;
-    let epochLost = false;
-    if (this.deps.redis) {
-      epochLost = (await this.deps.redis.set(redisEpochKey, new Date().toISOString(), 'NX')) === 'OK';
-      if (epochLost)
-        this.deps.log.warn('Redis epoch key missing (first start, or Redis lost its data): sweeping');
+    const epochMissing = this.deps.redis ? (await this.deps.redis.exists(redisEpochKey)) === 0 : false;
+    if (epochMissing && !this.owed) {
+      this.deps.log.warn('Redis epoch key missing (first start, or Redis lost its data): sweeping');
+      this.owed = 'sweep';
     }
-    const due = Date.now() - this.lastSweep >= this.deps.intervalMs;
-    if (resumed || epochLost || due) await this.sweep(resumed ? 'resume' : 'sweep');
+    if (!this.owed && Date.now() - this.lastSweep >= this.deps.intervalMs) this.owed = 'sweep';
+    if (!this.owed) return;
+    await this.sweep(this.owed);
+    this.owed = null;
+    if (epochMissing) await this.deps.redis?.set(redisEpochKey, new Date().toISOString());
   }
 
   private async walk(cause: 'sweep' | 'resume'): Promise<SweepReport> {
@@ -118,7 +126,9 @@ export class Sweeper {
     this.lastSweep = started;
     const report: SweepReport = { scanned: 0, emitted: [] };
     let batch: EventLogMessage[] = [];
-    for await (const root of this.deps.plugin.allRoots()) {
+    // Pages of 100: the plugin recomputes dirty hashes inline, and a page of 500 freshly changed
+    // roots can outlast NetBox's worker timeout.
+    for await (const root of this.deps.plugin.allRoots(100)) {
       report.scanned++;
       const reason = sweepReason(root);
       if (!reason) continue;

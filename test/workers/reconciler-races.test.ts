@@ -111,7 +111,12 @@ describe('reconciler: races, crashes and the fence', () => {
           Object.values(v.labels).includes(label),
         )?.value ?? 0;
       expect(await counted('unicop_reconcile_jobs_total', 'later')).toBeGreaterThan(0);
-      expect(await counted('unicop_runs_total', 'succeeded')).toBe(4);
+      // (Counted after the outcome events are appended, so a moment after NetBox shows the run.)
+      await eventually(
+        async () => (await counted('unicop_runs_total', 'succeeded')) === 4 || undefined,
+        'four succeeded runs counted',
+        15_000,
+      );
     } finally {
       await Promise.all(workers.map((w) => w.close()));
       await queue.obliterate({ force: true });
@@ -200,6 +205,14 @@ describe('reconciler: races, crashes and the fence', () => {
     await back.awx.client.approve(approval?.id as number);
     await Promise.all([staleRun, successor]);
 
+    // The tail reads Kafka asynchronously: wait for the events, then check nothing more came.
+    await tail.waitFor((m) => m.key === tenant.rootKey && m.topic === topics.outcomes);
+    await eventually(
+      async () => auditActions(tenant.rootKey).some((a) => a.action === 'run.fenced') || undefined,
+      'the fenced audit event',
+      15_000,
+    );
+    await tail.settle(() => false, 1000);
     const fenced = auditActions(tenant.rootKey).filter((a) => a.action === 'run.fenced');
     expect(fenced.map((a) => a.actor)).toEqual(['stale-worker']);
     const [run] = await back.plugin.listRuns(tenant.rootKey);

@@ -82,9 +82,14 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
 
     const [outcome] = await tail.waitFor(byRoot(site.rootKey, topics.outcomes));
     expect(outcome?.value.data).toMatchObject({ runId: run?.run_id, state: 'succeeded', failureClass: null });
-    const actions = (await tail.waitFor(byRoot(site.rootKey, topics.audit), 5)).map(
-      (m) => (m.value.data as { action: string }).action,
+    await tail.waitFor(
+      (m) =>
+        byRoot(site.rootKey, topics.audit)(m) &&
+        (m.value.data as { action: string }).action === 'lease.released',
     );
+    const actions = tail.messages
+      .filter(byRoot(site.rootKey, topics.audit))
+      .map((m) => (m.value.data as { action: string }).action);
     expect(actions).toEqual([
       'lease.acquired',
       'run.leased',

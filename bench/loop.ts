@@ -16,6 +16,7 @@
  * docs/benchmarks.md. BENCH_LOOP_ROOTS (default 20) and BENCH_LOOP_BURST (default 50) set R and K.
  * `BENCH_LOOP_ONLY=instant npx tsx bench/loop.ts` runs and replaces only the instant subsection.
  */
+
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -29,8 +30,8 @@ import { AwxClient } from '../core/awx/index.js';
 import { parseConfig, readStackEnv, repoRoot } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { KafkaEventStream } from '../core/event-log/consumer.js';
-import { cloudEvent, type EventData, eventTypes, topics } from '../core/events/catalogue.js';
-import { uuidv7 } from '../core/ids.js';
+import { type EventData, topics } from '../core/events/catalogue.js';
+import { intentMessage as buildIntent } from '../core/events/intent.js';
 import { createLogger } from '../core/logger.js';
 import type { PluginRun } from '../core/plugin/client.js';
 import type { DoubleJobRecord } from '../test/awx/support.js';
@@ -438,31 +439,9 @@ async function startLoop(
 }
 
 function intentMessage(observer: LoopObserver, rootKey: string, kind: CauseKind) {
-  const intentId = uuidv7();
-  observer.mine.add(intentId);
-  const event = cloudEvent('intent', {
-    id: intentId,
-    source: 'unicop/bench',
-    subject: rootKey,
-    data: {
-      intentId,
-      rootKey,
-      cause: {
-        kind,
-        changeId: null,
-        requestId: null,
-        event: null,
-        objectType: null,
-        objectId: null,
-        actor: 'bench',
-        at: new Date().toISOString(),
-      },
-    },
-  });
-  return {
-    intentId,
-    message: { topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(event) },
-  };
+  const intent = buildIntent('unicop/bench', rootKey, { kind, actor: 'bench' });
+  observer.mine.add(intent.intentId);
+  return intent;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

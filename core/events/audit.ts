@@ -64,3 +64,20 @@ export function auditMessage(source: string, data: EventData<'audit'>, key: stri
   });
   return { topic: eventTypes.audit.topic, key, value: JSON.stringify(event) };
 }
+
+/** An audit event about a root (subject `root/<key>`, keyed by the root key: its timeline). */
+export function rootAuditMessage(
+  source: string,
+  actor: string,
+  rootKey: string,
+  action: string,
+  outcome: EventData<'audit'>['outcome'],
+  reason: string | null,
+  correlation: EventData<'audit'>['correlation'],
+): EventLogMessage {
+  return auditMessage(
+    source,
+    { action, actor, subjectType: 'root', subjectId: rootKey, outcome, reason, correlation, metadata: {} },
+    rootKey,
+  );
+}

@@ -13,7 +13,7 @@ import { AwxClient } from '../../core/awx/index.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
 import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
-import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
+import { type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
@@ -168,12 +168,6 @@ export function reconcileJob(
       at: new Date().toISOString(),
     },
   };
-}
-
-/** An intent event for a root, as the resolver would publish it. */
-export function intentEvent(rootKey: string) {
-  const job = reconcileJob(rootKey);
-  return cloudEvent('intent', { id: job.intentId, source: 'test', subject: rootKey, data: job });
 }
 
 /** Creates a NetBox object and returns it with its root (the plugin creates roots for anchors). */

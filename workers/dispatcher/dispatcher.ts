@@ -11,7 +11,7 @@ import type { Queue } from 'bullmq';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { auditMessage } from '../../core/events/audit.js';
+import { rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent } from '../../core/events/catalogue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
@@ -39,19 +39,14 @@ function audit(
   reason: string | null,
   correlation: Record<string, string | null>,
 ): EventLogMessage {
-  return auditMessage(
+  return rootAuditMessage(
     dispatcherSource,
-    {
-      action,
-      actor: 'unicop-dispatcher',
-      subjectType: 'root',
-      subjectId: rootKey,
-      outcome,
-      reason,
-      correlation,
-      metadata: {},
-    },
+    'unicop-dispatcher',
     rootKey,
+    action,
+    outcome,
+    reason,
+    correlation,
   );
 }
 

@@ -29,7 +29,7 @@ import {
 } from '../../core/awx/index.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { auditMessage } from '../../core/events/audit.js';
+import { rootAuditMessage } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
 import { intentMessage } from '../../core/events/intent.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
@@ -709,19 +709,14 @@ export class Reconciler {
     reason: string | null,
     correlation: Record<string, string | number | null>,
   ): EventLogMessage {
-    return auditMessage(
+    return rootAuditMessage(
       reconcilerSource,
-      {
-        action,
-        actor: this.deps.options.holder,
-        subjectType: 'root',
-        subjectId: rootKey,
-        outcome,
-        reason,
-        correlation,
-        metadata: {},
-      },
+      this.deps.options.holder,
       rootKey,
+      action,
+      outcome,
+      reason,
+      correlation,
     );
   }
 

@@ -4,11 +4,14 @@
  * they are never logged (see core/logger.ts for the redaction paths).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const coreDir = dirname(fileURLToPath(import.meta.url));
+// The directory above core/ — for the build (dist/core/config.js) the one above dist/ too, so var/
+// resolves the same whether the source or the compiled JavaScript runs.
+export const repoRoot = resolve(coreDir, basename(dirname(coreDir)) === 'dist' ? '../..' : '..');
 
 const brokerList = z
   .string()

@@ -82,7 +82,9 @@ function upsert(path: string, name: string, fields: Record<string, unknown>): Pr
 }
 
 function start(name: string, script: string, env: Record<string, string>, args: string[] = []): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, script), ...args], {
+  // The services run compiled (dist/, `npm run build`); only the AWX double, a test tool, runs through tsx.
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, join(repoRoot, script), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...stack, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -164,21 +166,31 @@ async function main(): Promise<void> {
       String(awxPort),
     ],
   );
-  start('bridge', 'bridge/main.ts', {
-    UNICOP_WEBHOOK_SECRETS: `file:${secretFile}`,
-    UNICOP_AWX_WEBHOOK_SECRET: awxNotifySecret,
-    UNICOP_BRIDGE_PORT: String(bridgePort),
-    UNICOP_LOG_LEVEL: 'warn',
-  });
+  start(
+    'bridge',
+    'dist/bin/unicop.js',
+    {
+      UNICOP_WEBHOOK_SECRETS: `file:${secretFile}`,
+      UNICOP_AWX_WEBHOOK_SECRET: awxNotifySecret,
+      UNICOP_BRIDGE_PORT: String(bridgePort),
+      UNICOP_LOG_LEVEL: 'warn',
+    },
+    ['bridge'],
+  );
   await waitFor(`http://127.0.0.1:${awxPort}/api/v2/ping/`);
-  start('workers', 'workers/main.ts', {
-    UNICOP_AWX_URL: `http://127.0.0.1:${awxPort}`,
-    UNICOP_AWX_TOKEN: awxToken,
-    UNICOP_POLL_MIN_MS: '500',
-    // A development stack holds many test roots out of sync: the demo sweeps on the interval only.
-    UNICOP_SWEEP_ON_START: 'false',
-    UNICOP_LOG_LEVEL: 'warn',
-  });
+  start(
+    'workers',
+    'dist/bin/unicop.js',
+    {
+      UNICOP_AWX_URL: `http://127.0.0.1:${awxPort}`,
+      UNICOP_AWX_TOKEN: awxToken,
+      UNICOP_POLL_MIN_MS: '500',
+      // A development stack holds many test roots out of sync: the demo sweeps on the interval only.
+      UNICOP_SWEEP_ON_START: 'false',
+      UNICOP_LOG_LEVEL: 'warn',
+    },
+    ['workers'],
+  );
   await waitFor(`http://127.0.0.1:${bridgePort}/healthz`);
   console.log(`AWX double on 127.0.0.1:${awxPort} (templates: test/awx-double/templates.example.yaml)`);
   console.log(

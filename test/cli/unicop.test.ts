@@ -1,0 +1,120 @@
+/**
+ * The `unicop` executable as installed: the compiled dist/bin/unicop.js (`npm run build`, which
+ * scripts/test-all runs before the suites) run by plain node — no tsx loader — dispatches to the
+ * bridge and the workers, prints its usage on --help, and refuses an unknown command with exit 2.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../core/config.js';
+import { stack } from '../support/stack.js';
+
+const unicop = join(repoRoot, 'dist', 'bin', 'unicop.js');
+
+type Ran = { code: number | null; stdout: string; stderr: string };
+
+const children: ChildProcess[] = [];
+
+function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Ran> } {
+  const child = spawn(process.execPath, [unicop, ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const done = new Promise<Ran>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('unicop (compiled)', () => {
+  let emptyVar: string;
+
+  beforeAll(() => {
+    if (!existsSync(unicop)) throw new Error(`${unicop} is missing: run \`npm run build\` first`);
+    emptyVar = mkdtempSync(join(tmpdir(), 'unicop-cli-'));
+    return () => rmSync(emptyVar, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('--help lists the bridge and workers commands and exits 0', async () => {
+    const ran = await run(['--help']).done;
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toMatch(/^usage: unicop <command>/);
+    expect(ran.stdout).toMatch(/^ {2}bridge /m);
+    expect(ran.stdout).toMatch(/^ {2}workers /m);
+  });
+
+  it('an unknown command prints the usage to stderr and exits 2', async () => {
+    const ran = await run(['frobnicate']).done;
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toContain("unknown command 'frobnicate'");
+    expect(ran.stderr).toContain('usage: unicop <command>');
+    expect(ran.stdout).toBe('');
+  });
+
+  it('no command at all is a usage error (exit 2)', async () => {
+    const ran = await run([]).done;
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toContain('usage: unicop <command>');
+  });
+
+  it('`unicop workers` runs the workers: without a NetBox token they refuse to start, naming the variable', async () => {
+    const ran = await run(['workers'], { UNICOP_VAR: emptyVar }).done;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain('workers failed to start');
+    expect(ran.stderr).toContain('UNICOP_NETBOX_TOKEN');
+  });
+
+  it('`unicop bridge` serves /healthz on the configured address and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const { child, done } = run(['bridge'], {
+      UNICOP_VAR: emptyVar,
+      UNICOP_KAFKA_BROKERS: stack.kafkaBrokers().join(','),
+      UNICOP_REDIS_URL: stack.redisUrl(),
+      UNICOP_WEBHOOK_SECRETS: 'env:CLI_TEST_SECRET',
+      CLI_TEST_SECRET: 'cli-test-secret',
+      UNICOP_BRIDGE_HOST: '127.0.0.1',
+      UNICOP_BRIDGE_PORT: String(port),
+      UNICOP_LOG_LEVEL: 'warn',
+    });
+    let health: { status: number; body: string } | undefined;
+    for (let i = 0; i < 600 && !health && child.exitCode === null; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        health = { status: res.status, body: await res.text() };
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(health?.status).toBe(200);
+    child.kill('SIGTERM');
+    const ran = await done;
+    expect(ran.code).toBe(0);
+  }, 120_000);
+});

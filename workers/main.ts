@@ -19,7 +19,7 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
-import { dispatchIntents, type ReconcileJobData, reconcileQueueName } from './dispatcher/dispatcher.js';
+import { type ReconcileJobData, reconcileQueueName, startDispatcher } from './dispatcher/dispatcher.js';
 import { createWorkerMetrics } from './metrics.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
 import { reconcilerOptions } from './reconciler/options.js';
@@ -69,16 +69,14 @@ async function main(): Promise<void> {
       log,
     ),
   );
-  await freezeView.start();
+  await freezeView.start(); // replayed: a restart during a global freeze queues and launches nothing
   const queue = new Queue<ReconcileJobData>(reconcileQueueName, {
     connection: { url: config.UNICOP_REDIS_URL },
   });
-  const intents = new KafkaEventStream(
-    kafka,
-    { topic: topics.intents, groupId: consumerGroups.dispatcher, onFatal: exitOnFatal('dispatcher') },
-    log.child({ part: 'dispatcher' }),
+  const dispatcher = await startDispatcher(
+    { queue, freezeView, eventLog },
+    { kafka, log: log.child({ part: 'dispatcher' }), onFatal: exitOnFatal('dispatcher') },
   );
-  await intents.start((records) => dispatchIntents(records, { queue, freezeView, eventLog }));
 
   const metrics = createWorkerMetrics();
   const holder = `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
@@ -151,7 +149,13 @@ async function main(): Promise<void> {
     void worker
       .close()
       .then(() =>
-        Promise.all([resolver.stop(), intents.stop(), freezeView.stop(), wakeups.stop(), eventLog.close()]),
+        Promise.all([
+          resolver.stop(),
+          dispatcher.stop(),
+          freezeView.stop(),
+          wakeups.stop(),
+          eventLog.close(),
+        ]),
       )
       .then(() => Promise.all([queue.close(), redis.quit()]))
       .finally(() => process.exit(0));

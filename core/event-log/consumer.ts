@@ -118,6 +118,21 @@ export class KafkaEventStream implements EventStream {
   lag(): Promise<number> {
     return consumerGroupLag(this.kafka, this.options.groupId, this.options.topic);
   }
+
+  /** Each partition's first offset and end offset now (for knowing when a replay is complete). */
+  async offsets(): Promise<{ partition: number; low: string; high: string }[]> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      return (await admin.fetchTopicOffsets(this.options.topic)).map(({ partition, low, high }) => ({
+        partition,
+        low,
+        high,
+      }));
+    } finally {
+      await admin.disconnect();
+    }
+  }
 }
 
 /** Messages in `topic` that `groupId` has not committed yet (all of them for a group with no commits). */

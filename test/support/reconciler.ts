@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Kafka, logLevel } from 'kafkajs';
+import type { Logger } from 'pino';
 import { AwxClient } from '../../core/awx/index.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
 import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
@@ -17,7 +18,11 @@ import { type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
-import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import {
+  dispatchIntents,
+  type ReconcileJobData,
+  startDispatcher,
+} from '../../workers/dispatcher/dispatcher.js';
 import type { WorkerMetrics } from '../../workers/metrics.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
@@ -90,6 +95,8 @@ export interface BackHalf {
       wakeups?: JobWakeups;
       plugin?: PluginClient;
       metrics?: WorkerMetrics;
+      freezeView?: FreezeView;
+      log?: Logger;
     },
   ): Reconciler;
   stop(): Promise<void>;
@@ -136,10 +143,11 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
         awx: new AwxClient({ baseUrl: awx.url, token: awx.token, confirmDelayMs: 200 }),
         eventLog,
         wakeups: extra.wakeups ?? pollingOnly,
-        log,
+        log: extra.log ?? log,
         options: { ...testReconcilerOptions(uniqueName('worker')), ...overrides },
         ...(extra.now ? { now: extra.now } : {}),
         ...(extra.metrics ? { metrics: extra.metrics } : {}),
+        ...(extra.freezeView ? { freezeView: extra.freezeView } : {}),
       }),
     stop: async () => {
       await eventLog.close();
@@ -221,10 +229,12 @@ export async function startDispatchAndReconcile(
     new KafkaEventStream(back.kafka, { topic: topics.control, groupId: uniqueName('control') }, log),
   );
   await freezeView.start();
-  const intents = new KafkaEventStream(back.kafka, { topic: topics.intents, groupId }, log);
-  const dispatch = (records: LogRecord[]) =>
-    dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog });
-  if (options.fromKafka !== false) await intents.start(dispatch);
+  const deps = { queue, freezeView, eventLog: back.eventLog };
+  const dispatch = (records: LogRecord[]) => dispatchIntents(records, deps);
+  const intents =
+    options.fromKafka === false
+      ? undefined
+      : await startDispatcher(deps, { kafka: back.kafka, log, groupId });
   const worker = startReconcileWorker(
     back.reconciler(),
     { redisUrl: stack.redisUrl(), concurrency, queueName },
@@ -236,7 +246,7 @@ export async function startDispatchAndReconcile(
     dispatch,
     stop: async () => {
       await worker.close();
-      await intents.stop();
+      await intents?.stop();
       await freezeView.stop();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();

@@ -1,19 +1,24 @@
 /**
  * The dispatcher against real Kafka and Redis: intents become BullMQ jobs with at most one active
  * and one waiting job per root (coalescing, guarantee 3), the follow-up job after an active one
- * carries the newest intent, a global freeze holds intents (audited, nothing queued), and offsets
- * are committed once the jobs are in Redis.
+ * carries the newest intent, an intent's offset is committed only after its job is in Redis (the
+ * queue write held at a gate meanwhile), and a dispatcher restarted while automation is frozen
+ * globally (POST /freeze on a real bridge → unicop.control) holds every intent — audited, nothing
+ * queued — until resume, even when its replay of unicop.control is slow.
  */
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FreezeView } from '../../core/control/freeze-view.js';
-import { consumerGroupLag, KafkaEventStream } from '../../core/event-log/consumer.js';
+import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
-import { cloudEvent, type EventData, eventTypes, topics } from '../../core/events/catalogue.js';
+import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { cloudEvent, eventTypes, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
-import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { type ReconcileJobData, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
+import { eventually } from '../awx/support.js';
+import { controlStream, GlobalSwitch, slowReplay, startControlView, untilGlobal } from '../support/freeze.js';
 import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
 import { stack, uniqueName } from '../support/stack.js';
 
@@ -62,7 +67,7 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
   const freezeView = new FreezeView(
     new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, log),
   );
-  const stream = new KafkaEventStream(kafka, { topic: topics.intents, groupId }, log);
+  let dispatcher: { stop(): Promise<void> } | undefined;
   let tail: TopicTail;
   let worker: Worker<ReconcileJobData> | undefined;
   const id = Math.floor(Math.random() * 1e9);
@@ -73,12 +78,12 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
     tail = await TopicTail.start([topics.audit]);
     await freezeView.start();
     await positionGroupAtEnd(kafka, groupId, topics.intents);
-    await stream.start((records) => dispatchIntents(records, { queue, freezeView, eventLog }));
+    dispatcher = await startDispatcher({ queue, freezeView, eventLog }, { kafka, log, groupId });
     await events.waitUntilReady();
   });
   afterAll(async () => {
     await worker?.close();
-    await stream.stop();
+    await dispatcher?.stop();
     await freezeView.stop();
     await eventLog.close();
     await events.close();
@@ -137,32 +142,144 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
     expect(runsOfA[1]?.intentId).toBe((later[2] as { intentId: string }).intentId);
   });
 
-  it('holds intents while automation is frozen globally: audited, nothing queued', async () => {
-    const freeze: EventData<'freeze'> = {
-      scope: 'global',
-      rootKey: null,
-      frozen: true,
-      reason: 'test freeze',
-      actor: 'test',
-      at: new Date().toISOString(),
+  it("commits an intent's offset only after its job is in Redis", async () => {
+    // A dispatcher of its own whose queue writes wait at a gate: the real BullMQ queue, reached
+    // only when the test opens the gate, so "job not yet in Redis" lasts as long as the test likes.
+    const gatedName = uniqueName('reconcile-gated');
+    const gated = new Queue<ReconcileJobData>(gatedName, { connection });
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    let reached: () => void = () => undefined;
+    const reachedGate = new Promise<void>((r) => {
+      reached = r;
+    });
+    const behindGate = new Proxy(gated, {
+      get(target, prop, receiver) {
+        if (prop === 'add') {
+          return async (...args: Parameters<typeof target.add>) => {
+            reached();
+            await opened;
+            return target.add(...args);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const gatedGroup = uniqueName('dispatcher-gated');
+    await positionGroupAtEnd(kafka, gatedGroup, topics.intents);
+    const dispatcher = await startDispatcher(
+      { queue: behindGate, freezeView, eventLog },
+      { kafka, log, groupId: gatedGroup },
+    );
+    const intentTail = await TopicTail.start([topics.intents]);
+    const committed = async (partition: number) => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [offsets] = await admin.fetchOffsets({ groupId: gatedGroup, topics: [topics.intents] });
+        return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+      } finally {
+        await admin.disconnect();
+      }
     };
-    freezeView.apply(freeze); // this process's own view; the bridge writes the same to unicop.control
     try {
-      const held = intent(`site/${id + 2}`);
-      await eventLog.append([held.message]);
-      await tail.waitFor(auditFor('intent.held', held.intentId));
-      expect(await queue.getJob(held.intentId)).toBeUndefined();
+      const one = intent(`site/${id + 3}`);
+      await eventLog.append([one.message]);
+      const [record] = await intentTail.waitFor((m) => m.key === `site/${id + 3}`);
+      if (!record) throw new Error('the intent is not on unicop.intents');
+      const offset = BigInt(record.offset);
+      await reachedGate; // the dispatcher has the intent and is writing its job
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await gated.getJob(one.intentId)).toBeUndefined();
+      expect(await committed(record.partition)).toBeLessThanOrEqual(offset); // not committed yet
+
+      open();
+      const after = await eventually(
+        async () => {
+          const at = await committed(record.partition);
+          return at > offset ? at : undefined;
+        },
+        'the offset committed once the job is stored',
+        30_000,
+      );
+      expect(after).toBeGreaterThan(offset);
+      expect((await gated.getJob(one.intentId))?.data.rootKey).toBe(`site/${id + 3}`);
     } finally {
-      freezeView.apply({ ...freeze, frozen: false, reason: 'test over' });
+      open();
+      await intentTail.stop();
+      await dispatcher.stop();
+      await gated.obliterate({ force: true }).catch(() => undefined);
+      await gated.close();
     }
   });
 
-  it('commits its offsets once the jobs are in Redis', async () => {
-    let lag = -1;
-    for (let i = 0; i < 50 && lag !== 0; i++) {
-      lag = await consumerGroupLag(kafka, groupId, topics.intents);
-      if (lag !== 0) await new Promise((r) => setTimeout(r, 200));
+  it('restarted during a global freeze set at the admin API, it queues nothing until resume', async () => {
+    const restartQueue = new Queue<ReconcileJobData>(uniqueName('reconcile-restart'), { connection });
+    const group = uniqueName('dispatcher-restart');
+    await positionGroupAtEnd(kafka, group, topics.intents);
+    // What this dispatcher appends (the describe's own dispatcher audits the same intents too).
+    const appended: EventLogMessage[] = [];
+    const recording: EventLog = {
+      append: async (messages) => {
+        await eventLog.append(messages);
+        appended.push(...messages);
+      },
+      healthy: () => eventLog.healthy(),
+      close: async () => undefined,
+    };
+    const heldHere = (intentId: string) =>
+      appended.some((m) => auditFor('intent.held', intentId)({ value: JSON.parse(m.value) }));
+    const deps = (view: FreezeView) => ({ queue: restartQueue, freezeView: view, eventLog: recording });
+    // First life, as workers/main.ts starts it: the freeze view replayed, then the dispatcher.
+    const firstView = await startControlView(kafka, log);
+    const first = await startDispatcher(deps(firstView), { kafka, log, groupId: group });
+    const global = await GlobalSwitch.start();
+    const reason = uniqueName('dispatcher restart freeze');
+    const root = `site/${id + 4}`;
+    let second: { stop(): Promise<void> } | undefined;
+    let secondView: FreezeView | undefined;
+    try {
+      await global.freeze(reason); // POST /freeze → unicop.control
+      await untilGlobal(firstView, true, reason);
+      await first.stop(); // the workers process goes down …
+      await firstView.stop();
+      const waiting = [intent(root), intent(root)];
+      await eventLog.append(waiting.map((w) => w.message)); // … intents arrive meanwhile …
+
+      // … and it comes back. Its replay of unicop.control is slowed (2 s per batch), so a
+      // dispatcher that read intents before the replay finished would queue them.
+      secondView = new FreezeView(slowReplay(controlStream(kafka, log), 2000));
+      await secondView.start();
+      second = await startDispatcher(deps(secondView), { kafka, log, groupId: group });
+      await eventually(
+        async () => waiting.every((w) => heldHere(w.intentId)) || undefined,
+        'the restarted dispatcher holding both intents',
+        60_000,
+      );
+      expect(await restartQueue.getJobs(['waiting', 'delayed', 'prioritized', 'active'])).toEqual([]);
+      expect(secondView.globalState()).toMatchObject({ frozen: true, reason });
+
+      await global.resume(`${reason} over`);
+      await untilGlobal(secondView, false, `${reason} over`);
+      const next = intent(root);
+      await eventLog.append([next.message]);
+      await eventually(
+        async () =>
+          appended.some((m) => auditFor('intent.queued', next.intentId)({ value: JSON.parse(m.value) })) ||
+          undefined,
+        'the intent after resume queued',
+        60_000,
+      );
+      expect((await restartQueue.getJob(next.intentId))?.data.rootKey).toBe(root);
+    } finally {
+      await global.close(); // resumes if the test left automation frozen
+      await second?.stop();
+      await secondView?.stop();
+      await restartQueue.obliterate({ force: true }).catch(() => undefined);
+      await restartQueue.close();
     }
-    expect(lag).toBe(0);
-  });
+  }, 180_000);
 });

@@ -8,16 +8,21 @@
  * that is closed → the run waits visibly and continues in the window; the run timeout → AWX job
  * canceled → timed_out; a frozen root is parked; secrets appear nowhere in what was written.
  */
+import { Writable } from 'node:stream';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
-import { FreezeView } from '../../core/control/freeze-view.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import type { PluginRun } from '../../core/plugin/client.js';
+import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler } from '../../workers/reconciler/reconciler.js';
-import { TopicTail } from '../support/kafka.js';
+import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { GlobalSwitch, startControlView, untilGlobal } from '../support/freeze.js';
+import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
+import { startFrontHalf } from '../support/pipeline.js';
 import {
   type BackHalf,
   createAnchor,
@@ -31,6 +36,15 @@ import {
 } from '../support/reconciler.js';
 import { stack, uniqueName } from '../support/stack.js';
 
+function lineSink(lines: string[]): Writable {
+  return new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+}
+
 describe('reconciler: one root, one run, AWX, outcome', () => {
   let back: BackHalf;
   let tail: TopicTail;
@@ -39,7 +53,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
 
   beforeAll(async () => {
     back = await startBackHalf();
-    tail = await TopicTail.start([topics.outcomes, topics.audit, topics.intents]);
+    tail = await TopicTail.start([topics.outcomes, topics.audit, topics.intents, topics.changes]);
   }, 60_000);
   afterAll(async () => {
     await tail?.stop();
@@ -302,39 +316,57 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     }
   }, 120_000);
 
-  it('a global freeze holds queued jobs in the queue; after resume they run', async () => {
+  it('a global freeze set at the admin API holds a queued job in the BullMQ queue (nothing launched); after resume it runs', async () => {
     const site = await createSite();
-    const freezeView = new FreezeView({
-      start: async () => undefined,
-      stop: async () => undefined,
-      lag: async () => 0,
-    });
-    const switchTo = (frozen: boolean) =>
-      freezeView.apply({
-        scope: 'global',
-        rootKey: null,
-        frozen,
-        reason: 'test freeze',
-        actor: 'test',
-        at: new Date().toISOString(),
-      });
-    const reconciler = new Reconciler({
-      plugin: back.plugin,
-      awx: back.awx.client,
-      eventLog: back.eventLog,
-      wakeups: pollingOnly,
-      log: createLogger('t', 'silent'),
-      options: testReconcilerOptions(uniqueName('worker')),
-      freezeView,
-    });
-    switchTo(true);
-    const held = await reconciler.reconcile(reconcileJob(site.rootKey));
-    expect(held).toMatchObject({ kind: 'later', reason: expect.stringContaining('frozen globally') });
-    expect(await runsOf(site.rootKey)).toHaveLength(0);
-    switchTo(false);
-    expect(await reconciler.reconcile(reconcileJob(site.rootKey))).toEqual({ kind: 'done' });
-    expect((await runsOf(site.rootKey))[0]?.state).toBe('succeeded');
-  }, 120_000);
+    const log = createLogger('t', 'silent');
+    // As a workers process: a freeze view replaying unicop.control, a reconcile worker on a queue.
+    const freezeView = await startControlView(back.kafka, log);
+    const queueName = uniqueName('reconcile-freeze');
+    const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });
+    const worker = startReconcileWorker(
+      back.reconciler({}, { freezeView }),
+      { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
+      log,
+    );
+    const global = await GlobalSwitch.start();
+    const reason = uniqueName('reconciler freeze test');
+    const stateOf = async (id: string) => (await queue.getJob(id))?.getState();
+    const launches = async () => (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey).length;
+    try {
+      await global.freeze(reason); // POST /freeze → unicop.control → the worker's freeze view
+      await untilGlobal(freezeView, true, reason);
+      const job = reconcileJob(site.rootKey);
+      await queue.add('reconcile', job, { jobId: job.intentId });
+      // The worker took the job and put it back: delayed, still in the queue.
+      await eventually(
+        async () =>
+          ((await queue.getJob(job.intentId))?.processedOn && (await stateOf(job.intentId)) === 'delayed') ||
+          undefined,
+        'the job taken and put back while frozen',
+        60_000,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await stateOf(job.intentId)).toBe('delayed');
+      expect(await runsOf(site.rootKey)).toHaveLength(0);
+      expect(await launches()).toBe(0);
+
+      await global.resume(`${reason} over`);
+      await untilGlobal(freezeView, false, `${reason} over`);
+      await eventually(
+        async () => (await stateOf(job.intentId)) === 'completed' || undefined,
+        'the job run after resume',
+        120_000,
+      );
+      expect((await runsOf(site.rootKey)).map((r) => r.state)).toEqual(['succeeded']);
+      expect(await launches()).toBe(1);
+    } finally {
+      await global.close(); // resumes if the test left automation frozen
+      await worker.close();
+      await freezeView.stop();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  }, 240_000);
 
   it('a frozen root is parked: no lease, no run, an audit event saying why', async () => {
     const site = await createSite();
@@ -356,15 +388,58 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     }
   }, 60_000);
 
-  it('writes no secret into runs, journal entries or events', async () => {
-    const secrets = [stack.netboxToken(), back.awx.token];
-    const written = JSON.stringify(tail.messages);
-    const site = await createSite();
-    await back.reconciler().reconcile(reconcileJob(site.rootKey));
-    const records = JSON.stringify([await runsOf(site.rootKey), await journalOf('dcim.site', site.id)]);
-    for (const secret of secrets) {
-      expect(written).not.toContain(secret);
-      expect(records).not.toContain(secret);
+  it('writes no secret into runs, journal entries, events or logs', async () => {
+    // The whole way of one root: NetBox's signed webhook → bridge → resolver → intent → reconciler
+    // (a run that fails on AWX unreachable, with the real AWX token, then one that succeeds).
+    const front = await startFrontHalf(['dcim.site']);
+    const lines: string[] = [];
+    const log = createLogger('reconciler', 'debug', lineSink(lines));
+    try {
+      const site = await createSite();
+      const [intent] = await tail.waitFor(byRoot(site.rootKey, topics.intents), 1, 60_000);
+      const job = { ...reconcileJob(site.rootKey), ...(intent?.value.data as ReconcileJobData) };
+      const unreachable = new Reconciler({
+        plugin: back.plugin,
+        awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: back.awx.token }),
+        eventLog: back.eventLog,
+        wakeups: pollingOnly,
+        log,
+        options: testReconcilerOptions(uniqueName('worker')),
+      });
+      // (Another test's dispatcher on the shared stack may hold the root's lease for a moment.)
+      const untilDone = async (reconciler: Reconciler, data: ReconcileJobData) => {
+        while ((await reconciler.reconcile(data)).kind === 'later')
+          await new Promise((r) => setTimeout(r, 500));
+      };
+      await untilDone(unreachable, job);
+      await untilDone(back.reconciler({}, { log }), reconcileJob(site.rootKey, 'manual'));
+
+      // Captured after the act: the root's events, its runs and journal, every log line.
+      const released = (m: TailedMessage) =>
+        byRoot(site.rootKey, topics.audit)(m) &&
+        (m.value.data as { action: string }).action === 'lease.released';
+      await tail.waitFor(released, 2);
+      await tail.waitFor(byRoot(site.rootKey, topics.outcomes), 2);
+      await tail.waitFor(byRoot(site.rootKey, topics.intents), 2); // the change's, the retry
+      const changeKey = `dcim.site:${site.id}`;
+      const events = tail.messages.filter((m) => m.key === site.rootKey || m.key === changeKey);
+      const runs = await runsOf(site.rootKey);
+      const journal = await journalOf('dcim.site', site.id);
+      expect(runs.map((r) => `${r.state} ${r.outcome_class || ''}`.trim())).toEqual(
+        expect.arrayContaining(['succeeded', 'failed executor_unavailable']),
+      );
+      expect(journal.length).toBeGreaterThanOrEqual(2);
+      expect(events.filter((m) => m.topic === topics.changes).length).toBeGreaterThan(0);
+      const logs = [...lines, ...front.bridge.logs, ...front.resolverLogs];
+      expect(lines.join('')).toContain(site.rootKey);
+      const written = JSON.stringify({ events, runs, journal, logs });
+      const secrets = { netbox: stack.netboxToken(), awx: back.awx.token, webhook: front.secret };
+      for (const [what, secret] of Object.entries(secrets)) {
+        expect(secret.length, what).toBeGreaterThan(8);
+        expect(written.includes(secret), `the ${what} secret was written`).toBe(false);
+      }
+    } finally {
+      await front.stop();
     }
-  }, 60_000);
+  }, 180_000);
 });

@@ -7,13 +7,12 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FreezeView } from '../../core/control/freeze-view.js';
-import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import type { PluginRoot } from '../../core/plugin/client.js';
-import { dispatchIntents, type ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import { type ReconcileJobData, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
 import { redisEpochKey, Sweeper, sweepReason } from '../../workers/sweeper/sweeper.js';
+import { GlobalSwitch, startControlView, untilGlobal } from '../support/freeze.js';
 import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
 import {
   type BackHalf,
@@ -108,23 +107,12 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     }
   }, 120_000);
 
-  it('sweeps with cause resume when a global freeze is lifted, and not while it holds', async () => {
+  it('sweeps with cause resume when a global freeze set at the admin API is lifted, and not while it holds', async () => {
     const pending = await createSite();
-    const freezeView = new FreezeView({
-      start: async () => undefined,
-      stop: async () => undefined,
-      lag: async () => 0,
-    });
-    const setFrozen = (frozen: boolean) =>
-      freezeView.apply({
-        scope: 'global',
-        rootKey: null,
-        frozen,
-        reason: 'test',
-        actor: 'test',
-        at: new Date().toISOString(),
-      });
-    setFrozen(true);
+    // As a workers process: the sweeper reads the switch from unicop.control, set by POST /freeze.
+    const freezeView = await startControlView(back.kafka, log);
+    const global = await GlobalSwitch.start();
+    const reason = uniqueName('sweeper freeze test');
     const sweeper = new Sweeper({
       plugin: back.plugin,
       eventLog: back.eventLog,
@@ -137,13 +125,17 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     const forPending = (m: { topic: string; key: string | null }) =>
       m.topic === topics.intents && m.key === pending.rootKey;
     try {
+      await global.freeze(reason);
+      await untilGlobal(freezeView, true, reason);
       sweeper.start();
-      expect(await tail.settle(forPending, 1000)).toHaveLength(0);
-      setFrozen(false);
+      expect(await tail.settle(forPending, 1500)).toHaveLength(0);
+      await global.resume(`${reason} over`);
       const [intent] = await tail.waitFor(forPending, 1, 60_000);
       expect((intent?.value.data as { cause?: { kind: string } } | undefined)?.cause?.kind).toBe('resume');
     } finally {
       sweeper.stop();
+      await global.close(); // resumes if the test left automation frozen
+      await freezeView.stop();
     }
   }, 120_000);
 
@@ -155,13 +147,10 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     const kafka = back.kafka;
     const groupId = uniqueName('dispatcher');
     await positionGroupAtEnd(kafka, groupId, topics.intents);
-    const freezeView = new FreezeView(
-      new KafkaEventStream(kafka, { topic: topics.control, groupId: uniqueName('control') }, log),
-    );
-    await freezeView.start();
-    const intents = new KafkaEventStream(kafka, { topic: topics.intents, groupId }, log);
-    await intents.start((records) =>
-      dispatchIntents(records, { queue, freezeView, eventLog: back.eventLog }),
+    const freezeView = await startControlView(kafka, log);
+    const intents = await startDispatcher(
+      { queue, freezeView, eventLog: back.eventLog },
+      { kafka, log, groupId },
     );
     const pending = await createSite(); // out of sync, no worker on this queue: its job just waits
     const sweeper = new Sweeper({

@@ -5,14 +5,19 @@
  * level-based, so a coalesced intent loses nothing: the run re-reads the newest snapshot. The job id
  * is the intent id, so a replayed intent adds nothing. While automation is frozen globally the
  * intent is held (audited, not queued); a per-root freeze is enforced where the lease is taken.
- * Offsets are committed only after the jobs and audit events are stored (the consumer port).
+ * Offsets are committed only after the jobs and audit events are stored (the consumer port). The
+ * dispatcher consumes nothing before the freeze view has replayed `unicop.control`, so a restart
+ * during a global freeze queues nothing.
  */
 import type { Queue } from 'bullmq';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
 import type { FreezeView } from '../../core/control/freeze-view.js';
-import type { LogRecord } from '../../core/event-log/consumer.js';
+import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
+import { consumerGroups } from '../../core/event-log/groups.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { rootAuditMessage } from '../../core/events/audit.js';
-import { type CloudEvent, type EventData, parseEvent } from '../../core/events/catalogue.js';
+import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
 
@@ -30,6 +35,36 @@ export interface DispatcherDeps {
   queue: Queue<ReconcileJobData>;
   freezeView: FreezeView;
   eventLog: EventLog;
+}
+
+export interface StartDispatcherOptions {
+  kafka: Kafka;
+  log: Logger;
+  /** The consumer group on unicop.intents; tests use one of their own. */
+  groupId?: string;
+  onFatal?: (error: Error) => void;
+}
+
+/**
+ * Consumes unicop.intents into the queue, once the freeze view has replayed unicop.control (until
+ * then nothing is read, so nothing is queued past a global freeze). Resolves when consuming.
+ */
+export async function startDispatcher(
+  deps: DispatcherDeps,
+  options: StartDispatcherOptions,
+): Promise<{ stop(): Promise<void> }> {
+  await deps.freezeView.replayed();
+  const intents = new KafkaEventStream(
+    options.kafka,
+    {
+      topic: topics.intents,
+      groupId: options.groupId ?? consumerGroups.dispatcher,
+      ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+    },
+    options.log,
+  );
+  await intents.start((records) => dispatchIntents(records, deps));
+  return { stop: () => intents.stop() };
 }
 
 function audit(

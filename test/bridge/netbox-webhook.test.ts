@@ -1,6 +1,6 @@
 /**
  * POST /webhooks/netbox against the real Kafka and Redis: what is accepted becomes exactly one
- * change on unicop.changes before the 202; what is refused gets the right status, names its reason
+ * change on unicop.changes, and the 202 waits for Kafka's acknowledgement (held back in one test); what is refused gets the right status, names its reason
  * (and field), and leaves an audit event; duplicates and echoes are recognised; no secret is logged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,9 +38,34 @@ describe('POST /webhooks/netbox', () => {
       (m.value.data as { action: string }).action === action &&
       pred(m.value.data as Record<string, unknown>);
 
-  it('accepts a signed 4.7 delivery: 202 only after the change is on unicop.changes', async () => {
+  it('accepts a signed 4.7 delivery: 202 only after Kafka acknowledged the change on unicop.changes', async () => {
+    // A bridge whose Kafka acknowledgements are held back from it until the test releases them:
+    // the change is on the broker, but until the bridge learns so it must not answer.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const held = await startBridge(
+      { UNICOP_WEBHOOK_SECRETS: secret, UNICOP_PUBLISH_TIMEOUT_MS: '60000' },
+      { holdAcks: () => released },
+    );
     const body = netbox47Body();
-    const res = await postWebhook(bridge.url, body, secret);
+    let answered = false;
+    const response = postWebhook(held.url, body, secret).finally(() => {
+      answered = true;
+    });
+    let res: Awaited<typeof response>;
+    try {
+      await tail.waitFor(changesFor(body.data.id)); // on the broker …
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(answered).toBe(false); // … and no answer while the acknowledgement is held
+      release();
+      res = await response;
+    } finally {
+      release();
+      await response.catch(() => undefined);
+      await held.close();
+    }
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'accepted' });
     expect(res.body.changeId).toMatch(uuidv7Pattern);

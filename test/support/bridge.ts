@@ -17,7 +17,18 @@ export interface RunningBridge {
   close(): Promise<void>;
 }
 
-export async function startBridge(env: Record<string, string> = {}): Promise<RunningBridge> {
+export interface BridgeTestOptions {
+  /**
+   * Awaited after each produce request Kafka acknowledged, before the bridge learns of it: holds
+   * acknowledgements back, to show what the bridge does (not) answer meanwhile.
+   */
+  holdAcks?: () => Promise<void>;
+}
+
+export async function startBridge(
+  env: Record<string, string> = {},
+  options: BridgeTestOptions = {},
+): Promise<RunningBridge> {
   const netboxUrl = process.env.UNICOP_NETBOX_URL ?? readStackEnv().UNICOP_NETBOX_URL;
   const config = parseConfig({
     ...(netboxUrl ? { UNICOP_NETBOX_URL: netboxUrl } : {}),
@@ -41,6 +52,20 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Run
     logLevel: logLevel.NOTHING,
     retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
   });
+  const { holdAcks } = options;
+  if (holdAcks) {
+    const producer = kafka.producer.bind(kafka);
+    kafka.producer = (producerConfig) => {
+      const real = producer(producerConfig);
+      const sendBatch = real.sendBatch.bind(real);
+      real.sendBatch = async (batch) => {
+        const acknowledged = await sendBatch(batch);
+        await holdAcks();
+        return acknowledged;
+      };
+      return real;
+    };
+  }
   const { server, routes, close } = await connectBridge(config, logger, kafka);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

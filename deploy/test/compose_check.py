@@ -1,0 +1,214 @@
+"""The deploy suite's conversations with the composed NetBox (scripts/suites.d/40-deploy.sh), through
+its published REST API, as a user would have them. Python's standard library only (runs on the host).
+
+    compose_check.py edit                 create a site, edit its description; wait until a run of
+                                          that root succeeded at the edited snapshot; print
+                                          {"root", "run_id", "state", "hash"}
+    compose_check.py many N               create N sites, edit each once more; wait until every root
+                                          is in_sync with a succeeded last run at its current hash;
+                                          print {"roots": [...], "runs": total}
+    compose_check.py overlaps KEY...      every run of those roots; exit 1 naming any two runs of one
+                                          root whose [started, finished] intervals overlap
+    compose_check.py counts               {"sites", "roots", "runs"} (data kept across an upgrade)
+
+Environment: NETBOX_URL (http://127.0.0.1:PORT), NETBOX_TOKEN_FILE (the unicop token, nbt_...),
+CHECK_TIMEOUT (seconds, default 600), CHECK_PREFIX (object name prefix, default deploy).
+The token is sent, never printed.
+"""
+
+import itertools
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+URL = os.environ['NETBOX_URL'].rstrip('/')
+TOKEN = Path(os.environ['NETBOX_TOKEN_FILE']).read_text().splitlines()[0].strip()
+TIMEOUT = int(os.environ.get('CHECK_TIMEOUT', '600'))
+PREFIX = os.environ.get('CHECK_PREFIX', 'deploy')
+
+
+def api(method, path, body=None):
+    """`path` is /api/... or a full URL NetBox gave (a page's `next`)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(  # noqa: S310 - the URL is the composed NetBox's, from the suite
+        path if path.startswith('http') else f'{URL}{path}',
+        data=data,
+        method=method,
+        headers={
+            'Authorization': f'Bearer {TOKEN}',
+            'Accept': 'application/json',
+            'Content-Type': 'application/json',
+        },
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as res:  # noqa: S310
+            raw = res.read()
+    except urllib.error.HTTPError as exc:
+        raise SystemExit(f'NetBox {method} {path} -> {exc.code}: {exc.read()[:500]!r}') from None
+    return json.loads(raw) if raw else None
+
+
+def listing(path):
+    """Every item of a NetBox page-numbered listing."""
+    results, url = [], path
+    while url:
+        page = api('GET', url)
+        results += page['results']
+        url = page.get('next')
+    return results
+
+
+def all_roots():
+    """Every root (the plugin's listing is keyset-paginated by cursor)."""
+    results, cursor = [], ''
+    while True:
+        page = api('GET', f'/api/plugins/unicop/roots/?limit=1000{"&cursor=" + cursor if cursor else ""}')
+        results += page['results']
+        cursor = page.get('next_cursor')
+        if not cursor:
+            return results
+
+
+def root(key):
+    found = api('GET', f'/api/plugins/unicop/roots/?key={key}')['results']
+    return found[0] if found else None
+
+
+def runs(key):
+    return listing(f'/api/plugins/unicop/runs/?root={key}&limit=1000')
+
+
+def settled(key):
+    """The root, when it is in sync at its current hash with a succeeded last run; else None."""
+    r = root(key)
+    if not r or r['status'] != 'in_sync':
+        return None
+    last = r.get('last_run') or {}
+    if last.get('state') != 'succeeded' or r['last_reconciled_hash'] != r['current_hash']:
+        return None
+    return r
+
+
+def wait_settled(keys):
+    deadline = time.monotonic() + TIMEOUT
+    pending = list(keys)
+    while pending:
+        pending = [k for k in pending if settled(k) is None]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            states = {
+                k: ((root(k) or {}).get('status'), ((root(k) or {}).get('last_run') or {}).get('state'))
+                for k in pending[:5]
+            }
+            raise SystemExit(f'{len(pending)} root(s) not reconciled within {TIMEOUT}s, e.g. {states}')
+        time.sleep(2)
+
+
+def make_sites(n, tag):
+    sites = api(
+        'POST',
+        '/api/dcim/sites/',
+        [{'name': f'{PREFIX}-{tag}-{i}', 'slug': f'{PREFIX}-{tag}-{i}'} for i in range(n)],
+    )
+    return [s['id'] for s in sites]
+
+
+def edit():
+    tag = str(int(time.time()))
+    (site_id,) = make_sites(1, f'edit-{tag}')
+    key = f'site/{site_id}'
+    deadline = time.monotonic() + TIMEOUT
+    while root(key) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f'no root {key} appeared')
+        time.sleep(1)
+    api(
+        'PATCH',
+        f'/api/dcim/sites/{site_id}/',
+        {'description': f'edited through the composed NetBox at {tag}'},
+    )
+    wait_settled([key])
+    r = settled(key)
+    print(
+        json.dumps(
+            {
+                'root': key,
+                'run_id': r['last_run']['run_id'],
+                'state': r['last_run']['state'],
+                'hash': r['current_hash'],
+            }
+        )
+    )
+
+
+def many(n):
+    tag = str(int(time.time()))
+    ids = make_sites(n, f'many-{tag}')
+    keys = [f'site/{i}' for i in ids]
+    # A second change to every root while its first run may be under way: coalescing and the lease
+    # have something to do.
+    api('PATCH', '/api/dcim/sites/', [{'id': i, 'description': f'second change {tag}'} for i in ids])
+    wait_settled(keys)
+    print(json.dumps({'roots': keys, 'runs': sum(len(runs(k)) for k in keys)}))
+
+
+def parse_time(value):
+    return datetime.fromisoformat(value.replace('Z', '+00:00'))
+
+
+def overlaps(keys):
+    problems, total = [], 0
+    for key in keys:
+        spans = sorted(
+            (
+                (
+                    parse_time(r['started']),
+                    parse_time(r['finished']) if r['finished'] else None,
+                    r['run_id'],
+                    r['state'],
+                )
+                for r in runs(key)
+            ),
+            key=lambda s: s[0],
+        )
+        total += len(spans)
+        for (start_a, end_a, id_a, state_a), (start_b, _, id_b, _) in itertools.pairwise(spans):
+            if end_a is None or start_b < end_a:
+                problems.append(
+                    f'{key}: run {id_a} ({state_a}, {start_a}..{end_a}) overlaps run {id_b} (from {start_b})'
+                )
+    print(json.dumps({'roots': len(keys), 'runs': total, 'overlaps': problems}))
+    return 1 if problems else 0
+
+
+def counts():
+    def count(path):
+        return api('GET', f'{path}?limit=1')['count']
+
+    roots = len(all_roots())
+    print(
+        json.dumps(
+            {'sites': count('/api/dcim/sites/'), 'roots': roots, 'runs': count('/api/plugins/unicop/runs/')}
+        )
+    )
+
+
+if __name__ == '__main__':
+    command, args = (sys.argv[1] if len(sys.argv) > 1 else ''), sys.argv[2:]
+    if command == 'edit':
+        edit()
+    elif command == 'many':
+        many(int(args[0]))
+    elif command == 'overlaps':
+        sys.exit(overlaps(args))
+    elif command == 'counts':
+        counts()
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)

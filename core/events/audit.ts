@@ -16,7 +16,10 @@ export const auditActions = {
   'change.duplicate': 'bridge: the same delivery was seen before; nothing new published',
   'change.echo_suppressed': "bridge: the change was UNICOP's own write to NetBox",
   'change.ignored': 'resolver: the change touches no root',
-  'change.invalid': 'resolver: a record on unicop.changes that is not a valid change event',
+  'change.invalid':
+    'resolver: a record on unicop.changes that is not a valid change event; set aside on unicop.dead-letter',
+  'change.refused':
+    'resolver: the plugin refused the change (HTTP 4xx); set aside on unicop.dead-letter with the reason',
   'webhook.rejected': 'bridge: a NetBox webhook refused (signature, size, body), with the reason',
   'awx_notification.rejected': 'bridge: an AWX notification refused (credentials, body)',
   'intent.published': 'resolver: an intent for the root is on unicop.intents',

@@ -15,6 +15,7 @@ export const topics = {
   audit: 'unicop.audit',
   awxEvents: 'unicop.awx-events',
   control: 'unicop.control',
+  deadLetter: 'unicop.dead-letter',
 } as const;
 
 export const rootKeySchema = z.string().regex(/^[a-z][a-z0-9-]*\/\d+$/, 'expected "<root-kind>/<anchor-id>"');
@@ -78,6 +79,11 @@ export const terminalRunStates = [
   'denied',
   'skipped',
 ] as const;
+/**
+ * Why a run failed. Each class is produced by one code path of the reconciler and shown by a test
+ * (test/workers/failure-classes.test.ts and test/workers/reconciler.test.ts). NetBox being down is
+ * not a class: no run can be recorded then, so the job pauses instead (docs/runbooks/netbox-unavailable.md).
+ */
 export const failureClasses = [
   'executor_unavailable',
   'template_misconfigured',
@@ -86,7 +92,6 @@ export const failureClasses = [
   'canceled',
   'timed_out',
   'denied',
-  'netbox_unavailable',
   'lease_lost',
 ] as const;
 
@@ -137,6 +142,32 @@ export const freezeData = z.object({
   at: isoTime,
 });
 
+/**
+ * A record a consumer could not handle and will never be able to (a poison message): kept here with
+ * the reason instead of stopping its partition. The original record stays on its topic (until its
+ * retention ends); this event says where it is and carries its value (cut at `maxDeadLetterValue`
+ * characters) so it can be inspected and, once the cause is fixed, published again.
+ */
+export const maxDeadLetterValue = 100_000;
+export const deadLetterData = z.object({
+  /** Which consumer gave up on it. */
+  consumer: z.string().min(1),
+  /** `invalid`: not the event the topic holds; `refused`: the plugin refused it (HTTP 4xx). */
+  kind: z.enum(['invalid', 'refused']),
+  reason: z.string().min(1),
+  /** The HTTP status of the refusal; null for an invalid record. */
+  status: z.number().int().nullable(),
+  topic: z.string().min(1),
+  partition: z.number().int().nonnegative(),
+  offset: z.string().regex(/^\d+$/),
+  key: nullableString,
+  /** The CloudEvents id of the record, when it was a valid event. */
+  eventId: nullableString,
+  value: z.string(),
+  valueTruncated: z.boolean(),
+  at: isoTime,
+});
+
 /** Every event type: its CloudEvents `type`, the topic it lives on, and its data schema. */
 export const eventTypes = {
   change: { type: 'io.unicop.change.v1', topic: topics.changes, data: changeData },
@@ -145,6 +176,7 @@ export const eventTypes = {
   audit: { type: 'io.unicop.audit.v1', topic: topics.audit, data: auditData },
   awxJobStatus: { type: 'io.unicop.awx-job-status.v1', topic: topics.awxEvents, data: awxJobStatusData },
   freeze: { type: 'io.unicop.freeze.v1', topic: topics.control, data: freezeData },
+  deadLetter: { type: 'io.unicop.dead-letter.v1', topic: topics.deadLetter, data: deadLetterData },
 } as const;
 
 export type EventName = keyof typeof eventTypes;

@@ -136,4 +136,30 @@ export const eventExamples: { [N in EventName]: { about: string; event: CloudEve
       },
     }),
   },
+  deadLetter: {
+    about:
+      'A record a consumer will never be able to handle (not a valid event, or refused by the plugin with a 4xx), set aside with the reason so its partition moves on (key: the original key). The original stays on its topic until its retention ends.',
+    event: cloudEvent('deadLetter', {
+      id: '019aab30-2000-7abc-8def-0123456789ab',
+      source: 'unicop/resolver',
+      subject: 'unicop.changes/3@1207',
+      time: at(70_000),
+      data: {
+        consumer: 'unicop-resolver',
+        kind: 'refused',
+        reason:
+          'plugin API resolve/ answered 400: {"changes[0].object_type":["This value does not match the required pattern."]}',
+        status: 400,
+        topic: 'unicop.changes',
+        partition: 3,
+        offset: '1207',
+        key: 'Legacy-Model:12',
+        eventId: '019aab30-1fff-7000-8000-00000000000c',
+        value:
+          '{"specversion":"1.0","id":"019aab30-1fff-7000-8000-00000000000c","type":"io.unicop.change.v1","data":{"objectType":"Legacy-Model","objectId":12,"…":"…"}}',
+        valueTruncated: false,
+        at: at(70_000),
+      },
+    }),
+  },
 };

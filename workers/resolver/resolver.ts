@@ -2,7 +2,9 @@
  * The resolver process step: consumes `unicop.changes` as consumer group `unicop-resolver`, asks
  * the plugin which roots each batch touches, appends the intents (acks=all), and only then lets the
  * offsets be committed. NetBox unavailable → the batch is retried with backoff and nothing is
- * committed, so no change is skipped.
+ * committed, so no change is skipped. A poison change (invalid, or refused by the plugin with a
+ * 4xx) is set aside on `unicop.dead-letter` with the reason and the partition moves on
+ * (resolve-changes.ts).
  */
 import type { Logger } from 'pino';
 import type { EventStream } from '../../core/event-log/consumer.js';

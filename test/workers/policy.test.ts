@@ -18,7 +18,7 @@ describe('failure classes → actions', () => {
 
   it('retries what may pass by itself and stops on what needs a human', () => {
     expect(failureActions.executor_unavailable.action).toBe('retry');
-    expect(failureActions.netbox_unavailable.action).toBe('retry');
+    expect(failureActions.job_error.action).toBe('retry');
     expect(failureActions.template_misconfigured.action).toBe('terminal');
     expect(failureActions.denied.action).toBe('terminal');
   });

@@ -28,10 +28,6 @@ export const failureActions: Record<FailureClass, FailureAction> = {
   canceled: { action: 'terminal', why: 'someone canceled the job on purpose' },
   timed_out: { action: 'terminal', why: 'the run exceeded its policy timeout; a human should look first' },
   denied: { action: 'terminal', why: 'an approver said no' },
-  netbox_unavailable: {
-    action: 'retry',
-    why: 'NetBox could not be read or written; the root is retried when it is back',
-  },
   lease_lost: { action: 'terminal', why: 'another worker holds the root now and converges it' },
 };
 

@@ -20,6 +20,12 @@
 #   logs     tail of the gunicorn and RQ worker logs
 #   exec [VAR=value...] CMD...   run CMD inside the root with NetBox's environment (mounts first)
 #
+# Cache ($UNICOP_CACHE/netbox, outside the clone): the provisioned root (debootstrap + venv) as a
+# tarball keyed by its packages and NetBox's version, and a dump of a freshly upgraded database
+# keyed by NetBox's version. A fresh clone on the same machine restores both (seconds) instead of
+# debootstrap + pip + `netbox upgrade` (~8 min); `netbox migrate` then applies any newer plugin
+# migration. Delete the folder to provision from nothing.
+#
 # Secrets (generated once, kept in $UNICOP_VAR/netbox/secrets, mode 600, never printed):
 # SECRET_KEY, the API token pepper, the `admin` password, the API token (also in stack.env).
 # To start from scratch: `scripts/stack.d/netbox.sh down && rm -rf var/netbox` (after `down`
@@ -43,6 +49,7 @@ NB_VENV=/opt/netbox/venv
 HOST_CA=/etc/unicop-host-ca.crt  # inside the root: the host's CA bundle, for pip
 url="http://$UNICOP_HOST:$UNICOP_NETBOX_PORT"
 CHROOT=$(command -v chroot || echo /usr/sbin/chroot)
+cache="$UNICOP_CACHE/netbox"
 mkdir -p "$dir"
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +144,32 @@ api_get() {
 # ---------------------------------------------------------------------------------------------
 # provisioning steps (each one is skipped when its marker says it is done)
 
+root_cache_file() {
+  printf '%s/rootfs-%s.tar' "$cache" "$(printf 'trixie minbase %s netbox %s' "$ROOT_PACKAGES" "$NETBOX_SPEC" | sha256sum | cut -c1-16)"
+}
+
+# The root with its venv, from the cache, when this clone has none yet.
+step_restore_root() {
+  local want="trixie minbase $ROOT_PACKAGES" f; f=$(root_cache_file)
+  marked rootfs "$want" && return 0
+  [ -s "$f" ] || return 0
+  [ -e "$rootfs" ] && { unmount_all lazy || return 0; rm -rf --one-file-system "$rootfs"; }
+  say "restoring the root and venv from $f"
+  mkdir -p "$rootfs"
+  tar -C "$rootfs" -xf "$f" || { say "WARNING: the cached root did not unpack; provisioning from nothing"; rm -rf --one-file-system "$rootfs"; }
+}
+
+# Saves the root + venv (no mounts, no per-clone markers) once pip has succeeded.
+save_root_cache() {
+  local f; f=$(root_cache_file)
+  [ -s "$f" ] && return 0
+  mkdir -p "$cache"
+  say "saving the root and venv to $f"
+  tar -C "$rootfs" --exclude=./proc/* --exclude=./unicop/* --exclude=./.unicop/plugin \
+    --exclude=./.unicop/migrated --exclude=.$NB_ROOT/conf/configuration.py -cf "$f.tmp" . \
+    && mv "$f.tmp" "$f" || { rm -f "$f.tmp"; say "WARNING: could not save the root cache"; }
+}
+
 step_rootfs() {
   local want="trixie minbase $ROOT_PACKAGES"
   marked rootfs "$want" && return 0
@@ -191,6 +224,7 @@ for line in requires('netbox'):
 PY
   in_root pip install -r /tmp/netbox-requirements.txt setuptools >>"$log" 2>&1 || die "pip install of netbox's requirements failed (see $log)"
   mark venv "$NETBOX_SPEC"
+  save_root_cache
 }
 
 step_plugin() {
@@ -293,9 +327,58 @@ schema_fingerprint() {
 # Applies migrations (and the rest of `netbox upgrade`) when the database is behind the code.
 # Fast path: the fingerprint recorded after the last successful check/upgrade still matches
 # (`netbox migrate --check` alone costs ~9 s of Django start-up).
+db_dump_file() {
+  printf '%s/db-%s.dump' "$cache" "$(cd "$rootfs$NB_VENV"/lib/python3*/site-packages && ls -d netbox-*.dist-info 2>/dev/null | head -n 1)"
+}
+
+db_is_empty() {
+  [ "$(pg_q -d "$(env_get UNICOP_PG_DATABASE)" -c "SELECT to_regclass('public.django_migrations') IS NULL")" = t ]
+}
+
+# An empty database gets the cached dump of a freshly upgraded one (same NetBox version), then
+# `netbox migrate` applies what the plugin added since and collectstatic fills this root's static/.
+# Prints "restored" when it did.
+restore_db_dump() {
+  local f log="$UNICOP_LOG_DIR/netbox-upgrade.log" db list
+  f=$(db_dump_file); db=$(env_get UNICOP_PG_DATABASE)
+  [ -s "$f" ] && db_is_empty || return 0
+  say "restoring the migrated database from $f" >&2
+  list=$(mktemp)
+  # The ltree extension already exists (template1 has it): restore everything else.
+  pg_restore -l "$f" | grep -v ' EXTENSION ' >"$list"
+  if PGPASSWORD=$(env_get UNICOP_PG_PASSWORD) pg_restore --no-owner --no-privileges -L "$list" -h "$UNICOP_HOST" \
+       -p "$UNICOP_PG_PORT" -U "$(env_get UNICOP_PG_USER)" -d "$db" "$f" >>"$log" 2>&1 \
+     && in_root netbox migrate --no-input >>"$log" 2>&1 \
+     && in_root netbox collectstatic --no-input >>"$log" 2>&1; then
+    rm -f "$list"; echo restored; return 0
+  fi
+  rm -f "$list"
+  say "WARNING: the cached database did not restore cleanly (see $log); migrating from nothing" >&2
+  pg_q -d postgres -c "DROP DATABASE $db" -c "CREATE DATABASE $db OWNER $(env_get UNICOP_PG_USER)" >>"$log" 2>&1 \
+    || die "could not recreate database $db after a failed restore (see $log)"
+}
+
+save_db_dump() {
+  local f; f=$(db_dump_file)
+  mkdir -p "$cache"
+  PGPASSWORD=$(env_get UNICOP_PG_PASSWORD) pg_dump -Fc -h "$UNICOP_HOST" -p "$UNICOP_PG_PORT" \
+    -U "$(env_get UNICOP_PG_USER)" -f "$f.tmp" "$(env_get UNICOP_PG_DATABASE)" 2>>"$UNICOP_LOG_DIR/netbox-upgrade.log" \
+    && mv "$f.tmp" "$f" && say "saved the migrated database to $f" \
+    || { rm -f "$f.tmp"; say "WARNING: could not save the database dump"; }
+}
+
 step_upgrade() {
-  local log="$UNICOP_LOG_DIR/netbox-upgrade.log"
+  local log="$UNICOP_LOG_DIR/netbox-upgrade.log" was_empty=0
   marked migrated "$(schema_fingerprint)" && return 0
+  db_is_empty && was_empty=1
+  if [ "$was_empty" = 1 ] && [ -s "$(db_dump_file)" ]; then
+    if daemon_alive netbox-gunicorn || daemon_alive netbox-rqworker; then stop_daemons; fi
+    if [ "$(restore_db_dump)" = restored ]; then
+      refresh_test_template
+      mark migrated "$(schema_fingerprint)"
+      return 0
+    fi
+  fi
   if ! in_root netbox migrate --check >"$log" 2>&1; then
     if daemon_alive netbox-gunicorn || daemon_alive netbox-rqworker; then
       say "stopping gunicorn and the RQ worker for the upgrade"
@@ -303,6 +386,7 @@ step_upgrade() {
     fi
     say "netbox upgrade --no-input (a fresh database takes ~6 min; log $log)"
     in_root netbox upgrade --no-input >>"$log" 2>&1 || die "netbox upgrade failed (see $log)"
+    [ "$was_empty" = 1 ] && save_db_dump
     refresh_test_template
   fi
   mark migrated "$(schema_fingerprint)"
@@ -386,6 +470,7 @@ up() {
   port_open "$UNICOP_REDIS_PORT" || die "Redis is not up on $UNICOP_HOST:$UNICOP_REDIS_PORT: scripts/stack.d/redis.sh up"
   exec 9>"$dir/.lock"
   flock -w 1800 9 || die "another 'netbox.sh up' holds $dir/.lock"
+  timed "root (from the cache)" step_restore_root
   timed "root (debootstrap)" step_rootfs
   ensure_mounts
   step_root_files

@@ -7,11 +7,14 @@ Freeze and unfreeze go through save() so that the human override is change-logge
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from netbox.models import NetBoxModel
 from utilities.choices import ChoiceSet
+
+from . import run_states
 
 
 class RootStatusChoices(ChoiceSet):
@@ -61,8 +64,13 @@ class RunStateChoices(ChoiceSet):
         (SKIPPED, 'Skipped', 'gray'),
     ]
 
-    TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED, TIMED_OUT, DENIED, SKIPPED})
+    # Which states are final, and the transitions between them: run_states.json (run_states.py).
+    TERMINAL = run_states.TERMINAL
     UNSUCCESSFUL = frozenset({FAILED, CANCELED, TIMED_OUT, DENIED})
+
+
+if set(RunStateChoices.values()) != set(run_states.STATES):
+    raise ImproperlyConfigured('unicop: the run states of run_states.json and RunStateChoices differ')
 
 
 class RunCauseChoices(ChoiceSet):

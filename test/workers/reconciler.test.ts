@@ -138,13 +138,32 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const site = await createSite();
     await back.reconciler().reconcile(reconcileJob(site.rootKey));
     const { hash } = await back.plugin.snapshot(site.root.id);
-    // A check-mode run found the target differing (what a drift check records).
+    // A check-mode run found the target differing (what a drift check records). It goes through
+    // the states the plugin allows (a run is never created as succeeded: answered 409).
     const { token } = await back.plugin.acquireLease(site.root.id, 'drift-check', 30);
+    const driftRunId = uniqueName('drift-check');
+    await expect(
+      back.plugin.createRun({
+        run_id: driftRunId,
+        root: site.rootKey,
+        snapshot_hash: hash,
+        cause: 'sweep',
+        fencing_token: token,
+        state: 'succeeded',
+      }),
+    ).rejects.toMatchObject({ status: 409, body: { state: null, allowed: ['queued', 'leased', 'skipped'] } });
     await back.plugin.createRun({
-      run_id: uniqueName('drift-check'),
+      run_id: driftRunId,
       root: site.rootKey,
       snapshot_hash: hash,
       cause: 'sweep',
+      fencing_token: token,
+      state: 'leased',
+    });
+    for (const state of ['launched', 'running'] as const) {
+      await back.plugin.updateRun(driftRunId, { fencing_token: token, state });
+    }
+    await back.plugin.updateRun(driftRunId, {
       fencing_token: token,
       state: 'succeeded',
       outcome_class: 'drift',

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.routers import APIRootView
 from rest_framework.views import APIView
 
-from .. import leases
+from .. import leases, run_states
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..models import ReconciliationRun, Root, RunStateChoices
 from ..roots import refresh_hashes, resolve_change
@@ -32,8 +32,11 @@ class UnicopRootView(APIRootView):
 
 
 class LeaseConflictMixin:
+    """409 for lease and fence conflicts (leases.py) and for run writes the state machine refuses
+    (run_states.py), each with its own body."""
+
     def handle_exception(self, exc):
-        if isinstance(exc, leases.LeaseConflict):
+        if isinstance(exc, (leases.LeaseConflict, run_states.RunStateConflict)):
             return Response(exc.body(), status=status.HTTP_409_CONFLICT)
         return super().handle_exception(exc)
 
@@ -183,6 +186,10 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
         with transaction.atomic():
             root = Root.objects.select_for_update().get(pk=serializer.validated_data['root'].pk)
             leases.check_fence(root, serializer.validated_data['fencing_token'])
+            run_states.check_create(
+                serializer.validated_data['run_id'],
+                serializer.validated_data.get('state', ReconciliationRun._meta.get_field('state').default),
+            )
             entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_create(serializer)
             record_run_on_root(root, serializer.instance)
@@ -195,9 +202,7 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
             root = Root.objects.select_for_update().get(pk=run.root_id)
             leases.check_fence(root, serializer.validated_data['fencing_token'])
             run.refresh_from_db(fields=['state'])
-            new_state = serializer.validated_data.get('state', run.state)
-            if run.terminal and new_state != run.state:
-                raise leases.LeaseConflict(f'run {run.run_id} already ended in state {run.state}', root)
+            run_states.check_move(run.run_id, run.state, serializer.validated_data.get('state', run.state))
             entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_update(serializer)
             record_run_on_root(root, serializer.instance)

@@ -3,8 +3,9 @@ object permissions, create), plus: keyset pagination and the key/kind/frozen fil
 with a query count independent of the number of roots; freeze/unfreeze with a reason (change-logged,
 journalled, change permission needed); leases (acquire 201 / 409 naming the holder, renew, release, an
 expired lease taken with a higher token, expired or foreign token 409, malformed 400, unknown root 404);
-runs (the fence: a token lower than the highest issued -> 409, terminal states are final, the root's last
-run, last reconciled hash and derived status follow the runs); a run write's journal entry (on the root's
+runs (the fence: a token lower than the highest issued -> 409, terminal states are final — every
+transition: test_run_states.py —, the root's last run, last reconciled hash and derived status follow
+the runs); a run write's journal entry (on the root's
 anchor, by the request's user, none when the write is refused, 400 naming journal.kind/comments); the
 root's policy shows the catalogue's normalised change window."""
 
@@ -479,9 +480,10 @@ class RunFenceTestCase(RunWriteTestCase):
         )
         root_obj = Root.objects.get(pk=self.root.pk)
         self.assertEqual(root_obj.last_reconciled_hash, HASH_A)
-        # Terminal is final.
+        # Terminal is final (the state machine: test_run_states.py).
         response = self.patch('run-1', {'fencing_token': token, 'state': 'running'})
         self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+        self.assertEqual((response.json()['state'], response.json()['allowed']), ('succeeded', []))
 
     def test_failed_and_drifted_status(self):
         token = self.lease('w')
@@ -493,7 +495,8 @@ class RunFenceTestCase(RunWriteTestCase):
             api('root-lease-release', pk=self.root.pk), {'token': token}, format='json', **self.header
         )
         self.assertEqual(Root.objects.select_related('last_run').get(pk=self.root.pk).status, 'failed')
-        self.create('run-d', token, state='succeeded', outcome_class='drift')
+        self.create('run-d', token)
+        self.patch('run-d', {'fencing_token': token, 'state': 'succeeded', 'outcome_class': 'drift'})
         self.assertEqual(Root.objects.select_related('last_run').get(pk=self.root.pk).status, 'drifted')
 
     def test_in_sync_when_reconciled_hash_is_current(self):
@@ -501,7 +504,8 @@ class RunFenceTestCase(RunWriteTestCase):
 
         current = refresh_hash(self.root)
         token = self.lease('w')
-        self.create('run-s', token, snapshot_hash=current, state='succeeded')
+        self.create('run-s', token, snapshot_hash=current)
+        self.patch('run-s', {'fencing_token': token, 'state': 'succeeded'})
         self.client.post(
             api('root-lease-release', pk=self.root.pk), {'token': token}, format='json', **self.header
         )

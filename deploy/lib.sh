@@ -115,7 +115,8 @@ build_image() {
   log="$UNICOP_CACHE/images/$name-$key.log"
   mkdir -p "$UNICOP_CACHE/images"
   if podman image exists "$ref"; then
-    :
+    # Built here before; keep the cache whole for a machine whose podman storage is wiped.
+    [ -s "$tar" ] || { podman save --quiet --format docker-archive -o "$tar.tmp" "$ref" && mv "$tar.tmp" "$tar"; }
   elif [ -s "$tar" ]; then
     dsay "$name: podman load (cached $key)"
     podman load --quiet -i "$tar" >/dev/null || ddie "podman load $tar failed"

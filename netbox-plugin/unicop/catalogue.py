@@ -57,7 +57,7 @@ BUILTIN_KINDS = {
 DEFAULT_POLICY = {
     'approval_required': False,  # no approval step unless the kind asks for one
     'change_window': None,  # None: any time; else a list of windows (_parse_change_window)
-    'drift_mode': 'detect',  # snapshot-hash drift is reported, not remediated, by default
+    'drift_mode': 'detect',  # validated and published in the root's policy; no worker reads it yet
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
 }
 

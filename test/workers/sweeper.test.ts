@@ -2,7 +2,9 @@
  * The sweeper against the real plugin listing, Kafka and Redis: a root changed while no webhook
  * reached UNICOP gets an intent (cause `sweep`), an in-sync or frozen root does not; once
  * reconciled, the root is left alone. When Redis loses its data (FLUSHDB here), the next tick
- * notices the missing epoch key, sweeps, and the dispatcher puts the lost root's job back.
+ * notices the missing epoch key, sweeps, and the dispatcher puts the lost root's job back. A global
+ * freeze set at the admin API (a real bridge → unicop.control → the sweeper's freeze view) holds
+ * the owed sweep; lifting it sweeps with cause `resume`.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -11,6 +13,7 @@ import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import type { PluginRoot } from '../../core/plugin/client.js';
 import { type ReconcileJobData, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
+import { createWorkerMetrics } from '../../workers/metrics.js';
 import { redisEpochKey, Sweeper, sweepReason } from '../../workers/sweeper/sweeper.js';
 import { GlobalSwitch, startControlView, untilGlobal } from '../support/freeze.js';
 import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
@@ -113,22 +116,28 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     const freezeView = await startControlView(back.kafka, log);
     const global = await GlobalSwitch.start();
     const reason = uniqueName('sweeper freeze test');
+    const metrics = createWorkerMetrics();
+    // A sweep is owed at once (on start, as in production), so only the freeze keeps it back.
     const sweeper = new Sweeper({
       plugin: back.plugin,
       eventLog: back.eventLog,
       log,
       freezeView,
+      metrics,
       intervalMs: 3_600_000,
       checkMs: 100,
-      sweepOnStart: false,
+      sweepOnStart: true,
     });
     const forPending = (m: { topic: string; key: string | null }) =>
       m.topic === topics.intents && m.key === pending.rootKey;
+    const swept = async () => (await metrics.swept.get()).values.reduce((sum, v) => sum + v.value, 0);
     try {
       await global.freeze(reason);
       await untilGlobal(freezeView, true, reason);
       sweeper.start();
-      expect(await tail.settle(forPending, 1500)).toHaveLength(0);
+      // Held: no intent for any root (the counter moves with each root a walk emits for).
+      expect(await tail.settle(forPending, 3000)).toHaveLength(0);
+      expect(await swept()).toBe(0);
       await global.resume(`${reason} over`);
       const [intent] = await tail.waitFor(forPending, 1, 60_000);
       expect((intent?.value.data as { cause?: { kind: string } } | undefined)?.cause?.kind).toBe('resume');

@@ -10,7 +10,8 @@
  *   a retry intent when the failure class says so.
  *
  * Every transition is an audit event keyed by the root, so `unicop.audit` holds each root's
- * timeline in order. A write refused by the fence means another worker holds the root now: this
+ * timeline in order; each step is also a line of the run's own log, written with the run record
+ * (run-log.ts: the run page's Timeline in NetBox). A write refused by the fence means another worker holds the root now: this
  * run stops at once and writes nothing more (guarantee 2). The result tells the queue what to do
  * with the job: done, or come back at a given time (a lease held elsewhere, a closed change window,
  * a retry's backoff, NetBox unavailable).
@@ -38,6 +39,7 @@ import {
   PluginConflictError,
   type PluginRoot,
   type PluginRun,
+  type RunLogLine,
   type RunState,
   type RunWrite,
 } from '../../core/plugin/client.js';
@@ -53,6 +55,7 @@ import {
   windowState,
 } from './policy.js';
 import { RootLease } from './root-lease.js';
+import { RunLog } from './run-log.js';
 
 export const reconcilerSource = 'unicop/reconciler';
 
@@ -111,6 +114,8 @@ interface ActiveRun {
   leasedAt: Date;
   state: RunState;
   awx: { kind: AwxJobKind; id: number; url: string } | null;
+  /** The run's log lines, sent whole with every write of the run record. */
+  log: RunLog;
 }
 
 class LeaseLostError extends Error {
@@ -165,13 +170,14 @@ export class Reconciler {
         reason: `lease held by ${error.holder}`,
       };
     }
+    const leasedAt = this.now();
     const lease = new RootLease(plugin, root.id, root.key, token, options.leaseTtlSeconds, log);
     try {
       await this.audit(root.key, 'lease.acquired', 'ok', null, {
         intentId: job.intentId,
         fencingToken: token,
       });
-      return await this.underLease(root, lease, job, log);
+      return await this.underLease(root, lease, job, log, leasedAt);
     } catch (error) {
       if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
         await this.audit(root.key, 'run.fenced', 'rejected', (error as Error).message, {
@@ -195,10 +201,23 @@ export class Reconciler {
     lease: RootLease,
     job: ReconcileJobData,
     log: Logger,
+    leasedAt: Date,
   ): Promise<ReconcileResult> {
     const { plugin } = this.deps;
     const { waiting, adopted } = await this.adoptOpenRuns(root, lease, log);
     const current = await plugin.snapshot(root.id);
+    const snapshotAt = this.now();
+    /** The run's first lines: its lease and the snapshot it converges to. */
+    const begin = (run: ActiveRun): ActiveRun => {
+      run.log.add(leasedAt, 'info', `lease acquired with fencing token ${lease.fencingToken}`, {
+        fencing_token: lease.fencingToken,
+        holder: this.deps.options.holder,
+      });
+      run.log.add(snapshotAt, 'info', `snapshot read: ${current.hash.slice(0, 12)}`, {
+        snapshot_hash: current.hash,
+      });
+      return run;
+    };
     const fresh = (await plugin.findRoot(root.key)) ?? root;
     // Drift is flagged by the last run's outcome class (a check-mode run that found the target
     // differing). Not by the root's status: while we hold the lease it reads `reconciling`.
@@ -208,17 +227,20 @@ export class Reconciler {
       return { kind: 'done' }; // the adopted run already converged the root to this snapshot
     }
     if (current.hash === fresh.last_reconciled_hash && !drifted && !forced) {
-      const run = waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash);
+      const run = begin(
+        waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash),
+      );
       const end: RunEnd = { state: 'skipped', failureClass: null, summary: 'snapshot already reconciled' };
       await this.writeRun(lease, run, root.key, waiting, 'skipped');
       await this.finish(root, lease, run, end);
       return { kind: 'done' };
     }
-    const run = waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash);
+    const run = begin(waiting ? { ...waiting, snapshotHash: current.hash } : this.newRun(job, current.hash));
     const window = windowState(changeWindows(policy(root).change_window), this.now());
     if (!window.open) {
       const opensAt = window.opensAt ?? new Date(this.now().getTime() + 24 * 3600_000);
       const summary = `waiting for the change window; opens at ${opensAt.toISOString()}`;
+      run.log.add(this.now(), 'info', summary, { opens_at: opensAt.toISOString() });
       await this.writeRun(lease, run, root.key, waiting, 'queued', { summary });
       await this.audit(root.key, 'run.window_wait', 'ok', summary, this.correlation(run, lease));
       return { kind: 'later', at: opensAt, reason: 'change window closed' };
@@ -259,6 +281,12 @@ export class Reconciler {
       if (jobRef) {
         run.awx = jobRef;
         run.leasedAt = this.now(); // the run timeout starts again with the new holder
+        run.log.add(
+          run.leasedAt,
+          'warning',
+          `adopted by ${this.deps.options.holder} (its worker stopped); following AWX ${jobRef.kind} ${jobRef.id}`,
+          { fencing_token: lease.fencingToken, awx_job_id: jobRef.id },
+        );
         await this.writeRun(lease, run, root.key, run, record.state, {
           awx_job_id: jobRef.id,
           awx_job_type: jobRef.kind === 'job' ? 'job' : 'workflow',
@@ -344,6 +372,16 @@ export class Reconciler {
       return launchFailure(error, template.id);
     }
     run.awx = { kind, id: launched.id, url: this.jobUrl(kind, launched.id) };
+    run.log.add(
+      this.now(),
+      'info',
+      `launched AWX ${template.type === 'workflow' ? 'workflow job template' : 'job template'} ${template.id}: ${kind === 'job' ? 'job' : 'workflow job'} ${launched.id}${launched.adopted ? ' (an earlier attempt of this run had launched it)' : ''}`,
+      {
+        awx_template_id: template.id,
+        awx_job_id: launched.id,
+        awx_job_type: kind === 'job' ? 'job' : 'workflow',
+      },
+    );
     // The job id is recorded before anything waits on it: a crash from here on is adopted.
     await this.writeRun(lease, run, root.key, run, 'launched', {
       awx_job_id: launched.id,
@@ -373,6 +411,8 @@ export class Reconciler {
     let delay = options.pollMinMs;
     let cancelAskedAt: number | null = null;
     let unreachableSince: number | null = null;
+    let awxStatus: string | null = null;
+    const what = `AWX ${awxJob.kind === 'job' ? 'job' : 'workflow job'} ${awxJob.id}`;
     for (;;) {
       if (lease.lost) throw new LeaseLostError(String(lease.signal.reason ?? 'lease lost'));
       let job: AwxJob | AwxWorkflowJob;
@@ -384,6 +424,10 @@ export class Reconciler {
             : await this.deps.awx.getWorkflowJob(awxJob.id);
         next = terminalStatuses.includes(job.status as never) ? run.state : await this.stateOf(awxJob, job);
         unreachableSince = null;
+        if (job.status !== awxStatus) {
+          awxStatus = job.status as string;
+          run.log.add(this.now(), 'info', `${what} is ${awxStatus}`, { awx_status: awxStatus });
+        }
       } catch (error) {
         if (!(error instanceof AwxError)) throw error;
         if (!error.retriable) {
@@ -392,6 +436,11 @@ export class Reconciler {
             failureClass: error instanceof AwxNotFoundError ? 'job_error' : 'executor_unavailable',
             summary: `AWX refused to show ${awxJob.kind} ${awxJob.id}: ${error.message}`,
           };
+        }
+        if (unreachableSince === null) {
+          run.log.add(this.now(), 'warning', `AWX unreachable while following ${what}; polling on`, {
+            error: error.name,
+          });
         }
         unreachableSince ??= Date.now();
         if (Date.now() - unreachableSince > Math.max(timeoutMs, 60_000)) {
@@ -410,6 +459,11 @@ export class Reconciler {
       }
       if (next !== run.state) {
         const previous = run.state;
+        if (next === 'awaiting_approval') {
+          run.log.add(this.now(), 'info', 'approval requested: the workflow waits on its approval node');
+        } else if (previous === 'awaiting_approval') {
+          run.log.add(this.now(), 'info', 'approval given: the workflow goes on');
+        }
         await this.writeRun(lease, run, root.key, run, next);
         await this.audit(
           root.key,
@@ -422,6 +476,11 @@ export class Reconciler {
       }
       if (cancelAskedAt === null && this.now().getTime() >= deadline) {
         cancelAskedAt = Date.now();
+        run.log.add(
+          this.now(),
+          'warning',
+          `run timeout of ${timeoutMs / 1000} s reached; asking AWX to cancel`,
+        );
         await this.audit(
           root.key,
           'run.cancel_requested',
@@ -521,6 +580,10 @@ export class Reconciler {
     options: { retry?: boolean } = {},
   ): Promise<void> {
     const finishedAt = this.now();
+    run.log.add(finishedAt, outcomeLevel(end.state), `${end.state}: ${end.summary}`, {
+      state: end.state,
+      failure_class: end.failureClass,
+    });
     await this.writeRun(lease, run, root.key, run, end.state, {
       outcome_class: end.failureClass ?? '',
       summary: end.summary,
@@ -633,6 +696,7 @@ export class Reconciler {
       leasedAt: this.now(),
       state: 'queued',
       awx: null,
+      log: new RunLog(),
     };
   }
 
@@ -652,6 +716,7 @@ export class Reconciler {
       fencing_token: lease.fencingToken,
       state,
       snapshot_hash: run.snapshotHash,
+      log_lines: run.log.lines(),
       ...fields,
     };
     try {
@@ -767,6 +832,7 @@ function activeRunOf(record: PluginRun): ActiveRun {
     leasedAt: new Date(record.started),
     state: record.state,
     awx: record.awx_job_id ? { kind, id: record.awx_job_id, url: record.awx_job_url } : null,
+    log: new RunLog((record as { log_lines?: RunLogLine[] }).log_lines ?? []),
   };
 }
 
@@ -789,6 +855,12 @@ function launchFailure(error: unknown, templateId: number): RunEnd {
   }
   if (error instanceof AwxError) return misconfigured(`AWX refused the launch: ${error.message}`);
   throw error;
+}
+
+function outcomeLevel(state: TerminalState): RunLogLine['level'] {
+  if (state === 'succeeded' || state === 'skipped') return 'info';
+  if (state === 'canceled' || state === 'denied') return 'warning';
+  return 'error';
 }
 
 function journalKind(state: TerminalState): 'info' | 'success' | 'warning' | 'danger' {

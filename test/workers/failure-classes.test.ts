@@ -1,0 +1,172 @@
+/**
+ * Every failure class of the catalogue is produced by a real code path; this file shows the four
+ * that test/workers/reconciler.test.ts does not (executor_unavailable, template_misconfigured,
+ * denied and timed_out are there), each against NetBox with the plugin, Kafka and the AWX double
+ * running the real playbooks:
+ *   job_failed  — the playbook fails (the target refuses a stale fencing token): terminal, no retry;
+ *   job_error   — AWX cannot run the job (its playbook is missing from the project): retried;
+ *   canceled    — someone cancels the AWX job outside UNICOP: terminal;
+ *   lease_lost  — a worker died (SIGKILL, in its own process) right after recording its run and
+ *                 before launching: the next holder finds no AWX job carrying that run, ends it
+ *                 lease_lost and converges the root with a new run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwxClient } from '../../core/awx/index.js';
+import { repoRoot } from '../../core/config.js';
+import { topics } from '../../core/events/catalogue.js';
+import { createLogger } from '../../core/logger.js';
+import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
+import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { startTestDouble } from '../awx/support.js';
+import { type TailedMessage, TopicTail } from '../support/kafka.js';
+import {
+  type BackHalf,
+  createSite,
+  createTenant,
+  eventually,
+  reconcileJob,
+  stackTemplates,
+  startBackHalf,
+  testReconcilerOptions,
+} from '../support/reconciler.js';
+import { uniqueName } from '../support/stack.js';
+
+describe('failure classes, each from the code path that produces it', () => {
+  let back: BackHalf;
+  let tail: TopicTail;
+  const of = (key: string, topic: string) => (m: TailedMessage) => m.key === key && m.topic === topic;
+  /** Retry intents only: a created object may also get a change intent if a bridge is hooked up. */
+  const retryOf = (key: string) => (m: TailedMessage) =>
+    of(key, topics.intents)(m) && (m.value.data as { cause: { kind: string } }).cause.kind === 'retry';
+  const outcomeOf = async (key: string) =>
+    (await tail.waitFor(of(key, topics.outcomes)))[0]?.value.data as Record<string, unknown>;
+
+  beforeAll(async () => {
+    back = await startBackHalf();
+    tail = await TopicTail.start([topics.outcomes, topics.intents, topics.audit]);
+  });
+  afterAll(async () => {
+    await tail?.stop();
+    await back?.stop();
+  });
+
+  it('job_failed: the playbook fails at the target → failed/job_failed, terminal (no retry intent)', async () => {
+    const site = await createSite();
+    // The target already applied a far higher fencing token: the playbook's fence refuses to run.
+    const dir = join(back.targetDir, site.rootKey.replace('/', '-'));
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'unicop-state.json'),
+      JSON.stringify({ fencing_token: 1_000_000_000, run_id: 'a-later-holder' }),
+    );
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+
+    const [run] = await back.plugin.listRuns(site.rootKey);
+    expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_failed' });
+    expect(await back.awx.client.getJobStdout(run?.awx_job_id as number)).toContain('stale fencing token');
+    expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
+    expect(await tail.settle(retryOf(site.rootKey), 1500)).toHaveLength(0);
+  }, 600_000);
+
+  it('job_error: AWX cannot run the job (playbook missing) → failed/job_error, and a retry intent', async () => {
+    const config = stackTemplates(back.targetDir);
+    for (const template of config.job_templates) template.playbook = 'no-such-playbook.yml';
+    const broken = await startTestDouble(config, { stepMs: 20 });
+    try {
+      const site = await createSite();
+      const reconciler = new Reconciler({
+        plugin: back.plugin,
+        awx: new AwxClient({ baseUrl: broken.url, token: broken.token, confirmDelayMs: 200 }),
+        eventLog: back.eventLog,
+        wakeups: pollingOnly,
+        log: createLogger('failure-classes', 'silent'),
+        options: testReconcilerOptions(uniqueName('worker')),
+      });
+      await reconciler.reconcile(reconcileJob(site.rootKey));
+
+      const [run] = await back.plugin.listRuns(site.rootKey);
+      expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_error' });
+      expect(run?.summary).toContain('not found');
+      expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_error' });
+      const [retry] = await tail.waitFor(retryOf(site.rootKey));
+      expect((retry?.value.data as { cause?: unknown } | undefined)?.cause).toMatchObject({
+        kind: 'retry',
+        retryOf: run?.run_id,
+        attempt: 2,
+      });
+    } finally {
+      await broken.stop();
+    }
+  }, 600_000);
+
+  it('canceled: the AWX job is canceled outside UNICOP → canceled/canceled, terminal', async () => {
+    const tenant = await createTenant(); // a workflow that waits on its approval node
+    const running = back.reconciler().reconcile(reconcileJob(tenant.rootKey));
+    const jobId = await eventually(
+      async () => {
+        const root = await back.plugin.findRoot(tenant.rootKey);
+        return root?.status === 'awaiting_approval'
+          ? (root.last_run as { awx_job_id: number }).awx_job_id
+          : undefined;
+      },
+      'the run awaiting its approval',
+      300_000,
+    );
+    await back.awx.client.cancelWorkflowJob(jobId);
+    await running;
+
+    const [run] = await back.plugin.listRuns(tenant.rootKey);
+    expect(run).toMatchObject({ state: 'canceled', outcome_class: 'canceled', awx_job_id: jobId });
+    expect(await outcomeOf(tenant.rootKey)).toMatchObject({ state: 'canceled', failureClass: 'canceled' });
+    expect(await tail.settle(retryOf(tenant.rootKey), 1500)).toHaveLength(0);
+  }, 600_000);
+
+  it('lease_lost: a worker died between its run record and the launch → that run ends lease_lost; a new run converges', async () => {
+    const site = await createSite();
+    // The worker kills itself (SIGKILL) once the plugin has stored its run as leased; node runs it
+    // directly (the tsx CLI would put a second process between).
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'test', 'workers', 'fixtures', 'die-after-run-record.ts')],
+      {
+        env: {
+          ...process.env,
+          UNICOP_TEST_ROOT: site.rootKey,
+          UNICOP_TEST_AWX_URL: back.awx.url,
+          UNICOP_TEST_AWX_TOKEN: back.awx.token,
+        },
+        stdio: 'ignore',
+      },
+    );
+    const signal = await new Promise<NodeJS.Signals | null>((r) =>
+      child.once('exit', (_code, sig) => r(sig)),
+    );
+    expect(signal).toBe('SIGKILL');
+    const [doomed] = await back.plugin.listRuns(site.rootKey);
+    expect(doomed?.state).toBe('leased');
+
+    // The next worker waits out the dead worker's lease (4 s), then finds its run open.
+    const reconciler = back.reconciler({ holder: 'next-holder' });
+    for (;;) {
+      const result = await reconciler.reconcile(reconcileJob(site.rootKey));
+      if (result.kind === 'done') break;
+      await new Promise((r) => setTimeout(r, Math.max(0, result.at.getTime() - Date.now())));
+    }
+    const runs = await back.plugin.listRuns(site.rootKey);
+    expect(runs.map((r) => [r.run_id === doomed?.run_id, r.state, r.outcome_class])).toEqual([
+      [false, 'succeeded', ''],
+      [true, 'failed', 'lease_lost'],
+    ]);
+    const outcomes = await tail.waitFor(
+      (m) =>
+        of(site.rootKey, topics.outcomes)(m) && (m.value.data as { runId: string }).runId === doomed?.run_id,
+    );
+    expect(outcomes[0]?.value.data).toMatchObject({ state: 'failed', failureClass: 'lease_lost' });
+    // Nothing was launched for the dead worker's run: the double holds one job, the new run's.
+    const jobs = (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey);
+    expect(jobs.map((j) => j.run_id)).toEqual([runs[0]?.run_id]);
+  }, 600_000);
+});

@@ -149,5 +149,5 @@ bad=$(grep -E '^FAILED \(' "$out" | tail -1 | grep -oE '(failures|errors)=[0-9]+
 [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
 passed=$((passed + ran - bad)) failed=$((failed + bad))
 report
-echo "[plugin-wheel] $passed passed, $failed failed"
+echo "[plugin-wheel] checks: $passed ok, $failed failed"
 [ "$failed" -eq 0 ]

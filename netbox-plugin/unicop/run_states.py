@@ -93,23 +93,24 @@ TERMINAL = frozenset(_machine['terminal'])
 TRANSITIONS = {source: tuple(targets) for source, targets in _machine['transitions'].items()}
 
 
-def check_create(run_id, state):
-    """A run may be created only in an initial state."""
+def check_create(state):
+    """A run may be created only in an initial state. The refusal's detail names states only: the
+    workers read a 409 whose detail mentions a token as a fence refusal (a lost lease)."""
     if state not in INITIAL:
         raise RunStateConflict(
-            f'run {run_id} cannot be created in state {state}; a run starts in one of {", ".join(INITIAL)}',
+            f'a run cannot be created in state {state}; a run starts in one of {", ".join(INITIAL)}',
             None,
             INITIAL,
         )
 
 
-def check_move(run_id, current, new):
+def check_move(current, new):
     """A write may keep the run's state or make one of the declared transitions from it."""
     if new == current or new in TRANSITIONS[current]:
         return
     allowed = TRANSITIONS[current]
     if not allowed:
-        detail = f'run {run_id} already ended in state {current}; a terminal state is final'
+        detail = f'the run already ended in state {current}; a terminal state is final'
     else:
-        detail = f'run {run_id} cannot move from {current} to {new}; allowed: {", ".join(allowed)}'
+        detail = f'the run cannot move from {current} to {new}; allowed: {", ".join(allowed)}'
     raise RunStateConflict(detail, current, allowed)

@@ -187,8 +187,7 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
             root = Root.objects.select_for_update().get(pk=serializer.validated_data['root'].pk)
             leases.check_fence(root, serializer.validated_data['fencing_token'])
             run_states.check_create(
-                serializer.validated_data['run_id'],
-                serializer.validated_data.get('state', ReconciliationRun._meta.get_field('state').default),
+                serializer.validated_data.get('state', ReconciliationRun._meta.get_field('state').default)
             )
             entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_create(serializer)
@@ -202,7 +201,7 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
             root = Root.objects.select_for_update().get(pk=run.root_id)
             leases.check_fence(root, serializer.validated_data['fencing_token'])
             run.refresh_from_db(fields=['state'])
-            run_states.check_move(run.run_id, run.state, serializer.validated_data.get('state', run.state))
+            run_states.check_move(run.state, serializer.validated_data.get('state', run.state))
             entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
             super().perform_update(serializer)
             record_run_on_root(root, serializer.instance)

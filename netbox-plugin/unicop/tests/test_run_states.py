@@ -1,10 +1,11 @@
 """The run state machine (DESIGN.md §2) as the run API enforces it, from the data in run_states.json:
 the document holds DESIGN's states and terminal set and every write the reconciler makes
-(workers/reconciler/reconciler.ts); POST runs/ in every state (the initial ones 201, every other one
-409 `{detail, state: null, allowed}` with no row and no journal entry); PATCH along every declared
-transition (200, state stored) and every forbidden one (409 `{detail, state, allowed}`, state unchanged,
-no journal entry); a write that keeps the state is accepted in every state; the fence still answers
-first; and a document that is not a consistent state machine is refused with the field named."""
+(workers/reconciler/reconciler.ts), and nothing more; POST runs/ in every state (the initial ones 201,
+every other one 409 `{detail, state: null, allowed}` with no row and no journal entry); PATCH along
+every declared transition (200, state stored) and every forbidden one (409 `{detail, state, allowed}`,
+state unchanged, no journal entry); a write that keeps the state is accepted in every state; a
+refusal's detail never names a token; the fence still answers first; and a document that is not a
+consistent state machine is refused with the field named."""
 
 import json
 from collections import deque
@@ -235,6 +236,17 @@ class RunStateAPITestCase(RunWriteTestCase):
                 response = self.patch(run_id, {'fencing_token': self.token, 'awx_job_id': 5})
                 self.assertHttpStatus(response, status.HTTP_200_OK)
                 self.assertEqual(ReconciliationRun.objects.get(run_id=run_id).state, state)
+
+    def test_refusal_detail_never_names_a_token(self):
+        # Even for a run whose id says "token": the workers would take that 409 for a fence refusal.
+        self.assertHttpStatus(self.create('token-run', self.token, state='leased'), status.HTTP_201_CREATED)
+        self.patch('token-run', {'fencing_token': self.token, 'state': 'succeeded'})
+        for response in (
+            self.patch('token-run', {'fencing_token': self.token, 'state': 'running'}),
+            self.create('token-run-2', self.token, state='running'),
+        ):
+            self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
+            self.assertNotIn('token', response.json()['detail'])
 
     def test_fence_answers_before_the_state_machine(self):
         run_id = self.run_in('succeeded')

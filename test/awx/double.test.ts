@@ -188,7 +188,7 @@ describe('AWX double', () => {
       202,
     );
 
-    const canceled = await waitForJob(awx.client, running.body.job, 15_000);
+    const canceled = await waitForJob(awx.client, running.body.job);
     expect(canceled.status).toBe('canceled');
     expect(Date.parse(canceled.finished ?? '') - Date.parse(canceled.started ?? '')).toBeLessThan(20_000);
     expect(await get(`/api/v2/jobs/${running.body.job}/cancel/`)).toEqual({ can_cancel: false });
@@ -290,7 +290,7 @@ describe('AWX double', () => {
       return found.length ? found : undefined;
     }, 'approval');
     expect(approval).toMatchObject({ status: 'pending', timeout: 1, timed_out: false });
-    const wf = await waitForWorkflowJob(awx.client, body.workflow_job, 10_000);
+    const wf = await waitForWorkflowJob(awx.client, body.workflow_job);
     expect(wf.status).toBe('failed');
     const expired = await get(`/api/v2/workflow_approvals/${approval?.id}/`);
     expect(expired).toMatchObject({ status: 'failed', timed_out: true });

@@ -16,6 +16,14 @@ import { playbookProject, startTestDouble, type TestDouble, unicopVars, waitForJ
 
 const exec = promisify(execFile);
 
+/**
+ * Generous caps on waits for real ansible-runner work (each test runs up to five playbooks): a
+ * 2-core machine shared with other suites ran these past a 60 s budget. The tests run one at a
+ * time, so one test's jobs do not slow another's.
+ */
+const jobCapMs = 300_000;
+const testCapMs = 900_000;
+
 interface Summary {
   root: string;
   run_id: string;
@@ -65,7 +73,9 @@ describe('reconciler playbooks through the AWX double', () => {
       unicop: unicopVars(root, uniqueName('run'), token, snapshot),
       ...(jobType ? { jobType } : {}),
     });
-    const done = await waitForJob(awx.client, job.id, 90_000);
+    // A cap, not a budget: on a loaded machine ansible-runner may take minutes; the wait ends as
+    // soon as AWX reports the job ended.
+    const done = await waitForJob(awx.client, job.id, jobCapMs);
     const summary = (done.artifacts?.unicop_summary ?? {}) as Summary;
     return { job: done, summary, changed: await changedCount(awx.client, done) };
   }
@@ -76,165 +86,192 @@ describe('reconciler playbooks through the AWX double', () => {
       run_id: string;
     };
 
-  describe.concurrent('each root kind', () => {
-    it('prefix: renders A and PTR zones checked by named-checkzone, idempotent, drift in check mode, fenced', async () => {
-      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
-      const dir = join(target, root.replace('/', '-'));
-      const snapshot = {
-        root: {
-          kind: 'prefix',
-          key: root,
-          anchor: { id: 1, prefix: '10.20.30.0/24', dns_zone: 'example.net' },
-        },
-        members: [
-          { object_type: 'ipam.ipaddress', id: 1, address: '10.20.30.5/24', dns_name: 'web1.example.net' },
-          { object_type: 'ipam.ipaddress', id: 2, address: '10.20.30.10/24', dns_name: 'db.example.net.' },
-          { object_type: 'ipam.ipaddress', id: 3, address: '10.20.30.11/24', dns_name: '' },
-        ],
-      };
-      const forward = join(dir, 'example.net.zone');
-      const reverse = join(dir, '30.20.10.in-addr.arpa.zone');
-
-      const applied = await run(1, root, 5, snapshot);
-      expect(applied.job.status).toBe('successful');
-      expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, fencing_token: 5 });
-      expect(applied.summary.a_records).toBe(2);
-      expect(applied.summary.ptr_records).toBe(2);
-      const zone = await readFile(forward, 'utf8');
-      expect(zone).toContain('web1.example.net. IN A 10.20.30.5');
-      expect(zone).toContain('db.example.net. IN A 10.20.30.10');
-      expect(await readFile(reverse, 'utf8')).toContain('5.30.20.10.in-addr.arpa. IN PTR web1.example.net.');
-      await exec('named-checkzone', ['example.net', forward]);
-      await exec('named-checkzone', ['30.20.10.in-addr.arpa', reverse]);
-
-      const again = await run(1, root, 6, snapshot);
-      expect(again.job.status).toBe('successful');
-      expect(again.changed).toBe(0);
-      expect(again.summary.drift).toBe(false);
-      expect(await readFile(forward, 'utf8')).toBe(zone);
-      expect((await fence(dir)).fencing_token).toBe(6);
-
-      await appendFile(forward, 'rogue.example.net. IN A 10.20.30.99\n');
-      const manual = await readFile(forward, 'utf8');
-      const check = await run(1, root, 7, snapshot, 'check');
-      expect(check.job.status).toBe('successful');
-      expect(check.job.job_type).toBe('check');
-      expect(check.summary).toMatchObject({
-        mode: 'check',
-        drift: true,
-        changed_files: ['example.net.zone'],
-      });
-      expect(await readFile(forward, 'utf8')).toBe(manual);
-      expect((await fence(dir)).fencing_token).toBe(6);
-
-      const stale = await run(1, root, 3, { ...snapshot, members: [] });
-      expect(stale.job.status).toBe('failed');
-      expect(await awx.client.getJobStdout(stale.job.id)).toContain(`stale fencing token 3 for root ${root}`);
-      expect(await readFile(forward, 'utf8')).toBe(manual);
-      expect((await fence(dir)).fencing_token).toBe(6);
-
-      const converged = await run(1, root, 8, snapshot);
-      expect(converged.summary.drift).toBe(true);
-      expect(await readFile(forward, 'utf8')).toBe(zone);
-    });
-
-    it('prefix: a zone that named-checkzone rejects is never installed', async () => {
-      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
-      const snapshot = {
-        root: {
-          kind: 'prefix',
-          key: root,
-          anchor: { id: 2, prefix: '10.40.0.0/16', dns_zone: 'example.org' },
-        },
-        members: [
-          { object_type: 'ipam.ipaddress', id: 1, address: '10.40.1.5/16', dns_name: 'bad..example.org' },
-        ],
-      };
-      const refused = await run(1, root, 1, snapshot);
-      expect(refused.job.status).toBe('failed');
-      expect(await awx.client.getJobStdout(refused.job.id)).toContain('failed to validate');
-      expect(await readdir(join(target, root.replace('/', '-')))).not.toContain('example.org.zone');
-    });
-
-    it("prefix: reads the forward zone from the plugin snapshot's custom field", async () => {
-      const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
-      const snapshot = {
-        root: {
-          kind: 'prefix',
-          key: root,
-          anchor: {
-            object_type: 'ipam.prefix',
-            id: 3,
-            prefix: '10.50.60.0/24',
-            custom_fields: { dns_zone: 'Lab.Example.COM.' },
+  describe('each root kind', () => {
+    it(
+      'prefix: renders A and PTR zones checked by named-checkzone, idempotent, drift in check mode, fenced',
+      async () => {
+        const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+        const dir = join(target, root.replace('/', '-'));
+        const snapshot = {
+          root: {
+            kind: 'prefix',
+            key: root,
+            anchor: { id: 1, prefix: '10.20.30.0/24', dns_zone: 'example.net' },
           },
-        },
-        members: [
-          { object_type: 'ipam.ipaddress', id: 9, address: '10.50.60.7/24', dns_name: 'app.lab.example.com' },
-        ],
-      };
-      const applied = await run(1, root, 1, snapshot);
-      expect(applied.job.status).toBe('successful');
-      const zone = await readFile(join(target, root.replace('/', '-'), 'lab.example.com.zone'), 'utf8');
-      expect(zone).toContain('app.lab.example.com. IN A 10.50.60.7');
-    });
+          members: [
+            { object_type: 'ipam.ipaddress', id: 1, address: '10.20.30.5/24', dns_name: 'web1.example.net' },
+            { object_type: 'ipam.ipaddress', id: 2, address: '10.20.30.10/24', dns_name: 'db.example.net.' },
+            { object_type: 'ipam.ipaddress', id: 3, address: '10.20.30.11/24', dns_name: '' },
+          ],
+        };
+        const forward = join(dir, 'example.net.zone');
+        const reverse = join(dir, '30.20.10.in-addr.arpa.zone');
 
-    it('site: renders the device inventory tree, idempotent, drift in check mode, fenced, prunes', async () => {
-      const root = `site/${Math.floor(Math.random() * 1e6)}`;
-      const dir = join(target, root.replace('/', '-'));
-      const device = (id: number, name: string, role: string, status: string) => ({
-        object_type: 'dcim.device',
-        id,
-        name,
-        role: { id, slug: role, name: role },
-        status: { value: status, label: status },
-      });
-      const snapshot = {
-        root: { kind: 'site', key: root, anchor: { id: 3, name: 'Paris', slug: 'paris' } },
-        members: [
-          device(1, 'sw1', 'access-switch', 'active'),
-          device(2, 'rtr1', 'router', 'planned'),
-          { object_type: 'dcim.interface', id: 9, name: 'eth0' },
-        ],
-      };
+        const applied = await run(1, root, 5, snapshot);
+        expect(applied.job.status).toBe('successful');
+        expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, fencing_token: 5 });
+        expect(applied.summary.a_records).toBe(2);
+        expect(applied.summary.ptr_records).toBe(2);
+        const zone = await readFile(forward, 'utf8');
+        expect(zone).toContain('web1.example.net. IN A 10.20.30.5');
+        expect(zone).toContain('db.example.net. IN A 10.20.30.10');
+        expect(await readFile(reverse, 'utf8')).toContain(
+          '5.30.20.10.in-addr.arpa. IN PTR web1.example.net.',
+        );
+        await exec('named-checkzone', ['example.net', forward]);
+        await exec('named-checkzone', ['30.20.10.in-addr.arpa', reverse]);
 
-      const applied = await run(2, root, 5, snapshot);
-      expect(applied.job.status).toBe('successful');
-      expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, devices: 2 });
-      expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['rtr1.json', 'sw1.json']);
-      const sw1 = await readFile(join(dir, 'devices', 'sw1.json'), 'utf8');
-      expect(JSON.parse(sw1)).toMatchObject({ name: 'sw1', role: 'access-switch', status: 'active', root });
-      const index = JSON.parse(await readFile(join(dir, 'inventory.json'), 'utf8'));
-      expect(index.devices.map((d: { name: string }) => d.name)).toEqual(['rtr1', 'sw1']);
+        const again = await run(1, root, 6, snapshot);
+        expect(again.job.status).toBe('successful');
+        expect(again.changed).toBe(0);
+        expect(again.summary.drift).toBe(false);
+        expect(await readFile(forward, 'utf8')).toBe(zone);
+        expect((await fence(dir)).fencing_token).toBe(6);
 
-      const again = await run(2, root, 6, snapshot);
-      expect(again.changed).toBe(0);
-      expect(again.summary.drift).toBe(false);
+        await appendFile(forward, 'rogue.example.net. IN A 10.20.30.99\n');
+        const manual = await readFile(forward, 'utf8');
+        const check = await run(1, root, 7, snapshot, 'check');
+        expect(check.job.status).toBe('successful');
+        expect(check.job.job_type).toBe('check');
+        expect(check.summary).toMatchObject({
+          mode: 'check',
+          drift: true,
+          changed_files: ['example.net.zone'],
+        });
+        expect(await readFile(forward, 'utf8')).toBe(manual);
+        expect((await fence(dir)).fencing_token).toBe(6);
 
-      await writeFile(join(dir, 'devices', 'sw1.json'), '{"name": "sw1", "role": "hand-edited"}\n');
-      await writeFile(join(dir, 'devices', 'ghost.json'), '{}\n');
-      const check = await run(2, root, 7, snapshot, 'check');
-      expect(check.job.status).toBe('successful');
-      expect(check.summary).toMatchObject({
-        mode: 'check',
-        drift: true,
-        changed_files: ['devices/sw1.json'],
-      });
-      expect(check.summary.removed_files).toEqual(['devices/ghost.json']);
-      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
-      expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['ghost.json', 'rtr1.json', 'sw1.json']);
+        const stale = await run(1, root, 3, { ...snapshot, members: [] });
+        expect(stale.job.status).toBe('failed');
+        expect(await awx.client.getJobStdout(stale.job.id)).toContain(
+          `stale fencing token 3 for root ${root}`,
+        );
+        expect(await readFile(forward, 'utf8')).toBe(manual);
+        expect((await fence(dir)).fencing_token).toBe(6);
 
-      const stale = await run(2, root, 4, snapshot);
-      expect(stale.job.status).toBe('failed');
-      expect(await awx.client.getJobStdout(stale.job.id)).toContain(`stale fencing token 4 for root ${root}`);
-      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+        const converged = await run(1, root, 8, snapshot);
+        expect(converged.summary.drift).toBe(true);
+        expect(await readFile(forward, 'utf8')).toBe(zone);
+      },
+      testCapMs,
+    );
 
-      const smaller = { ...snapshot, members: [snapshot.members[0]] };
-      const converged = await run(2, root, 8, smaller);
-      expect(converged.job.status).toBe('successful');
-      expect(await readdir(join(dir, 'devices'))).toEqual(['sw1.json']);
-      expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toBe(sw1);
-      expect((await fence(dir)).fencing_token).toBe(8);
-    });
+    it(
+      'prefix: a zone that named-checkzone rejects is never installed',
+      async () => {
+        const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+        const snapshot = {
+          root: {
+            kind: 'prefix',
+            key: root,
+            anchor: { id: 2, prefix: '10.40.0.0/16', dns_zone: 'example.org' },
+          },
+          members: [
+            { object_type: 'ipam.ipaddress', id: 1, address: '10.40.1.5/16', dns_name: 'bad..example.org' },
+          ],
+        };
+        const refused = await run(1, root, 1, snapshot);
+        expect(refused.job.status).toBe('failed');
+        expect(await awx.client.getJobStdout(refused.job.id)).toContain('failed to validate');
+        expect(await readdir(join(target, root.replace('/', '-')))).not.toContain('example.org.zone');
+      },
+      testCapMs,
+    );
+
+    it(
+      "prefix: reads the forward zone from the plugin snapshot's custom field",
+      async () => {
+        const root = `prefix/${Math.floor(Math.random() * 1e6)}`;
+        const snapshot = {
+          root: {
+            kind: 'prefix',
+            key: root,
+            anchor: {
+              object_type: 'ipam.prefix',
+              id: 3,
+              prefix: '10.50.60.0/24',
+              custom_fields: { dns_zone: 'Lab.Example.COM.' },
+            },
+          },
+          members: [
+            {
+              object_type: 'ipam.ipaddress',
+              id: 9,
+              address: '10.50.60.7/24',
+              dns_name: 'app.lab.example.com',
+            },
+          ],
+        };
+        const applied = await run(1, root, 1, snapshot);
+        expect(applied.job.status).toBe('successful');
+        const zone = await readFile(join(target, root.replace('/', '-'), 'lab.example.com.zone'), 'utf8');
+        expect(zone).toContain('app.lab.example.com. IN A 10.50.60.7');
+      },
+      testCapMs,
+    );
+
+    it(
+      'site: renders the device inventory tree, idempotent, drift in check mode, fenced, prunes',
+      async () => {
+        const root = `site/${Math.floor(Math.random() * 1e6)}`;
+        const dir = join(target, root.replace('/', '-'));
+        const device = (id: number, name: string, role: string, status: string) => ({
+          object_type: 'dcim.device',
+          id,
+          name,
+          role: { id, slug: role, name: role },
+          status: { value: status, label: status },
+        });
+        const snapshot = {
+          root: { kind: 'site', key: root, anchor: { id: 3, name: 'Paris', slug: 'paris' } },
+          members: [
+            device(1, 'sw1', 'access-switch', 'active'),
+            device(2, 'rtr1', 'router', 'planned'),
+            { object_type: 'dcim.interface', id: 9, name: 'eth0' },
+          ],
+        };
+
+        const applied = await run(2, root, 5, snapshot);
+        expect(applied.job.status).toBe('successful');
+        expect(applied.summary).toMatchObject({ root, mode: 'apply', drift: true, devices: 2 });
+        expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['rtr1.json', 'sw1.json']);
+        const sw1 = await readFile(join(dir, 'devices', 'sw1.json'), 'utf8');
+        expect(JSON.parse(sw1)).toMatchObject({ name: 'sw1', role: 'access-switch', status: 'active', root });
+        const index = JSON.parse(await readFile(join(dir, 'inventory.json'), 'utf8'));
+        expect(index.devices.map((d: { name: string }) => d.name)).toEqual(['rtr1', 'sw1']);
+
+        const again = await run(2, root, 6, snapshot);
+        expect(again.changed).toBe(0);
+        expect(again.summary.drift).toBe(false);
+
+        await writeFile(join(dir, 'devices', 'sw1.json'), '{"name": "sw1", "role": "hand-edited"}\n');
+        await writeFile(join(dir, 'devices', 'ghost.json'), '{}\n');
+        const check = await run(2, root, 7, snapshot, 'check');
+        expect(check.job.status).toBe('successful');
+        expect(check.summary).toMatchObject({
+          mode: 'check',
+          drift: true,
+          changed_files: ['devices/sw1.json'],
+        });
+        expect(check.summary.removed_files).toEqual(['devices/ghost.json']);
+        expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+        expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['ghost.json', 'rtr1.json', 'sw1.json']);
+
+        const stale = await run(2, root, 4, snapshot);
+        expect(stale.job.status).toBe('failed');
+        expect(await awx.client.getJobStdout(stale.job.id)).toContain(
+          `stale fencing token 4 for root ${root}`,
+        );
+        expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+
+        const smaller = { ...snapshot, members: [snapshot.members[0]] };
+        const converged = await run(2, root, 8, smaller);
+        expect(converged.job.status).toBe('successful');
+        expect(await readdir(join(dir, 'devices'))).toEqual(['sw1.json']);
+        expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toBe(sw1);
+        expect((await fence(dir)).fencing_token).toBe(8);
+      },
+      testCapMs,
+    );
   });
 });

@@ -80,7 +80,9 @@ export async function startTestDouble(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until the job has ended (AWX's terminal statuses). */
-export async function waitForJob(client: AwxClient, id: number, timeoutMs = 60_000): Promise<AwxJob> {
+// The waits below return as soon as what they wait for happened; their defaults are generous caps
+// (a loaded 2-core machine runs ansible-runner slowly), not budgets a test is expected to meet.
+export async function waitForJob(client: AwxClient, id: number, timeoutMs = 300_000): Promise<AwxJob> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const job = await client.getJob(id);
@@ -93,7 +95,7 @@ export async function waitForJob(client: AwxClient, id: number, timeoutMs = 60_0
 export async function waitForWorkflowJob(
   client: AwxClient,
   id: number,
-  timeoutMs = 60_000,
+  timeoutMs = 300_000,
 ): Promise<AwxWorkflowJob> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -109,7 +111,7 @@ export async function waitForWorkflowJob(
 export async function eventually<T>(
   probe: () => Promise<T | undefined>,
   what: string,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

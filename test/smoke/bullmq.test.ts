@@ -23,7 +23,7 @@ describe('redis + bullmq', () => {
     });
     await events.waitUntilReady();
     const job = await queue.add('double', { n: 21 });
-    const result = await job.waitUntilFinished(events, 10_000);
+    const result = await job.waitUntilFinished(events, 120_000); // a cap: it returns once the job finished
     expect(result).toEqual({ doubled: 42 });
     expect(await queue.getJobCounts('completed')).toEqual({ completed: 1 });
   });

@@ -69,11 +69,11 @@ export class TopicTail {
     });
   }
 
-  /** Messages matching `match`, waiting until there are at least `count` of them. */
+  /** Messages matching `match`, waiting until there are at least `count` of them (a cap, not a budget). */
   async waitFor(
     match: (m: TailedMessage) => boolean,
     count = 1,
-    timeoutMs = 15_000,
+    timeoutMs = 120_000,
   ): Promise<TailedMessage[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
+import type { EventLog } from '../../core/event-log/port.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient } from '../../core/plugin/client.js';
@@ -50,7 +51,15 @@ export async function startTestResolver(groupId = uniqueName('resolver')) {
   return startResolverAt(kafka, groupId);
 }
 
-export async function startResolverAt(kafka: Kafka, groupId: string) {
+/**
+ * A resolver consuming unicop.changes under `groupId`. `wrapEventLog` puts something in front of
+ * its real Kafka event log (a test holding some appends back at a gate).
+ */
+export async function startResolverAt(
+  kafka: Kafka,
+  groupId: string,
+  options: { wrapEventLog?: (real: EventLog) => EventLog } = {},
+) {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -66,7 +75,7 @@ export async function startResolverAt(kafka: Kafka, groupId: string) {
       { topic: topics.changes, groupId, initialBackoffMs: 200, maxBackoffMs: 2000 },
       log,
     ),
-    eventLog,
+    eventLog: options.wrapEventLog ? options.wrapEventLog(eventLog) : eventLog,
     resolver: new PluginClient({ baseUrl: stack.netboxUrl(), token: stack.netboxToken(), timeoutMs: 5000 }),
     log,
   });

@@ -143,8 +143,10 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
   });
 
   it("commits an intent's offset only after its job is in Redis", async () => {
-    // A dispatcher of its own whose queue writes wait at a gate: the real BullMQ queue, reached
-    // only when the test opens the gate, so "job not yet in Redis" lasts as long as the test likes.
+    // A dispatcher of its own whose queue writes for one root wait at a gate: the real BullMQ
+    // queue, reached only when the test opens the gate, so "job not yet in Redis" lasts as long as
+    // the test likes (other roots' jobs, from other tests on the stack, pass).
+    const gatedRoot = `site/${id + 3}`;
     const gatedName = uniqueName('reconcile-gated');
     const gated = new Queue<ReconcileJobData>(gatedName, { connection });
     let open: () => void = () => undefined;
@@ -159,8 +161,10 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
       get(target, prop, receiver) {
         if (prop === 'add') {
           return async (...args: Parameters<typeof target.add>) => {
-            reached();
-            await opened;
+            if (args[1].rootKey === gatedRoot) {
+              reached();
+              await opened;
+            }
             return target.add(...args);
           };
         }
@@ -186,9 +190,9 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
       }
     };
     try {
-      const one = intent(`site/${id + 3}`);
+      const one = intent(gatedRoot);
       await eventLog.append([one.message]);
-      const [record] = await intentTail.waitFor((m) => m.key === `site/${id + 3}`);
+      const [record] = await intentTail.waitFor((m) => m.key === gatedRoot);
       if (!record) throw new Error('the intent is not on unicop.intents');
       const offset = BigInt(record.offset);
       await reachedGate; // the dispatcher has the intent and is writing its job
@@ -206,7 +210,7 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
         30_000,
       );
       expect(after).toBeGreaterThan(offset);
-      expect((await gated.getJob(one.intentId))?.data.rootKey).toBe(`site/${id + 3}`);
+      expect((await gated.getJob(one.intentId))?.data.rootKey).toBe(gatedRoot);
     } finally {
       open();
       await intentTail.stop();

@@ -5,9 +5,16 @@
  * unicop.changes under another group yields the same intent ids and nothing new.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerGroupLag } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
-import { positionGroup, type TailedMessage, TopicTail, testKafka, topicEnds } from '../support/kafka.js';
+import { eventually } from '../awx/support.js';
+import {
+  positionGroup,
+  positionGroupAtEnd,
+  type TailedMessage,
+  TopicTail,
+  testKafka,
+  topicEnds,
+} from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
 import { type FrontHalf, startFrontHalf, startResolverAt } from '../support/pipeline.js';
 import { stack, uniqueName } from '../support/stack.js';
@@ -103,14 +110,87 @@ describe('resolver: NetBox edits → changes → intents per root', () => {
     ]);
   });
 
-  it('commits its offsets once the intents are durable: the group has no lag left', async () => {
-    let lag = -1;
-    for (let i = 0; i < 50 && lag !== 0; i++) {
-      lag = await consumerGroupLag(testKafka(), front.resolverGroupId, topics.changes);
-      if (lag !== 0) await new Promise((r) => setTimeout(r, 200));
+  it("commits a change's offset only after its intents are on Kafka", async () => {
+    // A resolver of its own whose append of this change's intents waits at a gate: the change
+    // stays uncommitted for as long as the test holds the gate. (Appends for other prefixes wait
+    // only until the new prefix's id is known, then pass.)
+    const net = `10.${octet()}.${octet()}`;
+    let mine = '';
+    let known: () => void = () => undefined;
+    const idKnown = new Promise<void>((r) => {
+      known = r;
+    });
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    let reached: () => void = () => undefined;
+    const reachedGate = new Promise<void>((r) => {
+      reached = r;
+    });
+    const kafka = testKafka();
+    const group = uniqueName('resolver-gated');
+    await positionGroupAtEnd(kafka, group, topics.changes);
+    const gated = await startResolverAt(kafka, group, {
+      wrapEventLog: (real) => ({
+        append: async (messages) => {
+          if (messages.some((m) => m.value.includes('"objectType":"ipam.prefix"'))) {
+            await idKnown;
+            if (messages.some((m) => m.value.includes(`"rootKey":"${mine}"`))) {
+              reached();
+              await opened;
+            }
+          }
+          await real.append(messages);
+        },
+        healthy: () => real.healthy(),
+        close: () => real.close(),
+      }),
+    });
+    const committed = async (partition: number) => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topics.changes] });
+        return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    try {
+      const prefix = await netbox<{ id: number }>('POST', '/api/ipam/prefixes/', {
+        prefix: `${net}.0/24`,
+        description: uniqueName('t'),
+      });
+      mine = `prefix/${prefix.id}`;
+      known();
+      cleanup.push(() => netbox('DELETE', `/api/ipam/prefixes/${prefix.id}/`));
+      const created = (m: TailedMessage) =>
+        m.topic === topics.changes &&
+        (m.value.data as { objectType: string }).objectType === 'ipam.prefix' &&
+        (m.value.data as { objectId: number }).objectId === prefix.id;
+      const [change] = await tail.waitFor(created, 1, 60_000);
+      if (!change) throw new Error('no change on unicop.changes');
+      await reachedGate; // the resolver resolved the change and is appending its intent
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await committed(change.partition)).toBeLessThanOrEqual(BigInt(change.offset));
+
+      open();
+      const after = await eventually(
+        async () => {
+          const at = await committed(change.partition);
+          return at > BigInt(change.offset) ? at : undefined;
+        },
+        'the change committed once its intent is on Kafka',
+        30_000,
+      );
+      expect(after).toBeGreaterThan(BigInt(change.offset));
+    } finally {
+      known();
+      open();
+      await gated.stop();
     }
-    expect(lag).toBe(0);
-  });
+  }, 120_000);
 
   it('no secret reaches the logs of the whole run (bridge and resolver)', () => {
     const all = [...front.bridge.logs, ...front.resolverLogs].join('');

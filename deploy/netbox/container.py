@@ -82,9 +82,11 @@ def pid1_role():
         return 'web'
     if any(b'rqworker' in w for w in words):
         return 'rqworker'
-    if any(w.endswith(b'gunicorn') for w in words):
-        return 'web'
-    return 'other'
+    if b'bootstrap' in words:
+        return 'other'
+    # gunicorn, or the entrypoint still migrating before it starts gunicorn: not healthy until
+    # the API answers.
+    return 'web'
 
 
 def healthcheck():

@@ -11,10 +11,10 @@
 #                            the secret in $UNICOP_WEBHOOK_SECRET_FILE, event rule)
 #   healthcheck              the image's HEALTHCHECK (deploy/netbox/container.py)
 #   anything else            run as is (e.g. `netbox showmigrations unicop`)
-# Every dependency is waited for here (up to $NETBOX_WAIT_SECONDS, default 600): compose starts the
+# Every dependency is waited for here (up to $NETBOX_WAIT_SECONDS, default 1800): compose starts the
 # services together, and podman 4.3 does not wait for health.
 set -euo pipefail
-wait_seconds="${NETBOX_WAIT_SECONDS:-600}"
+wait_seconds="${NETBOX_WAIT_SECONDS:-1800}"
 helper=/opt/netbox/container.py
 
 log() { printf 'netbox-unicop: %s\n' "$*" >&2; }

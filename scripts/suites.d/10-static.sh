@@ -1,5 +1,5 @@
 # Static checks, one counted check each: TypeScript type-check, Biome (lint + format), ruff for
-# Python, ansible-lint for the playbooks.
+# Python, ansible-lint for the playbooks, and the generated OpenAPI types matching their documents.
 passed=0 failed=0
 check() {
   local name=$1; shift
@@ -9,6 +9,23 @@ check() {
 check typecheck npx tsc --noEmit
 check biome npx biome check .
 check ruff scripts/pyenv ruff check .
+# Each committed openapi/generated/<name>.ts must be exactly what openapi-typescript makes of the
+# committed openapi/<name>.yaml (regenerate with `npm run gen:<name>`).
+generated_types_fresh() {
+  local name tmp status=0
+  tmp=$(mktemp -d)
+  for name in awx plugin netbox; do
+    if ! npx openapi-typescript "openapi/$name.yaml" -o "$tmp/$name.ts" >"$tmp/$name.log" 2>&1; then
+      cat "$tmp/$name.log"; echo "[static] openapi-typescript failed on openapi/$name.yaml"; status=1
+    elif ! cmp -s "$tmp/$name.ts" "openapi/generated/$name.ts"; then
+      diff -u "openapi/generated/$name.ts" "$tmp/$name.ts" | head -20
+      echo "[static] openapi/generated/$name.ts differs from openapi/$name.yaml: run npm run gen:$name"; status=1
+    fi
+  done
+  rm -rf "$tmp"
+  return $status
+}
+check openapi-generated generated_types_fresh
 if compgen -G 'awx-playbooks/*.yml' >/dev/null; then
   check ansible-lint scripts/pyenv ansible-lint awx-playbooks
 fi

@@ -11,10 +11,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
-import type { PluginRoot } from '../../core/plugin/client.js';
 import { type ReconcileJobData, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
 import { createWorkerMetrics } from '../../workers/metrics.js';
-import { redisEpochKey, Sweeper, sweepReason } from '../../workers/sweeper/sweeper.js';
+import { redisEpochKey, Sweeper, type SweptRoot, sweepReason } from '../../workers/sweeper/sweeper.js';
 import { GlobalSwitch, startControlView, untilGlobal } from '../support/freeze.js';
 import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
 import {
@@ -42,13 +41,19 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
   });
 
   it('decides per root from the listing alone', () => {
-    const root = (fields: Partial<PluginRoot>): PluginRoot =>
-      ({ id: 1, key: 'site/1', kind: 'site', frozen: false, ...fields }) as PluginRoot;
+    const root = (fields: Partial<SweptRoot>): SweptRoot => ({
+      frozen: false,
+      current_hash: '',
+      last_reconciled_hash: '',
+      lease: { live: false },
+      last_run: null,
+      ...fields,
+    });
     const a = 'a'.repeat(64);
     const b = 'b'.repeat(64);
     expect(sweepReason(root({ current_hash: a, last_reconciled_hash: a }))).toBeNull();
     expect(sweepReason(root({ current_hash: a, last_reconciled_hash: b }))).toMatch(/differs/);
-    expect(sweepReason(root({ current_hash: a, last_reconciled_hash: null }))).toMatch(/differs/);
+    expect(sweepReason(root({ current_hash: a, last_reconciled_hash: '' }))).toMatch(/differs/);
     expect(sweepReason(root({ current_hash: a, frozen: true }))).toBeNull();
     expect(sweepReason(root({ current_hash: a, lease: { live: true } }))).toBeNull();
     // A terminal failure at this very hash waits for a human or a new change.

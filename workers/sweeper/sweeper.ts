@@ -46,19 +46,18 @@ export interface SweepReport {
   emitted: string[];
 }
 
-interface LastRun {
-  state?: string;
-  snapshot_hash?: string;
-}
+/** What the sweep decision reads of a root, as the plugin's bulk listing gives it. */
+export type SweptRoot = Pick<PluginRoot, 'frozen' | 'current_hash' | 'last_reconciled_hash'> & {
+  lease: Pick<PluginRoot['lease'], 'live'>;
+  last_run: Pick<NonNullable<PluginRoot['last_run']>, 'state' | 'snapshot_hash'> | null;
+};
 
 /** Why a root needs an intent, or null when it does not. */
-export function sweepReason(root: PluginRoot): string | null {
+export function sweepReason(root: SweptRoot): string | null {
   if (root.frozen) return null;
-  const lease = root.lease as { live?: boolean } | undefined;
-  if (lease?.live) return null;
-  const last = (root.last_run ?? null) as LastRun | null;
-  const lastOpen =
-    last?.state !== undefined && !(terminalRunStates as readonly string[]).includes(last.state);
+  if (root.lease.live) return null;
+  const last = root.last_run;
+  const lastOpen = last !== null && !(terminalRunStates as readonly string[]).includes(last.state);
   if (lastOpen) return 'its last run is open and nobody holds its lease';
   if (!root.current_hash || root.current_hash === root.last_reconciled_hash) return null;
   if (last?.snapshot_hash === root.current_hash) return null;

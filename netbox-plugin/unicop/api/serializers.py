@@ -30,7 +30,7 @@ class RootSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name='plugins-api:unicop-api:root-detail')
     anchor = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=RootStatusChoices, read_only=True)
-    last_run = LastRunSerializer(read_only=True)
+    last_run = LastRunSerializer(read_only=True, allow_null=True)
     lease = serializers.SerializerMethodField()
     awx_template = serializers.SerializerMethodField()
     policy = serializers.SerializerMethodField()

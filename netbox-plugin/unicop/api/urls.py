@@ -1,7 +1,7 @@
 from django.urls import path
 from netbox.api.routers import NetBoxRouter
 
-from . import views
+from . import schema, views  # noqa: F401  (schema: what /api/schema/ says of these views)
 
 router = NetBoxRouter()
 router.APIRootView = views.UnicopRootView

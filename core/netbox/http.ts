@@ -1,0 +1,188 @@
+/**
+ * The one HTTP client UNICOP uses for NetBox — its core REST API (core/netbox/rest.ts) and the
+ * `unicop` plugin API (core/plugin/client.ts): axios, one instance per base URL and token, a
+ * keep-alive agent, a timeout per request, the Bearer token header (decision 0012).
+ *
+ * The transport classifies only what it can know: NetBox unreachable, the connection reset or the
+ * request timing out is `NetboxUnavailableError` (retriable). Every HTTP answer, 5xx included, is
+ * returned to the caller with its status, which maps it to its own error classes. The token is sent,
+ * never logged or put in an error: the axios error (whose config carries the headers) is never kept
+ * as a cause, only its code and message.
+ *
+ * Requests are typed by the operation objects openapi-typescript generates (openapi/generated/):
+ * `request(method, '/api/…/{id}/', {path, query, body})` accepts only the paths, methods, parameters
+ * and bodies the committed OpenAPI document declares, and answers with the declared response body.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+
+export class NetboxUnavailableError extends Error {
+  override readonly name = 'NetboxUnavailableError';
+  readonly retriable = true as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface NetboxHttpOptions {
+  baseUrl: string;
+  token: string;
+  /** Whole-request timeout; NetBox answers in well under a second, a slow listing in a few. */
+  timeoutMs?: number;
+}
+
+/** An HTTP answer: the status and the parsed JSON body (null when empty, the text when not JSON). */
+export interface NetboxAnswer {
+  status: number;
+  body: unknown;
+}
+
+// ---- types derived from the generated OpenAPI operations ----------------------------------------
+
+type JsonContent<R> = R extends { content: { 'application/json': infer B } } ? B : undefined;
+type SuccessStatus = 200 | 201 | 202 | 204;
+/** The body of an operation's successful answer(s). */
+export type SuccessBody<Op> = Op extends { responses: infer R }
+  ? { [S in keyof R]: S extends SuccessStatus ? JsonContent<R[S]> : never }[keyof R]
+  : never;
+/** The JSON request body an operation takes (never when it takes none). */
+export type RequestBody<Op> = Op extends { requestBody?: infer B }
+  ? B extends { content: { 'application/json': infer J } }
+    ? J
+    : never
+  : never;
+type Params<Op, In extends 'path' | 'query'> = Op extends { parameters: infer P }
+  ? P extends { [K in In]?: infer X }
+    ? X
+    : never
+  : never;
+/** The methods a path item declares (openapi-typescript writes `never` for undeclared ones). */
+export type MethodsOf<Item> = {
+  [M in HttpMethod]: M extends keyof Item ? ([Item[M]] extends [never] ? never : M) : never;
+}[HttpMethod];
+type Op<Paths, P extends keyof Paths, M extends HttpMethod> = M extends keyof Paths[P] ? Paths[P][M] : never;
+
+type Init<O> = ([Params<O, 'path'>] extends [never | undefined]
+  ? { path?: undefined }
+  : { path: Params<O, 'path'> }) & {
+  query?: Params<O, 'query'> | URLSearchParams;
+} & ([RequestBody<O>] extends [never] ? { body?: undefined } : { body: RequestBody<O> });
+
+// ---- the transport -------------------------------------------------------------------------------
+
+const agents = {
+  http: new http.Agent({ keepAlive: true }),
+  https: new https.Agent({ keepAlive: true }),
+};
+const instances = new Map<string, AxiosInstance>();
+
+function instanceFor(baseUrl: string, token: string, timeoutMs: number): AxiosInstance {
+  const key = `${baseUrl}\u0000${token}\u0000${timeoutMs}`;
+  let instance = instances.get(key);
+  if (!instance) {
+    instance = axios.create({
+      baseURL: baseUrl,
+      timeout: timeoutMs,
+      httpAgent: agents.http,
+      httpsAgent: agents.https,
+      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+      // Every status is an answer; the callers map statuses to their error classes.
+      validateStatus: () => true,
+      // Bodies are parsed below: a non-JSON body (a proxy's HTML 502 page) must not throw.
+      responseType: 'text',
+      transformResponse: (data: unknown) => data,
+      maxRedirects: 0,
+      // Repeated query parameters as Django reads them: state=a&state=b (axios would write state[]=a).
+      paramsSerializer: { indexes: null },
+    });
+    instances.set(key, instance);
+  }
+  return instance;
+}
+
+function parseBody(text: unknown): unknown {
+  if (typeof text !== 'string' || text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.slice(0, 300);
+  }
+}
+
+/** Why a request got no answer, without anything from its config (which holds the token). */
+function transportFailure(error: unknown): { message: string; cause: Error } {
+  if (isAxiosError(error)) {
+    const timedOut =
+      error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.name === 'CanceledError';
+    const cause = Object.assign(new Error(error.message), { code: error.code });
+    return { message: timedOut ? 'timed out' : `connection failed (${error.code ?? 'no code'})`, cause };
+  }
+  return { message: 'connection failed', cause: new Error(String((error as Error)?.message ?? error)) };
+}
+
+/** Maps an HTTP answer that is not a 2xx to the caller's error (never carrying the token). */
+export type RefusalMapper = (answer: NetboxAnswer, method: HttpMethod, url: string) => Error;
+
+export class NetboxHttp<Paths> {
+  private readonly api: AxiosInstance;
+  private readonly timeoutMs: number;
+
+  constructor(
+    options: NetboxHttpOptions,
+    private readonly refusal: RefusalMapper,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), options.token, this.timeoutMs);
+  }
+
+  /**
+   * One request to an operation the OpenAPI document declares, its path parameters filled in: the
+   * declared body of the 2xx answer, or the caller's error for any other status.
+   */
+  async call<P extends keyof Paths & string, M extends MethodsOf<Paths[P]>>(
+    method: M,
+    path: P,
+    init: Init<Op<Paths, P, M>>,
+  ): Promise<SuccessBody<Op<Paths, P, M>>> {
+    const url = fillPath(path, init.path as Record<string, string | number> | undefined);
+    const answer = await this.send(method, url, init.query, init.body);
+    if (answer.status < 200 || answer.status > 299) throw this.refusal(answer, method, url);
+    // The one place a parsed body takes its declared type: the OpenAPI document is the contract,
+    // kept equal to what NetBox serves by test/openapi/published.test.ts.
+    return answer.body as SuccessBody<Op<Paths, P, M>>;
+  }
+
+  /**
+   * A request to a concrete URL path (its query in `query` or already in the URL): `{status, body}`
+   * for every HTTP status; NetboxUnavailableError when no answer came.
+   */
+  async send(method: HttpMethod, url: string, query?: unknown, body?: unknown): Promise<NetboxAnswer> {
+    try {
+      const response = await this.api.request<string>({
+        method,
+        url,
+        ...(query === undefined ? {} : { params: query }),
+        ...(body === undefined ? {} : { data: body, headers: { 'Content-Type': 'application/json' } }),
+        // The axios timeout bounds each wait on the socket; the signal bounds the whole request.
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return { status: response.status, body: parseBody(response.data) };
+    } catch (error) {
+      const failure = transportFailure(error);
+      throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
+        cause: failure.cause,
+      });
+    }
+  }
+}
+
+function fillPath(template: string, params: Record<string, string | number> | undefined): string {
+  return template.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const value = params?.[name];
+    if (value === undefined) throw new Error(`path parameter ${name} missing for ${template}`);
+    return encodeURIComponent(String(value));
+  });
+}

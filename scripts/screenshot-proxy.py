@@ -1,8 +1,9 @@
-"""A tiny reverse proxy for the UI screenshots: serves /static/ from NetBox's collected static files
-(gunicorn does not serve them in the local stack) and forwards everything else to NetBox, adding the
-session cookie of the `unicop-docs` user. Local use only (127.0.0.1).
+"""A tiny reverse proxy for the UI screenshots (scripts/docs-screenshots.ts): serves /static/ from
+NetBox's collected static files (gunicorn does not serve them in the local stack) and forwards
+everything else to NetBox with the session cookie of a login made through NetBox's own login form.
+Local use only (127.0.0.1).
 
-    python3 screenshot_proxy.py PORT NETBOX_URL STATIC_DIR   (SESSION in the environment)
+    python3 scripts/screenshot-proxy.py PORT NETBOX_URL STATIC_DIR   (SESSION in the environment)
 """
 
 import mimetypes

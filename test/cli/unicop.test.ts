@@ -91,6 +91,26 @@ describe('unicop (compiled)', () => {
     expect(ran.stderr).toContain('UNICOP_NETBOX_TOKEN');
   });
 
+  it('`unicop bridge --wait 2` with Kafka and Redis unreachable exits 1 naming both, and never starts the bridge', async () => {
+    const closed = await freePort(); // nothing listens there
+    const ran = await run(['bridge', '--wait', '2'], {
+      UNICOP_VAR: emptyVar,
+      UNICOP_KAFKA_BROKERS: `127.0.0.1:${closed}`,
+      UNICOP_REDIS_URL: `redis://127.0.0.1:${closed}`,
+      UNICOP_WEBHOOK_SECRETS: 'cli-test-secret',
+    }).done;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toMatch(/bridge failed to start: still waiting for kafka \(.*\); redis \(/);
+    expect(ran.stdout).not.toContain('bridge listening');
+  }, 60_000);
+
+  it('`unicop healthcheck bridge` exits 1 when nothing answers on the bridge port', async () => {
+    const closed = await freePort();
+    const ran = await run(['healthcheck', 'bridge'], { UNICOP_BRIDGE_PORT: String(closed) }).done;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain(`bridge /healthz on port ${closed}`);
+  });
+
   it('`unicop bridge` serves /healthz on the configured address and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const { child, done } = run(['bridge'], {
@@ -113,6 +133,9 @@ describe('unicop (compiled)', () => {
       }
     }
     expect(health?.status).toBe(200);
+    // The image's HEALTHCHECK command agrees.
+    const checked = await run(['healthcheck', 'bridge'], { UNICOP_BRIDGE_PORT: String(port) }).done;
+    expect(checked.code).toBe(0);
     child.kill('SIGTERM');
     const ran = await done;
     expect(ran.code).toBe(0);

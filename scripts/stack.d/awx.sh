@@ -407,9 +407,12 @@ start_daemons() {
   fi
   if ! daemon_alive awx-uwsgi; then
     port_open "$PORT" && die "$UNICOP_HOST:$PORT is taken by another process (the AWX double? another checkout's stack?)"
+    # --http-keepalive: without it the HTTP router closes every connection after one answer yet
+    # says nothing (no Connection: close), and a client reusing the socket (Node's fetch) loses
+    # its next request (seen: a POST approve failed with "other side closed").
     start_daemon awx-uwsgi env -i "${awx_env[@]}" "$venv/bin/uwsgi" --http "$UNICOP_HOST:$PORT" \
       --module awx.wsgi:application --master --processes "$WEB_PROCESSES" --die-on-term --vacuum \
-      --buffer-size 32768 --harakiri 120 --max-requests 1000 --disable-logging --static-map "/static=$dir/static" 9>&-
+      --http-keepalive --http-auto-chunked --buffer-size 32768 --harakiri 120 --max-requests 1000 --disable-logging --static-map "/static=$dir/static" 9>&-
   fi
   daemon_alive awx-dispatcher || start_daemon awx-dispatcher env -i "${awx_env[@]}" "$venv/bin/awx-manage" run_dispatcher 9>&-
   daemon_alive awx-callback || start_daemon awx-callback env -i "${awx_env[@]}" "$venv/bin/awx-manage" run_callback_receiver 9>&-

@@ -69,6 +69,7 @@ receptor_conf=/etc/receptor/receptor.conf
 receptor_sock="$dir/run/receptor.sock"
 receptor_bin="$CACHE/receptor-$RECEPTOR_VERSION/receptor"
 url="http://$UNICOP_HOST:$PORT"
+webhook_url="http://$UNICOP_HOST:${UNICOP_BRIDGE_PORT:-18080}/webhooks/awx"
 PG_BIN=/usr/lib/postgresql/15/bin
 mkdir -p "$dir" "$state"
 
@@ -480,16 +481,40 @@ up() {
   status
 }
 
+bootstrap_inputs() {
+  cat "$UNICOP_REPO/core/awx/bootstrap.ts" "$UNICOP_REPO/scripts/awx-bootstrap.ts"
+  printf '%s\n' "$(ee_image)" "$targets" "$webhook_url" "$(cat "$state/migrated" 2>/dev/null)"
+}
+
+# The bootstrap's result still holds: the token authenticates and every template of the map still
+# exists under its name (a `npx tsx` start alone costs ~10 s on a loaded machine).
+bootstrap_intact() {
+  [ -s "$dir/facts.env" ] && [ -s "$dir/templates.json" ] && [ -s "$secrets/api_token" ] || return 1
+  marked bootstrap "$(bootstrap_inputs | sha256sum | cut -c1-16)" || return 1
+  local ids body
+  ids=$(python3 -c 'import json,sys; print(",".join(str(t["id"]) for t in json.load(open(sys.argv[1])).values()))' "$dir/templates.json") || return 1
+  body=$(printf 'Authorization: Bearer %s\n' "$(cat "$secrets/api_token")" |
+    curl -sS -m 10 -f -H @- "$url/api/v2/unified_job_templates/?id__in=$ids&page_size=50" 2>/dev/null) || return 1
+  python3 -c '
+import json, sys
+want = {name: t["id"] for name, t in json.load(open(sys.argv[1])).items()}
+have = {r["name"]: r["id"] for r in json.loads(sys.argv[2])["results"]}
+sys.exit(0 if all(have.get(n) == i for n, i in want.items()) else 1)' "$dir/templates.json" "$body"
+}
+
 bootstrap() {
   local log="$UNICOP_LOG_DIR/awx-bootstrap.log"
   secret webhook_secret >/dev/null
-  (cd "$UNICOP_REPO" && env UNICOP_AWX_BOOTSTRAP_URL="$url" UNICOP_AWX_ADMIN_PASSWORD_FILE="$secrets/admin_password" \
-     UNICOP_AWX_TOKEN_FILE="$secrets/api_token" UNICOP_AWX_WEBHOOK_SECRET_FILE="$secrets/webhook_secret" \
-     UNICOP_AWX_WEBHOOK_URL="http://$UNICOP_HOST:${UNICOP_BRIDGE_PORT:-18080}/webhooks/awx" \
-     UNICOP_AWX_EE_IMAGE="$(ee_image)" UNICOP_AWX_TARGET_DIR="$targets" UNICOP_AWX_PROJECT_PATH=unicop-playbooks \
-     UNICOP_AWX_FACTS_FILE="$dir/facts.env" UNICOP_AWX_TEMPLATES_FILE="$dir/templates.json" \
-     npx tsx scripts/awx-bootstrap.ts) >"$log" 2>&1 || die "the AWX bootstrap failed (see $log)"
-  say "$(tail -n 1 "$log")"
+  if ! bootstrap_intact; then
+    (cd "$UNICOP_REPO" && env UNICOP_AWX_BOOTSTRAP_URL="$url" UNICOP_AWX_ADMIN_PASSWORD_FILE="$secrets/admin_password" \
+       UNICOP_AWX_TOKEN_FILE="$secrets/api_token" UNICOP_AWX_WEBHOOK_SECRET_FILE="$secrets/webhook_secret" \
+       UNICOP_AWX_WEBHOOK_URL="$webhook_url" \
+       UNICOP_AWX_EE_IMAGE="$(ee_image)" UNICOP_AWX_TARGET_DIR="$targets" UNICOP_AWX_PROJECT_PATH=unicop-playbooks \
+       UNICOP_AWX_FACTS_FILE="$dir/facts.env" UNICOP_AWX_TEMPLATES_FILE="$dir/templates.json" \
+       npx tsx scripts/awx-bootstrap.ts) >"$log" 2>&1 || die "the AWX bootstrap failed (see $log)"
+    say "$(tail -n 1 "$log")"
+    mark bootstrap "$(bootstrap_inputs | sha256sum | cut -c1-16)"
+  fi
   local k v
   while IFS='=' read -r k v; do [ -n "$k" ] && env_set "$k" "$v"; done <"$dir/facts.env"
 }

@@ -8,7 +8,8 @@
  * `npm run gen:plugin` / `gen:netbox` turn them into TypeScript types (openapi/generated/).
  * test/openapi/published.test.ts fails when openapi/plugin.yaml is not what the live plugin serves.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -53,13 +54,37 @@ export const netboxSubset: Record<string, HttpMethod[]> = {
 
 const methods: HttpMethod[] = ['get', 'post', 'put', 'patch', 'delete'];
 
-/** The schema NetBox serves (JSON), as drf-spectacular generates it for this NetBox and its plugins. */
+/** A digest of the plugin's sources (Python and JSON), which its part of the schema is made from. */
+export function pluginSourceDigest(dir = join(repoRoot, 'netbox-plugin', 'unicop')): string {
+  const hash = createHash('sha256');
+  const walk = (at: string): void => {
+    for (const entry of readdirSync(at, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== '__pycache__' && entry.name !== 'tests') walk(path);
+      } else if (/\.(py|json)$/.test(entry.name)) {
+        hash.update(path.slice(dir.length)).update(readFileSync(path));
+      }
+    }
+  };
+  walk(dir);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The schema NetBox serves (JSON), as drf-spectacular generates it for this NetBox and its plugins.
+ * NetBox caches /api/schema/ for a day under a key made of its version and the request URL
+ * (netbox/urls.py, cache_page), so a changed plugin would be served its old schema: the request
+ * carries the digest of the plugin's sources, which makes the URL — and the cache entry — its own.
+ */
 export async function fetchSchema(baseUrl: string, token: string): Promise<Json> {
   const http = new NetboxHttp<unknown>(
     { baseUrl, token, timeoutMs: 120_000 },
     (answer) => new Error(`NetBox /api/schema/ answered ${answer.status}`),
   );
-  const answer = await http.send('get', '/api/schema/', { format: 'json' });
+  const answer = await http.send('get', '/api/schema/', { format: 'json', unicop: pluginSourceDigest() });
   if (answer.status !== 200 || !answer.body || typeof answer.body !== 'object') {
     throw new Error(`NetBox /api/schema/ answered ${answer.status}`);
   }

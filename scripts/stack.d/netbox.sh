@@ -238,12 +238,23 @@ step_plugin() {
   mark plugin "$want"
 }
 
+# awx_template_id NAME DOUBLE_ID — the id a root kind's AWX template has: DOUBLE_ID (the AWX
+# double's catalogue) unless UNICOP_ROOT_KINDS_AWX=real, then real AWX's id of the template NAME from
+# UNICOP_AWX_TEMPLATE_IDS (written by awx.sh's bootstrap: AWX chooses the ids).
+awx_template_id() {
+  [ "${UNICOP_ROOT_KINDS_AWX:-double}" = real ] || { echo "$2"; return 0; }
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]]["id"])' "$(env_get UNICOP_AWX_TEMPLATE_IDS)" "$1" 2>/dev/null \
+    || die "UNICOP_ROOT_KINDS_AWX=real but var/stack.env has no AWX template $1: scripts/stack up awx first"
+}
+
 # Writes conf/configuration.py when its content changed; prints "changed" if it did.
 step_config() {
   [ -f "$rootfs$NB_ROOT/contrib/gunicorn.py" ] || in_root netbox setup --target "$NB_ROOT" >>"$UNICOP_LOG_DIR/netbox-install.log" 2>&1 \
     || die "netbox setup failed (see $UNICOP_LOG_DIR/netbox-install.log)"
   local pgpw; pgpw=$(env_get UNICOP_PG_PASSWORD)
   [ -n "$pgpw" ] || die "no UNICOP_PG_PASSWORD in $UNICOP_VAR/stack.env: run scripts/stack.d/postgres.sh up first"
+  local t  # checked here: a failure inside the heredoc below would go unnoticed
+  for t in unicop-prefix unicop-site unicop-site-with-approval; do awx_template_id "$t" 0 >/dev/null; done
   local conf="$rootfs$NB_ROOT/conf/configuration.py"
   (umask 077; cat >"$conf.new" <<PY
 # Written by scripts/stack.d/netbox.sh on every \`up\` — edit the script, not this file.
@@ -278,22 +289,24 @@ API_TOKEN_PEPPERS = {1: '$(secret api_token_pepper)'}
 TIME_ZONE = 'UTC'
 
 PLUGINS = ['unicop']
-# The dev/test stack's root kinds (docs/decisions/0020; AWX template ids of test/awx-double/templates.example.yaml).
+# The dev/test stack's root kinds (docs/decisions/0020). AWX template ids: the AWX double's
+# (test/awx-double/templates.example.yaml), or with UNICOP_ROOT_KINDS_AWX=real real AWX's ids of the
+# same template names (docs/decisions/0024).
 PLUGINS_CONFIG = {
     'unicop': {
         'root_kinds': {
-            'prefix': {'awx_template': {'type': 'job', 'id': 7}},
-            'site': {'awx_template': {'type': 'job', 'id': 8}},
+            'prefix': {'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-prefix 7)}},
+            'site': {'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)}},
             'tenant': {
                 'anchor': 'tenancy.tenant',
                 'members': [],
-                'awx_template': {'type': 'workflow', 'id': 9},
+                'awx_template': {'type': 'workflow', 'id': $(awx_template_id unicop-site-with-approval 9)},
                 'policy': {'approval_required': True},
             },
             'location': {
                 'anchor': 'dcim.location',
                 'members': [],
-                'awx_template': {'type': 'job', 'id': 8},
+                'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
                 'policy': {
                     'change_window': [{'start': '02:00', 'end': '03:00', 'timezone': 'UTC'}],
                     'run_timeout_seconds': 30,

@@ -12,6 +12,7 @@ import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { cloudEvent, eventTypes, topics } from '../core/events/catalogue.js';
 import { deterministicUuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
+import { netboxRest } from '../core/netbox/rest.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { startResolver } from '../workers/resolver/resolver.js';
 import { memoryOf, table } from './support.js';
@@ -22,15 +23,7 @@ export async function benchResolver(): Promise<string> {
   const env = readStackEnv();
   const netboxUrl = env.UNICOP_NETBOX_URL as string;
   const token = env.UNICOP_NETBOX_TOKEN as string;
-  const nb = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${netboxUrl}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`NetBox ${method} ${path} -> ${res.status}`);
-    return (res.status === 204 ? {} : await res.json()) as T;
-  };
+  const nb = netboxRest(netboxUrl, token);
   const net = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 250)}`;
   const prefix = await nb<{ id: number }>('POST', '/api/ipam/prefixes/', { prefix: `${net}.0/24` });
   const ips = await nb<{ id: number; address: string }[]>(

@@ -40,7 +40,7 @@ export const netboxSubset: Record<string, HttpMethod[]> = {
   '/api/tenancy/tenants/{id}/': ['delete'],
   '/api/ipam/prefixes/': ['get', 'post'],
   '/api/ipam/prefixes/{id}/': ['patch', 'delete'],
-  '/api/ipam/ip-addresses/': ['get', 'post'],
+  '/api/ipam/ip-addresses/': ['get', 'post', 'delete'],
   '/api/ipam/ip-addresses/{id}/': ['patch', 'delete'],
   '/api/ipam/vlans/': ['get', 'post'],
   '/api/extras/webhooks/': ['get', 'post'],

@@ -302,7 +302,8 @@ export interface paths {
         put?: never;
         /** @description Post a list of IP address objects. */
         post: operations["ipam_ip_addresses_create"];
-        delete?: never;
+        /** @description Delete a list of IP address objects. */
+        delete: operations["ipam_ip_addresses_bulk_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1340,6 +1341,46 @@ export interface components {
             readonly created: string | null;
             /** Format: date-time */
             readonly last_updated: string | null;
+        };
+        /** @description Base serializer class for models inheriting from PrimaryModel. */
+        IPAddressRequest: {
+            address: string;
+            vrf?: (number | (components["schemas"]["BriefVRFRequest"] | null)) | null;
+            tenant?: (number | (components["schemas"]["BriefTenantRequest"] | null)) | null;
+            /**
+             * @description * `active` - Active
+             *     * `reserved` - Reserved
+             *     * `deprecated` - Deprecated
+             *     * `dhcp` - DHCP
+             *     * `slaac` - SLAAC
+             * @enum {string}
+             */
+            status?: "active" | "reserved" | "deprecated" | "dhcp" | "slaac";
+            /**
+             * @description * `loopback` - Loopback
+             *     * `secondary` - Secondary
+             *     * `anycast` - Anycast
+             *     * `vip` - VIP
+             *     * `vrrp` - VRRP
+             *     * `hsrp` - HSRP
+             *     * `glbp` - GLBP
+             *     * `carp` - CARP
+             * @enum {string}
+             */
+            role?: "loopback" | "secondary" | "anycast" | "vip" | "vrrp" | "hsrp" | "glbp" | "carp" | "";
+            assigned_object_type?: string | null;
+            /** Format: int64 */
+            assigned_object_id?: number | null;
+            nat_inside?: components["schemas"]["NestedIPAddressRequest"] | null;
+            /** @description Hostname or FQDN (not case-sensitive) */
+            dns_name?: string;
+            description?: string;
+            owner?: (number | (components["schemas"]["BriefOwnerRequest"] | null)) | null;
+            comments?: string;
+            tags?: components["schemas"]["NestedTagRequest"][];
+            custom_fields?: {
+                [key: string]: unknown;
+            };
         };
         /** @description Adds support for custom fields and tags. */
         JournalEntry: {
@@ -6066,6 +6107,56 @@ export interface operations {
             };
             /** @description The requesting user is not permitted to create one or more of the objects specified. No objects were created. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationError"];
+                };
+            };
+        };
+    };
+    ipam_ip_addresses_bulk_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IPAddressRequest"][];
+                "multipart/form-data": components["schemas"]["IPAddressRequest"][];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request was malformed, one or more of the objects specified could not be found, or the deletion of one of them was prevented by a protection rule. No objects were deleted. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationError"];
+                };
+            };
+            /** @description The requesting user is not permitted to delete one or more of the objects specified. No objects were deleted. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOperationError"];
+                };
+            };
+            /** @description One or more of the objects specified could not be deleted, because a dependent object prevents it. No objects were deleted: a bulk deletion is an all-or-none operation. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,92 @@
+/**
+ * The one NetBox HTTP client (core/netbox/http.ts) as a transport: connections are kept alive and
+ * reused, a request that gets no answer ends at its timeout, and no failure carries the token —
+ * neither in its message nor in its cause (what a logger would serialise). The plugin's own answers
+ * (leases, runs, 409s) are tested against the real NetBox in test/workers/; here a plain node:http
+ * server stands for a NetBox that accepts connections and answers slowly or not at all.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NetboxUnavailableError, PluginClient } from '../../core/plugin/client.js';
+
+const token = 'nbt_secret-token-abcdef0123456789';
+const servers: Server[] = [];
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/** Everything a logger could print of an error: message, stack, own fields and its cause, deeply. */
+function printed(error: unknown): string {
+  const seen = new Set<unknown>();
+  const walk = (value: unknown): unknown => {
+    if (!value || typeof value !== 'object' || seen.has(value)) return value;
+    seen.add(value);
+    const out: Record<string, unknown> = {};
+    for (const key of Object.getOwnPropertyNames(value))
+      out[key] = walk((value as Record<string, unknown>)[key]);
+    return out;
+  };
+  return JSON.stringify(walk(error));
+}
+
+describe('core/netbox/http.ts: the NetBox transport', () => {
+  it('reuses one kept-alive connection for consecutive requests and sends the Bearer token', async () => {
+    let connections = 0;
+    const seen: string[] = [];
+    const { url, server } = await listen((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ results: [], next_cursor: null }));
+    });
+    server.on('connection', () => connections++);
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000 });
+    for (let i = 0; i < 3; i++) await plugin.listRoots({ limit: 10 });
+    expect(seen).toEqual([`Bearer ${token}`, `Bearer ${token}`, `Bearer ${token}`]);
+    expect(connections).toBe(1);
+  });
+
+  it('a NetBox that takes the request and never answers: NetboxUnavailableError at the timeout, no token', async () => {
+    const { url } = await listen(() => undefined);
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 300 });
+    const started = Date.now();
+    const error = await plugin.snapshot(1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetboxUnavailableError);
+    expect((error as NetboxUnavailableError).retriable).toBe(true);
+    expect((error as Error).message).toMatch(/timed out/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(printed(error)).not.toContain(token);
+  });
+
+  it('NetBox unreachable: NetboxUnavailableError naming the refusal, the token in neither message nor cause', async () => {
+    const plugin = new PluginClient({ baseUrl: 'http://127.0.0.1:9', token, timeoutMs: 2_000 });
+    const error = await plugin.acquireLease(1, 'holder', 30).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetboxUnavailableError);
+    expect((error as Error).message).toMatch(/ECONNREFUSED/);
+    expect((error as Error).cause).toBeDefined();
+    expect(printed(error)).not.toContain(token);
+  });
+
+  it('NetBox answering 5xx: NetboxUnavailableError with the status; the answer body never holds the token', async () => {
+    const { url } = await listen((_req, res) => {
+      res.statusCode = 503;
+      res.end('<html>Service Unavailable</html>');
+    });
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 2_000 });
+    const error = await plugin.updateRun('r1', { fencing_token: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetboxUnavailableError);
+    expect((error as Error).message).toBe('NetBox answered 503 (PATCH runs/r1/)');
+    expect(printed(error)).not.toContain(token);
+  });
+});

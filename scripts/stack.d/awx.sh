@@ -232,7 +232,7 @@ step_database() {
 \set pw '$pgpw'
 SELECT 'CREATE ROLE $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') \gexec
 ALTER ROLE $PG_USER WITH LOGIN PASSWORD :'pw';
-SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
 SQL
 }
 
@@ -251,8 +251,11 @@ step_migrate() {
   if [ "$(pg_awx -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ] && [ -s "$dump/awx.dump" ] && [ -s "$dump/secret_key" ]; then
     say "restoring the migrated AWX database from $dump"
     (umask 077; cp "$dump/secret_key" "$secrets/secret_key")
+    # Without extensions: AWX needs none, and a dump made from a database created from template1
+    # carries the stack's ltree, which only its owner may create or comment on.
+    "$PG_BIN/pg_restore" -l "$dump/awx.dump" | grep -v -E ' (EXTENSION|COMMENT - EXTENSION) ' >"$dir/restore.list"
     PGPASSWORD=$(secret pg_password) "$PG_BIN/pg_restore" -h "$UNICOP_HOST" -p "$UNICOP_PG_PORT" -U "$PG_USER" -d "$PG_DB" \
-      --no-owner --no-acl --exit-on-error "$dump/awx.dump" >"$log" 2>&1 || die "pg_restore failed (see $log)"
+      --no-owner --no-acl --exit-on-error -L "$dir/restore.list" "$dump/awx.dump" >"$log" 2>&1 || die "pg_restore failed (see $log)"
   else
     secret secret_key >/dev/null
     say "awx-manage migrate (a fresh database takes ~5 CPU-minutes; log $log)"

@@ -880,12 +880,13 @@ export interface components {
             type: "workflow_approval";
             name?: string;
             status: components["schemas"]["UnifiedJobStatus"];
-            /** @description Seconds; 0 never expires */
-            timeout?: number;
             /** @description True when the approval expired (its status is then failed) */
             timed_out: boolean;
-            /** Format: date-time */
-            expires?: string | null;
+            /**
+             * Format: date-time
+             * @description When a pending approval with a timeout expires; null once decided or without a timeout. Real AWX 24.6.1 (WorkflowApprovalSerializer) has no `timeout` or `expires` field here.
+             */
+            approval_expiration?: string | null;
             can_approve_or_deny?: boolean;
             /** Format: date-time */
             created?: string;

@@ -2,20 +2,39 @@
  * Configuration: one zod schema, parsed once; a bad value fails with the variable's name and never
  * its value; secrets are resolved from references (env:, file:) and are redacted from logs.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../core/config.js';
+import { ConfigError, configSchema, loadConfig, parseConfig, repoRoot } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 
 describe('configuration', () => {
-  it('applies the documented defaults', () => {
-    const config = parseConfig({});
-    expect(config.UNICOP_KAFKA_BROKERS).toEqual(['127.0.0.1:19092']);
-    expect(config.UNICOP_WEBHOOK_MAX_BYTES).toBe(1024 * 1024);
-    expect(config.UNICOP_BRIDGE_PORT).toBe(18080);
+  it("applies the defaults README's configuration table documents, and the table has a row for every key", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const rows = new Map(
+      [...readme.matchAll(/^\| `(UNICOP_[A-Z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => [
+        m[1],
+        (m[2] ?? '').trim(),
+      ]),
+    );
+    const keys = Object.keys(configSchema.shape);
+    expect(keys.filter((key) => !rows.has(key))).toEqual([]);
+    const config = parseConfig({}) as Record<string, unknown>;
+    const wrong = keys.flatMap((key) => {
+      const cell = rows.get(key) as string;
+      const actual = config[key];
+      // "—" (no default): nothing; "`UNICOP_OTHER`": unset here, the other key's value is used.
+      if (cell.startsWith('—') || /^`UNICOP_[A-Z_]+`$/.test(cell)) {
+        return actual === undefined ? [] : [`${key}: README says no default, the code has ${String(actual)}`];
+      }
+      const documented = cell.replace(/^`|`$/g, '');
+      const shown = Array.isArray(actual) ? actual.join(',') : String(actual);
+      return shown === documented ? [] : [`${key}: README says ${documented}, the code has ${shown}`];
+    });
+    expect(wrong).toEqual([]);
+    expect(rows.size).toBeGreaterThanOrEqual(keys.length);
   });
 
   it('names every bad field and never echoes a value', () => {

@@ -53,7 +53,18 @@ export function createHttpServer(routes: Route[], log: Logger): Server {
     const run = async (): Promise<Reply> => {
       if (!route) {
         const pathKnown = table.some((r) => r.regex.test(url.pathname));
-        if (pathKnown) return { status: 405, body: { status: 'rejected', reason: 'method_not_allowed' } };
+        if (pathKnown) {
+          const allowed = table.filter((r) => r.regex.test(url.pathname)).map((r) => r.method);
+          return {
+            status: 405,
+            headers: { Allow: allowed.join(', ') },
+            body: {
+              status: 'rejected',
+              reason: 'method_not_allowed',
+              message: `${req.method} is not served on ${url.pathname}; allowed: ${allowed.join(', ')}`,
+            },
+          };
+        }
         throw new NotFoundError(`route ${url.pathname}`);
       }
       const params = Object.fromEntries(

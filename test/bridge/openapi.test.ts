@@ -91,6 +91,16 @@ describe('openapi/bridge.yaml', () => {
     ).toEqual([]);
   });
 
+  it('a served path asked with another method: 405, Allow, and the rejection body every error has', async () => {
+    const res = await fetch(`${bridge.url}/webhooks/netbox`, { method: 'GET' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'rejected', reason: 'method_not_allowed' });
+    // The same shape as every documented refusal (components/schemas/Rejection).
+    expect(spec.check('POST', '/webhooks/netbox', 401, 'application/json', body)).toEqual([]);
+  });
+
   it('the conformance check is real: an undocumented answer is caught', () => {
     expect(spec.check('POST', '/webhooks/netbox', 202, 'application/json', { status: 'ok' })).not.toEqual([]);
     expect(spec.check('POST', '/webhooks/netbox', 418, 'application/json', {})).not.toEqual([]);

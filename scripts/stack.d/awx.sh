@@ -125,10 +125,15 @@ step_packages() {
 step_source() {
   local want="$AWX_VERSION $AWX_SHA256 $DAB_SHA256"
   marked source "$want" && return 0
+  # A clone outside the directory that holds shared/ finds the verified copies kept in the cache.
+  [ -f "$THIRD_PARTY/awx-$AWX_VERSION.tar.gz" ] || [ ! -f "$CACHE/third-party/awx-$AWX_VERSION.tar.gz" ] || THIRD_PARTY="$CACHE/third-party"
   local a="$THIRD_PARTY/awx-$AWX_VERSION.tar.gz" d="$THIRD_PARTY/django-ansible-base-$DAB_VERSION.tar.gz"
   [ -f "$a" ] && [ -f "$d" ] || die "AWX source archives not found in $THIRD_PARTY (set UNICOP_THIRD_PARTY)"
   echo "$AWX_SHA256  $a" | sha256sum -c --quiet - >/dev/null 2>&1 || die "checksum mismatch: $a"
   echo "$DAB_SHA256  $d" | sha256sum -c --quiet - >/dev/null 2>&1 || die "checksum mismatch: $d"
+  if [ "$THIRD_PARTY" != "$CACHE/third-party" ]; then
+    mkdir -p "$CACHE/third-party" && cp "$a" "$d" "$CACHE/third-party/" || say "WARNING: could not keep the archives in $CACHE/third-party"
+  fi
   say "unpacking AWX $AWX_VERSION into $src"
   rm -rf "$src" "$state/venv"
   mkdir -p "$src"
@@ -137,6 +142,8 @@ step_source() {
   echo "$AWX_VERSION" >"$src/VERSION"
   mark source "$want"
 }
+
+third_party_file() { if [ -f "$THIRD_PARTY/$1" ]; then echo "$THIRD_PARTY/$1"; else echo "$CACHE/third-party/$1"; fi; }
 
 # requirements/requirements.txt pins everything but AWX's four @devel git requirements
 # (requirements/requirements_git.txt), which get the stand-ins seen to work.
@@ -165,13 +172,14 @@ step_venv() {
     say "building the wheelhouse $wheels from PyPI (cold: several minutes; log $log)"
     # The archive has no git metadata for setuptools-scm: its version is given.
     SETUPTOOLS_SCM_PRETEND_VERSION_FOR_DJANGO_ANSIBLE_BASE=$DAB_VERSION "${pip[@]}" wheel --no-deps -w "$wheels" \
-      "$THIRD_PARTY/django-ansible-base-$DAB_VERSION.tar.gz" >>"$log" 2>&1 || die "building django-ansible-base failed (see $log)"
+      "$(third_party_file "django-ansible-base-$DAB_VERSION.tar.gz")" >>"$log" 2>&1 || die "building django-ansible-base failed (see $log)"
     "${pip[@]}" wheel --find-links "$wheels" -w "$wheels" -r "$reqs" >>"$log" 2>&1 || die "pip wheel failed (see $log)"
     "${pip[@]}" install --no-index --find-links "$wheels" -r "$reqs" >>"$log" 2>&1 || die "pip install failed (see $log)"
   fi
   # AWX itself (not editable: the unpacked tree is a build input, nothing edits it).
   "${pip[@]}" install --no-deps --no-build-isolation "$src" >>"$log" 2>&1 || die "pip install of AWX failed (see $log)"
   mark venv "$want"
+  echo changed  # running processes hold the old venv's files: restart them
 }
 
 write_settings() {
@@ -461,8 +469,8 @@ up() {
   flock -w 3600 9 || die "another 'awx.sh up' holds $dir/.lock"
   timed "packages" step_packages
   timed "source" step_source
-  timed "venv (pip)" step_venv
   local changed=""
+  timed "venv (pip)" eval 'changed+=$(step_venv)'
   changed+=$(write_settings)
   timed "database role" step_database
   timed "database (migrate or restore)" step_migrate
@@ -509,12 +517,13 @@ bootstrap() {
   local log="$UNICOP_LOG_DIR/awx-bootstrap.log"
   secret webhook_secret >/dev/null
   if ! bootstrap_intact; then
+    [ -x "$UNICOP_REPO/node_modules/.bin/tsx" ] || die "no node_modules/.bin/tsx: run scripts/npm-deps first"
     (cd "$UNICOP_REPO" && env UNICOP_AWX_BOOTSTRAP_URL="$url" UNICOP_AWX_ADMIN_PASSWORD_FILE="$secrets/admin_password" \
        UNICOP_AWX_TOKEN_FILE="$secrets/api_token" UNICOP_AWX_WEBHOOK_SECRET_FILE="$secrets/webhook_secret" \
        UNICOP_AWX_WEBHOOK_URL="$webhook_url" \
        UNICOP_AWX_EE_IMAGE="$(ee_image)" UNICOP_AWX_TARGET_DIR="$targets" UNICOP_AWX_PROJECT_PATH=unicop-playbooks \
        UNICOP_AWX_FACTS_FILE="$dir/facts.env" UNICOP_AWX_TEMPLATES_FILE="$dir/templates.json" \
-       npx tsx scripts/awx-bootstrap.ts) >"$log" 2>&1 || die "the AWX bootstrap failed (see $log)"
+       "$UNICOP_REPO/node_modules/.bin/tsx" scripts/awx-bootstrap.ts) >"$log" 2>&1 || die "the AWX bootstrap failed (see $log)"
     say "$(tail -n 1 "$log")"
     mark bootstrap "$(bootstrap_inputs | sha256sum | cut -c1-16)"
   fi

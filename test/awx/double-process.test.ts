@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
 import { repoRoot } from '../../core/config.js';
 import { stack } from '../support/stack.js';
+import { eventually } from './support.js';
 
 describe('AWX double as a process', () => {
   let child: ChildProcess | undefined;
@@ -57,6 +58,23 @@ describe('AWX double as a process', () => {
     const client = new AwxClient({ baseUrl: url, token });
     await expect(client.getJob(1)).rejects.toMatchObject({ name: 'AwxNotFoundError' });
     expect(await client.listPendingApprovals()).toEqual([]);
+    // The templates are the example file's: its workflow 9 opens with the approval "Approve site
+    // change" (no playbook runs), and a template id the file does not declare is unknown.
+    const unicop = { root: 'site/1', snapshot: {}, hash: 'h', fencing_token: 1, run_id: 'double-process' };
+    const { job: workflow } = await client.launchWorkflowJobTemplate(9, { unicop });
+    expect(workflow.name).toBe('unicop-site-with-approval');
+    const approvals = await eventually(
+      async () => {
+        const pending = await client.approvalsOfWorkflowJob(workflow.id);
+        return pending.length > 0 ? pending : undefined;
+      },
+      'the approval of the example workflow',
+      30_000,
+    );
+    expect(approvals.map((a) => a.name)).toEqual(['Approve site change']);
+    await expect(client.launchWorkflowJobTemplate(99, { unicop })).rejects.toMatchObject({
+      name: 'AwxNotFoundError',
+    });
 
     const exited = new Promise<string>((resolve) =>
       child?.once('exit', (code, signal) => resolve(`${code}/${signal}`)),

@@ -35,7 +35,7 @@ describe('faults: AWX breaks while a run follows its job', () => {
     nock = startNock();
     // Slow job steps, so the run is still following when the fault is switched on.
     back = await startBackHalf({ stepMs: 1_000 });
-  }, 60_000);
+  });
   afterAll(async () => {
     await back?.stop();
     stopNock();

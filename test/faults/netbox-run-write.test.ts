@@ -29,7 +29,7 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
   beforeAll(async () => {
     nock = startNock();
     back = await startBackHalf();
-  }, 60_000);
+  });
   afterAll(async () => {
     await back?.stop();
     stopNock();

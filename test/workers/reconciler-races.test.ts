@@ -62,7 +62,7 @@ describe('reconciler: races, crashes and the fence', () => {
   beforeAll(async () => {
     back = await startBackHalf({ simultaneous: true });
     tail = await TopicTail.start([topics.audit, topics.outcomes]);
-  }, 60_000);
+  });
   afterAll(async () => {
     await tail?.stop();
     await back?.stop();

@@ -57,7 +57,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
   beforeAll(async () => {
     back = await startBackHalf();
     tail = await TopicTail.start([topics.outcomes, topics.audit, topics.intents, topics.changes]);
-  }, 60_000);
+  });
   afterAll(async () => {
     await tail?.stop();
     await back?.stop();
@@ -420,7 +420,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     } finally {
       await back.plugin.setFrozen(site.root.id, false, 'test done');
     }
-  }, 60_000);
+  });
 
   it('writes no secret into runs, journal entries, events or logs', async () => {
     // The whole way of one root: NetBox's signed webhook → bridge → resolver → intent → reconciler

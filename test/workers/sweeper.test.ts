@@ -34,7 +34,7 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
   beforeAll(async () => {
     back = await startBackHalf();
     tail = await TopicTail.start([topics.intents, topics.audit]);
-  }, 60_000);
+  });
   afterAll(async () => {
     await tail?.stop();
     await back?.stop();

@@ -19,7 +19,7 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
   let back: BackHalf;
   beforeAll(async () => {
     back = await startBackHalf();
-  }, 60_000);
+  });
   afterAll(async () => {
     await back?.stop();
   });

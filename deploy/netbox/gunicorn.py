@@ -12,3 +12,6 @@ max_requests = 5000
 max_requests_jitter = 500
 accesslog = '-' if os.environ.get('NETBOX_ACCESS_LOG', 'false') == 'true' else None
 errorlog = '-'
+# gunicorn's control socket would go into the working directory (/opt/netbox, read-only to the
+# netbox user); nothing uses it here.
+control_socket_disable = True

@@ -11,9 +11,11 @@ its published REST API, as a user would have them. Python's standard library onl
                                           root whose [started, finished] intervals overlap
     compose_check.py counts               {"sites", "roots", "runs"} (data kept across an upgrade)
 
-Environment: NETBOX_URL (http://127.0.0.1:PORT), NETBOX_TOKEN_FILE (the unicop token, nbt_...),
+Environment: NETBOX_URL (http://127.0.0.1:PORT), NETBOX_TOKEN_FILE (the unicop token, nbt_..., for
+reading), NETBOX_ADMIN_PASSWORD_FILE (the `admin` user's password: the edits are made as a person,
+with a token provisioned for admin — UNICOP's own user's changes are echoes the bridge drops),
 CHECK_TIMEOUT (seconds, default 600), CHECK_PREFIX (object name prefix, default deploy).
-The token is sent, never printed.
+Tokens and passwords are sent, never printed.
 """
 
 import itertools
@@ -32,18 +34,17 @@ TIMEOUT = int(os.environ.get('CHECK_TIMEOUT', '600'))
 PREFIX = os.environ.get('CHECK_PREFIX', 'deploy')
 
 
-def api(method, path, body=None):
-    """`path` is /api/... or a full URL NetBox gave (a page's `next`)."""
+def api(method, path, body=None, token=None):
+    """`path` is /api/... or a full URL NetBox gave (a page's `next`); `token` None: UNICOP's."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {'Accept': 'application/json', 'Content-Type': 'application/json'}
+    if token != '':
+        headers['Authorization'] = f'Bearer {token or TOKEN}'
     req = urllib.request.Request(  # noqa: S310 - the URL is the composed NetBox's, from the suite
         path if path.startswith('http') else f'{URL}{path}',
         data=data,
         method=method,
-        headers={
-            'Authorization': f'Bearer {TOKEN}',
-            'Accept': 'application/json',
-            'Content-Type': 'application/json',
-        },
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as res:  # noqa: S310
@@ -51,6 +52,21 @@ def api(method, path, body=None):
     except urllib.error.HTTPError as exc:
         raise SystemExit(f'NetBox {method} {path} -> {exc.code}: {exc.read()[:500]!r}') from None
     return json.loads(raw) if raw else None
+
+
+_editor_token = None
+
+
+def edit_api(method, path, body):
+    """A change made as the `admin` user (a token provisioned with its password, once per process)."""
+    global _editor_token
+    if _editor_token is None:
+        password = Path(os.environ['NETBOX_ADMIN_PASSWORD_FILE']).read_text().splitlines()[0].strip()
+        made = api(
+            'POST', '/api/users/tokens/provision/', {'username': 'admin', 'password': password}, token=''
+        )
+        _editor_token = f'nbt_{made["key"]}.{made["token"]}'
+    return api(method, path, body, token=_editor_token)
 
 
 def listing(path):
@@ -111,7 +127,7 @@ def wait_settled(keys):
 
 
 def make_sites(n, tag):
-    sites = api(
+    sites = edit_api(
         'POST',
         '/api/dcim/sites/',
         [{'name': f'{PREFIX}-{tag}-{i}', 'slug': f'{PREFIX}-{tag}-{i}'} for i in range(n)],
@@ -128,7 +144,7 @@ def edit():
         if time.monotonic() > deadline:
             raise SystemExit(f'no root {key} appeared')
         time.sleep(1)
-    api(
+    edit_api(
         'PATCH',
         f'/api/dcim/sites/{site_id}/',
         {'description': f'edited through the composed NetBox at {tag}'},
@@ -153,7 +169,7 @@ def many(n):
     keys = [f'site/{i}' for i in ids]
     # A second change to every root while its first run may be under way: coalescing and the lease
     # have something to do.
-    api('PATCH', '/api/dcim/sites/', [{'id': i, 'description': f'second change {tag}'} for i in ids])
+    edit_api('PATCH', '/api/dcim/sites/', [{'id': i, 'description': f'second change {tag}'} for i in ids])
     wait_settled(keys)
     print(json.dumps({'roots': keys, 'runs': sum(len(runs(k)) for k in keys)}))
 

@@ -101,6 +101,8 @@ describe('reconciler: races, crashes and the fence', () => {
       const records = await back.awx.doubleJobs();
       const jobs = records.filter((j) => j.type === 'job' && j.root === site.rootKey);
       expect(jobs).toHaveLength(4);
+      // The overlap check compares start..end of each job: all four must have both, or it passes empty.
+      expect(jobs.filter((j) => j.started && j.finished)).toHaveLength(4);
       expect(overlappingRuns(records, site.rootKey)).toEqual([]);
       const tokens = runs.map((r) => r.fencing_token).reverse();
       expect(tokens).toEqual([...tokens].sort((a, b) => a - b));

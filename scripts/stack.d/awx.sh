@@ -487,6 +487,7 @@ up() {
   env_set UNICOP_AWX_EE_IMAGE "$(ee_image)"
   env_set UNICOP_AWX_TARGET_DIR "$targets"
   env_set UNICOP_AWX_ADMIN_PASSWORD_FILE "$secrets/admin_password"
+  env_set UNICOP_AWX_NOTIFY_URL "$webhook_url"
   timed "bootstrap (objects as code)" bootstrap
   exec 9>&-
   status

@@ -10,6 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { bootstrapAwx } from '../../core/awx/bootstrap.js';
 import { AwxApprovalNotPendingError, AwxClient } from '../../core/awx/index.js';
 import { readStackEnv, resolveSecret } from '../../core/config.js';
 import { stackFact, uniqueName } from '../support/stack.js';
@@ -157,4 +158,48 @@ describe.skipIf(!haveAwx)('real AWX (the stack’s awx service)', () => {
     },
     2 * jobCapMs,
   );
+
+  it('the bootstrap is idempotent and repairs drift: a second run keeps every id and the token and restores a prompt turned off by hand', async () => {
+    const base = stackFact('UNICOP_AWX_REAL_URL');
+    const password = (await readFile(stackFact('UNICOP_AWX_ADMIN_PASSWORD_FILE'), 'utf8')).trim();
+    const admin = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+    const prefixId = template('unicop-prefix');
+    const drift = await fetch(`${base}/api/v2/job_templates/${prefixId}/`, {
+      method: 'PATCH',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ ask_variables_on_launch: false }),
+    });
+    expect(drift.status).toBe(200);
+
+    try {
+      const token = resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env);
+      const result = await bootstrapAwx({
+        baseUrl: base,
+        username: 'admin',
+        password,
+        eeImage: stackFact('UNICOP_AWX_EE_IMAGE'),
+        projectLocalPath: 'unicop-playbooks',
+        targetDir: targetDir(),
+        webhookUrl: stackFact('UNICOP_AWX_NOTIFY_URL'),
+        webhookSecret: resolveSecret(stackFact('UNICOP_AWX_REAL_WEBHOOK_SECRET'), process.env),
+        existingToken: token,
+      });
+
+      expect(result.templates).toEqual(JSON.parse(stackFact('UNICOP_AWX_TEMPLATE_IDS')));
+      expect(result.newToken).toBeUndefined();
+      const after = (await (
+        await fetch(`${base}/api/v2/job_templates/${prefixId}/`, { headers: admin })
+      ).json()) as {
+        ask_variables_on_launch: boolean;
+      };
+      expect(after.ask_variables_on_launch).toBe(true);
+    } finally {
+      // Whatever happened, the other tests (and the next run) need the prompt back.
+      await fetch(`${base}/api/v2/job_templates/${prefixId}/`, {
+        method: 'PATCH',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ ask_variables_on_launch: true }),
+      });
+    }
+  }, 300_000);
 });

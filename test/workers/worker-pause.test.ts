@@ -3,6 +3,7 @@
  * the job is neither failed nor dropped but delayed with a growing pause, nothing is launched, and
  * once NetBox answers again the same job runs to a succeeded run.
  */
+import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
@@ -13,7 +14,23 @@ import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
 import { stack, uniqueName } from '../support/stack.js';
 
-const log = createLogger('pause-test', 'silent');
+const lines: string[] = [];
+const log = createLogger(
+  'pause-test',
+  'warn',
+  new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  }),
+);
+/** The delays the worker logged for this root's pauses, in order. */
+const pauseDelays = (rootKey: string) =>
+  lines
+    .map((line) => JSON.parse(line) as { msg?: string; rootKey?: string; delayMs?: number })
+    .filter((l) => l.msg === 'job paused on a retriable error' && l.rootKey === rootKey)
+    .map((l) => l.delayMs as number);
 
 describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost', () => {
   let back: BackHalf;
@@ -49,6 +66,10 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
         30_000,
       );
       expect(pauses).toBeGreaterThanOrEqual(2);
+      // A growing pause: pauseMinMs first, doubled per consecutive pause, capped at pauseMaxMs.
+      const delays = pauseDelays(site.rootKey);
+      expect(delays.slice(0, 2)).toEqual([500, 1000]);
+      expect(delays.every((d) => d <= 1000)).toBe(true);
       expect(await queue.getJobCounts('failed', 'completed')).toEqual({ failed: 0, completed: 0 });
       expect(await back.plugin.listRuns(site.rootKey)).toHaveLength(0);
       expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(0);
@@ -72,6 +93,14 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
           60_000,
         );
         expect(run?.state).toBe('succeeded');
+        // ... run by this very job, which the queue now holds as completed (not failed, not dropped).
+        expect(
+          await eventually(
+            async () => ((await queue.getJobState(job.intentId)) === 'completed' ? 'completed' : undefined),
+            'the paused job completed',
+            30_000,
+          ),
+        ).toBe('completed');
         expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });
       } finally {
         await healthy.close();

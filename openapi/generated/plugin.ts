@@ -693,7 +693,7 @@ export interface components {
         };
         RunStateConflict: {
             detail: string;
-            state: string;
+            state: string | null;
             allowed: string[];
         };
         RunWriteConflict: components["schemas"]["LeaseConflict"] | components["schemas"]["RunStateConflict"];

@@ -86,7 +86,7 @@ RunStateConflict = inline_serializer(
     'RunStateConflict',
     {
         'detail': s.CharField(),
-        'state': s.CharField(),
+        'state': s.CharField(allow_null=True),  # null when a create is refused
         'allowed': s.ListField(child=s.CharField()),
     },
 )

@@ -1,7 +1,7 @@
 /**
  * The event catalogue: ids are valid UUIDv7 (deterministic where they must be), every event type
- * validates through its zod schema, and the JSON Schemas in docs/events/ are exactly what the
- * catalogue exports — and accept real events while refusing broken ones.
+ * validates through its zod schema, and the JSON Schemas in docs/events/ and docs/events.md are
+ * exactly what the catalogue exports — the schemas accept real events while refusing broken ones.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../core/config.js';
 import { auditActions } from '../../core/events/audit.js';
 import { cloudEvent, terminalRunStates } from '../../core/events/catalogue.js';
+import { eventCatalogueMarkdown } from '../../core/events/catalogue-doc.js';
 import { eventJsonSchemas } from '../../core/events/json-schema.js';
 import { deterministicUuidv7, uuidv7, uuidv7Pattern } from '../../core/ids.js';
 
@@ -65,11 +66,15 @@ describe('catalogue', () => {
     ).toThrow(/intentId|rootKey/);
   });
 
-  it('docs/events/ holds exactly what the catalogue exports (run npm run events:export)', () => {
-    for (const [file, schema] of Object.entries(eventJsonSchemas())) {
+  it('docs/events/ and docs/events.md hold exactly what the catalogue exports (run npm run events:export)', () => {
+    const exported = eventJsonSchemas();
+    const files = readdirSync(join(repoRoot, 'docs', 'events')).filter((f) => f.endsWith('.json'));
+    expect(files.sort()).toEqual(Object.keys(exported).sort()); // none missing, none left over
+    for (const [file, schema] of Object.entries(exported)) {
       const committed = JSON.parse(readFileSync(join(repoRoot, 'docs', 'events', file), 'utf8'));
       expect(committed, file).toEqual(schema);
     }
+    expect(readFileSync(join(repoRoot, 'docs', 'events.md'), 'utf8')).toBe(eventCatalogueMarkdown());
   });
 
   it('the exported JSON Schema accepts a real event and refuses a broken one', () => {

@@ -100,14 +100,14 @@ def runs(key):
 
 
 def settled(key):
-    """The root, when it is in sync at its current hash with a succeeded last run; else None."""
+    """(root, run) when the root is in sync at its current hash and a run of that hash succeeded
+    (the last run may be a later `skipped` one: an intent that came while the first run held the
+    lease found the hash already reconciled); else None."""
     r = root(key)
-    if not r or r['status'] != 'in_sync':
+    if not r or r['status'] != 'in_sync' or r['last_reconciled_hash'] != r['current_hash']:
         return None
-    last = r.get('last_run') or {}
-    if last.get('state') != 'succeeded' or r['last_reconciled_hash'] != r['current_hash']:
-        return None
-    return r
+    done = [x for x in runs(key) if x['state'] == 'succeeded' and x['snapshot_hash'] == r['current_hash']]
+    return (r, done[0]) if done else None
 
 
 def wait_settled(keys):
@@ -150,16 +150,9 @@ def edit():
         {'description': f'edited through the composed NetBox at {tag}'},
     )
     wait_settled([key])
-    r = settled(key)
+    r, run = settled(key)
     print(
-        json.dumps(
-            {
-                'root': key,
-                'run_id': r['last_run']['run_id'],
-                'state': r['last_run']['state'],
-                'hash': r['current_hash'],
-            }
-        )
+        json.dumps({'root': key, 'run_id': run['run_id'], 'state': run['state'], 'hash': r['current_hash']})
     )
 
 

@@ -10,13 +10,14 @@
 #                    runs each job's playbook in a podman container (the execution environment)
 # State: PostgreSQL database `awx` (role `awx`) in the stack's cluster; Redis databases
 # $REDIS_DB_BROKER (broker, channels) and $REDIS_DB_CACHE (cache) of the stack's Redis.
-# Under $UNICOP_VAR/awx: src/ (the unpacked archive), venv/ (Python 3.11), settings.py
+# Under $UNICOP_VAR/awx: src/ (the unpacked archive), settings.py
 # (AWX_SETTINGS_FILE), projects/unicop-playbooks (-> the repository's awx-playbooks/),
 # targets/ (what the playbooks write; mounted into every job container at the same path),
 # jobs/ (job private data dirs), secrets/ (mode 700, never printed), containers.conf.
 # Outside the clone: /etc/receptor/receptor.conf (AWX reads that fixed path,
-# awx/main/tasks/receptor.py) and the caches under ${UNICOP_CACHE:-/var/cache/unicop}/awx:
-# a pip wheelhouse, the receptor binary, the execution environment image (podman save), and a
+# awx/main/tasks/receptor.py) and the caches under ${UNICOP_CACHE:-/var/cache/unicop}/awx: the
+# Python 3.11 venv (immutable once built, shared by the clones), a pip wheelhouse, the receptor
+# binary, the execution environment image (podman save), the verified source archives, and a
 # pg_dump of the migrated + preloaded database (restored instead of migrating; with the SECRET_KEY
 # it was made with, since AWX encrypts secrets in the database with it).
 #
@@ -56,7 +57,18 @@ EE_PIP="$(grep -E '^(ansible-core|ansible-runner)==' "$(dirname "$0")/python-too
 
 dir="$UNICOP_VAR/awx"
 src="$dir/src"
-venv="$dir/venv"
+# AWX's four @devel git requirements (requirements/requirements_git.txt) get the stand-ins seen to work.
+STANDINS=(
+  "django-ansible-base[rest_filters,jwt_consumer,resource_registry,rbac]==$DAB_VERSION"  # wheel built from the archive
+  "ansible-runner==2.4.0"
+  "python3-saml==1.16.0"
+  "certifi"
+)
+# The venv never changes once built, so it lives in the cache, shared by every clone on the machine
+# (its scripts name their own path, so it cannot be copied into a clone); var/awx/venv if the cache
+# is not writable.
+venv_key=$(printf '%s\n' "$AWX_VERSION" "$AWX_SHA256" "$DAB_SHA256" "${STANDINS[@]}" | sha256sum | cut -c1-12)
+if mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ]; then venv="$CACHE/venv-py311-$venv_key"; else venv="$dir/venv"; fi
 state="$dir/.state"
 secrets="$dir/secrets"
 settings="$dir/settings.py"
@@ -135,7 +147,7 @@ step_source() {
     mkdir -p "$CACHE/third-party" && cp "$a" "$d" "$CACHE/third-party/" || say "WARNING: could not keep the archives in $CACHE/third-party"
   fi
   say "unpacking AWX $AWX_VERSION into $src"
-  rm -rf "$src" "$state/venv"
+  rm -rf "$src"
   mkdir -p "$src"
   tar -C "$src" --strip-components=1 -xzf "$a"
   # No git metadata in the archive: AWX reads its version from this file first (awx/__init__.py).
@@ -150,17 +162,24 @@ third_party_file() { if [ -f "$THIRD_PARTY/$1" ]; then echo "$THIRD_PARTY/$1"; e
 write_requirements() {
   cat "$src/requirements/requirements.txt"
   # Built into the wheelhouse from the archive (step_venv), so it resolves like any other pin.
-  echo "django-ansible-base[rest_filters,jwt_consumer,resource_registry,rbac]==$DAB_VERSION"
-  echo "ansible-runner==2.4.0"
-  echo "python3-saml==1.16.0"
-  echo "certifi"
+  printf '%s\n' "${STANDINS[@]}"
 }
 
 step_venv() {
   local reqs="$dir/requirements.txt" want log="$UNICOP_LOG_DIR/awx-install.log"
   write_requirements >"$reqs.new" && mv "$reqs.new" "$reqs"
-  want="$AWX_VERSION $(sha256sum "$reqs" | cut -c1-16)"
-  marked venv "$want" && return 0
+  want="$venv $AWX_VERSION $(sha256sum "$reqs" | cut -c1-16)"
+  local done_file="$venv/.unicop-complete"
+  marked venv "$want" && [ -f "$done_file" ] && return 0
+  # Another clone may be building the same venv: one builder at a time, the others reuse it.
+  exec 8>"$venv.lock"
+  flock -w 3600 8 || die "another clone holds $venv.lock"
+  if [ "$(cat "$done_file" 2>/dev/null)" = "$want" ]; then
+    exec 8>&-
+    mark venv "$want"
+    echo changed
+    return 0
+  fi
   local wheels="$CACHE/wheels-py311"
   mkdir -p "$wheels"
   rm -rf "$venv"
@@ -178,6 +197,8 @@ step_venv() {
   fi
   # AWX itself (not editable: the unpacked tree is a build input, nothing edits it).
   "${pip[@]}" install --no-deps --no-build-isolation "$src" >>"$log" 2>&1 || die "pip install of AWX failed (see $log)"
+  echo "$want" >"$done_file"
+  exec 8>&-
   mark venv "$want"
   echo changed  # running processes hold the old venv's files: restart them
 }
@@ -489,6 +510,8 @@ up() {
   env_set UNICOP_AWX_ADMIN_PASSWORD_FILE "$secrets/admin_password"
   env_set UNICOP_AWX_NOTIFY_URL "$webhook_url"
   timed "bootstrap (objects as code)" bootstrap
+  # A venv inside the clone from before the venv moved to the cache (the processes now use the other).
+  [ "$venv" = "$dir/venv" ] || [ ! -d "$dir/venv" ] || rm -rf "$dir/venv"
   exec 9>&-
   status
 }

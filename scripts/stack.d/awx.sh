@@ -486,6 +486,11 @@ up() {
   command -v curl >/dev/null || apt_install curl
   port_open "$UNICOP_PG_PORT" || die "PostgreSQL is not up on $UNICOP_HOST:$UNICOP_PG_PORT: scripts/stack up postgres"
   port_open "$UNICOP_REDIS_PORT" || die "Redis is not up on $UNICOP_HOST:$UNICOP_REDIS_PORT: scripts/stack up redis"
+  # Before anything is written: /etc/receptor/receptor.conf is one per machine, and another
+  # clone's running AWX reads it for every job.
+  if ! daemon_alive awx-uwsgi && port_open "$PORT"; then
+    die "$UNICOP_HOST:$PORT is taken by another process (the AWX double? another checkout's stack? stop it with its scripts/stack down)"
+  fi
   exec 9>"$dir/.lock"
   flock -w 3600 9 || die "another 'awx.sh up' holds $dir/.lock"
   timed "packages" step_packages

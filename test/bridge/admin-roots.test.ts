@@ -73,7 +73,7 @@ describe('admin API: one root', () => {
     expect(intent?.value.data).toMatchObject({ intentId: res.body.intentId });
   });
 
-  it('freezes one root in NetBox, audited; resuming it emits an intent with cause resume', async () => {
+  it('freezes one root in NetBox, audited; resuming it unfreezes it in NetBox, audited, and emits an intent with cause resume', async () => {
     const frozen = await call('POST', '/freeze', '/freeze', { rootKey: key, reason: 'vendor maintenance' });
     expect(frozen.body).toMatchObject({ scope: 'root', rootKey: key, frozen: true });
     const inNetbox = await netbox<{ results: { frozen: boolean; frozen_reason: string }[] }>(
@@ -92,6 +92,19 @@ describe('admin API: one root', () => {
     expect(resumed.body).toMatchObject({ scope: 'root', frozen: false });
     const [intent] = await tail.waitFor(intentsFor('resume'));
     expect(intent?.value.data).toMatchObject({ intentId: resumed.body.intentId });
+    // The resume is in NetBox and audited too, with its reason.
+    const afterResume = await netbox<{ results: { frozen: boolean }[] }>(
+      'GET',
+      `/api/plugins/unicop/roots/?key=${encodeURIComponent(key)}`,
+    );
+    expect(afterResume.results[0]).toMatchObject({ frozen: false });
+    const [audit] = await tail.waitFor(
+      (m) =>
+        m.topic === topics.audit &&
+        (m.value.data as { action: string }).action === 'automation.resumed' &&
+        (m.value.data as { subjectId: string }).subjectId === key,
+    );
+    expect(audit?.value.data).toMatchObject({ reason: 'maintenance done', outcome: 'ok' });
   });
 
   it('refuses a malformed root key with 422 naming the field', async () => {

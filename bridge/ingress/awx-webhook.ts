@@ -53,6 +53,16 @@ function authenticated(headers: Record<string, string | string[] | undefined>, s
   return false;
 }
 
+/**
+ * Which kind of AWX job a notification is about, from its `url`: AWX's job_metadata carries the
+ * job's UI address (`TOWER_URL_BASE/#/jobs/workflow/ID` for a workflow job,
+ * `/#/jobs/playbook/ID` for a job — UnifiedJob.get_ui_url); an API address
+ * (`/api/v2/workflow_jobs/ID/`) is accepted too.
+ */
+export function jobKindOf(url: string | null | undefined): 'job' | 'workflow_job' {
+  return url && /\/jobs\/workflow\/\d+|\/workflow_jobs\/\d+/.test(url) ? 'workflow_job' : 'job';
+}
+
 export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
   return auditedWebhook('awx', deps, async ({ req, log }) => {
     if (!deps.secret || !authenticated(req.headers, deps.secret)) {
@@ -60,7 +70,7 @@ export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
     }
     const raw = await readRawBody(req, deps.maxBytes);
     const job = parseJsonBody(raw, awxJobMetadataSchema);
-    const kind = job.url?.includes('/workflow_jobs/') ? 'workflow_job' : 'job';
+    const kind = jobKindOf(job.url);
     const event = cloudEvent('awxJobStatus', {
       id: uuidv7(),
       source: bridgeSource,

@@ -788,6 +788,7 @@ export interface components {
             url?: string;
             name?: string;
             status: components["schemas"]["UnifiedJobStatus"];
+            /** @description True once the status is failed, error or canceled (AWX's UnifiedJob.save) */
             failed: boolean;
             /** @enum {string} */
             job_type?: "run" | "check";
@@ -826,6 +827,7 @@ export interface components {
             url?: string;
             name?: string;
             status: components["schemas"]["UnifiedJobStatus"];
+            /** @description True once the status is failed, error or canceled (AWX's UnifiedJob.save) */
             failed: boolean;
             workflow_job_template: number | null;
             extra_vars: string;
@@ -851,6 +853,7 @@ export interface components {
             id: number;
             workflow_job: number;
             identifier: string;
+            /** @description The node's template: a job template, or for an approval node the approval template AWX made for it (a unified job template of its own id, never null there). */
             unified_job_template?: number | null;
             /** @description Id of the job or approval this node spawned */
             job: number | null;
@@ -859,6 +862,14 @@ export interface components {
             failure_nodes?: number[];
             always_nodes?: number[];
             summary_fields?: {
+                unified_job_template?: {
+                    id?: number;
+                    name?: string;
+                    /** @description job, workflow_approval, … */
+                    unified_job_type?: string;
+                } & {
+                    [key: string]: unknown;
+                };
                 job?: {
                     id?: number;
                     name?: string;
@@ -916,6 +927,7 @@ export interface components {
             parent_uuid?: string;
             /** Format: date-time */
             created?: string;
+            /** @description True once the status is failed, error or canceled (AWX's UnifiedJob.save) */
             failed?: boolean;
             changed?: boolean;
             host_name?: string;

@@ -9,7 +9,8 @@ import type { RunnerEvent } from './runner.js';
 const elapsed = (job: UnifiedJob) =>
   job.started && job.finished ? (Date.parse(job.finished) - Date.parse(job.started)) / 1000 : 0;
 
-const failed = (job: UnifiedJob) => ['failed', 'error'].includes(job.status);
+// AWX's UnifiedJob.save: failed = status in ('failed', 'error', 'canceled').
+const failed = (job: UnifiedJob) => ['failed', 'error', 'canceled'].includes(job.status);
 
 export function serializeJob(job: JobRecord) {
   return {
@@ -92,37 +93,64 @@ export function serializeApproval(approval: ApprovalRecord, engine: AwxEngine) {
     finished: approval.finished,
     elapsed: elapsed(approval),
     job_explanation: approval.jobExplanation,
-    timeout: approval.timeout,
     timed_out: approval.timedOut,
-    expires: approval.expires,
-    approval_expiration: approval.expires,
+    // AWX's WorkflowApprovalSerializer: no `timeout`/`expires`; the expiration only while pending.
+    approval_expiration: approval.status === 'pending' ? approval.expires : null,
     can_approve_or_deny: approval.status === 'pending',
   };
 }
 
 export function serializeWorkflowNodes(wf: WorkflowJobRecord, engine: AwxEngine) {
   const idOf = new Map(wf.nodes.map((n) => [n.identifier, n.id]));
-  return wf.nodes.map((node) => {
+  return wf.nodes.map((node, index) => {
     const job = node.unifiedJobId ? engine.jobs.get(node.unifiedJobId) : undefined;
+    const template = unifiedJobTemplateOf(wf, node, index, engine);
     return {
       id: node.id,
       type: 'workflow_job_node' as const,
       url: `/api/v2/workflow_job_nodes/${node.id}/`,
       workflow_job: wf.id,
       identifier: node.identifier,
-      unified_job_template: node.config.job_template ?? null,
+      unified_job_template: template.id,
       job: job?.id ?? null,
       do_not_run: node.doNotRun,
       success_nodes: node.config.success_nodes.map((i) => idOf.get(i)),
       failure_nodes: node.config.failure_nodes.map((i) => idOf.get(i)),
       always_nodes: node.config.always_nodes.map((i) => idOf.get(i)),
       summary_fields: {
+        unified_job_template: template,
         job: job
           ? { id: job.id, name: job.name, status: job.status, type: job.kind, failed: failed(job) }
           : undefined,
       },
     };
   });
+}
+
+/**
+ * A node's unified job template as AWX shows it: a job template, or for an approval node the
+ * approval template AWX makes for it (a unified job template of its own, with its own id; the
+ * double numbers it 100000 + workflow template id x 100 + node position).
+ */
+function unifiedJobTemplateOf(
+  wf: WorkflowJobRecord,
+  node: WorkflowJobRecord['nodes'][number],
+  index: number,
+  engine: AwxEngine,
+) {
+  const approval = node.config.approval;
+  if (approval) {
+    return {
+      id: 100_000 + wf.template.id * 100 + index,
+      name: approval.name,
+      description: approval.description,
+      unified_job_type: 'workflow_approval',
+      timeout: approval.timeout,
+    };
+  }
+  const id = node.config.job_template ?? null;
+  const template = engine.config.job_templates.find((t) => t.id === id);
+  return { id, name: template?.name ?? '', description: '', unified_job_type: 'job' };
 }
 
 const eventStatus = (event: string) => ({

@@ -7,17 +7,19 @@
 # Counted checks ("<passed> <failed>" to $SUITE_RESULT), in order; a failed step ends the suite
 # (what follows would only fail for the same reason) and the teardown still runs:
 #   1. the five images build (or load from the cache)
-#   2. `podman-compose up -d`: every service healthy (its HEALTHCHECK, run by `podman healthcheck
+#   2. the unicop runtime image holds no dev dependency and no npm, tsx or tsc
+#   3. `podman-compose up -d`: every service healthy (its HEALTHCHECK, run by `podman healthcheck
 #      run`: podman 4.3 runs none by itself), the one-shots (topics, bootstrap) exited 0
-#   3. a site created and edited through the composed NetBox's REST API: its run succeeded in NetBox
-#   4. that run's outcome event is on the composed Kafka (unicop.outcomes, key = the root)
-#   5. `--scale workers=3`: three workers containers running and healthy
-#   6. 20 new roots, each changed twice, all reconciled (in_sync, last run succeeded)
-#   7. no two runs of one root overlap (run started/finished intervals from the plugin API)
-#   8. upgrade: `down` (volumes kept), a rebuilt netbox-unicop image carrying a new plugin
+#   4. a site created and edited through the composed NetBox's REST API (as `admin`: the `unicop`
+#      user's own changes are echoes): a run of its current hash succeeded in NetBox
+#   5. that run's outcome event is on the composed Kafka (unicop.outcomes, key = the root)
+#   6. `--scale workers=3`: three workers containers running and healthy
+#   7. 20 new roots, each changed twice, all reconciled (in sync, a run of the hash succeeded)
+#   8. no two runs of one root overlap (run started/finished intervals from the plugin API)
+#   9. upgrade: `down` (volumes kept), a rebuilt netbox-unicop image carrying a new plugin
 #      migration, `up`: the migration is applied and the earlier sites, roots and runs are there
-#   9. teardown: `down -v`, and nothing of the project is left (containers, volumes, network, the
-#      double) — the same teardown runs from a trap whatever happens
+#  10. teardown: `down -v`, and nothing of the project is left (containers, named and anonymous
+#      volumes, network, the double) — the same teardown runs from a trap whatever happens
 #
 # Cached in $UNICOP_CACHE between runs: the images (deploy/lib.sh), and NetBox's freshly migrated
 # database, restored into the new volume on a warm run when NetBox, the plugin's migrations and the

@@ -234,7 +234,11 @@ async function main(): Promise<void> {
       if (typeof correlation.awxJobId === 'number') awxJobs.add(correlation.awxJobId);
       if (topic === topics.outcomes) {
         if (typeof data.awxJobId === 'number') awxJobs.add(data.awxJobId);
-        if (Date.parse(String(data.startedAt)) >= editedAt) outcome = data;
+        // The first run that started after the edit reconciles it. On a slow machine that can be the
+        // run of the site's creation (its lease came after the edit); the coalesced follow-up run then
+        // finds the hash reconciled and is skipped, which must not hide the success before it.
+        const afterEdit = Date.parse(String(data.startedAt)) >= editedAt;
+        if (afterEdit && (outcome === null || outcome.state !== 'succeeded')) outcome = data;
       }
       line(event.time, topic, describe(topic, data));
     },

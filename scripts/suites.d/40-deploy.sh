@@ -177,7 +177,7 @@ cname() { echo "${project}_$1_${2:-1}"; }
 # migrations take 6-10 minutes here): restored into the fresh volume before NetBox starts, so
 # NetBox's own start-up still checks and applies migrations. UNICOP_DEPLOY_FRESH_DB=1 skips it.
 db_key=$({
-  sha256sum "$repo/deploy/images/netbox-unicop.Dockerfile"
+  sha256sum <"$repo/deploy/images/netbox-unicop.Dockerfile" # content only: the clone's path must not count
   cat "$repo"/netbox-plugin/unicop/migrations/*.py | sha256sum
   podman image inspect --format '{{.Id}}' "localhost/unicop-postgres:$IMAGE_TAG"
 } | sha256sum | cut -c1-16)

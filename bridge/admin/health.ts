@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { EventLog } from '../../core/event-log/port.js';
+import { NetboxHttp } from '../../core/netbox/http.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
 
@@ -30,11 +31,16 @@ export const healthz: Handler = async () => ({ status: 200, body: { status: 'ok'
 
 export function readyz(deps: ReadinessDeps): Handler {
   const ms = deps.timeoutMs ?? 2000;
+  // NetBox through the project's one NetBox transport (axios, keep-alive); any answer below 500 is up.
+  const netboxApi = new NetboxHttp(
+    { baseUrl: deps.netboxUrl, token: '', timeoutMs: ms },
+    () => new Error('unused'),
+  );
   return async () => {
     const [kafka, redis, netbox] = await Promise.all([
       within(ms, () => deps.eventLog.healthy()),
       within(ms, async () => (await deps.redis.ping()) === 'PONG'),
-      within(ms, async () => (await fetch(`${deps.netboxUrl}/api/status/`, { method: 'GET' })).status < 500),
+      within(ms, async () => (await netboxApi.send('get', '/api/status/')).status < 500),
     ]);
     const checks = { kafka, redis, netbox };
     const ready = kafka && redis && netbox;

@@ -10,6 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { UnicopConfig } from '../config.js';
 import { topics } from '../events/catalogue.js';
+import { NetboxHttp } from '../netbox/http.js';
 
 export type Service = 'bridge' | 'workers';
 
@@ -72,12 +73,13 @@ function netboxProbe(config: UnicopConfig): Probe {
   return {
     name: 'netbox',
     check: async () => {
-      const res = await fetch(`${config.UNICOP_NETBOX_URL.replace(/\/$/, '')}/api/status/`, {
-        headers: { Authorization: `Bearer ${config.UNICOP_NETBOX_TOKEN ?? ''}`, Accept: 'application/json' },
-        signal: AbortSignal.timeout(5000),
-      });
+      const netbox = new NetboxHttp(
+        { baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN ?? '', timeoutMs: 5000 },
+        () => new Error('unused'),
+      );
+      const res = await netbox.send('get', '/api/status/');
       if (res.status !== 200) return `GET /api/status/ answered ${res.status}`;
-      const body = (await res.json()) as { plugins?: Record<string, string> };
+      const body = (res.body ?? {}) as { plugins?: Record<string, string> };
       return body.plugins?.unicop ? undefined : 'the unicop plugin is not loaded';
     },
   };

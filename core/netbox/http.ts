@@ -88,7 +88,10 @@ function instanceFor(baseUrl: string, token: string, timeoutMs: number): AxiosIn
       timeout: timeoutMs,
       httpAgent: agents.http,
       httpsAgent: agents.https,
-      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+      // No token (the bridge's readiness ping): no Authorization header at all.
+      headers: token
+        ? { Authorization: `Bearer ${token}`, Accept: 'application/json' }
+        : { Accept: 'application/json' },
       // Every status is an answer; the callers map statuses to their error classes.
       validateStatus: () => true,
       // Bodies are parsed below: a non-JSON body (a proxy's HTML 502 page) must not throw.

@@ -21,7 +21,12 @@ const haveAwx = Boolean(facts.UNICOP_AWX_REAL_URL);
 // Caps, not budgets: a job container start and a playbook take seconds here, minutes under load.
 const jobCapMs = 600_000;
 
-describe.skipIf(!haveAwx)('real AWX (the stack’s awx service)', () => {
+// The awx service is in the default stack: missing facts are a failure, never a silent skip.
+describe('real AWX (the stack’s awx service)', () => {
+  it('has the real AWX facts in var/stack.env', () => {
+    expect(haveAwx, 'UNICOP_AWX_REAL_URL missing: scripts/stack up awx').toBe(true);
+  });
+
   const client = () =>
     new AwxClient({
       baseUrl: stackFact('UNICOP_AWX_REAL_URL'),

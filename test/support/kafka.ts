@@ -150,3 +150,15 @@ export async function positionGroup(
     await admin.disconnect();
   }
 }
+
+/** The offset `groupId` has committed on one partition of `topic` (-1: nothing committed). */
+export async function committedOffset(groupId: string, topic: string, partition: number): Promise<bigint> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -19,7 +19,7 @@ import { createLogger } from '../../core/logger.js';
 import { type ReconcileJobData, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
 import { eventually } from '../awx/support.js';
 import { controlStream, GlobalSwitch, slowReplay, startControlView, untilGlobal } from '../support/freeze.js';
-import { positionGroupAtEnd, TopicTail } from '../support/kafka.js';
+import { committedOffset, positionGroupAtEnd, TopicTail } from '../support/kafka.js';
 import { stack, uniqueName } from '../support/stack.js';
 
 const log = createLogger('dispatcher-test', 'silent');
@@ -179,16 +179,7 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
       { kafka, log, groupId: gatedGroup },
     );
     const intentTail = await TopicTail.start([topics.intents]);
-    const committed = async (partition: number) => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const [offsets] = await admin.fetchOffsets({ groupId: gatedGroup, topics: [topics.intents] });
-        return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
-      } finally {
-        await admin.disconnect();
-      }
-    };
+    const committed = (partition: number) => committedOffset(gatedGroup, topics.intents, partition);
     try {
       const one = intent(gatedRoot);
       await eventLog.append([one.message]);

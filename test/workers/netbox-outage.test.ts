@@ -13,7 +13,7 @@ import { repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import { eventually } from '../awx/support.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
-import { type TailedMessage, TopicTail, testKafka } from '../support/kafka.js';
+import { committedOffset, type TailedMessage, TopicTail } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
 import { startTestResolver } from '../support/pipeline.js';
 import { netbox47Body, postWebhook } from '../support/webhooks.js';
@@ -27,18 +27,6 @@ const secret = 'netbox-outage-secret-0123456789';
  */
 const netboxStack = (action: 'up' | 'down') => promisify(execFile)(netboxScript, [action]);
 const octet = () => 16 + Math.floor(Math.random() * 200);
-
-/** The offset `groupId` has committed on one partition of `topic` (-1: nothing committed). */
-async function committed(groupId: string, topic: string, partition: number): Promise<bigint> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 describe('NetBox down', () => {
   let bridge: RunningBridge;
@@ -93,14 +81,16 @@ describe('NetBox down', () => {
     );
     expect(await tail.settle(mine, 3000)).toHaveLength(0); // held: no intent
     // ... and has committed nothing up to and including the change itself.
-    expect(await committed(resolver.groupId, topics.changes, partition)).toBeLessThanOrEqual(BigInt(offset));
+    expect(await committedOffset(resolver.groupId, topics.changes, partition)).toBeLessThanOrEqual(
+      BigInt(offset),
+    );
 
     await netboxStack('up');
     const [intent] = await tail.waitFor(mine, 1, 120_000);
     expect(intent?.value.data).toMatchObject({ rootKey: `prefix/${prefix.id}` });
     const after = await eventually(
       async () => {
-        const at = await committed(resolver.groupId, topics.changes, partition);
+        const at = await committedOffset(resolver.groupId, topics.changes, partition);
         return at > BigInt(offset) ? at : undefined;
       },
       'the change committed once its intent is on Kafka',

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/events/catalogue.js';
 import { eventually } from '../awx/support.js';
 import {
+  committedOffset,
   positionGroup,
   positionGroupAtEnd,
   type TailedMessage,
@@ -147,16 +148,7 @@ describe('resolver: NetBox edits → changes → intents per root', () => {
         close: () => real.close(),
       }),
     });
-    const committed = async (partition: number) => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topics.changes] });
-        return BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
-      } finally {
-        await admin.disconnect();
-      }
-    };
+    const committed = (partition: number) => committedOffset(group, topics.changes, partition);
     try {
       const prefix = await netbox<{ id: number }>('POST', '/api/ipam/prefixes/', {
         prefix: `${net}.0/24`,

@@ -82,6 +82,32 @@ stop_daemon() {
   rm -f "$UNICOP_RUN_DIR/$name.pid"
 }
 
+# env_get KEY — the value env_set last recorded in var/stack.env (empty when none).
+env_get() { sed -n "s/^$1=//p" "$UNICOP_VAR/stack.env" 2>/dev/null | tail -n 1; }
+
+# mark STEP VALUE / marked STEP VALUE — provisioning markers in the calling script's $state folder:
+# a step is skipped while its marker holds the value it was done for.
+mark() { mkdir -p "$state"; printf '%s\n' "$2" >"$state/$1"; }
+marked() { [ -f "$state/$1" ] && [ "$(cat "$state/$1")" = "$2" ]; }
+
+# timed LABEL CMD... — runs CMD and reports how long it took (if it took a second or more).
+timed() {
+  local label=$1 t=$SECONDS; shift
+  "$@"
+  [ $((SECONDS - t)) -eq 0 ] || say "$label: done in $((SECONDS - t))s"
+}
+
+# secret NAME — prints $secrets/NAME (the calling script's secrets folder), generating it (64 hex
+# chars, mode 600) on first use; never on a command line.
+secret() {
+  local f="$secrets/$1"
+  if [ ! -s "$f" ]; then
+    mkdir -p "$secrets"; chmod 700 "$secrets"
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f.tmp") && mv "$f.tmp" "$f"
+  fi
+  cat "$f"
+}
+
 # env_set KEY VALUE — records one connection fact in var/stack.env (read by tests, demo, bridge).
 env_set() {
   local file="$UNICOP_VAR/stack.env" key=$1 value=$2 tmp

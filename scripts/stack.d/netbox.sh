@@ -74,27 +74,6 @@ in_root() {
   env -i "${root_env[@]}" "${extra[@]}" "$CHROOT" "$rootfs" /usr/bin/env -C "$cwd" "$@"
 }
 
-env_get() { sed -n "s/^$1=//p" "$UNICOP_VAR/stack.env" 2>/dev/null | tail -n 1; }
-
-mark() { mkdir -p "$state"; printf '%s\n' "$2" >"$state/$1"; }
-marked() { [ -f "$state/$1" ] && [ "$(cat "$state/$1")" = "$2" ]; }
-
-# secret NAME — prints var/netbox/secrets/NAME, generating it (64 hex chars) on first use.
-secret() {
-  local f="$secrets/$1"
-  if [ ! -s "$f" ]; then
-    mkdir -p "$secrets"; chmod 700 "$secrets"
-    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f.tmp") && mv "$f.tmp" "$f"
-  fi
-  cat "$f"
-}
-
-timed() { # timed LABEL CMD... — runs CMD and reports how long it took (if it took a second or more)
-  local label=$1 t=$SECONDS; shift
-  "$@"
-  [ $((SECONDS - t)) -eq 0 ] || say "$label: done in $((SECONDS - t))s"
-}
-
 debian_mirror() {
   if [ -n "${UNICOP_DEBIAN_MIRROR:-}" ]; then echo "$UNICOP_DEBIAN_MIRROR"; return; fi
   local m

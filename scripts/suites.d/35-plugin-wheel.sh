@@ -120,7 +120,6 @@ case "$origin" in
 esac
 
 # 4. Every page, from that install (test database cloned like scripts/test-plugin's).
-env_get() { sed -n "s/^$1=//p" "$UNICOP_VAR/stack.env" | tail -n 1; }
 pg() {
   PGPASSWORD=$(env_get UNICOP_PG_PASSWORD) psql -X -q -At -v ON_ERROR_STOP=1 -h "$UNICOP_HOST" \
     -p "$UNICOP_PG_PORT" -U "$(env_get UNICOP_PG_USER)" -d postgres "$@"

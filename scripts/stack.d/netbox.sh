@@ -190,17 +190,9 @@ step_venv() {
   # NetBox pins psycopg[c,pool]: psycopg's C extension, compiled at install time (gcc, libpq-dev
   # and python3.13-dev in the root: minutes). The same psycopg version as a binary wheel
   # (psycopg[binary,pool]: bundled libpq, same API) installs in seconds; every other pin is kept.
-  in_root python - >"$rootfs/tmp/netbox-requirements.txt" 2>>"$log" <<'PY' || die "could not read netbox's requirements (see $log)"
-from importlib.metadata import requires
-from pip._vendor.packaging.requirements import Requirement
-for line in requires('netbox'):
-    req = Requirement(line)
-    if req.marker is not None and not req.marker.evaluate({'extra': ''}):
-        continue
-    if req.name == 'psycopg' and 'c' in req.extras:
-        req.extras = (req.extras - {'c'}) | {'binary'}
-    print(req)
-PY
+  # deploy/netbox/netbox_requirements.py: the same rewrite the netbox-unicop image uses.
+  in_root python /unicop/deploy/netbox/netbox_requirements.py >"$rootfs/tmp/netbox-requirements.txt" 2>>"$log" \
+    || die "could not read netbox's requirements (see $log)"
   in_root pip install -r /tmp/netbox-requirements.txt setuptools >>"$log" 2>&1 || die "pip install of netbox's requirements failed (see $log)"
   mark venv "$NETBOX_SPEC"
   save_root_cache

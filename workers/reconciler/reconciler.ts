@@ -732,7 +732,9 @@ export class Reconciler {
         });
       }
     } catch (error) {
-      if (error instanceof PluginConflictError && /token/.test(error.detail)) {
+      // A 409 on a run write is the fence (this lease is no longer ours) or the run state machine,
+      // whose refusal names the `allowed` next states; never told apart by the message's words.
+      if (error instanceof PluginConflictError && error.allowed === null) {
         lease.markLost(error.detail);
         throw new LeaseLostError(error.detail);
       }

@@ -34,7 +34,7 @@ import { type EventData, topics } from '../core/events/catalogue.js';
 import { intentMessage as buildIntent } from '../core/events/intent.js';
 import { createLogger } from '../core/logger.js';
 import type { PluginRun } from '../core/plugin/client.js';
-import type { DoubleJobRecord } from '../test/awx/support.js';
+import type { DoubleJobRecord, TestDouble } from '../test/awx/support.js';
 import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { netbox } from '../test/support/netbox.js';
 import { type BackHalf, createSite, startBackHalf } from '../test/support/reconciler.js';
@@ -44,6 +44,13 @@ import { reconcilerOptions } from '../workers/reconciler/options.js';
 import { Reconciler, reconcilerSource } from '../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../workers/reconciler/worker.js';
 import { percentile, table } from './support.js';
+
+/** The bench runs against the AWX double (its job records time each step); never real AWX. */
+function doubleOf(back: BackHalf): TestDouble {
+  if (!back.awx.double)
+    throw new Error('the loop bench needs the AWX double (startBackHalf({ awx: "double" }))');
+  return back.awx.double;
+}
 
 const rootCount = Number(process.env.BENCH_LOOP_ROOTS ?? 20);
 const burstSize = Number(process.env.BENCH_LOOP_BURST ?? 50);
@@ -376,6 +383,7 @@ async function startLoop(
   const env = readStackEnv();
   const redisUrl = env.UNICOP_REDIS_URL as string;
   const back = await startBackHalf({
+    awx: 'double',
     simultaneous: settings.simultaneous,
     instant: settings.instant === true,
   });
@@ -528,7 +536,7 @@ async function runScenario(
   });
   const seconds = (Math.max(t0, ...seen.map((s) => s.outcome.receivedAt)) - t0) / 1000;
   const jobs = new Map<number, DoubleJobRecord & { created?: string }>(
-    (await loop.back.awx.doubleJobs()).filter((j) => j.type === 'job').map((j) => [j.id, j]),
+    (await doubleOf(loop.back).doubleJobs()).filter((j) => j.type === 'job').map((j) => [j.id, j]),
   );
   const ms = (iso: string | null | undefined) => (iso ? Date.parse(iso) : Number.NaN);
   const segments = seen.map(({ at, outcome }) => {
@@ -647,7 +655,7 @@ async function runCoalescing(
     quietMs = Date.now() - t0;
     return true;
   }, perRunTimeoutMs * 2);
-  const launches = (await loop.back.awx.doubleJobs()).filter((j) => j.root === site.rootKey).length;
+  const launches = (await loop.back.awx.jobs()).filter((j) => j.root === site.rootKey).length;
   await loop.stop();
   await sleep(500);
   await netbox('DELETE', `/api/dcim/sites/${site.id}/`).catch(() => undefined);
@@ -898,7 +906,9 @@ async function runInstantPass(
   });
   const seconds = (Math.max(t0, ...seen.map((s) => s.outcome.receivedAt)) - t0) / 1000;
 
-  const jobs = (await loop.back.awx.doubleJobs()).filter((j) => j.type === 'job') as (DoubleJobRecord & {
+  const jobs = (await doubleOf(loop.back).doubleJobs()).filter(
+    (j) => j.type === 'job',
+  ) as (DoubleJobRecord & {
     created: string;
   })[];
   const jobByRun = new Map(jobs.map((j) => [j.run_id, j]));

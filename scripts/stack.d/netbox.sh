@@ -209,13 +209,21 @@ step_plugin() {
   mark plugin "$want"
 }
 
-# awx_template_id NAME DOUBLE_ID — the id a root kind's AWX template has: DOUBLE_ID (the AWX
-# double's catalogue) unless UNICOP_ROOT_KINDS_AWX=real, then real AWX's id of the template NAME from
-# UNICOP_AWX_TEMPLATE_IDS (written by awx.sh's bootstrap: AWX chooses the ids).
+# awx_template_id NAME DOUBLE_ID — the id a root kind's AWX template has. UNICOP_ROOT_KINDS_AWX:
+#   auto (default)  real AWX's id of the template NAME when the awx service has recorded them
+#                   (UNICOP_AWX_TEMPLATE_IDS, written by awx.sh's bootstrap: AWX chooses the ids;
+#                   `scripts/stack up` starts awx before netbox), else DOUBLE_ID
+#   real            real AWX's id, or fail;   double  DOUBLE_ID (the AWX double's catalogue)
 awx_template_id() {
-  [ "${UNICOP_ROOT_KINDS_AWX:-double}" = real ] || { echo "$2"; return 0; }
-  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]]["id"])' "$(env_get UNICOP_AWX_TEMPLATE_IDS)" "$1" 2>/dev/null \
-    || die "UNICOP_ROOT_KINDS_AWX=real but var/stack.env has no AWX template $1: scripts/stack up awx first"
+  local mode="${UNICOP_ROOT_KINDS_AWX:-auto}" ids; ids=$(env_get UNICOP_AWX_TEMPLATE_IDS)
+  case "$mode" in
+    double) echo "$2"; return 0 ;;
+    auto) [ -n "$ids" ] || { echo "$2"; return 0; } ;;
+    real) ;;
+    *) die "UNICOP_ROOT_KINDS_AWX must be auto, real or double, not '$mode'" ;;
+  esac
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]]["id"])' "$ids" "$1" 2>/dev/null \
+    || die "NetBox's root kinds want real AWX's template $1 but var/stack.env has none: scripts/stack up awx first"
 }
 
 # Writes conf/configuration.py when its content changed; prints "changed" if it did.
@@ -260,9 +268,9 @@ API_TOKEN_PEPPERS = {1: '$(secret api_token_pepper)'}
 TIME_ZONE = 'UTC'
 
 PLUGINS = ['unicop']
-# The dev/test stack's root kinds (docs/decisions/0020). AWX template ids: the AWX double's
-# (test/awx-double/templates.example.yaml), or with UNICOP_ROOT_KINDS_AWX=real real AWX's ids of the
-# same template names (docs/decisions/0024).
+# The dev/test stack's root kinds (docs/decisions/0020). AWX template ids: real AWX's ids of the
+# catalogue's template names once the awx service is up (the default stack), else the AWX double's
+# (test/awx-double/templates.example.yaml); see awx_template_id and docs/decisions/0024.
 PLUGINS_CONFIG = {
     'unicop': {
         'root_kinds': {

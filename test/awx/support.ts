@@ -162,7 +162,10 @@ export function unicopVars(root: string, runId: string, fencingToken: number, sn
  * runs from `started` until `finished`; one still running counts until now). Empty when the root's
  * runs never overlapped — the property the reconciler's lease must guarantee.
  */
-export function overlappingRuns(records: DoubleJobRecord[], root: string): [number, number][] {
+export function overlappingRuns(
+  records: Pick<DoubleJobRecord, 'id' | 'type' | 'root' | 'started' | 'finished'>[],
+  root: string,
+): [number, number][] {
   const runs = records
     .filter((r) => r.type === 'job' && r.root === root && r.started)
     .map((r) => ({

@@ -81,7 +81,7 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
       const runs = await back.plugin.listRuns(site.rootKey);
       expect(runs).toHaveLength(1);
       expect(run?.outcome_class).toBe('');
-      const jobs = (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey);
+      const jobs = await back.awx.jobsOf(site.rootKey);
       expect(jobs).toHaveLength(1);
       expect(jobs[0]?.run_id).toBe(run?.run_id);
       const root = await back.plugin.findRoot(site.rootKey);

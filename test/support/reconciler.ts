@@ -1,8 +1,9 @@
 /**
- * The back half of UNICOP for tests: the AWX double with the stack's templates (ids 7, 8 and 9,
- * as the stack's NetBox declares them for the prefix, site/location and tenant kinds), a target
- * directory, and reconcilers wired to the real NetBox plugin, Kafka and the double. Each reconciler
- * gets its own holder name; a test can move its clock.
+ * The back half of UNICOP for tests: an AWX (the stack's real AWX 24.6.1 by default, or the AWX
+ * double for faults — test/support/awx.ts), the directory its playbooks write, and reconcilers
+ * wired to the real NetBox plugin, Kafka and that AWX. Each reconciler gets its own holder name;
+ * a test can move its clock. The double, when used, has the template ids the stack's NetBox gives
+ * its root kinds, so one NetBox serves both.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,27 +28,44 @@ import type { WorkerMetrics } from '../../workers/metrics.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
-import { playbookProject, startTestDouble, type TestDouble } from '../awx/support.js';
+import { playbookProject } from '../awx/support.js';
+import {
+  type AwxKind,
+  type AwxUnderTest,
+  asAwxUnderTest,
+  catalogueTemplates,
+  defaultAwxKind,
+  kindTemplateIds,
+  startTestDouble,
+  takeRealAwx,
+} from './awx.js';
 import { positionGroupAtEnd } from './kafka.js';
 
 export { eventually } from '../awx/support.js';
 
 import { netbox } from './netbox.js';
-import { stack, uniqueName } from './stack.js';
+import { stack, stackFact, uniqueName } from './stack.js';
 
 export interface TemplateTweaks {
-  /** Template 8 (site) drops launch variables: AWX's ignored_fields. */
+  /** Which AWX: real (the default, or UNICOP_TEST_AWX) or the double (faults, benchmarks). */
+  awx?: AwxKind;
+  /** The site template drops launch variables: AWX's ignored_fields. */
   siteIgnoresVariables?: boolean;
-  /** Milliseconds per job step pending → waiting → running in the double (slows every job). */
+  /** Double only: milliseconds per job step pending → waiting → running (slows every job). */
   stepMs?: number;
-  /** The double ends every job successful at once, without ansible-runner (benchmarks). */
+  /** Double only (implies it): every job ends successful at once, without ansible-runner (benchmarks). */
   instant?: boolean;
   approvalTimeoutSeconds?: number;
-  /** AWX's allow_simultaneous on every template: AWX itself would then run two jobs of a root at once. */
+  /**
+   * Double only: AWX's allow_simultaneous on every template, so AWX itself would run two jobs of a
+   * root at once. Real AWX's catalogue templates have it on already (core/awx/bootstrap.ts).
+   */
   simultaneous?: boolean;
 }
 
+/** The double's catalogue: the real catalogue's names, playbooks and prompts, at NetBox's ids. */
 export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
+  const ids = kindTemplateIds();
   const job = (id: number, name: string, playbook: string, askVariables = true) => ({
     id,
     name,
@@ -60,22 +78,22 @@ export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
   return {
     project_dir: playbookProject,
     job_templates: [
-      job(7, 'unicop-prefix', 'prefix.yml'),
-      job(8, 'unicop-site', 'site.yml', !tweaks.siteIgnoresVariables),
+      job(ids.prefix, catalogueTemplates.prefix, 'prefix.yml'),
+      job(ids.site, catalogueTemplates.site, 'site.yml', !tweaks.siteIgnoresVariables),
     ],
     workflow_job_templates: [
       {
-        id: 9,
-        name: 'unicop-with-approval',
+        id: ids.approval,
+        name: catalogueTemplates.approval,
         ask_variables_on_launch: true,
         allow_simultaneous: tweaks.simultaneous === true,
         nodes: [
           {
             identifier: 'approval',
-            approval: { name: 'Approve change', timeout: tweaks.approvalTimeoutSeconds ?? 0 },
+            approval: { name: 'Approve site change', timeout: tweaks.approvalTimeoutSeconds ?? 0 },
             success_nodes: ['apply'],
           },
-          { identifier: 'apply', job_template: 8 },
+          { identifier: 'apply', job_template: ids.site },
         ],
       },
     ],
@@ -83,7 +101,7 @@ export function stackTemplates(targetDir: string, tweaks: TemplateTweaks = {}) {
 }
 
 export interface BackHalf {
-  awx: TestDouble;
+  awx: AwxUnderTest;
   targetDir: string;
   plugin: PluginClient;
   eventLog: KafkaEventLog;
@@ -118,11 +136,25 @@ export function testPlugin(): PluginClient {
 }
 
 export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHalf> {
-  const targetDir = await mkdtemp(join(tmpdir(), 'unicop-target-'));
-  const awx = await startTestDouble(stackTemplates(targetDir, tweaks), {
-    stepMs: tweaks.stepMs ?? 20,
-    ...(tweaks.instant ? { instant: true } : {}),
-  });
+  const kind = tweaks.instant ? 'double' : (tweaks.awx ?? defaultAwxKind());
+  // Real AWX's templates write where the stack told them (a path its job containers see); the
+  // double's write to a directory of this test's own.
+  const targetDir =
+    kind === 'real' ? stackFact('UNICOP_AWX_TARGET_DIR') : await mkdtemp(join(tmpdir(), 'unicop-target-'));
+  const awx =
+    kind === 'real'
+      ? await takeRealAwx({
+          ...(tweaks.siteIgnoresVariables ? { siteIgnoresVariables: true } : {}),
+          ...(tweaks.approvalTimeoutSeconds !== undefined
+            ? { approvalTimeoutSeconds: tweaks.approvalTimeoutSeconds }
+            : {}),
+        })
+      : asAwxUnderTest(
+          await startTestDouble(stackTemplates(targetDir, tweaks), {
+            stepMs: tweaks.stepMs ?? 20,
+            ...(tweaks.instant ? { instant: true } : {}),
+          }),
+        );
   const kafka = new Kafka({
     clientId: uniqueName('reconciler'),
     brokers: stack.kafkaBrokers(),
@@ -140,7 +172,7 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
     reconciler: (overrides = {}, extra = {}) =>
       new Reconciler({
         plugin: extra.plugin ?? plugin,
-        awx: new AwxClient({ baseUrl: awx.url, token: awx.token, confirmDelayMs: 200 }),
+        awx: new AwxClient({ baseUrl: awx.url, token: awx.token, confirmDelayMs: 200, timeoutMs: 30_000 }),
         eventLog,
         wakeups: extra.wakeups ?? pollingOnly,
         log: extra.log ?? log,
@@ -152,7 +184,7 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
     stop: async () => {
       await eventLog.close();
       await awx.stop();
-      await rm(targetDir, { recursive: true, force: true });
+      if (kind === 'double') await rm(targetDir, { recursive: true, force: true });
     },
   };
 }

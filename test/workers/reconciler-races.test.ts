@@ -98,7 +98,7 @@ describe('reconciler: races, crashes and the fence', () => {
         'four succeeded runs',
         120_000,
       );
-      const records = await back.awx.doubleJobs();
+      const records = await back.awx.jobs();
       const jobs = records.filter((j) => j.type === 'job' && j.root === site.rootKey);
       expect(jobs).toHaveLength(4);
       // The overlap check compares start..end of each job: all four must have both, or it passes empty.
@@ -167,7 +167,7 @@ describe('reconciler: races, crashes and the fence', () => {
       await back.awx.client.approve(approval?.id as number);
       await adopting;
 
-      const workflows = (await back.awx.doubleJobs()).filter(
+      const workflows = (await back.awx.jobs()).filter(
         (j) => j.type === 'workflow_job' && j.root === tenant.rootKey,
       );
       expect(workflows).toHaveLength(1);

@@ -78,7 +78,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const snapshot = await back.plugin.snapshot(site.root.id);
     expect(run?.snapshot_hash).toBe(snapshot.hash);
 
-    const jobs = (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey);
+    const jobs = await back.awx.jobsOf(site.rootKey);
     expect(jobs).toHaveLength(1);
     expect(jobs[0]?.run_id).toBe(run?.run_id);
     const launched = await back.awx.client.getJob(run?.awx_job_id as number);
@@ -120,7 +120,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     await back.reconciler().reconcile(reconcileJob(site.rootKey));
     const runs = await runsOf(site.rootKey);
     expect(runs.map((r) => r.state)).toEqual(['skipped', 'succeeded']);
-    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(1);
+    expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(1);
   }, 120_000);
 
   it('a member change makes a new run at the new hash; a manual reconcile runs even at the same hash', async () => {
@@ -134,7 +134,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     expect(runs[0]?.snapshot_hash).not.toBe(before);
     await back.reconciler().reconcile(reconcileJob(site.rootKey, 'manual'));
     expect((await runsOf(site.rootKey))[0]?.state).toBe('succeeded');
-    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(3);
+    expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(3);
   }, 120_000);
 
   it('a drift flagged by the last run is not skipped at the same hash', async () => {
@@ -178,7 +178,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const [run] = await runsOf(site.rootKey);
     expect(run).toMatchObject({ state: 'succeeded', snapshot_hash: hash });
     expect(run?.awx_job_id).toBeGreaterThan(0);
-    expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(2);
+    expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(2);
   }, 120_000);
 
   it('refuses success when AWX ignores extra_vars: template_misconfigured, terminal', async () => {
@@ -306,7 +306,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const [waiting] = await runsOf(location.rootKey);
     expect(waiting?.state).toBe('queued');
     expect(waiting?.summary).toContain('change window');
-    expect((await back.awx.doubleJobs()).filter((j) => j.root === location.rootKey)).toHaveLength(0);
+    expect(await back.awx.jobsOf(location.rootKey)).toHaveLength(0);
 
     clock = new Date('2026-11-24T02:10:00Z');
     await reconciler.reconcile(reconcileJob(location.rootKey));
@@ -365,7 +365,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
     const global = await GlobalSwitch.start();
     const reason = uniqueName('reconciler freeze test');
     const stateOf = async (id: string) => (await queue.getJob(id))?.getState();
-    const launches = async () => (await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey).length;
+    const launches = async () => (await back.awx.jobsOf(site.rootKey)).length;
     try {
       await global.freeze(reason); // POST /freeze → unicop.control → the worker's freeze view
       await untilGlobal(freezeView, true, reason);

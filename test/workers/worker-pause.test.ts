@@ -72,7 +72,7 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
       expect(delays.every((d) => d <= 1000)).toBe(true);
       expect(await queue.getJobCounts('failed', 'completed')).toEqual({ failed: 0, completed: 0 });
       expect(await back.plugin.listRuns(site.rootKey)).toHaveLength(0);
-      expect((await back.awx.doubleJobs()).filter((j) => j.root === site.rootKey)).toHaveLength(0);
+      expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(0);
       const counted = (await metrics.registry.getSingleMetric('unicop_reconcile_jobs_total')?.get())?.values;
       expect(counted?.find((v) => v.labels.result === 'paused')?.value).toBeGreaterThanOrEqual(2);
 

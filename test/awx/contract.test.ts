@@ -45,6 +45,12 @@ interface Target {
   /** Authenticated raw request, for what the client does not expose. */
   raw(path: string, init?: RequestInit): Promise<Response>;
   templates: { prefix: number; noPrompt: number; workflow: number };
+  /**
+   * The base of the job URLs this AWX puts in its notifications (TOWER_URL_BASE; the double's own
+   * URL). Both targets notify one bridge and number their jobs independently — on a fresh stack
+   * real AWX's job 3 and the double's job 3 both exist — so a notification is told apart by it.
+   */
+  uiBase: string;
   targetDir: string;
   stop(): Promise<void>;
 }
@@ -167,6 +173,7 @@ async function realTarget(): Promise<Target> {
     }),
     raw: rawRequester(base, `Bearer ${resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env)}`),
     templates: { prefix: contractPrefix, noPrompt, workflow },
+    uiBase: base, // TOWER_URL_BASE (scripts/stack.d/awx.sh)
     targetDir: stackFact('UNICOP_AWX_TARGET_DIR'),
     stop: () => attach(true),
   };
@@ -230,6 +237,7 @@ async function doubleTarget(): Promise<Target> {
     client: double.client,
     raw: (path, init) => double.request(path, init),
     templates: { prefix: 21, noPrompt: 22, workflow: 24 },
+    uiBase: double.url,
     targetDir,
     stop: async () => {
       await double.stop();
@@ -260,11 +268,11 @@ const siteSnapshot = (root: string) => ({
   members: [{ object_type: 'dcim.device', id: 1, name: 'sw1', status: 'active' }],
 });
 
-/** The awx-job-status events the bridge published for one AWX job. */
-function notificationsOf(kind: string, id: number) {
+/** The awx-job-status events the bridge published for one job of one AWX (`uiBase`). */
+function notificationsOf(uiBase: string, kind: string, id: number) {
   return (m: { value: Record<string, unknown> }) => {
-    const data = m.value.data as { awxJobId?: number; kind?: string } | undefined;
-    return data?.awxJobId === id && data.kind === kind;
+    const data = m.value.data as { awxJobId?: number; kind?: string; url?: string | null } | undefined;
+    return data?.awxJobId === id && data.kind === kind && (data.url ?? '').startsWith(`${uiBase}/#/`);
   };
 }
 const dataOf = (m: { value: Record<string, unknown> }) =>
@@ -347,11 +355,11 @@ describe.each([
       ).toBe(id);
 
       const events = await tail.waitFor(
-        (m) => notificationsOf('job', id)(m) && dataOf(m).status === 'successful',
+        (m) => notificationsOf(t.uiBase, 'job', id)(m) && dataOf(m).status === 'successful',
         1,
         notifyCapMs,
       );
-      const all = tail.messages.filter(notificationsOf('job', id)).map(dataOf);
+      const all = tail.messages.filter(notificationsOf(t.uiBase, 'job', id)).map(dataOf);
       expect(all.map((d) => d.status)).toEqual(['running', 'successful']);
       expect(dataOf(events[0] as never).url).toMatch(new RegExp(`/#/jobs/playbook/${id}$`));
     },
@@ -369,14 +377,13 @@ describe.each([
       expect(inOrder(seen, 'failed'), seen.join(' → ')).toBe(true);
       expect(job).toMatchObject({ status: 'failed', failed: true });
       await tail.waitFor(
-        (m) => notificationsOf('job', job.id)(m) && dataOf(m).status === 'failed',
+        (m) => notificationsOf(t.uiBase, 'job', job.id)(m) && dataOf(m).status === 'failed',
         1,
         notifyCapMs,
       );
-      expect(tail.messages.filter(notificationsOf('job', job.id)).map((m) => dataOf(m).status)).toEqual([
-        'running',
-        'failed',
-      ]);
+      expect(
+        tail.messages.filter(notificationsOf(t.uiBase, 'job', job.id)).map((m) => dataOf(m).status),
+      ).toEqual(['running', 'failed']);
     },
     capMs + 60_000,
   );
@@ -488,12 +495,12 @@ describe.each([
       expect(again.status).toBe(400);
 
       await tail.waitFor(
-        (m) => notificationsOf('workflow_job', wf.id)(m) && dataOf(m).status === 'failed',
+        (m) => notificationsOf(t.uiBase, 'workflow_job', wf.id)(m) && dataOf(m).status === 'failed',
         1,
         notifyCapMs,
       );
       expect(
-        tail.messages.filter(notificationsOf('workflow_job', wf.id)).map((m) => dataOf(m).status),
+        tail.messages.filter(notificationsOf(t.uiBase, 'workflow_job', wf.id)).map((m) => dataOf(m).status),
       ).toEqual(['running', 'failed']);
     },
     2 * capMs,

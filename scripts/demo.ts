@@ -1,9 +1,14 @@
 /**
- * The demo: the AWX double (running the real playbooks with ansible-runner), the bridge and the
- * workers as child processes; NetBox's webhook and event rule pointed at the bridge; one real edit
- * through the NetBox REST API; and the root's timeline as UNICOP records it on Kafka (change,
- * intent, queue, lease, launch, AWX notifications, outcome, release), printed live until the
- * outcome has landed in NetBox — then what NetBox shows for it (root status, run, journal entry).
+ * The demo: the stack's real AWX (var/stack.env: UNICOP_AWX_REAL_URL, its token and webhook secret,
+ * UNICOP_AWX_NOTIFY_URL), the bridge and the workers as child processes; NetBox's webhook and event
+ * rule pointed at the bridge; one real edit through the NetBox REST API; and the root's timeline as
+ * UNICOP records it on Kafka (change, intent, queue, lease, launch, AWX's own notifications, outcome,
+ * release), printed live until the outcome has landed in NetBox — then what NetBox shows for it (root
+ * status, run, journal entry) and the AWX job as AWX reports it, with its address in AWX's UI.
+ *
+ * Real AWX posts its notifications to UNICOP_AWX_NOTIFY_URL (its bootstrap's notification template),
+ * so the demo's bridge listens exactly there, with AWX's webhook secret. Only one process can: when
+ * another (a test's bridge) holds the port, the demo says so and stops, and leaves it alone.
  *
  * The demo starts "from now": the workers' consumer groups are moved to the end of their topics
  * and the sweeper's Redis epoch is set, so a development stack's backlog from tests is not
@@ -12,10 +17,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { readStackEnv, repoRoot } from '../core/config.js';
+import { readStackEnv, repoRoot, resolveSecret } from '../core/config.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
 import { netboxRest } from '../core/netbox/rest.js';
@@ -24,14 +30,24 @@ import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 const stack = readStackEnv();
 const netboxUrl = stack.UNICOP_NETBOX_URL as string;
 const token = stack.UNICOP_NETBOX_TOKEN as string;
-const bridgePort = 18080;
-const awxPort = 18052;
+
+/** A fact `scripts/stack up` recorded; the demo cannot run without it. */
+function fact(name: string): string {
+  const value = stack[name];
+  if (!value) throw new Error(`${name} is not in var/stack.env: bring the stack up (scripts/stack up)`);
+  return value;
+}
+const awxUrl = fact('UNICOP_AWX_REAL_URL').replace(/\/+$/, '');
+// Where real AWX posts its notifications: the demo's bridge listens there.
+const notifyUrl = new URL(fact('UNICOP_AWX_NOTIFY_URL'));
+const bridgeHost = notifyUrl.hostname;
+const bridgePort = Number(notifyUrl.port || 80);
 // The webhook secret lives in a file: the bridge reads it by reference, the plugin's bootstrap
 // command reads the same file inside NetBox's root (where the repository is mounted at /unicop).
 const secretFile = join(repoRoot, 'var', 'demo', 'webhook-secret');
-const awxToken = randomBytes(20).toString('hex');
-const awxNotifySecret = randomBytes(20).toString('hex');
 const children: ChildProcess[] = [];
+// How long the demo waits for the edit's outcome (a cap: it goes on as soon as the outcome lands).
+const outcomeCapMs = 600_000;
 
 const netbox = netboxRest(netboxUrl, token);
 
@@ -44,7 +60,7 @@ async function bootstrapNetbox(): Promise<void> {
       'netbox',
       'unicop_bootstrap',
       '--url',
-      `http://127.0.0.1:${bridgePort}/webhooks/netbox`,
+      `http://${bridgeHost}:${bridgePort}/webhooks/netbox`,
       '--secret-file',
       '/unicop/var/demo/webhook-secret',
     ],
@@ -82,9 +98,8 @@ function upsert(path: string, name: string, fields: Record<string, unknown>): Pr
 }
 
 function start(name: string, script: string, env: Record<string, string>, args: string[] = []): void {
-  // The services run compiled (dist/, `npm run build`); only the AWX double, a test tool, runs through tsx.
-  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...loader, join(repoRoot, script), ...args], {
+  // The services run compiled (dist/, `npm run build`).
+  const child = spawn(process.execPath, [join(repoRoot, script), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...stack, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -106,6 +121,22 @@ async function waitFor(url: string, headers: Record<string, string> = {}): Promi
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} did not come up`);
+}
+
+/** Whether nothing listens on host:port yet (the demo never takes a port from another process). */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** AWX's own answer: its version (GET /api/v2/ping/, unauthenticated). */
+async function awxVersion(): Promise<string> {
+  const res = await fetch(`${awxUrl}/api/v2/ping/`, { signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`AWX at ${awxUrl} answered ${res.status} to /api/v2/ping/`);
+  return ((await res.json()) as { version: string }).version;
 }
 
 function line(time: string, what: string, detail: string): void {
@@ -146,55 +177,50 @@ async function main(): Promise<void> {
     brokers: stack.UNICOP_KAFKA_BROKERS?.split(',') ?? [],
     logLevel: logLevel.NOTHING,
   });
+  if (!(await portFree(bridgeHost, bridgePort))) {
+    console.log(
+      `${bridgeHost}:${bridgePort} (UNICOP_AWX_NOTIFY_URL, where AWX sends its notifications) is taken by another process — another bridge, perhaps a test's. The demo leaves it alone: run it again once that process has finished.`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+  const version = await awxVersion();
   await startFromNow(kafka);
   mkdirSync(dirname(secretFile), { recursive: true });
   writeFileSync(secretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
-  start(
-    'awx-double',
-    'test/awx-double/main.ts',
-    {
-      UNICOP_AWX_DOUBLE_TOKEN: awxToken,
-      UNICOP_AWX_DOUBLE_NOTIFY_URL: `http://127.0.0.1:${bridgePort}/webhooks/awx`,
-      UNICOP_AWX_DOUBLE_NOTIFY_TOKEN: awxNotifySecret,
-    },
-    [
-      '--config',
-      'test/awx-double/templates.example.yaml',
-      '--state-dir',
-      'var/awx-double',
-      '--port',
-      String(awxPort),
-    ],
-  );
   start(
     'bridge',
     'dist/bin/unicop.js',
     {
       UNICOP_WEBHOOK_SECRETS: `file:${secretFile}`,
-      UNICOP_AWX_WEBHOOK_SECRET: awxNotifySecret,
+      // The secret real AWX's notification template sends (a reference; the bridge resolves it).
+      UNICOP_AWX_WEBHOOK_SECRET: fact('UNICOP_AWX_REAL_WEBHOOK_SECRET'),
+      UNICOP_BRIDGE_HOST: bridgeHost,
       UNICOP_BRIDGE_PORT: String(bridgePort),
       UNICOP_LOG_LEVEL: 'warn',
     },
     ['bridge'],
   );
-  await waitFor(`http://127.0.0.1:${awxPort}/api/v2/ping/`);
   start(
     'workers',
     'dist/bin/unicop.js',
     {
-      UNICOP_AWX_URL: `http://127.0.0.1:${awxPort}`,
-      UNICOP_AWX_TOKEN: awxToken,
+      UNICOP_AWX_URL: awxUrl,
+      UNICOP_AWX_TOKEN: fact('UNICOP_AWX_REAL_TOKEN'),
+      UNICOP_AWX_UI_URL: awxUrl,
       UNICOP_POLL_MIN_MS: '500',
       // A development stack holds many test roots out of sync: the demo sweeps on the interval only.
       UNICOP_SWEEP_ON_START: 'false',
+      // Tests may hold the default metrics port; the demo needs no metrics listener.
+      UNICOP_WORKERS_METRICS_PORT: '0',
       UNICOP_LOG_LEVEL: 'warn',
     },
     ['workers'],
   );
-  await waitFor(`http://127.0.0.1:${bridgePort}/healthz`);
-  console.log(`AWX double on 127.0.0.1:${awxPort} (templates: test/awx-double/templates.example.yaml)`);
+  await waitFor(`http://${bridgeHost}:${bridgePort}/healthz`);
+  console.log(`AWX ${version} at ${awxUrl} (real AWX; version from its /api/v2/ping/)`);
   console.log(
-    `bridge on 127.0.0.1:${bridgePort}; workers running (resolver, dispatcher, reconciler, sweeper)`,
+    `bridge on ${bridgeHost}:${bridgePort}, where AWX posts its notifications; workers running (resolver, dispatcher, reconciler, sweeper)`,
   );
 
   await bootstrapNetbox();
@@ -214,8 +240,26 @@ async function main(): Promise<void> {
   const site = await upsert('/api/dcim/sites/', 'demo-site', { slug: 'demo-site', status: 'active' });
   const rootKey = `site/${site.id}`;
   const awxJobs = new Set<number>();
+  // AWX's notifications about jobs not (yet) known to be this root's: AWX may notify before the
+  // demo has read the launch's audit event, so they wait here until the job turns out to be ours.
+  const unclaimed: { time: string; data: Record<string, unknown> }[] = [];
+  const finishedJobs = new Set<number>();
+  let released = false;
   let editedAt = Number.POSITIVE_INFINITY;
   let outcome: Record<string, unknown> | null = null;
+  const showAwx = (time: string, data: Record<string, unknown>) => {
+    if (['successful', 'failed', 'error', 'canceled'].includes(String(data.status))) {
+      finishedJobs.add(Number(data.awxJobId));
+    }
+    line(time, topics.awxEvents, describe(topics.awxEvents, data));
+  };
+  const claim = (jobId: number) => {
+    awxJobs.add(jobId);
+    for (const waiting of unclaimed.filter((u) => Number(u.data.awxJobId) === jobId)) {
+      unclaimed.splice(unclaimed.indexOf(waiting), 1);
+      showAwx(waiting.time, waiting.data);
+    }
+  };
   await consumer.run({
     eachMessage: async ({ topic, message }) => {
       const event = JSON.parse(String(message.value)) as {
@@ -224,23 +268,29 @@ async function main(): Promise<void> {
         data: Record<string, unknown>;
       };
       const data = event.data;
+      if (topic === topics.awxEvents && data.kind === 'job' && !awxJobs.has(Number(data.awxJobId))) {
+        unclaimed.push({ time: event.time, data });
+        return;
+      }
       const related =
         data.rootKey === rootKey ||
         (data.subjectType === 'root' && data.subjectId === rootKey) ||
         (data.objectType === 'dcim.site' && data.objectId === site.id) ||
         (topic === topics.awxEvents && awxJobs.has(Number(data.awxJobId)));
       if (!related) return;
+      if (topic === topics.awxEvents) return showAwx(event.time, data);
+      line(event.time, topic, describe(topic, data));
       const correlation = (data.correlation ?? {}) as Record<string, unknown>;
-      if (typeof correlation.awxJobId === 'number') awxJobs.add(correlation.awxJobId);
+      if (typeof correlation.awxJobId === 'number') claim(correlation.awxJobId);
+      if (data.action === 'lease.released') released = true;
       if (topic === topics.outcomes) {
-        if (typeof data.awxJobId === 'number') awxJobs.add(data.awxJobId);
+        if (typeof data.awxJobId === 'number') claim(data.awxJobId);
         // The first run that started after the edit reconciles it. On a slow machine that can be the
         // run of the site's creation (its lease came after the edit); the coalesced follow-up run then
         // finds the hash reconciled and is skipped, which must not hide the success before it.
         const afterEdit = Date.parse(String(data.startedAt)) >= editedAt;
         if (afterEdit && (outcome === null || outcome.state !== 'succeeded')) outcome = data;
       }
-      line(event.time, topic, describe(topic, data));
     },
   });
   await new Promise((r) => setTimeout(r, 3000)); // let the consumer group settle at the end offsets
@@ -249,16 +299,45 @@ async function main(): Promise<void> {
   editedAt = Date.now();
   await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description });
 
-  const deadline = Date.now() + 110_000;
+  // Caps, not budgets: a real AWX job starts a podman container (tens of seconds, minutes under load).
+  const deadline = Date.now() + outcomeCapMs;
   while (!outcome && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 1500)); // the release and AWX's last notification
+  // Then the lease's release and AWX's own last notification about the job (sent once it ended).
+  const jobOf = (o: Record<string, unknown> | null) => (typeof o?.awxJobId === 'number' ? o.awxJobId : null);
+  const tailEnd = Date.now() + 60_000;
+  while (outcome && Date.now() < tailEnd) {
+    const job = jobOf(outcome);
+    if (released && (job === null || finishedJobs.has(job))) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   await consumer.disconnect();
   if (!outcome) {
-    console.log('\nNo outcome within 110 s: see the bridge/workers output above and var/log/.');
+    console.log(
+      `\nNo outcome within ${outcomeCapMs / 1000} s: see the bridge/workers output above and var/log/.`,
+    );
     process.exitCode = 1;
     return;
   }
   await showNetbox(rootKey, site.id, outcome);
+  const job = jobOf(outcome);
+  if (job !== null) await showAwxJob(job, version);
+}
+
+/** The run's AWX job as AWX reports it, and where AWX's UI shows its output. */
+async function showAwxJob(id: number, version: string): Promise<void> {
+  const token = resolveSecret(fact('UNICOP_AWX_REAL_TOKEN'), process.env);
+  const res = await fetch(`${awxUrl}/api/v2/jobs/${id}/`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  console.log(`\nIn AWX now (${version}, ${awxUrl}):`);
+  if (!res.ok) {
+    console.log(`  job ${id}: AWX answered ${res.status}`);
+    return;
+  }
+  const job = (await res.json()) as { name: string; status: string; elapsed: number; playbook: string };
+  console.log(`  job ${id} "${job.name}" (${job.playbook}): ${job.status} after ${job.elapsed} s`);
+  console.log(`  output: ${awxUrl}/#/jobs/playbook/${id}/output`);
 }
 
 function describe(topic: string, data: Record<string, unknown>): string {
@@ -301,11 +380,37 @@ async function showNetbox(rootKey: string, siteId: number, outcome: Record<strin
   if (outcome.state !== 'succeeded') process.exitCode = 1;
 }
 
+/** Stops the bridge and the workers and waits for them to exit (SIGKILL after 30 s), freeing the ports. */
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopChildren().then(() => process.exit(130));
+  });
+}
+
 main()
   .catch((error: unknown) => {
     console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const child of children) child.kill('SIGTERM');
+  .finally(async () => {
+    await stopChildren();
+    // Nothing else keeps the demo: the Kafka clients are disconnected, the children gone.
+    process.exit();
   });

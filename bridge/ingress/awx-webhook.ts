@@ -1,18 +1,26 @@
 /**
- * POST /webhooks/awx — AWX notification webhooks (its default `job_metadata` body: id, name, url,
- * status, started, finished, …). AWX can authenticate a webhook notification with HTTP basic auth
- * or with a custom header; both carry the configured secret. The body is only a signal: it is
- * published as an awx-job-status event and the workers, which own run state, decide what it means.
+ * POST /webhooks/awx — AWX notification webhooks. AWX can authenticate a webhook notification with
+ * HTTP basic auth or with a custom header; both carry the configured secret. Two bodies arrive:
+ *
+ * - a job's or workflow job's status (`started`, `success`, `error`): AWX's default `job_metadata`
+ *   body (id, name, url, status, started, finished, …), published as an awx-job-status event;
+ * - a workflow approval node's (`approvals`): AWX's default webhook body for it is only
+ *   `{"body": "The approval node \"NAME\" needs review. This node can be viewed at: URL"}` (or
+ *   `was approved.`, `was denied.`, `has timed out.` then the URL), published as an awx-approval
+ *   event keyed like the workflow job's own status events (docs/decisions/0031).
+ *
+ * A body with an `id` is job metadata (a workflow's job_metadata has a `body` too: its summary).
+ * Either body is only a signal: the workers, which own run state, re-read AWX.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { EventLog } from '../../core/event-log/port.js';
 import { EventLogUnavailableError } from '../../core/event-log/port.js';
-import { cloudEvent, eventTypes } from '../../core/events/catalogue.js';
+import { type CloudEvent, cloudEvent, type EventName, eventTypes } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { type AuditTrail, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
-import { ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
+import { ServiceUnavailableError, UnauthorizedError, ValidationError } from '../http/errors.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { auditedWebhook } from './refusals.js';
@@ -25,6 +33,42 @@ export const awxJobMetadataSchema = z.looseObject({
   started: z.string().nullable().optional(),
   finished: z.string().nullable().optional(),
 });
+
+/** AWX's default webhook body for an approval notification (WebhookBackend's workflow_approval messages). */
+export const awxApprovalBodySchema = z.looseObject({ body: z.string() });
+
+const approvalWords = {
+  'needs review': 'pending',
+  'was approved': 'approved',
+  'was denied': 'denied',
+  'has timed out': 'timed_out',
+} as const;
+const approvalText =
+  /^The approval node "(?<name>.+)" (?<words>needs review|was approved|was denied|has timed out)\.(?: This node can be viewed at:)? (?<url>\S*\/#\/jobs\/workflow\/(?<id>\d+)\/?)$/s;
+const expectedApprovalText =
+  'expected AWX\'s approval text: The approval node "<name>" needs review|was approved|was denied|has timed out. <…/#/jobs/workflow/<id>>';
+
+export interface AwxApproval {
+  workflowJobId: number;
+  approvalName: string;
+  status: (typeof approvalWords)[keyof typeof approvalWords];
+  workflowUrl: string;
+  message: string;
+}
+
+/** Reads AWX's approval notification text; null when it is not that text. */
+export function parseApprovalText(text: string): AwxApproval | null {
+  const match = approvalText.exec(text.trim());
+  const groups = match?.groups;
+  if (!groups?.name || !groups.words || !groups.url || !groups.id) return null;
+  return {
+    workflowJobId: Number(groups.id),
+    approvalName: groups.name,
+    status: approvalWords[groups.words as keyof typeof approvalWords],
+    workflowUrl: groups.url,
+    message: text,
+  };
+}
 
 export interface AwxWebhookDeps {
   eventLog: EventLog;
@@ -63,33 +107,55 @@ export function jobKindOf(url: string | null | undefined): 'job' | 'workflow_job
   return url && /\/jobs\/workflow\/\d+|\/workflow_jobs\/\d+/.test(url) ? 'workflow_job' : 'job';
 }
 
+/** The event a notification body becomes, with its Kafka key; a 4xx naming the field when it is neither kind. */
+function eventOf(raw: Buffer): { event: CloudEvent<EventName>; key: string; ids: Record<string, unknown> } {
+  const json = parseJsonBody(raw, z.unknown());
+  const looksLikeApproval =
+    json !== null && typeof json === 'object' && !Array.isArray(json) && 'body' in json && !('id' in json);
+  const receivedAt = new Date().toISOString();
+  if (looksLikeApproval) {
+    const { body } = parseJsonBody(raw, awxApprovalBodySchema);
+    const approval = parseApprovalText(body);
+    if (!approval) throw new ValidationError([{ field: 'body', message: expectedApprovalText }]);
+    const key = `workflow_job/${approval.workflowJobId}`;
+    const event = cloudEvent('awxApproval', {
+      id: uuidv7(),
+      source: bridgeSource,
+      subject: `awx/${key}/approval`,
+      data: { ...approval, receivedAt },
+    });
+    return { event, key, ids: { workflowJobId: approval.workflowJobId, approval: approval.status } };
+  }
+  const job = parseJsonBody(raw, awxJobMetadataSchema);
+  const kind = jobKindOf(job.url);
+  const event = cloudEvent('awxJobStatus', {
+    id: uuidv7(),
+    source: bridgeSource,
+    subject: `awx/${kind}/${job.id}`,
+    data: {
+      awxJobId: job.id,
+      kind,
+      status: job.status,
+      name: job.name ?? null,
+      url: job.url ?? null,
+      started: job.started ?? null,
+      finished: job.finished ?? null,
+      receivedAt,
+    },
+  });
+  return { event, key: `${kind}/${job.id}`, ids: { awxJobId: job.id, status: job.status } };
+}
+
 export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
   return auditedWebhook('awx', deps, async ({ req, log }) => {
     if (!deps.secret || !authenticated(req.headers, deps.secret)) {
       throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
     }
     const raw = await readRawBody(req, deps.maxBytes);
-    const job = parseJsonBody(raw, awxJobMetadataSchema);
-    const kind = jobKindOf(job.url);
-    const event = cloudEvent('awxJobStatus', {
-      id: uuidv7(),
-      source: bridgeSource,
-      subject: `awx/${kind}/${job.id}`,
-      data: {
-        awxJobId: job.id,
-        kind,
-        status: job.status,
-        name: job.name ?? null,
-        url: job.url ?? null,
-        started: job.started ?? null,
-        finished: job.finished ?? null,
-        receivedAt: new Date().toISOString(),
-      },
-    });
+    const { event, key, ids } = eventOf(raw);
+    const topic = eventTypes.awxJobStatus.topic; // both kinds live on unicop.awx-events
     try {
-      await deps.eventLog.append([
-        { topic: eventTypes.awxJobStatus.topic, key: `${kind}/${job.id}`, value: JSON.stringify(event) },
-      ]);
+      await deps.eventLog.append([{ topic, key, value: JSON.stringify(event) }]);
     } catch (error) {
       if (error instanceof EventLogUnavailableError) {
         throw new ServiceUnavailableError(
@@ -101,8 +167,8 @@ export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
       }
       throw error;
     }
-    deps.metrics.published.inc({ type: eventTypes.awxJobStatus.type });
-    log.info({ awxJobId: job.id, status: job.status }, 'AWX notification accepted');
+    deps.metrics.published.inc({ type: event.type });
+    log.info(ids, 'AWX notification accepted');
     return { status: 202, body: { status: 'accepted', eventId: event.id } };
   });
 }

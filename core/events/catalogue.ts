@@ -132,6 +132,22 @@ export const awxJobStatusData = z.object({
   receivedAt: isoTime,
 });
 
+/**
+ * AWX notified that a workflow's approval node needs review or was decided (its `approvals`
+ * notification). Like awx-job-status, only a signal: AWX's approval API stays the truth.
+ */
+export const awxApprovalStatuses = ['pending', 'approved', 'denied', 'timed_out'] as const;
+export const awxApprovalData = z.object({
+  workflowJobId: z.number().int().positive(),
+  approvalName: z.string().min(1),
+  status: z.enum(awxApprovalStatuses),
+  /** The workflow job's address as AWX gave it (its UI: TOWER_URL_BASE/#/jobs/workflow/ID). */
+  workflowUrl: z.string().min(1),
+  /** AWX's text, as sent. */
+  message: z.string(),
+  receivedAt: isoTime,
+});
+
 /** A human override of automation: freeze or resume, globally or for one root, with a reason. */
 export const freezeData = z.object({
   scope: z.enum(['global', 'root']),
@@ -175,6 +191,7 @@ export const eventTypes = {
   outcome: { type: 'io.unicop.outcome.v1', topic: topics.outcomes, data: outcomeData },
   audit: { type: 'io.unicop.audit.v1', topic: topics.audit, data: auditData },
   awxJobStatus: { type: 'io.unicop.awx-job-status.v1', topic: topics.awxEvents, data: awxJobStatusData },
+  awxApproval: { type: 'io.unicop.awx-approval.v1', topic: topics.awxEvents, data: awxApprovalData },
   freeze: { type: 'io.unicop.freeze.v1', topic: topics.control, data: freezeData },
   deadLetter: { type: 'io.unicop.dead-letter.v1', topic: topics.deadLetter, data: deadLetterData },
 } as const;

@@ -118,6 +118,25 @@ export const eventExamples: { [N in EventName]: { about: string; event: CloudEve
       },
     }),
   },
+  awxApproval: {
+    about:
+      "AWX notified that a workflow's approval node needs review (`pending`) or was approved, denied or timed out; a signal like awx-job-status (key: `workflow_job/<id>`, the workflow job's own).",
+    event: cloudEvent('awxApproval', {
+      id: '019aab2f-8a00-7111-8222-333344445566',
+      source: 'unicop/bridge',
+      subject: 'awx/workflow_job/312/approval',
+      time: at(1200),
+      data: {
+        workflowJobId: 312,
+        approvalName: 'Approve site change',
+        status: 'pending',
+        workflowUrl: 'https://awx.example.net/#/jobs/workflow/312',
+        message:
+          'The approval node "Approve site change" needs review. This node can be viewed at: https://awx.example.net/#/jobs/workflow/312',
+        receivedAt: at(1200),
+      },
+    }),
+  },
   freeze: {
     about:
       'An operator froze or resumed automation, globally or for one root (compacted topic, key: `global` or the root key).',

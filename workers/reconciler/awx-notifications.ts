@@ -1,7 +1,8 @@
 /**
  * AWX notifications as wake-up calls. The bridge publishes each AWX notification it receives on
  * `unicop.awx-events`; a run following an AWX job waits on this view between polls, so a
- * notification ends the wait at once. A notification is only a hint — AWX sends each one at most
+ * notification ends the wait at once: a job status for that job, or — for a workflow job — an
+ * approval notification of its gate (needs review, approved, denied, timed out; decision 0031). A notification is only a hint — AWX sends each one at most
  * once and may not send it at all — so the follower always re-reads the job from AWX's API, and
  * keeps polling with backoff when nothing arrives.
  */
@@ -33,6 +34,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** The job a notification on unicop.awx-events is about (`kind/id`), or undefined for anything else. */
+function wakeKeyOf(value: string): string | undefined {
+  const status = parseEvent('awxJobStatus', value);
+  if (status) return `${status.data.kind}/${status.data.awxJobId}`;
+  const approval = parseEvent('awxApproval', value);
+  if (approval) return `workflow_job/${approval.data.workflowJobId}`;
+  return undefined;
+}
+
 export class AwxNotificationWakeups implements JobWakeups {
   private readonly waiting = new Map<string, Set<() => void>>();
 
@@ -41,10 +51,9 @@ export class AwxNotificationWakeups implements JobWakeups {
   async start(): Promise<void> {
     await this.stream.start(async (records) => {
       for (const record of records) {
-        const event = parseEvent('awxJobStatus', record.value);
-        if (!event) continue;
-        const waiters = this.waiting.get(`${event.data.kind}/${event.data.awxJobId}`);
-        for (const wake of waiters ?? []) wake();
+        const key = wakeKeyOf(record.value);
+        if (!key) continue;
+        for (const wake of this.waiting.get(key) ?? []) wake();
       }
     });
   }

@@ -1,6 +1,6 @@
 /**
  * The run's own log (the Timeline of the run page in NetBox): a real reconcile against NetBox with
- * the plugin, Kafka and the AWX double leaves the run record with one structured line
+ * the plugin, Kafka and the stack's real AWX 24.6.1 leaves the run record with one structured line
  * `{ts, level, message, meta}` per step, in order — lease and fencing token, snapshot hash, launch
  * and AWX job id, each AWX status change, approval asked and given, the outcome — and no secret.
  * Without services: the log stays bounded (line count, message length, flat meta) and drops
@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PluginRun, RunLogLine } from '../../core/plugin/client.js';
 import { RunLog, runLogLimits } from '../../workers/reconciler/run-log.js';
+import { kindTemplateIds } from '../support/awx.js';
 import {
   type BackHalf,
   createSite,
@@ -70,6 +71,7 @@ describe('run log: a real reconcile writes its steps to the run record, in order
 
   it('a job run: lease + token, snapshot hash, launch + job id, AWX statuses, outcome', async () => {
     const site = await createSite();
+    const siteTemplate = kindTemplateIds().site; // the template NetBox's site kind names in this AWX
     await back.reconciler().reconcile(reconcileJob(site.rootKey));
     const [run] = await back.plugin.listRuns(site.rootKey);
     expect(run?.state).toBe('succeeded');
@@ -86,8 +88,8 @@ describe('run log: a real reconcile writes its steps to the run record, in order
       meta: { snapshot_hash: run?.snapshot_hash },
     });
     expect(lines[2]).toMatchObject({
-      message: `launched AWX job template 8: job ${jobId}`,
-      meta: { awx_template_id: 8, awx_job_id: jobId, awx_job_type: 'job' },
+      message: `launched AWX job template ${siteTemplate}: job ${jobId}`,
+      meta: { awx_template_id: siteTemplate, awx_job_id: jobId, awx_job_type: 'job' },
     });
     const statuses = lines.slice(3, -1);
     expect(statuses.length).toBeGreaterThan(0);
@@ -130,7 +132,9 @@ describe('run log: a real reconcile writes its steps to the run record, in order
     const jobId = run?.awx_job_id as number;
     const asked = messages.indexOf('approval requested: the workflow waits on its approval node');
     const given = messages.indexOf('approval given: the workflow goes on');
-    expect(messages[2]).toBe(`launched AWX workflow job template 9: workflow job ${jobId}`);
+    expect(messages[2]).toBe(
+      `launched AWX workflow job template ${kindTemplateIds().approval}: workflow job ${jobId}`,
+    );
     expect(asked).toBeGreaterThan(2);
     expect(given).toBeGreaterThan(asked);
     expect(messages[messages.length - 1]).toBe(`succeeded: AWX workflow job ${jobId} successful`);

@@ -93,14 +93,24 @@ def mark_dirty(keys):
     transaction.on_commit(lambda: refresh_hashes(Root.objects.filter(key__in=keys, hash_dirty=True)))
 
 
-def refresh_hash(root):
-    """Recompute one root's current hash; store it unless a newer change marked it dirty meanwhile."""
+def current_snapshot(root):
+    """The root's snapshot and hash, read now. Self-healing: a hash that differs from the stored one, or
+    a dirty mark, is stored with a compare-and-set on the generation read before the snapshot, so a
+    newer change's dirty mark is never cleared by a slow read."""
     generation = root.hash_generation
-    _snap, digest = read_snapshot(root)
-    Root.objects.filter(pk=root.pk, hash_generation=generation).update(current_hash=digest, hash_dirty=False)
+    snap, digest = read_snapshot(root)
+    if root.current_hash != digest or root.hash_dirty:
+        Root.objects.filter(pk=root.pk, hash_generation=generation).update(
+            current_hash=digest, hash_dirty=False
+        )
     root.current_hash = digest
     root.hash_dirty = False
-    return digest
+    return snap, digest
+
+
+def refresh_hash(root):
+    """Recompute one root's current hash; store it unless a newer change marked it dirty meanwhile."""
+    return current_snapshot(root)[1]
 
 
 def refresh_hashes(roots):
@@ -109,3 +119,8 @@ def refresh_hashes(roots):
             refresh_hash(root)
         except LookupError:
             continue  # the anchor went away meanwhile; its root row goes with it
+
+
+def refresh_dirty(roots):
+    """Roots whose hash a change marked stale get it recomputed now (rare: normally done after commit)."""
+    refresh_hashes([r for r in roots if r.hash_dirty])

@@ -9,9 +9,9 @@ from netbox.views import generic
 from utilities.views import register_model_view
 
 from . import filtersets, forms, tables
-from .api.views import set_frozen
+from .freeze import set_frozen
 from .models import ReconciliationRun, Root
-from .roots import refresh_hashes
+from .roots import refresh_dirty
 
 
 @register_model_view(Root, 'list', path='', detail=False)
@@ -29,8 +29,7 @@ class RootView(generic.ObjectView):
     actions = ()
 
     def get_extra_context(self, request, instance):
-        if instance.hash_dirty:
-            refresh_hashes([instance])
+        refresh_dirty([instance])
         runs = tables.ReconciliationRunTable(instance.runs.all()[:10], exclude=('root',), orderable=False)
         return {
             'runs_table': runs,

@@ -1,8 +1,10 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.utils import timezone
+"""The plugin's REST API (docs/plugin-api.md): roots, leases, freeze, runs and the resolver.
+
+Views only translate HTTP: they validate the request with a serializer, call the domain (leases.py,
+freeze.py, runs.py, roots.py) with plain values, and turn its errors into answers (DomainErrorMixin).
+"""
+
 from drf_spectacular.utils import extend_schema
-from extras.models import JournalEntry
 from netbox.api.authentication import TokenPermissions
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
 from rest_framework import status
@@ -13,11 +15,11 @@ from rest_framework.response import Response
 from rest_framework.routers import APIRootView
 from rest_framework.views import APIView
 
-from .. import leases, run_states
+from .. import leases, run_states, runs
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
-from ..models import ReconciliationRun, Root, RunStateChoices
-from ..roots import refresh_hashes, resolve_change
-from ..snapshot import read_snapshot
+from ..freeze import set_frozen
+from ..models import ReconciliationRun, Root
+from ..roots import current_snapshot, refresh_dirty, resolve_change
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -31,13 +33,16 @@ class UnicopRootView(APIRootView):
         return 'UNICOP'
 
 
-class LeaseConflictMixin:
-    """409 for lease and fence conflicts (leases.py) and for run writes the state machine refuses
-    (run_states.py), each with its own body."""
+class DomainErrorMixin:
+    """The domain's errors as HTTP answers: 409 for lease and fence conflicts (leases.py) and for run
+    writes the state machine refuses (run_states.py), each with its own body; 400 `{"journal": [...]}`
+    for a run write's malformed journal entry (runs.py)."""
 
     def handle_exception(self, exc):
         if isinstance(exc, (leases.LeaseConflict, run_states.RunStateConflict)):
             return Response(exc.body(), status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, runs.InvalidJournal):
+            exc = ValidationError({'journal': exc.messages})
         return super().handle_exception(exc)
 
 
@@ -47,12 +52,7 @@ class RootChangePermission(TokenPermissions):
     perms_map = {**TokenPermissions.perms_map, 'POST': ['%(app_label)s.change_%(model_name)s']}
 
 
-def _refresh_dirty(roots):
-    """Roots whose hash a change marked stale get it recomputed now (rare: normally done after commit)."""
-    refresh_hashes([r for r in roots if r.hash_dirty])
-
-
-class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
+class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     queryset = Root.objects.select_related('last_run').prefetch_related('anchor', 'tags')
     serializer_class = serializers.RootSerializer
     filterset_class = RootFilterSet
@@ -78,12 +78,12 @@ class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        _refresh_dirty(page)
+        refresh_dirty(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
         root = self.get_object()
-        _refresh_dirty([root])
+        refresh_dirty([root])
         response = Response(self.get_serializer(root).data)
         if etag := self._get_etag(root):
             response['ETag'] = etag
@@ -92,13 +92,7 @@ class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
     @action(detail=True, methods=['get'])
     def snapshot(self, request, pk=None):
         root = self.get_object()
-        snap, digest = read_snapshot(root)
-        # Self-healing: the fresh hash also refreshes the maintained column (compare-and-set on the
-        # generation read before the snapshot, so a newer change's dirty mark is never cleared).
-        if root.current_hash != digest or root.hash_dirty:
-            Root.objects.filter(pk=root.pk, hash_generation=root.hash_generation).update(
-                current_hash=digest, hash_dirty=False
-            )
+        snap, digest = current_snapshot(root)
         return Response({'root': root.key, 'hash': digest, 'snapshot': snap})
 
     def _valid(self, serializer_class, request):
@@ -140,23 +134,6 @@ class RootViewSet(LeaseConflictMixin, NetBoxReadOnlyModelViewSet):
         return self._set_frozen(request, False, serializers.UnfreezeSerializer)
 
 
-def set_frozen(root, frozen, reason, user):
-    """Freeze or unfreeze with a reason: change-logged (save) and journalled on the root."""
-    with transaction.atomic():
-        root.snapshot()
-        root.frozen = frozen
-        root.frozen_reason = reason if frozen else ''
-        root._changelog_message = f'{"Frozen" if frozen else "Unfrozen"}: {reason}' if reason else None
-        root.full_clean()
-        root.save()
-        JournalEntry.objects.create(
-            assigned_object=root,
-            created_by=user if user.is_authenticated else None,
-            kind='warning' if frozen else 'info',
-            comments=f'{"Frozen" if frozen else "Unfrozen"} by {user}: {reason or "(no reason given)"}',
-        )
-
-
 def _lease_body(root):
     return {
         'token': root.lease_token,
@@ -165,7 +142,7 @@ def _lease_body(root):
     }
 
 
-class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
+class ReconciliationRunViewSet(DomainErrorMixin, NetBoxModelViewSet):
     queryset = ReconciliationRun.objects.select_related('root').prefetch_related('tags')
     serializer_class = serializers.ReconciliationRunSerializer
     filterset_class = ReconciliationRunFilterSet
@@ -183,64 +160,21 @@ class ReconciliationRunViewSet(LeaseConflictMixin, NetBoxModelViewSet):
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        with transaction.atomic():
-            root = Root.objects.select_for_update().get(pk=serializer.validated_data['root'].pk)
-            leases.check_fence(root, serializer.validated_data['fencing_token'])
-            run_states.check_create(
-                serializer.validated_data.get('state', ReconciliationRun._meta.get_field('state').default)
-            )
-            entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
-            super().perform_create(serializer)
-            record_run_on_root(root, serializer.instance)
-            if entry is not None:
-                entry.save()
+        self._write(runs.create_run, serializer.validated_data['root'].pk, serializer, super().perform_create)
 
     def perform_update(self, serializer):
-        with transaction.atomic():
-            run = serializer.instance
-            root = Root.objects.select_for_update().get(pk=run.root_id)
-            leases.check_fence(root, serializer.validated_data['fencing_token'])
-            run.refresh_from_db(fields=['state'])
-            run_states.check_move(run.state, serializer.validated_data.get('state', run.state))
-            entry = run_journal_entry(root, serializer.validated_data.pop('journal', None), self.request.user)
-            super().perform_update(serializer)
-            record_run_on_root(root, serializer.instance)
-            if entry is not None:
-                entry.save()
+        self._write(runs.update_run, serializer.instance, serializer, super().perform_update)
 
+    def _write(self, write, target, serializer, perform):
+        """One run write through runs.py; `perform` is NetBox's save, which checks object permissions."""
 
-def run_journal_entry(root, journal, user):
-    """The journal entry a run write carries, on the root's anchor object, validated and not yet saved
-    (saved after the run, in the run's transaction and behind its fence), or None."""
-    if journal is None:
-        return None
-    entry = JournalEntry(
-        assigned_object_type_id=root.anchor_type_id,
-        assigned_object_id=root.anchor_id,
-        created_by=user if user.is_authenticated else None,
-        kind=journal['kind'],
-        comments=journal['comments'],
-    )
-    try:
-        entry.full_clean()
-    except DjangoValidationError as exc:
-        raise ValidationError({'journal': exc.messages}) from exc
-    return entry
+        def save():
+            perform(serializer)
+            return serializer.instance
 
-
-def record_run_on_root(root, run):
-    """The root's last run and last reconciled hash follow its newest run (called with the root locked)."""
-    update = {}
-    if run.state in RunStateChoices.TERMINAL and run.finished is None:
-        run.finished = timezone.now()
-        ReconciliationRun.objects.filter(pk=run.pk).update(finished=run.finished)
-    last = ReconciliationRun.objects.filter(pk=root.last_run_id).only('started', 'id').first()
-    if last is None or (run.started, run.pk) >= (last.started, last.pk):
-        update['last_run'] = run
-    if run.state == RunStateChoices.SUCCEEDED:
-        update['last_reconciled_hash'] = run.snapshot_hash
-    if update:
-        Root.objects.filter(pk=root.pk).update(**update)
+        data = serializer.validated_data
+        journal = data.pop('journal', None)
+        write(target, data['fencing_token'], data.get('state'), journal, self.request.user, save)
 
 
 class ResolvePermission(BasePermission):

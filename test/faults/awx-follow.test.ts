@@ -6,8 +6,8 @@
  * no second launch) and the run ends with AWX's own word once it answers again.
  *
  * The real reconciler (workers/reconciler/reconciler.ts) runs against the real NetBox plugin, Kafka
- * and the AWX double; nock stands only between the AWX client and the double, and only for the job
- * reads it is told to break. Happy path against the real services: test/workers/reconciler.test.ts,
+ * and the stack's real AWX 24.6.1; nock wraps real AWX's address (every other request passes
+ * through to it) and answers only the job reads it is told to break. Happy path against the real services: test/workers/reconciler.test.ts,
  * "launches once with the snapshot, records success in NetBox and Kafka, then skips the same hash".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +33,9 @@ describe('faults: AWX breaks while a run follows its job', () => {
   let nock: ReturnType<typeof startNock>;
   beforeAll(async () => {
     nock = startNock();
-    // Slow job steps, so the run is still following when the fault is switched on.
-    back = await startBackHalf({ stepMs: 1_000 });
+    // Real AWX: a job runs in its own container for 10–40 s, so the run is still following when the
+    // fault is switched on.
+    back = await startBackHalf();
   });
   afterAll(async () => {
     await back?.stop();
@@ -61,7 +62,7 @@ describe('faults: AWX breaks while a run follows its job', () => {
         return run?.awx_job_id && (run.state === 'launched' || run.state === 'running') ? run : undefined;
       },
       'the run to be launched and followed',
-      60_000,
+      300_000,
     );
   }
 
@@ -69,6 +70,7 @@ describe('faults: AWX breaks while a run follows its job', () => {
     const site = await createSite();
     const reconcile = reconciler(10_000).reconcile(reconcileJob(site.rootKey));
     const run = await followed(site.rootKey);
+    const faultAt = Date.now();
     const gateway = nock(back.awx.url, { allowUnmocked: true })
       .get(jobRead)
       .times(4)
@@ -83,12 +85,17 @@ describe('faults: AWX breaks while a run follows its job', () => {
     expect(after?.awx_job_id).toBe(run.awx_job_id);
     const jobs = await back.awx.jobsOf(site.rootKey);
     expect(jobs).toHaveLength(1);
-  }, 180_000);
+    // Mid-follow on AWX's side too: its job ended after the gateway began answering 502.
+    expect(Date.parse(jobs[0]?.finished ?? '')).toBeGreaterThan(faultAt);
+  }, 600_000);
 
   it('AWX hanging mid-follow (no answer until the client times out): polling goes on, the run ends succeeded', async () => {
     const site = await createSite();
-    const reconcile = reconciler(1_500).reconcile(reconcileJob(site.rootKey));
+    // 10 s: well above real AWX's own answers here (measured on the loaded stack: a job read
+    // 0.1–0.5 s, a launch with its run-id lookup 2–3 s), so only the hung reads time out.
+    const reconcile = reconciler(10_000).reconcile(reconcileJob(site.rootKey));
     const run = await followed(site.rootKey);
+    const faultAt = Date.now();
     const hang = nock(back.awx.url, { allowUnmocked: true }).get(jobRead).times(2).reply(never);
 
     expect(await reconcile).toEqual({ kind: 'done' });
@@ -98,5 +105,6 @@ describe('faults: AWX breaks while a run follows its job', () => {
     expect(after?.state).toBe('succeeded');
     const jobs = await back.awx.jobsOf(site.rootKey);
     expect(jobs).toHaveLength(1);
-  }, 180_000);
+    expect(Date.parse(jobs[0]?.finished ?? '')).toBeGreaterThan(faultAt);
+  }, 600_000);
 });

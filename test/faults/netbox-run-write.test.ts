@@ -7,7 +7,7 @@
  * the job comes back it adopts the open run and writes its end once.
  *
  * The real reconcile worker (BullMQ queue, workers/reconciler/worker.ts) and reconciler run against
- * the real NetBox plugin, Kafka and the AWX double; nock answers only that one write. Happy path
+ * the real NetBox plugin, Kafka and the stack's real AWX 24.6.1; nock answers only that one write. Happy path
  * against the real services: test/workers/worker-pause.test.ts, "delays the job while NetBox refuses
  * connections, then runs it when NetBox is back" (and test/workers/reconciler.test.ts for the write).
  */
@@ -63,7 +63,7 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
           return runs[0]?.state === 'succeeded' ? runs : undefined;
         },
         'the run to end succeeded after the paused job came back',
-        120_000,
+        480_000,
       );
       await eventually(
         async () => ((await queue.getJobCounts('completed')).completed === 1 ? true : undefined),
@@ -91,5 +91,5 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
       await queue.obliterate({ force: true });
       await queue.close();
     }
-  }, 240_000);
+  }, 600_000);
 });

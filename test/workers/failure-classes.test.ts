@@ -1,17 +1,18 @@
 /**
  * Every failure class of the catalogue is produced by a real code path; this file shows the four
  * that test/workers/reconciler.test.ts does not (executor_unavailable, template_misconfigured,
- * denied and timed_out are there), each against NetBox with the plugin, Kafka and the AWX double
- * running the real playbooks:
+ * denied and timed_out are there), each against NetBox with the plugin and Kafka. Three run on the
+ * stack's real AWX 24.6.1, one on the AWX double (docs/awx-double.md says why):
  *   job_failed  — the playbook fails (the target refuses a stale fencing token): terminal, no retry;
- *   job_error   — AWX cannot run the job (its playbook is missing from the project): retried;
+ *   job_error   — AWX cannot run the job (its playbook is missing from the project): retried. The
+ *                 double: real AWX refuses such a template (400 "Playbook not found for project.");
  *   canceled    — someone cancels the AWX job outside UNICOP: terminal;
  *   lease_lost  — a worker died (SIGKILL, in its own process) right after recording its run and
  *                 before launching: the next holder finds no AWX job carrying that run, ends it
  *                 lease_lost and converges the root with a new run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
@@ -56,22 +57,42 @@ describe('failure classes, each from the code path that produces it', () => {
   it('job_failed: the playbook fails at the target → failed/job_failed, terminal (no retry intent)', async () => {
     const site = await createSite();
     // The target already applied a far higher fencing token: the playbook's fence refuses to run.
+    // On real AWX the target is the stack's shared directory, which the job's container sees at the
+    // same path; the fake state is removed afterwards so no later sweep of this root trips on it.
     const dir = join(back.targetDir, site.rootKey.replace('/', '-'));
     await mkdir(dir, { recursive: true });
     await writeFile(
       join(dir, 'unicop-state.json'),
       JSON.stringify({ fencing_token: 1_000_000_000, run_id: 'a-later-holder' }),
     );
-    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+    try {
+      await back.reconciler().reconcile(reconcileJob(site.rootKey));
 
-    const [run] = await back.plugin.listRuns(site.rootKey);
-    expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_failed' });
-    expect(await back.awx.client.getJobStdout(run?.awx_job_id as number)).toContain('stale fencing token');
-    expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
-    expect(await tail.settle(retryOf(site.rootKey), 1500)).toHaveLength(0);
+      const [run] = await back.plugin.listRuns(site.rootKey);
+      expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_failed' });
+      // Real AWX builds a job's stdout from its events, which may still be landing when the job has
+      // ended: read it once the playbook's recap is in.
+      const stdout = await eventually(
+        async () => {
+          const text = await back.awx.client.getJobStdout(run?.awx_job_id as number);
+          return text.includes('PLAY RECAP') ? text : undefined;
+        },
+        "the job's whole stdout",
+        120_000,
+      );
+      expect(stdout).toContain('stale fencing token');
+      expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
+      expect(await tail.settle(retryOf(site.rootKey), 1500)).toHaveLength(0);
+    } finally {
+      await rm(join(dir, 'unicop-state.json'), { force: true });
+    }
   }, 600_000);
 
   it('job_error: AWX cannot run the job (playbook missing) → failed/job_error, and a retry intent', async () => {
+    // The AWX double, not real AWX: real AWX 24.6.1 refuses a job template whose playbook is not in
+    // its project (POST /api/v2/job_templates/ → 400 "Playbook not found for project."), and a job
+    // it cannot start for want of its execution environment's image ends `failed`, not `error`
+    // (both asked of the stack's AWX); the double launches the template and ends the job `error`.
     const config = stackTemplates(back.targetDir);
     for (const template of config.job_templates) template.playbook = 'no-such-playbook.yml';
     const broken = await startTestDouble(config, { stepMs: 20 });
@@ -165,7 +186,7 @@ describe('failure classes, each from the code path that produces it', () => {
         of(site.rootKey, topics.outcomes)(m) && (m.value.data as { runId: string }).runId === doomed?.run_id,
     );
     expect(outcomes[0]?.value.data).toMatchObject({ state: 'failed', failureClass: 'lease_lost' });
-    // Nothing was launched for the dead worker's run: the double holds one job, the new run's.
+    // Nothing was launched for the dead worker's run: AWX holds one job of the root, the new run's.
     const jobs = await back.awx.jobsOf(site.rootKey);
     expect(jobs.map((j) => j.run_id)).toEqual([runs[0]?.run_id]);
   }, 600_000);

@@ -5,12 +5,11 @@
  */
 import type { Logger } from 'pino';
 import type { EventLog, EventLogMessage } from '../core/event-log/port.js';
-import { auditMessage as sourcedAuditMessage } from '../core/events/audit.js';
-import type { EventData } from '../core/events/catalogue.js';
+import { type AuditData, auditMessage as sourcedAuditMessage } from '../core/events/audit.js';
 
 export const bridgeSource = 'unicop/bridge';
 
-export function auditMessage(data: EventData<'audit'>, key: string): EventLogMessage {
+export function auditMessage(data: AuditData, key: string): EventLogMessage {
   return sourcedAuditMessage(bridgeSource, data, key);
 }
 
@@ -22,7 +21,7 @@ export class AuditTrail {
   ) {}
 
   /** Appends without waiting; a failure is logged (without the event's data) and counted. */
-  record(data: EventData<'audit'>, key: string): void {
+  record(data: AuditData, key: string): void {
     this.log.append([auditMessage(data, key)]).catch((error: unknown) => {
       this.onFailure();
       this.logger.warn({ err: error, action: data.action }, 'audit event could not be written');

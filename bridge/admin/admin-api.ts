@@ -9,6 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import type { AuditAction } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes, rootKeySchema } from '../../core/events/catalogue.js';
 import { type IntentMessage, intentMessage } from '../../core/events/intent.js';
 import { uuidv7 } from '../../core/ids.js';
@@ -77,7 +78,12 @@ function rootIntent(rootKey: string, kind: 'manual' | 'resume'): IntentMessage {
   return intentMessage(bridgeSource, rootKey, { kind, actor });
 }
 
-function overrideAudit(action: string, subject: string, reason: string, extra: Record<string, string> = {}) {
+function overrideAudit(
+  action: AuditAction,
+  subject: string,
+  reason: string,
+  extra: Record<string, string> = {},
+) {
   return auditMessage(
     {
       action,

@@ -58,7 +58,18 @@ export const auditActions = {
 
 export type AuditAction = keyof typeof auditActions;
 
-export function auditMessage(source: string, data: EventData<'audit'>, key: string): EventLogMessage {
+export function isAuditAction(action: string): action is AuditAction {
+  return Object.hasOwn(auditActions, action);
+}
+
+/** An audit event's data as a component writes it: the action from the vocabulary above. */
+export type AuditData = Omit<EventData<'audit'>, 'action'> & { action: AuditAction };
+
+/**
+ * The one audit builder: every component's audit events (bridge, resolver, dispatcher, reconciler,
+ * sweeper, admin API) come from here, subject `<subjectType>/<subjectId>`, keyed by `key`.
+ */
+export function auditMessage(source: string, data: AuditData, key: string): EventLogMessage {
   const event = cloudEvent('audit', {
     id: uuidv7(),
     source,
@@ -73,7 +84,7 @@ export function rootAuditMessage(
   source: string,
   actor: string,
   rootKey: string,
-  action: string,
+  action: AuditAction,
   outcome: EventData<'audit'>['outcome'],
   reason: string | null,
   correlation: EventData<'audit'>['correlation'],

@@ -16,7 +16,7 @@ import type { FreezeView } from '../../core/control/freeze-view.js';
 import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { consumerGroups } from '../../core/event-log/groups.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { rootAuditMessage } from '../../core/events/audit.js';
+import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
@@ -68,7 +68,7 @@ export async function startDispatcher(
 }
 
 function audit(
-  action: string,
+  action: AuditAction,
   rootKey: string,
   outcome: 'ok' | 'ignored' | 'rejected',
   reason: string | null,

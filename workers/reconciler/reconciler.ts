@@ -30,7 +30,7 @@ import {
 } from '../../core/awx/index.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { rootAuditMessage } from '../../core/events/audit.js';
+import { type AuditAction, isAuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
 import { intentMessage } from '../../core/events/intent.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
@@ -771,7 +771,7 @@ export class Reconciler {
 
   private auditEvent(
     rootKey: string,
-    action: string,
+    action: AuditAction,
     outcome: EventData<'audit'>['outcome'],
     reason: string | null,
     correlation: Record<string, string | number | null>,
@@ -789,7 +789,7 @@ export class Reconciler {
 
   private audit(
     rootKey: string,
-    action: string,
+    action: AuditAction,
     outcome: EventData<'audit'>['outcome'],
     reason: string | null,
     correlation: Record<string, string | number | null>,
@@ -872,8 +872,10 @@ function journalKind(state: TerminalState): 'info' | 'success' | 'warning' | 'da
   return 'danger';
 }
 
-function transitionAction(from: RunState, to: RunState): string {
+function transitionAction(from: RunState, to: RunState): AuditAction {
   if (to === 'awaiting_approval') return 'approval.requested';
   if (from === 'awaiting_approval') return 'approval.given';
-  return `run.${to}`;
+  const action = `run.${to}`;
+  if (!isAuditAction(action)) throw new Error(`no audit action for a run entering ${to}`);
+  return action;
 }

@@ -15,6 +15,7 @@
  */
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
+import { type AuditAction, auditMessage } from '../../core/events/audit.js';
 import {
   type CloudEvent,
   cloudEvent,
@@ -35,8 +36,9 @@ export interface RootResolver {
   resolve(changes: ChangeRef[]): Promise<string[][]>;
 }
 
+/** The resolver's audit events through the one builder (core/events/audit.ts). */
 function audit(
-  action: string,
+  action: AuditAction,
   key: string,
   outcome: 'ok' | 'ignored' | 'rejected',
   subject: { type: string; id: string },
@@ -44,11 +46,9 @@ function audit(
   metadata: Record<string, unknown> = {},
   reason: string | null = null,
 ): EventLogMessage {
-  const event = cloudEvent('audit', {
-    id: uuidv7(),
-    source: resolverSource,
-    subject: key,
-    data: {
+  return auditMessage(
+    resolverSource,
+    {
       action,
       actor: 'unicop-resolver',
       subjectType: subject.type,
@@ -58,8 +58,8 @@ function audit(
       correlation,
       metadata,
     },
-  });
-  return { topic: eventTypes.audit.topic, key, value: JSON.stringify(event) };
+    key,
+  );
 }
 
 export function intentFor(change: CloudEvent<'change'>, rootKey: string): CloudEvent<'intent'> {

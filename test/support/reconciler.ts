@@ -267,8 +267,10 @@ export async function startDispatchAndReconcile(
     options.fromKafka === false
       ? undefined
       : await startDispatcher(deps, { kafka: back.kafka, log, groupId });
+  // The reconciler sees the same freeze view as the dispatcher, as in workers/main.ts: a job queued
+  // just before a global freeze is held, not run under it.
   const worker = startReconcileWorker(
-    back.reconciler(),
+    back.reconciler({}, { freezeView }),
     { redisUrl: stack.redisUrl(), concurrency, queueName },
     log,
   );

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { uuidv7Pattern } from '../ids.js';
+import { terminalRunStates } from '../runs/state-machine.js';
 
 export const topics = {
   changes: 'unicop.changes',
@@ -58,27 +59,8 @@ export const intentData = z.object({
   cause: intentCause,
 });
 
-export const runStates = [
-  'queued',
-  'leased',
-  'launched',
-  'awaiting_approval',
-  'running',
-  'succeeded',
-  'failed',
-  'canceled',
-  'timed_out',
-  'denied',
-  'skipped',
-] as const;
-export const terminalRunStates = [
-  'succeeded',
-  'failed',
-  'canceled',
-  'timed_out',
-  'denied',
-  'skipped',
-] as const;
+// The run states are declared once, with their transitions, in core/runs/state-machine.ts.
+export { runStates, terminalRunStates } from '../runs/state-machine.js';
 /**
  * Why a run failed. Each class is produced by one code path of the reconciler and shown by a test
  * (test/workers/failure-classes.test.ts and test/workers/reconciler.test.ts). NetBox being down is

@@ -7,10 +7,12 @@
  * (our request was wrong: not retried). The token is sent, never logged or put in an error message.
  */
 import type { components, paths } from '../../openapi/generated/plugin.js';
-import type { runStates } from '../events/catalogue.js';
 import { type NetboxAnswer, NetboxHttp, NetboxUnavailableError } from '../netbox/http.js';
+import type { RunState } from '../runs/state-machine.js';
 
 export { NetboxUnavailableError } from '../netbox/http.js';
+/** The run states, declared with their transitions in core/runs/state-machine.ts. */
+export type { RunState } from '../runs/state-machine.js';
 
 type Schemas = components['schemas'];
 
@@ -24,7 +26,6 @@ export type RootSnapshot = Schemas['RootSnapshot'];
 /** A run record as the plugin stores it (docs/plugin-api.md, Runs). */
 export type PluginRun = Schemas['ReconciliationRun'];
 export type RunLogLine = Schemas['LogLineRequest'];
-export type RunState = (typeof runStates)[number];
 
 /** The fields a run write may carry; every write carries the fencing token. */
 export type RunWrite = Pick<

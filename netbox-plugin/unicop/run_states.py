@@ -1,24 +1,19 @@
 """The run state machine (DESIGN.md §2), loaded once at import from the data in `run_states.json`:
 
-    {"states": [...], "initial": [...], "terminal": [...], "transitions": {"<from>": ["<to>", ...]}}
+    {"$comment": "...", "states": [...], "initial": [...], "terminal": [...],
+     "transitions": {"<from>": ["<to>", ...]}}
+
+The document is generated from the one declaration the workers use, core/runs/state-machine.ts, by
+`npm run gen:run-states` (the static suite fails when it is stale); change the declaration, never the
+JSON. Why each transition exists is said there, next to the audit action each one emits.
 
 `initial` are the states a run may be created in, `transitions` the state changes a write may make;
 a terminal state has no way out. A write that keeps the run's state is not a transition and is always
 allowed (the reconciler records the AWX job id, a summary or a journal entry that way). The run API
 refuses anything else with 409 `{"detail", "state", "allowed"}` (api/views.py).
 
-Why each edge exists — the writes the reconciler makes (workers/reconciler/reconciler.ts):
-- created `queued` (change window closed), `leased` (the run starts) or `skipped` (hash already
-  reconciled);
-- `queued` -> `leased` (the window opened), `skipped`, or `failed` (a second waiting run adopted);
-- `leased` -> `launched`; or -> a terminal state: the launch failed (template misconfigured, AWX
-  down), or an adopted run whose AWX job was found by its run id ended meanwhile; or ->
-  `running`/`awaiting_approval` when such an adopted job is already that far;
-- `launched` -> `running` / `awaiting_approval` / any outcome; `running` <-> `awaiting_approval`
-  (a workflow runs, waits for an approval node, runs on); either -> any outcome.
-
-The file is data so that the workers can be generated from the same document; the checks below refuse
-a document that is not a consistent state machine, and the plugin does not start with one.
+The checks below refuse a document that is not a consistent state machine, and the plugin does not
+start with one.
 """
 
 import json
@@ -48,8 +43,9 @@ def _validated(doc):
     def fail(why):
         raise ImproperlyConfigured(f'unicop/{DOCUMENT}: {why}')
 
-    if not isinstance(doc, dict) or set(doc) != {'states', 'initial', 'terminal', 'transitions'}:
-        fail('an object with exactly the keys states, initial, terminal, transitions is required')
+    keys = {'states', 'initial', 'terminal', 'transitions'}
+    if not isinstance(doc, dict) or set(doc) - {'$comment'} != keys:
+        fail('an object with only the keys states, initial, terminal, transitions (and $comment) is required')
     states = doc['states']
     if not isinstance(states, list) or not states or not all(isinstance(s, str) for s in states):
         fail('states: a non-empty list of names is required')

@@ -1,5 +1,6 @@
 # Static checks, one counted check each: TypeScript type-check, Biome (lint + format), ruff for
-# Python, ansible-lint for the playbooks, and the generated OpenAPI types matching their documents.
+# Python, ansible-lint for the playbooks, the generated OpenAPI types matching their documents, and the
+# files generated from the run state machine matching it.
 passed=0 failed=0
 check() {
   local name=$1; shift
@@ -26,6 +27,9 @@ generated_types_fresh() {
   return $status
 }
 check openapi-generated generated_types_fresh
+# netbox-plugin/unicop/run_states.json and the run-state diagram in docs/architecture.md must be
+# exactly what core/runs/state-machine.ts makes (regenerate with `npm run gen:run-states`).
+check run-states-generated npx tsx scripts/export-run-states.ts --check
 if compgen -G 'awx-playbooks/*.yml' >/dev/null; then
   check ansible-lint scripts/pyenv ansible-lint awx-playbooks
 fi

@@ -1,4 +1,4 @@
-/** Shared measuring helpers for the benchmarks: percentiles, process memory, markdown tables. */
+/** Shared helpers for the benchmarks: percentiles, process memory, markdown tables, waiting, counting. */
 import { readFileSync } from 'node:fs';
 
 export function percentile(sortedMs: number[], p: number): number {
@@ -35,4 +35,37 @@ export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` every 50 ms until it holds (true) or `timeoutMs` has passed (false). */
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+export function countBy<T>(items: T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return counts;
+}
+
+/** `a 2, b 1`, sorted by name; `—` when there is nothing. */
+export function countsText(m: Map<string, number>): string {
+  return (
+    [...m]
+      .sort()
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || '—'
+  );
+}
+
+/** A section's lines joined, runs of blank lines collapsed to one. */
+export function section(lines: string[]): string {
+  return lines.filter((line, i, all) => !(line === '' && all[i - 1] === '')).join('\n');
 }

@@ -58,10 +58,6 @@ export const auditActions = {
 
 export type AuditAction = keyof typeof auditActions;
 
-export function isAuditAction(action: string): action is AuditAction {
-  return Object.hasOwn(auditActions, action);
-}
-
 /** An audit event's data as a component writes it: the action from the vocabulary above. */
 export type AuditData = Omit<EventData<'audit'>, 'action'> & { action: AuditAction };
 

@@ -30,7 +30,7 @@ import {
 } from '../../core/awx/index.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { type AuditAction, isAuditAction, rootAuditMessage } from '../../core/events/audit.js';
+import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
 import { intentMessage } from '../../core/events/intent.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
@@ -43,6 +43,7 @@ import {
   type RunState,
   type RunWrite,
 } from '../../core/plugin/client.js';
+import { openRunStates, type TerminalRunState, transitionEvent } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../dispatcher/dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { type AwxJobKind, type JobWakeups, sleep } from './awx-notifications.js';
@@ -92,13 +93,9 @@ export interface ReconcilerDeps {
 /** What the queue does with the job: done, or run it again at `at`. */
 export type ReconcileResult = { kind: 'done' } | { kind: 'later'; at: Date; reason: string };
 
-type TerminalState = Exclude<RunState, 'queued' | 'leased' | 'launched' | 'awaiting_approval' | 'running'>;
-
-const openStates: RunState[] = ['queued', 'leased', 'launched', 'awaiting_approval', 'running'];
-
 /** How a run ended, before it is written anywhere. */
 interface RunEnd {
-  state: TerminalState;
+  state: TerminalRunState;
   failureClass: FailureClass | null;
   summary: string;
 }
@@ -272,7 +269,7 @@ export class Reconciler {
     const { plugin } = this.deps;
     let waiting: ActiveRun | null = null;
     const adopted: ActiveRun[] = [];
-    for (const record of await plugin.listRuns(root.key, openStates)) {
+    for (const record of await plugin.listRuns(root.key, [...openRunStates])) {
       const run = activeRunOf(record);
       let jobRef = run.awx;
       if (!jobRef && record.state !== 'queued') {
@@ -465,13 +462,7 @@ export class Reconciler {
           run.log.add(this.now(), 'info', 'approval given: the workflow goes on');
         }
         await this.writeRun(lease, run, root.key, run, next);
-        await this.audit(
-          root.key,
-          transitionAction(previous, next),
-          'ok',
-          null,
-          this.correlation(run, lease),
-        );
+        await this.audit(root.key, transitionAudit(previous, next), 'ok', null, this.correlation(run, lease));
         delay = options.pollMinMs;
       }
       if (cancelAskedAt === null && this.now().getTime() >= deadline) {
@@ -859,23 +850,22 @@ function launchFailure(error: unknown, templateId: number): RunEnd {
   throw error;
 }
 
-function outcomeLevel(state: TerminalState): RunLogLine['level'] {
+function outcomeLevel(state: TerminalRunState): RunLogLine['level'] {
   if (state === 'succeeded' || state === 'skipped') return 'info';
   if (state === 'canceled' || state === 'denied') return 'warning';
   return 'error';
 }
 
-function journalKind(state: TerminalState): 'info' | 'success' | 'warning' | 'danger' {
+function journalKind(state: TerminalRunState): 'info' | 'success' | 'warning' | 'danger' {
   if (state === 'succeeded') return 'success';
   if (state === 'skipped') return 'info';
   if (state === 'canceled' || state === 'denied') return 'warning';
   return 'danger';
 }
 
-function transitionAction(from: RunState, to: RunState): AuditAction {
-  if (to === 'awaiting_approval') return 'approval.requested';
-  if (from === 'awaiting_approval') return 'approval.given';
-  const action = `run.${to}`;
-  if (!isAuditAction(action)) throw new Error(`no audit action for a run entering ${to}`);
-  return action;
+/** The audit action of a followed run's state change: the one the run state machine declares. */
+function transitionAudit(from: RunState, to: RunState): AuditAction {
+  const event = transitionEvent(from, to);
+  if (event === null) throw new Error(`the run state machine has no transition ${from} -> ${to}`);
+  return event;
 }

@@ -9,7 +9,7 @@ export const rootCount = Number(process.env.BENCH_LOOP_ROOTS ?? 20);
 /** K: intents for one root appended in one burst, for coalescing. */
 export const burstSize = Number(process.env.BENCH_LOOP_BURST ?? 50);
 /** Roots of the "one at a time" scenarios (the first ones of the R). */
-export const sequentialCount = 5;
+export const sequentialCount = Math.min(5, rootCount);
 /** How long one run may take before the bench stops waiting for its outcome. */
 export const perRunTimeoutMs = 120_000;
 

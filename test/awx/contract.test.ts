@@ -33,7 +33,13 @@ import { topics } from '../../core/events/catalogue.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { TopicTail } from '../support/kafka.js';
 import { stackFact, uniqueName } from '../support/stack.js';
-import { playbookProject, startTestDouble, type TestDouble, unicopVars } from './support.js';
+import {
+  bridgeNotificationTemplate,
+  playbookProject,
+  startTestDouble,
+  type TestDouble,
+  unicopVars,
+} from './support.js';
 
 // Caps, not budgets: a real job starts a podman container; minutes under load.
 const capMs = 600_000;
@@ -133,18 +139,11 @@ async function realTarget(): Promise<Target> {
     ask_variables_on_launch: false,
     ask_job_type_on_launch: false,
   });
-  const notification = await ensure('notification_templates', 'unicop-contract-bridge', {
-    organization: prefix.organization,
-    notification_type: 'webhook',
-    notification_configuration: {
-      url: `${bridge.url}/webhooks/awx`,
-      http_method: 'POST',
-      disable_ssl_verification: false,
-      username: 'awx',
-      password: secret,
-      headers: {},
-    },
-  });
+  const notification = await ensure(
+    'notification_templates',
+    'unicop-contract-bridge',
+    bridgeNotificationTemplate(prefix.organization as number, bridge.url, secret),
+  );
   const attachments: [string, string][] = [
     ...['started', 'success', 'error'].map(
       (e) => [`/api/v2/job_templates/${contractPrefix}/notification_templates_${e}/`, e] as [string, string],

@@ -152,6 +152,25 @@ export async function startWebhookListener(status = 202) {
   };
 }
 
+/**
+ * An AWX webhook notification template's fields that point AWX's notifications at a bridge's
+ * /webhooks/awx, signed the way the bridge checks (HTTP basic, the webhook secret as password).
+ */
+export function bridgeNotificationTemplate(organization: number, bridgeUrl: string, secret: string) {
+  return {
+    organization,
+    notification_type: 'webhook',
+    notification_configuration: {
+      url: `${bridgeUrl}/webhooks/awx`,
+      http_method: 'POST',
+      disable_ssl_verification: false,
+      username: 'awx',
+      password: secret,
+      headers: {},
+    },
+  };
+}
+
 /** unicop extra vars for a test run. */
 export function unicopVars(root: string, runId: string, fencingToken: number, snapshot: unknown = {}) {
   return { root, snapshot, hash: `sha256:${runId}`, fencing_token: fencingToken, run_id: runId };

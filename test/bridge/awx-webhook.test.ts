@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
 import { repoRoot, resolveSecret } from '../../core/config.js';
 import { parseEvent, topics } from '../../core/events/catalogue.js';
-import { unicopVars } from '../awx/support.js';
+import { bridgeNotificationTemplate, unicopVars } from '../awx/support.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { OpenApiDocument } from '../support/openapi.js';
@@ -74,18 +74,7 @@ async function attachRealAwx(): Promise<void> {
   );
 
   // This file's notification template: found by name and pointed at this run's bridge, or made.
-  const configuration = {
-    organization: template.organization,
-    notification_type: 'webhook',
-    notification_configuration: {
-      url: `${bridge.url}/webhooks/awx`,
-      http_method: 'POST',
-      disable_ssl_verification: false,
-      username: 'awx',
-      password: secret,
-      headers: {},
-    },
-  };
+  const configuration = bridgeNotificationTemplate(template.organization, bridge.url, secret);
   const found = await json<{ results: { id: number }[] }>(
     await admin(`/api/v2/notification_templates/?name=${notificationName}`),
     'find notification template',

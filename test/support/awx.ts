@@ -14,18 +14,11 @@ import { stackFact } from './stack.js';
 
 export type AwxKind = 'real' | 'double';
 
-/** One job or workflow job as a test sees it, from either AWX. */
-export interface AwxJobRecord {
-  id: number;
-  type: 'job' | 'workflow_job';
-  /** The job template (job) or workflow job template (workflow_job) it was launched from. */
-  template: number | null;
-  root: string | null;
-  run_id: string | null;
-  status: string;
-  started: string | null;
-  finished: string | null;
-}
+/** One job or workflow job as a test sees it, from either AWX (the double's record, without its history). */
+export type AwxJobRecord = Pick<
+  DoubleJobRecord,
+  'id' | 'template' | 'root' | 'run_id' | 'status' | 'started' | 'finished'
+> & { type: 'job' | 'workflow_job' };
 
 export interface AwxUnderTest {
   readonly kind: AwxKind;

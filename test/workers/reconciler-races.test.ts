@@ -1,7 +1,9 @@
 /**
- * The reconciler under races and crashes (guarantees 2 and 7), against the real services:
+ * The reconciler under races and crashes (guarantees 2 and 7), against the real services and the
+ * stack's real AWX 24.6.1:
  *   - two BullMQ workers handed jobs for the same root at once never run it twice at the same time
- *     (AWX here would allow it: allow_simultaneous is on, so only the lease stands in the way);
+ *     (AWX would allow it: the catalogue templates have allow_simultaneous on, checked below, so only
+ *     the lease stands in the way); judged by the started..finished times AWX itself recorded;
  *   - a worker killed (SIGKILL) while its AWX job waits leaves it to the next worker, which adopts
  *     the job and follows it to its end — one AWX job, never a second launch;
  *   - a worker whose lease expired (it was cut off from NetBox) has its writes refused by the fence
@@ -20,6 +22,7 @@ import { createWorkerMetrics } from '../../workers/metrics.js';
 import type { ReconcileResult, Reconciler } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { overlappingRuns } from '../awx/support.js';
+import { kindTemplateIds } from '../support/awx.js';
 import { TopicTail } from '../support/kafka.js';
 import {
   type BackHalf,
@@ -60,6 +63,7 @@ describe('reconciler: races, crashes and the fence', () => {
       .map((m) => m.value.data as { action: string; actor: string });
 
   beforeAll(async () => {
+    // `simultaneous` only matters when UNICOP_TEST_AWX=double: real AWX's templates allow it already.
     back = await startBackHalf({ simultaneous: true });
     tail = await TopicTail.start([topics.audit, topics.outcomes]);
   });
@@ -75,6 +79,13 @@ describe('reconciler: races, crashes and the fence', () => {
     const queue = new Queue<ReconcileJobData>(queueName, { connection });
     const workers: Worker[] = [];
     const metrics = createWorkerMetrics();
+    if (back.awx.kind === 'real') {
+      // Else AWX itself would keep the jobs apart and the test would prove nothing about the lease.
+      const template = await fetch(`${back.awx.url}/api/v2/job_templates/${kindTemplateIds().site}/`, {
+        headers: { authorization: `Bearer ${back.awx.token}` },
+      }).then((r) => r.json() as Promise<{ allow_simultaneous?: boolean }>);
+      expect(template.allow_simultaneous).toBe(true);
+    }
     try {
       for (const n of [1, 2]) {
         workers.push(
@@ -96,7 +107,8 @@ describe('reconciler: races, crashes and the fence', () => {
           return list.length === 4 && list.every((r) => r.state === 'succeeded') ? list : undefined;
         },
         'four succeeded runs',
-        120_000,
+        // Four real AWX jobs one after another, 10–40 s each, more when other files load the stack.
+        480_000,
       );
       const records = await back.awx.jobs();
       const jobs = records.filter((j) => j.type === 'job' && j.root === site.rootKey);
@@ -124,7 +136,7 @@ describe('reconciler: races, crashes and the fence', () => {
       await queue.obliterate({ force: true });
       await queue.close();
     }
-  }, 180_000);
+  }, 600_000);
 
   it('a worker killed mid-run: the next worker adopts its AWX job, which is never launched twice', async () => {
     const tenant = await createTenant();
@@ -150,7 +162,7 @@ describe('reconciler: races, crashes and the fence', () => {
           return last?.state === 'awaiting_approval' ? last.awx_job_id : undefined;
         },
         'the doomed worker to reach the approval',
-        90_000,
+        180_000,
       );
       child.kill('SIGKILL');
 
@@ -159,7 +171,7 @@ describe('reconciler: races, crashes and the fence', () => {
       await eventually(
         async () => auditActions(tenant.rootKey).some((a) => a.action === 'run.adopted'),
         'adoption',
-        60_000,
+        120_000,
       );
       const approval = (await back.awx.client.approvalsOfWorkflowJob(jobId)).find(
         (a) => a.status === 'pending',
@@ -167,16 +179,17 @@ describe('reconciler: races, crashes and the fence', () => {
       await back.awx.client.approve(approval?.id as number);
       await adopting;
 
-      const workflows = (await back.awx.jobs()).filter(
-        (j) => j.type === 'workflow_job' && j.root === tenant.rootKey,
-      );
-      expect(workflows).toHaveLength(1);
+      const records = await back.awx.jobsOf(tenant.rootKey);
+      const workflows = records.filter((j) => j.type === 'workflow_job');
+      expect(workflows.map((j) => j.id)).toEqual([jobId]);
+      // ... and its one apply job (spawned after the approval, carrying the same root).
+      expect(records.filter((j) => j.type === 'job')).toHaveLength(1);
       const runs = await back.plugin.listRuns(tenant.rootKey);
       expect(runs[runs.length - 1]).toMatchObject({ awx_job_id: jobId, state: 'succeeded' });
     } finally {
       child.kill('SIGKILL');
     }
-  }, 180_000);
+  }, 420_000);
 
   it('a worker whose lease expired is refused by the fence and stops; the new holder finishes', async () => {
     const tenant = await createTenant();
@@ -192,14 +205,14 @@ describe('reconciler: races, crashes and the fence', () => {
         return last?.state === 'awaiting_approval' ? last.awx_job_id : undefined;
       },
       'awaiting approval',
-      90_000,
+      180_000,
     );
     const successor = reconcileToEnd(back.reconciler({ holder: 'successor' }), reconcileJob(tenant.rootKey));
     await eventually(
       async () =>
         auditActions(tenant.rootKey).some((a) => a.action === 'run.adopted' && a.actor === 'successor'),
       'the successor to adopt the run',
-      60_000,
+      120_000,
     );
     const approval = (await back.awx.client.approvalsOfWorkflowJob(jobId)).find(
       (a) => a.status === 'pending',
@@ -223,5 +236,5 @@ describe('reconciler: races, crashes and the fence', () => {
     expect(run?.fencing_token).toBe((root?.lease as { highest_token?: number } | undefined)?.highest_token);
     const outcomes = tail.messages.filter((m) => m.key === tenant.rootKey && m.topic === topics.outcomes);
     expect(outcomes).toHaveLength(1);
-  }, 180_000);
+  }, 420_000);
 });

@@ -104,7 +104,8 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
             return root?.status === 'in_sync' ? root : undefined;
           },
           'the swept root reconciled',
-          120_000,
+          // A real AWX job: a container per job, 10–40 s, more when other files load the stack.
+          300_000,
         );
       } finally {
         await loop.stop();
@@ -113,7 +114,7 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     } finally {
       await back.plugin.setFrozen(frozen.root.id, false, 'sweeper test done');
     }
-  }, 120_000);
+  }, 600_000);
 
   it('sweeps with cause resume when a global freeze set at the admin API is lifted, and not while it holds', async () => {
     const pending = await createSite();

@@ -90,7 +90,8 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
             return runs[0]?.state === 'succeeded' ? runs : undefined;
           },
           'the paused job to run',
-          60_000,
+          // A real AWX job: a container per job, 10–40 s, more when other files load the stack.
+          240_000,
         );
         expect(run?.state).toBe('succeeded');
         // ... run by this very job, which the queue now holds as completed (not failed, not dropped).
@@ -110,5 +111,5 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
       await queue.obliterate({ force: true });
       await queue.close();
     }
-  }, 120_000);
+  }, 360_000);
 });

@@ -110,7 +110,12 @@ export const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
-  // Workers' /metrics and /healthz on 127.0.0.1 (0: no HTTP listener).
+  // Address of the workers' /metrics listener: loopback on a host; 0.0.0.0 in a container, so that
+  // a Prometheus elsewhere can scrape it (POST /sweep still answers loopback peers only).
+  UNICOP_WORKERS_METRICS_HOST: z
+    .union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'expected an IP address or a host name' })
+    .default('127.0.0.1'),
+  // Workers' /metrics and /healthz port on UNICOP_WORKERS_METRICS_HOST (0: no HTTP listener).
   UNICOP_WORKERS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

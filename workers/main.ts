@@ -121,7 +121,14 @@ async function main(): Promise<void> {
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
       });
     } else if (req.url === '/sweep' && req.method === 'POST') {
-      // On demand (127.0.0.1 only): sweep now and answer with what was emitted.
+      // On demand, for someone on this machine (or in this container) only: the listener may be on
+      // every address for Prometheus (UNICOP_WORKERS_METRICS_HOST), and this route has no token.
+      if (!isLoopback(req.socket.remoteAddress)) {
+        res
+          .writeHead(403, { 'Content-Type': 'application/json' })
+          .end('{"error":"POST /sweep: loopback only"}');
+        return;
+      }
       void sweeper.sweep().then(
         (report) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
         (error: unknown) => {
@@ -140,7 +147,14 @@ async function main(): Promise<void> {
   http.on('error', (error) =>
     log.warn({ err: error }, 'workers metrics listener unavailable; running without it'),
   );
-  if (config.UNICOP_WORKERS_METRICS_PORT) http.listen(config.UNICOP_WORKERS_METRICS_PORT, '127.0.0.1');
+  if (config.UNICOP_WORKERS_METRICS_PORT) {
+    http.listen(config.UNICOP_WORKERS_METRICS_PORT, config.UNICOP_WORKERS_METRICS_HOST, () =>
+      log.info(
+        { host: config.UNICOP_WORKERS_METRICS_HOST, port: config.UNICOP_WORKERS_METRICS_PORT },
+        'workers metrics listening',
+      ),
+    );
+  }
   log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper');
   const stop = () => {
     log.info('workers stopping');
@@ -162,6 +176,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** A peer on this machine: 127.0.0.0/8 or ::1, also as IPv4-mapped IPv6 (a dual-stack listener). */
+function isLoopback(address: string | undefined): boolean {
+  const v4 = address?.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4 === '::1' || (v4?.startsWith('127.') ?? false);
 }
 
 main().catch((error: unknown) => {

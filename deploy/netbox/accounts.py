@@ -6,6 +6,9 @@ from secret files, idempotently (a second run changes nothing and says so).
 - UNICOP_NETBOX_USERNAME (default unicop) and its v2 API token, read from UNICOP_NETBOX_TOKEN_FILE
   as the workers get it (nbt_<key>.<token>): the user UNICOP reads and writes NetBox as (its
   changes are echoes to the bridge, not work). A token with that key but another value is replaced.
+  Not a superuser (a superuser left by an older bootstrap is demoted): it is given exactly the
+  object permissions in UNICOP_PERMISSIONS below (why: docs/decisions/0030, "The unicop account");
+  permissions an operator adds to it are left alone.
 Nothing secret is printed.
 """
 
@@ -13,8 +16,22 @@ import os
 import re
 from pathlib import Path
 
+from django.contrib.contenttypes.models import ContentType
 from users.constants import TOKEN_PREFIX
-from users.models import Token, User
+from users.models import ObjectPermission, Token, User
+
+from unicop.models import ReconciliationRun, Root
+
+# What the workers and the bridge call, all of it under /api/plugins/unicop/ (core/plugin/client.ts)
+# plus /api/status/ (any user): the plugin's views check only these. The catalogue's objects are
+# read by the plugin itself (snapshot, resolve) and the journal entries are written by it inside the
+# run write, so neither needs a permission of the token's user.
+UNICOP_PERMISSIONS = {
+    # root listing, snapshot, resolve (view); lease, renew, release, freeze, unfreeze (change)
+    'UNICOP: roots': (Root, ['view', 'change']),
+    # run history (view); a run record created and moved along its states, fenced (add, change)
+    'UNICOP: reconciliation runs': (ReconciliationRun, ['view', 'add', 'change']),
+}
 
 
 def first_line(variable):
@@ -30,6 +47,9 @@ def ensure_user(username, *, superuser, password=None):
     changed = created
     if superuser and not (user.is_superuser and user.is_active):
         user.is_superuser = user.is_active = True
+        changed = True
+    if not superuser and (user.is_superuser or not user.is_active):
+        user.is_superuser, user.is_active = False, True
         changed = True
     if password and not user.check_password(password):
         user.set_password(password)
@@ -51,10 +71,24 @@ if not match:
     raise SystemExit('UNICOP_NETBOX_TOKEN_FILE must hold a v2 token: nbt_<key>.<token>')
 key, plaintext = match.groups()
 name = os.environ.get('UNICOP_NETBOX_USERNAME', 'unicop')
-# A superuser: UNICOP reads every object type of the root catalogue and writes run records,
-# journal entries and root status (NetBox object permissions can narrow this; docs/decisions/0030).
-user, state = ensure_user(name, superuser=True)
+user, state = ensure_user(name, superuser=False)
 print(f'user {name}: {state}')
+for perm_name, (model, actions) in UNICOP_PERMISSIONS.items():
+    perm, created = ObjectPermission.objects.get_or_create(name=perm_name, defaults={'actions': actions})
+    object_type = ContentType.objects.get_for_model(model)
+    changed = False
+    if (perm.enabled, sorted(perm.actions), perm.constraints) != (True, sorted(actions), None):
+        perm.enabled, perm.actions, perm.constraints = True, actions, None
+        perm.save()
+        changed = True
+    if list(perm.object_types.all()) != [object_type]:
+        perm.object_types.set([object_type])
+        changed = True
+    if not perm.users.filter(pk=user.pk).exists():
+        perm.users.add(user)
+        changed = True
+    state = 'created' if created else 'updated' if changed else 'unchanged'
+    print(f'permission {perm_name!r} ({", ".join(actions)}) for {name}: {state}')
 token = Token.objects.filter(key=key).first()
 if token is not None and token.user_id == user.pk and token.validate(plaintext) and token.write_enabled:
     print(f'API token of {name}: unchanged')

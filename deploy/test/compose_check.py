@@ -10,6 +10,9 @@ its published REST API, as a user would have them. Python's standard library onl
     compose_check.py overlaps KEY...      every run of those roots; exit 1 naming any two runs of one
                                           root whose [started, finished] intervals overlap
     compose_check.py counts               {"sites", "roots", "runs"} (data kept across an upgrade)
+    compose_check.py refused SITE_ID      the unicop token outside its permissions: deleting that
+                                          site and listing sites answer 403, the site is still
+                                          there, its object permissions are exactly accounts.py's
 
 Environment: NETBOX_URL (http://127.0.0.1:PORT), NETBOX_TOKEN_FILE (the unicop token, nbt_..., for
 reading), NETBOX_ADMIN_PASSWORD_FILE (the `admin` user's password: the edits are made as a person,
@@ -54,11 +57,25 @@ def api(method, path, body=None, token=None):
     return json.loads(raw) if raw else None
 
 
+def status_of(method, path, token=None):
+    """The HTTP status of one request (`token` None: UNICOP's); no body sent, none returned."""
+    req = urllib.request.Request(  # noqa: S310 - the URL is the composed NetBox's, from the suite
+        f'{URL}{path}',
+        method=method,
+        headers={'Accept': 'application/json', 'Authorization': f'Bearer {token or TOKEN}'},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as res:  # noqa: S310
+            return res.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 _editor_token = None
 
 
-def edit_api(method, path, body):
-    """A change made as the `admin` user (a token provisioned with its password, once per process)."""
+def editor_token():
+    """A token of the `admin` user, provisioned with its password once per process."""
     global _editor_token
     if _editor_token is None:
         password = Path(os.environ['NETBOX_ADMIN_PASSWORD_FILE']).read_text().splitlines()[0].strip()
@@ -66,7 +83,12 @@ def edit_api(method, path, body):
             'POST', '/api/users/tokens/provision/', {'username': 'admin', 'password': password}, token=''
         )
         _editor_token = f'nbt_{made["key"]}.{made["token"]}'
-    return api(method, path, body, token=_editor_token)
+    return _editor_token
+
+
+def edit_api(method, path, body=None):
+    """A change (or a read UNICOP's token may not make) as the `admin` user."""
+    return api(method, path, body, token=editor_token())
 
 
 def listing(path):
@@ -197,15 +219,35 @@ def overlaps(keys):
 
 
 def counts():
-    def count(path):
-        return api('GET', f'{path}?limit=1')['count']
-
+    sites = edit_api('GET', '/api/dcim/sites/?limit=1')['count']  # the unicop user may not read sites
     roots = len(all_roots())
+    runs_count = api('GET', '/api/plugins/unicop/runs/?limit=1')['count']
+    print(json.dumps({'sites': sites, 'roots': roots, 'runs': runs_count}))
+
+
+# The unicop user's object permissions, as deploy/netbox/accounts.py grants them (type:actions).
+UNICOP_PERMISSIONS = ['unicop.reconciliationrun:add+change+view', 'unicop.root:change+view']
+
+
+def refused(site_id):
+    """The unicop token outside its object permissions: NetBox answers 403 (a superuser's token
+    would delete the site), and the user holds exactly UNICOP_PERMISSIONS."""
+    delete = status_of('DELETE', f'/api/dcim/sites/{site_id}/')
+    listing_sites = status_of('GET', '/api/dcim/sites/')
+    kept = status_of('GET', f'/api/dcim/sites/{site_id}/', token=editor_token()) == 200
+    (user,) = edit_api('GET', '/api/users/users/?username=unicop')['results']
+    perms = edit_api('GET', f'/api/users/permissions/?user_id={user["id"]}&limit=100')['results']
+    held = sorted(
+        f'{",".join(sorted(p["object_types"]))}:{"+".join(sorted(p["actions"]))}'
+        for p in perms
+        if p['enabled']
+    )
     print(
         json.dumps(
-            {'sites': count('/api/dcim/sites/'), 'roots': roots, 'runs': count('/api/plugins/unicop/runs/')}
+            {'delete_site': delete, 'list_sites': listing_sites, 'site_kept': kept, 'permissions': held}
         )
     )
+    return 0 if (delete, listing_sites, kept, held) == (403, 403, True, UNICOP_PERMISSIONS) else 1
 
 
 if __name__ == '__main__':
@@ -218,6 +260,8 @@ if __name__ == '__main__':
         sys.exit(overlaps(args))
     elif command == 'counts':
         counts()
+    elif command == 'refused':
+        sys.exit(refused(int(args[0])))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

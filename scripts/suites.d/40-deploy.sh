@@ -13,12 +13,18 @@
 #   4. a site created and edited through the composed NetBox's REST API (as `admin`: the `unicop`
 #      user's own changes are echoes): a run of its current hash succeeded in NetBox
 #   5. that run's outcome event is on the composed Kafka (unicop.outcomes, key = the root)
-#   6. `--scale workers=3`: three workers containers running and healthy
-#   7. 20 new roots, each changed twice, all reconciled (in sync, a run of the hash succeeded)
-#   8. no two runs of one root overlap (run started/finished intervals from the plugin API)
-#   9. upgrade: `down` (volumes kept), a rebuilt netbox-unicop image carrying a new plugin
+#   6. the `unicop` token (a normal user, not a superuser) is refused outside its object permissions:
+#      deleting that site and listing sites answer 403, the site is kept, and the user holds
+#      exactly the permissions deploy/netbox/accounts.py grants (docs/decisions/0030)
+#   7. the workers' /metrics answers a throwaway container on the compose network at
+#      http://workers:9464 (not published) and counts the edit's succeeded run; POST /sweep is
+#      refused from there (403) and answered inside the workers container (200)
+#   8. `--scale workers=3`: three workers containers running and healthy
+#   9. 20 new roots, each changed twice, all reconciled (in sync, a run of the hash succeeded)
+#  10. no two runs of one root overlap (run started/finished intervals from the plugin API)
+#  11. upgrade: `down` (volumes kept), a rebuilt netbox-unicop image carrying a new plugin
 #      migration, `up`: the migration is applied and the earlier sites, roots and runs are there
-#  10. teardown: `down -v`, and nothing of the project is left (containers, named and anonymous
+#  12. teardown: `down -v`, and nothing of the project is left (containers, named and anonymous
 #      volumes, network, the double) — the same teardown runs from a trap whatever happens
 #
 # Cached in $UNICOP_CACHE between runs: the images (deploy/lib.sh), and NetBox's freshly migrated
@@ -132,7 +138,7 @@ od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$work/secrets/awx_token"
 chmod 644 "$work/secrets/awx_token"
 
 # ------------------------------------------------------------------------------------------------
-# 1. images
+# 1-2. images
 
 t=$SECONDS
 if "$repo/deploy/build-images" >"$work/build.log" 2>&1; then
@@ -156,7 +162,7 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------
-# 2. up, healthy
+# 3. up, healthy
 
 # The network first, so that the AWX double can listen on its gateway (host.containers.internal).
 podman network create "$network" >/dev/null || abort "podman network create $network failed"
@@ -270,7 +276,7 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------
-# 3-4. one real edit, end to end
+# 4-5. one real edit, end to end
 
 export NETBOX_URL="http://127.0.0.1:$netbox_port" NETBOX_TOKEN_FILE="$work/secrets/netbox_api_token" \
   NETBOX_ADMIN_PASSWORD_FILE="$work/secrets/netbox_admin_password" CHECK_TIMEOUT=600
@@ -298,7 +304,38 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------
-# 5-7. three workers, 20 roots, no overlapping runs
+# 6. the unicop account is least-privilege (deploy/netbox/accounts.py): its token just reconciled a
+# root; outside its object permissions NetBox refuses it
+
+if result=$(check_py refused "${root_key#site/}" 2>&1); then
+  ok "the unicop token (no superuser) is refused outside its object permissions: DELETE site ${root_key#site/} and list sites → 403, site kept; exactly accounts.py's permissions ($result)"
+else
+  fail "the unicop token outside its object permissions: $result"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# 7. the workers' /metrics from another container on the compose network (not published: a
+# Prometheus there scrapes workers:9464); POST /sweep refused from there, answered in the container
+
+probe_js='
+const url = process.argv[1];
+const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(15000) });
+const body = await metrics.text();
+const sweep = await fetch(`${url}/sweep`, { method: "POST", signal: AbortSignal.timeout(15000) });
+console.log(JSON.stringify({ metrics: metrics.status, succeeded_runs_counted: body.includes(`unicop_runs_total{state="succeeded"`), sweep: sweep.status }));'
+probe=$(podman run --rm --pull=never --network "$network" --entrypoint node "localhost/unicop:$IMAGE_TAG" \
+  --input-type=module -e "$probe_js" http://workers:9464 2>&1 | tail -n 1)
+inside=$(podman exec "$(cname workers)" node --input-type=module -e '
+const res = await fetch("http://127.0.0.1:9464/sweep", { method: "POST", signal: AbortSignal.timeout(60000) });
+console.log(res.status);' 2>&1 | tail -n 1)
+if [ "$probe" = '{"metrics":200,"succeeded_runs_counted":true,"sweep":403}' ] && [ "$inside" = 200 ]; then
+  ok "workers /metrics answers another container on the compose network (http://workers:9464, the edit's succeeded run counted); POST /sweep: 403 from there, 200 inside the workers container"
+else
+  fail "workers /metrics from another container on the compose network: $probe; POST /sweep inside the workers container: $inside"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# 8-10. three workers, 20 roots, no overlapping runs
 
 t=$SECONDS
 compose up -d --scale workers=3 >>"$work/compose.log" 2>&1
@@ -330,7 +367,7 @@ else
 fi
 
 # ------------------------------------------------------------------------------------------------
-# 8. upgrade: a new image with a new plugin migration, the same volumes
+# 11. upgrade: a new image with a new plugin migration, the same volumes
 
 t=$SECONDS
 before=$(check_py counts)
@@ -368,7 +405,7 @@ print(int(a["sites"] == b["sites"] and a["roots"] == b["roots"] and a["runs"] >=
 fi
 
 # ------------------------------------------------------------------------------------------------
-# 9. teardown
+# 12. teardown
 
 teardown
 left=$(leftovers)

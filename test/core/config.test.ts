@@ -2,6 +2,7 @@
  * Configuration: one zod schema, parsed once; a bad value fails with the variable's name and never
  * its value; secrets are resolved from references (env:, file:) and are redacted from logs.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,36 @@ describe('configuration', () => {
     const config = loadConfig({ UNICOP_CONFIG_FILE: file, UNICOP_LOG_LEVEL: 'warn' });
     expect(config.UNICOP_BRIDGE_PORT).toBe(19999);
     expect(config.UNICOP_LOG_LEVEL).toBe('warn');
+  });
+
+  it('UNICOP_WORKERS_METRICS_HOST: loopback by default, any IP or host name, nothing else', () => {
+    expect(parseConfig({}).UNICOP_WORKERS_METRICS_HOST).toBe('127.0.0.1');
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'workers.internal']) {
+      expect(parseConfig({ UNICOP_WORKERS_METRICS_HOST: host }).UNICOP_WORKERS_METRICS_HOST).toBe(host);
+    }
+    // An empty host would make Node listen on every address: refused, as are a port or a URL.
+    for (const bad of ['', '0.0.0.0:9464', 'http://0.0.0.0', 'two words']) {
+      expect(() => parseConfig({ UNICOP_WORKERS_METRICS_HOST: bad }), JSON.stringify(bad)).toThrow(
+        /^invalid configuration: UNICOP_WORKERS_METRICS_HOST: expected an IP address or a host name$/,
+      );
+    }
+  });
+
+  it('`unicop workers` with a bad UNICOP_WORKERS_METRICS_HOST exits 1 naming it, before connecting anywhere', () => {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'bin', 'unicop.ts'), 'workers'],
+      {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, UNICOP_WORKERS_METRICS_HOST: '0.0.0.0:9464', UNICOP_LOG_LEVEL: 'silent' },
+      },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(
+      'workers failed to start: invalid configuration: UNICOP_WORKERS_METRICS_HOST',
+    );
   });
 
   it('the logger redacts credentials by path', () => {

@@ -126,6 +126,17 @@ function transportFailure(error: unknown): { message: string; cause: Error } {
   return { message: 'connection failed', cause: new Error(String((error as Error)?.message ?? error)) };
 }
 
+/**
+ * Whether the request went out on a kept-alive connection that NetBox had already closed while it
+ * sat idle (gunicorn closes idle connections after its `keepalive` seconds, and a worker reaching
+ * `max_requests` closes its own): the reset comes before NetBox read anything, so sending it once
+ * more on a new connection cannot apply it twice. Node documents this retry (`request.reusedSocket`).
+ */
+function closedWhileIdle(error: unknown): boolean {
+  if (!isAxiosError(error) || error.response !== undefined || error.code !== 'ECONNRESET') return false;
+  return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
+}
+
 /** Maps an HTTP answer that is not a 2xx to the caller's error (never carrying the token). */
 export type RefusalMapper = (answer: NetboxAnswer, method: HttpMethod, url: string) => Error;
 
@@ -163,21 +174,24 @@ export class NetboxHttp<Paths> {
    * for every HTTP status; NetboxUnavailableError when no answer came.
    */
   async send(method: HttpMethod, url: string, query?: unknown, body?: unknown): Promise<NetboxAnswer> {
-    try {
-      const response = await this.api.request<string>({
-        method,
-        url,
-        ...(query === undefined ? {} : { params: query }),
-        ...(body === undefined ? {} : { data: body, headers: { 'Content-Type': 'application/json' } }),
-        // The axios timeout bounds each wait on the socket; the signal bounds the whole request.
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      return { status: response.status, body: parseBody(response.data) };
-    } catch (error) {
-      const failure = transportFailure(error);
-      throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
-        cause: failure.cause,
-      });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await this.api.request<string>({
+          method,
+          url,
+          ...(query === undefined ? {} : { params: query }),
+          ...(body === undefined ? {} : { data: body, headers: { 'Content-Type': 'application/json' } }),
+          // The axios timeout bounds each wait on the socket; the signal bounds the whole request.
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        return { status: response.status, body: parseBody(response.data) };
+      } catch (error) {
+        if (attempt === 1 && closedWhileIdle(error)) continue;
+        const failure = transportFailure(error);
+        throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
+          cause: failure.cause,
+        });
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The one NetBox HTTP client (core/netbox/http.ts) as a transport: connections are kept alive and
- * reused, a request that gets no answer ends at its timeout, and no failure carries the token —
+ * reused (a reused one NetBox had closed costs one resend, nothing more), a request that gets no
+ * answer ends at its timeout, and no failure carries the token —
  * neither in its message nor in its cause (what a logger would serialise). The plugin's own answers
  * (leases, runs, 409s) are tested against the real NetBox in test/workers/; here a plain node:http
  * server stands for a NetBox that accepts connections and answers slowly or not at all.
@@ -55,6 +56,41 @@ describe('core/netbox/http.ts: the NetBox transport', () => {
     for (let i = 0; i < 3; i++) await plugin.listRoots({ limit: 10 });
     expect(seen).toEqual([`Bearer ${token}`, `Bearer ${token}`, `Bearer ${token}`]);
     expect(connections).toBe(1);
+  });
+
+  it('a kept-alive connection NetBox closed while it sat idle: the request goes once more on a new connection and gets its answer', async () => {
+    // The second request on the first connection meets a closed socket (as when gunicorn's keepalive
+    // runs out or its worker restarts just as the client reuses the connection): no answer, a reset.
+    let connections = 0;
+    let requests = 0;
+    const { url, server } = await listen((req, res) => {
+      requests++;
+      if (requests === 2) {
+        req.socket.destroy();
+        return;
+      }
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ results: [], next_cursor: null }));
+    });
+    server.on('connection', () => connections++);
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000 });
+    await plugin.listRoots({ limit: 10 });
+    await expect(plugin.listRoots({ limit: 10 })).resolves.toMatchObject({ results: [] });
+    expect(requests).toBe(3);
+    expect(connections).toBe(2);
+  });
+
+  it('a reset on a fresh connection is not sent again: NetboxUnavailableError after one try', async () => {
+    let requests = 0;
+    const { url } = await listen((req) => {
+      requests++;
+      req.socket.destroy();
+    });
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000 });
+    const error = await plugin.listRoots({ limit: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetboxUnavailableError);
+    expect((error as Error).message).toMatch(/ECONNRESET/);
+    expect(requests).toBe(1);
   });
 
   it('a NetBox that takes the request and never answers: NetboxUnavailableError at the timeout, no token', async () => {

@@ -70,16 +70,23 @@ describe('failure classes, each from the code path that produces it', () => {
 
       const [run] = await back.plugin.listRuns(site.rootKey);
       expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_failed' });
-      // Real AWX builds a job's stdout from its events, which may still be landing when the job has
-      // ended: read it once the playbook's recap is in.
-      const stdout = await eventually(
+      // Real AWX builds a job's stdout from its events, which its callback receiver may still be
+      // saving when the job has ended — out of order: a CI run read the recap without the failed
+      // task. AWX says when all are in (`event_processing_finished`); the double writes stdout whole.
+      const jobId = run?.awx_job_id as number;
+      await eventually(
         async () => {
-          const text = await back.awx.client.getJobStdout(run?.awx_job_id as number);
-          return text.includes('PLAY RECAP') ? text : undefined;
+          if (back.awx.kind === 'double') return true;
+          const res = await fetch(`${back.awx.url}/api/v2/jobs/${jobId}/`, {
+            headers: { authorization: `Bearer ${back.awx.token}` },
+          });
+          const job = (await res.json()) as { event_processing_finished?: boolean };
+          return job.event_processing_finished === true ? true : undefined;
         },
-        "the job's whole stdout",
-        120_000,
+        "AWX to have saved all the job's events",
+        300_000,
       );
+      const stdout = await back.awx.client.getJobStdout(jobId);
       expect(stdout).toContain('stale fencing token');
       expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
       expect(await tail.settle(retryOf(site.rootKey), 1500)).toHaveLength(0);

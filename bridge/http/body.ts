@@ -32,6 +32,11 @@ export function parseJsonBody<T>(raw: Buffer, schema: z.ZodType<T>): T {
       throw new MalformedBodyError(`body is not JSON: ${(error as Error).message}`);
     }
   }
+  return validateBody(json, schema);
+}
+
+/** Validates an already parsed body: 422 naming each bad field. */
+export function validateBody<T>(json: unknown, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new ValidationError(

@@ -19,7 +19,7 @@ import { EventLogUnavailableError } from '../../core/event-log/port.js';
 import { type CloudEvent, cloudEvent, type EventName, eventTypes } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { type AuditTrail, bridgeSource } from '../audit.js';
-import { parseJsonBody, readRawBody } from '../http/body.js';
+import { parseJsonBody, readRawBody, validateBody } from '../http/body.js';
 import { ServiceUnavailableError, UnauthorizedError, ValidationError } from '../http/errors.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
@@ -114,7 +114,7 @@ function eventOf(raw: Buffer): { event: CloudEvent<EventName>; key: string; ids:
     json !== null && typeof json === 'object' && !Array.isArray(json) && 'body' in json && !('id' in json);
   const receivedAt = new Date().toISOString();
   if (looksLikeApproval) {
-    const { body } = parseJsonBody(raw, awxApprovalBodySchema);
+    const { body } = validateBody(json, awxApprovalBodySchema);
     const approval = parseApprovalText(body);
     if (!approval) throw new ValidationError([{ field: 'body', message: expectedApprovalText }]);
     const key = `workflow_job/${approval.workflowJobId}`;
@@ -126,7 +126,7 @@ function eventOf(raw: Buffer): { event: CloudEvent<EventName>; key: string; ids:
     });
     return { event, key, ids: { workflowJobId: approval.workflowJobId, approval: approval.status } };
   }
-  const job = parseJsonBody(raw, awxJobMetadataSchema);
+  const job = validateBody(json, awxJobMetadataSchema);
   const kind = jobKindOf(job.url);
   const event = cloudEvent('awxJobStatus', {
     id: uuidv7(),

@@ -269,7 +269,7 @@ export class Reconciler {
     const { plugin } = this.deps;
     let waiting: ActiveRun | null = null;
     const adopted: ActiveRun[] = [];
-    for (const record of await plugin.listRuns(root.key, [...openRunStates])) {
+    for (const record of await plugin.listRuns(root.key, openRunStates)) {
       const run = activeRunOf(record);
       let jobRef = run.awx;
       if (!jobRef && record.state !== 'queued') {

@@ -34,6 +34,8 @@ import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { TopicTail } from '../support/kafka.js';
 import { stackFact, uniqueName } from '../support/stack.js';
 import {
+  awxJson,
+  basicAuth,
   bridgeNotificationTemplate,
   playbookProject,
   startTestDouble,
@@ -65,21 +67,12 @@ const secret = randomBytes(16).toString('hex');
 let bridge: RunningBridge;
 let tail: TopicTail;
 
-const basicAuth = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-
 function rawRequester(baseUrl: string, authorization: string) {
   return (path: string, init: RequestInit = {}) =>
     fetch(`${baseUrl}${path}`, {
       ...init,
       headers: { authorization, 'content-type': 'application/json', ...init.headers },
     });
-}
-
-async function json<T = Record<string, unknown>>(res: Response, what: string): Promise<T> {
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : {}) as T;
 }
 
 /** Real AWX: the suite's own templates and notification template, made through the admin API. */
@@ -89,7 +82,7 @@ async function realTarget(): Promise<Target> {
   const password = (await readFile(stackFact('UNICOP_AWX_ADMIN_PASSWORD_FILE'), 'utf8')).trim();
   const admin = rawRequester(base, basicAuth('admin', password));
   const ids = JSON.parse(stackFact('UNICOP_AWX_TEMPLATE_IDS')) as Record<string, { id: number }>;
-  const prefix = await json<Record<string, unknown>>(
+  const prefix = await awxJson<Record<string, unknown>>(
     await admin(`/api/v2/job_templates/${ids['unicop-prefix']?.id}/`),
     'get unicop-prefix',
   );
@@ -97,13 +90,13 @@ async function realTarget(): Promise<Target> {
   if (!workflow) throw new Error('UNICOP_AWX_TEMPLATE_IDS has no unicop-site-with-approval');
 
   async function ensure(collection: string, name: string, fields: Record<string, unknown>) {
-    const found = await json<{ results: { id: number }[] }>(
+    const found = await awxJson<{ results: { id: number }[] }>(
       await admin(`/api/v2/${collection}/?name=${encodeURIComponent(name)}`),
       `find ${collection} ${name}`,
     );
     const existing = found.results[0];
     if (existing) {
-      await json(
+      await awxJson(
         await admin(`/api/v2/${collection}/${existing.id}/`, {
           method: 'PATCH',
           body: JSON.stringify(fields),
@@ -112,7 +105,7 @@ async function realTarget(): Promise<Target> {
       );
       return existing.id;
     }
-    const made = await json<{ id: number }>(
+    const made = await awxJson<{ id: number }>(
       await admin(`/api/v2/${collection}/`, { method: 'POST', body: JSON.stringify({ name, ...fields }) }),
       `create ${collection} ${name}`,
     );
@@ -277,6 +270,16 @@ function notificationsOf(uiBase: string, kind: string, id: number) {
 const dataOf = (m: { value: Record<string, unknown> }) =>
   m.value.data as { status: string; kind: string; url: string | null; name: string | null };
 
+/**
+ * The notifications the bridge published for one job of one AWX, once the one with status `last`
+ * has landed: every one seen by then, in order.
+ */
+async function notificationsUntil(uiBase: string, kind: string, id: number, last: string) {
+  const ofJob = notificationsOf(uiBase, kind, id);
+  await tail.waitFor((m) => ofJob(m) && dataOf(m).status === last, 1, notifyCapMs);
+  return tail.messages.filter(ofJob).map(dataOf);
+}
+
 /** Polls a job to its end, recording each status seen in order. */
 async function follow<J extends { status: AwxJobStatus }>(get: () => Promise<J>) {
   const seen: string[] = [];
@@ -353,14 +356,9 @@ describe.each([
         (await t.client.findJobByRunId(t.templates.prefix, runId, new Date(Date.now() - 3_600_000)))?.id,
       ).toBe(id);
 
-      const events = await tail.waitFor(
-        (m) => notificationsOf(t.uiBase, 'job', id)(m) && dataOf(m).status === 'successful',
-        1,
-        notifyCapMs,
-      );
-      const all = tail.messages.filter(notificationsOf(t.uiBase, 'job', id)).map(dataOf);
+      const all = await notificationsUntil(t.uiBase, 'job', id, 'successful');
       expect(all.map((d) => d.status)).toEqual(['running', 'successful']);
-      expect(dataOf(events[0] as never).url).toMatch(new RegExp(`/#/jobs/playbook/${id}$`));
+      expect(all.at(-1)?.url).toMatch(new RegExp(`/#/jobs/playbook/${id}$`));
     },
     capMs + 60_000,
   );
@@ -375,14 +373,8 @@ describe.each([
       const { job, seen } = await follow(() => t.client.getJob(launched.id));
       expect(inOrder(seen, 'failed'), seen.join(' → ')).toBe(true);
       expect(job).toMatchObject({ status: 'failed', failed: true });
-      await tail.waitFor(
-        (m) => notificationsOf(t.uiBase, 'job', job.id)(m) && dataOf(m).status === 'failed',
-        1,
-        notifyCapMs,
-      );
-      expect(
-        tail.messages.filter(notificationsOf(t.uiBase, 'job', job.id)).map((m) => dataOf(m).status),
-      ).toEqual(['running', 'failed']);
+      const all = await notificationsUntil(t.uiBase, 'job', job.id, 'failed');
+      expect(all.map((d) => d.status)).toEqual(['running', 'failed']);
     },
     capMs + 60_000,
   );
@@ -461,7 +453,7 @@ describe.each([
     async () => {
       const { wf, approval } = await toApproval();
       expect((await t.client.listPendingApprovals()).map((a) => a.id)).toContain(approval.id);
-      const pending = await json<Record<string, unknown>>(
+      const pending = await awxJson<Record<string, unknown>>(
         await t.raw(`/api/v2/workflow_approvals/${approval.id}/`),
         'get approval',
       );
@@ -480,7 +472,7 @@ describe.each([
       expect(res.status).toBe(204);
       const { job: done } = await follow(() => t.client.getWorkflowJob(wf.id));
       expect(done.status).toBe('failed');
-      const decided = await json<Record<string, unknown>>(
+      const decided = await awxJson<Record<string, unknown>>(
         await t.raw(`/api/v2/workflow_approvals/${approval.id}/`),
         'get approval',
       );
@@ -493,14 +485,8 @@ describe.each([
       const again = await t.raw(`/api/v2/workflow_approvals/${approval.id}/approve/`, { method: 'POST' });
       expect(again.status).toBe(400);
 
-      await tail.waitFor(
-        (m) => notificationsOf(t.uiBase, 'workflow_job', wf.id)(m) && dataOf(m).status === 'failed',
-        1,
-        notifyCapMs,
-      );
-      expect(
-        tail.messages.filter(notificationsOf(t.uiBase, 'workflow_job', wf.id)).map((m) => dataOf(m).status),
-      ).toEqual(['running', 'failed']);
+      const all = await notificationsUntil(t.uiBase, 'workflow_job', wf.id, 'failed');
+      expect(all.map((d) => d.status)).toEqual(['running', 'failed']);
     },
     2 * capMs,
   );

@@ -152,6 +152,17 @@ export async function startWebhookListener(status = 202) {
   };
 }
 
+/** HTTP basic credentials, as AWX's admin API and AWX's webhook notifications use them. */
+export const basicAuth = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/** The JSON an AWX API answer carries; an error naming `what` and the status when it is not a 2xx. */
+export async function awxJson<T = Record<string, unknown>>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
 /**
  * An AWX webhook notification template's fields that point AWX's notifications at a bridge's
  * /webhooks/awx, signed the way the bridge checks (HTTP basic, the webhook secret as password).

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
 import { repoRoot, resolveSecret } from '../../core/config.js';
 import { parseEvent, topics } from '../../core/events/catalogue.js';
-import { bridgeNotificationTemplate, unicopVars } from '../awx/support.js';
+import { awxJson, basicAuth, bridgeNotificationTemplate, unicopVars } from '../awx/support.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { OpenApiDocument } from '../support/openapi.js';
@@ -26,8 +26,6 @@ const notificationName = 'unicop-approval-test-bridge';
 const spec = new OpenApiDocument(join(repoRoot, 'openapi', 'bridge.yaml'));
 
 const secret = randomBytes(16).toString('hex');
-const basicAuth = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 let bridge: RunningBridge;
 let tail: TopicTail;
@@ -36,12 +34,6 @@ let client: AwxClient;
 let workflowTemplate: number;
 let admin: (path: string, init?: RequestInit) => Promise<Response>;
 let detach: () => Promise<void> = async () => {};
-
-async function json<T>(res: Response, what: string): Promise<T> {
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : {}) as T;
-}
 
 beforeAll(async () => {
   bridge = await startBridge({ UNICOP_AWX_WEBHOOK_SECRET: secret });
@@ -68,14 +60,14 @@ async function attachRealAwx(): Promise<void> {
   const workflow = ids['unicop-site-with-approval']?.id;
   if (!workflow) throw new Error('UNICOP_AWX_TEMPLATE_IDS has no unicop-site-with-approval');
   workflowTemplate = workflow;
-  const template = await json<{ organization: number }>(
+  const template = await awxJson<{ organization: number }>(
     await admin(`/api/v2/workflow_job_templates/${workflow}/`),
     'get unicop-site-with-approval',
   );
 
   // This file's notification template: found by name and pointed at this run's bridge, or made.
   const configuration = bridgeNotificationTemplate(template.organization, bridge.url, secret);
-  const found = await json<{ results: { id: number }[] }>(
+  const found = await awxJson<{ results: { id: number }[] }>(
     await admin(`/api/v2/notification_templates/?name=${notificationName}`),
     'find notification template',
   );
@@ -83,7 +75,7 @@ async function attachRealAwx(): Promise<void> {
   const notification = existing
     ? existing.id
     : (
-        await json<{ id: number }>(
+        await awxJson<{ id: number }>(
           await admin('/api/v2/notification_templates/', {
             method: 'POST',
             body: JSON.stringify({ name: notificationName, ...configuration }),
@@ -92,7 +84,7 @@ async function attachRealAwx(): Promise<void> {
         )
       ).id;
   if (existing) {
-    await json(
+    await awxJson(
       await admin(`/api/v2/notification_templates/${notification}/`, {
         method: 'PATCH',
         body: JSON.stringify(configuration),

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { AwxClient } from '../../core/awx/index.js';
 import { resolveSecret } from '../../core/config.js';
-import { type DoubleJobRecord, startTestDouble, type TestDouble } from '../awx/support.js';
+import { basicAuth, type DoubleJobRecord, startTestDouble, type TestDouble } from '../awx/support.js';
 import { stackFact } from './stack.js';
 
 export type AwxKind = 'real' | 'double';
@@ -175,7 +175,7 @@ async function applyRealTweaks(
 ): Promise<(() => Promise<void>)[]> {
   if (tweaks.siteIgnoresVariables === undefined && tweaks.approvalTimeoutSeconds === undefined) return [];
   const password = (await readFile(stackFact('UNICOP_AWX_ADMIN_PASSWORD_FILE'), 'utf8')).trim();
-  const admin = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+  const admin = basicAuth('admin', password);
   const patch = async (path: string, body: Record<string, unknown>) => {
     const res = await fetch(`${url}${path}`, {
       method: 'PATCH',

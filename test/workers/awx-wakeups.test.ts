@@ -13,6 +13,7 @@ import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { AwxNotificationWakeups } from '../../workers/reconciler/awx-notifications.js';
+import { basicAuth } from '../awx/support.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { positionGroupAtEnd } from '../support/kafka.js';
 import { stack, uniqueName } from '../support/stack.js';
@@ -51,7 +52,7 @@ async function notify(body: Record<string, unknown>): Promise<void> {
   const res = await fetch(`${bridge.url}/webhooks/awx`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`awx:${secret}`).toString('base64')}`,
+      authorization: basicAuth('awx', secret),
       'content-type': 'application/json',
     },
     body: JSON.stringify(body),

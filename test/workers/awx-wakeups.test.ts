@@ -80,18 +80,21 @@ describe('AWX notifications wake the run following the job', () => {
     expect(await waiting).toBe(true);
   });
 
-  it('a notification for another job wakes nothing: the wait ends by its timer (false)', async () => {
+  it('a notification for another job wakes nothing: the wait is still open once both have been handled (false)', async () => {
     const id = jobId();
     const other = id + 1;
-    const waiting = wakeups.wait('workflow_job', id, 15_000);
-    // The other job's notifications, both kinds; the second is awaited through a wait of its own so
-    // that the first wait's timer runs out only after both have crossed Kafka.
+    const done = new AbortController();
+    const waiting = wakeups.wait('workflow_job', id, capMs, done.signal);
+    // The other job's notifications, both kinds. The second wakes a wait of its own; the view handles
+    // records in log order, so a wrong wake of `waiting` would have happened by then. Only then is
+    // `waiting` ended (aborted: false) — no timer decides, however slow the machine.
     const otherSeen = wakeups.wait('workflow_job', other, capMs);
     await notify({ id: other, status: 'running', name: 'x', url: `${awxBase}/#/jobs/playbook/${other}` });
     await notify({
       body: `The approval node "Approve site change" was approved. This node can be viewed at: ${awxBase}/#/jobs/workflow/${other}`,
     });
     expect(await otherSeen).toBe(true);
+    done.abort();
     expect(await waiting).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
  * Benchmark: the reconcile loop end to end against the real stack. Intents for R site roots are
  * appended to unicop.intents; a dispatcher under a fresh consumer group (positioned at the end)
  * queues them on a fresh BullMQ queue; a reconcile worker with concurrency C takes the lease,
- * snapshots the root in NetBox, launches AWX job template 8 (site.yml) on the AWX double, which
+ * snapshots the root in NetBox, launches the AWX double's site template (`unicop-site`, site.yml), which
  * really runs ansible-runner, follows the job, writes the run and journal to NetBox and the outcome
  * to unicop.outcomes. Each root's latency is from appending its intent to receiving its outcome.
  * Also: K intents for one root in a burst → how many AWX launches, and how long until it is in sync.

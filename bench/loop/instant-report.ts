@@ -15,7 +15,7 @@ export function instantSection(run: InstantRun): string {
     '',
     `Run ${new Date().toISOString()}: \`${instantCommand()}\`. The double ends every job`,
     '`successful` the moment it starts (`startBackHalf({instant: true, simultaneous: true})`: no',
-    'ansible-runner, template 8 with allow_simultaneous, its pending → waiting → running steps 20 ms',
+    'ansible-runner, the site template (`unicop-site`) with allow_simultaneous, its pending → waiting → running steps 20 ms',
     "each), so what is left is UNICOP's own work and the stack's: dispatch, BullMQ, lease, snapshot,",
     'run records, the launch and poll calls, the outcome write and the events.',
     '',

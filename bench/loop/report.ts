@@ -49,7 +49,7 @@ export function loopSection(run: LoopRun): string {
     `Run ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ` +
       `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}: \`${command()}\``,
     '(also part of `npm run bench`), against the local stack (NetBox with the plugin, Kafka, Redis)',
-    'and the AWX double, started in the bench process (`startBackHalf()`), whose job template 8',
+    'and the AWX double, started in the bench process (`startBackHalf({ awx: "double" })`), whose site template (`unicop-site`)',
     'runs `awx-playbooks/site.yml` with the real ansible-runner. Everything shares the two cores.',
     '',
     `- ${rootCount} new sites, each reconciled once untimed (${warm.text}), then reused by every`,
@@ -77,7 +77,7 @@ export function loopSection(run: LoopRun): string {
       [
         'scenario',
         'C',
-        'AWX template 8',
+        'AWX site template',
         'roots',
         'seconds',
         'runs/min',
@@ -206,7 +206,7 @@ function readingOf(results: ScenarioResult[]): string[] {
     `Reading: one root at a time, a run takes ${e2e.toFixed(0)} ms from intent to outcome (p50), of which`,
     `ansible-runner ${ansible.toFixed(0)} ms: UNICOP's share is about ${(e2e - ansible).toFixed(0)} ms; with the production poll`,
     `settings and no notifications it is ${(median(polled.latenciesMs) - median(polled.segments.map((s) => s[3] as number))).toFixed(0)} ms.`,
-    `With template 8 running one job at a time (AWX's default), C=4 gives ${rate(c4)} runs/min`,
+    `With the site template running one job at a time (AWX's default), C=4 gives ${rate(c4)} runs/min`,
     `against ${rate(c1)} at C=1: the extra runs hold their root's lease while they wait in AWX`,
     `(median ${median(c4.segments.map((s) => s[2] as number)).toFixed(0)} ms pending), and that wait counts against their run timeout.`,
     '',

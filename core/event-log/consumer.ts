@@ -7,6 +7,7 @@
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { isRetriable } from '../errors.js';
 
 export interface LogRecord {
   topic: string;
@@ -17,14 +18,6 @@ export interface LogRecord {
 }
 
 export type BatchHandler = (records: LogRecord[]) => Promise<void>;
-
-export interface RetriableError extends Error {
-  retriable: true;
-}
-
-export function isRetriable(error: unknown): error is RetriableError {
-  return error instanceof Error && (error as { retriable?: unknown }).retriable === true;
-}
 
 export interface EventStream {
   start(handler: BatchHandler): Promise<void>;

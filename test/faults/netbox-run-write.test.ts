@@ -14,8 +14,8 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
-import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
 import { createWorkerMetrics } from '../../workers/metrics.js';
+import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
 import { stack, uniqueName } from '../support/stack.js';

@@ -19,12 +19,9 @@ import { type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
-import {
-  dispatchIntents,
-  type ReconcileJobData,
-  startDispatcher,
-} from '../../workers/dispatcher/dispatcher.js';
+import { dispatchIntents, startDispatcher } from '../../workers/dispatcher/dispatcher.js';
 import type { WorkerMetrics } from '../../workers/metrics.js';
+import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';

@@ -21,7 +21,7 @@ import { AwxClient } from '../../core/awx/index.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import type { PluginRun } from '../../core/plugin/client.js';
-import type { ReconcileJobData } from '../../workers/dispatcher/dispatcher.js';
+import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { Reconciler } from '../../workers/reconciler/reconciler.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';

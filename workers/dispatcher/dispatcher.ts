@@ -1,9 +1,9 @@
 /**
  * The dispatcher: consumes `unicop.intents` (group `unicop-dispatcher`) and turns each intent into a
- * BullMQ job on the reconcile queue, deduplicated per root with `keepLastIfActive` — at most one
- * active and one waiting job per root, the rest coalesced into them (guarantee 3). Reconciliation is
- * level-based, so a coalesced intent loses nothing: the run re-reads the newest snapshot. The job id
- * is the intent id, so a replayed intent adds nothing. While automation is frozen globally the
+ * job on the reconcile queue (its contract — name, job data, id rule, deduplication per root — is
+ * workers/reconcile-queue.ts): at most one active and one waiting job per root, the rest coalesced
+ * into them (guarantee 3). Reconciliation is level-based, so a coalesced intent loses nothing: the
+ * run re-reads the newest snapshot. A replayed intent adds nothing. While automation is frozen globally the
  * intent is held (audited, not queued); a per-root freeze is enforced where the lease is taken.
  * Offsets are committed only after the jobs and audit events are stored (the consumer port). The
  * dispatcher consumes nothing before the freeze view has replayed `unicop.control`, so a restart
@@ -18,18 +18,9 @@ import { consumerGroups } from '../../core/event-log/groups.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
+import { type ReconcileJobData, reconcileJobName, reconcileJobOptions } from '../reconcile-queue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
-
-/** The BullMQ queue the reconciler workers take jobs from. */
-export const reconcileQueueName = 'unicop-reconcile';
-
-/** What a reconcile job carries: the key (the reconciler re-reads everything else) and its cause. */
-export interface ReconcileJobData {
-  rootKey: string;
-  intentId: string;
-  cause: EventData<'intent'>['cause'];
-}
 
 export interface DispatcherDeps {
   queue: Queue<ReconcileJobData>;
@@ -124,17 +115,8 @@ async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): P
       correlation,
     );
   }
-  const job = await deps.queue.add(
-    'reconcile',
-    { rootKey, intentId, cause },
-    {
-      jobId: intentId,
-      deduplication: { id: rootKey, keepLastIfActive: true },
-      // Kept a day so a replayed intent finds its job id taken and adds nothing.
-      removeOnComplete: { age: 24 * 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    },
-  );
+  const data: ReconcileJobData = { rootKey, intentId, cause };
+  const job = await deps.queue.add(reconcileJobName, data, reconcileJobOptions(data));
   const queued = job.id === intentId;
   return audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
     ...correlation,

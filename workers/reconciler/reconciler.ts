@@ -44,8 +44,8 @@ import {
   type RunWrite,
 } from '../../core/plugin/client.js';
 import { openRunStates, type TerminalRunState, transitionEvent } from '../../core/runs/state-machine.js';
-import type { ReconcileJobData } from '../dispatcher/dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
+import type { ReconcileJobData } from '../reconcile-queue.js';
 import { type AwxJobKind, type JobWakeups, sleep } from './awx-notifications.js';
 import {
   changeWindows,

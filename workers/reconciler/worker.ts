@@ -10,9 +10,9 @@
  */
 import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { isRetriable } from '../../core/event-log/consumer.js';
-import { type ReconcileJobData, reconcileQueueName } from '../dispatcher/dispatcher.js';
+import { isRetriable } from '../../core/errors.js';
 import type { WorkerMetrics } from '../metrics.js';
+import { type ReconcileJobData, reconcileQueueName } from '../reconcile-queue.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface ReconcileWorkerOptions {

@@ -37,6 +37,12 @@ export function resolveSecret(ref: string, env: Record<string, string | undefine
   return ref;
 }
 
+// A listener's address: an IP address or a host name. An empty value is refused, as Node would take
+// it as every address.
+const listenAddress = z.union([z.ipv4(), z.ipv6(), z.hostname()], {
+  error: 'expected an IP address or a host name',
+});
+
 const secretList = z
   .string()
   .min(1)
@@ -58,8 +64,9 @@ export const configSchema = z.object({
   UNICOP_NETBOX_TOKEN: z.string().min(1).optional(),
   // The NetBox user whose token UNICOP writes with: its changes are echoes, not work.
   UNICOP_NETBOX_USERNAME: z.string().min(1).default('unicop'),
-  // Bridge HTTP port on 127.0.0.1 (the stack's other services use 16xxx–19xxx).
-  UNICOP_BRIDGE_HOST: z.string().default('127.0.0.1'),
+  // Bridge listener address: loopback on a host; 0.0.0.0 in a container.
+  UNICOP_BRIDGE_HOST: listenAddress.default('127.0.0.1'),
+  // Bridge HTTP port (the stack's other services use 16xxx–19xxx).
   UNICOP_BRIDGE_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
   // Webhook secrets, comma-separated references; several are accepted at once for rotation.
   UNICOP_WEBHOOK_SECRETS: secretList.optional(),
@@ -81,6 +88,14 @@ export const configSchema = z.object({
   UNICOP_PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // Bearer token for the admin API (reference); no default: the admin API is closed without it.
   UNICOP_ADMIN_TOKEN: z.string().min(1).optional(),
+  // How long the admin API keeps an Idempotency-Key's answer; a day covers any operator's retry.
+  UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
+  // Where the `unicop` CLI reaches the admin API (the bridge); the local bridge by default.
+  UNICOP_ADMIN_URL: z.url().default('http://127.0.0.1:18080'),
   // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
   UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
   // AWX base URL (no /api/v2); the demo's AWX double by default.
@@ -112,9 +127,7 @@ export const configSchema = z.object({
     .transform((v) => v === 'true'),
   // Address of the workers' /metrics listener: loopback on a host; 0.0.0.0 in a container, so that
   // a Prometheus elsewhere can scrape it (POST /sweep still answers loopback peers only).
-  UNICOP_WORKERS_METRICS_HOST: z
-    .union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'expected an IP address or a host name' })
-    .default('127.0.0.1'),
+  UNICOP_WORKERS_METRICS_HOST: listenAddress.default('127.0.0.1'),
   // Workers' /metrics and /healthz port on UNICOP_WORKERS_METRICS_HOST (0: no HTTP listener).
   UNICOP_WORKERS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   // pino level; info keeps one line per state transition.

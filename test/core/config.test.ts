@@ -98,6 +98,26 @@ describe('configuration', () => {
     }
   });
 
+  it('UNICOP_BRIDGE_HOST: loopback by default, any IP or host name; an empty value is refused naming the key', () => {
+    expect(parseConfig({}).UNICOP_BRIDGE_HOST).toBe('127.0.0.1');
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'bridge']) {
+      expect(parseConfig({ UNICOP_BRIDGE_HOST: host }).UNICOP_BRIDGE_HOST).toBe(host);
+    }
+    // Node would listen on every address for an empty host (e.g. `UNICOP_BRIDGE_HOST=` in an env file).
+    for (const bad of ['', '0.0.0.0:8080', 'http://bridge']) {
+      let thrown: unknown;
+      try {
+        parseConfig({ UNICOP_BRIDGE_HOST: bad });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, JSON.stringify(bad)).toBeInstanceOf(ConfigError);
+      expect((thrown as ConfigError).fields, JSON.stringify(bad)).toEqual([
+        { field: 'UNICOP_BRIDGE_HOST', message: 'expected an IP address or a host name' },
+      ]);
+    }
+  });
+
   it('`unicop workers` with a bad UNICOP_WORKERS_METRICS_HOST exits 1 naming it, before connecting anywhere', () => {
     const run = spawnSync(
       process.execPath,

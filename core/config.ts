@@ -88,6 +88,14 @@ export const configSchema = z.object({
   UNICOP_PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // Bearer token for the admin API (reference); no default: the admin API is closed without it.
   UNICOP_ADMIN_TOKEN: z.string().min(1).optional(),
+  // How long the admin API keeps an Idempotency-Key's answer; a day covers any operator's retry.
+  UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
+  // Where the `unicop` CLI reaches the admin API (the bridge); the local bridge by default.
+  UNICOP_ADMIN_URL: z.url().default('http://127.0.0.1:18080'),
   // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
   UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
   // AWX base URL (no /api/v2); the demo's AWX double by default.

@@ -56,6 +56,10 @@ const secretList = z
 export const configSchema = z.object({
   // Comma-separated Kafka bootstrap brokers; the local stack's broker by default.
   UNICOP_KAFKA_BROKERS: brokerList.default(['127.0.0.1:19092']),
+  // A consumer batch that failed retriably comes again after this long, doubling up to the maximum.
+  UNICOP_CONSUMER_RETRY_MIN_MS: z.coerce.number().int().min(1).default(500),
+  // Cap of that doubling wait: a Kafka consumer retries NetBox or the event log at least this often.
+  UNICOP_CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(30_000),
   // Redis for BullMQ and de-duplication memory; the local stack's instance by default.
   UNICOP_REDIS_URL: z.url().default('redis://127.0.0.1:16379'),
   // NetBox base URL (no trailing /api); the local stack's gunicorn by default.
@@ -64,6 +68,8 @@ export const configSchema = z.object({
   UNICOP_NETBOX_TOKEN: z.string().min(1).optional(),
   // The NetBox user whose token UNICOP writes with: its changes are echoes, not work.
   UNICOP_NETBOX_USERNAME: z.string().min(1).default('unicop'),
+  // Per-request timeout of the NetBox plugin API (a page of freshly changed roots takes seconds).
+  UNICOP_NETBOX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   // Bridge listener address: loopback on a host; 0.0.0.0 in a container.
   UNICOP_BRIDGE_HOST: listenAddress.default('127.0.0.1'),
   // Bridge HTTP port (the stack's other services use 16xxx–19xxx).
@@ -88,6 +94,12 @@ export const configSchema = z.object({
   UNICOP_PUBLISH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // Bearer token for the admin API (reference); no default: the admin API is closed without it.
   UNICOP_ADMIN_TOKEN: z.string().min(1).optional(),
+  // Largest admin API request body (413 above); its bodies are a reason and a few flags.
+  UNICOP_ADMIN_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   // How long the admin API keeps an Idempotency-Key's answer; a day covers any operator's retry.
   UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS: z.coerce
     .number()
@@ -104,6 +116,12 @@ export const configSchema = z.object({
   UNICOP_AWX_TOKEN: z.string().min(1).optional(),
   // Where people open AWX in a browser, for the job links in NetBox; the API URL when unset.
   UNICOP_AWX_UI_URL: z.url().optional(),
+  // Per-request timeout of AWX's API, which answers in well under a second.
+  UNICOP_AWX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  // A launch whose answer was lost is confirmed by looking its run id up this many times …
+  UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  // … this long apart; unconfirmed, the job pauses and the launch is looked up again on its retry.
+  UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   // Reconcile jobs one workers process runs at once (each a different root: one root, one run).
   UNICOP_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   // Root lease TTL; renewed every third of it, so a dead worker's roots are free within a minute.
@@ -118,6 +136,16 @@ export const configSchema = z.object({
   UNICOP_POLL_MAX_MS: z.coerce.number().int().min(50).default(15000),
   // How long after a timeout's cancel request a run waits for AWX to stop the job.
   UNICOP_CANCEL_GRACE_SECONDS: z.coerce.number().int().min(1).default(120),
+  // While automation is frozen globally, a queued job looks at the freeze again after this long.
+  UNICOP_FREEZE_RECHECK_SECONDS: z.coerce.number().int().min(1).default(15),
+  // A job whose root another worker holds tries again after this long (sooner if the lease expires).
+  UNICOP_LEASE_BUSY_RETRY_MS: z.coerce.number().int().min(100).default(5000),
+  // A job paused on a retriable error (NetBox unavailable): first pause, doubling per pause in a row …
+  UNICOP_PAUSE_MIN_MS: z.coerce.number().int().min(1).default(2000),
+  // … up to this.
+  UNICOP_PAUSE_MAX_MS: z.coerce.number().int().min(1).default(60_000),
+  // Appends of a run's outcome events (already in NetBox) to Kafka, 1 s apart doubling, then it fails.
+  UNICOP_OUTCOME_APPEND_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
   // Full sweep of the plugin's root listing (webhooks NetBox never delivered).
   UNICOP_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   // Sweep when the workers start: catches what NetBox sent while UNICOP was down (it never resends).
@@ -125,16 +153,26 @@ export const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  // How often the sweeper looks at the global freeze, its Redis epoch key and the interval (cheap).
+  UNICOP_SWEEP_CHECK_MS: z.coerce.number().int().min(10).default(5000),
   // Address of the workers' /metrics listener: loopback on a host; 0.0.0.0 in a container, so that
   // a Prometheus elsewhere can scrape it (POST /sweep still answers loopback peers only).
   UNICOP_WORKERS_METRICS_HOST: listenAddress.default('127.0.0.1'),
   // Workers' /metrics and /healthz port on UNICOP_WORKERS_METRICS_HOST (0: no HTTP listener).
   UNICOP_WORKERS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
+  // `--wait`: how often a starting service probes Kafka, Redis and NetBox until they answer.
+  UNICOP_DEPENDENCY_PROBE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type UnicopConfig = z.infer<typeof configSchema>;
+
+/**
+ * Every key's default, as `parseConfig({})` gives it: what a component built without a configuration
+ * (a test, a script) falls back to, so that each default is written once, in the schema above.
+ */
+export const configDefaults: Readonly<UnicopConfig> = configSchema.parse({});
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

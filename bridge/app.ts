@@ -17,6 +17,7 @@ import { uuidv7 } from '../core/ids.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { adminRoutes } from './admin/admin-api.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
+import { RedisIdempotencyStore } from './admin/idempotency.js';
 import { AuditTrail } from './audit.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { awxWebhookHandler } from './ingress/awx-webhook.js';
@@ -91,6 +92,8 @@ export function createBridge({
         : undefined,
       eventLog,
       freezeView,
+      idempotency: new RedisIdempotencyStore(redis, config.UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS),
+      redis,
     }),
   ];
   const server = createHttpServer(routes, logger);

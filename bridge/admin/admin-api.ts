@@ -3,11 +3,15 @@
  * a manual reconcile (an intent with cause `manual`), and freeze/resume — per root on the root in
  * NetBox, globally on `unicop.control`. A reason is required for every override; every override is
  * audited. Resuming a root emits an intent with cause `resume`, so what accumulated while it was
- * frozen is reconciled once.
+ * frozen is reconciled once. A sweep asked for here is queued for the workers' sweeper
+ * (core/control/sweep-requests.ts) and its report read back. Every acting route (POST) honours an
+ * `Idempotency-Key` header: a retried request acts once (bridge/admin/idempotency.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { FreezeView } from '../../core/control/freeze-view.js';
+import { requestSweep, sweepRequestState } from '../../core/control/sweep-requests.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import type { AuditAction } from '../../core/events/audit.js';
 import { cloudEvent, type EventData, eventTypes, rootKeySchema } from '../../core/events/catalogue.js';
@@ -17,18 +21,24 @@ import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../.
 import { auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
 import {
+  HttpError,
   NotFoundError,
   ServiceUnavailableError,
   UnauthorizedError,
   ValidationError,
 } from '../http/errors.js';
-import type { Handler, RequestContext, Route } from '../http/server.js';
+import type { Handler, Reply, RequestContext, Route } from '../http/server.js';
+import { type IdempotencyStore, requestFingerprint } from './idempotency.js';
 
 export interface AdminDeps {
   token: string | undefined;
   plugin: PluginClient | undefined;
   eventLog: EventLog;
   freezeView: FreezeView;
+  /** Where Idempotency-Key answers are kept; without it the header is refused (503). */
+  idempotency?: IdempotencyStore;
+  /** Redis, for sweep requests (POST /sweep, GET /sweeps/{id}); without it they answer 503. */
+  redis?: Redis;
 }
 
 const actor = 'admin-api';
@@ -48,8 +58,75 @@ function authorize(deps: AdminDeps, ctx: RequestContext): void {
   }
 }
 
-async function body<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  return parseJsonBody(await readRawBody(ctx.req, 64 * 1024), schema);
+function readBody(ctx: RequestContext): Promise<Buffer> {
+  return readRawBody(ctx.req, 64 * 1024);
+}
+
+// Printable ASCII, as the IETF Idempotency-Key draft's keys (UUIDs, in practice), at most 255 long.
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * An acting route: authorized, its body read once, and — with an `Idempotency-Key` header — acted
+ * on once per key: the same request again gets the first answer (header `Idempotent-Replayed:
+ * true`), another request under the same key 422, a request while the first is in flight 409.
+ */
+function acting(deps: AdminDeps, act: (ctx: RequestContext, raw: Buffer) => Promise<Reply>): Handler {
+  return async (ctx) => {
+    authorize(deps, ctx);
+    const raw = await readBody(ctx);
+    const header = ctx.req.headers['idempotency-key'];
+    if (header === undefined) return act(ctx, raw);
+    const key = Array.isArray(header) ? header.join(',') : header;
+    if (!idempotencyKeyPattern.test(key)) {
+      throw new ValidationError([
+        { field: 'Idempotency-Key', message: 'expected 1 to 255 printable ASCII characters' },
+      ]);
+    }
+    const store = deps.idempotency;
+    if (!store) throw new ServiceUnavailableError('idempotency_unavailable', 'no idempotency store', 60);
+    const fingerprint = requestFingerprint(ctx.req.method ?? '', ctx.req.url ?? '', raw);
+    const held = await store.claim(key, fingerprint).catch((error: unknown) => {
+      throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
+    });
+    if (held) {
+      if (held.fingerprint !== fingerprint) {
+        throw new HttpError(
+          422,
+          'idempotency_key_reused',
+          'this Idempotency-Key was used for another request; use a new key',
+        );
+      }
+      if (!held.answer) {
+        throw new HttpError(
+          409,
+          'idempotency_in_flight',
+          'a request with this Idempotency-Key is in flight',
+          {
+            headers: { 'Retry-After': '1' },
+          },
+        );
+      }
+      return { ...held.answer, headers: { 'Idempotent-Replayed': 'true' } };
+    }
+    let reply: Reply;
+    try {
+      reply = await act(ctx, raw);
+    } catch (error) {
+      await store.release(key).catch(() => undefined);
+      throw error;
+    }
+    if (reply.status >= 200 && reply.status < 300) {
+      await store.complete(key, { fingerprint, answer: { status: reply.status, body: reply.body } });
+    } else {
+      await store.release(key);
+    }
+    return reply;
+  };
+}
+
+function redisOf(deps: AdminDeps): Redis {
+  if (!deps.redis) throw new ServiceUnavailableError('redis_not_configured', 'no Redis configured', 60);
+  return deps.redis;
 }
 
 function pluginOf(deps: AdminDeps): PluginClient {
@@ -108,9 +185,8 @@ async function append(deps: AdminDeps, messages: EventLogMessage[]): Promise<voi
 }
 
 function override(deps: AdminDeps, frozen: boolean): Handler {
-  return async (ctx) => {
-    authorize(deps, ctx);
-    const { reason, rootKey } = await body(ctx, overrideBody);
+  return acting(deps, async (_ctx, raw) => {
+    const { reason, rootKey } = parseJsonBody(raw, overrideBody);
     const action = frozen ? 'automation.frozen' : 'automation.resumed';
     if (rootKey) {
       const root = await rootByKey(deps, rootKey);
@@ -140,7 +216,31 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
     ]);
     deps.freezeView.apply(data);
     return { status: 200, body: { scope: 'global', rootKey: null, frozen, reason, intentId: null } };
-  };
+  });
+}
+
+/** Queues a sweep for the workers' sweeper; refused while automation is frozen globally. */
+const sweepBody = z.object({ reason: z.string().trim().min(1).optional() });
+function sweep(deps: AdminDeps): Handler {
+  return acting(deps, async (_ctx, raw) => {
+    const { reason } = parseJsonBody(raw, sweepBody);
+    if (deps.freezeView.globalState()?.frozen) {
+      throw new HttpError(
+        409,
+        'globally_frozen',
+        'automation is frozen globally: the sweeper sweeps nothing',
+      );
+    }
+    const requestId = uuidv7();
+    const at = new Date();
+    await requestSweep(redisOf(deps), requestId, at).catch((error: unknown) => {
+      throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
+    });
+    await append(deps, [
+      overrideAudit('sweep.requested', 'global', reason ?? 'sweep requested', { requestId }),
+    ]);
+    return { status: 202, body: { status: 'accepted', requestId, requestedAt: at.toISOString() } };
+  });
 }
 
 export function adminRoutes(deps: AdminDeps): Route[] {
@@ -157,9 +257,8 @@ export function adminRoutes(deps: AdminDeps): Route[] {
     {
       method: 'POST',
       path: '/roots/:kind/:id/reconcile',
-      handler: async (ctx) => {
-        authorize(deps, ctx);
-        const { reason } = await body(ctx, reconcileBody);
+      handler: acting(deps, async (ctx, raw) => {
+        const { reason } = parseJsonBody(raw, reconcileBody);
         const key = `${ctx.params.kind}/${ctx.params.id}`;
         await rootByKey(deps, key);
         const { message, intentId } = rootIntent(key, 'manual');
@@ -168,10 +267,23 @@ export function adminRoutes(deps: AdminDeps): Route[] {
           overrideAudit('intent.manual', key, reason ?? 'manual reconcile', { intentId }),
         ]);
         return { status: 202, body: { status: 'accepted', intentId } };
-      },
+      }),
     },
     { method: 'POST', path: '/freeze', handler: override(deps, true) },
     { method: 'POST', path: '/resume', handler: override(deps, false) },
+    { method: 'POST', path: '/sweep', handler: sweep(deps) },
+    {
+      method: 'GET',
+      path: '/sweeps/:id',
+      handler: async (ctx) => {
+        authorize(deps, ctx);
+        const state = await sweepRequestState(redisOf(deps), ctx.params.id ?? '').catch((error: unknown) => {
+          throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
+        });
+        if (!state) throw new NotFoundError(`sweep request ${ctx.params.id}`);
+        return { status: 200, body: state };
+      },
+    },
     {
       method: 'GET',
       path: '/freeze',

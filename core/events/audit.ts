@@ -33,6 +33,7 @@ export const auditActions = {
   'intent.dropped': 'reconciler: the root no longer exists in NetBox',
   'automation.frozen': 'admin API: automation frozen (globally or for one root), with the reason',
   'automation.resumed': 'admin API: automation resumed, with the reason',
+  'sweep.requested': "admin API: an operator asked for a sweep; the workers' sweeper takes it within seconds",
   'lease.acquired': 'reconciler: the root lease was taken; correlation carries the fencing token',
   'lease.released': 'reconciler: the lease was given back after the run',
   'run.window_wait': 'reconciler: outside the change window; the run waits as queued until it opens',

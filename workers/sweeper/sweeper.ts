@@ -10,11 +10,14 @@
  *     lost with Redis): the intent's run adopts it.
  *
  * It sweeps on start, on an interval, on demand, when the global freeze is lifted, and when the
- * Redis epoch key is missing (Redis restarted empty: every queued job is gone, docs/runbooks).
+ * Redis epoch key is missing (Redis restarted empty: every queued job is gone, docs/runbooks). On
+ * demand is also a request the admin API queued in Redis (`unicop sweep`): taken at the next check,
+ * and its report recorded under the request's id (core/control/sweep-requests.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FreezeView } from '../../core/control/freeze-view.js';
+import { recordSweepReport, takeSweepRequests } from '../../core/control/sweep-requests.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { auditMessage } from '../../core/events/audit.js';
 import { terminalRunStates } from '../../core/events/catalogue.js';
@@ -70,6 +73,8 @@ export class Sweeper {
   private lastSweep = 0;
   private wasFrozen = false;
   private owed: 'sweep' | 'resume' | null = null;
+  /** Sweep requests taken from Redis and not yet answered with a report. */
+  private requests: { requestId: string; requestedAt: string }[] = [];
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -113,11 +118,26 @@ export class Sweeper {
       this.deps.log.warn('Redis epoch key missing (first start, or Redis lost its data): sweeping');
       this.owed = 'sweep';
     }
+    if (this.deps.redis) this.requests.push(...(await takeSweepRequests(this.deps.redis)));
+    if (!this.owed && this.requests.length > 0) this.owed = 'sweep';
     if (!this.owed && Date.now() - this.lastSweep >= this.deps.intervalMs) this.owed = 'sweep';
     if (!this.owed) return;
-    await this.sweep(this.owed);
+    const report = await this.sweep(this.owed);
     this.owed = null;
+    await this.answerRequests(report);
     if (epochMissing) await this.deps.redis?.set(redisEpochKey, new Date().toISOString());
+  }
+
+  /** Records the report under every request this sweep answered (kept until that succeeds). */
+  private async answerRequests(report: SweepReport): Promise<void> {
+    const redis = this.deps.redis;
+    if (!redis) return;
+    const finishedAt = new Date().toISOString();
+    while (this.requests.length > 0) {
+      const request = this.requests[0] as { requestId: string; requestedAt: string };
+      await recordSweepReport(redis, { ...request, finishedAt, ...report });
+      this.requests.shift();
+    }
   }
 
   private async walk(cause: 'sweep' | 'resume'): Promise<SweepReport> {

@@ -10,6 +10,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { type Clock, systemClock } from '../../core/clock.js';
+import { configDefaults } from '../../core/config.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import { requestSweep, sweepRequestState } from '../../core/control/sweep-requests.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
@@ -39,6 +41,10 @@ export interface AdminDeps {
   idempotency?: IdempotencyStore;
   /** Redis, for sweep requests (POST /sweep, GET /sweeps/{id}); without it they answer 503. */
   redis?: Redis;
+  /** Largest request body (UNICOP_ADMIN_BODY_LIMIT_BYTES); 413 above. */
+  bodyLimitBytes?: number;
+  /** Dates freeze events and sweep requests; the system clock by default. */
+  clock?: Clock;
 }
 
 const actor = 'admin-api';
@@ -58,8 +64,8 @@ function authorize(deps: AdminDeps, ctx: RequestContext): void {
   }
 }
 
-function readBody(ctx: RequestContext): Promise<Buffer> {
-  return readRawBody(ctx.req, 64 * 1024);
+function readBody(deps: AdminDeps, ctx: RequestContext): Promise<Buffer> {
+  return readRawBody(ctx.req, deps.bodyLimitBytes ?? configDefaults.UNICOP_ADMIN_BODY_LIMIT_BYTES);
 }
 
 // Printable ASCII, as the IETF Idempotency-Key draft's keys (UUIDs, in practice), at most 255 long.
@@ -73,7 +79,7 @@ const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 function acting(deps: AdminDeps, act: (ctx: RequestContext, raw: Buffer) => Promise<Reply>): Handler {
   return async (ctx) => {
     authorize(deps, ctx);
-    const raw = await readBody(ctx);
+    const raw = await readBody(deps, ctx);
     const header = ctx.req.headers['idempotency-key'];
     if (header === undefined) return act(ctx, raw);
     const key = Array.isArray(header) ? header.join(',') : header;
@@ -207,7 +213,7 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
       frozen,
       reason,
       actor,
-      at: new Date().toISOString(),
+      at: (deps.clock ?? systemClock).now().toISOString(),
     };
     const event = cloudEvent('freeze', { id: uuidv7(), source: bridgeSource, subject: 'global', data });
     await append(deps, [
@@ -232,7 +238,7 @@ function sweep(deps: AdminDeps): Handler {
       );
     }
     const requestId = uuidv7();
-    const at = new Date();
+    const at = (deps.clock ?? systemClock).now();
     await requestSweep(redisOf(deps), requestId, at).catch((error: unknown) => {
       throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
     });

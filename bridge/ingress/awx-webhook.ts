@@ -14,6 +14,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { type Clock, systemClock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log/port.js';
 import { EventLogUnavailableError } from '../../core/event-log/port.js';
 import { type CloudEvent, cloudEvent, type EventName, eventTypes } from '../../core/events/catalogue.js';
@@ -76,6 +77,8 @@ export interface AwxWebhookDeps {
   metrics: BridgeMetrics;
   secret: string | undefined;
   maxBytes: number;
+  /** Dates each notification's `receivedAt`; the system clock by default. */
+  clock?: Clock;
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -108,11 +111,13 @@ export function jobKindOf(url: string | null | undefined): 'job' | 'workflow_job
 }
 
 /** The event a notification body becomes, with its Kafka key; a 4xx naming the field when it is neither kind. */
-function eventOf(raw: Buffer): { event: CloudEvent<EventName>; key: string; ids: Record<string, unknown> } {
+function eventOf(
+  raw: Buffer,
+  receivedAt: string,
+): { event: CloudEvent<EventName>; key: string; ids: Record<string, unknown> } {
   const json = parseJsonBody(raw, z.unknown());
   const looksLikeApproval =
     json !== null && typeof json === 'object' && !Array.isArray(json) && 'body' in json && !('id' in json);
-  const receivedAt = new Date().toISOString();
   if (looksLikeApproval) {
     const { body } = validateBody(json, awxApprovalBodySchema);
     const approval = parseApprovalText(body);
@@ -152,7 +157,7 @@ export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
       throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
     }
     const raw = await readRawBody(req, deps.maxBytes);
-    const { event, key, ids } = eventOf(raw);
+    const { event, key, ids } = eventOf(raw, (deps.clock ?? systemClock).now().toISOString());
     const topic = eventTypes.awxJobStatus.topic; // both kinds live on unicop.awx-events
     try {
       await deps.eventLog.append([{ topic, key, value: JSON.stringify(event) }]);

@@ -14,6 +14,8 @@
  */
 import createClient, { type Client } from 'openapi-fetch';
 import type { components, paths } from '../../openapi/generated/awx.js';
+import { type Clock, systemClock } from '../clock.js';
+import { configDefaults, type UnicopConfig } from '../config.js';
 import {
   AwxApprovalNotPendingError,
   AwxAuthError,
@@ -73,13 +75,38 @@ export interface AwxClientOptions {
   baseUrl: string;
   /** OAuth2 bearer token; kept private, never logged or put in an error. */
   token: string;
-  /** Per-request timeout; 10 s is generous for AWX's API, which answers in well under a second. */
+  /** Per-request timeout (UNICOP_AWX_TIMEOUT_MS). */
   timeoutMs?: number;
-  /** How far back a launch looks for an earlier job of the same run id; 1 h by default. */
+  /**
+   * How far back a launch looks for an earlier job of the same run id when the caller gives no
+   * `since`; 1 h. Not a setting: the reconciler always gives the run's start.
+   */
   lookbackMs?: number;
-  /** How a lost launch answer is confirmed: lookups and the pause between them (3 x 1 s). */
+  /** How a lost launch answer is confirmed: look-ups, and the pause between them. */
   confirmAttempts?: number;
   confirmDelayMs?: number;
+  /** Where the client reads the time and waits; the system clock by default. */
+  clock?: Clock;
+}
+
+/** The client's options from the configuration (core/config.ts documents each value). */
+export function awxClientOptions(
+  config: Pick<
+    UnicopConfig,
+    | 'UNICOP_AWX_URL'
+    | 'UNICOP_AWX_TOKEN'
+    | 'UNICOP_AWX_TIMEOUT_MS'
+    | 'UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS'
+    | 'UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS'
+  >,
+): AwxClientOptions {
+  return {
+    baseUrl: config.UNICOP_AWX_URL,
+    token: config.UNICOP_AWX_TOKEN ?? '',
+    timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
+    confirmAttempts: config.UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS,
+    confirmDelayMs: config.UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS,
+  };
 }
 
 const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -97,20 +124,20 @@ function describeTransport(err: unknown): string {
   return code ? `connection failed (${code})` : 'connection failed';
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class AwxClient {
   readonly #api: Client<paths>;
   private readonly timeoutMs: number;
   private readonly lookbackMs: number;
   private readonly confirmAttempts: number;
   private readonly confirmDelayMs: number;
+  private readonly clock: Clock;
 
   constructor(options: AwxClientOptions) {
-    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? configDefaults.UNICOP_AWX_TIMEOUT_MS;
     this.lookbackMs = options.lookbackMs ?? 3_600_000;
-    this.confirmAttempts = options.confirmAttempts ?? 3;
-    this.confirmDelayMs = options.confirmDelayMs ?? 1_000;
+    this.confirmAttempts = options.confirmAttempts ?? configDefaults.UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS;
+    this.confirmDelayMs = options.confirmDelayMs ?? configDefaults.UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS;
+    this.clock = options.clock ?? systemClock;
     const token = options.token;
     this.#api = createClient<paths>({
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
@@ -126,7 +153,7 @@ export class AwxClient {
   /** Launches a job template for one run, or adopts the job an earlier attempt of the run launched. */
   async launchJobTemplate(templateId: number, request: LaunchRequest): Promise<Launched<AwxJob>> {
     const runId = request.unicop.run_id;
-    const since = request.since ?? new Date(Date.now() - this.lookbackMs);
+    const since = request.since ?? new Date(this.clock.now().getTime() - this.lookbackMs);
     const lookup = () => this.findJobByRunId(templateId, runId, since);
     const earlier = await lookup();
     if (earlier) return { job: earlier, adopted: true };
@@ -152,7 +179,7 @@ export class AwxClient {
     request: LaunchRequest,
   ): Promise<Launched<AwxWorkflowJob>> {
     const runId = request.unicop.run_id;
-    const since = request.since ?? new Date(Date.now() - this.lookbackMs);
+    const since = request.since ?? new Date(this.clock.now().getTime() - this.lookbackMs);
     const lookup = () => this.findWorkflowJobByRunId(templateId, runId, since);
     const earlier = await lookup();
     if (earlier) return { job: earlier, adopted: true };
@@ -210,7 +237,7 @@ export class AwxClient {
       } catch (err) {
         lost = err;
       }
-      if (attempt < this.confirmAttempts) await sleep(this.confirmDelayMs);
+      if (attempt < this.confirmAttempts) await this.clock.sleep(this.confirmDelayMs);
     }
     throw new AwxLaunchUnconfirmedError(templateId, runId, { cause: lost });
   }

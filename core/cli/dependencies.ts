@@ -8,7 +8,8 @@
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { UnicopConfig } from '../config.js';
+import { type Clock, systemClock } from '../clock.js';
+import { configDefaults, type UnicopConfig } from '../config.js';
 import { topics } from '../events/catalogue.js';
 import { NetboxHttp } from '../netbox/http.js';
 
@@ -92,6 +93,12 @@ export function probesFor(service: Service, config: UnicopConfig): Probe[] {
   return probes;
 }
 
+export interface WaitOptions {
+  /** Pause between two rounds of probes (UNICOP_DEPENDENCY_PROBE_INTERVAL_MS). */
+  intervalMs?: number;
+  clock?: Clock;
+}
+
 /**
  * Polls every probe until all pass or `seconds` have gone by; logs what it still waits for about
  * every 10 s. Resolves when everything answered; throws DependencyTimeoutError otherwise.
@@ -100,9 +107,10 @@ export async function waitForDependencies(
   probes: Probe[],
   seconds: number,
   log: Logger,
-  intervalMs = 1000,
+  { intervalMs = configDefaults.UNICOP_DEPENDENCY_PROBE_INTERVAL_MS, clock = systemClock }: WaitOptions = {},
 ): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
+  const now = () => clock.now().getTime();
+  const deadline = now() + seconds * 1000;
   let pending = probes;
   let lastLog = 0;
   for (;;) {
@@ -122,11 +130,11 @@ export async function waitForDependencies(
     }
     pending = waiting.map((r) => r.p);
     const described = waiting.map((r) => `${r.p.name} (${r.why})`);
-    if (Date.now() >= deadline) throw new DependencyTimeoutError(described);
-    if (Date.now() - lastLog >= 10_000) {
+    if (now() >= deadline) throw new DependencyTimeoutError(described);
+    if (now() - lastLog >= 10_000) {
       log.info({ waitingFor: described }, 'waiting for dependencies');
-      lastLog = Date.now();
+      lastLog = now();
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await clock.sleep(intervalMs);
   }
 }

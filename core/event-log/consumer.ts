@@ -7,6 +7,8 @@
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../clock.js';
+import { configDefaults, type UnicopConfig } from '../config.js';
 import { isRetriable } from '../errors.js';
 
 export interface LogRecord {
@@ -29,17 +31,30 @@ export interface EventStream {
 export interface KafkaEventStreamOptions {
   topic: string;
   groupId: string;
-  /** First retry delay after a retriable failure; doubles up to maxBackoffMs. */
+  /** First retry delay after a retriable failure; doubles up to maxBackoffMs (UNICOP_CONSUMER_RETRY_*). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Where the retry waits are timed; the system clock by default. */
+  clock?: Clock;
   fromBeginning?: boolean;
   /** Called when the consumer stopped for good (a non-retriable error); the process should exit. */
   onFatal?: (error: Error) => void;
 }
 
+/** The retry waits of a consumer from the configuration (core/config.ts documents them). */
+export function consumerRetry(
+  config: Pick<UnicopConfig, 'UNICOP_CONSUMER_RETRY_MIN_MS' | 'UNICOP_CONSUMER_RETRY_MAX_MS'>,
+): Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs'> {
+  return {
+    initialBackoffMs: config.UNICOP_CONSUMER_RETRY_MIN_MS,
+    maxBackoffMs: config.UNICOP_CONSUMER_RETRY_MAX_MS,
+  };
+}
+
 export class KafkaEventStream implements EventStream {
   private consumer: Consumer | undefined;
-  private stopping = false;
+  /** Aborted by stop(): a retry wait under way ends at once. */
+  private readonly stopped = new AbortController();
 
   constructor(
     private readonly kafka: Kafka,
@@ -68,7 +83,7 @@ export class KafkaEventStream implements EventStream {
           value: m.value ? m.value.toString() : '',
         }));
         if (records.length === 0) return;
-        let backoff = this.options.initialBackoffMs ?? 500;
+        let backoff = this.options.initialBackoffMs ?? configDefaults.UNICOP_CONSUMER_RETRY_MIN_MS;
         for (;;) {
           try {
             await handler(records);
@@ -80,8 +95,12 @@ export class KafkaEventStream implements EventStream {
               'batch not handled; retrying after backoff',
             );
             await this.sleepWithHeartbeat(backoff, heartbeat);
-            if (!isRunning() || isStale() || this.stopping) return; // not committed: redelivered later
-            backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 30_000);
+            // Not committed: redelivered later.
+            if (!isRunning() || isStale() || this.stopped.signal.aborted) return;
+            backoff = Math.min(
+              backoff * 2,
+              this.options.maxBackoffMs ?? configDefaults.UNICOP_CONSUMER_RETRY_MAX_MS,
+            );
           }
         }
         const last = records[records.length - 1]?.offset as string;
@@ -95,16 +114,18 @@ export class KafkaEventStream implements EventStream {
     });
   }
 
+  /** Waits `ms` (cut short by stop()), heartbeating about every second so the group keeps it. */
   private async sleepWithHeartbeat(ms: number, heartbeat: () => Promise<void>): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until && !this.stopping) {
-      await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+    const clock = this.options.clock ?? systemClock;
+    const until = clock.now().getTime() + ms;
+    for (let left = ms; left > 0 && !this.stopped.signal.aborted; left = until - clock.now().getTime()) {
+      await clock.sleep(Math.min(1000, left), this.stopped.signal);
       await heartbeat().catch(() => undefined);
     }
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.stopped.abort();
     await this.consumer?.disconnect();
   }
 

@@ -13,6 +13,7 @@
  * (401, 403: the token or its permissions) stops the resolver loudly rather than setting every
  * change aside.
  */
+import { type Clock, systemClock } from '../../core/clock.js';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
 import { type AuditAction, auditMessage } from '../../core/events/audit.js';
@@ -94,6 +95,7 @@ function deadLetter(
   reason: string,
   status: number | null,
   eventId: string | null,
+  at: Date,
 ): EventLogMessage {
   const where = `${record.topic}/${record.partition}@${record.offset}`;
   const event = cloudEvent('deadLetter', {
@@ -112,7 +114,7 @@ function deadLetter(
       eventId,
       value: record.value.slice(0, maxDeadLetterValue),
       valueTruncated: record.value.length > maxDeadLetterValue,
-      at: new Date().toISOString(),
+      at: at.toISOString(),
     },
   });
   return { topic: eventTypes.deadLetter.topic, key: record.key ?? where, value: JSON.stringify(event) };
@@ -155,10 +157,14 @@ async function resolveIsolating(
   }
 }
 
-/** Turns records from unicop.changes into the messages to append; throws if NetBox is unavailable. */
+/**
+ * Turns records from unicop.changes into the messages to append; throws if NetBox is unavailable.
+ * The clock dates what is set aside on unicop.dead-letter.
+ */
 export async function resolveChanges(
   records: LogRecord[],
   resolver: RootResolver,
+  clock: Clock = systemClock,
 ): Promise<EventLogMessage[]> {
   const out: EventLogMessage[] = [];
   const changes: { change: CloudEvent<'change'>; record: LogRecord }[] = [];
@@ -171,7 +177,7 @@ export async function resolveChanges(
     const where = `${record.topic}/${record.partition}@${record.offset}`;
     const reason = 'not a valid io.unicop.change.v1 event';
     out.push(
-      deadLetter(record, 'invalid', reason, null, null),
+      deadLetter(record, 'invalid', reason, null, null, clock.now()),
       audit(
         'change.invalid',
         record.key ?? where,
@@ -196,7 +202,7 @@ export async function resolveChanges(
     if ('refused' in resolution) {
       const { status, reason } = resolution.refused;
       out.push(
-        deadLetter(record, 'refused', reason, status, change.id),
+        deadLetter(record, 'refused', reason, status, change.id, clock.now()),
         audit(
           'change.refused',
           change.subject,

@@ -7,6 +7,7 @@
  * (resolve-changes.ts).
  */
 import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
 import type { EventStream } from '../../core/event-log/consumer.js';
 import type { EventLog } from '../../core/event-log/port.js';
 import { type RootResolver, resolveChanges } from './resolve-changes.js';
@@ -16,11 +17,13 @@ export interface ResolverDeps {
   eventLog: EventLog;
   resolver: RootResolver;
   log: Logger;
+  /** Dates what is set aside on unicop.dead-letter; the system clock by default. */
+  clock?: Clock;
 }
 
-export async function startResolver({ changes, eventLog, resolver, log }: ResolverDeps) {
+export async function startResolver({ changes, eventLog, resolver, log, clock }: ResolverDeps) {
   await changes.start(async (records) => {
-    const messages = await resolveChanges(records, resolver);
+    const messages = await resolveChanges(records, resolver, clock);
     await eventLog.append(messages);
     log.debug({ changes: records.length, appended: messages.length }, 'changes resolved');
   });

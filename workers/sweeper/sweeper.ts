@@ -16,6 +16,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../../core/clock.js';
+import { configDefaults } from '../../core/config.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import { recordSweepReport, takeSweepRequests } from '../../core/control/sweep-requests.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
@@ -37,8 +39,10 @@ export interface SweeperDeps {
   freezeView?: FreezeView;
   redis?: Redis;
   intervalMs: number;
-  /** How often the freeze switch and the Redis epoch are checked (cheap). */
+  /** How often the freeze switch and the Redis epoch are checked (cheap; UNICOP_SWEEP_CHECK_MS). */
   checkMs?: number;
+  /** Where the sweeper reads the time and waits between checks; the system clock by default. */
+  clock?: Clock;
   metrics?: WorkerMetrics;
   /** Sweep at once on start (catches webhooks lost while UNICOP was down); else after one interval. */
   sweepOnStart?: boolean;
@@ -68,7 +72,7 @@ export function sweepReason(root: SweptRoot): string | null {
 }
 
 export class Sweeper {
-  private checker: NodeJS.Timeout | undefined;
+  private checking: AbortController | undefined;
   private running: Promise<SweepReport> | null = null;
   private lastSweep = 0;
   private wasFrozen = false;
@@ -76,7 +80,15 @@ export class Sweeper {
   /** Sweep requests taken from Redis and not yet answered with a report. */
   private requests: { requestId: string; requestedAt: string }[] = [];
 
-  constructor(private readonly deps: SweeperDeps) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: SweeperDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  private nowMs(): number {
+    return this.clock.now().getTime();
+  }
 
   /** Sweeps now (a sweep already under way is joined, not doubled). */
   sweep(cause: 'sweep' | 'resume' = 'sweep'): Promise<SweepReport> {
@@ -87,7 +99,7 @@ export class Sweeper {
   }
 
   start(): void {
-    if (this.deps.sweepOnStart === false) this.lastSweep = Date.now();
+    if (this.deps.sweepOnStart === false) this.lastSweep = this.nowMs();
     const check = async () => {
       try {
         await this.tick();
@@ -95,12 +107,20 @@ export class Sweeper {
         this.deps.log.warn({ err: error }, 'sweep failed; trying again at the next tick');
       }
     };
-    this.checker = setInterval(check, this.deps.checkMs ?? 5_000);
-    void check();
+    // A check every checkMs, whether or not the one before has finished (a sweep is joined, not doubled).
+    const checkMs = this.deps.checkMs ?? configDefaults.UNICOP_SWEEP_CHECK_MS;
+    const checking = new AbortController();
+    this.checking = checking;
+    void (async () => {
+      while (!checking.signal.aborted) {
+        void check();
+        await this.clock.sleep(checkMs, checking.signal);
+      }
+    })();
   }
 
   stop(): void {
-    clearInterval(this.checker);
+    this.checking?.abort();
   }
 
   /**
@@ -120,19 +140,19 @@ export class Sweeper {
     }
     if (this.deps.redis) this.requests.push(...(await takeSweepRequests(this.deps.redis)));
     if (!this.owed && this.requests.length > 0) this.owed = 'sweep';
-    if (!this.owed && Date.now() - this.lastSweep >= this.deps.intervalMs) this.owed = 'sweep';
+    if (!this.owed && this.nowMs() - this.lastSweep >= this.deps.intervalMs) this.owed = 'sweep';
     if (!this.owed) return;
     const report = await this.sweep(this.owed);
     this.owed = null;
     await this.answerRequests(report);
-    if (epochMissing) await this.deps.redis?.set(redisEpochKey, new Date().toISOString());
+    if (epochMissing) await this.deps.redis?.set(redisEpochKey, this.clock.now().toISOString());
   }
 
   /** Records the report under every request this sweep answered (kept until that succeeds). */
   private async answerRequests(report: SweepReport): Promise<void> {
     const redis = this.deps.redis;
     if (!redis) return;
-    const finishedAt = new Date().toISOString();
+    const finishedAt = this.clock.now().toISOString();
     while (this.requests.length > 0) {
       const request = this.requests[0] as { requestId: string; requestedAt: string };
       await recordSweepReport(redis, { ...request, finishedAt, ...report });
@@ -141,7 +161,7 @@ export class Sweeper {
   }
 
   private async walk(cause: 'sweep' | 'resume'): Promise<SweepReport> {
-    const started = Date.now();
+    const started = this.nowMs();
     this.lastSweep = started;
     const report: SweepReport = { scanned: 0, emitted: [] };
     let batch: EventLogMessage[] = [];
@@ -161,7 +181,7 @@ export class Sweeper {
     }
     if (batch.length > 0) await this.deps.eventLog.append(batch);
     this.deps.log.info(
-      { scanned: report.scanned, emitted: report.emitted.length, ms: Date.now() - started, cause },
+      { scanned: report.scanned, emitted: report.emitted.length, ms: this.nowMs() - started, cause },
       'sweep done',
     );
     return report;

@@ -16,6 +16,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { configDefaults } from '../config.js';
 
 export class NetboxUnavailableError extends Error {
   override readonly name = 'NetboxUnavailableError';
@@ -30,7 +31,7 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 export interface NetboxHttpOptions {
   baseUrl: string;
   token: string;
-  /** Whole-request timeout; NetBox answers in well under a second, a slow listing in a few. */
+  /** Whole-request timeout (UNICOP_NETBOX_TIMEOUT_MS); a slow listing takes a few seconds. */
   timeoutMs?: number;
 }
 
@@ -148,7 +149,7 @@ export class NetboxHttp<Paths> {
     options: NetboxHttpOptions,
     private readonly refusal: RefusalMapper,
   ) {
-    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? configDefaults.UNICOP_NETBOX_TIMEOUT_MS;
     this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), options.token, this.timeoutMs);
   }
 

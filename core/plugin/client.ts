@@ -89,7 +89,7 @@ export interface PluginClientOptions {
   baseUrl: string;
   /** NetBox API token; kept private, never logged or put in an error. */
   token: string;
-  /** Per-request timeout; 10 s by default. */
+  /** Per-request timeout; UNICOP_NETBOX_TIMEOUT_MS by default. */
   timeoutMs?: number;
 }
 
@@ -107,7 +107,7 @@ function refusal(answer: NetboxAnswer, method: string, url: string): Error {
 export class PluginClient {
   private readonly http: NetboxHttp<paths>;
   constructor(options: PluginClientOptions) {
-    this.http = new NetboxHttp<paths>({ timeoutMs: 10_000, ...options }, refusal);
+    this.http = new NetboxHttp<paths>(options, refusal);
   }
 
   /** Root keys touched by each change, in the order given (at most 500 per call). */

@@ -1,9 +1,18 @@
 /**
- * The reconciler's policy, declared once: what each failure class leads to (a new, visible run
- * with cause `retry` after a backoff, or a terminal end that waits for a human or a new change),
- * and when a root's change window is open. Both are pure, so they are tested without services.
+ * The reconciler's policy, declared once: what makes a run end in which failure class (`classify`:
+ * an AWX error at launch or while following, or AWX's own word on the job), what each failure class
+ * leads to (a new, visible run with cause `retry` after a backoff, or a terminal end that waits for
+ * a human or a new change), and when a root's change window is open. All pure, so they are tested
+ * without services.
  */
+import {
+  AwxAuthError,
+  type AwxError,
+  AwxNotFoundError,
+  AwxPromptsIgnoredError,
+} from '../../core/awx/errors.js';
 import type { failureClasses } from '../../core/events/catalogue.js';
+import type { TerminalRunState } from '../../core/runs/state-machine.js';
 
 export type FailureClass = (typeof failureClasses)[number];
 
@@ -30,6 +39,89 @@ export const failureActions: Record<FailureClass, FailureAction> = {
   denied: { action: 'terminal', why: 'an approver said no' },
   lease_lost: { action: 'terminal', why: 'another worker holds the root now and converges it' },
 };
+
+/**
+ * Why a run ended, as its driver saw it: the failure class follows from this and from nothing else.
+ *
+ * - `launch-error`: AWX refused or failed the launch (an error that is not AWX's is no failure
+ *   class: it pauses the job or is a programming error);
+ * - `read-error`: AWX refused to show the followed job (not retriable; a retriable read error is
+ *   polled through until `unreachable`);
+ * - `unreachable`: AWX stayed unreachable longer than the follow waits;
+ * - `status`: AWX's terminal status of the job (`successful`, `failed`, `error`, `canceled`, or one
+ *   it may add), whether the run had asked AWX to cancel, and a refused approval of a workflow;
+ * - `cancel-ignored`: the run timeout asked AWX to cancel and the job did not stop within the grace;
+ * - `misconfigured`: the root's template cannot run its policy (none, or approvals on a job template);
+ * - `orphaned`: an adopted run that no AWX job carries (its worker died before launching).
+ */
+export type EndCause =
+  | { kind: 'launch-error'; error: AwxError }
+  | { kind: 'read-error'; error: AwxError }
+  | { kind: 'unreachable' }
+  | { kind: 'status'; status: string; cancelAsked: boolean; approval: 'denied' | 'expired' | null }
+  | { kind: 'cancel-ignored' }
+  | { kind: 'misconfigured' }
+  | { kind: 'orphaned' };
+
+/** The one classification: the failure class a run's end has, null when it succeeded. */
+export function classify(cause: EndCause): FailureClass | null {
+  switch (cause.kind) {
+    case 'launch-error': {
+      const { error } = cause;
+      if (error instanceof AwxPromptsIgnoredError || error instanceof AwxNotFoundError) {
+        return 'template_misconfigured';
+      }
+      if (error instanceof AwxAuthError || error.retriable) return 'executor_unavailable';
+      return 'template_misconfigured'; // AWX refused the launch as asked
+    }
+    case 'read-error':
+      return cause.error instanceof AwxNotFoundError ? 'job_error' : 'executor_unavailable';
+    case 'unreachable':
+      return 'executor_unavailable';
+    case 'status':
+      switch (cause.status) {
+        case 'successful':
+          return null;
+        case 'canceled':
+          return cause.cancelAsked ? 'timed_out' : 'canceled';
+        case 'error':
+          return 'job_error';
+        default: // 'failed', or a status AWX may add: the job did not succeed
+          if (cause.approval === 'expired') return 'timed_out';
+          if (cause.approval === 'denied') return 'denied';
+          return 'job_failed';
+      }
+    case 'cancel-ignored':
+      return 'timed_out';
+    case 'misconfigured':
+      return 'template_misconfigured';
+    case 'orphaned':
+      return 'lease_lost';
+  }
+}
+
+/** The terminal run state a failure class ends in (null: the run succeeded). */
+export function endState(failureClass: FailureClass | null): TerminalRunState {
+  switch (failureClass) {
+    case null:
+      return 'succeeded';
+    case 'canceled':
+    case 'timed_out':
+    case 'denied':
+      return failureClass;
+    default:
+      return 'failed';
+  }
+}
+
+/** A run's end from why it ended: its failure class, the terminal state that class ends in, a summary. */
+export function runEnd(
+  cause: EndCause,
+  summary: string,
+): { state: TerminalRunState; failureClass: FailureClass | null; summary: string } {
+  const failureClass = classify(cause);
+  return { state: endState(failureClass), failureClass, summary };
+}
 
 export interface RetryPolicy {
   /** Runs in a chain of retries, the first one included; the last failure is terminal. */

@@ -1,0 +1,202 @@
+/**
+ * The reconciler's decisions, apart from its effects: `decide(run, observation)` says what to do
+ * next from what is known of the run and what was just observed — the job as the queue handed it,
+ * the root, the lease's answer, a run left open, the snapshot, the template, the launch's answer,
+ * AWX's word on the job (follow-step.ts), a fence refusal, the run's end. It does no I/O and reads
+ * no clock: the time comes in the observation. The driver (reconcile.ts, follow.ts, outcome.ts)
+ * turns each step into effects and their results into the next observation (docs/decisions/0032).
+ *
+ * Failure classes come from `classify` (policy.ts) only; the texts a run shows (summaries, its log
+ * lines) are written here, beside the decision they explain.
+ */
+import {
+  AwxError,
+  AwxLaunchUnconfirmedError,
+  AwxNotFoundError,
+  AwxPromptsIgnoredError,
+} from '../../core/awx/errors.js';
+import { followStep } from './follow-step.js';
+import {
+  classify,
+  endState,
+  failureActions,
+  type RetryPolicy,
+  retryDelayMs,
+  runEnd,
+  windowState,
+} from './policy.js';
+import type {
+  AwxJobKind,
+  DecideSettings,
+  LeaseAnswer,
+  LogNote,
+  Observation,
+  RetryStep,
+  RunEnd,
+  RunView,
+  Step,
+} from './steps.js';
+
+export function decide(run: RunView, observation: Observation, settings: DecideSettings): Step {
+  switch (observation.kind) {
+    case 'job': {
+      const notBefore = run.cause.notBefore ? new Date(run.cause.notBefore) : null;
+      if (notBefore && notBefore > observation.at)
+        return { kind: 'later', at: notBefore, why: 'retry backoff' };
+      if (observation.freeze) {
+        // Held in the queue while automation is frozen globally (the dispatcher holds new intents).
+        return {
+          kind: 'later',
+          at: new Date(observation.at.getTime() + settings.freezeRecheckMs),
+          why: `frozen globally: ${observation.freeze.reason}`,
+        };
+      }
+      return { kind: 'read-root' };
+    }
+    case 'root':
+      return observation.exists
+        ? { kind: 'acquire-lease' }
+        : { kind: 'drop', why: 'the root no longer exists in NetBox' };
+    case 'lease':
+      return leaseStep(observation.answer, observation.at, settings);
+    case 'open-run':
+      if (run.awx) return { kind: 'adopt' };
+      if (run.state !== 'queued' && !observation.lookedUp) return { kind: 'find-launched' };
+      if (run.state === 'queued' && !observation.waitingTaken) return { kind: 'keep-waiting' };
+      return {
+        kind: 'end',
+        end: runEnd(
+          { kind: 'orphaned' },
+          'no AWX job carries this run (its worker stopped before launching); a new run converges the root',
+        ),
+        lines: [],
+        retryAllowed: false,
+      };
+    case 'snapshot':
+      return snapshotStep(run, observation);
+    case 'template': {
+      const { template } = observation;
+      if (template.id === null) {
+        return endStep(
+          runEnd(
+            { kind: 'misconfigured' },
+            `root kind ${observation.rootKind} has no AWX template configured`,
+          ),
+        );
+      }
+      if (observation.approvalRequired && template.type !== 'workflow') {
+        return endStep(
+          runEnd(
+            { kind: 'misconfigured' },
+            `policy asks for approval but template ${template.id} is a job template; approvals need a workflow with an approval node`,
+          ),
+        );
+      }
+      return {
+        kind: 'launch',
+        templateId: template.id,
+        awxKind: template.type === 'workflow' ? 'workflow_job' : 'job',
+      };
+    }
+    case 'launch':
+      return launchStep(observation.templateId, observation.answer);
+    case 'awx-job':
+      return followStep(run, observation.at, observation.read, settings);
+    case 'fence':
+      return { kind: 'fenced', why: observation.reason };
+    case 'ended':
+      return {
+        kind: 'finish',
+        retry: observation.retryAllowed
+          ? retryStep(run, observation.end, observation.at, settings.retry)
+          : null,
+      };
+  }
+}
+
+/** The wait after a wait for a notification: back to the minimum when woken, else doubled (capped). */
+export function delayAfterWait(delayMs: number, woken: boolean, settings: DecideSettings): number {
+  return woken ? settings.pollMinMs : Math.min(delayMs * 2, settings.pollMaxMs);
+}
+
+/** Whether the driver reads a workflow job's approvals with a read of status `status`. */
+export function needsApprovals(kind: AwxJobKind, status: string): boolean {
+  return kind === 'workflow_job' && !['successful', 'canceled', 'error'].includes(status);
+}
+
+function endStep(end: RunEnd, lines: LogNote[] = []): Step {
+  return { kind: 'end', end, lines, retryAllowed: true };
+}
+
+function leaseStep(answer: LeaseAnswer, at: Date, settings: DecideSettings): Step {
+  switch (answer.kind) {
+    case 'acquired':
+      return { kind: 'lease-taken', token: answer.token };
+    case 'frozen':
+      return { kind: 'park', why: answer.detail };
+    case 'busy': {
+      // Held by another worker: usually released within the run, at the latest when it expires.
+      const now = at.getTime();
+      const expires = answer.expiresAt ? answer.expiresAt.getTime() + 500 : now + 2_000;
+      return {
+        kind: 'later',
+        at: new Date(Math.max(now + 200, Math.min(expires, now + settings.leaseBusyRetryMs))),
+        why: `lease held by ${answer.holder}`,
+      };
+    }
+  }
+}
+
+function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot' }>): Step {
+  const forced = run.cause.kind === 'manual' || run.cause.kind === 'retry';
+  if (!forced && seen.adoptedSucceeded.includes(seen.hash)) {
+    return { kind: 'done', why: 'an adopted run already converged the root to this snapshot' };
+  }
+  if (!forced && !seen.drifted && seen.hash === seen.lastReconciledHash) {
+    return {
+      kind: 'skip',
+      end: { state: 'skipped', failureClass: null, summary: 'snapshot already reconciled' },
+    };
+  }
+  const window = windowState(seen.windows, seen.at);
+  if (!window.open) {
+    const opensAt = window.opensAt ?? new Date(seen.at.getTime() + 24 * 3600_000);
+    return {
+      kind: 'wait-window',
+      opensAt,
+      summary: `waiting for the change window; opens at ${opensAt.toISOString()}`,
+    };
+  }
+  return { kind: 'start' };
+}
+
+function launchStep(templateId: number, answer: Extract<Observation, { kind: 'launch' }>['answer']): Step {
+  if (answer.ok) return { kind: 'record-launch', id: answer.id, adopted: answer.adopted };
+  const { error } = answer;
+  // Sent, answer lost, job not found yet: keep the run open; the job comes back and adoption looks
+  // the run id up in AWX again (docs/decisions/0011), so a late job is never launched twice.
+  if (error instanceof AwxLaunchUnconfirmedError || !(error instanceof AwxError))
+    return { kind: 'raise', error };
+  const failureClass = classify({ kind: 'launch-error', error });
+  let summary = `AWX refused the launch: ${error.message}`;
+  if (error instanceof AwxPromptsIgnoredError) {
+    summary = `AWX template ${templateId} ignored launch fields: ${error.message}`;
+  } else if (error instanceof AwxNotFoundError) {
+    summary = `AWX template ${templateId} does not exist`;
+  } else if (failureClass === 'executor_unavailable') {
+    summary = `launch failed: ${error.message}`;
+  }
+  return endStep({ state: endState(failureClass), failureClass, summary });
+}
+
+function retryStep(run: RunView, end: RunEnd, at: Date, retry: RetryPolicy): RetryStep {
+  if (!end.failureClass || failureActions[end.failureClass].action !== 'retry') return null;
+  const attempt = (run.cause.attempt ?? 1) + 1;
+  if (attempt > retry.maxAttempts) return { kind: 'exhausted', why: `${retry.maxAttempts} attempts failed` };
+  return {
+    kind: 'retry',
+    attempt,
+    notBefore: new Date(at.getTime() + retryDelayMs(retry, attempt)),
+    why: failureActions[end.failureClass].why,
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * The decision of a followed run, one read of its AWX job at a time (decide()'s `awx-job`): AWX's
+ * status ends the run (classified by policy.ts's `classify`), moves its state (approvals), or lets
+ * it wait on — for a notification or, while AWX is unreachable, plainly; the run timeout asks AWX to
+ * cancel once and gives the job `cancelGraceMs` to stop. Pure, like decide().
+ */
+import { terminalStatuses } from '../../core/awx/client.js';
+import type { RunState } from '../../core/runs/state-machine.js';
+import { type EndCause, runEnd } from './policy.js';
+import type { AwxRead, DecideSettings, FollowState, LogNote, RunEnd, RunView, Step } from './steps.js';
+
+export function followStep(run: RunView, at: Date, read: AwxRead, settings: DecideSettings): Step {
+  const job = run.awx;
+  const follow = run.follow;
+  if (!job || !follow || !run.state) throw new Error('following needs a run with an AWX job');
+  const what = `AWX ${job.kind === 'job' ? 'job' : 'workflow job'} ${job.id}`;
+  if (!read.ok) {
+    const { error } = read;
+    if (!error.retriable) {
+      return endStep(
+        runEnd({ kind: 'read-error', error }, `AWX refused to show ${job.kind} ${job.id}: ${error.message}`),
+      );
+    }
+    const since = follow.unreachableSince ?? at;
+    if (at.getTime() - since.getTime() > Math.max(follow.timeoutMs, 60_000)) {
+      return endStep(
+        runEnd(
+          { kind: 'unreachable' },
+          `AWX unreachable while following ${job.kind} ${job.id}: ${error.message}`,
+        ),
+      );
+    }
+    const lines: LogNote[] =
+      follow.unreachableSince === null
+        ? [
+            {
+              level: 'warning',
+              message: `AWX unreachable while following ${what}; polling on`,
+              meta: { error: error.name },
+            },
+          ]
+        : [];
+    return {
+      kind: 'poll',
+      lines,
+      warn: 'AWX unreachable while following the job; polling on',
+      transition: null,
+      cancel: null,
+      follow: { ...follow, unreachableSince: since },
+      after: {
+        kind: 'wait',
+        wait: { ms: Math.min(follow.delayMs * 2, settings.pollMaxMs), notifications: false },
+      },
+    };
+  }
+  const lines: LogNote[] = [];
+  const next: FollowState = { ...follow, unreachableSince: null };
+  if (read.status !== follow.awxStatus) {
+    next.awxStatus = read.status;
+    lines.push({ level: 'info', message: `${what} is ${read.status}`, meta: { awx_status: read.status } });
+  }
+  const cancelAsked = follow.cancelAskedAt !== null;
+  if ((terminalStatuses as readonly string[]).includes(read.status)) {
+    const refused = job.kind === 'workflow_job' ? read.refusedApproval : null;
+    const approval = refused ? (refused.timedOut ? 'expired' : 'denied') : null;
+    const cause: EndCause = { kind: 'status', status: read.status, cancelAsked, approval };
+    return endStep(runEnd(cause, statusSummary(what, read, cancelAsked, refused)), lines);
+  }
+  const state: RunState = read.pendingApproval
+    ? 'awaiting_approval'
+    : read.status === 'running'
+      ? 'running'
+      : 'launched';
+  let transition: RunState | null = null;
+  if (state !== run.state) {
+    transition = state;
+    if (state === 'awaiting_approval') {
+      lines.push({ level: 'info', message: 'approval requested: the workflow waits on its approval node' });
+    } else if (run.state === 'awaiting_approval') {
+      lines.push({ level: 'info', message: 'approval given: the workflow goes on' });
+    }
+    next.delayMs = settings.pollMinMs;
+  }
+  let cancel: LogNote | null = null;
+  if (!cancelAsked && at >= follow.deadline) {
+    cancel = {
+      level: 'warning',
+      message: `run timeout of ${follow.timeoutMs / 1000} s reached; asking AWX to cancel`,
+    };
+    next.cancelAskedAt = at;
+  }
+  const askedAt = next.cancelAskedAt;
+  const after: Extract<Step, { kind: 'poll' }>['after'] =
+    askedAt !== null && at.getTime() - askedAt.getTime() > settings.cancelGraceMs
+      ? {
+          kind: 'end',
+          end: runEnd(
+            { kind: 'cancel-ignored' },
+            `run timeout reached; AWX ${job.kind} ${job.id} did not stop after the cancel request`,
+          ),
+        }
+      : { kind: 'wait', wait: { ms: next.delayMs, notifications: true } };
+  return { kind: 'poll', lines, warn: null, transition, cancel, follow: next, after };
+}
+
+function statusSummary(
+  what: string,
+  read: Extract<AwxRead, { ok: true }>,
+  cancelAsked: boolean,
+  refused: { name: string; timedOut: boolean } | null,
+): string {
+  switch (read.status) {
+    case 'successful':
+      return `${what} successful`;
+    case 'canceled':
+      return cancelAsked ? `run timeout reached; ${what} canceled` : `${what} canceled in AWX`;
+    case 'error':
+      return `${what} error: ${read.explanation}`.trim();
+    default:
+      if (refused) return `approval "${refused.name}" ${refused.timedOut ? 'expired' : 'denied'}`;
+      return `${what} failed ${read.explanation}`.trim();
+  }
+}
+
+/** The retry a failed run leads to, when its failure class retries and attempts remain. */
+
+function endStep(end: RunEnd, lines: LogNote[] = []): Step {
+  return { kind: 'end', end, lines, retryAllowed: true };
+}

@@ -1,0 +1,169 @@
+/**
+ * The vocabulary of the reconciler's decisions (decide.ts): what they know of a run (`RunView`),
+ * what the driver observed (`Observation`) and what it is told to do next (`Step`). Plain data
+ * only — no clients, no clock — so a decision is a function of these and a test is a table of them.
+ * docs/decisions/0032 lists each observation and step with the point of the run it belongs to.
+ */
+import type { AwxError } from '../../core/awx/errors.js';
+import type { RunLogLine } from '../../core/plugin/client.js';
+import type { RunState, TerminalRunState } from '../../core/runs/state-machine.js';
+import type { ReconcileJobData } from '../reconcile-queue.js';
+import type { ChangeWindow, FailureClass, RetryPolicy } from './policy.js';
+
+export type AwxJobKind = 'job' | 'workflow_job';
+
+/** The tuning the decisions use (reconcilerOptions(): core/config.ts documents each value). */
+export interface DecideSettings {
+  /** A lease held elsewhere: look again after this long at most (or at its expiry, if sooner). */
+  leaseBusyRetryMs: number;
+  /** Frozen globally: the job looks again after this long. */
+  freezeRecheckMs: number;
+  retry: RetryPolicy;
+  pollMinMs: number;
+  pollMaxMs: number;
+  cancelGraceMs: number;
+}
+
+/** Where the follow of an AWX job stands. */
+export interface FollowState {
+  /** The run timeout: from the lease taken for the work, plus the policy's run_timeout_seconds. */
+  deadline: Date;
+  timeoutMs: number;
+  /** The next wait for a notification (doubles up to pollMaxMs; back to pollMinMs on news). */
+  delayMs: number;
+  cancelAskedAt: Date | null;
+  unreachableSince: Date | null;
+  /** AWX's last status seen (a change is a line of the run's log). */
+  awxStatus: string | null;
+}
+
+/** What the decisions know of the run being driven. */
+export interface RunView {
+  /** The job's cause (manual/retry force a run; a retry's attempt and notBefore). */
+  cause: ReconcileJobData['cause'];
+  /** The run record's state; null before the record exists. */
+  state: RunState | null;
+  /** The AWX job the run follows, once launched or found. */
+  awx: { kind: AwxJobKind; id: number } | null;
+  follow: FollowState | null;
+}
+
+/** How a run ended, before it is written anywhere. */
+export interface RunEnd {
+  state: TerminalRunState;
+  failureClass: FailureClass | null;
+  summary: string;
+}
+
+/** A line for the run's own log (run-log.ts), its time added by the driver. */
+export interface LogNote {
+  level: RunLogLine['level'];
+  message: string;
+  meta?: Record<string, unknown>;
+}
+
+export type LeaseAnswer =
+  | { kind: 'acquired'; token: number }
+  | { kind: 'frozen'; detail: string }
+  | { kind: 'busy'; holder: string | null; expiresAt: Date | null };
+
+/** AWX's answer to a read of the followed job (and, for a workflow, of its approvals). */
+export type AwxRead =
+  | {
+      ok: true;
+      status: string;
+      explanation: string;
+      pendingApproval: boolean;
+      refusedApproval: { name: string; timedOut: boolean } | null;
+    }
+  | { ok: false; error: AwxError };
+
+export type Observation =
+  /** The job, as the queue hands it; whether automation is frozen globally. */
+  | { kind: 'job'; at: Date; freeze: { reason: string } | null }
+  | { kind: 'root'; exists: boolean }
+  | { kind: 'lease'; at: Date; answer: LeaseAnswer }
+  /** A run of the root left open (run: its record); whether AWX was asked for its job already. */
+  | { kind: 'open-run'; lookedUp: boolean; waitingTaken: boolean }
+  | {
+      kind: 'snapshot';
+      at: Date;
+      hash: string;
+      lastReconciledHash: string | null;
+      /** The last run's outcome class says drift: a run is due even for the same hash. */
+      drifted: boolean;
+      /** Snapshot hashes adopted runs of this job ended `succeeded` with. */
+      adoptedSucceeded: readonly string[];
+      windows: ChangeWindow[];
+    }
+  | {
+      kind: 'template';
+      rootKind: string;
+      template: { type: 'job' | 'workflow'; id: number | null };
+      approvalRequired: boolean;
+    }
+  | {
+      kind: 'launch';
+      templateId: number;
+      answer: { ok: true; id: number; adopted: boolean } | { ok: false; error: unknown };
+    }
+  | { kind: 'awx-job'; at: Date; read: AwxRead }
+  /** A run write or the lease renewal was refused by the fence: another worker holds the root. */
+  | { kind: 'fence'; reason: string }
+  | { kind: 'ended'; at: Date; end: RunEnd; retryAllowed: boolean };
+
+/** What follows an ended run. */
+export type RetryStep =
+  | { kind: 'retry'; attempt: number; notBefore: Date; why: string }
+  | { kind: 'exhausted'; why: string }
+  | null;
+
+/** The wait between two reads of the AWX job: for a notification (or the delay), or plainly. */
+export interface Wait {
+  ms: number;
+  notifications: boolean;
+}
+
+export type Step =
+  /** Back to the queue until `at`. */
+  | { kind: 'later'; at: Date; why: string }
+  | { kind: 'read-root' }
+  /** Nothing to reconcile (audit `intent.dropped`). */
+  | { kind: 'drop'; why: string }
+  | { kind: 'acquire-lease' }
+  /** Frozen root: parked, not lost (audit `intent.parked`; the sweeper re-emits once unfrozen). */
+  | { kind: 'park'; why: string }
+  | { kind: 'lease-taken'; token: number }
+  /** An open run: ask AWX for a job carrying its run id. */
+  | { kind: 'find-launched' }
+  /** An open run with an AWX job: follow it to its end, never launch again. */
+  | { kind: 'adopt' }
+  /** An open run waiting for its change window: this job continues it. */
+  | { kind: 'keep-waiting' }
+  /** The job is done without a run (an adopted run already converged this snapshot). */
+  | { kind: 'done'; why: string }
+  | { kind: 'skip'; end: RunEnd }
+  | { kind: 'wait-window'; opensAt: Date; summary: string }
+  /** The run starts: record `leased`, then the template. */
+  | { kind: 'start' }
+  | { kind: 'launch'; templateId: number; awxKind: AwxJobKind }
+  /** AWX took the launch: record the job id (before any wait), then follow. */
+  | { kind: 'record-launch'; id: number; adopted: boolean }
+  /** Not a run's failure: the error goes to the queue (retriable: the job pauses). */
+  | { kind: 'raise'; error: unknown }
+  | {
+      kind: 'poll';
+      lines: LogNote[];
+      /** A log line for the service log (AWX unreachable). */
+      warn: string | null;
+      /** The run's new state, from AWX's. */
+      transition: RunState | null;
+      /** The run timeout is reached: ask AWX to cancel (once). */
+      cancel: LogNote | null;
+      follow: FollowState;
+      after: { kind: 'wait'; wait: Wait } | { kind: 'end'; end: RunEnd };
+    }
+  | { kind: 'end'; end: RunEnd; lines: LogNote[]; retryAllowed: boolean }
+  /** Stop at once and write nothing more (audit `run.fenced`). */
+  | { kind: 'fenced'; why: string }
+  | { kind: 'finish'; retry: RetryStep };

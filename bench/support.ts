@@ -1,5 +1,6 @@
 /** Shared helpers for the benchmarks: percentiles, process memory, markdown tables, waiting, counting. */
 import { readFileSync } from 'node:fs';
+import { sleep } from '../core/clock.js';
 
 export function percentile(sortedMs: number[], p: number): number {
   if (sortedMs.length === 0) return Number.NaN;
@@ -37,7 +38,7 @@ export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls `probe` every 50 ms until it holds (true) or `timeoutMs` has passed (false). */
 export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

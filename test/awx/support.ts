@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AwxClient, type AwxJob, type AwxWorkflowJob, terminalStatuses } from '../../core/awx/index.js';
+import { sleep } from '../../core/clock.js';
 import { parseDoubleConfig } from '../awx-double/config.js';
 import { type AwxDouble, startAwxDouble } from '../awx-double/server.js';
 import { stack } from '../support/stack.js';
@@ -76,8 +77,6 @@ export async function startTestDouble(
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until the job has ended (AWX's terminal statuses). */
 // The waits below return as soon as what they wait for happened; their defaults are generous caps

@@ -13,7 +13,11 @@ import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { FreezeView } from '../../core/control/freeze-view.js';
-import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
+import {
+  KafkaEventStream,
+  type KafkaEventStreamOptions,
+  type LogRecord,
+} from '../../core/event-log/consumer.js';
 import { consumerGroups } from '../../core/event-log/groups.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
@@ -34,6 +38,8 @@ export interface StartDispatcherOptions {
   /** The consumer group on unicop.intents; tests use one of their own. */
   groupId?: string;
   onFatal?: (error: Error) => void;
+  /** The consumer's retry waits (consumerRetry(config)); configDefaults' when not given. */
+  retry?: Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs'>;
 }
 
 /**
@@ -50,6 +56,7 @@ export async function startDispatcher(
     {
       topic: topics.intents,
       groupId: options.groupId ?? consumerGroups.dispatcher,
+      ...options.retry,
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
     },
     options.log,

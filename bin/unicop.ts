@@ -4,12 +4,15 @@
  *   unicop bridge [--wait SECONDS]    the HTTP ingress (bridge/main.ts)
  *   unicop workers [--wait SECONDS]   resolver, dispatcher, reconciler and sweeper (workers/main.ts)
  *   unicop healthcheck [SERVICE]      exit 0 if that service's /healthz answers (the images' HEALTHCHECK)
+ *   unicop root status|timeline, tail, reconcile, freeze, resume, sweep, replay
+ *                                     the operator commands (core/cli/commands/), each with --json
  *   unicop --help                     the usage; an unknown command prints it and exits 2
  * Each service reads its configuration from the environment (core/config.ts) exactly as when its
  * main module is run directly; this file only chooses which one to load. --wait first waits up to
  * SECONDS for what the service needs (core/cli/dependencies.ts) — for containers started together.
  */
 import { parseArgs } from 'node:util';
+import { operatorCommandOf, operatorUsage, runOperatorCommand } from '../core/cli/commands/index.js';
 import {
   DependencyTimeoutError,
   probesFor,
@@ -37,6 +40,9 @@ const usage = [
   'commands:',
   ...Object.entries(services).map(([name, c]) => `  ${name.padEnd(13)}${c.summary}`),
   `  ${'healthcheck'.padEnd(13)}exit 0 if the service's /healthz answers (bridge|workers; default: this container's)`,
+  '',
+  'operator commands (--json on each; `unicop <command> --help` for its options):',
+  ...operatorUsage(),
   '',
   'options:',
   '  --wait SECONDS  (bridge, workers) first wait up to SECONDS for Kafka and its topics, Redis',
@@ -70,6 +76,7 @@ async function startService(name: Service, waitSeconds: number | undefined): Pro
 }
 
 async function main(argv: string[]): Promise<number | undefined> {
+  if (operatorCommandOf(argv) !== undefined || argv[0] === 'root') return runOperatorCommand(argv);
   let parsed: ReturnType<
     typeof parseArgs<{
       options: { help: { type: 'boolean'; short: 'h' }; wait: { type: 'string' } };

@@ -1,0 +1,108 @@
+/**
+ * The operator commands' client of the bridge's admin API (openapi/bridge.yaml). Every acting call
+ * carries an `Idempotency-Key`; a call that got no answer (connection refused or reset, a timeout)
+ * or a 503/409-in-flight is sent again with the same key, so a retry never acts twice — the admin
+ * API answers a repeated key with the first answer (`Idempotent-Replayed: true`).
+ */
+import { sleep } from '../../clock.js';
+import { CommandFailedError } from './output.js';
+
+export interface AdminAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  /** The admin API answered with the stored answer of an earlier request under the same key. */
+  replayed: boolean;
+}
+
+export interface AdminClientOptions {
+  baseUrl: string;
+  token: string | undefined;
+  /** Attempts in all for an unanswered or 503 call (the first included). */
+  attempts?: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+}
+
+export class AdminClient {
+  private readonly attempts: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: AdminClientOptions) {
+    this.attempts = options.attempts ?? 4;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** GET, POST: the answer when it is 2xx; a CommandFailedError naming the refusal otherwise. */
+  async call(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: Record<string, unknown>,
+    idempotencyKey?: string,
+  ): Promise<AdminAnswer> {
+    const token = this.options.token;
+    if (!token) {
+      throw new CommandFailedError(
+        'no admin token: set UNICOP_ADMIN_TOKEN (a reference: env:NAME or file:/path) to the bridge’s admin token',
+      );
+    }
+    const url = `${this.options.baseUrl.replace(/\/$/, '')}${path}`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers: {
+            Authorization: `Bearer ${token}`,
+            ...(body ? { 'Content-Type': 'application/json' } : {}),
+            ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}),
+          },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (error) {
+        lastProblem = `cannot reach the admin API at ${this.options.baseUrl}: ${causeOf(error)}`;
+        // Only an acting call with a key may be sent again blindly; a GET always may.
+        if (method === 'POST' && !idempotencyKey) break;
+        await sleep(backoffMs(attempt));
+        continue;
+      }
+      const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      const retriable =
+        res.status === 503 || (res.status === 409 && answer.reason === 'idempotency_in_flight');
+      if (retriable && attempt < this.attempts) {
+        lastProblem = describeRefusal(res.status, answer);
+        const after = Number(res.headers.get('retry-after'));
+        await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : backoffMs(attempt));
+        continue;
+      }
+      if (res.status < 200 || res.status >= 300) {
+        throw new CommandFailedError(`the admin API refused: ${describeRefusal(res.status, answer)}`, {
+          status: res.status,
+          reason: answer.reason ?? null,
+        });
+      }
+      return {
+        status: res.status,
+        body: answer,
+        replayed: res.headers.get('idempotent-replayed') === 'true',
+      };
+    }
+    throw new CommandFailedError(lastProblem, { status: null });
+  }
+}
+
+function backoffMs(attempt: number): number {
+  return Math.min(500 * 2 ** (attempt - 1), 5_000);
+}
+
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+function describeRefusal(status: number, body: Record<string, unknown>): string {
+  const reason = typeof body.reason === 'string' ? body.reason : 'no reason given';
+  const message = typeof body.message === 'string' ? `: ${body.message}` : '';
+  return `${status} ${reason}${message}`;
+}

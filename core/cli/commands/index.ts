@@ -1,0 +1,266 @@
+/**
+ * The operator commands of the `unicop` executable (bin/unicop.ts hands them their arguments):
+ *   unicop root status <key>                       the root as NetBox holds it (plugin API)
+ *   unicop root timeline <key> [--since] [--follow] its events on the log (Kafka)
+ *   unicop tail [--root] [--type…] [--since] [--follow]
+ *   unicop reconcile <key> [--reason]              through the admin API, with an Idempotency-Key
+ *   unicop freeze|resume [<key>] --reason
+ *   unicop sweep [--reason] [--wait SECONDS]
+ *   unicop replay --from <time|offset> --root <key> --dry-run
+ * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type UnicopConfig } from '../../config.js';
+import { rootKeySchema } from '../../events/catalogue.js';
+import { AdminClient } from './admin-client.js';
+import { streamEvents } from './events.js';
+import { CommandFailedError, createOutput, type Output, parseSince, UsageError } from './output.js';
+import { override, reconcile, sweep } from './overrides.js';
+import { parseFrom, replay, replayRefusal } from './replay.js';
+import { showRootStatus } from './root-status.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Context {
+  values: Values;
+  positionals: string[];
+  out: Output;
+  config: () => UnicopConfig;
+  admin: () => AdminClient;
+}
+
+interface OperatorCommand {
+  usage: string;
+  summary: string;
+  options: Options;
+  /** Positional arguments after the command's name: [fewest, most]. */
+  positionals: [number, number];
+  run(ctx: Context): Promise<number>;
+}
+
+const json = { type: 'boolean' } as const;
+const reason = { type: 'string' } as const;
+const idempotencyKey = { type: 'string' } as const;
+const since = { type: 'string' } as const;
+const follow = { type: 'boolean' } as const;
+
+function rootKeyArg(value: string | undefined, what = 'root key'): string {
+  if (value === undefined || !rootKeySchema.safeParse(value).success) {
+    throw new UsageError(`expected a ${what} like site/12 (<root-kind>/<anchor-id>), got '${value ?? ''}'`);
+  }
+  return value;
+}
+
+function text(values: Values, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Resolves when SIGINT or SIGTERM arrives: `--follow` stops there and exits 0. */
+function untilSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return controller.signal;
+}
+
+export const operatorCommands: Record<string, OperatorCommand> = {
+  'root status': {
+    usage: 'unicop root status <key> [--json]',
+    summary: 'state, lease holder, last run, current vs reconciled hash (NetBox plugin)',
+    options: { json },
+    positionals: [1, 1],
+    run: ({ positionals, out, config }) => showRootStatus(config(), out, rootKeyArg(positionals[0])),
+  },
+  'root timeline': {
+    usage: 'unicop root timeline <key> [--since 24h|TIME] [--follow] [--json]',
+    summary: "the root's events on the log: changes, intents, audit, AWX, outcomes",
+    options: { json, since, follow },
+    positionals: [1, 1],
+    run: async ({ positionals, values, out, config }) => {
+      const rootKey = rootKeyArg(positionals[0]);
+      await streamEvents({
+        config: config(),
+        out,
+        since: parseSince(text(values, 'since') ?? '24h', new Date(), '--since'),
+        rootKey,
+        types: [],
+        follow: values.follow === true,
+        stop: values.follow === true ? untilSignal() : new AbortController().signal,
+      });
+      return 0;
+    },
+  },
+  tail: {
+    usage: 'unicop tail [--root KEY] [--type NAME]… [--since 10m|TIME] [--follow] [--json]',
+    summary:
+      'the event log; --type: intent, outcome, audit, change, … or an audit action (run. for a prefix)',
+    options: { json, since, follow, root: { type: 'string' }, type: { type: 'string', multiple: true } },
+    positionals: [0, 0],
+    run: async ({ values, out, config }) => {
+      const root = text(values, 'root');
+      await streamEvents({
+        config: config(),
+        out,
+        since: parseSince(text(values, 'since') ?? '10m', new Date(), '--since'),
+        rootKey: root === undefined ? null : rootKeyArg(root, '--root'),
+        types: (values.type as string[] | undefined) ?? [],
+        follow: values.follow === true,
+        stop: values.follow === true ? untilSignal() : new AbortController().signal,
+      });
+      return 0;
+    },
+  },
+  reconcile: {
+    usage: 'unicop reconcile <key> [--reason TEXT] [--idempotency-key KEY] [--json]',
+    summary: 'reconcile a root now (admin API; an intent with cause manual)',
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [1, 1],
+    run: ({ positionals, values, out, admin }) =>
+      reconcile(
+        admin(),
+        out,
+        rootKeyArg(positionals[0]),
+        text(values, 'reason'),
+        text(values, 'idempotency-key'),
+      ),
+  },
+  freeze: {
+    usage: 'unicop freeze [<key>] --reason TEXT [--idempotency-key KEY] [--json]',
+    summary: 'freeze one root, or automation globally without a key (admin API)',
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [0, 1],
+    run: (ctx) => overrideCommand(ctx, true),
+  },
+  resume: {
+    usage: 'unicop resume [<key>] --reason TEXT [--idempotency-key KEY] [--json]',
+    summary: 'resume one root (which gets an intent), or automation globally (admin API)',
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [0, 1],
+    run: (ctx) => overrideCommand(ctx, false),
+  },
+  sweep: {
+    usage: 'unicop sweep [--reason TEXT] [--wait SECONDS] [--idempotency-key KEY] [--json]',
+    summary: "ask the workers' sweeper for a sweep; waits up to --wait (60) s for its report",
+    options: { json, reason, wait: { type: 'string' }, 'idempotency-key': idempotencyKey },
+    positionals: [0, 0],
+    run: ({ values, out, admin }) => {
+      const wait = text(values, 'wait') ?? '60';
+      if (!/^\d+$/.test(wait))
+        throw new UsageError(`--wait: expected a whole number of seconds, got '${wait}'`);
+      return sweep(admin(), out, {
+        reason: text(values, 'reason'),
+        waitSeconds: Number(wait),
+        ...(text(values, 'idempotency-key') ? { key: text(values, 'idempotency-key') as string } : {}),
+      });
+    },
+  },
+  replay: {
+    usage: 'unicop replay --from <TIME|2h|OFFSET|P:OFFSET,…> --root <key> --dry-run [--json]',
+    summary: 'the intents the resolver would derive for a root now from unicop.changes (prints only)',
+    options: { json, from: { type: 'string' }, root: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    positionals: [0, 0],
+    run: ({ values, out, config }) => {
+      const fromText = text(values, 'from');
+      if (!fromText) throw new UsageError('--from is required');
+      const rootKey = rootKeyArg(text(values, 'root'), '--root');
+      const from = parseFrom(fromText, new Date());
+      if (values['dry-run'] !== true) throw new UsageError(replayRefusal);
+      return replay({ config: config(), out, from, fromText, rootKey });
+    },
+  },
+};
+
+function overrideCommand(ctx: Context, frozen: boolean): Promise<number> {
+  const reasonText = text(ctx.values, 'reason');
+  if (!reasonText || reasonText.trim().length < 3) {
+    throw new UsageError('--reason is required (at least 3 characters): every override is audited with it');
+  }
+  const key = ctx.positionals[0] === undefined ? undefined : rootKeyArg(ctx.positionals[0]);
+  return override(ctx.admin(), ctx.out, frozen, key, reasonText, text(ctx.values, 'idempotency-key'));
+}
+
+/** The operator commands' lines for the executable's usage. */
+export function operatorUsage(): string[] {
+  return Object.entries(operatorCommands).map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`);
+}
+
+/** The command an argument list names (`root status`, `tail`, …), or undefined. */
+export function operatorCommandOf(argv: string[]): string | undefined {
+  const [first, second] = argv;
+  if (first === 'root') return `root ${second ?? ''}`.trim();
+  return first !== undefined && Object.hasOwn(operatorCommands, first) ? first : undefined;
+}
+
+/** Runs an operator command; resolves to the exit code. Writes its own errors to stderr. */
+export async function runOperatorCommand(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
+  const name = operatorCommandOf(argv) ?? '';
+  const wantsJson = argv.includes('--json');
+  const fail = (error: UsageError | CommandFailedError, usage?: string) => {
+    if (wantsJson && error instanceof CommandFailedError) {
+      process.stdout.write(`${JSON.stringify({ error: error.message, ...error.details })}\n`);
+    }
+    process.stderr.write(`unicop ${name}: ${error.message}\n${usage ? `usage: ${usage}\n` : ''}`);
+    return error.exitCode;
+  };
+  const command = operatorCommands[name];
+  if (!command) {
+    const roots = Object.keys(operatorCommands).filter((n) => n.startsWith('root '));
+    return fail(
+      new UsageError(`expected one of: ${roots.join(', ')}`),
+      roots.map((n) => operatorCommands[n]?.usage).join('\n       '),
+    );
+  }
+  const args = argv.slice(name.split(' ').length);
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (error) {
+    return fail(new UsageError((error as Error).message), command.usage);
+  }
+  if (values.help) {
+    process.stdout.write(`usage: ${command.usage}\n${command.summary}\n`);
+    return 0;
+  }
+  const [fewest, most] = command.positionals;
+  if (positionals.length < fewest || positionals.length > most) {
+    return fail(
+      new UsageError(
+        `expected ${fewest === most ? fewest : `${fewest} to ${most}`} argument(s), got ${positionals.length}`,
+      ),
+      command.usage,
+    );
+  }
+  let config: UnicopConfig | undefined;
+  const loadedConfig = () => {
+    config ??= loadConfig(env);
+    return config;
+  };
+  const ctx: Context = {
+    values,
+    positionals,
+    out: createOutput(values.json === true),
+    config: loadedConfig,
+    admin: () =>
+      new AdminClient({ baseUrl: loadedConfig().UNICOP_ADMIN_URL, token: loadedConfig().UNICOP_ADMIN_TOKEN }),
+  };
+  try {
+    return await command.run(ctx);
+  } catch (error) {
+    if (error instanceof UsageError) return fail(error, command.usage);
+    if (error instanceof CommandFailedError) return fail(error);
+    if (error instanceof ConfigError) return fail(new CommandFailedError(error.message));
+    return fail(new CommandFailedError((error as Error).message ?? String(error)));
+  }
+}

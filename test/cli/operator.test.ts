@@ -202,8 +202,8 @@ describe('unicop operator commands (compiled, real stack)', () => {
     // Only this root's events, in time order.
     for (const e of events)
       expect(e.key === key || (e.data as Json).rootKey === key || e.type === 'change').toBe(true);
-    const times = events.map((e) => String(e.time));
-    expect([...times].sort()).toEqual(times);
+    const times = events.map((e) => Date.parse(String(e.time)));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
     const human = await runUnicop(['root', 'timeline', key, '--since', '15m'], env);
     expect(human.stdout).toMatch(/unicop\.audit +intent\.manual by admin-api — cli test/);
   });

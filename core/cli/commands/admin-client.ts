@@ -42,7 +42,7 @@ export class AdminClient {
     const token = this.options.token;
     if (!token) {
       throw new CommandFailedError(
-        'no admin token: set UNICOP_ADMIN_TOKEN (a reference: env:NAME or file:/path) to the bridge’s admin token',
+        "no admin token: set UNICOP_ADMIN_TOKEN (a reference: env:NAME or file:/path) to the bridge's admin token",
       );
     }
     const url = `${this.options.baseUrl.replace(/\/$/, '')}${path}`;
@@ -63,7 +63,7 @@ export class AdminClient {
       } catch (error) {
         lastProblem = `cannot reach the admin API at ${this.options.baseUrl}: ${causeOf(error)}`;
         // Only an acting call with a key may be sent again blindly; a GET always may.
-        if (method === 'POST' && !idempotencyKey) break;
+        if ((method === 'POST' && !idempotencyKey) || attempt === this.attempts) break;
         await sleep(backoffMs(attempt));
         continue;
       }

@@ -5,8 +5,31 @@
  * A throwaway consumer group positioned before it runs (no seek after run: kafkajs races on it);
  * it commits nothing and is deleted at the end.
  */
-import type { Kafka } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { uuidv7 } from '../../ids.js';
+import { CommandFailedError } from './output.js';
+
+/** The commands' Kafka client: few retries, so an unreachable broker is said within seconds. */
+export function cliKafka(brokers: string[]): Kafka {
+  return new Kafka({
+    clientId: 'unicop-cli',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 300, maxRetryTime: 2000 },
+  });
+}
+
+/** Reads as readEvents does; a Kafka failure becomes a CommandFailedError naming the brokers. */
+export async function readLog(kafka: Kafka, brokers: string[], options: ReadOptions): Promise<void> {
+  try {
+    await readEvents(kafka, options);
+  } catch (error) {
+    if (error instanceof CommandFailedError) throw error;
+    throw new CommandFailedError(
+      `cannot read the event log from Kafka (${brokers.join(',')}): ${(error as Error).message}`,
+    );
+  }
+}
 
 export interface ReadRecord {
   topic: string;

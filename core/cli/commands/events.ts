@@ -6,10 +6,9 @@
  * JSON object per line (the event as it is on the log, with where it is). --follow keeps reading
  * until SIGINT/SIGTERM, then stops cleanly (exit 0).
  */
-import { Kafka, logLevel } from 'kafkajs';
 import type { UnicopConfig } from '../../config.js';
 import { topics } from '../../events/catalogue.js';
-import { type ReadRecord, readEvents } from './event-reader.js';
+import { cliKafka, type ReadRecord, readLog } from './event-reader.js';
 import type { Output } from './output.js';
 
 /** A record as the commands show it. */
@@ -158,11 +157,8 @@ export interface StreamOptions {
 /** Prints the events from `since` (and, following, what comes after); returns how many it printed. */
 export async function streamEvents(options: StreamOptions): Promise<number> {
   const { out, rootKey, types } = options;
-  const kafka = new Kafka({
-    clientId: 'unicop-cli',
-    brokers: options.config.UNICOP_KAFKA_BROKERS,
-    logLevel: logLevel.NOTHING,
-  });
+  const brokers = options.config.UNICOP_KAFKA_BROKERS;
+  const kafka = cliKafka(brokers);
   const filter = rootKey ? new RootFilter(rootKey) : null;
   let printed = 0;
   const show = (e: ShownEvent) => {
@@ -170,13 +166,17 @@ export async function streamEvents(options: StreamOptions): Promise<number> {
     printed++;
     out.line(e, humanLine(e, rootKey === null));
   };
-  await readEvents(kafka, {
+  await readLog(kafka, brokers, {
     topics: Object.values(topics),
     from: { since: options.since },
     onProgress: (read, total) => out.progress(`reading the event log: ${read} of ${total} records`),
     onBacklog: (records) => {
       out.progressDone();
-      const events = records.map(shownEvent);
+      // In the order things happened (each event's own time: an intent takes its change's), which
+      // the log's order by partition and arrival does not give across topics.
+      const events = records
+        .map(shownEvent)
+        .sort((a, b) => (Date.parse(a.time) || 0) - (Date.parse(b.time) || 0));
       if (filter) for (const e of events) filter.learn(e);
       for (const e of events) if (!filter || filter.matches(e)) show(e);
     },

@@ -7,13 +7,12 @@
  * again would do what one `unicop reconcile <key>` does. Without --dry-run it refuses (exit 2)
  * and says so (docs/decisions/0034-operator-cli.md).
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { resolveChanges } from '../../../workers/resolver/resolve-changes.js';
 import type { UnicopConfig } from '../../config.js';
 import type { LogRecord } from '../../event-log/consumer.js';
 import { parseEvent, topics } from '../../events/catalogue.js';
 import { PluginClient } from '../../plugin/client.js';
-import { partitionKey, type ReadOptions, type ReadRecord, readEvents } from './event-reader.js';
+import { cliKafka, partitionKey, type ReadOptions, type ReadRecord, readLog } from './event-reader.js';
 import { CommandFailedError, type Output, parseSince, UsageError } from './output.js';
 
 export const replayRefusal =
@@ -70,13 +69,10 @@ export async function replay(options: {
       'replay asks the NetBox plugin which roots each change touches: set UNICOP_NETBOX_TOKEN',
     );
   }
-  const kafka = new Kafka({
-    clientId: 'unicop-cli',
-    brokers: config.UNICOP_KAFKA_BROKERS,
-    logLevel: logLevel.NOTHING,
-  });
+  const brokers = config.UNICOP_KAFKA_BROKERS;
+  const kafka = cliKafka(brokers);
   let records: ReadRecord[] = [];
-  await readEvents(kafka, {
+  await readLog(kafka, brokers, {
     topics: [topics.changes],
     from: options.from,
     onProgress: (read, total) => out.progress(`reading unicop.changes: ${read} of ${total} records`),

@@ -63,7 +63,9 @@ async function startService(name: Service, waitSeconds: number | undefined): Pro
     try {
       const config = loadConfig();
       const log = createLogger(name, config.UNICOP_LOG_LEVEL);
-      await waitForDependencies(probesFor(name, config), waitSeconds, log);
+      await waitForDependencies(probesFor(name, config), waitSeconds, log, {
+        intervalMs: config.UNICOP_DEPENDENCY_PROBE_INTERVAL_MS,
+      });
     } catch (error) {
       const known = error instanceof ConfigError || error instanceof DependencyTimeoutError;
       process.stderr.write(`${name} failed to start: ${known ? (error as Error).message : String(error)}\n`);

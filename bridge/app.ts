@@ -8,7 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { UnicopConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { consumerGroupLag, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroupLag, consumerRetry, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import type { EventLog } from '../core/event-log/port.js';
@@ -88,12 +88,17 @@ export function createBridge({
     ...adminRoutes({
       token: config.UNICOP_ADMIN_TOKEN,
       plugin: config.UNICOP_NETBOX_TOKEN
-        ? new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN })
+        ? new PluginClient({
+            baseUrl: config.UNICOP_NETBOX_URL,
+            token: config.UNICOP_NETBOX_TOKEN,
+            timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+          })
         : undefined,
       eventLog,
       freezeView,
       idempotency: new RedisIdempotencyStore(redis, config.UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS),
       redis,
+      bodyLimitBytes: config.UNICOP_ADMIN_BODY_LIMIT_BYTES,
     }),
   ];
   const server = createHttpServer(routes, logger);
@@ -118,7 +123,7 @@ export async function connectBridge(
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,
-      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}` },
+      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}`, ...consumerRetry(config) },
       logger,
     ),
   );

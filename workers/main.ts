@@ -9,10 +9,10 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { AwxClient } from '../core/awx/index.js';
+import { AwxClient, awxClientOptions } from '../core/awx/index.js';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerRetry, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
@@ -44,7 +44,11 @@ async function main(): Promise<void> {
     logLevel: logLevel.WARN,
   });
   const eventLog = new KafkaEventLog(kafka);
-  const plugin = new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN });
+  const plugin = new PluginClient({
+    baseUrl: config.UNICOP_NETBOX_URL,
+    token: config.UNICOP_NETBOX_TOKEN,
+    timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+  });
   const exitOnFatal = (part: string) => (error: Error) => {
     log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
     process.exit(1);
@@ -66,7 +70,7 @@ async function main(): Promise<void> {
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,
-      { topic: topics.control, groupId: `unicop-workers-control-${uuidv7()}` },
+      { topic: topics.control, groupId: `unicop-workers-control-${uuidv7()}`, ...consumerRetry(config) },
       log,
     ),
   );
@@ -84,14 +88,14 @@ async function main(): Promise<void> {
   const wakeups = new AwxNotificationWakeups(
     new KafkaEventStream(
       kafka,
-      { topic: topics.awxEvents, groupId: `unicop-reconciler-${uuidv7()}` },
+      { topic: topics.awxEvents, groupId: `unicop-reconciler-${uuidv7()}`, ...consumerRetry(config) },
       log.child({ part: 'awx-notifications' }),
     ),
   );
   await wakeups.start();
   const reconciler = new Reconciler({
     plugin,
-    awx: new AwxClient({ baseUrl: config.UNICOP_AWX_URL, token: config.UNICOP_AWX_TOKEN }),
+    awx: new AwxClient(awxClientOptions(config)),
     eventLog,
     wakeups,
     log: log.child({ part: 'reconciler' }),
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
     redis,
     intervalMs: config.UNICOP_SWEEP_INTERVAL_SECONDS * 1000,
     sweepOnStart: config.UNICOP_SWEEP_ON_START,
+    checkMs: config.UNICOP_SWEEP_CHECK_MS,
     metrics,
     log: log.child({ part: 'sweeper' }),
   });

@@ -157,8 +157,8 @@ async function rootByKey(deps: AdminDeps, key: string): Promise<PluginRoot> {
   }
 }
 
-function rootIntent(rootKey: string, kind: 'manual' | 'resume'): IntentMessage {
-  return intentMessage(bridgeSource, rootKey, { kind, actor });
+function rootIntent(deps: AdminDeps, rootKey: string, kind: 'manual' | 'resume'): IntentMessage {
+  return intentMessage(bridgeSource, rootKey, { kind, actor }, { at: (deps.clock ?? systemClock).now() });
 }
 
 function overrideAudit(
@@ -200,7 +200,7 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
       const messages = [overrideAudit(action, rootKey, reason)];
       let intentId: string | null = null;
       if (!frozen) {
-        const intent = rootIntent(rootKey, 'resume');
+        const intent = rootIntent(deps, rootKey, 'resume');
         messages.push(intent.message);
         intentId = intent.intentId;
       }
@@ -267,7 +267,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
         const { reason } = parseJsonBody(raw, reconcileBody);
         const key = `${ctx.params.kind}/${ctx.params.id}`;
         await rootByKey(deps, key);
-        const { message, intentId } = rootIntent(key, 'manual');
+        const { message, intentId } = rootIntent(deps, key, 'manual');
         await append(deps, [
           message,
           overrideAudit('intent.manual', key, reason ?? 'manual reconcile', { intentId }),

@@ -188,10 +188,12 @@ export class Sweeper {
   }
 
   private intentFor(root: PluginRoot, cause: 'sweep' | 'resume', reason: string): EventLogMessage[] {
-    const { intentId, message } = intentMessage(sweeperSource, root.key, {
-      kind: cause,
-      actor: 'unicop-sweeper',
-    });
+    const { intentId, message } = intentMessage(
+      sweeperSource,
+      root.key,
+      { kind: cause, actor: 'unicop-sweeper' },
+      { at: this.clock.now() },
+    );
     return [
       message,
       auditMessage(

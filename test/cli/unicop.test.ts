@@ -78,6 +78,54 @@ describe('unicop (compiled)', () => {
     expect(ran.stdout).toBe('');
   });
 
+  it('--help lists the operator commands; an operator command line that is wrong exits 2 with its usage', async () => {
+    const help = await run(['--help']).done;
+    for (const name of [
+      'root status',
+      'root timeline',
+      'tail',
+      'reconcile',
+      'freeze',
+      'resume',
+      'sweep',
+      'replay',
+    ]) {
+      expect(help.stdout).toMatch(new RegExp(`^ {2}${name} +\\S`, 'm'));
+    }
+    const badKey = await run(['reconcile', 'Site 3'], { UNICOP_VAR: emptyVar }).done;
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain(
+      "expected a root key like site/12 (<root-kind>/<anchor-id>), got 'Site 3'",
+    );
+    expect(badKey.stderr).toContain('usage: unicop reconcile <key>');
+    const noReason = await run(['freeze', 'site/3'], { UNICOP_VAR: emptyVar }).done;
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('--reason is required');
+    const unknownOption = await run(['tail', '--bogus'], { UNICOP_VAR: emptyVar }).done;
+    expect(unknownOption.code).toBe(2);
+    // replay publishes nothing: without --dry-run it refuses before reading anything.
+    const replay = await run(['replay', '--from', '1h', '--root', 'site/3'], { UNICOP_VAR: emptyVar }).done;
+    expect(replay.code).toBe(2);
+    expect(replay.stderr).toContain('replay publishes nothing');
+  });
+
+  it('an operator command whose service cannot be reached fails with exit 1 naming it (and --json says so too)', async () => {
+    const closed = await freePort();
+    const ran = await run(['reconcile', 'site/3', '--json'], {
+      UNICOP_VAR: emptyVar,
+      UNICOP_ADMIN_URL: `http://127.0.0.1:${closed}`,
+      UNICOP_ADMIN_TOKEN: 'cli-test-token',
+    }).done;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain(`cannot reach the admin API at http://127.0.0.1:${closed}`);
+    expect(JSON.parse(ran.stdout)).toMatchObject({
+      error: expect.stringContaining('cannot reach the admin API'),
+    });
+    const noToken = await run(['sweep'], { UNICOP_VAR: emptyVar }).done;
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('no admin token: set UNICOP_ADMIN_TOKEN');
+  }, 60_000);
+
   it('no command at all is a usage error (exit 2)', async () => {
     const ran = await run([]).done;
     expect(ran.code).toBe(2);

@@ -211,6 +211,10 @@ export async function runOperatorCommand(
   const command = operatorCommands[name];
   if (!command) {
     const roots = Object.keys(operatorCommands).filter((n) => n.startsWith('root '));
+    if (argv[1] === '--help' || argv[1] === '-h') {
+      process.stdout.write(`usage: ${roots.map((n) => operatorCommands[n]?.usage).join('\n       ')}\n`);
+      return 0;
+    }
     return fail(
       new UsageError(`expected one of: ${roots.join(', ')}`),
       roots.map((n) => operatorCommands[n]?.usage).join('\n       '),

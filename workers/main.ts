@@ -1,8 +1,10 @@
 /**
  * The workers process: the resolver (unicop.changes → unicop.intents), the dispatcher
  * (unicop.intents → BullMQ reconcile queue), the reconciler (BullMQ worker: one run per root, AWX,
- * outcomes) and the sweeper. Stops cleanly on SIGTERM/SIGINT; a killed process leaves leases that
- * expire and jobs that stall, and the next worker adopts its runs.
+ * outcomes) and the sweeper. Each stage starts on its own (workers/startup.ts): the reconcile worker
+ * and the sweeper never wait for the resolver's or dispatcher's consumer-group join, and /metrics
+ * listens at once. Stops cleanly on SIGTERM/SIGINT; a killed process leaves leases that expire and
+ * jobs that stall (within the lease TTL: workers/timing.ts), and the next worker adopts its runs.
  */
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
@@ -27,6 +29,7 @@ import { reconcilerOptions } from './reconciler/options.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { startReconcileWorker } from './reconciler/worker.js';
 import { startResolver } from './resolver/resolver.js';
+import { startWorkerStages } from './startup.js';
 import { Sweeper } from './sweeper/sweeper.js';
 
 async function main(): Promise<void> {
@@ -53,20 +56,6 @@ async function main(): Promise<void> {
     log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
     process.exit(1);
   };
-  const resolver = await startResolver({
-    changes: new KafkaEventStream(
-      kafka,
-      {
-        topic: topics.changes,
-        groupId: consumerGroups.resolver,
-        onFatal: exitOnFatal('resolver'),
-      },
-      log.child({ part: 'resolver' }),
-    ),
-    eventLog,
-    resolver: plugin,
-    log: log.child({ part: 'resolver' }),
-  });
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,
@@ -74,15 +63,9 @@ async function main(): Promise<void> {
       log,
     ),
   );
-  await freezeView.start(); // replayed: a restart during a global freeze queues and launches nothing
   const queue = new Queue<ReconcileJobData>(reconcileQueueName, {
     connection: { url: config.UNICOP_REDIS_URL },
   });
-  const dispatcher = await startDispatcher(
-    { queue, freezeView, eventLog },
-    { kafka, log: log.child({ part: 'dispatcher' }), onFatal: exitOnFatal('dispatcher') },
-  );
-
   const metrics = createWorkerMetrics();
   const holder = `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
   const wakeups = new AwxNotificationWakeups(
@@ -92,7 +75,6 @@ async function main(): Promise<void> {
       log.child({ part: 'awx-notifications' }),
     ),
   );
-  await wakeups.start();
   const reconciler = new Reconciler({
     plugin,
     awx: new AwxClient(awxClientOptions(config)),
@@ -103,11 +85,12 @@ async function main(): Promise<void> {
     metrics,
     freezeView,
   });
-  const worker = startReconcileWorker(
-    reconciler,
-    { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY, metrics },
-    log.child({ part: 'reconciler' }),
-  );
+  const startWorker = () =>
+    startReconcileWorker(
+      reconciler,
+      { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY, metrics },
+      log.child({ part: 'reconciler' }),
+    );
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: null });
   const sweeper = new Sweeper({
     plugin,
@@ -120,7 +103,6 @@ async function main(): Promise<void> {
     metrics,
     log: log.child({ part: 'sweeper' }),
   });
-  sweeper.start();
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {
       void metrics.registry.metrics().then((body) => {
@@ -135,15 +117,19 @@ async function main(): Promise<void> {
           .end('{"error":"POST /sweep: loopback only"}');
         return;
       }
-      void sweeper.sweep().then(
-        (report) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
-        (error: unknown) => {
-          log.warn({ err: error }, 'on-demand sweep failed');
-          res
-            .writeHead(503, { 'Content-Type': 'application/json' })
-            .end('{"error":"sweep failed: NetBox or Kafka unavailable"}');
-        },
-      );
+      // Not before unicop.control is replayed: a sweep during a global freeze queues nothing.
+      void freezeView
+        .replayed()
+        .then(() => sweeper.sweep())
+        .then(
+          (report) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
+          (error: unknown) => {
+            log.warn({ err: error }, 'on-demand sweep failed');
+            res
+              .writeHead(503, { 'Content-Type': 'application/json' })
+              .end('{"error":"sweep failed: NetBox or Kafka unavailable"}');
+          },
+        );
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
     } else {
@@ -161,22 +147,46 @@ async function main(): Promise<void> {
       ),
     );
   }
-  log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper');
+  const stages = startWorkerStages(
+    {
+      freezeView, // replayed first: a restart during a global freeze queues and launches nothing
+      awxNotifications: wakeups,
+      startResolver: () =>
+        startResolver({
+          changes: new KafkaEventStream(
+            kafka,
+            { topic: topics.changes, groupId: consumerGroups.resolver, onFatal: exitOnFatal('resolver') },
+            log.child({ part: 'resolver' }),
+          ),
+          eventLog,
+          resolver: plugin,
+          log: log.child({ part: 'resolver' }),
+        }),
+      startDispatcher: () =>
+        startDispatcher(
+          { queue, freezeView, eventLog },
+          { kafka, log: log.child({ part: 'dispatcher' }), onFatal: exitOnFatal('dispatcher') },
+        ),
+      startReconcileWorker: startWorker,
+      sweeper,
+    },
+    log,
+    (stage, error) => {
+      log.fatal({ err: error, stage }, 'a stage of the workers failed to start; exiting');
+      process.exit(1);
+    },
+  );
+  log.info({ holder }, 'workers starting: resolver, dispatcher, reconciler, sweeper (each on its own)');
+  Promise.all(Object.values(stages.started)).then(
+    () => log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper'),
+    () => undefined, // a stage that failed ended the process (or it is stopping)
+  );
   const stop = () => {
     log.info('workers stopping');
-    sweeper.stop();
     http.close();
-    void worker
-      .close()
-      .then(() =>
-        Promise.all([
-          resolver.stop(),
-          dispatcher.stop(),
-          freezeView.stop(),
-          wakeups.stop(),
-          eventLog.close(),
-        ]),
-      )
+    void stages
+      .stop()
+      .then(() => eventLog.close())
       .then(() => Promise.all([queue.close(), redis.quit()]))
       .finally(() => process.exit(0));
   };

@@ -95,6 +95,8 @@ awx_env=(
   "AWX_SETTINGS_FILE=$settings" "AWX_SETTINGS_DIR=$dir/conf.d" DJANGO_SETTINGS_MODULE=awx.settings.production
   "CONTAINERS_CONF=$ctrconf"
 )
+# A podman storage of the caller's choosing (containers-storage.conf(5)) reaches every podman AWX runs.
+[ -n "${CONTAINERS_STORAGE_CONF:-}" ] && awx_env+=("CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF")
 awx_run() { env -i "${awx_env[@]}" "$@"; }
 awx_manage() { awx_run "$venv/bin/awx-manage" "$@"; }
 
@@ -301,16 +303,20 @@ user.save()
 '
 }
 
+# The receptor binary, built once into the cache: needs neither the venv nor the database.
+build_receptor() {
+  [ -x "$receptor_bin" ] && return 0
+  local log="$UNICOP_LOG_DIR/awx-receptor-build.log" mod
+  say "building receptor $RECEPTOR_VERSION from the Go module proxy (~2.5 min; log $log)"
+  mod=$(mktemp -d)
+  ( cd "$mod" && go mod init unicop.invalid/receptor-build && go get "github.com/ansible/receptor/cmd/receptor-cl@v$RECEPTOR_VERSION" &&
+    mkdir -p "$(dirname "$receptor_bin")" && go build -o "$receptor_bin.tmp" github.com/ansible/receptor/cmd/receptor-cl &&
+    mv "$receptor_bin.tmp" "$receptor_bin" ) >"$log" 2>&1 || { rm -rf "$mod"; die "receptor build failed (see $log)"; }
+  rm -rf "$mod"
+}
+
 step_receptor() {
-  if [ ! -x "$receptor_bin" ]; then
-    local log="$UNICOP_LOG_DIR/awx-receptor-build.log" mod
-    say "building receptor $RECEPTOR_VERSION from the Go module proxy (~2.5 min; log $log)"
-    mod=$(mktemp -d)
-    ( cd "$mod" && go mod init unicop.invalid/receptor-build && go get "github.com/ansible/receptor/cmd/receptor-cl@v$RECEPTOR_VERSION" &&
-      mkdir -p "$(dirname "$receptor_bin")" && go build -o "$receptor_bin.tmp" github.com/ansible/receptor/cmd/receptor-cl &&
-      mv "$receptor_bin.tmp" "$receptor_bin" ) >"$log" 2>&1 || { rm -rf "$mod"; die "receptor build failed (see $log)"; }
-    rm -rf "$mod"
-  fi
+  build_receptor
   mkdir -p /etc/receptor "$dir/run" "$dir/receptor-work"
   cat >"$receptor_conf.new" <<YAML
 # Written by $UNICOP_REPO/scripts/stack.d/awx.sh (UNICOP's local AWX); AWX reads this fixed path.
@@ -373,7 +379,10 @@ step_ee() {
   local root; root=$(mktemp -d "$dir/ee-root.XXXXXX")
   say "building the execution environment $image (debootstrap $EE_SUITE + pip $EE_PIP; log $log)"
   # shellcheck disable=SC2064
-  trap "umount -l '$root/proc' 2>/dev/null; rm -rf --one-file-system '$root'" RETURN
+  # Cleans up however the build ends. A RETURN trap outlives its function (it fired again when the
+  # caller returned, and `umount -l` of the unmounted /proc then ended the script with 32 under
+  # set -e): tolerate that and clear it.
+  trap "umount -l '$root/proc' 2>/dev/null || true; rm -rf --one-file-system '$root'; trap - RETURN" RETURN
   debootstrap --variant=minbase --include="$EE_DEBS" "$EE_SUITE" "$root" "$(debian_mirror)" >"$log" 2>&1 \
     || die "debootstrap failed (see $log)"
   cp -L /etc/resolv.conf "$root/etc/resolv.conf"
@@ -475,14 +484,25 @@ up() {
   flock -w 3600 9 || die "another 'awx.sh up' holds $dir/.lock"
   timed "packages" step_packages
   timed "source" step_source
+  step_podman
+  # The receptor binary and the execution environment need neither the venv nor the database: on a
+  # cold machine they are built beside pip and migrate (network-bound, and migrate uses one core).
+  local bg_receptor bg_ee
+  ( timed "receptor build" build_receptor ) &
+  bg_receptor=$!
+  ( timed "execution environment" step_ee ) &
+  bg_ee=$!
+  # shellcheck disable=SC2064
+  trap "kill $bg_receptor $bg_ee 2>/dev/null || true" EXIT
   local changed=""
   timed "venv (pip)" eval 'changed+=$(step_venv)'
   changed+=$(write_settings)
   timed "database role" step_database
   timed "database (migrate or restore)" step_migrate
-  timed "receptor" eval 'changed+=$(step_receptor)'
-  step_podman
-  timed "execution environment" step_ee
+  wait "$bg_receptor" || die "receptor build failed (see $UNICOP_LOG_DIR/awx-receptor-build.log)"
+  wait "$bg_ee" || die "execution environment failed (see $UNICOP_LOG_DIR/awx-ee-build.log)"
+  trap - EXIT
+  changed+=$(step_receptor)
   step_project
   if [ -n "$changed" ] && { daemon_alive awx-uwsgi || daemon_alive awx-dispatcher; }; then
     say "configuration changed: restarting AWX"

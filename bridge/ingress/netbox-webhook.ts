@@ -3,6 +3,8 @@
  * signature, parse, validate, recognise echoes and duplicates, append the change to
  * `unicop.changes`, and answer 202 only once Kafka acknowledged it (acks=all). No NetBox call is
  * made on this path; working out which roots a change touches happens behind the log (resolver).
+ * One append per webhook: the change and its `change.received` audit event go in the same
+ * acknowledged write, and nothing is appended after it (docs/decisions/0035-ingest-throughput.md).
  */
 import type { Logger } from 'pino';
 import type { EventLog } from '../../core/event-log/port.js';
@@ -58,7 +60,8 @@ async function accept(
     objectId: delivery.objectId,
   };
   const objectKey = `${delivery.objectType}:${delivery.objectId}`;
-  const changeLog = log.child(correlation);
+  // A child logger costs as much as a log line; only the rare paths need one.
+  const changeLog = () => log.child(correlation);
 
   if (delivery.actor !== null && delivery.actor === deps.ownUsername) {
     deps.metrics.echoes.inc();
@@ -75,7 +78,7 @@ async function accept(
       },
       objectKey,
     );
-    changeLog.debug('echo of our own write, not turned into work');
+    changeLog().debug('echo of our own write, not turned into work');
     return { status: 200, body: { status: 'ignored', reason: 'echo' } };
   }
 
@@ -91,7 +94,7 @@ async function accept(
   const claim = await deps.memory.claim(memoryKey).catch((error: unknown) => {
     // Without Redis we cannot tell duplicates apart; the change id is deterministic, so accepting
     // a duplicate here yields the same change id and no second intent downstream.
-    changeLog.warn({ err: error }, 'delivery memory unavailable; accepting without de-duplication');
+    changeLog().warn({ err: error }, 'delivery memory unavailable; accepting without de-duplication');
     return 'unavailable' as const;
   });
   if (claim === 'done') {
@@ -158,25 +161,13 @@ async function accept(
     throw error;
   }
   if (claim === 'claimed') {
-    await deps.memory.remember(memoryKey).catch((error: unknown) => {
-      changeLog.warn({ err: error }, 'could not remember the delivery for de-duplication');
+    // Not waited for: see DeliveryMemory (in order with every later claim on the connection).
+    deps.memory.remember(memoryKey).catch((error: unknown) => {
+      changeLog().warn({ err: error }, 'could not remember the delivery for de-duplication');
     });
   }
   deps.metrics.published.inc({ type: eventTypes.change.type });
   deps.metrics.publishLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-  deps.audit.record(
-    {
-      action: 'change.published',
-      actor: 'unicop-bridge',
-      subjectType: delivery.objectType,
-      subjectId: String(delivery.objectId),
-      outcome: 'ok',
-      reason: null,
-      correlation: { ...correlation, changeId },
-      metadata: { topic: eventTypes.change.topic },
-    },
-    objectKey,
-  );
-  changeLog.info({ changeId, event: delivery.event }, 'change accepted');
+  log.info({ ...correlation, changeId, event: delivery.event }, 'change accepted');
   return { status: 202, body: { status: 'accepted', changeId } };
 }

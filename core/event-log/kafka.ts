@@ -2,14 +2,16 @@
  * Kafka adapter of the event-log port, with group commit. kafkajs sends one produce request per
  * `send()`; an idempotent producer allows one request in flight, so a request per webhook would cap
  * throughput at one round trip per change. Instead, appends that arrive while a batch is being
- * written (or within `lingerMs` of the first) are gathered into the next single `sendBatch`, and
- * every caller in that batch is answered when the broker acknowledges it with acks=all.
+ * written are gathered into the next single `sendBatch`, written as soon as the one in flight is
+ * acknowledged (they have waited a round trip already), and every caller in that batch is answered
+ * when the broker acknowledges it with acks=all. Only an append to an idle producer lingers
+ * (`lingerMs`; 0: until the current turn of the event loop has queued what it will).
  */
 import { type Kafka, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
 import { type EventLog, type EventLogMessage, EventLogUnavailableError } from './port.js';
 
 export interface KafkaEventLogOptions {
-  /** How long to wait for more appends before writing a new batch; 2 ms keeps p50 low. */
+  /** How long an append to an idle producer waits for more before it is written; 2 ms by default. */
   lingerMs?: number;
   /** Upper bound on messages in one produce request. */
   maxBatchMessages?: number;
@@ -49,7 +51,7 @@ export class KafkaEventLog implements EventLog {
   private connecting: Promise<Producer> | undefined;
   private queue: Pending[] = [];
   private writing = false;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private lastOk = false;
   private readonly lingerMs: number;
   private readonly maxBatchMessages: number;
@@ -85,18 +87,27 @@ export class KafkaEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.lingerTimer);
+    this.cancelLinger();
     const producer = this.producer;
     this.producer = undefined;
     await producer?.disconnect().catch(() => undefined);
   }
 
+  /** Called on every append: an idle producer lingers; a busy one picks the append up when acknowledged. */
   private schedule(): void {
     if (this.writing || this.lingerTimer) return;
-    this.lingerTimer = setTimeout(() => {
+    const write = () => {
       this.lingerTimer = undefined;
       void this.writeNextBatch();
-    }, this.lingerMs);
+    };
+    this.lingerTimer = this.lingerMs === 0 ? setImmediate(write) : setTimeout(write, this.lingerMs);
+  }
+
+  private cancelLinger(): void {
+    if (this.lingerTimer === undefined) return;
+    if (this.lingerMs === 0) clearImmediate(this.lingerTimer as NodeJS.Immediate);
+    else clearTimeout(this.lingerTimer as NodeJS.Timeout);
+    this.lingerTimer = undefined;
   }
 
   private takeBatch(): Pending[] {
@@ -130,7 +141,8 @@ export class KafkaEventLog implements EventLog {
       for (const p of batch) p.reject(failure);
     } finally {
       this.writing = false;
-      if (this.queue.length > 0) this.schedule();
+      // What queued up meanwhile has waited a whole round trip: write it now, without lingering.
+      if (this.queue.length > 0) void this.writeNextBatch();
     }
   }
 
@@ -144,9 +156,14 @@ export class KafkaEventLog implements EventLog {
     for (const chunk of chunksOf(messages, this.maxRequestBytes)) {
       const byTopic = new Map<string, TopicMessages>();
       for (const m of chunk) {
-        const entry = byTopic.get(m.topic) ?? { topic: m.topic, messages: [] };
-        entry.messages.push({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) });
-        byTopic.set(m.topic, entry);
+        let entry = byTopic.get(m.topic);
+        if (!entry) {
+          entry = { topic: m.topic, messages: [] };
+          byTopic.set(m.topic, entry);
+        }
+        entry.messages.push(
+          m.headers ? { key: m.key, value: m.value, headers: m.headers } : { key: m.key, value: m.value },
+        );
       }
       await producer.sendBatch({
         acks: -1,

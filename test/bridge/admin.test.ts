@@ -1,6 +1,7 @@
 /**
  * The admin API's global overrides against the real Kafka: a bearer token is required, a reason is
- * required, freeze/resume are written to the compacted unicop.control topic and audited, and a
+ * required, a body over UNICOP_ADMIN_BODY_LIMIT_BYTES is refused (413) before anything acts,
+ * freeze/resume are written to the compacted unicop.control topic and audited, and a
  * bridge started later rebuilds the same state from the log. Every answer conforms to
  * openapi/bridge.yaml. (Per-root overrides and manual reconcile go through the NetBox plugin and
  * are tested with it.)
@@ -15,13 +16,18 @@ import { OpenApiDocument } from '../support/openapi.js';
 
 const spec = new OpenApiDocument(join(repoRoot, 'openapi', 'bridge.yaml'));
 const adminToken = 'admin-test-token-0123456789abcdef';
+// Small enough that a long reason exceeds it; the other tests' bodies fit (the default is 64 KiB).
+const bodyLimitBytes = 256;
 
 describe('admin API: global freeze and resume', () => {
   let bridge: RunningBridge;
   let tail: TopicTail;
   beforeAll(async () => {
     tail = await TopicTail.start([topics.control, topics.audit]);
-    bridge = await startBridge({ UNICOP_ADMIN_TOKEN: adminToken });
+    bridge = await startBridge({
+      UNICOP_ADMIN_TOKEN: adminToken,
+      UNICOP_ADMIN_BODY_LIMIT_BYTES: String(bodyLimitBytes),
+    });
   });
   afterAll(async () => {
     // never leave automation frozen for whoever runs next
@@ -52,6 +58,20 @@ describe('admin API: global freeze and resume', () => {
     expect((await call('POST', '/freeze', { reason: 'maintenance' }, null)).status).toBe(401);
     expect((await call('POST', '/freeze', { reason: 'maintenance' }, 'wrong-token')).status).toBe(401);
     expect((await call('GET', '/freeze', undefined, null)).status).toBe(401);
+  });
+
+  it('refuses a body over UNICOP_ADMIN_BODY_LIMIT_BYTES with 413 and acts on nothing; a body of the limit is read', async () => {
+    const tooLong = { reason: 'x'.repeat(bodyLimitBytes) };
+    const res = await call('POST', '/freeze', tooLong);
+    expect(res).toMatchObject({ status: 413, body: { reason: 'body_too_large' } });
+    expect((await call('GET', '/freeze')).body).not.toMatchObject({ state: { reason: tooLong.reason } });
+    // Exactly the limit, with a rootKey that is not one: read and validated (422 naming it), no action.
+    const fits = { reason: '', rootKey: 'not a root key' };
+    fits.reason = 'f'.repeat(bodyLimitBytes - JSON.stringify(fits).length);
+    expect(JSON.stringify(fits).length).toBe(bodyLimitBytes);
+    const read = await call('POST', '/freeze', fits);
+    expect(read.status).toBe(422);
+    expect(read.body.issues).toEqual([expect.objectContaining({ field: 'rootKey' })]);
   });
 
   it('refuses an override without a reason, naming the field', async () => {

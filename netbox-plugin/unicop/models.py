@@ -12,7 +12,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from netbox.models import NetBoxModel
-from utilities.choices import ChoiceSet
+from utilities.choices import ChoiceSet, ChoiceSetMeta
 
 from . import run_states
 
@@ -37,40 +37,45 @@ class RootStatusChoices(ChoiceSet):
     ]
 
 
-class RunStateChoices(ChoiceSet):
-    QUEUED = 'queued'
-    LEASED = 'leased'
-    LAUNCHED = 'launched'
-    AWAITING_APPROVAL = 'awaiting_approval'
-    RUNNING = 'running'
-    SUCCEEDED = 'succeeded'
-    FAILED = 'failed'
-    CANCELED = 'canceled'
-    TIMED_OUT = 'timed_out'
-    DENIED = 'denied'
-    SKIPPED = 'skipped'
-
-    CHOICES = [
-        (QUEUED, 'Queued', 'gray'),
-        (LEASED, 'Leased', 'cyan'),
-        (LAUNCHED, 'Launched', 'blue'),
-        (AWAITING_APPROVAL, 'Awaiting approval', 'purple'),
-        (RUNNING, 'Running', 'blue'),
-        (SUCCEEDED, 'Succeeded', 'green'),
-        (FAILED, 'Failed', 'red'),
-        (CANCELED, 'Canceled', 'orange'),
-        (TIMED_OUT, 'Timed out', 'red'),
-        (DENIED, 'Denied', 'orange'),
-        (SKIPPED, 'Skipped', 'gray'),
-    ]
-
-    # Which states are final, and the transitions between them: run_states.json (run_states.py).
-    TERMINAL = run_states.TERMINAL
-    UNSUCCESSFUL = frozenset({FAILED, CANCELED, TIMED_OUT, DENIED})
+# How each run state is shown (NetBox colour names); a state not named here is gray. Which states there
+# are, which are final and the transitions between them: run_states.json (run_states.py), only there.
+RUN_STATE_COLORS = {
+    'leased': 'cyan',
+    'launched': 'blue',
+    'awaiting_approval': 'purple',
+    'running': 'blue',
+    'succeeded': 'green',
+    'failed': 'red',
+    'canceled': 'orange',
+    'timed_out': 'red',
+    'denied': 'orange',
+}
 
 
-if set(RunStateChoices.values()) != set(run_states.STATES):
-    raise ImproperlyConfigured('unicop: the run states of run_states.json and RunStateChoices differ')
+def run_state_choices(states, terminal, colors=RUN_STATE_COLORS):
+    """The run states' ChoiceSet, built from the state machine: one constant per state (QUEUED =
+    'queued', ...), in the document's order, labelled from its name ('timed_out' -> 'Timed out');
+    TERMINAL as the document says; UNSUCCESSFUL, the terminal states other than succeeded and skipped."""
+    unknown = set(colors) - set(states)
+    if unknown:
+        raise ImproperlyConfigured(f'unicop: colours for states run_states.json lacks: {sorted(unknown)}')
+    return ChoiceSetMeta(
+        'RunStateChoices',
+        (ChoiceSet,),
+        {
+            '__module__': __name__,
+            '__doc__': 'The run states of run_states.json, as NetBox choices.',
+            **{state.upper(): state for state in states},
+            'CHOICES': [
+                (state, state.replace('_', ' ').capitalize(), colors.get(state, 'gray')) for state in states
+            ],
+            'TERMINAL': frozenset(terminal),
+            'UNSUCCESSFUL': frozenset(terminal) - {'succeeded', 'skipped'},
+        },
+    )
+
+
+RunStateChoices = run_state_choices(run_states.STATES, run_states.TERMINAL)
 
 
 class RunCauseChoices(ChoiceSet):

@@ -1,13 +1,14 @@
-"""The run state machine (DESIGN.md §2) as the run API enforces it, from the data in run_states.json,
-which scripts/export-run-states.ts generates from core/runs/state-machine.ts (where
-test/core/run-state-machine.test.ts checks that the declaration allows exactly the reconciler's
-writes): the document holds DESIGN's states and terminal set, every state reachable; POST runs/ in
-every state (the initial ones 201, every other one 409 `{detail, state: null, allowed}` with no row
-and no journal entry); PATCH along every declared transition (200, state stored) and every forbidden
-one (409 `{detail, state, allowed}` naming the allowed next states, state unchanged, no journal
-entry); a write that keeps the state is accepted in every state; a refusal's detail never names a
-token; the fence still answers first; and a document that is not a consistent state machine is
-refused with the field named."""
+"""The run state machine (DESIGN.md §2) as the run API enforces it, from the data in run_states.json, which
+scripts/export-run-states.ts generates from core/runs/state-machine.ts (where
+test/core/run-state-machine.test.ts checks that the declaration allows exactly the reconciler's writes):
+the document holds DESIGN's states and terminal set, every state reachable; the plugin's RunStateChoices
+are built from it (the UI's labels and colours unchanged; a new state needs only the document); POST
+runs/ in every state (the initial ones 201, every other one 409 `{detail, state: null, allowed}` with no
+row and no journal entry); PATCH along every declared transition (200, state stored) and every forbidden
+one (409 `{detail, state, allowed}` naming the allowed next states, state unchanged, no journal entry);
+a write that keeps the state is accepted in every state; a refusal's detail never names a token; the
+fence still answers first; and a document that is not a consistent state machine is refused with the
+field named."""
 
 import json
 from collections import deque
@@ -19,7 +20,7 @@ from rest_framework import status
 from utilities.testing import TestCase
 
 from unicop import run_states
-from unicop.models import ReconciliationRun, RunStateChoices
+from unicop.models import ReconciliationRun, RunStateChoices, run_state_choices
 
 from .test_api import HASH_A, RunWriteTestCase, api
 
@@ -50,6 +51,39 @@ class RunStateDocumentTestCase(TestCase):
         self.assertEqual(set(RunStateChoices.values()), set(run_states.STATES))
         for state in run_states.TERMINAL:
             self.assertEqual(run_states.TRANSITIONS[state], (), f'{state} is final')
+
+    def test_choices_built_from_the_document(self):
+        # The UI as it was when models.py listed the states itself: value, label and colour, in order.
+        shown = [
+            ('queued', 'Queued', 'gray'),
+            ('leased', 'Leased', 'cyan'),
+            ('launched', 'Launched', 'blue'),
+            ('awaiting_approval', 'Awaiting approval', 'purple'),
+            ('running', 'Running', 'blue'),
+            ('succeeded', 'Succeeded', 'green'),
+            ('failed', 'Failed', 'red'),
+            ('canceled', 'Canceled', 'orange'),
+            ('timed_out', 'Timed out', 'red'),
+            ('denied', 'Denied', 'orange'),
+            ('skipped', 'Skipped', 'gray'),
+        ]
+        self.assertEqual([(v, str(label), RunStateChoices.colors[v]) for v, label in RunStateChoices], shown)
+        self.assertEqual(RunStateChoices.values(), list(run_states.STATES))
+        self.assertEqual((RunStateChoices.QUEUED, RunStateChoices.TIMED_OUT), ('queued', 'timed_out'))
+        self.assertEqual(RunStateChoices.UNSUCCESSFUL, {'failed', 'canceled', 'timed_out', 'denied'})
+
+    def test_a_new_state_needs_only_the_document(self):
+        colors = {'succeeded': 'green'}
+        choices = run_state_choices(('queued', 'on_hold', 'succeeded'), ('succeeded', 'on_hold'), colors)
+        self.assertEqual(choices.ON_HOLD, 'on_hold')
+        self.assertEqual(
+            list(choices), [('queued', 'Queued'), ('on_hold', 'On hold'), ('succeeded', 'Succeeded')]
+        )
+        self.assertEqual(choices.colors, {'queued': 'gray', 'on_hold': 'gray', 'succeeded': 'green'})
+        self.assertEqual(choices.TERMINAL, frozenset({'succeeded', 'on_hold'}))
+        self.assertEqual(choices.UNSUCCESSFUL, frozenset({'on_hold'}))
+        with self.assertRaisesMessage(ImproperlyConfigured, "lacks: ['skipped']"):
+            run_state_choices(('queued',), (), colors={'queued': 'gray', 'skipped': 'gray'})
 
     def test_generated_from_the_declaration(self):
         doc = json.loads(files('unicop').joinpath(run_states.DOCUMENT).read_text(encoding='utf-8'))

@@ -2,8 +2,11 @@
  * Reads UNICOP's event log for a person: every record of the given topics from a start (a time, or
  * given offsets) up to the end each partition had when reading began — returned in time order —
  * and, when following, every record written after that, as it comes, until the signal aborts.
- * A throwaway consumer group positioned before it runs (no seek after run: kafkajs races on it);
- * it commits nothing and is deleted at the end.
+ * A throwaway consumer group that commits nothing (deleted at the end) starts at the topics' ends
+ * and seeks each partition to its start once it runs: kafkajs's admin.setOffsets joins the group
+ * once per topic (5 s each on the stack, 35 s for the seven topics), a seek costs nothing. A fetch
+ * made before the seek can only have read records past the ends (live ones), which the seek then
+ * brings again: those are recognised by their offset and handed on once.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { uuidv7 } from '../../ids.js';
@@ -93,14 +96,6 @@ export async function readEvents(kafka: Kafka, options: ReadOptions): Promise<vo
         starts.set(key, start);
         ends.set(key, high);
       }
-      await admin.setOffsets({
-        groupId,
-        topic,
-        partitions: offsets.map((p) => ({
-          partition: p.partition,
-          offset: String(starts.get(partitionKey(topic, p.partition))),
-        })),
-      });
     }
   } catch (error) {
     await admin.disconnect();
@@ -115,6 +110,8 @@ export async function readEvents(kafka: Kafka, options: ReadOptions): Promise<vo
   // handed on after the backlog.
   const early: ReadRecord[] = [];
   let caughtUp = false;
+  // The highest live offset handed on per partition: the seek may bring live records again.
+  const liveSeen = new Map<string, bigint>();
   const flushBacklog = () => {
     caughtUp = true;
     backlog.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
@@ -132,7 +129,7 @@ export async function readEvents(kafka: Kafka, options: ReadOptions): Promise<vo
       done();
     }
     await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: false });
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
@@ -147,23 +144,37 @@ export async function readEvents(kafka: Kafka, options: ReadOptions): Promise<vo
           key: message.key ? message.key.toString() : null,
           value: message.value ? message.value.toString() : '',
         };
+        const live = offset >= (ends.get(key) ?? 0n);
+        if (live) {
+          if (offset <= (liveSeen.get(key) ?? -1n)) return;
+          liveSeen.set(key, offset);
+        }
         if (caughtUp) {
           options.onLive?.(record);
           return;
         }
-        if (offset < (ends.get(key) ?? 0n)) {
+        if (!live) {
           backlog.push(record);
           if (backlog.length % 2000 === 0) options.onProgress?.(backlog.length, total);
         } else {
           early.push(record);
         }
-        if (offset >= (ends.get(key) ?? 0n) - 1n) pending.delete(key);
+        // The backlog's last record read: this partition is done (in order within a partition).
+        if (!live && offset === (ends.get(key) ?? 0n) - 1n) pending.delete(key);
         if (pending.size === 0 && !caughtUp) {
           flushBacklog();
           done();
         }
       },
     });
+    for (const [key, start] of starts) {
+      const slash = key.lastIndexOf('/');
+      consumer.seek({
+        topic: key.slice(0, slash),
+        partition: Number(key.slice(slash + 1)),
+        offset: String(start),
+      });
+    }
     await backlogRead;
     const follow = options.follow;
     if (follow && !follow.aborted) {

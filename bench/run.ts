@@ -65,9 +65,18 @@ const kept = existsSync(file)
       .filter((section) => !ours.has(section.split('\n')[0]))
       .map((section) => section.trimEnd())
   : [];
+// A run of named scenarios leaves the file's header (the full run's date and machine) as it was;
+// each ingest section says its own.
+const existingHeader =
+  named.length > 0 && existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split(/\n(?=## )/)[0]
+        ?.trimEnd()
+        .split('\n')
+    : undefined;
 writeFileSync(
   file,
-  `${[...header, ...sections.flatMap((s) => [s, '']), ...kept.flatMap((s) => [s, ''])].join('\n').trimEnd()}\n`,
+  `${[...(existingHeader ? [...existingHeader, ''] : header), ...sections.flatMap((s) => [s, '']), ...kept.flatMap((s) => [s, ''])].join('\n').trimEnd()}\n`,
 );
 process.stdout.write('wrote docs/benchmarks.md\n');
 if (results.length > 0) {

@@ -131,7 +131,7 @@ interface Extras {
 const names: Record<Kind, string> = {
   sink: 'bare Node sink (HMAC verify + JSON parse, nothing kept)',
   bridge: 'UNICOP bridge (202 after Kafka acks=all)',
-  baseline: `UNICOP bridge, baseline build (${baselineBridge})`,
+  baseline: 'UNICOP bridge, another build (BENCH_BASELINE_BRIDGE)',
   rulebook: 'ansible-rulebook 1.3.2 `ansible.eda.webhook` (answers before anything is durable)',
 };
 

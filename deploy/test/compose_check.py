@@ -13,12 +13,18 @@ its published REST API, as a user would have them. Python's standard library onl
     compose_check.py refused SITE_ID      the unicop token outside its permissions: deleting that
                                           site and listing sites answer 403, the site is still
                                           there, its object permissions are exactly accounts.py's
+    compose_check.py awx-jobs KEY...      every run of those roots that launched an AWX job, asked of
+                                          AWX itself (/api/v2/jobs/<id>/): the job exists, carries the
+                                          run's id, is of the template the catalogue names for the
+                                          root's kind, and its status agrees with the run's state
+                                          (succeeded: successful); exit 1 naming any that do not
 
 Environment: NETBOX_URL (http://127.0.0.1:PORT), NETBOX_TOKEN_FILE (the unicop token, nbt_..., for
 reading), NETBOX_ADMIN_PASSWORD_FILE (the `admin` user's password: the edits are made as a person,
 with a token provisioned for admin — UNICOP's own user's changes are echoes the bridge drops),
-CHECK_TIMEOUT (seconds, default 600), CHECK_PREFIX (object name prefix, default deploy).
-Tokens and passwords are sent, never printed.
+CHECK_TIMEOUT (seconds, default 600), CHECK_PREFIX (object name prefix, default deploy); for
+awx-jobs: AWX_URL (AWX as the host reaches it), AWX_TOKEN_FILE (the workers' AWX token), PLUGIN_CONFIG
+(the composed NetBox's root catalogue, JSON). Tokens and passwords are sent, never printed.
 """
 
 import itertools
@@ -174,7 +180,15 @@ def edit():
     wait_settled([key])
     r, run = settled(key)
     print(
-        json.dumps({'root': key, 'run_id': run['run_id'], 'state': run['state'], 'hash': r['current_hash']})
+        json.dumps(
+            {
+                'root': key,
+                'run_id': run['run_id'],
+                'state': run['state'],
+                'hash': r['current_hash'],
+                'awx_job_id': run['awx_job_id'],
+            }
+        )
     )
 
 
@@ -250,6 +264,73 @@ def refused(site_id):
     return 0 if (delete, listing_sites, kept, held) == (403, 403, True, UNICOP_PERMISSIONS) else 1
 
 
+# What AWX reports for a job of a run in each final state (AWX's job statuses).
+AWX_STATUS_OF_RUN = {
+    'succeeded': {'successful'},
+    'failed': {'failed', 'error'},
+    'canceled': {'canceled'},
+    'timed_out': {'canceled'},
+}
+
+
+def awx_job(kind, job_id):
+    """One job (`kind` job or workflow) as AWX reports it, with the workers' token (the relay is for
+    the containers; the host asks AWX where it listens)."""
+    token = Path(os.environ['AWX_TOKEN_FILE']).read_text().splitlines()[0].strip()
+    endpoint = 'workflow_jobs' if kind == 'workflow' else 'jobs'
+    req = urllib.request.Request(  # noqa: S310 - the stack's AWX, from the suite
+        f'{os.environ["AWX_URL"].rstrip("/")}/api/v2/{endpoint}/{job_id}/',
+        headers={'Accept': 'application/json', 'Authorization': f'Bearer {token}'},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as res:  # noqa: S310
+            return json.loads(res.read())
+    except urllib.error.HTTPError as exc:
+        return {'id': job_id, 'status': f'HTTP {exc.code}'}
+
+
+def awx_jobs(keys):
+    """Each run of those roots that launched an AWX job, checked against AWX's own record of it."""
+    catalogue = json.loads(Path(os.environ['PLUGIN_CONFIG']).read_text())['root_kinds']
+    problems, ids, elapsed, statuses = [], [], [], {}
+    for key in keys:
+        template = catalogue[key.split('/')[0]]['awx_template']
+        for run in runs(key):
+            if not run['awx_job_id']:
+                continue
+            job = awx_job(run['awx_job_type'], run['awx_job_id'])
+            ids.append(job['id'])
+            statuses[job['status']] = statuses.get(job['status'], 0) + 1
+            extra = json.loads(job.get('extra_vars') or '{}')
+            found = {
+                'status': job['status'],
+                'run_id': (extra.get('unicop') or {}).get('run_id'),
+                'template': job.get(
+                    'workflow_job_template' if template['type'] == 'workflow' else 'job_template'
+                ),
+            }
+            wanted = {
+                'status': AWX_STATUS_OF_RUN.get(run['state'], set()),
+                'run_id': run['run_id'],
+                'template': template['id'],
+            }
+            if (
+                found['status'] not in wanted['status']
+                or found['run_id'] != wanted['run_id']
+                or found['template'] != wanted['template']
+            ):
+                problems.append(f'{key} run {run["run_id"]} ({run["state"]}) / AWX job {job["id"]}: {found}')
+            if job.get('elapsed'):
+                elapsed.append(float(job['elapsed']))
+    span = f'{min(ids)}..{max(ids)}' if ids else 'none'
+    times = (
+        f'{min(elapsed):.1f}/{sum(elapsed) / len(elapsed):.1f}/{max(elapsed):.1f} s' if elapsed else 'none'
+    )
+    summary = f'{len(ids)} job(s), ids {span}, {statuses}, elapsed in AWX min/mean/max {times}'
+    print(json.dumps({'jobs': len(ids), 'summary': summary, 'problems': problems}))
+    return 1 if problems or not ids else 0
+
+
 if __name__ == '__main__':
     command, args = (sys.argv[1] if len(sys.argv) > 1 else ''), sys.argv[2:]
     if command == 'edit':
@@ -262,6 +343,8 @@ if __name__ == '__main__':
         counts()
     elif command == 'refused':
         sys.exit(refused(int(args[0])))
+    elif command == 'awx-jobs':
+        sys.exit(awx_jobs(args))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -24,7 +24,7 @@ import { netbox } from '../test/support/netbox.js';
 import { reconcileJob, startBackHalf, testReconcilerOptions } from '../test/support/reconciler.js';
 import { stack, stackFact } from '../test/support/stack.js';
 import { pollingOnly } from '../workers/reconciler/awx-notifications.js';
-import { Reconciler } from '../workers/reconciler/reconciler.js';
+import { createReconciler, type Reconciler } from '../workers/reconciler/reconcile.js';
 
 const out = join(repoRoot, 'docs', 'img');
 const proxyPort = Number(process.env.UNICOP_SCREENSHOT_PORT ?? 18099);
@@ -108,7 +108,7 @@ async function makeRuns(objects: Awaited<ReturnType<typeof makeObjects>>) {
     if (ams2Root?.frozen) await plugin.setFrozen(ams2Root.id, false, 'screenshots: run first');
 
     // fra1: AWX unreachable (a real failed run), then its retry once AWX answers.
-    const unreachable = new Reconciler({
+    const unreachable = createReconciler({
       plugin,
       awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused' }),
       eventLog: back.eventLog,

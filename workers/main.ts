@@ -25,8 +25,8 @@ import { startDispatcher } from './dispatcher/dispatcher.js';
 import { createWorkerMetrics } from './metrics.js';
 import { type ReconcileJobData, reconcileQueueName } from './reconcile-queue.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
-import { reconcilerOptions } from './reconciler/options.js';
-import { Reconciler } from './reconciler/reconciler.js';
+import { reconcilerOptions, reconcileWorkerPauses } from './reconciler/options.js';
+import { createReconciler } from './reconciler/reconcile.js';
 import { startReconcileWorker } from './reconciler/worker.js';
 import { startResolver } from './resolver/resolver.js';
 import { startWorkerStages } from './startup.js';
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       log.child({ part: 'awx-notifications' }),
     ),
   );
-  const reconciler = new Reconciler({
+  const reconciler = createReconciler({
     plugin,
     awx: new AwxClient(awxClientOptions(config)),
     eventLog,
@@ -88,7 +88,12 @@ async function main(): Promise<void> {
   const startWorker = () =>
     startReconcileWorker(
       reconciler,
-      { redisUrl: config.UNICOP_REDIS_URL, concurrency: config.UNICOP_RECONCILE_CONCURRENCY, metrics },
+      {
+        redisUrl: config.UNICOP_REDIS_URL,
+        concurrency: config.UNICOP_RECONCILE_CONCURRENCY,
+        metrics,
+        ...reconcileWorkerPauses(config),
+      },
       log.child({ part: 'reconciler' }),
     );
   const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: null });

@@ -11,7 +11,7 @@ import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { type EventData, topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { positionGroupAtEnd } from '../../test/support/kafka.js';
-import { reconcilerSource } from '../../workers/reconciler/reconciler.js';
+import { reconcilerSource } from '../../workers/reconciler/scope.js';
 import { sleep } from '../support.js';
 
 export interface SeenOutcome {

@@ -20,7 +20,7 @@ import { dispatchIntents } from '../../workers/dispatcher/dispatcher.js';
 import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
 import { reconcilerOptions } from '../../workers/reconciler/options.js';
-import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { createReconciler } from '../../workers/reconciler/reconcile.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { countBy, sleep } from '../support.js';
 import type { LoopObserver } from './observer.js';
@@ -123,7 +123,7 @@ export async function startLoop(
   const holder = `bench-loop-${process.pid}-${randomUUID().slice(0, 8)}`;
   observer.holders.add(holder);
   const options = reconcilerOptions(parseConfig(env), holder);
-  const reconciler = new Reconciler({
+  const reconciler = createReconciler({
     plugin: back.plugin,
     awx: new AwxClient({ baseUrl: back.awx.url, token: back.awx.token }),
     eventLog: back.eventLog,

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
 import { createLogger } from '../../core/logger.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
-import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { createReconciler, type Reconciler } from '../../workers/reconciler/reconcile.js';
 import {
   type BackHalf,
   createSite,
@@ -44,7 +44,7 @@ describe('faults: AWX breaks while a run follows its job', () => {
 
   /** A reconciler whose AWX client gives up on a request after `timeoutMs`. */
   function reconciler(timeoutMs: number): Reconciler {
-    return new Reconciler({
+    return createReconciler({
       plugin: back.plugin,
       awx: new AwxClient({ baseUrl: back.awx.url, token: back.awx.token, timeoutMs, confirmDelayMs: 200 }),
       eventLog: back.eventLog,

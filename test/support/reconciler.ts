@@ -23,7 +23,8 @@ import { dispatchIntents, startDispatcher } from '../../workers/dispatcher/dispa
 import type { WorkerMetrics } from '../../workers/metrics.js';
 import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { type JobWakeups, pollingOnly } from '../../workers/reconciler/awx-notifications.js';
-import { Reconciler, type ReconcilerOptions } from '../../workers/reconciler/reconciler.js';
+import type { ReconcilerOptions } from '../../workers/reconciler/ports.js';
+import { createReconciler, type Reconciler } from '../../workers/reconciler/reconcile.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { playbookProject } from '../awx/support.js';
 import {
@@ -167,7 +168,7 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
     eventLog,
     kafka,
     reconciler: (overrides = {}, extra = {}) =>
-      new Reconciler({
+      createReconciler({
         plugin: extra.plugin ?? plugin,
         awx: new AwxClient({ baseUrl: awx.url, token: awx.token, confirmDelayMs: 200, timeoutMs: 30_000 }),
         eventLog,

@@ -20,7 +20,7 @@ import { repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
-import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { createReconciler } from '../../workers/reconciler/reconcile.js';
 import { startTestDouble } from '../awx/support.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import {
@@ -105,7 +105,7 @@ describe('failure classes, each from the code path that produces it', () => {
     const broken = await startTestDouble(config, { stepMs: 20 });
     try {
       const site = await createSite();
-      const reconciler = new Reconciler({
+      const reconciler = createReconciler({
         plugin: back.plugin,
         awx: new AwxClient({ baseUrl: broken.url, token: broken.token, confirmDelayMs: 200 }),
         eventLog: back.eventLog,

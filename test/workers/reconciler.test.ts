@@ -23,7 +23,7 @@ import { createLogger } from '../../core/logger.js';
 import type { PluginRun } from '../../core/plugin/client.js';
 import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { pollingOnly } from '../../workers/reconciler/awx-notifications.js';
-import { Reconciler } from '../../workers/reconciler/reconciler.js';
+import { createReconciler, type Reconciler } from '../../workers/reconciler/reconcile.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { GlobalSwitch, startControlView, untilGlobal } from '../support/freeze.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
@@ -204,7 +204,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
 
   it('AWX unreachable: executor_unavailable, and a retry intent with a backoff, visible on the log', async () => {
     const site = await createSite();
-    const down = new Reconciler({
+    const down = createReconciler({
       plugin: back.plugin,
       awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused-token-value' }),
       eventLog: back.eventLog,
@@ -453,7 +453,7 @@ describe('reconciler: one root, one run, AWX, outcome', () => {
       const site = await createSite();
       const [intent] = await tail.waitFor(byRoot(site.rootKey, topics.intents), 1, 60_000);
       const job = { ...reconcileJob(site.rootKey), ...(intent?.value.data as ReconcileJobData) };
-      const unreachable = new Reconciler({
+      const unreachable = createReconciler({
         plugin: back.plugin,
         awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: back.awx.token }),
         eventLog: back.eventLog,

@@ -6,6 +6,7 @@
  * once and may not send it at all — so the follower always re-reads the job from AWX's API, and
  * keeps polling with backoff when nothing arrives.
  */
+import { systemClock } from '../../core/clock.js';
 import type { EventStream } from '../../core/event-log/consumer.js';
 import { parseEvent } from '../../core/events/catalogue.js';
 
@@ -18,21 +19,8 @@ export interface JobWakeups {
 
 /** Waits without notifications: plain polling (tests of the fallback, or no bridge in front of AWX). */
 export const pollingOnly: JobWakeups = {
-  wait: (_kind, _id, timeoutMs, signal) => sleep(timeoutMs, signal).then(() => false),
+  wait: (_kind, _id, timeoutMs, signal) => systemClock.sleep(timeoutMs, signal).then(() => false),
 };
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The job a notification on unicop.awx-events is about (`kind/id`), or undefined for anything else. */
 function wakeKeyOf(value: string): string | undefined {

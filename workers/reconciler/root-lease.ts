@@ -6,7 +6,8 @@
  * the next tick; the lease only counts as lost on a refusal.
  */
 import type { Logger } from 'pino';
-import { NetboxUnavailableError, type PluginClient, PluginConflictError } from '../../core/plugin/client.js';
+import { NetboxUnavailableError, PluginConflictError } from '../../core/plugin/client.js';
+import type { RunStore } from './ports.js';
 
 export class RootLease {
   private readonly controller = new AbortController();
@@ -14,7 +15,7 @@ export class RootLease {
   private released = false;
 
   constructor(
-    private readonly plugin: PluginClient,
+    private readonly plugin: Pick<RunStore, 'renewLease' | 'releaseLease'>,
     readonly rootId: number,
     readonly rootKey: string,
     readonly fencingToken: number,

@@ -1,24 +1,28 @@
 /**
- * The BullMQ side of the reconciler: a Worker on the reconcile queue whose processor maps the
- * reconciler's result to queue actions in one place — done completes the job; `later` moves it to
- * the delayed set until the given time (a lease held elsewhere, a closed change window, a retry
- * backoff, a global freeze); a retriable error — NetBox unavailable, a lost AWX launch answer,
- * Kafka briefly away — pauses the job with a growing delay (the workers pause, nothing is lost: the
- * run is adopted when the job comes back). Anything else is a programming error and fails the
- * job, visibly. A worker killed mid-job leaves the job stalled; BullMQ hands it to another worker,
- * whose reconciler adopts the open run (maxStalledCount is high on purpose).
+ * The BullMQ side of the reconciler: a Worker on the reconcile queue whose processor maps the job's
+ * result (result.ts: done | later | terminal) to the queue action, the metric and the log line in
+ * ONE switch — done completes the job; `later` moves it to the delayed set until the given time (a
+ * lease held elsewhere, a closed change window, a retry backoff, a global freeze), or, when a
+ * retriable error paused it — NetBox unavailable, a lost AWX launch answer, Kafka briefly away —
+ * with a delay growing per consecutive pause (the workers pause, nothing is lost: the run is
+ * adopted when the job comes back); terminal is a programming error and fails the job, visibly.
+ * The audit events of each branch are written where the decision was taken, with the run's
+ * correlation (reconcile.ts: intent.parked, run.window_wait, …). A worker killed mid-job leaves the
+ * job stalled; BullMQ hands it to another worker, whose reconciler adopts the open run
+ * (maxStalledCount is high on purpose).
  */
-import { DelayedError, type Job, Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { isRetriable } from '../../core/errors.js';
+import { configDefaults } from '../../core/config.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { type ReconcileJobData, reconcileQueueName } from '../reconcile-queue.js';
-import type { Reconciler } from './reconciler.js';
+import type { Reconciler } from './reconcile.js';
+import { settle } from './result.js';
 
 export interface ReconcileWorkerOptions {
   redisUrl: string;
   concurrency: number;
-  /** Pause after NetBox was unavailable: first delay, doubling per consecutive pause, capped. */
+  /** Pause after a retriable error: first delay, doubling per consecutive pause, capped (UNICOP_PAUSE_*). */
   pauseMinMs?: number;
   pauseMaxMs?: number;
   queueName?: string;
@@ -32,38 +36,35 @@ export function startReconcileWorker(
   options: ReconcileWorkerOptions,
   log: Logger,
 ): Worker<JobData> {
-  const pauseMin = options.pauseMinMs ?? 2_000;
-  const pauseMax = options.pauseMaxMs ?? 60_000;
-  const later = async (job: Job<JobData>, token: string | undefined, at: number) => {
-    await job.moveToDelayed(at, token);
-    throw new DelayedError();
-  };
+  const pauseMin = options.pauseMinMs ?? configDefaults.UNICOP_PAUSE_MIN_MS;
+  const pauseMax = options.pauseMaxMs ?? configDefaults.UNICOP_PAUSE_MAX_MS;
   const worker = new Worker<JobData>(
     options.queueName ?? reconcileQueueName,
     async (job, token) => {
-      let result: Awaited<ReturnType<Reconciler['reconcile']>>;
-      try {
-        result = await reconciler.reconcile(job.data);
-      } catch (error) {
-        if (!isRetriable(error)) {
+      const pauses = job.data.pauses ?? 0;
+      const pauseMs = Math.min(pauseMax, pauseMin * 2 ** pauses);
+      const result = await settle(() => reconciler.reconcile(job.data), pauseMs);
+      const rootKey = job.data.rootKey;
+      switch (result.kind) {
+        case 'done':
+          if (pauses) await job.updateData({ ...job.data, pauses: 0 });
+          options.metrics?.jobs.inc({ result: 'done' });
+          return;
+        case 'later':
+          if (result.pausedBy !== undefined) {
+            await job.updateData({ ...job.data, pauses: pauses + 1 });
+            options.metrics?.jobs.inc({ result: 'paused' });
+            log.warn({ rootKey, delayMs: pauseMs, err: result.pausedBy }, 'job paused on a retriable error');
+          } else {
+            if (pauses) await job.updateData({ ...job.data, pauses: 0 });
+            options.metrics?.jobs.inc({ result: 'later' });
+            log.info({ rootKey, at: result.at, reason: result.why }, 'job delayed');
+          }
+          await job.moveToDelayed(result.at.getTime(), token);
+          throw new DelayedError();
+        case 'terminal':
           options.metrics?.jobs.inc({ result: 'failed' });
-          throw error;
-        }
-        options.metrics?.jobs.inc({ result: 'paused' });
-        const pauses = (job.data.pauses ?? 0) + 1;
-        const delay = Math.min(pauseMax, pauseMin * 2 ** (pauses - 1));
-        log.warn(
-          { rootKey: job.data.rootKey, delayMs: delay, err: error },
-          'job paused on a retriable error',
-        );
-        await job.updateData({ ...job.data, pauses });
-        return later(job, token, Date.now() + delay);
-      }
-      if (job.data.pauses) await job.updateData({ ...job.data, pauses: 0 });
-      options.metrics?.jobs.inc({ result: result.kind });
-      if (result.kind === 'later') {
-        log.info({ rootKey: job.data.rootKey, at: result.at, reason: result.reason }, 'job delayed');
-        return later(job, token, result.at.getTime());
+          throw result.error;
       }
     },
     {

@@ -1,0 +1,203 @@
+/**
+ * A run's AWX side: launch the root's template with `extra_vars.unicop` (idempotent by run id),
+ * record the AWX job id before anything waits on it (a crash from there on is adopted, never
+ * launched again), then follow the job to its end. Each pass re-reads the job from AWX (the truth)
+ * and lets decide() say what it means: a new run state (approvals), the run timeout's cancel, the
+ * end, or the next wait — for an AWX notification (awx-notifications.ts) or the poll interval.
+ */
+import { type AwxJob, type AwxWorkflowJob, terminalStatuses } from '../../core/awx/client.js';
+import { AwxError } from '../../core/awx/errors.js';
+import type { AuditAction } from '../../core/events/audit.js';
+import type { RunState } from '../../core/runs/state-machine.js';
+import { transitionEvent } from '../../core/runs/state-machine.js';
+import { decide, delayAfterWait, needsApprovals } from './decide.js';
+import {
+  type ActiveRun,
+  audit,
+  correlation,
+  jobUrl,
+  type Leased,
+  LeaseLostError,
+  note,
+  policyOf,
+  templateOf,
+  viewOf,
+  writeRun,
+} from './scope.js';
+import type { AwxRead, RunEnd } from './steps.js';
+
+/** Launches the root's template for the run (already `leased`) and follows its job: the run's end. */
+export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: unknown): Promise<RunEnd> {
+  const { root, lease, deps, settings } = scope;
+  const template = templateOf(root);
+  const view = () => viewOf(run, run.cause);
+  const approvalRequired = policyOf(root).approval_required === true;
+  const step = decide(
+    view(),
+    { kind: 'template', rootKind: root.kind, template, approvalRequired },
+    settings,
+  );
+  if (step.kind === 'end') return step.end;
+  if (step.kind !== 'launch') throw new Error(`a run about to launch cannot ${step.kind}`);
+  const { templateId, awxKind } = step;
+  const request = {
+    unicop: {
+      root: root.key,
+      snapshot,
+      hash: run.snapshotHash,
+      fencing_token: lease.fencingToken,
+      run_id: run.runId,
+    },
+    since: new Date(run.startedAt.getTime() - 60_000),
+  };
+  let answer: { ok: true; id: number; adopted: boolean } | { ok: false; error: unknown };
+  try {
+    const launched =
+      awxKind === 'workflow_job'
+        ? await deps.awx.launchWorkflowJobTemplate(templateId, request)
+        : await deps.awx.launchJobTemplate(templateId, request);
+    answer = { ok: true, id: launched.job.id as number, adopted: launched.adopted };
+  } catch (error) {
+    answer = { ok: false, error };
+  }
+  const next = decide(view(), { kind: 'launch', templateId, answer }, settings);
+  if (next.kind === 'raise') throw next.error;
+  if (next.kind === 'end') return next.end;
+  if (next.kind !== 'record-launch') throw new Error(`a launch cannot ${next.kind}`);
+  const jobType = awxKind === 'job' ? 'job' : 'workflow';
+  run.awx = { kind: awxKind, id: next.id, url: jobUrl(scope, awxKind, next.id) };
+  run.log.add(
+    scope.clock.now(),
+    'info',
+    `launched AWX ${jobType === 'workflow' ? 'workflow job template' : 'job template'} ${templateId}: ${jobType === 'job' ? 'job' : 'workflow job'} ${next.id}${next.adopted ? ' (an earlier attempt of this run had launched it)' : ''}`,
+    { awx_template_id: templateId, awx_job_id: next.id, awx_job_type: jobType },
+  );
+  // The job id is recorded before anything waits on it: a crash from here on is adopted.
+  await writeRun(scope, run, 'launched', {
+    awx_job_id: next.id,
+    awx_job_type: jobType,
+    awx_job_url: run.awx.url,
+  });
+  await audit(
+    scope,
+    root.key,
+    'run.launched',
+    'ok',
+    next.adopted ? 'an earlier attempt of this run had launched it' : null,
+    { ...correlation(run, lease), awxTemplateId: templateId, awxJobId: next.id },
+  );
+  return follow(scope, run);
+}
+
+/** Follows the run's AWX job to its end. */
+export async function follow(scope: Leased, run: ActiveRun): Promise<RunEnd> {
+  const { root, lease, deps, settings, clock } = scope;
+  const awxJob = run.awx;
+  if (!awxJob) throw new Error('follow() needs an AWX job');
+  const timeoutMs = (Number(policyOf(root).run_timeout_seconds) || 3600) * 1000;
+  run.follow = {
+    deadline: new Date(run.leasedAt.getTime() + timeoutMs),
+    timeoutMs,
+    delayMs: settings.pollMinMs,
+    cancelAskedAt: null,
+    unreachableSince: null,
+    awxStatus: null,
+  };
+  for (;;) {
+    if (lease.lost) {
+      const step = decide(
+        viewOf(run, run.cause),
+        { kind: 'fence', reason: String(lease.signal.reason ?? 'lease lost') },
+        settings,
+      );
+      throw new LeaseLostError(step.kind === 'fenced' ? step.why : 'lease lost');
+    }
+    const read = await readJob(scope, awxJob);
+    const step = decide(viewOf(run, run.cause), { kind: 'awx-job', at: clock.now(), read }, settings);
+    if (step.kind === 'end') {
+      note(run, clock.now(), step.lines);
+      return step.end;
+    }
+    if (step.kind !== 'poll') throw new Error(`a followed run cannot ${step.kind}`);
+    note(run, clock.now(), step.lines);
+    run.follow = step.follow;
+    if (step.transition) {
+      const previous = run.state;
+      await writeRun(scope, run, step.transition);
+      await audit(
+        scope,
+        root.key,
+        transitionAudit(previous, step.transition),
+        'ok',
+        null,
+        correlation(run, lease),
+      );
+    }
+    if (step.cancel) {
+      note(run, clock.now(), [step.cancel]);
+      await audit(
+        scope,
+        root.key,
+        'run.cancel_requested',
+        'ok',
+        step.cancel.message,
+        correlation(run, lease),
+      );
+      await (awxJob.kind === 'job'
+        ? deps.awx.cancelJob(awxJob.id)
+        : deps.awx.cancelWorkflowJob(awxJob.id)
+      ).catch((error: unknown) => scope.log.warn({ err: error }, 'AWX cancel failed'));
+    }
+    if (step.after.kind === 'end') return step.after.end;
+    const { wait } = step.after;
+    if (!read.ok) {
+      scope.log.warn({ err: read.error }, step.warn ?? 'AWX unreachable while following the job');
+    }
+    if (wait.notifications) {
+      const woken = await deps.wakeups.wait(awxJob.kind, awxJob.id, wait.ms, lease.signal);
+      run.follow = { ...run.follow, delayMs: delayAfterWait(run.follow.delayMs, woken, settings) };
+    } else {
+      await clock.sleep(wait.ms, lease.signal);
+    }
+  }
+}
+
+/** One read of the AWX job, and of a workflow's approvals when its status needs them. */
+async function readJob(scope: Leased, awxJob: NonNullable<ActiveRun['awx']>): Promise<AwxRead> {
+  const { awx } = scope.deps;
+  let job: AwxJob | AwxWorkflowJob;
+  let pendingApproval = false;
+  try {
+    job = awxJob.kind === 'job' ? await awx.getJob(awxJob.id) : await awx.getWorkflowJob(awxJob.id);
+    if (!isTerminalStatus(job.status) && needsApprovals(awxJob.kind, job.status as string)) {
+      pendingApproval = (await awx.approvalsOfWorkflowJob(awxJob.id)).some((a) => a.status === 'pending');
+    }
+  } catch (error) {
+    if (!(error instanceof AwxError)) throw error;
+    return { ok: false, error };
+  }
+  const status = job.status as string;
+  let refusedApproval: { name: string; timedOut: boolean } | null = null;
+  if (isTerminalStatus(job.status) && needsApprovals(awxJob.kind, status)) {
+    // Why a workflow failed: an approval denied or expired (a read error here is no answer).
+    const approvals = await awx.approvalsOfWorkflowJob(awxJob.id).catch(() => []);
+    const refused = approvals.find((a) => a.status === 'failed');
+    if (refused) refusedApproval = { name: String(refused.name), timedOut: Boolean(refused.timed_out) };
+  }
+  return {
+    ok: true,
+    status,
+    explanation: (job as { job_explanation?: string }).job_explanation || '',
+    pendingApproval,
+    refusedApproval,
+  };
+}
+
+const isTerminalStatus = (status: AwxJob['status']) => terminalStatuses.includes(status as never);
+
+/** The audit action of a followed run's state change: the one the run state machine declares. */
+function transitionAudit(from: RunState, to: RunState): AuditAction {
+  const event = transitionEvent(from, to);
+  if (event === null) throw new Error(`the run state machine has no transition ${from} -> ${to}`);
+  return event;
+}

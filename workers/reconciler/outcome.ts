@@ -1,0 +1,168 @@
+/**
+ * The end of a run, written: the run record and the journal entry on the anchor in one fenced write,
+ * then `unicop.outcomes` and the audit trail in one append; then, if decide() says so (the failure
+ * class retries and attempts remain), the retry intent — a new run, visible in the timeline — or
+ * the audit that retries are exhausted. The outcome is already in NetBox when its events are
+ * appended: a Kafka hiccup must not lose them, so the append is tried again with backoff.
+ */
+import { configDefaults } from '../../core/config.js';
+import type { EventLogMessage } from '../../core/event-log/port.js';
+import { cloudEvent, eventTypes } from '../../core/events/catalogue.js';
+import { intentMessage } from '../../core/events/intent.js';
+import { deterministicUuidv7 } from '../../core/ids.js';
+import type { RunLogLine } from '../../core/plugin/client.js';
+import type { TerminalRunState } from '../../core/runs/state-machine.js';
+import { decide } from './decide.js';
+import {
+  type ActiveRun,
+  auditEvent,
+  correlation,
+  type Leased,
+  reconcilerSource,
+  viewOf,
+  writeRun,
+} from './scope.js';
+import type { RetryStep, RunEnd } from './steps.js';
+
+/** Writes the end of a run (`retry: false`: never followed by a retry, as for an orphaned run). */
+export async function finish(
+  scope: Leased,
+  run: ActiveRun,
+  end: RunEnd,
+  options: { retry?: boolean } = {},
+): Promise<void> {
+  const { root, lease, deps } = scope;
+  const finishedAt = scope.clock.now();
+  run.log.add(finishedAt, outcomeLevel(end.state), `${end.state}: ${end.summary}`, {
+    state: end.state,
+    failure_class: end.failureClass,
+  });
+  await writeRun(scope, run, end.state, {
+    outcome_class: end.failureClass ?? '',
+    summary: end.summary,
+    journal: { kind: journalKind(end.state), comments: journalText(run, end) },
+  });
+  const outcome = cloudEvent('outcome', {
+    id: deterministicUuidv7(finishedAt.getTime(), run.runId, 'outcome'),
+    source: reconcilerSource,
+    subject: root.key,
+    data: {
+      runId: run.runId,
+      rootKey: root.key,
+      state: end.state,
+      failureClass: end.failureClass,
+      snapshotHash: run.snapshotHash,
+      fencingToken: lease.fencingToken,
+      intentId: run.intentId,
+      awxJobId: run.awx?.id ?? null,
+      awxJobUrl: run.awx?.url ?? null,
+      summary: end.summary,
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+    },
+  });
+  const messages: EventLogMessage[] = [
+    { topic: eventTypes.outcome.topic, key: root.key, value: JSON.stringify(outcome) },
+    auditEvent(scope, root.key, `run.${end.state}`, end.failureClass ? 'failed' : 'ok', end.summary, {
+      ...correlation(run, lease),
+      failureClass: end.failureClass,
+      awxJobId: run.awx?.id ?? null,
+    }),
+  ];
+  const step = decide(
+    viewOf(run, run.cause),
+    { kind: 'ended', at: finishedAt, end, retryAllowed: options.retry !== false },
+    scope.settings,
+  );
+  if (step.kind !== 'finish') throw new Error(`an ended run cannot ${step.kind}`);
+  messages.push(...retryMessages(scope, run, end, step.retry, finishedAt));
+  await appendPersistently(scope, messages);
+  deps.metrics?.runs.inc({ state: end.state, failure_class: end.failureClass ?? 'none' });
+  deps.metrics?.runDuration.observe(
+    { state: end.state },
+    Math.max(0, finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+  );
+}
+
+/** The retry intent and its audit event, or the audit that retries are exhausted. */
+function retryMessages(
+  scope: Leased,
+  run: ActiveRun,
+  end: RunEnd,
+  retry: RetryStep,
+  at: Date,
+): EventLogMessage[] {
+  if (!retry) return [];
+  const rootKey = scope.root.key;
+  const ids = { runId: run.runId, failureClass: end.failureClass };
+  if (retry.kind === 'exhausted') {
+    return [auditEvent(scope, rootKey, 'run.retries_exhausted', 'failed', retry.why, ids)];
+  }
+  const { attempt, notBefore } = retry;
+  const { intentId, message } = intentMessage(
+    reconcilerSource,
+    rootKey,
+    {
+      kind: 'retry',
+      changeId: run.cause.changeId,
+      requestId: run.cause.requestId,
+      event: run.cause.event,
+      objectType: run.cause.objectType,
+      objectId: run.cause.objectId,
+      actor: 'unicop-reconciler',
+      retryOf: run.runId,
+      attempt,
+      notBefore: notBefore.toISOString(),
+    },
+    // Derived from the failed run: publishing it again (after a crash) queues nothing new.
+    { intentId: deterministicUuidv7(at.getTime(), run.runId, 'retry'), at },
+  );
+  return [
+    message,
+    auditEvent(scope, rootKey, 'run.retry_scheduled', 'ok', retry.why, {
+      ...ids,
+      intentId,
+      attempt,
+      notBefore: notBefore.toISOString(),
+    }),
+  ];
+}
+
+/** Appends, trying again with backoff (0.5 s · 2^n) for up to about a minute before giving up loudly. */
+async function appendPersistently(scope: Leased, messages: EventLogMessage[]): Promise<void> {
+  const attempts = scope.deps.options.outcomeAppendAttempts ?? configDefaults.UNICOP_OUTCOME_APPEND_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await scope.deps.eventLog.append(messages);
+      return;
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      scope.deps.log.warn({ err: error, attempt }, 'outcome events not yet on Kafka; trying again');
+      await scope.clock.sleep(500 * 2 ** attempt);
+    }
+  }
+}
+
+function journalText(run: ActiveRun, end: RunEnd): string {
+  const job = run.awx
+    ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
+    : '';
+  const why = end.failureClass ? ` (${end.failureClass})` : '';
+  return (
+    `UNICOP run \`${run.runId}\` **${end.state}**${why}${job}\n\n` +
+    `${end.summary}\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`
+  );
+}
+
+function outcomeLevel(state: TerminalRunState): RunLogLine['level'] {
+  if (state === 'succeeded' || state === 'skipped') return 'info';
+  if (state === 'canceled' || state === 'denied') return 'warning';
+  return 'error';
+}
+
+function journalKind(state: TerminalRunState): 'info' | 'success' | 'warning' | 'danger' {
+  if (state === 'succeeded') return 'success';
+  if (state === 'skipped') return 'info';
+  if (state === 'canceled' || state === 'denied') return 'warning';
+  return 'danger';
+}

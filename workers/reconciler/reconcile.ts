@@ -1,0 +1,271 @@
+/**
+ * The reconciler: one reconciliation of one root, given only its key (the job carries nothing else
+ * worth trusting; everything is re-read). In order:
+ *
+ *   lease (fencing token; frozen → parked) → adopt runs a dead worker left open → snapshot →
+ *   skip if the hash is already reconciled → change window (wait, visibly) → run record →
+ *   launch and follow (follow.ts) → outcome and retry (outcome.ts) → release the lease.
+ *
+ * What to do at each point is decide()'s (decide.ts, pure); this driver performs its steps through
+ * the ports (ports.ts) and feeds back what it observed. Every transition is an audit event keyed by
+ * the root, so `unicop.audit` holds each root's timeline in order; each step is also a line of the
+ * run's own log (run-log.ts: the run page's Timeline in NetBox). A write refused by the fence means
+ * another worker holds the root now: this run stops at once and writes nothing more (guarantee 2).
+ * The result tells the queue what to do with the job (result.ts): done, or later at a given time.
+ */
+import { systemClock } from '../../core/clock.js';
+import { configDefaults } from '../../core/config.js';
+import { uuidv7 } from '../../core/ids.js';
+import { PluginConflictError, type PluginRun } from '../../core/plugin/client.js';
+import { openRunStates } from '../../core/runs/state-machine.js';
+import type { ReconcileJobData } from '../reconcile-queue.js';
+import { decide } from './decide.js';
+import { follow, launchAndFollow } from './follow.js';
+import { finish } from './outcome.js';
+import { changeWindows } from './policy.js';
+import type { ReconcilerDeps } from './ports.js';
+import { done, later, type ReconcileResult } from './result.js';
+import { RootLease } from './root-lease.js';
+import {
+  type ActiveRun,
+  activeRunOf,
+  audit,
+  correlation,
+  jobUrl,
+  type Leased,
+  LeaseLostError,
+  newRun,
+  policyOf,
+  type Reconciling,
+  templateOf,
+  viewOf,
+  writeRun,
+} from './scope.js';
+import type { AwxJobKind, DecideSettings, Observation, Step } from './steps.js';
+
+export interface Reconciler {
+  reconcile(job: ReconcileJobData): Promise<ReconcileResult>;
+}
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const base = deps.clock ?? systemClock;
+  const clock = deps.now ? { now: deps.now, sleep: base.sleep } : base;
+  const { options } = deps;
+  const settings: DecideSettings = {
+    leaseBusyRetryMs: options.leaseBusyRetryMs,
+    freezeRecheckMs: options.freezeRecheckMs ?? configDefaults.UNICOP_FREEZE_RECHECK_SECONDS * 1000,
+    retry: options.retry,
+    pollMinMs: options.pollMinMs,
+    pollMaxMs: options.pollMaxMs,
+    cancelGraceMs: options.cancelGraceMs,
+  };
+  const scope: Reconciling = { deps, clock, settings };
+  return { reconcile: (job) => reconcile(scope, job) };
+}
+
+async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<ReconcileResult> {
+  const { deps, clock } = scope;
+  const { plugin, options } = deps;
+  const log = deps.log.child({ rootKey: job.rootKey, intentId: job.intentId });
+  const decideFor = (observation: Observation): Step =>
+    decide(viewOf(null, job.cause), observation, scope.settings);
+  const freeze = deps.freezeView?.globalState();
+  const first = decideFor({
+    kind: 'job',
+    at: clock.now(),
+    freeze: freeze?.frozen ? { reason: freeze.reason } : null,
+  });
+  if (first.kind === 'later') return later(first.at, first.why);
+  const root = await plugin.findRoot(job.rootKey);
+  const found = decideFor({ kind: 'root', exists: root !== null });
+  if (found.kind === 'drop' || !root) {
+    const why = found.kind === 'drop' ? found.why : 'the root no longer exists in NetBox';
+    await audit(scope, job.rootKey, 'intent.dropped', 'ignored', why, { intentId: job.intentId });
+    return done;
+  }
+  let answer: Extract<Observation, { kind: 'lease' }>['answer'];
+  try {
+    answer = {
+      kind: 'acquired',
+      token: (await plugin.acquireLease(root.id, options.holder, options.leaseTtlSeconds)).token,
+    };
+  } catch (error) {
+    if (!(error instanceof PluginConflictError)) throw error;
+    answer = error.frozen
+      ? { kind: 'frozen', detail: error.detail }
+      : { kind: 'busy', holder: error.holder, expiresAt: error.expiresAt ? new Date(error.expiresAt) : null };
+  }
+  const leased = decideFor({ kind: 'lease', at: clock.now(), answer });
+  if (leased.kind === 'later') return later(leased.at, leased.why);
+  if (leased.kind === 'park') {
+    // Parked, not lost: the sweeper emits an intent for the root once it is unfrozen.
+    await audit(scope, job.rootKey, 'intent.parked', 'ignored', leased.why, { intentId: job.intentId });
+    return done;
+  }
+  if (leased.kind !== 'lease-taken') throw new Error(`a lease answer cannot ${leased.kind}`);
+  const token = leased.token;
+  const leasedAt = clock.now();
+  const lease = new RootLease(plugin, root.id, root.key, token, options.leaseTtlSeconds, log);
+  const held: Leased = { ...scope, root, lease, log };
+  try {
+    await audit(scope, root.key, 'lease.acquired', 'ok', null, {
+      intentId: job.intentId,
+      fencingToken: token,
+    });
+    return await underLease(held, job, leasedAt);
+  } catch (error) {
+    if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
+      const fenced = decideFor({ kind: 'fence', reason: (error as Error).message });
+      const why = fenced.kind === 'fenced' ? fenced.why : (error as Error).message;
+      await audit(scope, root.key, 'run.fenced', 'rejected', why, {
+        intentId: job.intentId,
+        fencingToken: token,
+      });
+      return done;
+    }
+    throw error;
+  } finally {
+    if (await lease.release()) {
+      await audit(scope, root.key, 'lease.released', 'ok', null, { fencingToken: token }).catch(
+        () => undefined,
+      );
+    }
+  }
+}
+
+async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date): Promise<ReconcileResult> {
+  const { deps, root, lease, clock, settings } = scope;
+  const { waiting, adopted } = await adoptOpenRuns(scope);
+  const current = await deps.plugin.snapshot(root.id);
+  const snapshotAt = clock.now();
+  /** The run's first lines: its lease and the snapshot it converges to. */
+  const begin = (): ActiveRun => {
+    const run = waiting
+      ? { ...waiting, snapshotHash: current.hash }
+      : newRun(job, current.hash, clock.now(), uuidv7());
+    run.log.add(leasedAt, 'info', `lease acquired with fencing token ${lease.fencingToken}`, {
+      fencing_token: lease.fencingToken,
+      holder: deps.options.holder,
+    });
+    run.log.add(snapshotAt, 'info', `snapshot read: ${current.hash.slice(0, 12)}`, {
+      snapshot_hash: current.hash,
+    });
+    return run;
+  };
+  const fresh = (await deps.plugin.findRoot(root.key)) ?? root;
+  const step = decide(
+    viewOf(null, job.cause),
+    {
+      kind: 'snapshot',
+      at: clock.now(),
+      hash: current.hash,
+      lastReconciledHash: fresh.last_reconciled_hash ?? null,
+      // Drift is flagged by the last run's outcome class (a check-mode run that found the target
+      // differing). Not by the root's status: while we hold the lease it reads `reconciling`.
+      drifted: (fresh.last_run as { outcome_class?: string } | null)?.outcome_class === 'drift',
+      adoptedSucceeded: adopted.filter((r) => r.state === 'succeeded').map((r) => r.snapshotHash),
+      windows: changeWindows(policyOf(root).change_window),
+    },
+    settings,
+  );
+  switch (step.kind) {
+    case 'done':
+      return done;
+    case 'skip': {
+      const run = begin();
+      await writeRun(scope, run, 'skipped');
+      await finish(scope, run, step.end);
+      return done;
+    }
+    case 'wait-window': {
+      const run = begin();
+      run.log.add(clock.now(), 'info', step.summary, { opens_at: step.opensAt.toISOString() });
+      await writeRun(scope, run, 'queued', { summary: step.summary });
+      await audit(scope, root.key, 'run.window_wait', 'ok', step.summary, correlation(run, lease));
+      return later(step.opensAt, 'change window closed');
+    }
+    case 'start': {
+      const run = begin();
+      run.leasedAt = clock.now();
+      await writeRun(scope, run, 'leased', { summary: '' });
+      await audit(scope, root.key, 'run.leased', 'ok', null, {
+        ...correlation(run, lease),
+        cause: job.cause.kind,
+      });
+      await finish(scope, run, await launchAndFollow(scope, run, current.snapshot));
+      return done;
+    }
+    default:
+      throw new Error(`a snapshot cannot ${step.kind}`);
+  }
+}
+
+/**
+ * Runs of this root still open in NetBox belong to a worker that died (we hold the lease now).
+ * One with an AWX job is adopted: the job is followed to its end, never launched again. One that
+ * never reached AWX ends `failed`/`lease_lost`, except a run waiting for its change window,
+ * which this job continues (returned).
+ */
+async function adoptOpenRuns(scope: Leased): Promise<{ waiting: ActiveRun | null; adopted: ActiveRun[] }> {
+  const { deps, root, lease, clock, settings } = scope;
+  let waiting: ActiveRun | null = null;
+  const adopted: ActiveRun[] = [];
+  for (const record of await deps.plugin.listRuns(root.key, openRunStates)) {
+    const run = activeRunOf(record);
+    let step = decide(
+      viewOf(run, run.cause),
+      { kind: 'open-run', lookedUp: false, waitingTaken: waiting !== null },
+      settings,
+    );
+    if (step.kind === 'find-launched') {
+      run.awx = await findLaunched(scope, record);
+      step = decide(
+        viewOf(run, run.cause),
+        { kind: 'open-run', lookedUp: true, waitingTaken: waiting !== null },
+        settings,
+      );
+    }
+    if (step.kind === 'adopt' && run.awx) {
+      const jobRef = run.awx;
+      run.leasedAt = clock.now(); // the run timeout starts again with the new holder
+      run.log.add(
+        run.leasedAt,
+        'warning',
+        `adopted by ${deps.options.holder} (its worker stopped); following AWX ${jobRef.kind} ${jobRef.id}`,
+        { fencing_token: lease.fencingToken, awx_job_id: jobRef.id },
+      );
+      await writeRun(scope, run, record.state, {
+        awx_job_id: jobRef.id,
+        awx_job_type: jobRef.kind === 'job' ? 'job' : 'workflow',
+        awx_job_url: jobRef.url,
+      });
+      await audit(scope, root.key, 'run.adopted', 'ok', `following AWX ${jobRef.kind} ${jobRef.id}`, {
+        ...correlation(run, lease),
+        awxJobId: jobRef.id,
+      });
+      await finish(scope, run, await follow(scope, run));
+      adopted.push(run);
+    } else if (step.kind === 'keep-waiting') {
+      waiting = run;
+    } else if (step.kind === 'end') {
+      await finish(scope, run, step.end, { retry: step.retryAllowed });
+    } else {
+      throw new Error(`an open run cannot ${step.kind}`);
+    }
+  }
+  return { waiting, adopted };
+}
+
+/** An open run whose AWX job id was never recorded: AWX is asked for a job carrying its run id. */
+async function findLaunched(scope: Leased, record: PluginRun): Promise<ActiveRun['awx']> {
+  const template = templateOf(scope.root);
+  if (template.id === null) return null;
+  const since = new Date(Date.parse(record.started) - 60_000);
+  const found =
+    template.type === 'workflow'
+      ? await scope.deps.awx.findWorkflowJobByRunId(template.id, record.run_id, since)
+      : await scope.deps.awx.findJobByRunId(template.id, record.run_id, since);
+  if (!found) return null;
+  const kind: AwxJobKind = template.type === 'workflow' ? 'workflow_job' : 'job';
+  return { kind, id: found.id as number, url: jobUrl(scope, kind, found.id as number) };
+}

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Kafka, logLevel } from 'kafkajs';
+import { sleep } from '../../core/clock.js';
 import { readStackEnv } from '../../core/config.js';
 import { commit, goal, machine, type ScenarioResult } from '../scenario-result.js';
 import { memoryOf, percentile, table } from '../support.js';
@@ -39,6 +40,20 @@ interface Point {
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Waits (at most 20 s) until the receivers together use under 10 % of a CPU: ansible-rulebook
+ * answers before its rule engine has handled the events, and a JVM warms up after it listens, so
+ * work left over from one point must not run during the next receiver's.
+ */
+async function settle(pids: number[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const before = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    await sleep(1000);
+    if (pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before < 100) return;
+  }
 }
 
 export const ingestHeading = '## Ingest: bare sink, UNICOP bridge and ansible-rulebook side by side';
@@ -86,6 +101,7 @@ export async function benchIngest(): Promise<{ section: string; result: Scenario
           load.bodies.length = 0;
           return load;
         };
+        await settle([...receivers.values()].map((r) => r.process.pid as number));
         await timed(warmupSeconds * 1000);
         const sampler =
           kind === 'bridge'
@@ -188,7 +204,8 @@ function report(points: Point[], extras: Extras): { section: string; result: Sce
     `Run ${result.at} at ${result.commit} on ${result.machine.cpus} × ${result.machine.model}, Node ${result.machine.node}`,
     '(`npm run bench -- ingest`). One load generator (Node, keep-alive connections, distinct signed',
     `NetBox 4.7 bodies) drives each receiver for ${seconds} s per point after ${warmupSeconds} s of warm-up,`,
-    'receivers interleaved per connection count; load generator, receivers, Kafka and Redis share the',
+    'receivers interleaved per connection count, each point begun once all receivers are idle (at most',
+    '20 s); load generator, receivers, Kafka and Redis share the',
     `same cores (load average ${extras.loadAverage.before.map(fmt).join(' ')} before, ${extras.loadAverage.after.map(fmt).join(' ')} after), so the ratios`,
     'within this run are the figures to read. CPU is the receiver process only.',
     '',

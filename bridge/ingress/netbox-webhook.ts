@@ -3,8 +3,9 @@
  * signature, parse, validate, recognise echoes and duplicates, append the change to
  * `unicop.changes`, and answer 202 only once Kafka acknowledged it (acks=all). No NetBox call is
  * made on this path; working out which roots a change touches happens behind the log (resolver).
- * One append per webhook: the change and its `change.received` audit event go in the same
- * acknowledged write, and nothing is appended after it (docs/decisions/0035-ingest-throughput.md).
+ * One awaited append per webhook: the change and its `change.received` audit event go in the same
+ * acknowledged write; `change.published` follows in the producer's next batch, not waited for
+ * (docs/decisions/0035-ingest-throughput.md).
  */
 import type { Logger } from 'pino';
 import type { EventLog } from '../../core/event-log/port.js';
@@ -168,6 +169,21 @@ async function accept(
   }
   deps.metrics.published.inc({ type: eventTypes.change.type });
   deps.metrics.publishLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  // DESIGN §4 names "published" among the audit transitions: recorded once the change is durable,
+  // not waited for (it rides the producer's next batch; the 202 does not wait for it).
+  deps.audit.record(
+    {
+      action: 'change.published',
+      actor: 'unicop-bridge',
+      subjectType: delivery.objectType,
+      subjectId: String(delivery.objectId),
+      outcome: 'ok',
+      reason: null,
+      correlation: { ...correlation, changeId },
+      metadata: { topic: eventTypes.change.topic },
+    },
+    objectKey,
+  );
   log.info({ ...correlation, changeId, event: delivery.event }, 'change accepted');
   return { status: 202, body: { status: 'accepted', changeId } };
 }

@@ -87,6 +87,8 @@ describe('POST /webhooks/netbox', () => {
       },
     });
     await tail.waitFor(auditWhere('change.received', (d) => d.subjectId === String(body.data.id)));
+    // DESIGN §4's "published" transition, recorded once the change is durable.
+    await tail.waitFor(auditWhere('change.published', (d) => d.subjectId === String(body.data.id)));
   });
 
   it('accepts a 4.4 delivery (model, username, request_id, null prechange) signed with the previous secret', async () => {

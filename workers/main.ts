@@ -93,6 +93,8 @@ async function main(): Promise<void> {
         concurrency: config.UNICOP_RECONCILE_CONCURRENCY,
         metrics,
         ...reconcileWorkerPauses(config),
+        eventLog,
+        actor: holder,
       },
       log.child({ part: 'reconciler' }),
     );

@@ -34,6 +34,10 @@ export const auditActions = {
   'automation.frozen': 'admin API: automation frozen (globally or for one root), with the reason',
   'automation.resumed': 'admin API: automation resumed, with the reason',
   'sweep.requested': "admin API: an operator asked for a sweep; the workers' sweeper takes it within seconds",
+  'job.paused':
+    'reconcile worker: a retriable error (NetBox, Kafka or an AWX launch answer away) paused the job; it comes back after the delay',
+  'job.failed':
+    'reconcile worker: the job failed on an error that is not retriable (a programming error); not retried',
   'lease.acquired': 'reconciler: the root lease was taken; correlation carries the fencing token',
   'lease.released': 'reconciler: the lease was given back after the run',
   'run.window_wait': 'reconciler: outside the change window; the run waits as queued until it opens',

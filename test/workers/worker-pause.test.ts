@@ -6,11 +6,13 @@
 import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient } from '../../core/plugin/client.js';
 import { createWorkerMetrics } from '../../workers/metrics.js';
 import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { TopicTail } from '../support/kafka.js';
 import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
 import { stack, uniqueName } from '../support/stack.js';
 
@@ -34,10 +36,13 @@ const pauseDelays = (rootKey: string) =>
 
 describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost', () => {
   let back: BackHalf;
+  let tail: TopicTail;
   beforeAll(async () => {
     back = await startBackHalf();
+    tail = await TopicTail.start([topics.audit]);
   });
   afterAll(async () => {
+    await tail?.stop();
     await back?.stop();
   });
 
@@ -50,7 +55,15 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
     const unreachable = new PluginClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused', timeoutMs: 2000 });
     const paused = startReconcileWorker(
       back.reconciler({}, { plugin: unreachable }),
-      { redisUrl: stack.redisUrl(), concurrency: 1, queueName, metrics, pauseMinMs: 500, pauseMaxMs: 1000 },
+      {
+        redisUrl: stack.redisUrl(),
+        concurrency: 1,
+        queueName,
+        metrics,
+        pauseMinMs: 500,
+        pauseMaxMs: 1000,
+        eventLog: back.eventLog,
+      },
       log,
     );
     try {
@@ -75,6 +88,14 @@ describe('reconcile worker: NetBox unavailable pauses the job, nothing is lost',
       expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(0);
       const counted = (await metrics.registry.getSingleMetric('unicop_reconcile_jobs_total')?.get())?.values;
       expect(counted?.find((v) => v.labels.result === 'paused')?.value).toBeGreaterThanOrEqual(2);
+      // Each pause is on the root's timeline too (job.paused, with the delay and the job's intent).
+      const audited = await tail.waitFor((m) => {
+        const d = m.value.data as { action?: string; subjectId?: string };
+        return m.topic === topics.audit && d.action === 'job.paused' && d.subjectId === site.rootKey;
+      }, 2);
+      expect(
+        audited.map((m) => (m.value.data as { correlation: { delayMs: number } }).correlation.delayMs),
+      ).toEqual(delays.slice(0, 2));
 
       // NetBox is back (a worker that reaches it): the same job completes with a succeeded run.
       await paused.close();

@@ -6,18 +6,22 @@
  * retriable error paused it — NetBox unavailable, a lost AWX launch answer, Kafka briefly away —
  * with a delay growing per consecutive pause (the workers pause, nothing is lost: the run is
  * adopted when the job comes back); terminal is a programming error and fails the job, visibly.
- * The audit events of each branch are written where the decision was taken, with the run's
- * correlation (reconcile.ts: intent.parked, run.window_wait, …). A worker killed mid-job leaves the
+ * Audit per branch: `done` and a decided `later` were audited where the decision was taken, with
+ * the run's correlation (reconcile.ts: run outcomes, intent.parked, run.window_wait, …); a pause
+ * and a terminal error are audited here (`job.paused`, `job.failed`), as nothing else saw them. A worker killed mid-job leaves the
  * job stalled; BullMQ hands it to another worker, whose reconciler adopts the open run
  * (maxStalledCount is high on purpose).
  */
 import { DelayedError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { configDefaults } from '../../core/config.js';
+import type { EventLog } from '../../core/event-log/port.js';
+import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { type ReconcileJobData, reconcileQueueName } from '../reconcile-queue.js';
 import type { Reconciler } from './reconcile.js';
 import { settle } from './result.js';
+import { reconcilerSource } from './scope.js';
 
 export interface ReconcileWorkerOptions {
   redisUrl: string;
@@ -27,6 +31,10 @@ export interface ReconcileWorkerOptions {
   pauseMaxMs?: number;
   queueName?: string;
   metrics?: WorkerMetrics;
+  /** Where the pause and terminal branches are audited (unicop.audit); none: not audited. */
+  eventLog?: EventLog;
+  /** The audit events' actor (the reconciler's holder name). */
+  actor?: string;
 }
 
 type JobData = ReconcileJobData & { pauses?: number };
@@ -38,6 +46,23 @@ export function startReconcileWorker(
 ): Worker<JobData> {
   const pauseMin = options.pauseMinMs ?? configDefaults.UNICOP_PAUSE_MIN_MS;
   const pauseMax = options.pauseMaxMs ?? configDefaults.UNICOP_PAUSE_MAX_MS;
+  // Best effort: a pause may be Kafka being away; the log line is the record then.
+  const audit = (job: JobData, action: AuditAction, reason: string, extra: Record<string, number>) =>
+    options.eventLog
+      ?.append([
+        rootAuditMessage(
+          reconcilerSource,
+          options.actor ?? 'unicop-reconciler',
+          job.rootKey,
+          action,
+          'failed',
+          reason,
+          { intentId: job.intentId, ...extra },
+        ),
+      ])
+      .catch((error: unknown) =>
+        log.warn({ err: error, rootKey: job.rootKey, action }, 'audit event not written'),
+      );
   const worker = new Worker<JobData>(
     options.queueName ?? reconcileQueueName,
     async (job, token) => {
@@ -55,6 +80,7 @@ export function startReconcileWorker(
             await job.updateData({ ...job.data, pauses: pauses + 1 });
             options.metrics?.jobs.inc({ result: 'paused' });
             log.warn({ rootKey, delayMs: pauseMs, err: result.pausedBy }, 'job paused on a retriable error');
+            void audit(job.data, 'job.paused', result.why, { delayMs: pauseMs, pauses: pauses + 1 });
           } else {
             if (pauses) await job.updateData({ ...job.data, pauses: 0 });
             options.metrics?.jobs.inc({ result: 'later' });
@@ -64,6 +90,12 @@ export function startReconcileWorker(
           throw new DelayedError();
         case 'terminal':
           options.metrics?.jobs.inc({ result: 'failed' });
+          await audit(
+            job.data,
+            'job.failed',
+            `${result.class}: the job failed (a programming error, not retried)`,
+            {},
+          );
           throw result.error;
       }
     },

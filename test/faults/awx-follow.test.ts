@@ -5,7 +5,7 @@
  * docs/runbooks/awx-unavailable.md: AWX unreachable while following — polling goes on (no failure,
  * no second launch) and the run ends with AWX's own word once it answers again.
  *
- * The real reconciler (workers/reconciler/reconciler.ts) runs against the real NetBox plugin, Kafka
+ * The real reconciler (workers/reconciler/: createReconciler) runs against the real NetBox plugin, Kafka
  * and the stack's real AWX 24.6.1; nock wraps real AWX's address (every other request passes
  * through to it) and answers only the job reads it is told to break. Happy path against the real services: test/workers/reconciler.test.ts,
  * "launches once with the snapshot, records success in NetBox and Kafka, then skips the same hash".

@@ -3,38 +3,22 @@
  * scripts/test-all runs before the suites) run by plain node — no tsx loader — dispatches to the
  * bridge and the workers, prints its usage on --help, and refuses an unknown command with exit 2.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../core/config.js';
 import { stack } from '../support/stack.js';
-
-const unicop = join(repoRoot, 'dist', 'bin', 'unicop.js');
-
-type Ran = { code: number | null; stdout: string; stderr: string };
+import { assertBuilt, type Ran, startUnicop } from './run-unicop.js';
 
 const children: ChildProcess[] = [];
 
+/** The compiled CLI (run-unicop.ts), each child kept so afterEach can stop what is left. */
 function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(process.execPath, [unicop, ...args], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const done = new Promise<Ran>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
+  const started = startUnicop(args, env);
+  children.push(started.child);
+  return started;
 }
 
 function freePort(): Promise<number> {
@@ -53,7 +37,7 @@ describe('unicop (compiled)', () => {
   let emptyVar: string;
 
   beforeAll(() => {
-    if (!existsSync(unicop)) throw new Error(`${unicop} is missing: run \`npm run build\` first`);
+    assertBuilt();
     emptyVar = mkdtempSync(join(tmpdir(), 'unicop-cli-'));
     return () => rmSync(emptyVar, { recursive: true, force: true });
   });

@@ -23,11 +23,14 @@ import { createHttpServer, type Route } from './http/server.js';
 import { awxWebhookHandler } from './ingress/awx-webhook.js';
 import { DeliveryMemory } from './ingress/delivery-memory.js';
 import { netboxWebhookHandler } from './ingress/netbox-webhook.js';
+import { KafkaStartup } from './kafka-startup.js';
 import { type BridgeMetrics, createBridgeMetrics } from './metrics.js';
 
 export interface BridgeDeps {
   config: UnicopConfig;
   eventLog: EventLog;
+  /** Where the audit trail appends (default: eventLog); connectBridge's holds them until Kafka is connected. */
+  auditLog?: EventLog;
   redis: Redis;
   logger: Logger;
   freezeView: FreezeView;
@@ -45,13 +48,14 @@ export interface Bridge {
 export function createBridge({
   config,
   eventLog,
+  auditLog,
   redis,
   logger,
   freezeView,
   resolverLag,
 }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
-  const audit = new AuditTrail(eventLog, logger, () => metrics.auditFailures.inc());
+  const audit = new AuditTrail(auditLog ?? eventLog, logger, () => metrics.auditFailures.inc());
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
   const routes: Route[] = [
     {
@@ -106,15 +110,17 @@ export function createBridge({
 }
 
 /**
- * Connects a bridge's dependencies (event log, Redis, the freeze view replayed from
- * unicop.control) from configuration and wires it; `close` releases them after the server stopped.
- * bridge/main.ts and the tests start bridges this one way.
+ * Wires a bridge from configuration without waiting for Kafka: the server can listen at once, and
+ * `ready` resolves once Kafka is connected (the producer, and the freeze view replayed from
+ * unicop.control); until then webhooks are answered 503 and /readyz says not_ready
+ * (bridge/kafka-startup.ts, decision 0036). `close` releases the dependencies after the server
+ * stopped. bridge/main.ts and the tests start bridges this one way.
  */
 export async function connectBridge(
   config: UnicopConfig,
   logger: Logger,
   kafka: Kafka,
-): Promise<Bridge & { close(): Promise<void> }> {
+): Promise<Bridge & { ready: Promise<void>; close(): Promise<void> }> {
   const eventLog = new KafkaEventLog(kafka, {
     lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
     ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
@@ -127,10 +133,11 @@ export async function connectBridge(
       logger,
     ),
   );
-  await freezeView.start();
+  const startup = new KafkaStartup(eventLog, freezeView, logger);
   const bridge = createBridge({
     config,
-    eventLog,
+    eventLog: startup.ingressLog,
+    auditLog: startup.auditLog,
     redis,
     logger,
     freezeView,
@@ -138,7 +145,9 @@ export async function connectBridge(
   });
   return {
     ...bridge,
+    ready: startup.ready,
     close: async () => {
+      startup.stop();
       await Promise.all([eventLog.close(), freezeView.stop()]);
       redis.disconnect();
     },

@@ -1,4 +1,8 @@
-/** The bridge process: parse configuration, connect, listen; stop cleanly on SIGTERM/SIGINT. */
+/**
+ * The bridge process: parse configuration, listen at once, connect to Kafka behind it (webhooks
+ * are answered 503 until it is connected; /readyz says when: decision 0036); stop cleanly on
+ * SIGTERM/SIGINT.
+ */
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
@@ -15,10 +19,11 @@ async function main(): Promise<void> {
     brokers: config.UNICOP_KAFKA_BROKERS,
     logLevel: logLevel.WARN,
   });
-  const { server, close } = await connectBridge(config, logger, kafka);
+  const { server, ready, close } = await connectBridge(config, logger, kafka);
   server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
     logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
   );
+  ready.catch(() => undefined); // stopped before Kafka was connected: nothing to report
   const stop = () => {
     logger.info('bridge stopping');
     server.close(() => {

@@ -1,6 +1,8 @@
 /**
  * GET /healthz (the process answers), GET /readyz (Kafka, Redis and NetBox reachable — each checked
- * with a short timeout and reported by name), GET /metrics (Prometheus text).
+ * with a short timeout and reported by name), GET /metrics (Prometheus text). The bridge listens
+ * before it has connected to Kafka (decision 0036): `kafka` stays false until the start-up
+ * connection is made (the event log it is given says so), so /readyz answers not_ready until then.
  */
 import type { Redis } from 'ioredis';
 import type { EventLog } from '../../core/event-log/port.js';

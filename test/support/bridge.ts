@@ -66,8 +66,9 @@ export async function startBridge(
       return real;
     };
   }
-  const { server, routes, close } = await connectBridge(config, logger, kafka);
+  const { server, routes, ready, close } = await connectBridge(config, logger, kafka);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await ready; // Kafka connected: the tests' webhooks are not refused as arriving too early
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

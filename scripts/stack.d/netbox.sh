@@ -267,6 +267,14 @@ API_TOKEN_PEPPERS = {1: '$(secret api_token_pepper)'}
 
 TIME_ZONE = 'UTC'
 
+# Webhook retries (docs/decisions/0036): NetBox sends a webhook once unless RQ_RETRY_MAX is set, so an
+# edit made while the bridge restarts, or answered 503 while Kafka is away, would wait for the sweep.
+# 10 retries, the n-th RQ_RETRY_INTERVAL[n] seconds after the failure before it (one value per retry:
+# RQ pads a shorter list at the front with its first value): ~6 minutes of outage covered, longer
+# than the default sweep interval (300 s), which catches what is left.
+RQ_RETRY_MAX = 10
+RQ_RETRY_INTERVAL = [1, 2, 5, 10, 20, 30, 60, 60, 60, 120]
+
 PLUGINS = ['unicop']
 # The dev/test stack's root kinds (docs/decisions/0020). AWX template ids: real AWX's ids of the
 # catalogue's template names once the awx service is up (the default stack), else the AWX double's

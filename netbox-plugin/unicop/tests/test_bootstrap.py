@@ -1,6 +1,7 @@
 """`unicop_bootstrap`: creates the Webhook (URL, secret, JSON content type) and one Event Rule for every
 object type the catalogue covers (created/updated/deleted); a second run changes nothing; a changed URL
-or secret updates the same objects; the secret never appears in the output; bad input is refused."""
+or secret updates the same objects; the secret never appears in the output; bad input is refused; it says
+whether NetBox retries webhooks (RQ_RETRY_MAX) and warns when it does not."""
 
 import tempfile
 from io import StringIO
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 from extras.models import EventRule, Webhook
 from utilities.testing import TestCase
 
@@ -72,6 +74,19 @@ class BootstrapTestCase(TestCase):
             ('http://bridge.example:9000/webhooks/netbox', 'rotated-secret'),
         )
         self.assertEqual(rule.object_types.count(), len(catalogue().covered_types()))
+
+    @override_settings(RQ_RETRY_MAX=20, RQ_RETRY_INTERVAL=[1, 2, 5])
+    def test_reports_webhook_retries(self):
+        self.assertIn(
+            'webhook retries: up to 20 (RQ_RETRY_MAX), after [1, 2, 5] s (RQ_RETRY_INTERVAL)', self.run_cmd()
+        )
+
+    @override_settings(RQ_RETRY_MAX=0)
+    def test_warns_without_webhook_retries(self):
+        err = StringIO()
+        out = self.run_cmd(stderr=err)
+        self.assertNotIn('webhook retries', out)
+        self.assertIn('webhook retries: off (RQ_RETRY_MAX = 0)', err.getvalue())
 
     def test_bad_input(self):
         with self.assertRaisesMessage(CommandError, '--url'):

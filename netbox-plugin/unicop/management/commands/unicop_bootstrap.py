@@ -1,7 +1,9 @@
 """Creates or updates NetBox's side of the change feed: one Webhook pointing at the UNICOP bridge (signed
 with the secret, JSON body) and one Event Rule sending object_created/updated/deleted of every object type
 the root catalogue covers (anchors and members) to it. Idempotent: a second run changes nothing and says
-so. The secret is read from a file (never from the command line, never printed)."""
+so. The secret is read from a file (never from the command line, never printed). It also says whether
+NetBox retries a webhook the bridge did not accept (RQ_RETRY_MAX, RQ_RETRY_INTERVAL: configuration.py,
+not something a command can set) and warns when it does not (docs/decisions/0036)."""
 
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from extras.models import EventRule, Webhook
+from netbox.config import get_config
 
 from unicop.catalogue import catalogue
 
@@ -80,6 +83,23 @@ class Command(BaseCommand):
                 rule_state = 'updated' if rule_state == 'unchanged' else rule_state
         self.stdout.write(f'webhook {name}: {webhook_state} ({url})')
         self.stdout.write(f'event rule {name}: {rule_state} ({", ".join(types)}; {", ".join(EVENT_TYPES)})')
+        self._report_retries()
+
+    def _report_retries(self):
+        """NetBox sends a webhook once unless RQ_RETRY_MAX is set: a change made while the bridge restarts,
+        or answered 503 while Kafka is away, then reaches UNICOP only with the next sweep."""
+        config = get_config()
+        retry_max, interval = config.RQ_RETRY_MAX, config.RQ_RETRY_INTERVAL
+        if retry_max:
+            self.stdout.write(
+                f'webhook retries: up to {retry_max} (RQ_RETRY_MAX), after {interval} s (RQ_RETRY_INTERVAL)'
+            )
+        else:
+            self.stderr.write(
+                'webhook retries: off (RQ_RETRY_MAX = 0): NetBox sends each webhook once, so a change '
+                'the bridge does not accept (restarting, Kafka away) waits for the sweep; set '
+                'RQ_RETRY_MAX and RQ_RETRY_INTERVAL in configuration.py (docs/decisions/0036)'
+            )
 
     def _upsert(self, model, name, fields):
         obj = model.objects.filter(name=name).first()

@@ -95,6 +95,7 @@ async function main(): Promise<void> {
         ...reconcileWorkerPauses(config),
         eventLog,
         actor: holder,
+        leaseTtlSeconds: config.UNICOP_LEASE_TTL_SECONDS,
       },
       log.child({ part: 'reconciler' }),
     );
@@ -162,7 +163,12 @@ async function main(): Promise<void> {
         startResolver({
           changes: new KafkaEventStream(
             kafka,
-            { topic: topics.changes, groupId: consumerGroups.resolver, onFatal: exitOnFatal('resolver') },
+            {
+              topic: topics.changes,
+              groupId: consumerGroups.resolver,
+              onFatal: exitOnFatal('resolver'),
+              ...consumerRetry(config),
+            },
             log.child({ part: 'resolver' }),
           ),
           eventLog,
@@ -172,7 +178,12 @@ async function main(): Promise<void> {
       startDispatcher: () =>
         startDispatcher(
           { queue, freezeView, eventLog },
-          { kafka, log: log.child({ part: 'dispatcher' }), onFatal: exitOnFatal('dispatcher') },
+          {
+            kafka,
+            log: log.child({ part: 'dispatcher' }),
+            onFatal: exitOnFatal('dispatcher'),
+            retry: consumerRetry(config),
+          },
         ),
       startReconcileWorker: startWorker,
       sweeper,

@@ -19,6 +19,7 @@ import type { EventLog } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { type ReconcileJobData, reconcileQueueName } from '../reconcile-queue.js';
+import { reconcileQueueTiming } from '../timing.js';
 import type { Reconciler } from './reconcile.js';
 import { settle } from './result.js';
 import { reconcilerSource } from './scope.js';
@@ -35,6 +36,8 @@ export interface ReconcileWorkerOptions {
   eventLog?: EventLog;
   /** The audit events' actor (the reconciler's holder name). */
   actor?: string;
+  /** The lease TTL: a killed worker's job is back before its lease expires (workers/timing.ts). None: BullMQ's defaults. */
+  leaseTtlSeconds?: number;
 }
 
 type JobData = ReconcileJobData & { pauses?: number };
@@ -102,6 +105,7 @@ export function startReconcileWorker(
     {
       connection: { url: options.redisUrl },
       concurrency: options.concurrency,
+      ...(options.leaseTtlSeconds === undefined ? {} : reconcileQueueTiming(options.leaseTtlSeconds)),
       maxStalledCount: 1000,
       autorun: true,
     },

@@ -217,7 +217,8 @@ async function main(): Promise<void> {
     },
     ['workers'],
   );
-  await waitFor(`http://${bridgeHost}:${bridgePort}/healthz`);
+  // Ready, not only listening: the bridge answers webhooks 503 until Kafka is connected.
+  await waitFor(`http://${bridgeHost}:${bridgePort}/readyz`);
   console.log(`AWX ${version} at ${awxUrl} (real AWX; version from its /api/v2/ping/)`);
   console.log(
     `bridge on ${bridgeHost}:${bridgePort}, where AWX posts its notifications; workers running (resolver, dispatcher, reconciler, sweeper)`,

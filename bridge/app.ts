@@ -43,6 +43,8 @@ export interface Bridge {
   metrics: BridgeMetrics;
   /** What the bridge serves, for the OpenAPI conformance test. */
   routes: { method: string; path: string }[];
+  /** Waits for the audit events recorded without waiting (before the event log closes). */
+  flushAudit(): Promise<void>;
 }
 
 export function createBridge({
@@ -106,7 +108,12 @@ export function createBridge({
     }),
   ];
   const server = createHttpServer(routes, logger);
-  return { server, metrics, routes: routes.map(({ method, path }) => ({ method, path })) };
+  return {
+    server,
+    metrics,
+    routes: routes.map(({ method, path }) => ({ method, path })),
+    flushAudit: () => audit.flush(),
+  };
 }
 
 /**
@@ -147,6 +154,11 @@ export async function connectBridge(
     ...bridge,
     ready: startup.ready,
     close: async () => {
+      // The events recorded after an answer (change.published, refusals) are written before the
+      // producer closes (bounded by the publish timeout). Not connected yet: stopping first fails
+      // those still waiting for the connection (logged and counted, as any audit failure).
+      if (!startup.isConnected()) startup.stop();
+      await bridge.flushAudit();
       startup.stop();
       await Promise.all([eventLog.close(), freezeView.stop()]);
       redis.disconnect();

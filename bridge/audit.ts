@@ -20,11 +20,22 @@ export class AuditTrail {
     private readonly onFailure: () => void = () => undefined,
   ) {}
 
+  private readonly pending = new Set<Promise<void>>();
+
   /** Appends without waiting; a failure is logged (without the event's data) and counted. */
   record(data: AuditData, key: string): void {
-    this.log.append([auditMessage(data, key)]).catch((error: unknown) => {
-      this.onFailure();
-      this.logger.warn({ err: error, action: data.action }, 'audit event could not be written');
-    });
+    const appended: Promise<void> = this.log
+      .append([auditMessage(data, key)])
+      .catch((error: unknown) => {
+        this.onFailure();
+        this.logger.warn({ err: error, action: data.action }, 'audit event could not be written');
+      })
+      .finally(() => this.pending.delete(appended));
+    this.pending.add(appended);
+  }
+
+  /** Waits for every event recorded so far: a bridge that stops writes them before its producer closes. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 }

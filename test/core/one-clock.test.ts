@@ -110,6 +110,7 @@ describe('one clock', () => {
     const plugin = {
       async *allRoots(): AsyncGenerator<PluginRoot> {
         sweeps++;
+        yield* []; // a NetBox with no roots: each sweep lists nothing
       },
     } as unknown as PluginClient;
     const eventLog: EventLog = { append: async () => undefined } as unknown as EventLog;

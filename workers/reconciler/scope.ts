@@ -189,15 +189,9 @@ export function auditEvent(
   );
 }
 
-export function audit(
-  scope: Reconciling,
-  rootKey: string,
-  action: AuditAction,
-  outcome: EventData<'audit'>['outcome'],
-  reason: string | null,
-  correlation: Correlation,
-): Promise<void> {
-  return scope.deps.eventLog.append([auditEvent(scope, rootKey, action, outcome, reason, correlation)]);
+/** auditEvent(), appended on its own. */
+export function audit(...args: Parameters<typeof auditEvent>): Promise<void> {
+  return args[0].deps.eventLog.append([auditEvent(...args)]);
 }
 
 /** The AWX UI's page of a job. */

@@ -23,7 +23,13 @@ import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
 import { createWorkerMetrics } from './metrics.js';
-import { type ReconcileJobData, reconcileQueueName } from './reconcile-queue.js';
+import {
+  holderFor,
+  queueTag,
+  type ReconcileJobData,
+  reconcileQueueName,
+  rootJobsOf,
+} from './reconcile-queue.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
 import { reconcilerOptions, reconcileWorkerPauses } from './reconciler/options.js';
 import { createReconciler } from './reconciler/reconcile.js';
@@ -67,7 +73,9 @@ async function main(): Promise<void> {
     connection: { url: config.UNICOP_REDIS_URL },
   });
   const metrics = createWorkerMetrics();
-  const holder = `${hostname()}:${process.pid}:${uuidv7().slice(-8)}`;
+  // The holder name carries the queue's tag: the sweeper frees only its own queue's lost leases.
+  const tag = queueTag(config.UNICOP_REDIS_URL, reconcileQueueName);
+  const holder = holderFor(`${hostname()}:${process.pid}:${uuidv7().slice(-8)}`, tag);
   const wakeups = new AwxNotificationWakeups(
     new KafkaEventStream(
       kafka,
@@ -110,6 +118,8 @@ async function main(): Promise<void> {
     checkMs: config.UNICOP_SWEEP_CHECK_MS,
     metrics,
     log: log.child({ part: 'sweeper' }),
+    // A live lease whose root has no job in this queue (Redis lost it) is freed, not waited out.
+    jobs: rootJobsOf(queue, tag),
   });
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {

@@ -40,10 +40,14 @@ export const auditActions = {
     'reconcile worker: the job failed on an error that is not retriable (a programming error); not retried',
   'lease.acquired': 'reconciler: the root lease was taken; correlation carries the fencing token',
   'lease.released': 'reconciler: the lease was given back after the run',
+  'lease.freed':
+    "sweeper: a live lease whose root has no job in the queue (Redis lost it) was released with its token; the next holder's token fences the old one",
   'run.window_wait': 'reconciler: outside the change window; the run waits as queued until it opens',
   'run.leased': 'reconciler: a run record exists for this snapshot hash and token',
   'run.launched': 'reconciler: AWX accepted the launch; the job id is recorded before waiting',
   'run.adopted': "reconciler: a dead worker's open run is followed to its end instead of launching again",
+  'run.resumed':
+    "reconciler: a dead worker's run that never reached AWX is resumed under the new lease (same run id, new fencing token), not failed",
   'run.running': 'reconciler: AWX reports the job running',
   'approval.requested': 'reconciler: the workflow waits on an approval node (run awaiting_approval)',
   'approval.given': 'reconciler: the approval passed; the workflow goes on',

@@ -51,6 +51,9 @@ export const intentCause = z.object({
   retryOf: z.string().optional(),
   attempt: z.number().int().min(1).optional(),
   notBefore: isoTime.optional(),
+  // Sweeper only (additive in v1): the root's last run was open when the intent was emitted, so its
+  // job finishes or adopts that run and goes ahead of fresh intents (workers/reconcile-queue.ts).
+  openRun: z.boolean().optional(),
 });
 
 export const intentData = z.object({

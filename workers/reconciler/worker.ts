@@ -8,7 +8,9 @@
  * adopted when the job comes back); terminal is a programming error and fails the job, visibly.
  * Audit per branch: `done` and a decided `later` were audited where the decision was taken, with
  * the run's correlation (reconcile.ts: run outcomes, intent.parked, run.window_wait, …); a pause
- * and a terminal error are audited here (`job.paused`, `job.failed`), as nothing else saw them. A worker killed mid-job leaves the
+ * and a terminal error are audited here (`job.paused`, `job.failed`), as nothing else saw them. A
+ * job handed back with `later` is raised to the in-flight priority first, so when it is due it goes
+ * ahead of fresh intents (decision 0038). A worker killed mid-job leaves the
  * job stalled; BullMQ hands it to another worker, whose reconciler adopts the open run
  * (maxStalledCount is high on purpose).
  */
@@ -18,7 +20,7 @@ import { configDefaults } from '../../core/config.js';
 import type { EventLog } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import type { WorkerMetrics } from '../metrics.js';
-import { type ReconcileJobData, reconcileQueueName } from '../reconcile-queue.js';
+import { type ReconcileJobData, reconcilePriority, reconcileQueueName } from '../reconcile-queue.js';
 import { reconcileQueueTiming } from '../timing.js';
 import type { Reconciler } from './reconcile.js';
 import { settle } from './result.js';
@@ -88,6 +90,10 @@ export function startReconcileWorker(
             if (pauses) await job.updateData({ ...job.data, pauses: 0 });
             options.metrics?.jobs.inc({ result: 'later' });
             log.info({ rootKey, at: result.at, reason: result.why }, 'job delayed');
+          }
+          // Taken once, handed back: it goes ahead of fresh intents when it is due (reconcile-queue.ts).
+          if (job.priority !== reconcilePriority.inFlight) {
+            await job.changePriority({ priority: reconcilePriority.inFlight });
           }
           await job.moveToDelayed(result.at.getTime(), token);
           throw new DelayedError();

@@ -7,7 +7,17 @@
  *     leased right now (a run is converging it), or its last run already ended terminally at this
  *     very hash (a terminal failure waits for a human or a new change, not for the next sweep);
  *   - or its last run is still open while nobody holds its lease (a worker died and its job was
- *     lost with Redis): the intent's run adopts it.
+ *     lost with Redis): the intent's run adopts it, and the intent says so (`openRun`), so its job
+ *     goes ahead of fresh intents in the queue (workers/reconcile-queue.ts).
+ *
+ * A lease is only held while a worker runs the root's job. Given the queue (`jobs`), the sweeper
+ * frees a live lease held for that queue (the holder name carries the queue's tag) whose root has
+ * no job in flight there — Redis lost it, so no worker will ever finish or release it — instead of
+ * skipping the root until the lease expires: it releases the
+ * lease with the very token the listing showed (refused, and left alone, if the lease changed
+ * since), audits `lease.freed`, and the root is swept as unleased. Safe if the old holder is still
+ * alive: its next renewal is refused (it stops), and the next holder's higher token fences its
+ * writes (decision 0038).
  *
  * It sweeps on start, on an interval, on demand, when the global freeze is lifted, and when the
  * Redis epoch key is missing (Redis restarted empty: every queued job is gone, docs/runbooks). On
@@ -24,8 +34,9 @@ import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { auditMessage } from '../../core/events/audit.js';
 import { terminalRunStates } from '../../core/events/catalogue.js';
 import { intentMessage } from '../../core/events/intent.js';
-import type { PluginClient, PluginRoot } from '../../core/plugin/client.js';
+import { type PluginClient, PluginConflictError, type PluginRoot } from '../../core/plugin/client.js';
 import type { WorkerMetrics } from '../metrics.js';
+import { holderQueueTag, type RootJobs } from '../reconcile-queue.js';
 
 export const sweeperSource = 'unicop/sweeper';
 
@@ -33,7 +44,7 @@ export const sweeperSource = 'unicop/sweeper';
 export const redisEpochKey = 'unicop:redis-epoch';
 
 export interface SweeperDeps {
-  plugin: PluginClient;
+  plugin: Pick<PluginClient, 'allRoots' | 'releaseLease'>;
   eventLog: EventLog;
   log: Logger;
   freezeView?: FreezeView;
@@ -46,11 +57,15 @@ export interface SweeperDeps {
   metrics?: WorkerMetrics;
   /** Sweep at once on start (catches webhooks lost while UNICOP was down); else after one interval. */
   sweepOnStart?: boolean;
+  /** The reconcile queue: a live lease whose root has no job in it is freed. None: leases are left to expire. */
+  jobs?: RootJobs;
 }
 
 export interface SweepReport {
   scanned: number;
   emitted: string[];
+  /** Roots whose lease was freed: live, but no job of the root was in the queue. */
+  freed: string[];
 }
 
 /** What the sweep decision reads of a root, as the plugin's bulk listing gives it. */
@@ -59,13 +74,18 @@ export type SweptRoot = Pick<PluginRoot, 'frozen' | 'current_hash' | 'last_recon
   last_run: Pick<NonNullable<PluginRoot['last_run']>, 'state' | 'snapshot_hash'> | null;
 };
 
+/** Whether the root's last run has not ended (a worker holds it, or died holding it). */
+export function lastRunOpen(root: Pick<SweptRoot, 'last_run'>): boolean {
+  const last = root.last_run;
+  return last !== null && !(terminalRunStates as readonly string[]).includes(last.state);
+}
+
 /** Why a root needs an intent, or null when it does not. */
 export function sweepReason(root: SweptRoot): string | null {
   if (root.frozen) return null;
   if (root.lease.live) return null;
   const last = root.last_run;
-  const lastOpen = last !== null && !(terminalRunStates as readonly string[]).includes(last.state);
-  if (lastOpen) return 'its last run is open and nobody holds its lease';
+  if (lastRunOpen(root)) return 'its last run is open and nobody holds its lease';
   if (!root.current_hash || root.current_hash === root.last_reconciled_hash) return null;
   if (last?.snapshot_hash === root.current_hash) return null;
   return 'current hash differs from the last reconciled hash';
@@ -163,12 +183,19 @@ export class Sweeper {
   private async walk(cause: 'sweep' | 'resume'): Promise<SweepReport> {
     const started = this.nowMs();
     this.lastSweep = started;
-    const report: SweepReport = { scanned: 0, emitted: [] };
+    const report: SweepReport = { scanned: 0, emitted: [], freed: [] };
     let batch: EventLogMessage[] = [];
     // Pages of 100: the plugin recomputes dirty hashes inline, and a page of 500 freshly changed
     // roots can outlast NetBox's worker timeout.
-    for await (const root of this.deps.plugin.allRoots(100)) {
+    for await (const listed of this.deps.plugin.allRoots(100)) {
       report.scanned++;
+      let root = listed;
+      const freed = await this.freeLostLease(root);
+      if (freed) {
+        batch.push(freed);
+        report.freed.push(root.key);
+        root = { ...root, lease: { ...root.lease, live: false } };
+      }
       const reason = sweepReason(root);
       if (!reason) continue;
       batch.push(...this.intentFor(root, cause, reason));
@@ -181,17 +208,58 @@ export class Sweeper {
     }
     if (batch.length > 0) await this.deps.eventLog.append(batch);
     this.deps.log.info(
-      { scanned: report.scanned, emitted: report.emitted.length, ms: this.nowMs() - started, cause },
+      {
+        scanned: report.scanned,
+        emitted: report.emitted.length,
+        freed: report.freed.length,
+        ms: this.nowMs() - started,
+        cause,
+      },
       'sweep done',
     );
     return report;
+  }
+
+  /**
+   * Releases a live lease whose root has no job in the queue, with the token the listing showed; its
+   * audit event when it did. A lease that changed since (released, expired, taken) is refused by
+   * the plugin and left to whoever holds it now.
+   */
+  private async freeLostLease(root: PluginRoot): Promise<EventLogMessage | null> {
+    const { jobs, plugin, log } = this.deps;
+    const { live, token, holder } = root.lease;
+    if (!jobs || !live || token === null) return null;
+    if (holderQueueTag(holder) !== jobs.tag) return null; // another queue's lease: not ours to judge
+    if (await jobs.inFlight(root.key)) return null;
+    try {
+      await plugin.releaseLease(root.id, token);
+    } catch (error) {
+      if (error instanceof PluginConflictError) return null;
+      throw error;
+    }
+    const reason = `lease of ${holder ?? 'an unknown holder'} (token ${token}) freed: the root has no job in the queue`;
+    log.warn({ rootKey: root.key, holder, fencingToken: token }, reason);
+    return auditMessage(
+      sweeperSource,
+      {
+        action: 'lease.freed',
+        actor: 'unicop-sweeper',
+        subjectType: 'root',
+        subjectId: root.key,
+        outcome: 'ok',
+        reason,
+        correlation: { fencingToken: token, holder: holder ?? null },
+        metadata: {},
+      },
+      root.key,
+    );
   }
 
   private intentFor(root: PluginRoot, cause: 'sweep' | 'resume', reason: string): EventLogMessage[] {
     const { intentId, message } = intentMessage(
       sweeperSource,
       root.key,
-      { kind: cause, actor: 'unicop-sweeper' },
+      { kind: cause, actor: 'unicop-sweeper', ...(lastRunOpen(root) ? { openRun: true } : {}) },
       { at: this.clock.now() },
     );
     return [

@@ -54,17 +54,22 @@ export const runStateMachine = {
     queued: {
       leased: 'run.leased', // the change window opened
       skipped: 'run.skipped', // the hash was reconciled meanwhile
-      failed: 'run.failed', // adoption: a second waiting run of the root ends lease_lost
     },
     leased: {
+      // A run a dead worker left before launching, resumed by the next holder (docs/decisions/0037),
+      // whose change window has closed meanwhile: it waits again, under its own id.
+      queued: 'run.window_wait',
       launched: 'run.launched', // AWX accepted the launch; the job id is recorded before waiting
       // Adoption: the AWX job of a run left leased (its launch answer was lost) was found by run id
       // and is already that far.
       awaiting_approval: 'approval.requested',
       running: 'run.running',
-      // The launch failed (template_misconfigured, executor_unavailable); no AWX job carries an
-      // adopted run (lease_lost); or the adopted run's job already ended.
+      // The launch failed (template_misconfigured, executor_unavailable); or the adopted run's job
+      // already ended.
       ...outcomes,
+      // A resumed run (0037) whose snapshot hash was reconciled meanwhile, or that another open run
+      // of the root supersedes.
+      skipped: 'run.skipped',
     },
     launched: {
       awaiting_approval: 'approval.requested', // a workflow reached an approval node

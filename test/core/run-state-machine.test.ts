@@ -44,7 +44,8 @@ const reconcilerWrites: [RunState | null, RunState][] = [
   [null, 'leased'], // the run starts
   ['queued', 'skipped'], // a waiting run whose hash got reconciled meanwhile
   ['queued', 'leased'], // a waiting run whose window opened
-  ['queued', 'failed'], // adoption: a second waiting run ends lease_lost
+  ['leased', 'queued'], // a resumed run (0037) whose change window closed meanwhile
+  ['leased', 'skipped'], // a resumed run whose hash got reconciled meanwhile, or superseded
   ['leased', 'launched'], // launch
   // the launch failed, or adoption: a leased run whose AWX job was (or was not) found by its run id
   ...(['running', 'awaiting_approval', ...outcomes] as const).map(
@@ -60,7 +61,7 @@ const expected = new Set(reconcilerWrites.map(([from, to]) => `${from}->${to}`))
 
 /** The audit action the reconciler writes for a transition (workers/reconciler/: its audit calls). */
 function reconcilerAction(from: RunState | null, to: RunState): string {
-  if (from === null && to === 'queued') return 'run.window_wait';
+  if (to === 'queued') return 'run.window_wait';
   if (to === 'awaiting_approval') return 'approval.requested';
   if (from === 'awaiting_approval' && to === 'running') return 'approval.given';
   return `run.${to}`;
@@ -99,7 +100,7 @@ describe('run state machine', () => {
       walked++;
     }
     expect(walked).toBe(runStates.reduce((n, s) => n + allowedNext(s).length, 0));
-    expect(walked).toBe(30);
+    expect(walked).toBe(31);
   });
 
   it('refuses every other pair of states', () => {
@@ -116,7 +117,7 @@ describe('run state machine', () => {
       expect(canTransition(from, from), from).toBe(false);
     }
     const n = runStates.length;
-    expect(tried).toBe(n * (n - 1) - 30);
+    expect(tried).toBe(n * (n - 1) - 31);
   });
 
   it('lists the next states in the order of runStates, as the plugin answers them', () => {

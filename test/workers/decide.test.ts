@@ -165,49 +165,81 @@ describe('the lease', () => {
     expect(lease(answer)).toEqual(expected);
   });
 
-  it('lost: a fence refusal stops the run', () => {
+  it('lost: a fence refusal stops the run, the one lease_lost', () => {
     expect(step(following('running'), { kind: 'fence', reason: 'token 8 > 7' })).toEqual({
       kind: 'fenced',
       why: 'token 8 > 7',
+      failureClass: 'lease_lost',
     });
   });
 });
 
 describe('adoption of runs left open', () => {
-  const open = (state: RunState, awx: boolean, lookedUp = false, waitingTaken = false) =>
+  const open = (state: RunState, awx: boolean, lookedUp = false, continuing: string | null = null) =>
     step(
       { cause: cause(), state, awx: awx ? { kind: 'job', id: 9 } : null, follow: null },
-      { kind: 'open-run', lookedUp, waitingTaken },
+      { kind: 'open-run', lookedUp, continuing },
     );
-  const orphaned = {
+  const superseded = {
     kind: 'end',
     end: {
-      state: 'failed',
-      failureClass: 'lease_lost',
-      summary:
-        'no AWX job carries this run (its worker stopped before launching); a new run converges the root',
+      state: 'skipped',
+      failureClass: null,
+      summary: 'superseded by run r-1, which converges the root; no AWX job carries this run',
     },
     lines: [],
     retryAllowed: false,
   };
 
   it.each([
-    ['launched, with its AWX job: followed', 'launched', true, false, false, { kind: 'adopt' }],
-    ['awaiting approval, with its job: followed', 'awaiting_approval', true, false, false, { kind: 'adopt' }],
+    ['launched, with its AWX job: followed', 'launched', true, false, null, { kind: 'adopt' }],
+    ['awaiting approval, with its job: followed', 'awaiting_approval', true, false, null, { kind: 'adopt' }],
     [
       'leased, no job recorded: AWX is asked by run id',
       'leased',
       false,
       false,
-      false,
+      null,
       { kind: 'find-launched' },
     ],
-    ['leased, AWX found its job: followed', 'leased', true, true, false, { kind: 'adopt' }],
-    ['leased, AWX has no job: lease_lost, no retry', 'leased', false, true, false, orphaned],
-    ['queued (waiting for its window): continued', 'queued', false, false, false, { kind: 'keep-waiting' }],
-    ['a second queued run: lease_lost', 'queued', false, false, true, orphaned],
-  ] as const)('%s', (_name, state, awx, lookedUp, waitingTaken, expected) => {
-    expect(open(state, awx, lookedUp, waitingTaken)).toEqual(expected);
+    ['leased, AWX found its job: followed', 'leased', true, true, null, { kind: 'adopt' }],
+    [
+      'leased, AWX has no job: resumed by this job, not failed',
+      'leased',
+      false,
+      true,
+      null,
+      { kind: 'resume' },
+    ],
+    ['queued (waiting for its window): continued', 'queued', false, false, null, { kind: 'keep-waiting' }],
+    [
+      'leased, no job, another run continued already: superseded (skipped)',
+      'leased',
+      false,
+      true,
+      'r-1',
+      superseded,
+    ],
+    ['a second queued run: superseded (skipped)', 'queued', false, false, 'r-1', superseded],
+    [
+      'a run with its job is followed even when another is continued',
+      'running',
+      true,
+      false,
+      'r-1',
+      { kind: 'adopt' },
+    ],
+  ] as const)('%s', (_name, state, awx, lookedUp, continuing, expected) => {
+    expect(open(state, awx, lookedUp, continuing)).toEqual(expected);
+  });
+
+  it("no run left open ends failed: lease_lost is never an open run's end", () => {
+    for (const state of ['queued', 'leased'] as const) {
+      for (const continuing of [null, 'r-1']) {
+        const s = open(state, false, true, continuing);
+        expect(s.kind === 'end' ? s.end.state : s.kind).not.toBe('failed');
+      }
+    }
   });
 });
 
@@ -586,7 +618,7 @@ describe('classify: the failure classes', () => {
     ['approval expired', status('failed', false, 'expired'), 'timed_out'],
     ['cancel ignored', { kind: 'cancel-ignored' }, 'timed_out'],
     ['misconfigured', { kind: 'misconfigured' }, 'template_misconfigured'],
-    ['orphaned run', { kind: 'orphaned' }, 'lease_lost'],
+    ['fenced while alive', { kind: 'fenced' }, 'lease_lost'],
   ];
 
   it.each(table)('%s', (_name, endCause, failureClass) => {

@@ -60,18 +60,7 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
     case 'lease':
       return leaseStep(observation.answer, observation.at, settings);
     case 'open-run':
-      if (run.awx) return { kind: 'adopt' };
-      if (run.state !== 'queued' && !observation.lookedUp) return { kind: 'find-launched' };
-      if (run.state === 'queued' && !observation.waitingTaken) return { kind: 'keep-waiting' };
-      return {
-        kind: 'end',
-        end: runEnd(
-          { kind: 'orphaned' },
-          'no AWX job carries this run (its worker stopped before launching); a new run converges the root',
-        ),
-        lines: [],
-        retryAllowed: false,
-      };
+      return openRunStep(run, observation);
     case 'snapshot':
       return snapshotStep(run, observation);
     case 'template': {
@@ -103,7 +92,7 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
     case 'awx-job':
       return followStep(run, observation.at, observation.read, settings);
     case 'fence':
-      return { kind: 'fenced', why: observation.reason };
+      return { kind: 'fenced', why: observation.reason, failureClass: classify({ kind: 'fenced' }) };
     case 'ended':
       return {
         kind: 'finish',
@@ -145,6 +134,29 @@ function leaseStep(answer: LeaseAnswer, at: Date, settings: DecideSettings): Ste
       };
     }
   }
+}
+
+/**
+ * A run of the root left open by a worker that stopped (this job holds the lease now). With an AWX
+ * job (recorded, or found by its run id) it is followed, never launched again. Without one it never
+ * reached AWX: nothing failed, so this job continues it under its own id — a run waiting for its
+ * change window goes on waiting, one left before its launch is resumed (docs/decisions/0037). One
+ * job continues one run; another open run of the root without a job is superseded by it.
+ */
+function openRunStep(run: RunView, seen: Extract<Observation, { kind: 'open-run' }>): Step {
+  if (run.awx) return { kind: 'adopt' };
+  if (run.state !== 'queued' && !seen.lookedUp) return { kind: 'find-launched' };
+  if (seen.continuing === null) return run.state === 'queued' ? { kind: 'keep-waiting' } : { kind: 'resume' };
+  return {
+    kind: 'end',
+    end: {
+      state: 'skipped',
+      failureClass: null,
+      summary: `superseded by run ${seen.continuing}, which converges the root; no AWX job carries this run`,
+    },
+    lines: [],
+    retryAllowed: false,
+  };
 }
 
 function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot' }>): Step {

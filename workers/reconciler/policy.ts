@@ -52,7 +52,9 @@ export const failureActions: Record<FailureClass, FailureAction> = {
  *   it may add), whether the run had asked AWX to cancel, and a refused approval of a workflow;
  * - `cancel-ignored`: the run timeout asked AWX to cancel and the job did not stop within the grace;
  * - `misconfigured`: the root's template cannot run its policy (none, or approvals on a job template);
- * - `orphaned`: an adopted run that no AWX job carries (its worker died before launching).
+ * - `fenced`: this worker, alive, had a write or its lease renewal refused by the fence: another
+ *   worker holds the root now. Only a live worker is `lease_lost`; a run whose worker died before
+ *   launching is resumed by the next holder, not failed (docs/decisions/0037).
  */
 export type EndCause =
   | { kind: 'launch-error'; error: AwxError }
@@ -61,7 +63,7 @@ export type EndCause =
   | { kind: 'status'; status: string; cancelAsked: boolean; approval: 'denied' | 'expired' | null }
   | { kind: 'cancel-ignored' }
   | { kind: 'misconfigured' }
-  | { kind: 'orphaned' };
+  | { kind: 'fenced' };
 
 /** The one classification: the failure class a run's end has, null when it succeeded. */
 export function classify(cause: EndCause): FailureClass | null {
@@ -95,7 +97,7 @@ export function classify(cause: EndCause): FailureClass | null {
       return 'timed_out';
     case 'misconfigured':
       return 'template_misconfigured';
-    case 'orphaned':
+    case 'fenced':
       return 'lease_lost';
   }
 }

@@ -2,7 +2,7 @@
  * The reconciler: one reconciliation of one root, given only its key (the job carries nothing else
  * worth trusting; everything is re-read). In order:
  *
- *   lease (fencing token; frozen → parked) → adopt runs a dead worker left open → snapshot →
+ *   lease (fencing token; frozen → parked) → adopt or resume runs a dead worker left open → snapshot →
  *   skip if the hash is already reconciled → change window (wait, visibly) → run record →
  *   launch and follow (follow.ts) → outcome and retry (outcome.ts) → release the lease.
  *
@@ -117,9 +117,11 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
     if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
       const fenced = decideFor({ kind: 'fence', reason: (error as Error).message });
       const why = fenced.kind === 'fenced' ? fenced.why : (error as Error).message;
+      // The one place `lease_lost` is said: this worker is alive and another holds the root.
       await audit(scope, root.key, 'run.fenced', 'rejected', why, {
         intentId: job.intentId,
         fencingToken: token,
+        failureClass: fenced.kind === 'fenced' ? fenced.failureClass : null,
       });
       return done;
     }
@@ -135,13 +137,13 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
 
 async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date): Promise<ReconcileResult> {
   const { deps, root, lease, clock, settings } = scope;
-  const { waiting, adopted } = await adoptOpenRuns(scope);
+  const { continued, adopted } = await adoptOpenRuns(scope);
   const current = await deps.plugin.snapshot(root.id);
   const snapshotAt = clock.now();
   /** The run's first lines: its lease and the snapshot it converges to. */
   const begin = (): ActiveRun => {
-    const run = waiting
-      ? { ...waiting, snapshotHash: current.hash }
+    const run = continued
+      ? { ...continued, snapshotHash: current.hash }
       : newRun(job, current.hash, clock.now(), uuidv7());
     run.log.add(leasedAt, 'info', `lease acquired with fencing token ${lease.fencingToken}`, {
       fencing_token: lease.fencingToken,
@@ -170,6 +172,14 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
   );
   switch (step.kind) {
     case 'done':
+      // A run this job continues converges to the same snapshot: it ends with nothing to do.
+      if (continued) {
+        await finish(scope, begin(), {
+          state: 'skipped',
+          failureClass: null,
+          summary: `${step.why}; nothing to launch`,
+        });
+      }
       return done;
     case 'skip': {
       const run = begin();
@@ -186,12 +196,15 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
     }
     case 'start': {
       const run = begin();
+      const resumed = run.created && run.state === 'leased'; // audited run.resumed already
       run.leasedAt = clock.now();
       await writeRun(scope, run, 'leased', { summary: '' });
-      await audit(scope, root.key, 'run.leased', 'ok', null, {
-        ...correlation(run, lease),
-        cause: job.cause.kind,
-      });
+      if (!resumed) {
+        await audit(scope, root.key, 'run.leased', 'ok', null, {
+          ...correlation(run, lease),
+          cause: job.cause.kind,
+        });
+      }
       await finish(scope, run, await launchAndFollow(scope, run, current.snapshot));
       return done;
     }
@@ -201,27 +214,29 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
 }
 
 /**
- * Runs of this root still open in NetBox belong to a worker that died (we hold the lease now).
+ * Runs of this root still open in NetBox belong to a worker that stopped (we hold the lease now).
  * One with an AWX job is adopted: the job is followed to its end, never launched again. One that
- * never reached AWX ends `failed`/`lease_lost`, except a run waiting for its change window,
- * which this job continues (returned).
+ * never reached AWX (none carries its run id) is continued by this job (returned): a run waiting
+ * for its change window goes on waiting; one left before its launch is resumed — same run id,
+ * this lease's token recorded on it at once, a warning line in its log, `run.resumed` — and
+ * launched by this job (docs/decisions/0037). Any other such run is superseded (`skipped`).
  */
-async function adoptOpenRuns(scope: Leased): Promise<{ waiting: ActiveRun | null; adopted: ActiveRun[] }> {
+async function adoptOpenRuns(scope: Leased): Promise<{ continued: ActiveRun | null; adopted: ActiveRun[] }> {
   const { deps, root, lease, clock, settings } = scope;
-  let waiting: ActiveRun | null = null;
+  let continued: ActiveRun | null = null;
   const adopted: ActiveRun[] = [];
   for (const record of await deps.plugin.listRuns(root.key, openRunStates)) {
     const run = activeRunOf(record);
     let step = decide(
       viewOf(run, run.cause),
-      { kind: 'open-run', lookedUp: false, waitingTaken: waiting !== null },
+      { kind: 'open-run', lookedUp: false, continuing: continued?.runId ?? null },
       settings,
     );
     if (step.kind === 'find-launched') {
       run.awx = await findLaunched(scope, record);
       step = decide(
         viewOf(run, run.cause),
-        { kind: 'open-run', lookedUp: true, waitingTaken: waiting !== null },
+        { kind: 'open-run', lookedUp: true, continuing: continued?.runId ?? null },
         settings,
       );
     }
@@ -246,14 +261,54 @@ async function adoptOpenRuns(scope: Leased): Promise<{ waiting: ActiveRun | null
       await finish(scope, run, await follow(scope, run));
       adopted.push(run);
     } else if (step.kind === 'keep-waiting') {
-      waiting = run;
+      continued = run;
+    } else if (step.kind === 'resume') {
+      await resume(scope, run, record);
+      continued = run;
     } else if (step.kind === 'end') {
       await finish(scope, run, step.end, { retry: step.retryAllowed });
     } else {
       throw new Error(`an open run cannot ${step.kind}`);
     }
   }
-  return { waiting, adopted };
+  return { continued, adopted };
+}
+
+/**
+ * Resumes a run its worker left before launching: this lease's token is written on the run at once
+ * (from here on the dead holder's token is refused on it, as it is on the root), with a warning line
+ * naming the holder it is resumed from, and `run.resumed`. The launch that follows asks AWX for a job
+ * carrying the run id first (AwxClient's launch), so a job the dead worker did start is taken, not
+ * doubled.
+ */
+async function resume(scope: Leased, run: ActiveRun, record: PluginRun): Promise<void> {
+  const { deps, root, lease, clock, log } = scope;
+  const formerToken = record.fencing_token;
+  const formerHolder = holderOf(run) ?? 'a worker that stopped';
+  const why = `resumed from ${formerHolder} (fencing token ${formerToken} → ${lease.fencingToken}): its worker stopped before launching and no AWX job carries this run`;
+  run.leasedAt = clock.now();
+  run.log.add(run.leasedAt, 'warning', `${why}; ${deps.options.holder} launches it`, {
+    fencing_token: lease.fencingToken,
+    former_fencing_token: formerToken,
+    former_holder: formerHolder,
+    holder: deps.options.holder,
+  });
+  log.warn({ runId: run.runId, formerHolder, formerToken, fencingToken: lease.fencingToken }, 'run resumed');
+  await writeRun(scope, run, record.state);
+  await audit(scope, root.key, 'run.resumed', 'ok', why, {
+    ...correlation(run, lease),
+    formerFencingToken: formerToken,
+    formerHolder,
+  });
+}
+
+/** The holder that last took a lease for the run, from its log (the `lease acquired` line's meta). */
+function holderOf(run: ActiveRun): string | null {
+  for (const line of [...run.log.lines()].reverse()) {
+    const holder = (line.meta as Record<string, unknown> | undefined)?.holder;
+    if (typeof holder === 'string' && holder) return holder;
+  }
+  return null;
 }
 
 /** An open run whose AWX job id was never recorded: AWX is asked for a job carrying its run id. */

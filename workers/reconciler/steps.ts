@@ -83,8 +83,11 @@ export type Observation =
   | { kind: 'job'; at: Date; freeze: { reason: string } | null }
   | { kind: 'root'; exists: boolean }
   | { kind: 'lease'; at: Date; answer: LeaseAnswer }
-  /** A run of the root left open (run: its record); whether AWX was asked for its job already. */
-  | { kind: 'open-run'; lookedUp: boolean; waitingTaken: boolean }
+  /**
+   * A run of the root left open (run: its record); whether AWX was asked for its job already; the
+   * run id of an open run this job already continues (null: none yet).
+   */
+  | { kind: 'open-run'; lookedUp: boolean; continuing: string | null }
   | {
       kind: 'snapshot';
       at: Date;
@@ -140,6 +143,11 @@ export type Step =
   | { kind: 'adopt' }
   /** An open run waiting for its change window: this job continues it. */
   | { kind: 'keep-waiting' }
+  /**
+   * An open run its worker left before any AWX launch (none carries its run id): this job resumes
+   * it under its own lease — same run id, the new fencing token, audit `run.resumed` (0037).
+   */
+  | { kind: 'resume' }
   /** The job is done without a run (an adopted run already converged this snapshot). */
   | { kind: 'done'; why: string }
   | { kind: 'skip'; end: RunEnd }
@@ -164,6 +172,6 @@ export type Step =
       after: { kind: 'wait'; wait: Wait } | { kind: 'end'; end: RunEnd };
     }
   | { kind: 'end'; end: RunEnd; lines: LogNote[]; retryAllowed: boolean }
-  /** Stop at once and write nothing more (audit `run.fenced`). */
-  | { kind: 'fenced'; why: string }
+  /** Stop at once and write nothing more (audit `run.fenced`, with the failure class `lease_lost`). */
+  | { kind: 'fenced'; why: string; failureClass: FailureClass | null }
   | { kind: 'finish'; retry: RetryStep };

@@ -98,6 +98,8 @@ export function createBridge({
             baseUrl: config.UNICOP_NETBOX_URL,
             token: config.UNICOP_NETBOX_TOKEN,
             timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+            maxSockets: config.UNICOP_NETBOX_MAX_SOCKETS,
+            idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
           })
         : undefined,
       eventLog,

@@ -70,6 +70,10 @@ export const configSchema = z.object({
   UNICOP_NETBOX_USERNAME: z.string().min(1).default('unicop'),
   // Per-request timeout of the NetBox plugin API (a page of freshly changed roots takes seconds).
   UNICOP_NETBOX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  // Connections to NetBox one process opens at most (its reconcile concurrency, resolver, sweeper).
+  UNICOP_NETBOX_MAX_SOCKETS: z.coerce.number().int().min(1).default(16),
+  // Close an idle kept-alive NetBox connection after this: below gunicorn's keepalive (2 s default).
+  UNICOP_NETBOX_IDLE_SOCKET_MS: z.coerce.number().int().min(100).default(1_000),
   // Bridge listener address: loopback on a host; 0.0.0.0 in a container.
   UNICOP_BRIDGE_HOST: listenAddress.default('127.0.0.1'),
   // Bridge HTTP port (the stack's other services use 16xxx–19xxx).

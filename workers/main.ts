@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     baseUrl: config.UNICOP_NETBOX_URL,
     token: config.UNICOP_NETBOX_TOKEN,
     timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+    maxSockets: config.UNICOP_NETBOX_MAX_SOCKETS,
+    idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
   });
   const exitOnFatal = (part: string) => (error: Error) => {
     log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');

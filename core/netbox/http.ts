@@ -3,6 +3,19 @@
  * `unicop` plugin API (core/plugin/client.ts): axios, one instance per base URL and token, a
  * keep-alive agent, a timeout per request, the Bearer token header (decision 0012).
  *
+ * Connections: one keep-alive pool per process, bounded (`UNICOP_NETBOX_MAX_SOCKETS`), whose idle
+ * connections we close ourselves after `UNICOP_NETBOX_IDLE_SOCKET_MS` — below gunicorn's `keepalive`
+ * (2 s, NetBox's contrib/gunicorn.py leaves gunicorn's default), so that a pooled connection is
+ * almost never reused just as NetBox closes it (issue #14, observation 7). Node's http.Agent
+ * `timeout` is that idle timeout: it is set on a socket when it goes back to the pool, the request's
+ * own timeout while it is in use.
+ *
+ * Connection resets, retried once before they count: a request sent on a kept-alive connection
+ * NetBox had closed while idle (any method: NetBox read nothing); and an idempotent request reset
+ * or hung up on in flight (ECONNRESET, EPIPE, "socket hang up"): GET, and the writes whose repeat
+ * changes nothing — the caller says so (`idempotent`), as the plugin client does for its fenced
+ * run writes without a journal entry, lease renewals and `resolve/` (a read).
+ *
  * The transport classifies only what it can know: NetBox unreachable, the connection reset or the
  * request timing out is `NetboxUnavailableError` (retriable). Every HTTP answer, 5xx included, is
  * returned to the caller with its status, which maps it to its own error classes. The token is sent,
@@ -33,6 +46,10 @@ export interface NetboxHttpOptions {
   token: string;
   /** Whole-request timeout (UNICOP_NETBOX_TIMEOUT_MS); a slow listing takes a few seconds. */
   timeoutMs?: number;
+  /** Connections to NetBox open at once, at most (UNICOP_NETBOX_MAX_SOCKETS); more requests wait. */
+  maxSockets?: number;
+  /** An idle kept-alive connection is closed after this (UNICOP_NETBOX_IDLE_SOCKET_MS). */
+  idleSocketMs?: number;
 }
 
 /** An HTTP answer: the status and the parsed JSON body (null when empty, the text when not JSON). */
@@ -70,25 +87,46 @@ type Init<O> = ([Params<O, 'path'>] extends [never | undefined]
   ? { path?: undefined }
   : { path: Params<O, 'path'> }) & {
   query?: Params<O, 'query'> | URLSearchParams;
+  /** Whether sending it twice changes nothing (retried once on a reset in flight); GET always is. */
+  idempotent?: boolean;
 } & ([RequestBody<O>] extends [never] ? { body?: undefined } : { body: RequestBody<O> });
 
 // ---- the transport -------------------------------------------------------------------------------
 
-const agents = {
-  http: new http.Agent({ keepAlive: true }),
-  https: new https.Agent({ keepAlive: true }),
-};
+/** The bounded pool of one process, per (max sockets, idle timeout): all NetBox clients share it. */
+interface Pool {
+  maxSockets: number;
+  idleSocketMs: number;
+}
+const agents = new Map<string, { http: http.Agent; https: https.Agent }>();
 const instances = new Map<string, AxiosInstance>();
 
-function instanceFor(baseUrl: string, token: string, timeoutMs: number): AxiosInstance {
-  const key = `${baseUrl}\u0000${token}\u0000${timeoutMs}`;
+function agentsFor(pool: Pool): { http: http.Agent; https: https.Agent } {
+  const key = `${pool.maxSockets}/${pool.idleSocketMs}`;
+  let pair = agents.get(key);
+  if (!pair) {
+    const options = {
+      keepAlive: true,
+      maxSockets: pool.maxSockets,
+      maxFreeSockets: pool.maxSockets,
+      timeout: pool.idleSocketMs,
+    };
+    pair = { http: new http.Agent(options), https: new https.Agent(options) };
+    agents.set(key, pair);
+  }
+  return pair;
+}
+
+function instanceFor(baseUrl: string, token: string, timeoutMs: number, pool: Pool): AxiosInstance {
+  const key = `${baseUrl}\u0000${token}\u0000${timeoutMs}\u0000${pool.maxSockets}/${pool.idleSocketMs}`;
   let instance = instances.get(key);
   if (!instance) {
+    const agent = agentsFor(pool);
     instance = axios.create({
       baseURL: baseUrl,
       timeout: timeoutMs,
-      httpAgent: agents.http,
-      httpsAgent: agents.https,
+      httpAgent: agent.http,
+      httpsAgent: agent.https,
       // No token (the bridge's readiness ping): no Authorization header at all.
       headers: token
         ? { Authorization: `Bearer ${token}`, Accept: 'application/json' }
@@ -138,6 +176,16 @@ function closedWhileIdle(error: unknown): boolean {
   return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
 }
 
+/**
+ * Whether the connection broke under the request with no answer: reset, written to after NetBox
+ * closed it (EPIPE), or closed before an answer ("socket hang up", which Node codes ECONNRESET).
+ * NetBox may have applied the request, so only an idempotent one is sent again.
+ */
+function resetInFlight(error: unknown): boolean {
+  if (!isAxiosError(error) || error.response !== undefined) return false;
+  return error.code === 'ECONNRESET' || error.code === 'EPIPE' || /socket hang up/i.test(error.message);
+}
+
 /** Maps an HTTP answer that is not a 2xx to the caller's error (never carrying the token). */
 export type RefusalMapper = (answer: NetboxAnswer, method: HttpMethod, url: string) => Error;
 
@@ -150,7 +198,10 @@ export class NetboxHttp<Paths> {
     private readonly refusal: RefusalMapper,
   ) {
     this.timeoutMs = options.timeoutMs ?? configDefaults.UNICOP_NETBOX_TIMEOUT_MS;
-    this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), options.token, this.timeoutMs);
+    this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), options.token, this.timeoutMs, {
+      maxSockets: options.maxSockets ?? configDefaults.UNICOP_NETBOX_MAX_SOCKETS,
+      idleSocketMs: options.idleSocketMs ?? configDefaults.UNICOP_NETBOX_IDLE_SOCKET_MS,
+    });
   }
 
   /**
@@ -163,7 +214,7 @@ export class NetboxHttp<Paths> {
     init: Init<Op<Paths, P, M>>,
   ): Promise<SuccessBody<Op<Paths, P, M>>> {
     const url = fillPath(path, init.path as Record<string, string | number> | undefined);
-    const answer = await this.send(method, url, init.query, init.body);
+    const answer = await this.send(method, url, init.query, init.body, init.idempotent);
     if (answer.status < 200 || answer.status > 299) throw this.refusal(answer, method, url);
     // The one place a parsed body takes its declared type: the OpenAPI document is the contract,
     // kept equal to what NetBox serves by test/openapi/published.test.ts.
@@ -172,9 +223,16 @@ export class NetboxHttp<Paths> {
 
   /**
    * A request to a concrete URL path (its query in `query` or already in the URL): `{status, body}`
-   * for every HTTP status; NetboxUnavailableError when no answer came.
+   * for every HTTP status; NetboxUnavailableError when no answer came. `idempotent` defaults to the
+   * method's own semantics (RFC 9110 §9.2.2: GET, PUT, DELETE).
    */
-  async send(method: HttpMethod, url: string, query?: unknown, body?: unknown): Promise<NetboxAnswer> {
+  async send(
+    method: HttpMethod,
+    url: string,
+    query?: unknown,
+    body?: unknown,
+    idempotent = method === 'get' || method === 'put' || method === 'delete',
+  ): Promise<NetboxAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {
         const response = await this.api.request<string>({
@@ -187,7 +245,7 @@ export class NetboxHttp<Paths> {
         });
         return { status: response.status, body: parseBody(response.data) };
       } catch (error) {
-        if (attempt === 1 && closedWhileIdle(error)) continue;
+        if (attempt === 1 && (closedWhileIdle(error) || (idempotent && resetInFlight(error)))) continue;
         const failure = transportFailure(error);
         throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
           cause: failure.cause,

@@ -91,6 +91,9 @@ export interface PluginClientOptions {
   token: string;
   /** Per-request timeout; UNICOP_NETBOX_TIMEOUT_MS by default. */
   timeoutMs?: number;
+  /** The connection pool's bound and idle timeout (UNICOP_NETBOX_MAX_SOCKETS, _IDLE_SOCKET_MS). */
+  maxSockets?: number;
+  idleSocketMs?: number;
 }
 
 const prefix = '/api/plugins/unicop/';
@@ -115,6 +118,8 @@ export class PluginClient {
     const out: string[][] = [];
     for (let i = 0; i < changes.length; i += 500) {
       const body = await this.http.call('post', '/api/plugins/unicop/resolve/', {
+        // A read sent as POST (the changes do not fit a query string): repeating it changes nothing.
+        idempotent: true,
         body: { changes: changes.slice(i, i + 500) },
       });
       out.push(...body.results.map((r) => r.root_keys));
@@ -173,6 +178,8 @@ export class PluginClient {
   renewLease(rootId: number, token: number, ttlSeconds: number): Promise<RootLease> {
     return this.http.call('post', '/api/plugins/unicop/roots/{id}/lease/renew/', {
       path: { id: rootId },
+      // The same token again only moves the expiry again (a release, by contrast, answers 409 twice).
+      idempotent: true,
       body: { token, ttl_seconds: ttlSeconds },
     });
   }
@@ -192,6 +199,9 @@ export class PluginClient {
   updateRun(runId: string, write: RunWrite): Promise<PluginRun> {
     return this.http.call('patch', '/api/plugins/unicop/runs/{run_id}/', {
       path: { run_id: runId },
+      // Fenced, and a write may keep the run's state: the same write twice sets the same fields. A
+      // journal entry would be written twice, so a write carrying one is not repeated.
+      idempotent: write.journal === undefined,
       body: write,
     });
   }

@@ -1,6 +1,7 @@
 /**
  * The one NetBox HTTP client (core/netbox/http.ts) as a transport: connections are kept alive and
- * reused (a reused one NetBox had closed costs one resend, nothing more), a request that gets no
+ * reused (a reused one NetBox had closed costs one resend, nothing more) from a bounded pool whose
+ * idle connections the client closes first, a reset GET is sent once more, a request that gets no
  * answer ends at its timeout, and no failure carries the token —
  * neither in its message nor in its cause (what a logger would serialise). The plugin's own answers
  * (leases, runs, 409s) are tested against the real NetBox in test/workers/; here a plain node:http
@@ -9,6 +10,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { configDefaults } from '../../core/config.js';
 import { NetboxUnavailableError, PluginClient } from '../../core/plugin/client.js';
 
 const token = 'nbt_secret-token-abcdef0123456789';
@@ -80,7 +82,20 @@ describe('core/netbox/http.ts: the NetBox transport', () => {
     expect(connections).toBe(2);
   });
 
-  it('a reset on a fresh connection is not sent again: NetboxUnavailableError after one try', async () => {
+  it('a reset on a fresh connection: a non-idempotent request (taking a lease) is not sent again, NetboxUnavailableError after one try', async () => {
+    let requests = 0;
+    const { url } = await listen((req) => {
+      requests++;
+      req.socket.destroy();
+    });
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000 });
+    const error = await plugin.acquireLease(1, 'holder', 30).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetboxUnavailableError);
+    expect((error as Error).message).toMatch(/ECONNRESET/);
+    expect(requests).toBe(1);
+  });
+
+  it('a reset on a fresh connection: a GET is sent once more, and a second reset is the error', async () => {
     let requests = 0;
     const { url } = await listen((req) => {
       requests++;
@@ -89,8 +104,47 @@ describe('core/netbox/http.ts: the NetBox transport', () => {
     const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000 });
     const error = await plugin.listRoots({ limit: 10 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetboxUnavailableError);
-    expect((error as Error).message).toMatch(/ECONNRESET/);
-    expect(requests).toBe(1);
+    expect(requests).toBe(2);
+  });
+
+  it('an idle connection is closed by the client after the idle timeout (default below gunicorn keepalive 2 s); a slower answer still arrives', async () => {
+    expect(configDefaults.UNICOP_NETBOX_IDLE_SOCKET_MS).toBeLessThan(2_000);
+    let connections = 0;
+    const { url, server } = await listen((req, res) => {
+      // The request asking for 1 root answers after 3 idle timeouts: the idle timeout is not the
+      // request's (Node's Agent timeout applies to the pooled socket, the request's own while in use).
+      const delay = /limit=1$/.test(req.url ?? '') ? 900 : 0;
+      setTimeout(() => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ results: [], next_cursor: null }));
+      }, delay);
+    });
+    server.on('connection', () => connections++);
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000, idleSocketMs: 300 });
+    await expect(plugin.listRoots({ limit: 1 })).resolves.toMatchObject({ results: [] });
+    await plugin.listRoots({ limit: 10 });
+    expect(connections).toBe(1);
+    // Idle past the client's timeout: the client closed that connection, the next request opens one.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await plugin.listRoots({ limit: 10 });
+    expect(connections).toBe(2);
+  });
+
+  it('at most maxSockets connections at once: more concurrent requests wait for a free one', async () => {
+    let open = 0;
+    let most = 0;
+    const { url } = await listen((_req, res) => {
+      open++;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open--;
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ results: [], next_cursor: null }));
+      }, 100);
+    });
+    const plugin = new PluginClient({ baseUrl: url, token, timeoutMs: 5_000, maxSockets: 2 });
+    await Promise.all(Array.from({ length: 6 }, () => plugin.listRoots({ limit: 10 })));
+    expect(most).toBe(2);
   });
 
   it('a NetBox that takes the request and never answers: NetboxUnavailableError at the timeout, no token', async () => {

@@ -1,0 +1,120 @@
+/**
+ * The reconcile queue's order (issue #14 item 2, decision 0038) on real Redis/BullMQ and the real
+ * NetBox plugin (the AWX double, instant jobs): a job paused with its run open — its AWX job
+ * launched, the run's terminal write lost to a NetBox error (observation 7) — goes ahead of fresh
+ * intents queued while it waited. The order is read from the run records NetBox holds afterwards
+ * (when each run started and ended), not from timing.
+ */
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { NetboxUnavailableError, PluginClient, type RunWrite } from '../../core/plugin/client.js';
+import {
+  type ReconcileJobData,
+  reconcileJobName,
+  reconcileJobOptions,
+  reconcilePriority,
+} from '../../workers/reconcile-queue.js';
+import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { type BackHalf, createSite, eventually, reconcileJob, startBackHalf } from '../support/reconciler.js';
+import { stack, uniqueName } from '../support/stack.js';
+
+const log = createLogger('queue-priority-test', process.env.UNICOP_TEST_LOG ?? 'silent');
+const terminal = ['succeeded', 'failed', 'canceled', 'timed_out', 'denied', 'skipped'];
+
+/** The plugin, except that the first terminal write of a run is lost (NetBox answered 5xx). */
+class LosesFirstTerminalWrite extends PluginClient {
+  lost = false;
+  override async updateRun(runId: string, write: RunWrite) {
+    if (!this.lost && write.state === 'succeeded') {
+      this.lost = true;
+      throw new NetboxUnavailableError('test: the terminal write got no answer');
+    }
+    return super.updateRun(runId, write);
+  }
+}
+
+describe('reconcile queue: open runs go ahead of fresh intents', () => {
+  let back: BackHalf;
+  beforeAll(async () => {
+    back = await startBackHalf({ instant: true });
+  });
+  afterAll(async () => {
+    await back?.stop();
+  });
+
+  it('a paused job whose run is open finishes before any of the fresh intents queued behind it starts', async () => {
+    const open = await createSite();
+    const fresh = [await createSite(), await createSite(), await createSite(), await createSite()];
+    const queueName = uniqueName('reconcile-priority');
+    const connection = { url: stack.redisUrl() };
+    const queue = new Queue<ReconcileJobData>(queueName, { connection });
+    const flaky = new LosesFirstTerminalWrite({
+      baseUrl: stack.netboxUrl(),
+      token: stack.netboxToken(),
+      timeoutMs: 10_000,
+    });
+    const first = startReconcileWorker(
+      back.reconciler({}, { plugin: flaky }),
+      { redisUrl: stack.redisUrl(), concurrency: 1, queueName, pauseMinMs: 500, pauseMaxMs: 500 },
+      log,
+    );
+    let second: ReturnType<typeof startReconcileWorker> | undefined;
+    try {
+      const paused = reconcileJob(open.rootKey);
+      await queue.add(reconcileJobName, paused, reconcileJobOptions(paused));
+      // Paused after its AWX job: delayed, and its run open in NetBox with the AWX job recorded.
+      await eventually(
+        async () => {
+          const job = await queue.getJob(paused.intentId);
+          const pauses = (job?.data as { pauses?: number } | undefined)?.pauses ?? 0;
+          return pauses >= 1 && (await queue.getJobState(paused.intentId)) === 'delayed' ? true : undefined;
+        },
+        'the job paused on the lost terminal write',
+        120_000,
+      );
+      await first.close();
+      const [openRun] = await back.plugin.listRuns(open.rootKey);
+      expect(flaky.lost).toBe(true);
+      expect(openRun?.awx_job_id).not.toBeNull();
+      expect(terminal).not.toContain(openRun?.state);
+      expect((await queue.getJob(paused.intentId))?.priority).toBe(reconcilePriority.inFlight);
+
+      // Fresh intents, queued while the paused job waits (as the dispatcher adds them).
+      for (const site of fresh) {
+        const job = reconcileJob(site.rootKey);
+        await queue.add(reconcileJobName, job, reconcileJobOptions(job));
+      }
+      // The pause (500 ms) is over before a worker looks again, so all five jobs are due together.
+      await new Promise((r) => setTimeout(r, 2_000));
+      second = startReconcileWorker(
+        back.reconciler(),
+        { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
+        log,
+      );
+      const ended = async (rootKey: string) => {
+        const runs = await back.plugin.listRuns(rootKey);
+        return runs.length > 0 && runs.every((r) => terminal.includes(r.state)) ? runs : undefined;
+      };
+      const [openEnded] = await eventually(() => ended(open.rootKey), 'the open run ended', 240_000);
+      const freshRuns = [];
+      for (const site of fresh) {
+        freshRuns.push(
+          ...(await eventually(() => ended(site.rootKey), `${site.rootKey} reconciled`, 240_000)),
+        );
+      }
+
+      // The open run (the same run, adopted by the next holder) ended before any fresh run began.
+      expect(openEnded?.run_id).toBe(openRun?.run_id);
+      expect(openEnded?.state).toBe('succeeded');
+      const openFinished = Date.parse(openEnded?.finished ?? '');
+      expect(freshRuns).toHaveLength(fresh.length);
+      for (const run of freshRuns) expect(Date.parse(run.started)).toBeGreaterThan(openFinished);
+    } finally {
+      await first.close();
+      await second?.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  }, 600_000);
+});

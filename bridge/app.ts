@@ -15,6 +15,7 @@ import type { EventLog } from '../core/event-log/port.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { PluginClient } from '../core/plugin/client.js';
+import { logRedisErrors } from '../core/redis-errors.js';
 import { adminRoutes } from './admin/admin-api.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { RedisIdempotencyStore } from './admin/idempotency.js';
@@ -134,7 +135,11 @@ export async function connectBridge(
     lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
     ackTimeoutMs: config.UNICOP_PUBLISH_TIMEOUT_MS,
   });
-  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = logRedisErrors(
+    new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false }),
+    logger,
+    { client: 'bridge', url: config.UNICOP_REDIS_URL },
+  );
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,

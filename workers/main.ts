@@ -21,6 +21,7 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { PluginClient } from '../core/plugin/client.js';
+import { logRedisErrors } from '../core/redis-errors.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
 import { createWorkerMetrics } from './metrics.js';
 import {
@@ -71,9 +72,12 @@ async function main(): Promise<void> {
       log,
     ),
   );
-  const queue = new Queue<ReconcileJobData>(reconcileQueueName, {
-    connection: { url: config.UNICOP_REDIS_URL },
-  });
+  const redisUrl = config.UNICOP_REDIS_URL;
+  const queue = logRedisErrors(
+    new Queue<ReconcileJobData>(reconcileQueueName, { connection: { url: redisUrl } }),
+    log,
+    { client: 'reconcile-queue', url: redisUrl },
+  );
   const metrics = createWorkerMetrics();
   // The holder name carries the queue's tag: the sweeper frees only its own queue's lost leases.
   const tag = queueTag(config.UNICOP_REDIS_URL, reconcileQueueName);
@@ -109,7 +113,10 @@ async function main(): Promise<void> {
       },
       log.child({ part: 'reconciler' }),
     );
-  const redis = new Redis(config.UNICOP_REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = logRedisErrors(new Redis(redisUrl, { maxRetriesPerRequest: null }), log, {
+    client: 'sweeper',
+    url: redisUrl,
+  });
   const sweeper = new Sweeper({
     plugin,
     eventLog,
@@ -197,7 +204,8 @@ async function main(): Promise<void> {
             retry: consumerRetry(config),
           },
         ),
-      startReconcileWorker: startWorker,
+      startReconcileWorker: () =>
+        logRedisErrors(startWorker(), log, { client: 'reconcile-worker', url: redisUrl }),
       sweeper,
     },
     log,

@@ -1,0 +1,156 @@
+/**
+ * The UNICOP processes a fault run spawns from the compiled build (dist/, `npm run build`) — one
+ * bridge and several workers processes — each kill -9-able and restartable, with its output
+ * appended to one log file per process (kept across restarts, scanned for secrets at the end).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { repoRoot } from '../../../core/config.js';
+import { assertBuilt, unicopJs } from '../../cli/run-unicop.js';
+
+/** A port nobody listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export class UnicopProcess {
+  private child: ChildProcess | undefined;
+  private readonly log: WriteStream;
+  private exited: Promise<void> = Promise.resolve();
+  /** Lines of the current incarnation's output (reset at each start), for readiness checks. */
+  private lines: string[] = [];
+  starts = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly command: 'bridge' | 'workers',
+    private readonly env: Record<string, string>,
+    readonly logFile: string,
+  ) {
+    if (!process.env.UNICOP_FAULT_UNICOP_JS) assertBuilt();
+    this.log = createWriteStream(logFile, { flags: 'a' });
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    this.lines = [];
+    this.starts += 1;
+    // UNICOP_FAULT_UNICOP_JS: another build of the executable (one compiled from a clean checkout).
+    const executable = process.env.UNICOP_FAULT_UNICOP_JS || unicopJs;
+    const child = spawn(process.execPath, [executable, this.command], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let partial = '';
+    const collect = (chunk: Buffer) => {
+      this.log.write(chunk);
+      const text = partial + String(chunk);
+      const parts = text.split('\n');
+      partial = parts.pop() ?? '';
+      // Only the start-up lines are looked at; keeping every line of a long soak would not fit.
+      if (this.lines.length < 5000) this.lines.push(...parts);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.exited = new Promise((resolve) => child.on('exit', () => resolve()));
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** True once a line of this incarnation contains `text`. */
+  said(text: string): boolean {
+    return this.lines.some((line) => line.includes(text));
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill(signal);
+    await this.exited;
+  }
+
+  async close(): Promise<void> {
+    if (this.running) {
+      this.child?.kill('SIGTERM');
+      const timer = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => this.log.end(() => resolve()));
+  }
+}
+
+export interface SpawnedUnicop {
+  bridge: UnicopProcess;
+  bridgeUrl: string;
+  workers: UnicopProcess[];
+  /** Every log file the processes write. */
+  logFiles(): string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Whether a process is up again, from its own log: the bridge has connected to Kafka (its /readyz
+ * also asks NetBox, which a loaded stack answers slowly), the workers run every stage.
+ */
+export function processReady(p: UnicopProcess): boolean {
+  return p.running && p.said(p.name === 'bridge' ? 'the bridge is ready' : 'workers running');
+}
+
+export async function spawnUnicop(options: {
+  dir: string;
+  workers: number;
+  env: Record<string, string>;
+  bridgeEnv: Record<string, string>;
+  workersEnv: Record<string, string>;
+}): Promise<SpawnedUnicop> {
+  const port = await freePort();
+  const bridge = new UnicopProcess(
+    'bridge',
+    'bridge',
+    {
+      ...options.env,
+      ...options.bridgeEnv,
+      UNICOP_BRIDGE_HOST: '127.0.0.1',
+      UNICOP_BRIDGE_PORT: String(port),
+    },
+    join(options.dir, 'bridge.log'),
+  );
+  const workers = Array.from(
+    { length: options.workers },
+    (_, i) =>
+      new UnicopProcess(
+        `workers-${i}`,
+        'workers',
+        { ...options.env, ...options.workersEnv, UNICOP_WORKERS_METRICS_PORT: '0' },
+        join(options.dir, `workers-${i}.log`),
+      ),
+  );
+  bridge.start();
+  for (const w of workers) w.start();
+  return {
+    bridge,
+    bridgeUrl: `http://127.0.0.1:${port}`,
+    workers,
+    logFiles: () => [bridge.logFile, ...workers.map((w) => w.logFile)],
+    close: async () => {
+      await Promise.all([bridge.close(), ...workers.map((w) => w.close())]);
+    },
+  };
+}

@@ -41,11 +41,25 @@ export type RunWrite = Pick<
   | 'journal'
 > & { fencing_token: number; state?: RunState };
 
-/** A new run record: a run write plus what identifies the run. */
+/**
+ * A new run record: a run write plus what identifies the run and its cause chain (the intent, the
+ * NetBox change(s) and request(s), the actor and the changed object: docs/decisions/0039).
+ */
 export type RunCreate = RunWrite &
-  Pick<Schemas['ReconciliationRunRequest'], 'run_id' | 'snapshot_hash' | 'cause'> & {
+  Pick<Schemas['ReconciliationRunRequest'], 'run_id' | 'snapshot_hash' | 'cause'> &
+  Partial<Pick<Schemas['ReconciliationRunRequest'], RunCauseChainField>> & {
     root: string;
   };
+
+/** The run fields that carry its cause chain, written when the run is created. */
+export type RunCauseChainField =
+  | 'intent_id'
+  | 'change_ids'
+  | 'request_ids'
+  | 'actor'
+  | 'cause_event'
+  | 'cause_object_type'
+  | 'cause_object_id';
 
 export class PluginRequestError extends Error {
   override readonly name: string = 'PluginRequestError';

@@ -23,6 +23,9 @@ class UnicopConfig(PluginConfig):
     default_settings = {
         # Root kinds over the built-in `prefix` and `site` (unicop/catalogue.py, docs/decisions/0020).
         'root_kinds': {},
+        # Where docs/runbooks/ is served, for the runbook links of failed runs (unicop/runbooks.py);
+        # by default the path inside the repository.
+        'runbooks_url': 'docs/runbooks/',
     }
 
     def ready(self):

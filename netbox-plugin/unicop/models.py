@@ -14,7 +14,7 @@ from django.utils import timezone
 from netbox.models import NetBoxModel
 from utilities.choices import ChoiceSet, ChoiceSetMeta
 
-from . import run_states
+from . import run_states, runbooks
 
 
 class RootStatusChoices(ChoiceSet):
@@ -92,6 +92,14 @@ class RunCauseChoices(ChoiceSet):
         (RETRY, 'Retry'),
         (RESUME, 'Resume'),
     ]
+
+
+class CauseEventChoices(ChoiceSet):
+    CREATED = 'created'
+    UPDATED = 'updated'
+    DELETED = 'deleted'
+
+    CHOICES = [(CREATED, 'Created'), (UPDATED, 'Updated'), (DELETED, 'Deleted')]
 
 
 class AwxJobTypeChoices(ChoiceSet):
@@ -194,6 +202,20 @@ class ReconciliationRun(NetBoxModel):
     summary = models.TextField(blank=True)
     log_lines = models.JSONField(default=list, blank=True)
 
+    # The cause chain (docs/decisions/0039): the intent the run's job carried and the NetBox change it
+    # came from — change ids and NetBox request ids as the bridge published them (unicop.changes), the
+    # user who made the change, and what changed. Empty for a sweep, a manual reconcile or a run written
+    # before 0002; a retry carries its failed run's chain. Database defaults keep older code writing.
+    intent_id = models.CharField(max_length=36, blank=True, default='', db_default='')
+    change_ids = models.JSONField(default=list, db_default=[], blank=True)
+    request_ids = models.JSONField(default=list, db_default=[], blank=True)
+    actor = models.CharField(max_length=150, blank=True, default='', db_default='')
+    cause_event = models.CharField(
+        max_length=10, choices=CauseEventChoices, blank=True, default='', db_default=''
+    )
+    cause_object_type = models.CharField(max_length=100, blank=True, default='', db_default='')
+    cause_object_id = models.PositiveBigIntegerField(null=True, blank=True)
+
     class Meta:
         ordering = ('-started', '-id')
         indexes = [models.Index(fields=('root', '-started'), name='unicop_run_root_started')]
@@ -210,3 +232,8 @@ class ReconciliationRun(NetBoxModel):
     @property
     def terminal(self):
         return self.state in RunStateChoices.TERMINAL
+
+    @property
+    def runbook_url(self):
+        """The runbook of the run's failure class (runbooks.json), or None."""
+        return runbooks.runbook_url(self.outcome_class)

@@ -61,6 +61,17 @@ class ReconciliationRunTable(NetBoxTable):
         ),
     )
 
+    cause_object_type = tables.TemplateColumn(
+        verbose_name='Changed object',
+        template_code=(
+            '{% if value %}{{ record.cause_event }} <code>{{ value }}:{{ record.cause_object_id }}</code>'
+            '{% endif %}'
+        ),
+    )
+    outcome_class = tables.TemplateColumn(
+        template_code="{% include 'unicop/inc/outcome_class.html' with run=record %}",
+    )
+
     class Meta(NetBoxTable.Meta):
         model = ReconciliationRun
         fields = (
@@ -75,6 +86,9 @@ class ReconciliationRunTable(NetBoxTable):
             'awx_job_url',
             'outcome_class',
             'summary',
+            'actor',
+            'cause_object_type',
+            'intent_id',
             'started',
             'finished',
         )
@@ -90,3 +104,20 @@ class ReconciliationRunTable(NetBoxTable):
             'started',
             'finished',
         )
+
+
+# The root page's timeline of runs: when, what caused it, who, and how it ended.
+ROOT_TIMELINE_COLUMNS = (
+    'started',
+    'run_id',
+    'cause',
+    'actor',
+    'cause_object_type',
+    'state',
+    'awx_job_url',
+    'outcome_class',
+    'finished',
+)
+ROOT_TIMELINE_HIDDEN = tuple(
+    name for name in ReconciliationRunTable.Meta.fields if name not in ('pk', *ROOT_TIMELINE_COLUMNS)
+)

@@ -2,6 +2,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.contenttypes.models import ContentType
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from netbox.object_actions import BulkExport
@@ -30,7 +31,13 @@ class RootView(generic.ObjectView):
 
     def get_extra_context(self, request, instance):
         refresh_dirty([instance])
-        runs = tables.ReconciliationRunTable(instance.runs.all()[:10], exclude=('root',), orderable=False)
+        # The root's timeline: its latest runs, most recent first, each with its cause and outcome.
+        runs = tables.ReconciliationRunTable(
+            instance.runs.all()[:10],
+            exclude=tables.ROOT_TIMELINE_HIDDEN,
+            sequence=(*tables.ROOT_TIMELINE_COLUMNS, '...'),
+            orderable=False,
+        )
         return {
             'runs_table': runs,
             'can_change': request.user.has_perm('unicop.change_root', instance),
@@ -80,10 +87,29 @@ class ReconciliationRunView(generic.ObjectView):
     actions = ()
 
     def get_extra_context(self, request, instance):
-        # The run's structured log as its timeline; meta shown as compact JSON.
+        # The run's structured log; meta shown as compact JSON. The changed object, linked when it
+        # still exists and the user may see it.
         return {
             'log_lines': [
                 {**line, 'meta': json.dumps(line['meta'], sort_keys=True) if line.get('meta') else ''}
                 for line in instance.log_lines
-            ]
+            ],
+            'cause_object': cause_object(instance, request.user),
         }
+
+
+def cause_object(run, user):
+    """The NetBox object whose change caused `run`, or None (none recorded, deleted, or not visible)."""
+    if not run.cause_object_type or run.cause_object_id is None:
+        return None
+    app_label, _, model = run.cause_object_type.partition('.')
+    try:
+        model_class = ContentType.objects.get_by_natural_key(app_label, model).model_class()
+    except ContentType.DoesNotExist:
+        return None
+    if model_class is None:
+        return None
+    objects = model_class.objects
+    if hasattr(objects, 'restrict'):
+        objects = objects.restrict(user, 'view')
+    return objects.filter(pk=run.cause_object_id).first()

@@ -437,6 +437,19 @@ export interface components {
             outcome_class?: string;
             summary?: string;
             log_lines?: components["schemas"]["LogLineRequest"][];
+            intent_id?: string;
+            change_ids?: string[];
+            request_ids?: string[];
+            actor?: string;
+            /**
+             * @description * `created` - Created
+             *     * `updated` - Updated
+             *     * `deleted` - Deleted
+             * @enum {string}
+             */
+            cause_event?: "created" | "updated" | "deleted" | "";
+            cause_object_type?: string;
+            cause_object_id?: number | null;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {
@@ -490,6 +503,19 @@ export interface components {
             outcome_class?: string;
             summary?: string;
             log_lines?: components["schemas"]["LogLineRequest"][];
+            intent_id?: string;
+            change_ids?: string[];
+            request_ids?: string[];
+            actor?: string;
+            /**
+             * @description * `created` - Created
+             *     * `updated` - Updated
+             *     * `deleted` - Deleted
+             * @enum {string}
+             */
+            cause_event?: "created" | "updated" | "deleted" | "";
+            cause_object_type?: string;
+            cause_object_id?: number | null;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {
@@ -549,6 +575,20 @@ export interface components {
             outcome_class: string;
             summary: string;
             log_lines: components["schemas"]["LogLine"][];
+            intent_id: string;
+            change_ids: string[];
+            request_ids: string[];
+            actor: string;
+            /**
+             * @description * `created` - Created
+             *     * `updated` - Updated
+             *     * `deleted` - Deleted
+             * @enum {string}
+             */
+            cause_event: "created" | "updated" | "deleted" | "";
+            cause_object_type: string;
+            cause_object_id: number | null;
+            readonly runbook: string | null;
             tags: components["schemas"]["NestedTag"][];
             custom_fields: {
                 [key: string]: unknown;
@@ -605,6 +645,19 @@ export interface components {
             outcome_class?: string;
             summary?: string;
             log_lines?: components["schemas"]["LogLineRequest"][];
+            intent_id?: string;
+            change_ids?: string[];
+            request_ids?: string[];
+            actor?: string;
+            /**
+             * @description * `created` - Created
+             *     * `updated` - Updated
+             *     * `deleted` - Deleted
+             * @enum {string}
+             */
+            cause_event?: "created" | "updated" | "deleted" | "";
+            cause_object_type?: string;
+            cause_object_id?: number | null;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {

@@ -14,6 +14,8 @@ import {
   PluginConflictError,
   type PluginRoot,
   type PluginRun,
+  type RunCauseChainField,
+  type RunCreate,
   type RunLogLine,
   type RunState,
   type RunWrite,
@@ -84,7 +86,10 @@ export function newRun(job: ReconcileJobData, snapshotHash: string, at: Date, ru
   };
 }
 
-/** A run record left open, as a run to drive on. */
+/**
+ * A run record left open, as a run to drive on, with the cause chain it was created with (absent
+ * from a record a NetBox without migration 0002 serves: read as none).
+ */
 export function activeRunOf(record: PluginRun): ActiveRun {
   const kind: AwxJobKind = record.awx_job_type === 'workflow' ? 'workflow_job' : 'job';
   return {
@@ -92,15 +97,15 @@ export function activeRunOf(record: PluginRun): ActiveRun {
     snapshotHash: record.snapshot_hash,
     cause: {
       kind: record.cause as ReconcileJobData['cause']['kind'],
-      changeId: null,
-      requestId: null,
-      event: null,
-      objectType: null,
-      objectId: null,
-      actor: null,
+      changeId: record.change_ids?.[0] ?? null,
+      requestId: record.request_ids?.[0] ?? null,
+      event: record.cause_event || null,
+      objectType: record.cause_object_type || null,
+      objectId: record.cause_object_id ?? null,
+      actor: record.actor || null,
       at: record.started,
     },
-    intentId: null,
+    intentId: record.intent_id || null,
     startedAt: new Date(record.started),
     leasedAt: new Date(record.started),
     state: record.state,
@@ -144,6 +149,7 @@ export async function writeRun(
         root: scope.root.key,
         snapshot_hash: run.snapshotHash,
         cause: run.cause.kind,
+        ...causeChainOf(run),
       });
     }
   } catch (error) {
@@ -157,6 +163,20 @@ export async function writeRun(
   }
   run.state = state;
   run.created = true;
+}
+
+/** The run record's cause chain (docs/decisions/0039): the intent and the NetBox change it came from. */
+export function causeChainOf(run: ActiveRun): Pick<RunCreate, RunCauseChainField> {
+  const { cause } = run;
+  return {
+    intent_id: run.intentId ?? '',
+    change_ids: cause.changeId ? [cause.changeId] : [],
+    request_ids: cause.requestId ? [cause.requestId] : [],
+    actor: cause.actor ?? '',
+    cause_event: cause.event ?? '',
+    cause_object_type: cause.objectType ?? '',
+    cause_object_id: cause.objectId,
+  };
 }
 
 export type Correlation = Record<string, string | number | null>;

@@ -4,7 +4,14 @@ from netbox.api.serializers import NetBoxModelSerializer
 from rest_framework import serializers
 
 from ..catalogue import catalogue
-from ..models import ReconciliationRun, Root, RootStatusChoices, RunCauseChoices, RunStateChoices
+from ..models import (
+    CauseEventChoices,
+    ReconciliationRun,
+    Root,
+    RootStatusChoices,
+    RunCauseChoices,
+    RunStateChoices,
+)
 
 
 class LastRunSerializer(serializers.ModelSerializer):
@@ -142,6 +149,17 @@ class RunJournalSerializer(serializers.Serializer):
         return data
 
 
+# A UUID as UNICOP writes them (lowercase, hyphenated): change and intent ids.
+UUID_PATTERN = r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+UUID_MESSAGE = 'A UUID (lowercase, hyphenated) is required.'
+# How many change ids or request ids one run may name.
+MAX_CAUSE_IDS = 100
+
+
+def uuid_field(**kwargs):
+    return serializers.RegexField(UUID_PATTERN, error_messages={'invalid': UUID_MESSAGE}, **kwargs)
+
+
 class ReconciliationRunSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name='plugins-api:unicop-api:reconciliationrun-detail', lookup_field='run_id'
@@ -152,6 +170,20 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
     state = serializers.ChoiceField(choices=RunStateChoices, required=False)
     log_lines = LogLineSerializer(many=True, required=False)
     journal = RunJournalSerializer(write_only=True, required=False)
+    # The cause chain (docs/decisions/0039); each names itself in a 400.
+    intent_id = uuid_field(required=False, allow_blank=True)
+    change_ids = serializers.ListField(child=uuid_field(), max_length=MAX_CAUSE_IDS, required=False)
+    # NetBox's request ids are UUIDs too, but NetBox's word, not ours: only their length is held to.
+    request_ids = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=MAX_CAUSE_IDS, required=False
+    )
+    actor = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    cause_event = serializers.ChoiceField(choices=CauseEventChoices, required=False, allow_blank=True)
+    cause_object_type = serializers.RegexField(
+        r'^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$', max_length=100, required=False, allow_blank=True
+    )
+    cause_object_id = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    runbook = serializers.CharField(source='runbook_url', read_only=True, allow_null=True)
 
     class Meta:
         model = ReconciliationRun
@@ -173,6 +205,14 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
             'outcome_class',
             'summary',
             'log_lines',
+            'intent_id',
+            'change_ids',
+            'request_ids',
+            'actor',
+            'cause_event',
+            'cause_object_type',
+            'cause_object_id',
+            'runbook',
             'journal',
             'tags',
             'custom_fields',

@@ -61,7 +61,7 @@ describe('reconciler: races, crashes and the fence', () => {
   const auditActions = (rootKey: string) =>
     tail.messages
       .filter((m) => m.key === rootKey && m.topic === topics.audit)
-      .map((m) => m.value.data as { action: string; actor: string });
+      .map((m) => m.value.data as { action: string; actor: string; correlation: Record<string, unknown> });
 
   beforeAll(async () => {
     // `simultaneous` only matters when UNICOP_TEST_AWX=double: real AWX's templates allow it already.
@@ -231,6 +231,8 @@ describe('reconciler: races, crashes and the fence', () => {
     await tail.settle(() => false, 1000);
     const fenced = auditActions(tenant.rootKey).filter((a) => a.action === 'run.fenced');
     expect(fenced.map((a) => a.actor)).toEqual(['stale-worker']);
+    // The one lease_lost: a live worker refused by the fence (a dead one's run is adopted or resumed).
+    expect(fenced.map((a) => a.correlation.failureClass)).toEqual(['lease_lost']);
     const [run] = await back.plugin.listRuns(tenant.rootKey);
     const root = await back.plugin.findRoot(tenant.rootKey);
     expect(run?.state).toBe('succeeded');

@@ -285,7 +285,7 @@ async function resume(scope: Leased, run: ActiveRun, record: PluginRun): Promise
   const { deps, root, lease, clock, log } = scope;
   const formerToken = record.fencing_token;
   const formerHolder = holderOf(run) ?? 'a worker that stopped';
-  const why = `resumed from ${formerHolder} (fencing token ${formerToken} → ${lease.fencingToken}): its worker stopped before launching and no AWX job carries this run`;
+  const why = `resumed from ${formerHolder} (fencing token ${formerToken} → ${lease.fencingToken}): its holder stopped before the launch and no AWX job carries this run`;
   run.leasedAt = clock.now();
   run.log.add(run.leasedAt, 'warning', `${why}; ${deps.options.holder} launches it`, {
     fencing_token: lease.fencingToken,

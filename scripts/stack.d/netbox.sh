@@ -35,9 +35,10 @@ source "$(dirname "$0")/common.sh"
 
 NETBOX_SPEC="${UNICOP_NETBOX_VERSION:-4.7.*}"
 NETBOX_WORKERS="${UNICOP_NETBOX_WORKERS:-3}"
-# Redis databases: 0/1 are left to the bridge/workers (BullMQ); the plugin tests use 4/5.
-REDIS_DB_TASKS="${UNICOP_NETBOX_REDIS_DB_TASKS:-2}"
-REDIS_DB_CACHING="${UNICOP_NETBOX_REDIS_DB_CACHING:-3}"
+# NetBox's own Redis (redis.sh: redis-netbox on $UNICOP_NETBOX_REDIS_PORT), apart from UNICOP's, as in
+# production: losing UNICOP's Redis does not drop NetBox's queued webhooks or fail its writes.
+REDIS_DB_TASKS="${UNICOP_NETBOX_REDIS_DB_TASKS:-0}"
+REDIS_DB_CACHING="${UNICOP_NETBOX_REDIS_DB_CACHING:-1}"
 ROOT_PACKAGES=python3.13,python3.13-venv,libpq5,ca-certificates
 
 dir="$UNICOP_VAR/netbox"
@@ -253,11 +254,11 @@ DATABASES = {
 
 REDIS = {
     'tasks': {
-        'HOST': '$UNICOP_HOST', 'PORT': $UNICOP_REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
+        'HOST': '$UNICOP_HOST', 'PORT': $UNICOP_NETBOX_REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
         'DATABASE': $REDIS_DB_TASKS, 'SSL': False,
     },
     'caching': {
-        'HOST': '$UNICOP_HOST', 'PORT': $UNICOP_REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
+        'HOST': '$UNICOP_HOST', 'PORT': $UNICOP_NETBOX_REDIS_PORT, 'USERNAME': '', 'PASSWORD': '',
         'DATABASE': $REDIS_DB_CACHING, 'SSL': False,
     },
 }
@@ -467,7 +468,7 @@ print(f"UNICOP_TOKEN={TOKEN_PREFIX}{token.key}.{token.token}")
 up() {
   command -v curl >/dev/null || apt_install curl
   port_open "$UNICOP_PG_PORT" || die "PostgreSQL is not up on $UNICOP_HOST:$UNICOP_PG_PORT: scripts/stack.d/postgres.sh up"
-  port_open "$UNICOP_REDIS_PORT" || die "Redis is not up on $UNICOP_HOST:$UNICOP_REDIS_PORT: scripts/stack.d/redis.sh up"
+  port_open "$UNICOP_NETBOX_REDIS_PORT" || die "NetBox's Redis is not up on $UNICOP_HOST:$UNICOP_NETBOX_REDIS_PORT: scripts/stack.d/redis.sh up"
   exec 9>"$dir/.lock"
   flock -w 1800 9 || die "another 'netbox.sh up' holds $dir/.lock"
   timed "root (from the cache)" step_restore_root

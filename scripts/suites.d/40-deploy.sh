@@ -65,7 +65,7 @@ bridge_port="${UNICOP_DEPLOY_BRIDGE_PORT:-28080}"
 awx_port="${UNICOP_DEPLOY_AWX_PORT:-28052}"
 export UNICOP_IMAGE_TAG=deploytest IMAGE_TAG=deploytest
 network="${project}_default"
-services=(postgres redis kafka netbox netbox-worker bridge workers)
+services=(postgres redis netbox-redis kafka netbox netbox-worker bridge workers)
 oneshots=(kafka-topics netbox-bootstrap)
 started=$SECONDS
 

@@ -43,6 +43,7 @@ type Service = {
   secrets?: string[];
   ports?: string[];
   volumes?: string[];
+  depends_on?: string[];
 };
 type ComposeFile = { services: Record<string, Service>; secrets: Record<string, { file: string }> };
 
@@ -114,6 +115,7 @@ describe('compose.yaml', () => {
     for (const name of [
       'postgres',
       'redis',
+      'netbox-redis',
       'kafka',
       'kafka-topics',
       'netbox',
@@ -238,5 +240,18 @@ describe('compose.yaml', () => {
     const cmd = redis.command ?? (JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[]);
     expect(cmd.join(' ')).toContain('--appendonly yes');
     expect(redis.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
+  });
+
+  it("NetBox has its own Redis, apart from UNICOP's, with its own data volume (issue #14, observation 11)", () => {
+    const netboxRedisHost = String(doc.services.netbox?.environment?.NETBOX_REDIS_HOST);
+    const unicopRedisHost = new URL(String(doc.services.workers?.environment?.UNICOP_REDIS_URL)).hostname;
+    expect(netboxRedisHost).toBe('netbox-redis');
+    expect(netboxRedisHost).not.toBe(unicopRedisHost);
+    expect(doc.services['netbox-worker']?.environment?.NETBOX_REDIS_HOST).toBe(netboxRedisHost);
+    const volume = (name: string) =>
+      (doc.services[name] as Service).volumes?.find((v) => v.endsWith(':/data'));
+    expect(volume('netbox-redis')).toBeDefined();
+    expect(volume('netbox-redis')).not.toBe(volume('redis'));
+    expect(doc.services.netbox?.depends_on).toContain('netbox-redis');
   });
 });

@@ -22,6 +22,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Every process spawned and still running: killed if the suite's own process exits first (a test's cap). */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export class UnicopProcess {
   private child: ChildProcess | undefined;
   private readonly log: WriteStream;
@@ -52,6 +58,7 @@ export class UnicopProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    live.add(child);
     let partial = '';
     const collect = (chunk: Buffer) => {
       this.log.write(chunk);
@@ -63,7 +70,12 @@ export class UnicopProcess {
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
-    this.exited = new Promise((resolve) => child.on('exit', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', () => {
+        live.delete(child);
+        resolve();
+      }),
+    );
   }
 
   get running(): boolean {

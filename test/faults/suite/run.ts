@@ -18,6 +18,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot, resolveSecret } from '../../../core/config.js';
 import { consumerGroups } from '../../../core/event-log/groups.js';
 import { topics } from '../../../core/events/catalogue.js';
+import { NetboxUnavailableError } from '../../../core/netbox/rest.js';
 import { terminalRunStates } from '../../../core/runs/state-machine.js';
 import { redisEpochKey } from '../../../workers/sweeper/sweeper.js';
 import { takeRealAwx } from '../../support/awx.js';
@@ -132,35 +133,58 @@ async function runEnded(runId: string): Promise<boolean> {
   return (terminalRunStates as readonly string[]).includes(run.state);
 }
 
+/**
+ * A NetBox call of the run's own set-up, made again while NetBox is away (refused, timing out,
+ * 5xx: a service fault of an earlier run, or a stack restarting) — up to the cap.
+ */
+async function whileNetboxAway<T>(call: () => Promise<T>, capMs = 300_000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof NetboxUnavailableError) || Date.now() - start > capMs) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
 /** NetBox's webhook and event rule for the run's own sites only (a condition on the name). */
 async function hookSites(bridgeUrl: string, secret: string, tag: string) {
-  const webhook = await netbox<{ id: number }>('POST', '/api/extras/webhooks/', {
-    name: tag,
-    payload_url: `${bridgeUrl}/webhooks/netbox`,
-    http_method: 'POST',
-    http_content_type: 'application/json',
-    secret,
-  });
-  const rule = await netbox<{ id: number }>('POST', '/api/extras/event-rules/', {
-    name: tag,
-    object_types: ['dcim.site'],
-    event_types: ['object_created', 'object_updated', 'object_deleted'],
-    action_type: 'webhook',
-    action_object_type: 'extras.webhook',
-    action_object_id: webhook.id,
-    conditions: { attr: 'name', value: tag, op: 'contains' },
-  });
+  const webhook = await whileNetboxAway(() =>
+    netbox<{ id: number }>('POST', '/api/extras/webhooks/', {
+      name: tag,
+      payload_url: `${bridgeUrl}/webhooks/netbox`,
+      http_method: 'POST',
+      http_content_type: 'application/json',
+      secret,
+    }),
+  );
+  const rule = await whileNetboxAway(() =>
+    netbox<{ id: number }>('POST', '/api/extras/event-rules/', {
+      name: tag,
+      object_types: ['dcim.site'],
+      event_types: ['object_created', 'object_updated', 'object_deleted'],
+      action_type: 'webhook',
+      action_object_type: 'extras.webhook',
+      action_object_id: webhook.id,
+      conditions: { attr: 'name', value: tag, op: 'contains' },
+    }),
+  );
   return async () => {
     await netbox('DELETE', `/api/extras/event-rules/${rule.id}/`).catch(() => undefined);
     await netbox('DELETE', `/api/extras/webhooks/${webhook.id}/`).catch(() => undefined);
   };
 }
 
+/** The site named so, made now or by an earlier attempt whose answer was lost. */
 async function createSite(name: string): Promise<FaultRoot> {
-  const site = await netbox<{ id: number }>('POST', '/api/dcim/sites/', {
-    name,
-    slug: name.toLowerCase(),
-    status: 'active',
+  const slug = name.toLowerCase();
+  const site = await whileNetboxAway(async () => {
+    const found = await netbox<{ results: { id: number }[] }>('GET', `/api/dcim/sites/?slug=${slug}`);
+    return (
+      found.results[0] ?? netbox<{ id: number }>('POST', '/api/dcim/sites/', { name, slug, status: 'active' })
+    );
   });
   return { siteId: site.id, rootKey: `site/${site.id}` };
 }
@@ -223,8 +247,16 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
 
   // From now on: the workers' groups at the end of their topics (as `npm run demo` does), the
   // sweeper's epoch set in the run's Redis database (no sweep of every root at start).
-  await positionGroupAtEnd(kafka, consumerGroups.resolver, topics.changes);
-  await positionGroupAtEnd(kafka, consumerGroups.dispatcher, topics.intents);
+  for (const [group, topic] of [
+    [consumerGroups.resolver, topics.changes],
+    [consumerGroups.dispatcher, topics.intents],
+  ] as const) {
+    await positionGroupAtEnd(kafka, group, topic).catch((error: Error) => {
+      throw new Error(
+        `Kafka group ${group} has members (another workers process, \`npm run demo\`?): stop them first (${error.message})`,
+      );
+    });
+  }
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
   await redis.connect();
   await redis.flushdb();
@@ -287,7 +319,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
     for (const [i, fault] of schedule.entries()) {
       if (i >= options.faults && (options.edits === undefined || editsDone)) break;
       await sleep(fault.gapMs);
-      const open = await openRunIds(keys);
+      const open = await whileNetboxAway(() => openRunIds(keys));
       const atMs = Date.now() - began;
       const victim =
         fault.kind === 'workers'

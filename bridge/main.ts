@@ -6,11 +6,14 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
+import { startTracing } from '../core/tracing.js';
 import { connectBridge } from './app.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('bridge', config.UNICOP_LOG_LEVEL);
+  // One trace per change (core/tracing.ts): off unless UNICOP_OTLP_URL is set.
+  const tracing = await startTracing('unicop-bridge', config.UNICOP_OTLP_URL);
   if (!config.UNICOP_WEBHOOK_SECRETS?.length) {
     throw new ConfigError([{ field: 'UNICOP_WEBHOOK_SECRETS', message: 'at least one secret is required' }]);
   }
@@ -27,7 +30,9 @@ async function main(): Promise<void> {
   const stop = () => {
     logger.info('bridge stopping');
     server.close(() => {
-      void close().finally(() => process.exit(0));
+      void close()
+        .then(() => tracing.shutdown())
+        .finally(() => process.exit(0));
     });
   };
   process.on('SIGTERM', stop);

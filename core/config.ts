@@ -166,6 +166,9 @@ export const configSchema = z.object({
   UNICOP_WORKERS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(18081),
   // `--wait`: how often a starting service probes Kafka, Redis and NetBox until they answer.
   UNICOP_DEPENDENCY_PROBE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  // OTLP/HTTP base URL the bridge and workers export their trace spans to (<url>/v1/traces); the
+  // stack's Jaeger records it in var/stack.env. Unset: tracing is off and costs nothing.
+  UNICOP_OTLP_URL: z.url().optional(),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

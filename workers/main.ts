@@ -20,6 +20,7 @@ import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
+import { startTracing } from '../core/tracing.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
@@ -42,6 +43,8 @@ import { Sweeper } from './sweeper/sweeper.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('workers', config.UNICOP_LOG_LEVEL);
+  // One trace per change (core/tracing.ts): off unless UNICOP_OTLP_URL is set.
+  const tracing = await startTracing('unicop-workers', config.UNICOP_OTLP_URL);
   if (!config.UNICOP_NETBOX_TOKEN) {
     throw new ConfigError([{ field: 'UNICOP_NETBOX_TOKEN', message: 'required by the workers' }]);
   }
@@ -226,6 +229,7 @@ async function main(): Promise<void> {
       .stop()
       .then(() => eventLog.close())
       .then(() => Promise.all([queue.close(), redis.quit()]))
+      .then(() => tracing.shutdown())
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);

@@ -29,6 +29,8 @@ export interface ReconcileJobData {
   rootKey: string;
   intentId: string;
   cause: EventData<'intent'>['cause'];
+  /** W3C trace context of the intent's dispatch, continued by the run (core/tracing.ts); absent when tracing is off. */
+  traceparent?: string;
 }
 
 /** BullMQ priorities (lower is taken first; 0 would be BullMQ's wait list, ahead of both). */

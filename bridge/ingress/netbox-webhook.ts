@@ -13,6 +13,7 @@ import { EventLogUnavailableError } from '../../core/event-log/port.js';
 import { cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
 import { netboxWebhookSchema, normaliseDelivery } from '../../core/events/netbox-webhook.js';
 import { deterministicUuidv7 } from '../../core/ids.js';
+import { contextFrom, inSpan, SpanKind, traceHeaders, tracer } from '../../core/tracing.js';
 import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
 import { ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
@@ -33,10 +34,25 @@ export interface NetboxWebhookDeps {
   ownUsername: string;
 }
 
+const bridgeTracer = tracer('bridge');
+
 export function netboxWebhookHandler(deps: NetboxWebhookDeps): Handler {
-  return auditedWebhook('netbox', deps, ({ req, log, requestId }) =>
+  const handle = auditedWebhook('netbox', deps, ({ req, log, requestId }) =>
     accept(deps, req, log, requestId, process.hrtime.bigint()),
   );
+  // The receipt is the root of the change's trace (or continues one the request carries).
+  const attributes = { 'http.request.method': 'POST', 'http.route': '/webhooks/netbox' };
+  return (ctx) =>
+    inSpan(
+      bridgeTracer,
+      'POST /webhooks/netbox',
+      { kind: SpanKind.SERVER, parent: contextFrom(ctx.req.headers), attributes },
+      async (span) => {
+        const reply = await handle(ctx);
+        span.setAttribute('http.response.status_code', reply.status);
+        return reply;
+      },
+    );
 }
 
 async function accept(
@@ -145,10 +161,19 @@ async function accept(
     objectKey,
   );
   try {
-    await deps.eventLog.append([
-      { topic: eventTypes.change.topic, key: objectKey, value: JSON.stringify(change) },
-      received,
-    ]);
+    const topic = eventTypes.change.topic;
+    const attributes = {
+      'messaging.system': 'kafka',
+      'messaging.destination.name': topic,
+      'unicop.change_id': changeId,
+    };
+    // The change carries its trace on: `traceparent` in the record's headers (none when tracing is off).
+    await inSpan(bridgeTracer, `${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () =>
+      deps.eventLog.append([
+        { topic, key: objectKey, value: JSON.stringify(change), ...traceHeaders() },
+        received,
+      ]),
+    );
   } catch (error) {
     if (claim === 'claimed') await deps.memory.release(memoryKey).catch(() => undefined);
     if (error instanceof EventLogUnavailableError) {

@@ -16,6 +16,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import type { components, paths } from '../../openapi/generated/awx.js';
 import { type Clock, systemClock } from '../clock.js';
 import { configDefaults, type UnicopConfig } from '../config.js';
+import { inClientSpan, tracer } from '../tracing.js';
 import {
   AwxApprovalNotPendingError,
   AwxAuthError,
@@ -27,6 +28,8 @@ import {
   AwxRequestError,
   AwxUnavailableError,
 } from './errors.js';
+
+const awxTracer = tracer('awx');
 
 type Schemas = components['schemas'];
 export type AwxJob = Schemas['Job'];
@@ -143,7 +146,16 @@ export class AwxClient {
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       fetch: (request) => {
         request.headers.set('authorization', `Bearer ${token}`);
-        return globalThis.fetch(request, { signal: AbortSignal.timeout(this.timeoutMs) });
+        // A child span of the change's trace when one is active (core/tracing.ts); the path, never the token.
+        const attributes = {
+          'http.request.method': request.method,
+          'url.path': new URL(request.url).pathname,
+        };
+        return inClientSpan(awxTracer, `AWX ${request.method}`, attributes, async (span) => {
+          const response = await globalThis.fetch(request, { signal: AbortSignal.timeout(this.timeoutMs) });
+          span.setAttribute('http.response.status_code', response.status);
+          return response;
+        });
       },
     });
   }

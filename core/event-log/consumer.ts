@@ -5,7 +5,7 @@
  * marked done. A handler that throws a retriable error gets the same batch again after a backoff
  * (the consumer keeps its group membership meanwhile); a programming error stops the consumer.
  */
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../clock.js';
 import { configDefaults, type UnicopConfig } from '../config.js';
@@ -17,6 +17,8 @@ export interface LogRecord {
   offset: string;
   key: string | null;
   value: string;
+  /** The record's string headers (a `traceparent`: core/tracing.ts); absent when it has none. */
+  headers?: Record<string, string>;
 }
 
 export type BatchHandler = (records: LogRecord[]) => Promise<void>;
@@ -81,6 +83,7 @@ export class KafkaEventStream implements EventStream {
           offset: m.offset,
           key: m.key ? m.key.toString() : null,
           value: m.value ? m.value.toString() : '',
+          ...stringHeaders(m.headers),
         }));
         if (records.length === 0) return;
         let backoff = this.options.initialBackoffMs ?? configDefaults.UNICOP_CONSUMER_RETRY_MIN_MS;
@@ -147,6 +150,17 @@ export class KafkaEventStream implements EventStream {
       await admin.disconnect();
     }
   }
+}
+
+/** A record's headers as strings (the first of a repeated one), or {} when it has none. */
+function stringHeaders(headers: IHeaders | undefined): { headers?: Record<string, string> } {
+  if (!headers) return {};
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first.toString();
+  }
+  return Object.keys(out).length > 0 ? { headers: out } : {};
 }
 
 /** Messages in `topic` that `groupId` has not committed yet (all of them for a group with no commits). */

@@ -30,6 +30,9 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { configDefaults } from '../config.js';
+import { inClientSpan, tracer } from '../tracing.js';
+
+const netboxTracer = tracer('netbox');
 
 export class NetboxUnavailableError extends Error {
   override readonly name = 'NetboxUnavailableError';
@@ -232,6 +235,23 @@ export class NetboxHttp<Paths> {
     query?: unknown,
     body?: unknown,
     idempotent = method === 'get' || method === 'put' || method === 'delete',
+  ): Promise<NetboxAnswer> {
+    // A child span of the change's trace when one is active (core/tracing.ts); the path, never the token.
+    const verb = method.toUpperCase();
+    const attributes = { 'http.request.method': verb, 'url.path': url.split('?')[0] as string };
+    return inClientSpan(netboxTracer, `NetBox ${verb}`, attributes, async (span) => {
+      const answer = await this.sendOnce(method, url, query, body, idempotent);
+      span.setAttribute('http.response.status_code', answer.status);
+      return answer;
+    });
+  }
+
+  private async sendOnce(
+    method: HttpMethod,
+    url: string,
+    query: unknown,
+    body: unknown,
+    idempotent: boolean,
   ): Promise<NetboxAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {

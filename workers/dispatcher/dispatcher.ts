@@ -9,11 +9,13 @@
  * dispatcher consumes nothing before the freeze view has replayed `unicop.control`, so a restart
  * during a global freeze queues nothing.
  */
+import { trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import {
+  type BatchHandler,
   KafkaEventStream,
   type KafkaEventStreamOptions,
   type LogRecord,
@@ -22,6 +24,7 @@ import { consumerGroups } from '../../core/event-log/groups.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
+import { contextFrom, inSpan, SpanKind, traceCarrier, tracer } from '../../core/tracing.js';
 import { type ReconcileJobData, reconcileJobName, reconcileJobOptions } from '../reconcile-queue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
@@ -40,6 +43,8 @@ export interface StartDispatcherOptions {
   onFatal?: (error: Error) => void;
   /** The consumer's retry waits (consumerRetry(config)); configDefaults' when not given. */
   retry?: Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs'>;
+  /** Wraps the batch handler (workers/metrics.ts measureBatches: the stage's RED metrics). */
+  wrapBatches?: (handler: BatchHandler) => BatchHandler;
 }
 
 /**
@@ -61,7 +66,8 @@ export async function startDispatcher(
     },
     options.log,
   );
-  await intents.start((records) => dispatchIntents(records, deps));
+  const handle: BatchHandler = (records) => dispatchIntents(records, deps);
+  await intents.start(options.wrapBatches ? options.wrapBatches(handle) : handle);
   return { stop: () => intents.stop() };
 }
 
@@ -89,7 +95,7 @@ function audit(
  */
 export async function dispatchIntents(records: LogRecord[], deps: DispatcherDeps): Promise<void> {
   const audits: EventLogMessage[] = [];
-  const byRoot = new Map<string, CloudEvent<'intent'>[]>();
+  const byRoot = new Map<string, { intent: CloudEvent<'intent'>; record: LogRecord }[]>();
   for (const record of records) {
     const intent = parseEvent('intent', record.value);
     if (!intent) {
@@ -99,14 +105,36 @@ export async function dispatchIntents(records: LogRecord[], deps: DispatcherDeps
       );
       continue;
     }
-    byRoot.set(intent.data.rootKey, [...(byRoot.get(intent.data.rootKey) ?? []), intent]);
+    byRoot.set(intent.data.rootKey, [...(byRoot.get(intent.data.rootKey) ?? []), { intent, record }]);
   }
   await Promise.all(
     [...byRoot.values()].map(async (intents) => {
-      for (const intent of intents) audits.push(await dispatchOne(intent.data, deps));
+      for (const { intent, record } of intents) audits.push(await dispatchTraced(intent.data, record, deps));
     }),
   );
   await deps.eventLog.append(audits);
+}
+
+const dispatcherTracer = tracer('dispatcher');
+
+/** One intent in a span of the trace its record carries; the job carries the span on. */
+function dispatchTraced(
+  intent: EventData<'intent'>,
+  record: LogRecord,
+  deps: DispatcherDeps,
+): Promise<EventLogMessage> {
+  const attributes = {
+    'messaging.system': 'kafka',
+    'messaging.destination.name': record.topic,
+    'unicop.root_key': intent.rootKey,
+    'unicop.intent_id': intent.intentId,
+  };
+  return inSpan(
+    dispatcherTracer,
+    `${record.topic} process`,
+    { kind: SpanKind.CONSUMER, parent: contextFrom(record.headers), attributes },
+    () => dispatchOne(intent, deps),
+  );
 }
 
 async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): Promise<EventLogMessage> {
@@ -122,9 +150,11 @@ async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): P
       correlation,
     );
   }
-  const data: ReconcileJobData = { rootKey, intentId, cause };
+  const { traceparent } = traceCarrier();
+  const data: ReconcileJobData = { rootKey, intentId, cause, ...(traceparent ? { traceparent } : {}) };
   const job = await deps.queue.add(reconcileJobName, data, reconcileJobOptions(data));
   const queued = job.id === intentId;
+  trace.getActiveSpan()?.setAttribute('unicop.dispatch', queued ? 'queued' : 'coalesced');
   return audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
     ...correlation,
     jobId: job.id ?? null,

@@ -5,6 +5,7 @@
  * the audit that retries are exhausted. The outcome is already in NetBox when its events are
  * appended: a Kafka hiccup must not lose them, so the append is tried again with backoff.
  */
+import { trace } from '@opentelemetry/api';
 import { configDefaults } from '../../core/config.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
 import { cloudEvent, eventTypes } from '../../core/events/catalogue.js';
@@ -12,6 +13,7 @@ import { intentMessage } from '../../core/events/intent.js';
 import { deterministicUuidv7 } from '../../core/ids.js';
 import type { RunLogLine } from '../../core/plugin/client.js';
 import type { TerminalRunState } from '../../core/runs/state-machine.js';
+import { traceHeaders } from '../../core/tracing.js';
 import { decide } from './decide.js';
 import {
   type ActiveRun,
@@ -61,8 +63,10 @@ export async function finish(
       finishedAt: finishedAt.toISOString(),
     },
   });
+  // The outcome (and a retry's intent) carry the run's trace on, so a retry stays in the change's trace.
+  trace.getActiveSpan()?.setAttributes({ 'unicop.run_id': run.runId, 'unicop.run_state': end.state });
   const messages: EventLogMessage[] = [
-    { topic: eventTypes.outcome.topic, key: root.key, value: JSON.stringify(outcome) },
+    { topic: eventTypes.outcome.topic, key: root.key, value: JSON.stringify(outcome), ...traceHeaders() },
     auditEvent(scope, root.key, `run.${end.state}`, end.failureClass ? 'failed' : 'ok', end.summary, {
       ...correlation(run, lease),
       failureClass: end.failureClass,
@@ -118,7 +122,7 @@ function retryMessages(
     { intentId: deterministicUuidv7(at.getTime(), run.runId, 'retry'), at },
   );
   return [
-    message,
+    { ...message, ...traceHeaders() },
     auditEvent(scope, rootKey, 'run.retry_scheduled', 'ok', retry.why, {
       ...ids,
       intentId,

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { configDefaults } from '../../core/config.js';
 import type { EventLog } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
+import { contextFrom, failed, inSpan, SpanKind, tracer } from '../../core/tracing.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { type ReconcileJobData, reconcilePriority, reconcileQueueName } from '../reconcile-queue.js';
 import { reconcileQueueTiming } from '../timing.js';
@@ -73,7 +74,7 @@ export function startReconcileWorker(
     async (job, token) => {
       const pauses = job.data.pauses ?? 0;
       const pauseMs = Math.min(pauseMax, pauseMin * 2 ** pauses);
-      const result = await settle(() => reconciler.reconcile(job.data), pauseMs);
+      const result = await reconcileTraced(reconciler, job.data, job.attemptsStarted, pauseMs);
       const rootKey = job.data.rootKey;
       switch (result.kind) {
         case 'done':
@@ -122,4 +123,30 @@ export function startReconcileWorker(
     }
   });
   return worker;
+}
+
+const reconcilerTracer = tracer('reconciler');
+
+/**
+ * One reconciliation in a span of the trace the job carries (its intent's dispatch): the NetBox and
+ * AWX calls made meanwhile are its children; the span says the queue result and why.
+ */
+function reconcileTraced(reconciler: Reconciler, data: JobData, attempt: number, pauseMs: number) {
+  const attributes = {
+    'unicop.root_key': data.rootKey,
+    'unicop.intent_id': data.intentId,
+    'unicop.attempt': attempt,
+  };
+  return inSpan(
+    reconcilerTracer,
+    `reconcile ${data.rootKey.split('/')[0]}`,
+    { kind: SpanKind.CONSUMER, parent: contextFrom({ traceparent: data.traceparent }), attributes },
+    async (span) => {
+      const result = await settle(() => reconciler.reconcile(data), pauseMs);
+      span.setAttribute('unicop.result', result.kind);
+      if (result.kind === 'later') span.setAttribute('unicop.later', result.why);
+      if (result.kind === 'terminal') failed(span, result.error);
+      return result;
+    },
+  );
 }

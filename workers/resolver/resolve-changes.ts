@@ -13,6 +13,7 @@
  * (401, 403: the token or its permissions) stops the resolver loudly rather than setting every
  * change aside.
  */
+import { type Context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { type Clock, systemClock } from '../../core/clock.js';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
@@ -26,6 +27,7 @@ import {
 } from '../../core/events/catalogue.js';
 import { deterministicUuidv7, uuidv7 } from '../../core/ids.js';
 import type { ChangeRef } from '../../core/plugin/client.js';
+import { traceHeaders } from '../../core/tracing.js';
 
 export const resolverSource = 'unicop/resolver';
 const consumerName = 'unicop-resolver';
@@ -159,12 +161,14 @@ async function resolveIsolating(
 
 /**
  * Turns records from unicop.changes into the messages to append; throws if NetBox is unavailable.
- * The clock dates what is set aside on unicop.dead-letter.
+ * The clock dates what is set aside on unicop.dead-letter; `contextOf` gives the trace context each
+ * change's intents carry on (core/tracing.ts; none by default).
  */
 export async function resolveChanges(
   records: LogRecord[],
   resolver: RootResolver,
   clock: Clock = systemClock,
+  contextOf: (record: LogRecord) => Context = () => ROOT_CONTEXT,
 ): Promise<EventLogMessage[]> {
   const out: EventLogMessage[] = [];
   const changes: { change: CloudEvent<'change'>; record: LogRecord }[] = [];
@@ -224,7 +228,12 @@ export async function resolveChanges(
     }
     for (const rootKey of keys) {
       const intent = intentFor(change, rootKey);
-      out.push({ topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(intent) });
+      out.push({
+        topic: eventTypes.intent.topic,
+        key: rootKey,
+        value: JSON.stringify(intent),
+        ...traceHeaders(contextOf(record)),
+      });
       out.push(
         audit(
           'intent.published',

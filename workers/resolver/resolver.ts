@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import type { EventStream } from '../../core/event-log/consumer.js';
 import type { EventLog } from '../../core/event-log/port.js';
+import { inRecordSpans, tracer } from '../../core/tracing.js';
 import { type RootResolver, resolveChanges } from './resolve-changes.js';
 
 export interface ResolverDeps {
@@ -22,10 +23,14 @@ export interface ResolverDeps {
 }
 
 export async function startResolver({ changes, eventLog, resolver, log, clock }: ResolverDeps) {
-  await changes.start(async (records) => {
-    const messages = await resolveChanges(records, resolver, clock);
-    await eventLog.append(messages);
-    log.debug({ changes: records.length, appended: messages.length }, 'changes resolved');
-  });
+  const resolverTracer = tracer('resolver');
+  // One span per change, ended once its intents are durable; each intent carries its change's trace.
+  await changes.start((records) =>
+    inRecordSpans(resolverTracer, 'process', records, async (contextOf) => {
+      const messages = await resolveChanges(records, resolver, clock, contextOf);
+      await eventLog.append(messages);
+      log.debug({ changes: records.length, appended: messages.length }, 'changes resolved');
+    }),
+  );
   return { stop: () => changes.stop() };
 }

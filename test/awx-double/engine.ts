@@ -5,7 +5,16 @@
  * job of that template is waiting or running; workflow jobs run their nodes along success/failure/
  * always edges; approvals wait for approve/deny or their timeout. Every status change is recorded
  * with its time (the /_double/jobs record tests use to prove runs never overlapped).
+ *
+ * Jobs are kept across restarts, as AWX keeps them in PostgreSQL (issue #14, observation 12): every
+ * change is written to `<stateDir>/jobs.json` (whole file, temporary file + rename, batched per
+ * tick) and a double started on the same state directory reloads it. A job that was running
+ * follows its ansible-runner, which outlives the double: still running, it is followed to its end;
+ * ended, the job takes the outcome the runner wrote; gone without one, the job is failed as AWX's
+ * start-up reaping fails it. Pending and waiting jobs are scheduled again, running workflows go on,
+ * a pending approval keeps its deadline.
  */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type {
@@ -138,6 +147,7 @@ export class AwxEngine {
   constructor(private readonly options: EngineOptions) {
     this.stepMs = options.stepMs ?? 50;
     this.notifier = new Notifier();
+    this.restore();
   }
 
   get config(): DoubleConfig {
@@ -251,6 +261,7 @@ export class AwxEngine {
   private setStatus(job: UnifiedJob, status: UnifiedStatus): void {
     job.status = status;
     job.statusHistory.push({ status, at: now() });
+    this.persistSoon();
   }
 
   /** new -> pending, then let the scheduler decide when it may go on. */
@@ -296,7 +307,21 @@ export class AwxEngine {
       this.finish(job, 'successful');
       return;
     }
-    const run = new AnsibleRun({
+    const run = this.runOf(job);
+    job.run = run;
+    await run.start();
+    this.persistSoon(); // the runner's pid, for a double restarted while it runs
+    await this.follow(job, run);
+  }
+
+  private async follow(job: JobRecord, run: AnsibleRun): Promise<void> {
+    const { outcome, explanation } = await run.done;
+    await this.collectStats(job);
+    this.finish(job, outcome, explanation);
+  }
+
+  private runOf(job: JobRecord): AnsibleRun {
+    return new AnsibleRun({
       ansibleBin: this.options.ansibleBin,
       dir: join(this.options.stateDir, 'jobs', String(job.id)),
       projectDir: this.options.config.project_dir,
@@ -305,11 +330,97 @@ export class AwxEngine {
       check: job.jobType === 'check',
       limit: job.limit,
     });
-    job.run = run;
-    await run.start();
-    const { outcome, explanation } = await run.done;
-    await this.collectStats(job);
-    this.finish(job, outcome, explanation);
+  }
+
+  // ---- persistence -------------------------------------------------------------------------
+
+  private get stateFile(): string {
+    return join(this.options.stateDir, 'jobs.json');
+  }
+
+  private persistPending = false;
+
+  /** Writes the jobs once this tick's changes are made (one write per tick, however many changes). */
+  private persistSoon(): void {
+    if (this.persistPending) return;
+    this.persistPending = true;
+    setImmediate(() => this.persist());
+  }
+
+  private persist(): void {
+    this.persistPending = false;
+    const jobs = [...this.jobs.values()].map((job) => {
+      const { run, template, timer, nodes, ...fields } = job as unknown as Record<string, unknown> & {
+        run?: AnsibleRun;
+        template?: { id: number };
+        timer?: unknown;
+        nodes?: WorkflowNodeRecord[];
+      };
+      void timer; // a timer is restarted from `expires`, not stored
+      return {
+        ...fields,
+        ...(template ? { templateId: template.id } : {}),
+        ...(run?.pid ? { runnerPid: run.pid } : {}),
+        ...(nodes
+          ? { nodes: nodes.map(({ config, ...node }) => ({ ...node, identifier: config.identifier })) }
+          : {}),
+      };
+    });
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ nextId: this.nextId, nextNodeId: this.nextNodeId, jobs }));
+    renameSync(tmp, this.stateFile);
+  }
+
+  /** Reloads the jobs an earlier double process kept in this state directory, and takes them on. */
+  private restore(): void {
+    if (!existsSync(this.stateFile)) return;
+    const saved = JSON.parse(readFileSync(this.stateFile, 'utf8')) as {
+      nextId: number;
+      nextNodeId: number;
+      jobs: (Record<string, unknown> & { id: number; kind: UnifiedJob['kind']; templateId?: number })[];
+    };
+    this.nextId = saved.nextId;
+    this.nextNodeId = saved.nextNodeId;
+    const runners = new Map<number, number | undefined>();
+    for (const { templateId, runnerPid, ...fields } of saved.jobs) {
+      if (fields.kind === 'job') {
+        const template = this.config.job_templates.find((t) => t.id === templateId);
+        if (!template) continue;
+        const job = { ...fields, template, run: undefined } as unknown as JobRecord;
+        if (job.started) job.run = this.runOf(job);
+        runners.set(job.id, runnerPid as number | undefined);
+        this.jobs.set(job.id, job);
+      } else if (fields.kind === 'workflow_job') {
+        const template = this.config.workflow_job_templates.find((t) => t.id === templateId);
+        if (!template) continue;
+        const nodes = (fields.nodes as (Omit<WorkflowNodeRecord, 'config'> & { identifier: string })[]).map(
+          (node) => ({ ...node, config: template.nodes.find((n) => n.identifier === node.identifier) }),
+        ) as WorkflowNodeRecord[];
+        this.jobs.set(fields.id, { ...fields, template, nodes } as unknown as WorkflowJobRecord);
+      } else {
+        this.jobs.set(fields.id, { ...fields, timer: undefined } as unknown as ApprovalRecord);
+      }
+    }
+    for (const job of this.jobs.values()) {
+      if (job.kind === 'job' && job.status === 'running' && job.run) {
+        job.run.reattach(runners.get(job.id));
+        void this.follow(job, job.run);
+      } else if (job.kind === 'job' && job.status === 'running') {
+        this.finish(
+          job,
+          'failed',
+          'Task was marked as running at system start up. The system must have not shut down properly, so it has been marked as failed.',
+        );
+      } else if (job.kind !== 'workflow_approval' && job.status === 'waiting') {
+        this.setStatus(job, 'pending');
+      } else if (job.kind === 'workflow_approval' && job.status === 'pending' && job.expires) {
+        const left = Math.max(0, Date.parse(job.expires) - Date.now());
+        job.timer = setTimeout(() => this.expireApproval(job), left);
+        job.timer.unref();
+      }
+    }
+    for (const job of this.jobs.values()) if (job.kind === 'workflow_job') this.advanceWorkflow(job);
+    setImmediate(() => this.schedule());
   }
 
   /** set_stats data and per-host counts from the playbook_on_stats event (AWX: artifacts, hosts). */
@@ -541,5 +652,6 @@ export class AwxEngine {
     }
     await Promise.all(runs);
     await this.notifier.idle();
+    this.persist();
   }
 }

@@ -2,7 +2,8 @@
  * One playbook run with ansible-runner, the way AWX's execution nodes run a job: a private data
  * directory per job (project, inventory, env/extravars, env/cmdline), the runner's artifacts read
  * back as the job's status, stdout and events. The runner gets its own process group so a cancel
- * stops ansible-playbook and its workers too.
+ * stops ansible-playbook and its workers too; it is detached, so it outlives a double killed under
+ * it, and a restarted double follows it by its pid (`reattach`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -88,6 +89,36 @@ export class AnsibleRun {
     });
   }
 
+  /** The ansible-runner process (and its process group), while this double started it. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Follows a run an earlier double process started (its ansible-runner is detached: it outlives
+   * the double): `done` settles once process `pid` is gone, with the outcome its artifacts say —
+   * at once when it has already ended.
+   */
+  reattach(pid: number | undefined): void {
+    const alive = () => {
+      if (!pid) return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const check = () => {
+      if (alive()) {
+        setTimeout(check, 200).unref();
+        return;
+      }
+      void this.readOutcome(true).then((o) => this.resolveDone(o));
+    };
+    check();
+  }
+
   /** Stops the run: TERM to its process group, KILL after five seconds. */
   cancel(): void {
     this.canceled = true;
@@ -107,11 +138,23 @@ export class AnsibleRun {
     }, 5_000).unref();
   }
 
-  private async readOutcome(): Promise<{ outcome: RunnerOutcome; explanation: string }> {
+  /**
+   * The outcome ansible-runner wrote. `restarted`: the run was started by an earlier double process;
+   * one that left no status ended with it, and the job is failed as AWX's start-up reaping fails a
+   * job it finds running (awx/main/dispatch/reaper.py, the explanation is AWX's).
+   */
+  private async readOutcome(restarted = false): Promise<{ outcome: RunnerOutcome; explanation: string }> {
     if (this.canceled) return { outcome: 'canceled', explanation: 'Job canceled by user request.' };
     const status = await readFile(join(this.artifacts, 'status'), 'utf8').catch(() => '');
     if (status === 'successful') return { outcome: 'successful', explanation: '' };
     if (status === 'failed') return { outcome: 'failed', explanation: '' };
+    if (restarted && status === '') {
+      return {
+        outcome: 'failed',
+        explanation:
+          'Task was marked as running at system start up. The system must have not shut down properly, so it has been marked as failed.',
+      };
+    }
     return { outcome: 'error', explanation: `ansible-runner ended with status '${status || 'unknown'}'` };
   }
 

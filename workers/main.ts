@@ -20,9 +20,9 @@ import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
-import { startTracing } from '../core/tracing.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
 import { createWorkerMetrics } from './metrics.js';
 import {

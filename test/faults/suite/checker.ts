@@ -55,19 +55,22 @@ export async function topicEnds(kafka: Kafka, topic: string): Promise<TopicStart
   }
 }
 
+export interface TopicRecord {
+  key: string | null;
+  /** When Kafka stored it (ms since epoch; the broker's append time for a producer that sets none). */
+  timestamp: number;
+  value: Record<string, unknown>;
+}
+
 /** Every record written to `topic` from `start` up to its end now, as parsed JSON (keyed). */
-export async function readTopicFrom(
-  kafka: Kafka,
-  topic: string,
-  start: TopicStart,
-): Promise<{ key: string | null; value: Record<string, unknown> }[]> {
+export async function readTopicFrom(kafka: Kafka, topic: string, start: TopicStart): Promise<TopicRecord[]> {
   const ends = await topicEnds(kafka, topic);
   const remaining = new Map<number, bigint>();
   for (const end of ends) {
     const from = BigInt(start.find((s) => s.partition === end.partition)?.offset ?? '0');
     if (BigInt(end.offset) > from) remaining.set(end.partition, BigInt(end.offset));
   }
-  const out: { key: string | null; value: Record<string, unknown> }[] = [];
+  const out: TopicRecord[] = [];
   if (remaining.size === 0) return out;
   const groupId = uniqueName('fault-check');
   const admin = kafka.admin();
@@ -78,6 +81,15 @@ export async function readTopicFrom(
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise<void>((resolve, reject) => {
+    // A cap, not a budget: reading a few thousand records takes seconds.
+    const timer = setTimeout(
+      () => reject(new Error(`reading ${topic}: the end was not reached within 300 s`)),
+      300_000,
+    );
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
     consumer
       .run({
         eachMessage: async ({ partition, message }) => {
@@ -88,6 +100,7 @@ export async function readTopicFrom(
             if (value && typeof value === 'object') {
               out.push({
                 key: message.key ? String(message.key) : null,
+                timestamp: Number(message.timestamp),
                 value: value as Record<string, unknown>,
               });
             }
@@ -96,7 +109,7 @@ export async function readTopicFrom(
           }
           if (BigInt(message.offset) + 1n >= end) {
             remaining.delete(partition);
-            if (remaining.size === 0) resolve();
+            if (remaining.size === 0) done();
           }
         },
       })
@@ -126,6 +139,10 @@ export interface CheckInput {
   /** The editors' last acknowledged description per root (roots never edited keep theirs). */
   finalDescription: Map<string, string>;
   changesStart: TopicStart;
+  /** The acknowledged edits, to time each one's arrival on unicop.changes. */
+  edits: { siteId: number; description: string; at: number }[];
+  /** The processes' own logs (structured lines expected). */
+  processLogs: string[];
   outcomesStart: TopicStart;
   /** The bridge's log file(s): its 'change accepted' lines name each accepted change. */
   bridgeLogs: string[];
@@ -141,6 +158,14 @@ export interface CheckResult {
   runs: RunRecord[];
   /** Failed runs by outcome class (faults make honest failures too: AWX gone is executor_unavailable). */
   failedByClass: Record<string, number>;
+  /** Each acknowledged edit → its change stored on unicop.changes, ms (issue #14 observation 5). */
+  changeLatencyMs: number[];
+  /** Edits whose change is not on unicop.changes (NetBox dropped the delivery; the sweeper reconciled the root). */
+  editsWithoutChange: number;
+  /** Lines of the processes' logs that are not structured (JSON) — observation 9. */
+  unstructuredLines: number;
+  /** NetBox calls that met a reset connection, by the processes' logs — observation 7. */
+  connectionResets: number;
 }
 
 function invariant(name: string, problems: string[], counted: string[] = []): Invariant {
@@ -314,5 +339,41 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
     ]),
   );
 
-  return { invariants, runs, failedByClass };
+  // Figures for the issue's observations: edit → unicop.changes, unstructured lines, resets.
+  const stored = new Map<string, number>();
+  for (const c of changes) {
+    const data = c.value.data as {
+      objectType?: string;
+      objectId?: number;
+      postchange?: { description?: string } | null;
+    };
+    if (data?.objectType !== 'dcim.site' || data.postchange?.description === undefined) continue;
+    const key = `${data.objectId}/${data.postchange.description}`;
+    if (!stored.has(key)) stored.set(key, c.timestamp);
+  }
+  const changeLatencyMs: number[] = [];
+  let editsWithoutChange = 0;
+  for (const edit of input.edits) {
+    const at = stored.get(`${edit.siteId}/${edit.description}`);
+    if (at === undefined) editsWithoutChange += 1;
+    else changeLatencyMs.push(Math.max(0, at - edit.at));
+  }
+  let unstructuredLines = 0;
+  let connectionResets = 0;
+  for (const file of input.processLogs) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      if (!line.startsWith('{')) unstructuredLines += 1;
+      if (line.includes('ECONNRESET')) connectionResets += 1;
+    }
+  }
+  return {
+    invariants,
+    runs,
+    failedByClass,
+    changeLatencyMs,
+    editsWithoutChange,
+    unstructuredLines,
+    connectionResets,
+  };
 }

@@ -298,6 +298,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       roots.push(await createSite(`${tag}-${String(i).padStart(3, '0')}`));
     const probe = await createSite(`${tag}-probe`);
     const keys = new Set([...roots, probe].map((r) => r.rootKey));
+    const siteOf = new Map([...roots, probe].map((r) => [r.rootKey, r.siteId]));
+    const probeEdited: { siteId: number; description: string; at: number }[] = [];
     say(
       `${options.roots} roots and a probe root made (${roots[0]?.rootKey} …); bridge at ${unicop.bridgeUrl}, ${options.workers} workers processes`,
     );
@@ -351,6 +353,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       const description = `probe ${++probeEdits}`;
       const probeReconciled = async (): Promise<number | null> => {
         await patchUntilAcknowledged(`/api/dcim/sites/${probe.siteId}/`, { description }, () => false);
+        probeEdited.push({ siteId: probe.siteId, description, at: Date.now() });
         const wanted = (await rootState(probe.rootKey))?.current_hash;
         await until(
           'the probe edit reconciled',
@@ -420,11 +423,25 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       changesStart,
       outcomesStart,
       bridgeLogs: [unicop.bridge.logFile],
+      edits: [
+        ...editors.edits.map((e) => ({
+          siteId: siteOf.get(e.rootKey) as number,
+          description: e.description,
+          at: e.at,
+        })),
+        ...probeEdited,
+      ],
+      processLogs: unicop.logFiles(),
       awxJobs: await awx.jobs(),
       // The processes' logs and the service restarts' output (all in logDir), the stack's since the start.
       logs: [...readdirSync(logDir).map((f) => ({ file: join(logDir, f), from: 0 })), ...logsAtStart],
       secrets,
     });
+    const sorted = [...check.changeLatencyMs].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    say(
+      `edit → unicop.changes p50 ${at(0.5)} ms, p95 ${at(0.95)} ms (${sorted.length} edits, ${check.editsWithoutChange} without a change); logs: ${check.unstructuredLines} unstructured lines, ${check.connectionResets} ECONNRESET; failed runs ${JSON.stringify(check.failedByClass)}`,
+    );
     for (const inv of check.invariants)
       say(`${inv.held ? 'held' : 'BROKEN'}: ${inv.name} — ${inv.detail.slice(0, 5).join('; ')}`);
     return {

@@ -217,6 +217,8 @@ export class Sweeper {
       },
       'sweep done',
     );
+    this.deps.metrics?.sweeps.inc({ cause });
+    this.deps.metrics?.lastSweep.set(this.nowMs() / 1000);
     return report;
   }
 

@@ -1,0 +1,179 @@
+/**
+ * Readings of where work stands in each stage, shared by the workers' /metrics (workers/metrics.ts)
+ * and "why does it wait" (why-it-waits.ts): NetBox's background queue (webhooks not sent yet),
+ * the consumer groups' lag, the reconcile queue, open runs by state, a root's lease, AWX's pending
+ * jobs. Each is one read of the system that holds the figure — nothing is cached or derived — and
+ * each throws when that system cannot be read (callers say "unknown", never "zero").
+ */
+import type { Kafka } from 'kafkajs';
+import { consumerGroupLag } from '../event-log/consumer.js';
+import { consumerGroups } from '../event-log/groups.js';
+import { topics } from '../events/catalogue.js';
+import type { NetboxRest } from '../netbox/rest.js';
+
+/** NetBox's RQ queues (`GET /api/core/background-queues/`; NetBox 4.7 asks for a superuser token). */
+export interface BackgroundQueue {
+  name: string;
+  /** Jobs waiting in the queue (webhooks, search indexing, scripts, …). */
+  jobs: number;
+  /** When the job at the head of the queue was enqueued; null when the queue is empty. */
+  oldestJobAt: Date | null;
+  workers: number;
+  startedJobs: number;
+  failedJobs: number;
+}
+
+interface BackgroundQueueAnswer {
+  results: {
+    name: string;
+    jobs: number;
+    oldest_job_timestamp: string;
+    workers: number;
+    started_jobs: number;
+    failed_jobs: number;
+  }[];
+}
+
+/**
+ * django-rq writes the head job's enqueue time as "YYYY-MM-DD, HH:MM:SS" in NetBox's TIME_ZONE
+ * (django_rq/utils.py get_statistics), "-" for an empty queue. `timeZoneOffset` is that zone's
+ * offset ("Z" for UTC, the stack's TIME_ZONE).
+ */
+export function parseRqTimestamp(text: string, timeZoneOffset = 'Z'): Date | null {
+  const m = /^(\d{4}-\d{2}-\d{2}), (\d{2}:\d{2}:\d{2})$/.exec(text.trim());
+  if (!m) return null;
+  const at = new Date(`${m[1]}T${m[2]}${timeZoneOffset}`);
+  return Number.isNaN(at.getTime()) ? null : at;
+}
+
+export async function netboxBackgroundQueues(nb: NetboxRest): Promise<BackgroundQueue[]> {
+  const answer = await nb<BackgroundQueueAnswer>('GET', '/api/core/background-queues/');
+  return answer.results.map((q) => ({
+    name: q.name,
+    jobs: q.jobs,
+    oldestJobAt: parseRqTimestamp(q.oldest_job_timestamp),
+    workers: q.workers,
+    startedJobs: q.started_jobs,
+    failedJobs: q.failed_jobs,
+  }));
+}
+
+/** UNICOP's consumer groups and the topic each consumes. */
+export const consumedTopics = [
+  { group: consumerGroups.resolver, topic: topics.changes },
+  { group: consumerGroups.dispatcher, topic: topics.intents },
+] as const;
+
+export interface ConsumerLag {
+  group: string;
+  topic: string;
+  /** Records on the topic the group has not committed (fetchTopicOffsets' high minus fetchOffsets'). */
+  lag: number;
+}
+
+/** The lag of each of UNICOP's consumer groups (core/event-log/consumer.ts consumerGroupLag). */
+export function consumerLags(kafka: Kafka): Promise<ConsumerLag[]> {
+  return Promise.all(
+    consumedTopics.map(async ({ group, topic }) => ({
+      group,
+      topic,
+      lag: await consumerGroupLag(kafka, group, topic),
+    })),
+  );
+}
+
+/** The BullMQ states a reconcile job waits or runs in. */
+export const queueStates = ['waiting', 'prioritized', 'delayed', 'active'] as const;
+export type QueueState = (typeof queueStates)[number];
+
+/** The part of a BullMQ Queue read here. */
+export interface QueueCounts {
+  getJobCounts(...states: QueueState[]): Promise<Record<string, number>>;
+}
+
+export async function reconcileQueueDepth(queue: QueueCounts): Promise<Record<QueueState, number>> {
+  const counts = await queue.getJobCounts(...queueStates);
+  return Object.fromEntries(queueStates.map((s) => [s, counts[s] ?? 0])) as Record<QueueState, number>;
+}
+
+/** The run states a run is open in (core/runs/state-machine.ts: not terminal). */
+export const openRunStates = ['queued', 'leased', 'launched', 'awaiting_approval', 'running'] as const;
+export type OpenRunState = (typeof openRunStates)[number];
+
+export interface OpenRuns {
+  state: OpenRunState;
+  count: number;
+  /** The oldest open run in this state: its root and when it started; null when there is none. */
+  oldest: { runId: string; rootKey: string; startedAt: Date } | null;
+}
+
+interface RunListAnswer {
+  count: number;
+  results: { run_id: string; started: string; root: { key: string } | null }[];
+}
+
+/** Per open state, how many runs are in it and the oldest (the plugin's run listing, oldest first). */
+export function openRuns(nb: NetboxRest): Promise<OpenRuns[]> {
+  return Promise.all(
+    openRunStates.map(async (state) => {
+      const page = await nb<RunListAnswer>(
+        'GET',
+        `/api/plugins/unicop/runs/?state=${state}&ordering=started&limit=1`,
+      );
+      const first = page.results[0];
+      return {
+        state,
+        count: page.count,
+        oldest: first
+          ? { runId: first.run_id, rootKey: first.root?.key ?? '', startedAt: new Date(first.started) }
+          : null,
+      };
+    }),
+  );
+}
+
+/** AWX's jobs that wait to start: `pending` (capacity) and `waiting` (dependencies). */
+export interface AwxBacklog {
+  pending: number;
+  waiting: number;
+  running: number;
+  oldestWaiting: { id: number; type: string; name: string; createdAt: Date } | null;
+}
+
+export interface AwxReader {
+  url: string;
+  token: string;
+  timeoutMs?: number;
+}
+
+interface UnifiedJobsAnswer {
+  count: number;
+  results: { id: number; type: string; name: string; created: string; status: string }[];
+}
+
+/** AWX's unified jobs by status (`/api/v2/unified_jobs/`: jobs, workflow jobs, project updates, …). */
+export async function awxBacklog(awx: AwxReader): Promise<AwxBacklog> {
+  const read = async (query: string) => {
+    const res = await fetch(`${awx.url}/api/v2/unified_jobs/?${query}`, {
+      headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(awx.timeoutMs ?? 10_000),
+    });
+    if (!res.ok) throw new Error(`AWX answered ${res.status} (GET /api/v2/unified_jobs/)`);
+    return (await res.json()) as UnifiedJobsAnswer;
+  };
+  const [pending, waiting, running, oldest] = await Promise.all([
+    read('status=pending&page_size=1'),
+    read('status=waiting&page_size=1'),
+    read('status=running&page_size=1'),
+    read('status__in=pending,waiting&order_by=created&page_size=1'),
+  ]);
+  const first = oldest.results[0];
+  return {
+    pending: pending.count,
+    waiting: waiting.count,
+    running: running.count,
+    oldestWaiting: first
+      ? { id: first.id, type: first.type, name: first.name, createdAt: new Date(first.created) }
+      : null,
+  };
+}

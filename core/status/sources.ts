@@ -1,0 +1,49 @@
+/**
+ * The status readings' sources built from configuration: NetBox (UNICOP_NETBOX_URL and token),
+ * Kafka (the caller's client), the reconcile queue (UNICOP_REDIS_URL), AWX (UNICOP_AWX_URL and
+ * token). A source whose token is not configured is left out and reported "not configured".
+ * `close()` releases the queue's Redis connection.
+ */
+import { Queue } from 'bullmq';
+import type { Kafka } from 'kafkajs';
+import { reconcileQueueName } from '../../workers/reconcile-queue.js';
+import type { UnicopConfig } from '../config.js';
+import { netboxRest } from '../netbox/rest.js';
+import { PluginClient } from '../plugin/client.js';
+import type { StatusSources } from './why-it-waits.js';
+
+export function statusSources(
+  config: UnicopConfig,
+  kafka: Kafka,
+): StatusSources & { close(): Promise<void> } {
+  const netboxToken = config.UNICOP_NETBOX_TOKEN;
+  const plugin = netboxToken
+    ? new PluginClient({
+        baseUrl: config.UNICOP_NETBOX_URL,
+        token: netboxToken,
+        timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+      })
+    : undefined;
+  const queue = new Queue(reconcileQueueName, {
+    connection: { url: config.UNICOP_REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+  });
+  queue.on('error', () => undefined); // Redis away: the reading says so
+  return {
+    ...(netboxToken
+      ? { netbox: netboxRest(config.UNICOP_NETBOX_URL, netboxToken, config.UNICOP_NETBOX_TIMEOUT_MS) }
+      : {}),
+    ...(plugin ? { findRoot: (key: string) => plugin.findRoot(key) } : {}),
+    kafka,
+    reconcileQueue: queue,
+    ...(config.UNICOP_AWX_TOKEN
+      ? {
+          awx: {
+            url: config.UNICOP_AWX_URL,
+            token: config.UNICOP_AWX_TOKEN,
+            timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    close: () => queue.close(),
+  };
+}

@@ -66,6 +66,7 @@ describe('unicop (compiled)', () => {
     const help = await run(['--help']).done;
     for (const name of [
       'root status',
+      'root why',
       'root timeline',
       'tail',
       'reconcile',

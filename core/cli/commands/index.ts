@@ -1,6 +1,7 @@
 /**
  * The operator commands of the `unicop` executable (bin/unicop.ts hands them their arguments):
  *   unicop root status <key>                       the root as NetBox holds it (plugin API)
+ *   unicop root why <key> [--window 15m]          its latest run's cause chain (plugin, log, AWX)
  *   unicop root timeline <key> [--since] [--follow] its events on the log (Kafka)
  *   unicop tail [--root] [--type…] [--since] [--follow]
  *   unicop reconcile <key> [--reason]              through the admin API, with an Idempotency-Key
@@ -18,6 +19,7 @@ import { CommandFailedError, createOutput, type Output, parseSince, UsageError }
 import { override, reconcile, sweep } from './overrides.js';
 import { parseFrom, replay, replayRefusal } from './replay.js';
 import { showRootStatus } from './root-status.js';
+import { showRootWhy } from './root-why.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -73,6 +75,21 @@ export const operatorCommands: Record<string, OperatorCommand> = {
     options: { json },
     positionals: [1, 1],
     run: ({ positionals, out, config }) => showRootStatus(config(), out, rootKeyArg(positionals[0])),
+  },
+  'root why': {
+    usage: 'unicop root why <key> [--window 15m] [--json]',
+    summary: "its latest run's cause chain: NetBox change, intent, queue, lease, AWX job, outcome, runbook",
+    options: { json, window: { type: 'string' } },
+    positionals: [1, 1],
+    run: ({ positionals, values, out, config }) => {
+      const rootKey = rootKeyArg(positionals[0]);
+      const window = text(values, 'window') ?? '15m';
+      if (!/^\d+(s|m|h|d)$/.test(window)) {
+        throw new UsageError(`--window: expected a duration (90s, 15m, 2h, 1d), got '${window}'`);
+      }
+      const windowMs = -parseSince(window, new Date(0), '--window').getTime();
+      return showRootWhy({ config: config(), out, rootKey, windowMs });
+    },
   },
   'root timeline': {
     usage: 'unicop root timeline <key> [--since 24h|TIME] [--follow] [--json]',

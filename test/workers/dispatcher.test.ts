@@ -17,7 +17,7 @@ import { cloudEvent, eventTypes, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { startDispatcher } from '../../workers/dispatcher/dispatcher.js';
-import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
+import { type ReconcileJobData, reconcilePriority } from '../../workers/reconcile-queue.js';
 import { eventually } from '../awx/support.js';
 import { controlStream, GlobalSwitch, slowReplay, startControlView, untilGlobal } from '../support/freeze.js';
 import { committedOffset, positionGroupAtEnd, TopicTail } from '../support/kafka.js';
@@ -105,8 +105,10 @@ describe('dispatcher: intents → one active + one waiting job per root', () => 
     await eventLog.append([a1.message, a2.message, a3.message, b1.message]);
     await tail.waitFor(auditFor('intent.queued', b1.intentId));
     await tail.waitFor(auditFor('intent.coalesced', a3.intentId));
-    const waiting = await queue.getJobs(['waiting']);
+    // Fresh intents wait at the fresh priority (BullMQ's `prioritized` state, decision 0038).
+    const waiting = await queue.getJobs(['waiting', 'prioritized']);
     expect(waiting.map((j) => j.data.rootKey).sort()).toEqual([rootA, rootB]);
+    expect(waiting.map((j) => j.priority)).toEqual([reconcilePriority.fresh, reconcilePriority.fresh]);
     expect(waiting.find((j) => j.data.rootKey === rootA)?.id).toBe(a1.intentId);
   });
 

@@ -76,7 +76,7 @@ export function soakSection(report: FaultRunReport, leaseTtlSeconds: number, kin
     `Targets (issue #14 item 2, p99 over all faults): new edit reconciled ≤ 10 s — ${seconds(p99('editReconciledMs'))}; open runs ended ≤ TTL + 10 s = ${leaseTtlSeconds + 10} s — ${seconds(p99('openRunsEndedMs'))}.`,
     '',
     `NetBox edit acknowledged → its change on unicop.changes (observation 5): p50 ${seconds(quantile(report.check.changeLatencyMs, 0.5))}, p95 ${seconds(quantile(report.check.changeLatencyMs, 0.95))}, p99 ${seconds(quantile(report.check.changeLatencyMs, 0.99))} over ${report.check.changeLatencyMs.length} edits; ${report.check.editsWithoutChange} edits never delivered (their roots converged by the sweeper or a later edit).`,
-    `Processes' logs: ${report.check.unstructuredLines} unstructured lines (observation 9), ${report.check.connectionResets} lines with ECONNRESET (observation 7); failed runs by class: ${JSON.stringify(report.check.failedByClass)}.`,
+    `Processes' logs: ${report.check.unstructuredLines} unstructured lines (observation 9), ${report.check.connectionResets} lines with ECONNRESET (observation 7); failed runs by class: ${JSON.stringify(report.check.failedByClass)}; exits nobody asked for (restarted as a supervisor would): ${JSON.stringify(report.unplannedExits)}.`,
     '',
     'Invariants after quiet:',
     '',
@@ -129,6 +129,7 @@ export function soakResult(
       editsWithoutChange: report.check.editsWithoutChange,
       unstructuredLines: report.check.unstructuredLines,
       connectionResets: report.check.connectionResets,
+      unplannedExits: report.unplannedExits,
     },
     goals,
   };

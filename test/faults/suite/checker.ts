@@ -363,7 +363,7 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
   for (const file of input.processLogs) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
-      if (!line.startsWith('{')) unstructuredLines += 1;
+      if (!line.startsWith('{') && !line.startsWith('[fault suite]')) unstructuredLines += 1;
       if (line.includes('ECONNRESET')) connectionResets += 1;
     }
   }

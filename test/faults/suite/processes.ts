@@ -35,6 +35,12 @@ export class UnicopProcess {
   /** Lines of the current incarnation's output (reset at each start), for readiness checks. */
   private lines: string[] = [];
   starts = 0;
+  /**
+   * Exits nobody asked for (a stage that failed ends the process on purpose): restarted a second
+   * later, as the process's supervisor (systemd, compose `restart:`) would, and counted.
+   */
+  unplannedExits = 0;
+  private expectingExit = false;
 
   constructor(
     readonly name: string,
@@ -50,6 +56,7 @@ export class UnicopProcess {
     if (this.running) throw new Error(`${this.name} is already running`);
     this.lines = [];
     this.starts += 1;
+    this.expectingExit = false;
     // UNICOP_FAULT_UNICOP_JS: another build of the executable (one compiled from a clean checkout).
     const executable = process.env.UNICOP_FAULT_UNICOP_JS || unicopJs;
     const child = spawn(process.execPath, [executable, this.command], {
@@ -71,9 +78,15 @@ export class UnicopProcess {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     this.exited = new Promise((resolve) =>
-      child.on('exit', () => {
+      child.on('exit', (code, signal) => {
         live.delete(child);
         resolve();
+        if (this.expectingExit) return;
+        this.unplannedExits += 1;
+        this.log.write(`[fault suite] ${this.name} exited (${code ?? signal}) unasked; restarting in 1 s\n`);
+        setTimeout(() => {
+          if (!this.expectingExit && !this.running) this.start();
+        }, 1000);
       }),
     );
   }
@@ -93,11 +106,13 @@ export class UnicopProcess {
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.running) return;
+    this.expectingExit = true;
     this.child?.kill(signal);
     await this.exited;
   }
 
   async close(): Promise<void> {
+    this.expectingExit = true;
     if (this.running) {
       this.child?.kill('SIGTERM');
       const timer = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);

@@ -78,6 +78,8 @@ export interface FaultRunReport {
   editRetries: number;
   seconds: number;
   quietMs: number;
+  /** Exits of the spawned processes nobody asked for (each restarted as a supervisor would). */
+  unplannedExits: Record<string, number>;
   check: CheckResult;
 }
 
@@ -454,6 +456,9 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       editRetries: editors.edits.reduce((n, e) => n + e.attempts - 1, 0),
       seconds: Math.round((Date.now() - began) / 1000),
       quietMs,
+      unplannedExits: Object.fromEntries(
+        [unicop.bridge, ...unicop.workers].map((p) => [p.name, p.unplannedExits]),
+      ),
       check,
     };
   } finally {

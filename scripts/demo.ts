@@ -248,6 +248,7 @@ async function main(): Promise<void> {
   let released = false;
   let editedAt = Number.POSITIVE_INFINITY;
   let outcome: Record<string, unknown> | null = null;
+  let traceId: string | null = null;
   const showAwx = (time: string, data: Record<string, unknown>) => {
     if (['successful', 'failed', 'error', 'canceled'].includes(String(data.status))) {
       finishedJobs.add(Number(data.awxJobId));
@@ -290,7 +291,11 @@ async function main(): Promise<void> {
         // run of the site's creation (its lease came after the edit); the coalesced follow-up run then
         // finds the hash reconciled and is skipped, which must not hide the success before it.
         const afterEdit = Date.parse(String(data.startedAt)) >= editedAt;
-        if (afterEdit && (outcome === null || outcome.state !== 'succeeded')) outcome = data;
+        if (afterEdit && (outcome === null || outcome.state !== 'succeeded')) {
+          outcome = data;
+          // The run's trace (decision 0040): the outcome record's traceparent, when tracing is on.
+          traceId = message.headers?.traceparent?.toString().split('-')[1] ?? null;
+        }
       }
     },
   });
@@ -322,6 +327,9 @@ async function main(): Promise<void> {
   await showNetbox(rootKey, site.id, outcome);
   const job = jobOf(outcome);
   if (job !== null) await showAwxJob(job, version);
+  // Jaeger (scripts/stack up jaeger) shows the edit's one trace: bridge → … → AWX → outcome.
+  if (traceId && stack.UNICOP_JAEGER_URL)
+    console.log(`\nTrace of the edit: ${stack.UNICOP_JAEGER_URL}/trace/${traceId}`);
 }
 
 /** The run's AWX job as AWX reports it, and where AWX's UI shows its output. */

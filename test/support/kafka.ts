@@ -12,6 +12,8 @@ export interface TailedMessage {
   offset: string;
   key: string | null;
   value: Record<string, unknown>;
+  /** The record's headers as strings (a `traceparent`), when it has any. */
+  headers?: Record<string, string>;
 }
 
 export function testKafka(): Kafka {
@@ -87,6 +89,13 @@ export class TopicTail {
           offset: message.offset,
           key: message.key ? message.key.toString() : null,
           value,
+          ...(message.headers && Object.keys(message.headers).length > 0
+            ? {
+                headers: Object.fromEntries(
+                  Object.entries(message.headers).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]),
+                ),
+              }
+            : {}),
         });
       },
     });

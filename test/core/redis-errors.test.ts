@@ -6,7 +6,8 @@
  * raw ("[ioredis] Unhandled error event", BullMQ's own printing); the password in the Redis URL is
  * in no line.
  */
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -122,6 +123,58 @@ describe('core/redis-errors.ts: Redis errors as structured log lines', () => {
       perClient.set(entry.redis.client, (perClient.get(entry.redis.client) ?? 0) + 1);
     expect(Math.max(...perClient.values())).toBeLessThanOrEqual(2);
     expect(lines.join('\n')).not.toContain(password);
+  });
+
+  it("a Redis that goes away and comes back: 'redis error' while it is gone, then one 'redis connection restored'", async () => {
+    // A redis-server of this test's own on a free port (never the shared one), stopped and started again.
+    const port = await closedPort();
+    const startRedis = async () => {
+      const server = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      closers.push(async () => server.kill('SIGKILL'));
+      // Listening before the client is made: a first connection refused would be an error of its own.
+      const accepts = () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.once('error', () => resolve(false));
+        });
+      for (let i = 0; i < 200 && !(await accepts()); i++) await new Promise((r) => setTimeout(r, 50));
+      return server;
+    };
+    const url = `redis://127.0.0.1:${port}`;
+    const { lines, log } = capture();
+    let server = await startRedis();
+    const redis = logRedisErrors(
+      new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 100 }),
+      log,
+      {
+        client: 'bridge',
+        url,
+      },
+    );
+    closers.push(async () => redis.disconnect());
+    await until(() => redis.status === 'ready');
+    expect(lines).toEqual([]);
+    const stopped = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGKILL');
+    await stopped;
+    const messages = () => lines.map((line) => JSON.parse(line).msg as string);
+    await until(() => messages().includes('redis error'));
+    server = await startRedis();
+    await until(() => messages().includes('redis connection restored'));
+    const restored = lines
+      .map((line) => JSON.parse(line))
+      .find((entry) => entry.msg === 'redis connection restored');
+    expect(restored).toMatchObject({ level: 30, redis: { client: 'bridge', target: `127.0.0.1:${port}/0` } });
+    expect(messages().filter((m) => m === 'redis connection restored')).toHaveLength(1);
   });
 
   it('the target names host, port and database only; credentials are cut out of messages', () => {

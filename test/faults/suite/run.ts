@@ -74,6 +74,8 @@ export interface FaultRunReport {
   logDir: string;
   schedule: ScheduledFault[];
   recoveries: Recovery[];
+  /** Roots edited (the probe root not counted). */
+  roots: number;
   edits: number;
   editRetries: number;
   seconds: number;
@@ -452,6 +454,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       logDir,
       schedule: schedule.slice(0, recoveries.length),
       recoveries,
+      roots: roots.length,
       edits: editors.edits.length,
       editRetries: editors.edits.reduce((n, e) => n + e.attempts - 1, 0),
       seconds: Math.round((Date.now() - began) / 1000),

@@ -1,4 +1,10 @@
-/** The bridge's Prometheus metrics, one registry per bridge instance (tests start several). */
+/**
+ * The bridge's Prometheus metrics, one registry per bridge instance (tests start several). The
+ * ingest stage's RED metrics have the workers' names (`unicop_stage_items_total{stage,outcome}`,
+ * `unicop_stage_duration_seconds{stage}`; stage `bridge_ingest` for NetBox's webhooks,
+ * `bridge_awx` for AWX's notifications; outcome ok, rejected (4xx) or error (5xx)), so one
+ * dashboard panel shows every stage.
+ */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export function createBridgeMetrics() {
@@ -42,6 +48,19 @@ export function createBridgeMetrics() {
     help: 'Audit events that could not be written to Kafka',
     registers: [registry],
   });
+  const stageItems = new Counter({
+    name: 'unicop_stage_items_total',
+    help: 'Webhooks the ingest stage answered, by stage (bridge_ingest, bridge_awx) and outcome (ok, rejected, error)',
+    labelNames: ['stage', 'outcome'] as const,
+    registers: [registry],
+  });
+  const stageDuration = new Histogram({
+    name: 'unicop_stage_duration_seconds',
+    help: 'Time from a webhook arriving to its answer, by stage (bridge_ingest, bridge_awx)',
+    labelNames: ['stage'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
   const resolverLag = new Gauge({
     name: 'unicop_resolver_lag_messages',
     help: 'Messages on unicop.changes not yet committed by the resolver group',
@@ -57,6 +76,8 @@ export function createBridgeMetrics() {
     publishLatency,
     auditFailures,
     resolverLag,
+    stageItems,
+    stageDuration,
   };
 }
 

@@ -20,11 +20,19 @@ import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
+import { netboxRest } from '../core/netbox/rest.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
-import { createWorkerMetrics } from './metrics.js';
+import {
+  countingLaunches,
+  countingLeaseRenewals,
+  createWorkerMetrics,
+  measureBatches,
+  measuredReconciler,
+  measuredStream,
+} from './metrics.js';
 import {
   holderFor,
   queueTag,
@@ -82,6 +90,13 @@ async function main(): Promise<void> {
     { client: 'reconcile-queue', url: redisUrl },
   );
   const metrics = createWorkerMetrics();
+  // Read when scraped: queue depth, consumer lag, open runs (workers/metrics.ts).
+  metrics.readFrom({
+    reconcileQueue: queue,
+    kafka,
+    netbox: netboxRest(config.UNICOP_NETBOX_URL, config.UNICOP_NETBOX_TOKEN, config.UNICOP_NETBOX_TIMEOUT_MS),
+  });
+  metrics.sweepInterval.set(config.UNICOP_SWEEP_INTERVAL_SECONDS);
   // The holder name carries the queue's tag: the sweeper frees only its own queue's lost leases.
   const tag = queueTag(config.UNICOP_REDIS_URL, reconcileQueueName);
   const holder = holderFor(`${hostname()}:${process.pid}:${uuidv7().slice(-8)}`, tag);
@@ -93,8 +108,8 @@ async function main(): Promise<void> {
     ),
   );
   const reconciler = createReconciler({
-    plugin,
-    awx: new AwxClient(awxClientOptions(config)),
+    plugin: countingLeaseRenewals(plugin, metrics),
+    awx: countingLaunches(new AwxClient(awxClientOptions(config)), metrics),
     eventLog,
     wakeups,
     log: log.child({ part: 'reconciler' }),
@@ -104,7 +119,7 @@ async function main(): Promise<void> {
   });
   const startWorker = () =>
     startReconcileWorker(
-      reconciler,
+      measuredReconciler(reconciler, metrics),
       {
         redisUrl: config.UNICOP_REDIS_URL,
         concurrency: config.UNICOP_RECONCILE_CONCURRENCY,
@@ -183,15 +198,19 @@ async function main(): Promise<void> {
       awxNotifications: wakeups,
       startResolver: () =>
         startResolver({
-          changes: new KafkaEventStream(
-            kafka,
-            {
-              topic: topics.changes,
-              groupId: consumerGroups.resolver,
-              onFatal: exitOnFatal('resolver'),
-              ...consumerRetry(config),
-            },
-            log.child({ part: 'resolver' }),
+          changes: measuredStream(
+            new KafkaEventStream(
+              kafka,
+              {
+                topic: topics.changes,
+                groupId: consumerGroups.resolver,
+                onFatal: exitOnFatal('resolver'),
+                ...consumerRetry(config),
+              },
+              log.child({ part: 'resolver' }),
+            ),
+            metrics,
+            'resolver',
           ),
           eventLog,
           resolver: plugin,
@@ -205,6 +224,7 @@ async function main(): Promise<void> {
             log: log.child({ part: 'dispatcher' }),
             onFatal: exitOnFatal('dispatcher'),
             retry: consumerRetry(config),
+            wrapBatches: (handler) => measureBatches(metrics, 'dispatcher', handler),
           },
         ),
       startReconcileWorker: () =>

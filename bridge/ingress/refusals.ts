@@ -12,11 +12,17 @@ export function auditedWebhook(
   deps: { audit: AuditTrail; metrics: BridgeMetrics },
   handler: Handler,
 ): Handler {
+  const stage = source === 'netbox' ? 'bridge_ingest' : 'bridge_awx';
   return async (ctx) => {
     deps.metrics.received.inc({ source });
+    const answered = deps.metrics.stageDuration.startTimer({ stage });
     try {
-      return await handler(ctx);
+      const reply = await handler(ctx);
+      deps.metrics.stageItems.inc({ stage, outcome: 'ok' });
+      return reply;
     } catch (error) {
+      const outcome = error instanceof HttpError && error.statusCode < 500 ? 'rejected' : 'error';
+      deps.metrics.stageItems.inc({ stage, outcome });
       if (error instanceof HttpError) {
         deps.metrics.rejected.inc({ source, reason: error.reason });
         deps.audit.record(
@@ -38,6 +44,8 @@ export function auditedWebhook(
         ctx.log.info({ status: error.statusCode, reason: error.reason, source }, 'webhook refused');
       }
       throw error;
+    } finally {
+      answered();
     }
   };
 }

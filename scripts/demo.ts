@@ -21,10 +21,12 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import { readStackEnv, repoRoot, resolveSecret } from '../core/config.js';
+import { loadConfig, readStackEnv, repoRoot, resolveSecret } from '../core/config.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
 import { netboxRest } from '../core/netbox/rest.js';
+import { statusSources } from '../core/status/sources.js';
+import { describeWait, whyItWaits } from '../core/status/why-it-waits.js';
 import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 
 const stack = readStackEnv();
@@ -318,9 +320,9 @@ async function main(): Promise<void> {
   }
   await consumer.disconnect();
   if (!outcome) {
-    console.log(
-      `\nNo outcome within ${outcomeCapMs / 1000} s: see the bridge/workers output above and var/log/.`,
-    );
+    console.log(`\nNo outcome within ${outcomeCapMs / 1000} s. Where the change waits:`);
+    await printWhyItWaits(kafka, rootKey);
+    console.log('See the bridge/workers output above and var/log/.');
     process.exitCode = 1;
     return;
   }
@@ -330,6 +332,21 @@ async function main(): Promise<void> {
   // Jaeger (scripts/stack up jaeger) shows the edit's one trace: bridge → … → AWX → outcome.
   if (traceId && stack.UNICOP_JAEGER_URL)
     console.log(`\nTrace of the edit: ${stack.UNICOP_JAEGER_URL}/trace/${traceId}`);
+}
+
+/** Which stage holds the change (core/status/why-it-waits.ts), read from the stack's services now. */
+async function printWhyItWaits(kafka: Kafka, rootKey: string): Promise<void> {
+  const config = loadConfig({
+    ...process.env,
+    UNICOP_AWX_URL: awxUrl,
+    UNICOP_AWX_TOKEN: fact('UNICOP_AWX_REAL_TOKEN'),
+  });
+  const sources = statusSources(config, kafka);
+  try {
+    console.log(describeWait(await whyItWaits(sources, { rootKey })));
+  } finally {
+    await sources.close();
+  }
 }
 
 /** The run's AWX job as AWX reports it, and where AWX's UI shows its output. */

@@ -150,17 +150,31 @@ describe('workers and bridge /metrics after a real run', () => {
     'a created site run by real AWX shows in every named metric, with real values',
     async () => {
       const site = await createSite();
-      const run = await eventually(
-        async () => {
-          const [latest] = await back.plugin.listRuns(site.rootKey);
-          return latest && ['succeeded', 'failed'].includes(latest.state) ? latest : undefined;
-        },
-        `a run of ${site.rootKey} ended`,
-        runCapMs,
-      );
-      expect(run.state).toBe('succeeded');
       const root = await back.plugin.findRoot(site.rootKey);
       const template = `${root?.awx_template?.type === 'workflow' ? 'workflow' : 'job'}/${root?.awx_template?.id}`;
+      // This reconciler's run of the site ended with an AWX job (another workers process on the stack
+      // could take the same change; then this waits to its cap and fails here, saying so).
+      await eventually(
+        async () => {
+          const ended = parseExposition(await metrics.registry.metrics()).filter(
+            (s) => s.name === 'unicop_awx_runs_ended_total' && s.labels.template === template,
+          );
+          return ended.length ? ended : undefined;
+        },
+        `this reconciler's AWX run of ${site.rootKey} (${template}) ended`,
+        runCapMs,
+      );
+      const [run] = await back.plugin.listRuns(site.rootKey);
+      expect(run?.state).toBe('succeeded');
+      // The run is written in NetBox before its job returns (outcome appended, lease released): wait for the job.
+      await eventually(
+        async () => {
+          const counts = await queue.getJobCounts('completed', 'active');
+          return counts.completed && !counts.active ? counts : undefined;
+        },
+        'the reconcile job completed',
+        runCapMs,
+      );
 
       const workers = parseExposition(await metrics.registry.metrics());
       const ingest = parseExposition(await (await fetch(`${bridge.url}/metrics`)).text());

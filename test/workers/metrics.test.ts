@@ -164,8 +164,9 @@ describe('workers and bridge /metrics after a real run', () => {
         `this reconciler's AWX run of ${site.rootKey} (${template}) ended`,
         runCapMs,
       );
-      const [run] = await back.plugin.listRuns(site.rootKey);
-      expect(run?.state).toBe('succeeded');
+      // The creation's run; a later save of the site (NetBox's own) may add a skipped one after it.
+      const runs = await back.plugin.listRuns(site.rootKey);
+      expect(runs.map((r) => r.state)).toContain('succeeded');
       // The run is written in NetBox before its job returns (outcome appended, lease released): wait for the job.
       await eventually(
         async () => {

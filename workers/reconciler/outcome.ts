@@ -7,6 +7,7 @@
  */
 import { trace } from '@opentelemetry/api';
 import { configDefaults } from '../../core/config.js';
+import { isRetriable } from '../../core/errors.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
 import { cloudEvent, eventTypes } from '../../core/events/catalogue.js';
 import { intentMessage } from '../../core/events/intent.js';
@@ -41,7 +42,7 @@ export async function finish(
     state: end.state,
     failure_class: end.failureClass,
   });
-  await writeRun(scope, run, end.state, {
+  await writeTerminal(scope, run, end, {
     outcome_class: end.failureClass ?? '',
     summary: end.summary,
     journal: { kind: journalKind(end.state), comments: journalText(run, end) },
@@ -87,6 +88,48 @@ export async function finish(
   const seconds = Math.max(0, finishedAt.getTime() - run.startedAt.getTime()) / 1000;
   deps.metrics?.runDuration.observe({ state: end.state }, seconds);
   if (run.awx) recordAwxRunEnd(deps.metrics, templateOf(root), end.state, seconds);
+}
+
+/**
+ * The terminal write, known to have landed before the outcome is appended. A write whose answer
+ * was lost (a timeout, a reset: NetBox may have applied it) is not sent blindly again — it carries
+ * a journal entry, and a terminal run refuses a second end. NetBox is read back instead: the run
+ * already in this end state means the write landed; still open, it is written again. Without this,
+ * a job coming back after such a loss finds no open run and the run's outcome never reaches Kafka
+ * (DESIGN.md §3: one terminal outcome per run). Up to the outcome append's attempts, then thrown
+ * (the job pauses, and the open run, if it is still open, is adopted).
+ */
+async function writeTerminal(
+  scope: Leased,
+  run: ActiveRun,
+  end: RunEnd,
+  fields: Parameters<typeof writeRun>[3],
+): Promise<void> {
+  const attempts = scope.deps.options.outcomeAppendAttempts ?? configDefaults.UNICOP_OUTCOME_APPEND_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (attempt === 1 || (await terminalWriteLanded(scope, run, end)) === false) {
+        await writeRun(scope, run, end.state, fields);
+      }
+      return;
+    } catch (error) {
+      if (!isRetriable(error) || attempt >= attempts) throw error;
+      scope.deps.log.warn(
+        { err: error, attempt, runId: run.runId, state: end.state },
+        'terminal run write unanswered; reading the run back before writing again',
+      );
+      await scope.clock.sleep(500 * 2 ** attempt);
+    }
+  }
+}
+
+/** Whether NetBox holds the run in this end state already (then marked written here). */
+async function terminalWriteLanded(scope: Leased, run: ActiveRun, end: RunEnd): Promise<boolean> {
+  const runs = await scope.deps.plugin.listRuns(scope.root.key, [end.state]);
+  if (!runs.some((r) => r.run_id === run.runId)) return false;
+  run.state = end.state;
+  run.created = true;
+  return true;
 }
 
 /** The retry intent and its audit event, or the audit that retries are exhausted. */

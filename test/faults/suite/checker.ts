@@ -20,6 +20,7 @@ import type { Kafka } from 'kafkajs';
 import { topics } from '../../../core/events/catalogue.js';
 import { terminalRunStates } from '../../../core/runs/state-machine.js';
 import type { AwxJobRecord } from '../../support/awx.js';
+import { topicEnds } from '../../support/kafka.js';
 import { netbox } from '../../support/netbox.js';
 import { uniqueName } from '../../support/stack.js';
 import type { FaultRoot } from './generator.js';
@@ -45,15 +46,7 @@ export interface RunRecord {
 export type TopicStart = { partition: number; offset: string }[];
 
 /** Each partition's end offset now: where a later read of what the run wrote begins. */
-export async function topicEnds(kafka: Kafka, topic: string): Promise<TopicStart> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
-  } finally {
-    await admin.disconnect();
-  }
-}
+export { topicEnds };
 
 export interface TopicRecord {
   key: string | null;

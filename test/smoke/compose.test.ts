@@ -84,7 +84,8 @@ function requiredKeys(service: 'bridge' | 'workers'): string[] {
     if (!row) throw new Error(`${key} is in core/config.ts but not in the README's configuration table`);
     const used = row.usedBy.split(/[ ,]+/).some((u) => u === service || u === 'both');
     if (!used) return false;
-    const noDefault = row.default.startsWith('—');
+    // "— (unset: …)" documents a key a deployment may leave out (e.g. tracing off).
+    const noDefault = row.default.startsWith('—') && !row.default.includes('(unset:');
     const loopbackDefault = JSON.stringify(defaults[key] ?? '').includes('127.0.0.1');
     return noDefault || loopbackDefault;
   });

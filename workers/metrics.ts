@@ -19,6 +19,7 @@ import type { NetboxRest } from '../core/netbox/rest.js';
 import { NetboxUnavailableError, PluginConflictError } from '../core/plugin/client.js';
 import {
   consumerLags,
+  type OpenRuns,
   openRuns,
   type QueueCounts,
   queueStates,
@@ -157,30 +158,36 @@ export function createWorkerMetrics() {
       });
     },
   });
-  const openRunCount = new Gauge({
-    name: 'unicop_open_runs',
-    help: 'Runs not yet ended, by state (NetBox plugin)',
-    labelNames: ['state'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: 'unicop_open_run_oldest_age_seconds',
-    help: 'Age of the oldest run not yet ended, by state (awaiting_approval: the oldest approval waiting)',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    async collect() {
-      const netbox = readings.netbox;
-      if (!netbox) return;
-      openRunCount.reset();
-      await probe('open_runs', this, async () => {
-        const now = Date.now();
-        for (const { state, count, oldest } of await openRuns(netbox)) {
-          openRunCount.set({ state }, count);
-          this.set({ state }, oldest ? Math.max(0, (now - oldest.startedAt.getTime()) / 1000) : 0);
-        }
-      });
-    },
-  });
+  // Both gauges come from one reading of the plugin per scrape: the registry collects its metrics
+  // concurrently, so each gauge awaits the reading already under way instead of starting another.
+  let openRunsReading: Promise<OpenRuns[]> | null = null;
+  const readOpenRuns = (netbox: NetboxRest): Promise<OpenRuns[]> => {
+    openRunsReading ??= openRuns(netbox).finally(() => {
+      openRunsReading = null;
+    });
+    return openRunsReading;
+  };
+  const openRunGauge = (name: string, help: string, value: (runs: OpenRuns, now: number) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        const netbox = readings.netbox;
+        if (!netbox) return;
+        await probe('open_runs', this, async () => {
+          const now = Date.now();
+          for (const runs of await readOpenRuns(netbox)) this.set({ state: runs.state }, value(runs, now));
+        });
+      },
+    });
+  openRunGauge('unicop_open_runs', 'Runs not yet ended, by state (NetBox plugin)', (runs) => runs.count);
+  openRunGauge(
+    'unicop_open_run_oldest_age_seconds',
+    'Age of the oldest run not yet ended, by state (awaiting_approval: the oldest approval waiting)',
+    (runs, now) => (runs.oldest ? Math.max(0, (now - runs.oldest.startedAt.getTime()) / 1000) : 0),
+  );
   return {
     registry,
     runs,

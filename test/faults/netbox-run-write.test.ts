@@ -123,22 +123,20 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
       )
       .once()
       .reply(
-        (_uri: unknown, _body: unknown, callback: (err: Error | null, result: [number, string]) => void) => {
-          const path = written?.path ?? '';
-          const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH'];
-          args.push(
-            '-H',
-            'Content-Type: application/json',
-            '-H',
-            `Authorization: Bearer ${stack.netboxToken()}`,
-          );
-          args.push('--data-binary', written?.body ?? '', `${stack.netboxUrl()}${path}`);
-          execFile('curl', args, (error, status) => {
-            // The exit code only: curl's message would repeat its command line, token included.
-            applied.push(error ? `curl exited ${String(error.code)}` : status);
-            callback(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [0, '']);
-          });
-        },
+        () =>
+          // The answer: a connection reset once the write has landed (nock destroys the request
+          // with the error a reply function's promise rejects with).
+          new Promise<[number, string]>((_resolve, reject) => {
+            const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH'];
+            args.push('-H', 'Content-Type: application/json');
+            args.push('-H', `Authorization: Bearer ${stack.netboxToken()}`);
+            args.push('--data-binary', written?.body ?? '', `${stack.netboxUrl()}${written?.path ?? ''}`);
+            execFile('curl', args, (error, status) => {
+              // The exit code only: curl's message would repeat its command line, token included.
+              applied.push(error ? `curl exited ${String(error.code)}` : status);
+              reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+            });
+          }),
       );
     const queueName = uniqueName('reconcile-faults');
     const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });

@@ -6,7 +6,7 @@
  * values: RED per stage, runs per AWX template, lease renewals, the reconcile queue's depth by
  * state, consumer lag per group, open runs and the oldest one's age by state.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwxClient } from '../../core/awx/index.js';
@@ -226,11 +226,36 @@ describe('workers and bridge /metrics after a real run', () => {
         expect(present(workers, 'unicop_open_runs', { state }), state).toHaveLength(1);
         expect(present(workers, 'unicop_open_run_oldest_age_seconds', { state }), state).toHaveLength(1);
       }
-      // The stack keeps runs left open by earlier tests: the oldest open one is minutes old at least.
-      expect(
-        Math.max(...present(workers, 'unicop_open_run_oldest_age_seconds').map((s) => s.value)),
-      ).toBeGreaterThan(0);
       expect(value(workers, 'unicop_metrics_probe_failures_total')).toBe(0);
+
+      // An open run of this test's own (a leased run of a second site, as a worker holding it
+      // writes it): the scrape counts it and reports its age, which grows past zero.
+      const held = await createSite();
+      const lease = await back.plugin.acquireLease(held.root.id, uniqueName('metrics-holder'), 120);
+      const runId = randomUUID();
+      await back.plugin.createRun({
+        run_id: runId,
+        root: held.rootKey,
+        snapshot_hash: randomBytes(32).toString('hex'),
+        cause: 'manual',
+        fencing_token: lease.token,
+        state: 'leased',
+      });
+      try {
+        const aged = await eventually(
+          async () => {
+            const now = parseExposition(await metrics.registry.metrics());
+            const [age] = present(now, 'unicop_open_run_oldest_age_seconds', { state: 'leased' });
+            return (age?.value ?? 0) > 0 ? now : undefined;
+          },
+          'the open leased run to be counted with an age above zero',
+          120_000,
+        );
+        expect(value(aged, 'unicop_open_runs', { state: 'leased' })).toBeGreaterThanOrEqual(1);
+      } finally {
+        await back.plugin.updateRun(runId, { fencing_token: lease.token, state: 'skipped' });
+        await back.plugin.releaseLease(held.root.id, lease.token);
+      }
     },
     runCapMs + 60_000,
   );

@@ -8,6 +8,7 @@
  *   unicop freeze|resume [<key>] --reason
  *   unicop sweep [--reason] [--wait SECONDS]
  *   unicop replay --from <time|offset> --root <key> --dry-run
+ *   unicop status [--root KEY]                     which stage holds work now (core/status)
  * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ import { override, reconcile, sweep } from './overrides.js';
 import { parseFrom, replay, replayRefusal } from './replay.js';
 import { showRootStatus } from './root-status.js';
 import { showRootWhy } from './root-why.js';
+import { showStatus } from './status.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -69,6 +71,16 @@ function untilSignal(): AbortSignal {
 }
 
 export const operatorCommands: Record<string, OperatorCommand> = {
+  status: {
+    usage: 'unicop status [--root KEY] [--json]',
+    summary: "which stage holds work now: NetBox's queue, consumer lag, reconcile queue, the root, AWX",
+    options: { json, root: { type: 'string' } },
+    positionals: [0, 0],
+    run: ({ values, out, config }) => {
+      const root = text(values, 'root');
+      return showStatus(config(), out, root === undefined ? null : rootKeyArg(root, '--root'));
+    },
+  },
   'root status': {
     usage: 'unicop root status <key> [--json]',
     summary: 'state, lease holder, last run, current vs reconciled hash (NetBox plugin)',

@@ -84,7 +84,7 @@ class PluginPagesTestCase(TestCase):
             self.root.key,
             'Highest token issued',
             'Last reconciled hash',
-            'Recent runs',
+            'Timeline',
             'run-page-1',
             'Freeze</a>',
         )

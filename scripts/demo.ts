@@ -329,9 +329,16 @@ async function main(): Promise<void> {
   await showNetbox(rootKey, site.id, outcome);
   const job = jobOf(outcome);
   if (job !== null) await showAwxJob(job, version);
-  // Jaeger (scripts/stack up jaeger) shows the edit's one trace: bridge → … → AWX → outcome.
-  if (traceId && stack.UNICOP_JAEGER_URL)
-    console.log(`\nTrace of the edit: ${stack.UNICOP_JAEGER_URL}/trace/${traceId}`);
+  // Jaeger (scripts/stack up jaeger) shows the edit's one trace: bridge → … → AWX → outcome; a
+  // URL is printed only while Jaeger answers (var/stack.env keeps its address after it stops).
+  const jaeger = stack.UNICOP_JAEGER_URL;
+  const answering =
+    jaeger !== undefined &&
+    (await fetch(`${jaeger}/api/services`, { signal: AbortSignal.timeout(3000) }).then(
+      (res) => res.ok,
+      () => false,
+    ));
+  if (traceId && answering) console.log(`\nTrace of the edit: ${jaeger}/trace/${traceId}`);
 }
 
 /** Which stage holds the change (core/status/why-it-waits.ts), read from the stack's services now. */

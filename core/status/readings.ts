@@ -10,6 +10,7 @@ import { consumerGroupLag } from '../event-log/consumer.js';
 import { consumerGroups } from '../event-log/groups.js';
 import { topics } from '../events/catalogue.js';
 import type { NetboxRest } from '../netbox/rest.js';
+import { type OpenRunState, openRunStates } from '../runs/state-machine.js';
 
 /** NetBox's RQ queues (`GET /api/core/background-queues/`; NetBox 4.7 asks for a superuser token). */
 export interface BackgroundQueue {
@@ -95,10 +96,6 @@ export async function reconcileQueueDepth(queue: QueueCounts): Promise<Record<Qu
   const counts = await queue.getJobCounts(...queueStates);
   return Object.fromEntries(queueStates.map((s) => [s, counts[s] ?? 0])) as Record<QueueState, number>;
 }
-
-/** The run states a run is open in (core/runs/state-machine.ts: not terminal). */
-export const openRunStates = ['queued', 'leased', 'launched', 'awaiting_approval', 'running'] as const;
-export type OpenRunState = (typeof openRunStates)[number];
 
 export interface OpenRuns {
   state: OpenRunState;

@@ -9,6 +9,7 @@
 import type { Kafka } from 'kafkajs';
 import type { NetboxRest } from '../netbox/rest.js';
 import type { PluginRoot } from '../plugin/client.js';
+import { isTerminal, type RunState } from '../runs/state-machine.js';
 import {
   type AwxReader,
   awxBacklog,
@@ -124,8 +125,6 @@ async function queueStage(sources: StatusSources): Promise<StageReading> {
   };
 }
 
-const terminal = new Set(['succeeded', 'failed', 'canceled', 'timed_out', 'denied', 'skipped']);
-
 async function rootStage(sources: StatusSources, rootKey: string, now: Date): Promise<StageReading> {
   if (!sources.findRoot) return notConfigured('root', 'no NetBox token');
   const root = await sources.findRoot(rootKey);
@@ -133,7 +132,7 @@ async function rootStage(sources: StatusSources, rootKey: string, now: Date): Pr
     return { stage: 'root', state: 'unknown', summary: `NetBox has no root ${rootKey}`, figures: {} };
   }
   const run = root.last_run;
-  const openRun = run && !terminal.has(run.state) ? run : null;
+  const openRun = run && !isTerminal(run.state as RunState) ? run : null;
   const figures = {
     frozen: root.frozen,
     lease: {

@@ -86,7 +86,14 @@ else:
     PLUGINS_CONFIG = {}
 
 # Webhooks NetBox could not deliver are retried (RQ) instead of dropped; the sweeper covers the rest.
-RQ_RETRY_MAX = int(_env('NETBOX_RQ_RETRY_MAX', '3'))
+# The same defaults as the local stack (scripts/stack.d/netbox.sh, docs/decisions/0036): 10 retries,
+# the n-th RQ_RETRY_INTERVAL[n] seconds after the failure before it, ~6 minutes in all.
+# NETBOX_RQ_RETRY_INTERVAL: seconds, comma-separated, one value per retry (RQ pads a shorter list at
+# the front with its first value).
+RQ_RETRY_MAX = int(_env('NETBOX_RQ_RETRY_MAX', '10'))
+RQ_RETRY_INTERVAL = [
+    int(s) for s in _env('NETBOX_RQ_RETRY_INTERVAL', '1,2,5,10,20,30,60,60,60,120').split(',') if s.strip()
+]
 
 LOGGING = {
     'version': 1,

@@ -142,6 +142,8 @@ export const configSchema = z.object({
   UNICOP_CANCEL_GRACE_SECONDS: z.coerce.number().int().min(1).default(120),
   // While automation is frozen globally, a queued job looks at the freeze again after this long.
   UNICOP_FREEZE_RECHECK_SECONDS: z.coerce.number().int().min(1).default(15),
+  // A run awaiting approval frees its worker; its job looks at AWX again after this long (or when AWX notifies).
+  UNICOP_APPROVAL_RECHECK_SECONDS: z.coerce.number().int().min(1).default(30),
   // A job whose root another worker holds tries again after this long (sooner if the lease expires).
   UNICOP_LEASE_BUSY_RETRY_MS: z.coerce.number().int().min(100).default(5000),
   // A job paused on a retriable error (NetBox unavailable): first pause, doubling per pause in a row …

@@ -128,6 +128,7 @@ async function main(): Promise<void> {
         eventLog,
         actor: holder,
         leaseTtlSeconds: config.UNICOP_LEASE_TTL_SECONDS,
+        wakeups,
       },
       log.child({ part: 'reconciler' }),
     );

@@ -474,6 +474,85 @@ describe('following: approvals', () => {
   });
 });
 
+describe('awaiting approval without a worker slot (decision 0044)', () => {
+  const handingBack: DecideSettings = { ...settings, approvalRecheckMs: 30_000 };
+  const workflow = (state: RunState, extra: Partial<FollowState> = {}) =>
+    following(state, 'workflow_job', { awxStatus: 'running', ...extra });
+  const pending = read('running', { pendingApproval: true });
+
+  it.each([
+    ['requested: handed back, its run timeout on the record', 'running', 'awaiting_approval'],
+    ['still pending (a run taken up again): handed back', 'awaiting_approval', null],
+  ] as const)('%s', (_name, state, transition) => {
+    const s = decide(workflow(state), { kind: 'awx-job', at: at(1_000), read: pending }, handingBack);
+    expect(s).toMatchObject({ kind: 'poll', transition, after: { kind: 'hand-back', at: at(31_000) } });
+    if (s.kind !== 'poll') return;
+    expect(s.lines.at(-1)?.meta).toEqual({ run_timeout_at: at(3600_000).toISOString() });
+  });
+
+  it('the look again is never after the run timeout', () => {
+    const s = decide(
+      workflow('awaiting_approval'),
+      { kind: 'awx-job', at: at(3590_000), read: pending },
+      handingBack,
+    );
+    expect(s).toMatchObject({ kind: 'poll', after: { kind: 'hand-back', at: at(3600_000) } });
+  });
+
+  it.each([
+    ['without a re-check setting (driven once, outside a queue): followed in the job', settings, at(1_000)],
+    ['the run timeout reached: cancel asked, its grace waited in the job', handingBack, at(3600_000)],
+  ] as const)('%s', (_name, given, now) => {
+    const s = decide(workflow('awaiting_approval'), { kind: 'awx-job', at: now, read: pending }, given);
+    expect(s).toMatchObject({ kind: 'poll', after: { kind: 'wait' } });
+  });
+
+  it('approval given, or a plain job running: no hand-back', () => {
+    for (const [run, r] of [
+      [workflow('awaiting_approval'), read('running')],
+      [following('running', 'job', { awxStatus: 'running' }), read('running')],
+    ] as const) {
+      const s = decide(run, { kind: 'awx-job', at: at(1_000), read: r }, handingBack);
+      expect(s).toMatchObject({ kind: 'poll', after: { kind: 'wait' } });
+    }
+  });
+
+  const look = (r: AwxRead, now = at(1_000), given: DecideSettings = handingBack) =>
+    decide(
+      workflow('awaiting_approval'),
+      { kind: 'approval-wait', at: now, workflowJobId: 42, deadline: at(3600_000), read: r },
+      given,
+    );
+  it('before any lease, still pending: later, woken by its workflow job, nothing taken', () => {
+    expect(look(pending)).toEqual({
+      kind: 'later',
+      at: at(31_000),
+      why: 'awaiting approval of AWX workflow job 42',
+      wakeOn: { kind: 'workflow_job', id: 42 },
+    });
+  });
+
+  it.each([
+    ['approved', read('running')],
+    [
+      'denied or expired (the workflow failed)',
+      read('failed', { refusedApproval: { name: 'A', timedOut: false } }),
+    ],
+    ['ended', read('successful')],
+    [
+      'AWX not answering (followed, as any run)',
+      { ok: false, error: new AwxUnavailableError('down') } as AwxRead,
+    ],
+  ] as const)('before any lease, %s: the lease is taken and the run adopted', (_name, r) => {
+    expect(look(r)).toEqual({ kind: 'acquire-lease' });
+  });
+
+  it('before any lease, the run timeout reached or no re-check setting: the lease is taken', () => {
+    expect(look(pending, at(3600_000))).toEqual({ kind: 'acquire-lease' });
+    expect(look(pending, at(1_000), settings)).toEqual({ kind: 'acquire-lease' });
+  });
+});
+
 describe('following: run timeout and cancel grace', () => {
   it.each([
     ['before the deadline: no cancel', at(3599_000), null],

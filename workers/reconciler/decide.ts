@@ -15,7 +15,7 @@ import {
   AwxNotFoundError,
   AwxPromptsIgnoredError,
 } from '../../core/awx/errors.js';
-import { followStep } from './follow-step.js';
+import { approvalWaitStep, followStep } from './follow-step.js';
 import {
   classify,
   endState,
@@ -91,6 +91,8 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
       return launchStep(observation.templateId, observation.answer);
     case 'awx-job':
       return followStep(run, observation.at, observation.read, settings);
+    case 'approval-wait':
+      return approvalWaitStep(observation, settings);
     case 'fence':
       return { kind: 'fenced', why: observation.reason, failureClass: classify({ kind: 'fenced' }) };
     case 'ended':

@@ -7,7 +7,16 @@
 import { terminalStatuses } from '../../core/awx/client.js';
 import type { RunState } from '../../core/runs/state-machine.js';
 import { type EndCause, runEnd } from './policy.js';
-import type { AwxRead, DecideSettings, FollowState, LogNote, RunEnd, RunView, Step } from './steps.js';
+import type {
+  AwxRead,
+  DecideSettings,
+  FollowState,
+  LogNote,
+  Observation,
+  RunEnd,
+  RunView,
+  Step,
+} from './steps.js';
 
 export function followStep(run: RunView, at: Date, read: AwxRead, settings: DecideSettings): Step {
   const job = run.awx;
@@ -90,7 +99,7 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
     next.cancelAskedAt = at;
   }
   const askedAt = next.cancelAskedAt;
-  const after: Extract<Step, { kind: 'poll' }>['after'] =
+  let after: Extract<Step, { kind: 'poll' }>['after'] =
     askedAt !== null && at.getTime() - askedAt.getTime() > settings.cancelGraceMs
       ? {
           kind: 'end',
@@ -100,7 +109,49 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
           ),
         }
       : { kind: 'wait', wait: { ms: next.delayMs, notifications: true } };
+  if (state === 'awaiting_approval' && askedAt === null && settings.approvalRecheckMs !== undefined) {
+    // A human may take days: the job gives its worker slot back (docs/decisions/0044).
+    const recheckAt = new Date(
+      Math.min(at.getTime() + settings.approvalRecheckMs, follow.deadline.getTime()),
+    );
+    lines.push(handBackLine(settings.approvalRecheckMs, follow.deadline));
+    after = { kind: 'hand-back', at: recheckAt };
+  }
   return { kind: 'poll', lines, warn: null, transition, cancel, follow: next, after };
+}
+
+/** The meta key of the line a run is handed back with: its run timeout, kept by whoever takes it up. */
+export const runTimeoutAtMeta = 'run_timeout_at';
+
+function handBackLine(recheckMs: number, deadline: Date): LogNote {
+  return {
+    level: 'info',
+    message: `waiting for the approval without holding a worker: looked at again every ${recheckMs / 1000} s and when AWX notifies; the run times out at ${deadline.toISOString()}`,
+    meta: { [runTimeoutAtMeta]: deadline.toISOString() },
+  };
+}
+
+/**
+ * Before any lease, a run handed back awaiting approval (decide()'s `approval-wait`): still pending
+ * in AWX and within its run timeout, the job goes back to the queue untouched — no lease, no write;
+ * anything else (approved, denied, expired, ended, the timeout reached, AWX not answering) and the
+ * job takes the lease and adopts the run, as after a crash, to follow it to its end.
+ */
+export function approvalWaitStep(
+  seen: Extract<Observation, { kind: 'approval-wait' }>,
+  settings: DecideSettings,
+): Step {
+  const { read, at, deadline } = seen;
+  const pending =
+    read.ok && read.pendingApproval && !(terminalStatuses as readonly string[]).includes(read.status);
+  if (!pending || settings.approvalRecheckMs === undefined || at >= deadline)
+    return { kind: 'acquire-lease' };
+  return {
+    kind: 'later',
+    at: new Date(Math.min(at.getTime() + settings.approvalRecheckMs, deadline.getTime())),
+    why: `awaiting approval of AWX workflow job ${seen.workflowJobId}`,
+    wakeOn: { kind: 'workflow_job', id: seen.workflowJobId },
+  };
 }
 
 function statusSummary(

@@ -11,6 +11,7 @@ import type { AuditAction } from '../../core/events/audit.js';
 import type { RunState } from '../../core/runs/state-machine.js';
 import { transitionEvent } from '../../core/runs/state-machine.js';
 import { decide, delayAfterWait, needsApprovals } from './decide.js';
+import type { Executor } from './ports.js';
 import {
   type ActiveRun,
   audit,
@@ -24,10 +25,18 @@ import {
   viewOf,
   writeRun,
 } from './scope.js';
-import type { AwxRead, RunEnd } from './steps.js';
+import type { AwxJobRef, AwxRead, RunEnd } from './steps.js';
 
-/** Launches the root's template for the run (already `leased`) and follows its job: the run's end. */
-export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: unknown): Promise<RunEnd> {
+/**
+ * Where following a run got to: its end, or — awaiting approval — handed back to the queue until
+ * `at` (sooner when AWX notifies about the workflow job), the run left open (docs/decisions/0044).
+ */
+export type Followed = { kind: 'ended'; end: RunEnd } | { kind: 'handed-back'; at: Date; awx: AwxJobRef };
+
+const ended = (end: RunEnd): Followed => ({ kind: 'ended', end });
+
+/** Launches the root's template for the run (already `leased`) and follows its job. */
+export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: unknown): Promise<Followed> {
   const { root, lease, deps, settings } = scope;
   const template = templateOf(root);
   const view = () => viewOf(run, run.cause);
@@ -37,7 +46,7 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
     { kind: 'template', rootKind: root.kind, template, approvalRequired },
     settings,
   );
-  if (step.kind === 'end') return step.end;
+  if (step.kind === 'end') return ended(step.end);
   if (step.kind !== 'launch') throw new Error(`a run about to launch cannot ${step.kind}`);
   const { templateId, awxKind } = step;
   const request = {
@@ -62,7 +71,7 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
   }
   const next = decide(view(), { kind: 'launch', templateId, answer }, settings);
   if (next.kind === 'raise') throw next.error;
-  if (next.kind === 'end') return next.end;
+  if (next.kind === 'end') return ended(next.end);
   if (next.kind !== 'record-launch') throw new Error(`a launch cannot ${next.kind}`);
   const jobType = awxKind === 'job' ? 'job' : 'workflow';
   run.awx = { kind: awxKind, id: next.id, url: jobUrl(scope, awxKind, next.id) };
@@ -89,14 +98,17 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
   return follow(scope, run);
 }
 
-/** Follows the run's AWX job to its end. */
-export async function follow(scope: Leased, run: ActiveRun): Promise<RunEnd> {
+/**
+ * Follows the run's AWX job to its end, or until it awaits approval when the job is to give its
+ * slot back then (settings.approvalRecheckMs). A run handed back before keeps its run timeout.
+ */
+export async function follow(scope: Leased, run: ActiveRun): Promise<Followed> {
   const { root, lease, deps, settings, clock } = scope;
   const awxJob = run.awx;
   if (!awxJob) throw new Error('follow() needs an AWX job');
   const timeoutMs = (Number(policyOf(root).run_timeout_seconds) || 3600) * 1000;
   run.follow = {
-    deadline: new Date(run.leasedAt.getTime() + timeoutMs),
+    deadline: run.timeoutAt ?? new Date(run.leasedAt.getTime() + timeoutMs),
     timeoutMs,
     delayMs: settings.pollMinMs,
     cancelAskedAt: null,
@@ -112,11 +124,11 @@ export async function follow(scope: Leased, run: ActiveRun): Promise<RunEnd> {
       );
       throw new LeaseLostError(step.kind === 'fenced' ? step.why : 'lease lost');
     }
-    const read = await readJob(scope, awxJob);
+    const read = await readJob(deps.awx, awxJob);
     const step = decide(viewOf(run, run.cause), { kind: 'awx-job', at: clock.now(), read }, settings);
     if (step.kind === 'end') {
       note(run, clock.now(), step.lines);
-      return step.end;
+      return ended(step.end);
     }
     if (step.kind !== 'poll') throw new Error(`a followed run cannot ${step.kind}`);
     note(run, clock.now(), step.lines);
@@ -148,7 +160,13 @@ export async function follow(scope: Leased, run: ActiveRun): Promise<RunEnd> {
         : deps.awx.cancelWorkflowJob(awxJob.id)
       ).catch((error: unknown) => scope.log.warn({ err: error }, 'AWX cancel failed'));
     }
-    if (step.after.kind === 'end') return step.after.end;
+    if (step.after.kind === 'end') return ended(step.after.end);
+    if (step.after.kind === 'hand-back') {
+      // Its hand-back line is on the record (with the transition's write, or on its own): whoever
+      // takes the run up reads its run timeout there.
+      if (!step.transition) await writeRun(scope, run, run.state);
+      return { kind: 'handed-back', at: step.after.at, awx: { kind: awxJob.kind, id: awxJob.id } };
+    }
     const { wait } = step.after;
     if (!read.ok) {
       scope.log.warn({ err: read.error }, step.warn ?? 'AWX unreachable while following the job');
@@ -163,8 +181,7 @@ export async function follow(scope: Leased, run: ActiveRun): Promise<RunEnd> {
 }
 
 /** One read of the AWX job, and of a workflow's approvals when its status needs them. */
-async function readJob(scope: Leased, awxJob: NonNullable<ActiveRun['awx']>): Promise<AwxRead> {
-  const { awx } = scope.deps;
+export async function readJob(awx: Executor, awxJob: AwxJobRef): Promise<AwxRead> {
   let job: AwxJob | AwxWorkflowJob;
   let pendingApproval = false;
   try {

@@ -19,6 +19,7 @@ export function reconcilerOptions(config: UnicopConfig, holder: string): Reconci
     pollMaxMs: config.UNICOP_POLL_MAX_MS,
     awxUiUrl: config.UNICOP_AWX_UI_URL ?? config.UNICOP_AWX_URL,
     cancelGraceMs: config.UNICOP_CANCEL_GRACE_SECONDS * 1000,
+    approvalRecheckMs: config.UNICOP_APPROVAL_RECHECK_SECONDS * 1000,
   };
 }
 

@@ -16,11 +16,11 @@
 import { systemClock } from '../../core/clock.js';
 import { configDefaults } from '../../core/config.js';
 import { uuidv7 } from '../../core/ids.js';
-import { PluginConflictError, type PluginRun } from '../../core/plugin/client.js';
+import { PluginConflictError, type PluginRoot, type PluginRun } from '../../core/plugin/client.js';
 import { openRunStates } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
 import { decide } from './decide.js';
-import { follow, launchAndFollow } from './follow.js';
+import { type Followed, follow, launchAndFollow, readJob } from './follow.js';
 import { finish } from './outcome.js';
 import { changeWindows } from './policy.js';
 import type { ReconcilerDeps } from './ports.js';
@@ -58,6 +58,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     pollMinMs: options.pollMinMs,
     pollMaxMs: options.pollMaxMs,
     cancelGraceMs: options.cancelGraceMs,
+    ...(options.approvalRecheckMs === undefined ? {} : { approvalRecheckMs: options.approvalRecheckMs }),
   };
   const scope: Reconciling = { deps, clock, settings };
   return { reconcile: (job) => reconcile(scope, job) };
@@ -83,6 +84,8 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
     await audit(scope, job.rootKey, 'intent.dropped', 'ignored', why, { intentId: job.intentId });
     return done;
   }
+  const waiting = await approvalWait(scope, root);
+  if (waiting?.kind === 'later') return later(waiting.at, waiting.why, waiting.wakeOn);
   let answer: Extract<Observation, { kind: 'lease' }>['answer'];
   try {
     answer = {
@@ -137,7 +140,8 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
 
 async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date): Promise<ReconcileResult> {
   const { deps, root, lease, clock, settings } = scope;
-  const { continued, adopted } = await adoptOpenRuns(scope);
+  const { continued, adopted, handedBack } = await adoptOpenRuns(scope);
+  if (handedBack) return handBack(handedBack);
   const current = await deps.plugin.snapshot(root.id);
   const snapshotAt = clock.now();
   /** The run's first lines: its lease and the snapshot it converges to. */
@@ -205,12 +209,46 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
           cause: job.cause.kind,
         });
       }
-      await finish(scope, run, await launchAndFollow(scope, run, current.snapshot));
+      const followed = await launchAndFollow(scope, run, current.snapshot);
+      if (followed.kind === 'handed-back') return handBack(followed);
+      await finish(scope, run, followed.end);
       return done;
     }
     default:
       throw new Error(`a snapshot cannot ${step.kind}`);
   }
+}
+
+/** The job's answer when its run, awaiting approval, was handed back: later, woken by AWX's notifications. */
+function handBack(followed: Extract<Followed, { kind: 'handed-back' }>): ReconcileResult {
+  return later(followed.at, `awaiting approval of AWX workflow job ${followed.awx.id}`, followed.awx);
+}
+
+/**
+ * Before any lease: is the root's last run one handed back awaiting approval, still pending in AWX
+ * and within its run timeout? Then the job goes back to the queue (decide()'s `approval-wait`)
+ * without taking the lease or writing anything — a wait of days costs a read of NetBox and two of
+ * AWX per look, and no worker slot. Null when there is no such run (the job goes on as usual: an
+ * approved, denied or expired run is adopted and followed to its end).
+ */
+async function approvalWait(scope: Reconciling, root: PluginRoot): Promise<Step | null> {
+  const { deps, clock, settings } = scope;
+  const last = root.last_run;
+  if (settings.approvalRecheckMs === undefined || root.lease.live) return null;
+  if (last?.state !== 'awaiting_approval' || last.awx_job_type !== 'workflow' || !last.awx_job_id)
+    return null;
+  const record = (await deps.plugin.listRuns(root.key, ['awaiting_approval'])).find(
+    (r) => r.run_id === last.run_id,
+  );
+  const run = record ? activeRunOf(record) : null;
+  if (!run?.handedBack || !run.timeoutAt) return null; // not handed back: its worker stopped (adopted)
+  const workflowJobId = last.awx_job_id;
+  const read = await readJob(deps.awx, { kind: 'workflow_job', id: workflowJobId });
+  return decide(
+    viewOf(run, run.cause),
+    { kind: 'approval-wait', at: clock.now(), workflowJobId, deadline: run.timeoutAt, read },
+    settings,
+  );
 }
 
 /**
@@ -221,7 +259,12 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
  * this lease's token recorded on it at once, a warning line in its log, `run.resumed` — and
  * launched by this job (docs/decisions/0037). Any other such run is superseded (`skipped`).
  */
-async function adoptOpenRuns(scope: Leased): Promise<{ continued: ActiveRun | null; adopted: ActiveRun[] }> {
+async function adoptOpenRuns(scope: Leased): Promise<{
+  continued: ActiveRun | null;
+  adopted: ActiveRun[];
+  /** An adopted run still awaiting approval, handed back again: the job stops here. */
+  handedBack?: Extract<Followed, { kind: 'handed-back' }>;
+}> {
   const { deps, root, lease, clock, settings } = scope;
   let continued: ActiveRun | null = null;
   const adopted: ActiveRun[] = [];
@@ -242,23 +285,31 @@ async function adoptOpenRuns(scope: Leased): Promise<{ continued: ActiveRun | nu
     }
     if (step.kind === 'adopt' && run.awx) {
       const jobRef = run.awx;
-      run.leasedAt = clock.now(); // the run timeout starts again with the new holder
-      run.log.add(
-        run.leasedAt,
-        'warning',
-        `adopted by ${deps.options.holder} (its worker stopped); following AWX ${jobRef.kind} ${jobRef.id}`,
-        { fencing_token: lease.fencingToken, awx_job_id: jobRef.id },
-      );
+      // The run timeout starts again with the new holder, unless the run was handed back
+      // awaiting approval: then it keeps the one its log records (run.timeoutAt).
+      run.leasedAt = clock.now();
+      const why = run.handedBack
+        ? `taken up by ${deps.options.holder} after waiting for approval; following AWX ${jobRef.kind} ${jobRef.id}`
+        : `adopted by ${deps.options.holder} (its worker stopped); following AWX ${jobRef.kind} ${jobRef.id}`;
+      run.log.add(run.leasedAt, run.handedBack ? 'info' : 'warning', why, {
+        fencing_token: lease.fencingToken,
+        awx_job_id: jobRef.id,
+      });
       await writeRun(scope, run, record.state, {
         awx_job_id: jobRef.id,
         awx_job_type: jobRef.kind === 'job' ? 'job' : 'workflow',
         awx_job_url: jobRef.url,
       });
-      await audit(scope, root.key, 'run.adopted', 'ok', `following AWX ${jobRef.kind} ${jobRef.id}`, {
+      const reason = run.handedBack
+        ? `taken up after waiting for approval; following AWX ${jobRef.kind} ${jobRef.id}`
+        : `following AWX ${jobRef.kind} ${jobRef.id}`;
+      await audit(scope, root.key, 'run.adopted', 'ok', reason, {
         ...correlation(run, lease),
         awxJobId: jobRef.id,
       });
-      await finish(scope, run, await follow(scope, run));
+      const followed = await follow(scope, run);
+      if (followed.kind === 'handed-back') return { continued, adopted, handedBack: followed };
+      await finish(scope, run, followed.end);
       adopted.push(run);
     } else if (step.kind === 'keep-waiting') {
       continued = run;

@@ -1,7 +1,8 @@
 /**
  * What the queue does with a reconcile job, one of three (controller-runtime's Result): done; later,
  * at a given time, and why (a lease held elsewhere, a closed change window, a retry's backoff, a
- * global freeze — or a pause on a retriable error: NetBox, Kafka or an AWX launch answer away);
+ * global freeze, a run awaiting approval handed back — or a pause on a retriable error: NetBox,
+ * Kafka or an AWX launch answer away);
  * terminal, with the error's class (a programming error: never retried). worker.ts maps each to
  * its queue action, metric and log line in one switch.
  *
@@ -9,10 +10,11 @@
  * `settle()`.
  */
 import { isRetriable } from '../../core/errors.js';
+import type { AwxJobRef } from './steps.js';
 
 export type QueueResult =
   | { kind: 'done' }
-  | { kind: 'later'; at: Date; why: string; pausedBy?: unknown }
+  | { kind: 'later'; at: Date; why: string; pausedBy?: unknown; wakeOn?: AwxJobRef }
   | { kind: 'terminal'; class: string; error: unknown };
 
 /** What `reconcile()` answers (an error is thrown, not answered). */
@@ -20,8 +22,9 @@ export type ReconcileResult = Exclude<QueueResult, { kind: 'terminal' }>;
 
 export const done: ReconcileResult = { kind: 'done' };
 
-export function later(at: Date, why: string): ReconcileResult {
-  return { kind: 'later', at, why };
+/** Later, at `at`; or as soon as AWX notifies about `wakeOn` (a run handed back awaiting approval). */
+export function later(at: Date, why: string, wakeOn?: AwxJobRef): ReconcileResult {
+  return wakeOn ? { kind: 'later', at, why, wakeOn } : { kind: 'later', at, why };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   type RunWrite,
 } from '../../core/plugin/client.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
+import { runTimeoutAtMeta } from './follow-step.js';
 import type { ReconcilerDeps } from './ports.js';
 import type { RootLease } from './root-lease.js';
 import { RunLog } from './run-log.js';
@@ -56,6 +57,13 @@ export interface ActiveRun {
   created: boolean;
   awx: { kind: AwxJobKind; id: number; url: string } | null;
   follow: FollowState | null;
+  /**
+   * The run timeout it was handed back with while awaiting approval (its log says so): whoever
+   * takes it up follows it to this deadline, not a new one (docs/decisions/0044). Null: none yet.
+   */
+  timeoutAt: Date | null;
+  /** Its last log line is that hand-back: it waits for a human, no worker of it stopped. */
+  handedBack: boolean;
   /** The run's log lines, sent whole with every write of the run record. */
   log: RunLog;
 }
@@ -82,6 +90,8 @@ export function newRun(job: ReconcileJobData, snapshotHash: string, at: Date, ru
     created: false,
     awx: null,
     follow: null,
+    timeoutAt: null,
+    handedBack: false,
     log: new RunLog(),
   };
 }
@@ -92,6 +102,12 @@ export function newRun(job: ReconcileJobData, snapshotHash: string, at: Date, ru
  */
 export function activeRunOf(record: PluginRun): ActiveRun {
   const kind: AwxJobKind = record.awx_job_type === 'workflow' ? 'workflow_job' : 'job';
+  const lines = (record as { log_lines?: RunLogLine[] }).log_lines ?? [];
+  const timeoutAtOf = (line: RunLogLine | undefined) => {
+    const at = (line?.meta as Record<string, unknown> | undefined)?.[runTimeoutAtMeta];
+    return typeof at === 'string' ? new Date(at) : null;
+  };
+  const handBack = [...lines].reverse().find((line) => timeoutAtOf(line) !== null);
   return {
     runId: record.run_id,
     snapshotHash: record.snapshot_hash,
@@ -112,7 +128,9 @@ export function activeRunOf(record: PluginRun): ActiveRun {
     created: true,
     awx: record.awx_job_id ? { kind, id: record.awx_job_id, url: record.awx_job_url } : null,
     follow: null,
-    log: new RunLog((record as { log_lines?: RunLogLine[] }).log_lines ?? []),
+    timeoutAt: timeoutAtOf(handBack),
+    handedBack: handBack !== undefined && handBack === lines[lines.length - 1],
+    log: new RunLog(lines),
   };
 }
 

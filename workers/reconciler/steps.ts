@@ -12,6 +12,12 @@ import type { ChangeWindow, FailureClass, RetryPolicy } from './policy.js';
 
 export type AwxJobKind = 'job' | 'workflow_job';
 
+/** An AWX job or workflow job, as notifications name it. */
+export interface AwxJobRef {
+  kind: AwxJobKind;
+  id: number;
+}
+
 /** The tuning the decisions use (reconcilerOptions(): core/config.ts documents each value). */
 export interface DecideSettings {
   /** A lease held elsewhere: look again after this long at most (or at its expiry, if sooner). */
@@ -22,6 +28,12 @@ export interface DecideSettings {
   pollMinMs: number;
   pollMaxMs: number;
   cancelGraceMs: number;
+  /**
+   * A run awaiting approval is handed back to the queue (the job gives its worker slot back) and
+   * looked at again after this long, or sooner when AWX notifies (docs/decisions/0044). None: the
+   * job follows the run to its end (a reconciler driven once, outside a queue, is not called again).
+   */
+  approvalRecheckMs?: number;
 }
 
 /** Where the follow of an AWX job stands. */
@@ -111,6 +123,11 @@ export type Observation =
       answer: { ok: true; id: number; adopted: boolean } | { ok: false; error: unknown };
     }
   | { kind: 'awx-job'; at: Date; read: AwxRead }
+  /**
+   * Before any lease: the root's last run was handed back awaiting approval (its run timeout
+   * `deadline`, from its log); AWX's word on its workflow job.
+   */
+  | { kind: 'approval-wait'; at: Date; workflowJobId: number; deadline: Date; read: AwxRead }
   /** A run write or the lease renewal was refused by the fence: another worker holds the root. */
   | { kind: 'fence'; reason: string }
   | { kind: 'ended'; at: Date; end: RunEnd; retryAllowed: boolean };
@@ -128,8 +145,8 @@ export interface Wait {
 }
 
 export type Step =
-  /** Back to the queue until `at`. */
-  | { kind: 'later'; at: Date; why: string }
+  /** Back to the queue until `at` (sooner if AWX notifies about `wakeOn`). */
+  | { kind: 'later'; at: Date; why: string; wakeOn?: AwxJobRef }
   | { kind: 'read-root' }
   /** Nothing to reconcile (audit `intent.dropped`). */
   | { kind: 'drop'; why: string }
@@ -169,7 +186,11 @@ export type Step =
       /** The run timeout is reached: ask AWX to cancel (once). */
       cancel: LogNote | null;
       follow: FollowState;
-      after: { kind: 'wait'; wait: Wait } | { kind: 'end'; end: RunEnd };
+      after:
+        | { kind: 'wait'; wait: Wait }
+        | { kind: 'end'; end: RunEnd }
+        /** Awaiting approval: the job gives its slot back and looks again at `at` (or when AWX notifies). */
+        | { kind: 'hand-back'; at: Date };
     }
   | { kind: 'end'; end: RunEnd; lines: LogNote[]; retryAllowed: boolean }
   /** Stop at once and write nothing more (audit `run.fenced`, with the failure class `lease_lost`). */

@@ -10,11 +10,12 @@
  * the run's correlation (reconcile.ts: run outcomes, intent.parked, run.window_wait, …); a pause
  * and a terminal error are audited here (`job.paused`, `job.failed`), as nothing else saw them. A
  * job handed back with `later` is raised to the in-flight priority first, so when it is due it goes
- * ahead of fresh intents (decision 0038). A worker killed mid-job leaves the
+ * ahead of fresh intents (decision 0038). A job handed back because its run awaits approval is
+ * promoted early when AWX notifies about the run's workflow job (decision 0044). A worker killed mid-job leaves the
  * job stalled; BullMQ hands it to another worker, whose reconciler adopts the open run
  * (maxStalledCount is high on purpose).
  */
-import { DelayedError, Worker } from 'bullmq';
+import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { configDefaults } from '../../core/config.js';
 import type { EventLog } from '../../core/event-log/port.js';
@@ -23,9 +24,11 @@ import { contextFrom, failed, inSpan, SpanKind, tracer } from '../../core/tracin
 import type { WorkerMetrics } from '../metrics.js';
 import { type ReconcileJobData, reconcilePriority, reconcileQueueName } from '../reconcile-queue.js';
 import { reconcileQueueTiming } from '../timing.js';
+import type { JobWakeups } from './awx-notifications.js';
 import type { Reconciler } from './reconcile.js';
 import { settle } from './result.js';
 import { reconcilerSource } from './scope.js';
+import type { AwxJobRef } from './steps.js';
 
 export interface ReconcileWorkerOptions {
   redisUrl: string;
@@ -41,6 +44,11 @@ export interface ReconcileWorkerOptions {
   actor?: string;
   /** The lease TTL: a killed worker's job is back before its lease expires (workers/timing.ts). None: BullMQ's defaults. */
   leaseTtlSeconds?: number;
+  /**
+   * AWX's notifications: a job handed back while its run awaits approval is promoted (due at once)
+   * when one about its workflow job arrives. None: it comes back at its re-check time only.
+   */
+  wakeups?: JobWakeups;
 }
 
 type JobData = ReconcileJobData & { pauses?: number };
@@ -69,6 +77,7 @@ export function startReconcileWorker(
       .catch((error: unknown) =>
         log.warn({ err: error, rootKey: job.rootKey, action }, 'audit event not written'),
       );
+  const closing = new AbortController(); // ends the waits for notifications of handed-back jobs
   const worker = new Worker<JobData>(
     options.queueName ?? reconcileQueueName,
     async (job, token) => {
@@ -97,6 +106,7 @@ export function startReconcileWorker(
             await job.changePriority({ priority: reconcilePriority.inFlight });
           }
           await job.moveToDelayed(result.at.getTime(), token);
+          if (result.wakeOn) wakeOnNotification(job, result.wakeOn, result.at);
           throw new DelayedError();
         case 'terminal':
           options.metrics?.jobs.inc({ result: 'failed' });
@@ -117,6 +127,22 @@ export function startReconcileWorker(
       autorun: true,
     },
   );
+  // A hint, like every AWX notification: the job comes back at its time anyway (decision 0044).
+  worker.on('closing', () => closing.abort());
+  function wakeOnNotification(job: Job<JobData>, awx: AwxJobRef, at: Date) {
+    const wakeups = options.wakeups;
+    if (!wakeups) return;
+    void wakeups
+      .wait(awx.kind, awx.id, Math.max(0, at.getTime() - Date.now()), closing.signal)
+      .then(async (woken) => {
+        if (!woken || closing.signal.aborted) return;
+        // Refused when the job is no longer delayed (due already, or taken): nothing to do then.
+        await job.promote().then(
+          () => log.info({ rootKey: job.data.rootKey, awxJob: awx }, 'job woken by an AWX notification'),
+          () => undefined,
+        );
+      });
+  }
   worker.on('failed', (job, error) => {
     if (!(error instanceof DelayedError)) {
       log.error({ err: error, rootKey: job?.data.rootKey }, 'reconcile job failed');

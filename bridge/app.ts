@@ -16,6 +16,8 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { statusSources } from '../core/status/sources.js';
+import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
 import { adminRoutes } from './admin/admin-api.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { RedisIdempotencyStore } from './admin/idempotency.js';
@@ -37,6 +39,8 @@ export interface BridgeDeps {
   freezeView: FreezeView;
   /** Measures the resolver group's lag on unicop.changes, for /metrics. */
   resolverLag?: () => Promise<number>;
+  /** Where the admin API's GET /status reads each stage (core/status/sources.ts). */
+  status?: StatusSources;
 }
 
 export interface Bridge {
@@ -56,6 +60,7 @@ export function createBridge({
   logger,
   freezeView,
   resolverLag,
+  status,
 }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
   const audit = new AuditTrail(auditLog ?? eventLog, logger, () => metrics.auditFailures.inc());
@@ -108,6 +113,7 @@ export function createBridge({
       idempotency: new RedisIdempotencyStore(redis, config.UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS),
       redis,
       bodyLimitBytes: config.UNICOP_ADMIN_BODY_LIMIT_BYTES,
+      ...(status ? { status: (rootKey: string | null) => whyItWaits(status, { rootKey }) } : {}),
     }),
   ];
   const server = createHttpServer(routes, logger);
@@ -148,6 +154,7 @@ export async function connectBridge(
     ),
   );
   const startup = new KafkaStartup(eventLog, freezeView, logger);
+  const status = statusSources(config, kafka);
   const bridge = createBridge({
     config,
     eventLog: startup.ingressLog,
@@ -156,6 +163,7 @@ export async function connectBridge(
     logger,
     freezeView,
     resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
+    status,
   });
   return {
     ...bridge,
@@ -167,7 +175,7 @@ export async function connectBridge(
       if (!startup.isConnected()) startup.stop();
       await bridge.flushAudit();
       startup.stop();
-      await Promise.all([eventLog.close(), freezeView.stop()]);
+      await Promise.all([eventLog.close(), freezeView.stop(), status.close()]);
       redis.disconnect();
     },
   };

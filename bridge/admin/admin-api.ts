@@ -5,7 +5,8 @@
  * audited. Resuming a root emits an intent with cause `resume`, so what accumulated while it was
  * frozen is reconciled once. A sweep asked for here is queued for the workers' sweeper
  * (core/control/sweep-requests.ts) and its report read back. Every acting route (POST) honours an
- * `Idempotency-Key` header: a retried request acts once (bridge/admin/idempotency.ts).
+ * `Idempotency-Key` header: a retried request acts once (bridge/admin/idempotency.ts). `GET /status`
+ * (`?root=KEY`) is the reading `unicop status --json` prints (core/status/why-it-waits.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -20,6 +21,7 @@ import { cloudEvent, type EventData, eventTypes, rootKeySchema } from '../../cor
 import { type IntentMessage, intentMessage } from '../../core/events/intent.js';
 import { uuidv7 } from '../../core/ids.js';
 import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../../core/plugin/client.js';
+import type { PipelineStatus } from '../../core/status/why-it-waits.js';
 import { auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
 import {
@@ -45,6 +47,8 @@ export interface AdminDeps {
   bodyLimitBytes?: number;
   /** Dates freeze events and sweep requests; the system clock by default. */
   clock?: Clock;
+  /** Which stage holds work, and where a root's newest change is (GET /status); without it 503. */
+  status?: (rootKey: string | null) => Promise<PipelineStatus>;
 }
 
 const actor = 'admin-api';
@@ -288,6 +292,21 @@ export function adminRoutes(deps: AdminDeps): Route[] {
         });
         if (!state) throw new NotFoundError(`sweep request ${ctx.params.id}`);
         return { status: 200, body: state };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/status',
+      handler: async (ctx) => {
+        authorize(deps, ctx);
+        const rootKey = new URL(ctx.req.url ?? '/', 'http://bridge').searchParams.get('root');
+        if (rootKey !== null && !rootKeySchema.safeParse(rootKey).success) {
+          throw new ValidationError([{ field: 'root', message: 'expected "<root-kind>/<anchor-id>"' }]);
+        }
+        if (!deps.status) {
+          throw new ServiceUnavailableError('status_not_configured', 'no status sources configured', 60);
+        }
+        return { status: 200, body: await deps.status(rootKey) };
       },
     },
     {

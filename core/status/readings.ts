@@ -5,6 +5,7 @@
  * jobs. Each is one read of the system that holds the figure — nothing is cached or derived — and
  * each throws when that system cannot be read (callers say "unknown", never "zero").
  */
+import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { consumerGroupLag } from '../event-log/consumer.js';
 import { consumerGroups } from '../event-log/groups.js';
@@ -173,4 +174,64 @@ export async function awxBacklog(awx: AwxReader): Promise<AwxBacklog> {
       ? { id: first.id, type: first.type, name: first.name, createdAt: new Date(first.created) }
       : null,
   };
+}
+
+/** The part of the reconcile queue (a BullMQ Queue) read to find one root's job. */
+export type RootJobQueue = QueueCounts &
+  Pick<Queue, 'getDeduplicationJobId' | 'getJobState' | 'getJob' | 'getRanges' | 'toKey' | 'getBackend'>;
+
+/** A root's job in the reconcile queue (at most one waits per root: jobs are deduplicated by root key). */
+export interface RootJob {
+  jobId: string;
+  state: string;
+  /** The intent the job carries (its newest: a later intent replaces a waiting job's data). */
+  intentId: string | null;
+  /** Waiting or prioritized: how many jobs BullMQ hands to workers before this one. */
+  ahead: number | null;
+  /** Delayed: when it becomes due (lease busy, change window, retry). */
+  dueAt: Date | null;
+  /** Active: a newer intent BullMQ keeps for when this job ends (`keepLastIfActive`), or null. */
+  nextIntentId: string | null;
+}
+
+/**
+ * The root's job: the job its deduplication id (the root key) names, where it stands, and — waiting —
+ * its place: the wait list is taken first (oldest first), then the prioritized set (lowest number,
+ * then oldest), so the jobs ahead are those listed before it in that order. Null when the root has
+ * no job waiting or running.
+ */
+export async function reconcileJobOfRoot(queue: RootJobQueue, rootKey: string): Promise<RootJob | null> {
+  const jobId = await queue.getDeduplicationJobId(rootKey);
+  if (!jobId) return null;
+  const state = await queue.getJobState(jobId);
+  if (!['waiting', 'prioritized', 'delayed', 'active'].includes(state)) return null;
+  const job = await queue.getJob(jobId);
+  const data = (job?.data ?? {}) as { intentId?: string };
+  let ahead: number | null = null;
+  if (state === 'waiting' || state === 'prioritized') {
+    const order = await queue.getRanges(['waiting', 'prioritized'], 0, -1, true);
+    const at = order.indexOf(jobId);
+    ahead = at < 0 ? null : at;
+  }
+  const client = await queue.getBackend().client;
+  let dueAt: Date | null = null;
+  if (state === 'delayed') {
+    // The delayed set's score is the due time in ms times 0x1000 plus a counter (BullMQ addDelayedJob).
+    const score = await client.zscore(queue.toKey('delayed'), jobId);
+    dueAt = score === null ? null : new Date(Math.floor(Number(score) / 0x1000));
+  }
+  const nextIntentId =
+    state === 'active' ? ((await client.hget(queue.toKey(`dn:${rootKey}`), 'jid')) ?? null) : null;
+  return { jobId, state, intentId: data.intentId ?? null, ahead, dueAt, nextIntentId };
+}
+
+/** One AWX job's status now (`/api/v2/jobs/<id>/` or `/api/v2/workflow_jobs/<id>/`). */
+export async function awxJobStatus(awx: AwxReader, kind: 'job' | 'workflow', id: number): Promise<string> {
+  const path = `/api/v2/${kind === 'workflow' ? 'workflow_jobs' : 'jobs'}/${id}/`;
+  const res = await fetch(`${awx.url}${path}`, {
+    headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
+    signal: AbortSignal.timeout(awx.timeoutMs ?? 10_000),
+  });
+  if (!res.ok) throw new Error(`AWX answered ${res.status} (GET ${path})`);
+  return ((await res.json()) as { status: string }).status;
 }

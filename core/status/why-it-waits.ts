@@ -2,8 +2,9 @@
  * "Why does it wait": reads every stage a change passes — NetBox's background queue (its webhook is
  * sent from there), the resolver's and dispatcher's consumer lag, the reconcile queue, the root
  * (frozen, its lease, its open run) and AWX's pending jobs — and names the first stage, in the
- * change's own order, that holds work. What could not be read is reported `unknown` with the
- * reason, never as zero. Used by the admin API's `GET /status`, `unicop status`, the demo when no
+ * change's own order, that holds work; given a root, also where that root's newest change is held
+ * (root-change.ts: its job n-th in the queue, its lease, its AWX job, …). What could not be read is
+ * reported `unknown` with the reason, never as zero. Used by the admin API's `GET /status`, `unicop status`, the demo when no
  * outcome came, and `unicop root why`.
  */
 import type { Kafka } from 'kafkajs';
@@ -13,11 +14,16 @@ import { isTerminal, type RunState } from '../runs/state-machine.js';
 import {
   type AwxReader,
   awxBacklog,
+  awxJobStatus,
   consumerLags,
   netboxBackgroundQueues,
   type QueueCounts,
+  type RootJob,
+  type RootJobQueue,
+  reconcileJobOfRoot,
   reconcileQueueDepth,
 } from './readings.js';
+import { locateRootChange, type RootChange } from './root-change.js';
 
 /** The stages in the order a change passes them. */
 export const stageOrder = ['netbox', 'resolver', 'dispatcher', 'reconcile-queue', 'root', 'awx'] as const;
@@ -36,6 +42,8 @@ export interface PipelineStatus {
   rootKey: string | null;
   /** The first stage, in the change's order, that holds work; null when none does. */
   holding: StageReading | null;
+  /** With a root: where its newest change is held (root-change.ts); null without a root. */
+  change: RootChange | null;
   stages: StageReading[];
 }
 
@@ -44,7 +52,8 @@ export interface StatusSources {
   /** NetBox's REST API with a superuser token (background queues need one). */
   netbox?: NetboxRest;
   kafka?: Kafka;
-  reconcileQueue?: QueueCounts;
+  /** The reconcile queue; a BullMQ Queue also finds a root's own job (RootJobQueue). */
+  reconcileQueue?: QueueCounts | RootJobQueue;
   /** The plugin's root lookup, for a root's freeze, lease and open run. */
   findRoot?: (key: string) => Promise<PluginRoot | null>;
   awx?: AwxReader;
@@ -125,9 +134,7 @@ async function queueStage(sources: StatusSources): Promise<StageReading> {
   };
 }
 
-async function rootStage(sources: StatusSources, rootKey: string, now: Date): Promise<StageReading> {
-  if (!sources.findRoot) return notConfigured('root', 'no NetBox token');
-  const root = await sources.findRoot(rootKey);
+function rootStage(root: PluginRoot | null, rootKey: string, now: Date): StageReading {
   if (!root) {
     return { stage: 'root', state: 'unknown', summary: `NetBox has no root ${rootKey}`, figures: {} };
   }
@@ -190,13 +197,44 @@ async function awxStage(sources: StatusSources, now: Date): Promise<StageReading
   return { stage: 'awx', state: 'holding', summary, figures };
 }
 
-/** Reads every stage (concurrently) and names the first, in the change's order, that holds work. */
+const findsRootJobs = (queue: StatusSources['reconcileQueue']): queue is RootJobQueue =>
+  queue !== undefined && 'getDeduplicationJobId' in queue;
+
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
+
+/** The root, its job in the queue and its open run's AWX status, each an Error when it could not be read. */
+async function rootReadings(sources: StatusSources, rootKey: string) {
+  const rootRead = sources.findRoot
+    ? sources.findRoot(rootKey).catch(asError)
+    : Promise.resolve(new Error('not configured (no NetBox token)'));
+  const queue = sources.reconcileQueue;
+  const jobRead: Promise<RootJob | null | Error> = findsRootJobs(queue)
+    ? reconcileJobOfRoot(queue, rootKey).catch(asError)
+    : Promise.resolve(new Error('not configured (no Redis)'));
+  const [root, job] = await Promise.all([rootRead, jobRead]);
+  const run = root instanceof Error ? null : root?.last_run;
+  const awxStatus =
+    run?.awx_job_id && !isTerminal(run.state as RunState) && sources.awx
+      ? await awxJobStatus(
+          sources.awx,
+          run.awx_job_type === 'workflow' ? 'workflow' : 'job',
+          run.awx_job_id,
+        ).catch(() => null)
+      : null;
+  return { root, job, awxStatus };
+}
+
+/**
+ * Reads every stage (concurrently) and names the first, in the change's order, that holds work;
+ * with a root, also where that root's newest change is held (root-change.ts).
+ */
 export async function whyItWaits(
   sources: StatusSources,
   options: { rootKey?: string | null } = {},
 ): Promise<PipelineStatus> {
   const now = (sources.now ?? (() => new Date()))();
   const rootKey = options.rootKey ?? null;
+  const ofRoot = rootKey ? rootReadings(sources, rootKey) : null;
   const read = <T>(stages: StageName[], reading: () => Promise<T>, wrap: (v: T) => StageReading[]) =>
     reading().then(wrap, (error: unknown) => stages.map((s) => unknown(s, error)));
   const readings = (
@@ -216,12 +254,14 @@ export async function whyItWaits(
         () => queueStage(sources),
         (r) => [r],
       ),
-      rootKey
-        ? read(
-            ['root'],
-            () => rootStage(sources, rootKey, now),
-            (r) => [r],
-          )
+      rootKey && ofRoot
+        ? ofRoot.then(({ root }) => [
+            root instanceof Error
+              ? sources.findRoot
+                ? unknown('root', root)
+                : notConfigured('root', 'no NetBox token')
+              : rootStage(root, rootKey, now),
+          ])
         : Promise.resolve([]),
       read(
         ['awx'],
@@ -231,22 +271,42 @@ export async function whyItWaits(
     ])
   ).flat();
   const stages = readings.sort((a, b) => stageOrder.indexOf(a.stage) - stageOrder.indexOf(b.stage));
+  const upstream = ['netbox', 'resolver', 'dispatcher'];
+  const change =
+    rootKey && ofRoot
+      ? locateRootChange({
+          rootKey,
+          ...(await ofRoot),
+          upstream: stages.filter((s) => upstream.includes(s.stage)),
+          now,
+        })
+      : null;
   return {
     at: now.toISOString(),
     rootKey,
     holding: stages.find((s) => s.state === 'holding') ?? null,
+    change,
     stages,
   };
 }
 
-/** The report as lines for a person: the holding stage first, then every stage. */
+/** Where a root's newest change is, for a person: `reconciled: …` or `held at <stage> (<reason>): …`. */
+export function describeRootChange(change: RootChange): string {
+  if (change.reconciled) return change.summary;
+  return `held at ${change.stage ?? '(stage unknown)'} (${change.reason}): ${change.summary}`;
+}
+
+/** The report as lines for a person: the root's change (with a root), the holding stage, then every stage. */
 export function describeWait(status: PipelineStatus): string {
   const head = status.holding
     ? `held at ${status.holding.stage}: ${status.holding.summary}`
     : `no stage holds work${status.stages.some((s) => s.state === 'unknown') ? ' (some could not be read)' : ''}`;
   const mark = { holding: '>', clear: ' ', unknown: '?' } as const;
   return [
-    `${status.rootKey ? `${status.rootKey}: ` : ''}${head}`,
+    ...(status.change
+      ? [`${status.change.rootKey}: newest change ${describeRootChange(status.change)}`]
+      : []),
+    `${status.change ? 'pipeline: ' : ''}${head}`,
     ...status.stages.map((s) => `  ${mark[s.state]} ${s.stage.padEnd(16)}${s.state.padEnd(8)} ${s.summary}`),
   ].join('\n');
 }

@@ -5,13 +5,19 @@
  * unicop.changes; the intent from unicop.intents; queued or coalesced from the dispatcher's audit on
  * unicop.audit; the outcome from unicop.outcomes; the AWX job's status from AWX when a token is
  * configured. Nothing is stored anew. A link the log no longer holds (older than --window before the
- * run, or retention) is shown as not found, never guessed.
+ * run, or retention) is shown as not found, never guessed. Then where the root's newest change is
+ * now (`waits`, core/status: the same reading as `unicop status --root`): reconciled, or held — its
+ * job n-th in the reconcile queue, its lease, its AWX job pending, an approval, a consumer group's
+ * lag, NetBox's background queue. A root without runs yet gets only that.
  */
 
 import { AwxClient } from '../../awx/client.js';
 import type { UnicopConfig } from '../../config.js';
 import { topics } from '../../events/catalogue.js';
 import { NetboxUnavailableError, PluginClient, type PluginRun } from '../../plugin/client.js';
+import type { RootChange } from '../../status/root-change.js';
+import { statusSources } from '../../status/sources.js';
+import { describeRootChange, whyItWaits } from '../../status/why-it-waits.js';
 import { cliKafka, readLog } from './event-reader.js';
 import { type ShownEvent, shownEvent } from './events.js';
 import { CommandFailedError, type Output } from './output.js';
@@ -138,6 +144,14 @@ export function causeChain(rootKey: string, run: PluginRun, events: ShownEvent[]
 
 const orNone = (v: string | number | null | undefined) => (v === null || v === undefined ? '—' : String(v));
 
+/** What `root why` prints: the latest run's chain (null before the first run) and where the root's newest change is. */
+export type RootWhy = (CauseChain | { rootKey: string; runId: null }) & { waits: RootChange };
+
+export function describeRootWhy(why: RootWhy): string {
+  const head = 'outcome' in why ? describeChain(why) : `root ${why.rootKey}: no runs yet, so no cause chain`;
+  return `${head}\n  now            ${describeRootChange(why.waits)}`;
+}
+
 export function describeChain(chain: CauseChain): string {
   const { change, intent, queue, awx, outcome } = chain;
   const lines = [`root ${chain.rootKey}: why run ${chain.runId}`];
@@ -182,10 +196,20 @@ export async function showRootWhy(options: RootWhyOptions): Promise<number> {
     }
     throw error;
   }
-  if (!run) throw new CommandFailedError(`root ${rootKey} has no runs yet`, { rootKey });
   const brokers = config.UNICOP_KAFKA_BROKERS;
+  const kafka = cliKafka(brokers);
+  const sources = statusSources(config, kafka);
+  const waits = whyItWaits(sources, { rootKey })
+    .then((status) => status.change as RootChange)
+    .finally(() => sources.close());
+  waits.catch(() => undefined); // awaited below; not an unhandled rejection while the log is read
+  if (!run) {
+    const why: RootWhy = { rootKey, runId: null, waits: await waits };
+    out.result(why, describeRootWhy(why));
+    return 0;
+  }
   let events: ShownEvent[] = [];
-  await readLog(cliKafka(brokers), brokers, {
+  await readLog(kafka, brokers, {
     topics: [topics.changes, topics.intents, topics.audit, topics.outcomes],
     from: { since: new Date(Date.parse(run.started) - options.windowMs) },
     onProgress: (read, total) => out.progress(`reading the event log: ${read} of ${total} records`),
@@ -196,7 +220,8 @@ export async function showRootWhy(options: RootWhyOptions): Promise<number> {
   });
   const chain = causeChain(rootKey, run, events);
   if (chain.awx && config.UNICOP_AWX_TOKEN) chain.awx = await withAwxStatus(config, chain.awx);
-  out.result(chain, describeChain(chain));
+  const why: RootWhy = { ...chain, waits: await waits };
+  out.result(why, describeRootWhy(why));
   return 0;
 }
 

@@ -13,6 +13,10 @@
  * job that a worker already took and handed back (`later`: paused, lease busy, change window) is
  * raised to `reconcilePriority.inFlight` before it is delayed, and so is the sweeper's intent for a
  * root whose run is open — finishing or adopting that run does not queue behind every new edit.
+ * The sweeper's other intents (drift NetBox never told us about, or a whole rebuild after Redis lost
+ * its data) go last, at `reconcilePriority.sweep`, so an operator's edit does not wait behind a
+ * sweep of every root; an intent coalesced into a waiting job of a later priority raises that job
+ * to its own (`raisedPriority`).
  */
 import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
@@ -39,7 +43,24 @@ export const reconcilePriority = {
   inFlight: 1,
   /** A new intent. */
   fresh: 2,
+  /** The sweeper's intent for a root with no open run: drift found by listing, never ahead of edits. */
+  sweep: 3,
 } as const;
+
+/** The priority an intent's job is added with (decision 0038). */
+export function priorityOf(cause: ReconcileJobData['cause']): number {
+  if (cause.openRun) return reconcilePriority.inFlight;
+  return cause.kind === 'sweep' ? reconcilePriority.sweep : reconcilePriority.fresh;
+}
+
+/**
+ * The priority a waiting job must be raised to when `cause`'s intent was coalesced into it, or null
+ * when it already goes at least as early (lower number first).
+ */
+export function raisedPriority(current: number, cause: ReconcileJobData['cause']): number | null {
+  const wanted = priorityOf(cause);
+  return wanted < current ? wanted : null;
+}
 
 /**
  * The options a reconcile job is added with: its id is the intent id, one root has at most one
@@ -50,7 +71,7 @@ export function reconcileJobOptions(job: ReconcileJobData): JobsOptions {
   return {
     jobId: job.intentId,
     deduplication: { id: job.rootKey, keepLastIfActive: true },
-    priority: job.cause.openRun ? reconcilePriority.inFlight : reconcilePriority.fresh,
+    priority: priorityOf(job.cause),
     // Kept a day so a replayed intent finds its job id taken and adds nothing.
     removeOnComplete: { age: 24 * 3600 },
     removeOnFail: { age: 7 * 24 * 3600 },

@@ -2,13 +2,15 @@
  * The reconcile queue's order (issue #14 item 2, decision 0038) on real Redis/BullMQ and the real
  * NetBox plugin (the AWX double, instant jobs): a job paused with its run open — its AWX job
  * launched, the run's terminal write lost to a NetBox error (observation 7) — goes ahead of fresh
- * intents queued while it waited. The order is read from the run records NetBox holds afterwards
- * (when each run started and ended), not from timing.
+ * intents queued while it waited; and an edit goes ahead of the sweep's intents queued before it,
+ * lifting the sweep's job it is coalesced into (the dispatcher's `queueIntent`). The order is read
+ * from the run records NetBox holds afterwards (when each run started and ended), not from timing.
  */
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { NetboxUnavailableError, PluginClient, type RunWrite } from '../../core/plugin/client.js';
+import { queueIntent } from '../../workers/dispatcher/dispatcher.js';
 import {
   type ReconcileJobData,
   reconcileJobName,
@@ -32,6 +34,11 @@ class LosesTerminalWrites extends PluginClient {
     }
     return super.updateRun(runId, write);
   }
+}
+
+async function endedRuns(back: BackHalf, rootKey: string) {
+  const runs = await back.plugin.listRuns(rootKey);
+  return runs.length > 0 && runs.every((r) => terminal.includes(r.state)) ? runs : undefined;
 }
 
 describe('reconcile queue: open runs go ahead of fresh intents', () => {
@@ -94,10 +101,7 @@ describe('reconcile queue: open runs go ahead of fresh intents', () => {
         { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
         log,
       );
-      const ended = async (rootKey: string) => {
-        const runs = await back.plugin.listRuns(rootKey);
-        return runs.length > 0 && runs.every((r) => terminal.includes(r.state)) ? runs : undefined;
-      };
+      const ended = (rootKey: string) => endedRuns(back, rootKey);
       const [openEnded] = await eventually(() => ended(open.rootKey), 'the open run ended', 240_000);
       const freshRuns = [];
       for (const site of fresh) {
@@ -115,6 +119,62 @@ describe('reconcile queue: open runs go ahead of fresh intents', () => {
     } finally {
       await first.close();
       await second?.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  }, 600_000);
+
+  it('an edit goes ahead of the sweep intents queued before it, and lifts the waiting sweep job it is coalesced into', async () => {
+    const swept = [await createSite(), await createSite(), await createSite(), await createSite()];
+    const edited = await createSite();
+    const sweptThenEdited = await createSite();
+    const queueName = uniqueName('reconcile-sweep-priority');
+    const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });
+    let worker: ReturnType<typeof startReconcileWorker> | undefined;
+    try {
+      // A sweep's intents first (as the dispatcher queues them), then two edits: one of a root the
+      // sweep did not reach, one of a root whose sweep job is still waiting.
+      for (const site of [...swept, sweptThenEdited]) {
+        expect((await queueIntent(queue, reconcileJob(site.rootKey, 'sweep'))).queued).toBe(true);
+      }
+      expect((await queueIntent(queue, reconcileJob(edited.rootKey))).queued).toBe(true);
+      const coalesced = await queueIntent(queue, reconcileJob(sweptThenEdited.rootKey));
+      expect(coalesced.queued).toBe(false);
+      const lifted = await queue.getJob(coalesced.jobId ?? '');
+      expect(lifted?.data.cause.kind).toBe('sweep');
+      expect(lifted?.priority).toBe(reconcilePriority.fresh);
+
+      worker = startReconcileWorker(
+        back.reconciler(),
+        { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
+        log,
+      );
+      const [editedRun] = await eventually(
+        () => endedRuns(back, edited.rootKey),
+        'the edited root reconciled',
+        240_000,
+      );
+      const [liftedRun] = await eventually(
+        () => endedRuns(back, sweptThenEdited.rootKey),
+        'the coalesced root reconciled',
+        240_000,
+      );
+      const sweptRuns = [];
+      for (const site of swept) {
+        sweptRuns.push(
+          ...(await eventually(() => endedRuns(back, site.rootKey), `${site.rootKey} swept`, 240_000)),
+        );
+      }
+      // One worker, one job at a time: both edits' runs ended before any sweep-only run began.
+      expect(sweptRuns).toHaveLength(swept.length);
+      const editsFinished = Math.max(
+        Date.parse(editedRun?.finished ?? ''),
+        Date.parse(liftedRun?.finished ?? ''),
+      );
+      expect(Number.isNaN(editsFinished)).toBe(false);
+      for (const run of sweptRuns) expect(Date.parse(run.started)).toBeGreaterThan(editsFinished);
+    } finally {
+      await worker?.close();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
     }

@@ -25,7 +25,12 @@ import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
 import { contextFrom, inSpan, SpanKind, traceCarrier, tracer } from '../../core/tracing.js';
-import { type ReconcileJobData, reconcileJobName, reconcileJobOptions } from '../reconcile-queue.js';
+import {
+  type ReconcileJobData,
+  raisedPriority,
+  reconcileJobName,
+  reconcileJobOptions,
+} from '../reconcile-queue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
 
@@ -137,6 +142,42 @@ function dispatchTraced(
   );
 }
 
+/**
+ * An intent coalesced into a root's job that is still waiting lends it its priority when that is
+ * earlier: an edit coalesced into a sweep's job is not left behind the rest of the sweep
+ * (workers/reconcile-queue.ts). An active job needs nothing: BullMQ queues the intent as the root's
+ * next job with the intent's own options. The job may have ended meanwhile; then there is nothing to raise.
+ */
+async function raiseCoalescedInto(
+  queue: Queue<ReconcileJobData>,
+  jobId: string,
+  cause: ReconcileJobData['cause'],
+): Promise<void> {
+  const waiting = await queue.getJob(jobId);
+  if (!waiting) return;
+  const priority = raisedPriority(waiting.priority, cause);
+  if (priority === null) return;
+  const state = await waiting.getState();
+  if (state === 'prioritized' || state === 'waiting' || state === 'delayed') {
+    await waiting.changePriority({ priority });
+  }
+}
+
+/**
+ * Adds an intent's job to the reconcile queue (workers/reconcile-queue.ts): queued under the intent's
+ * id, or coalesced into the root's job already there — which it raises to its own priority if that
+ * is earlier.
+ */
+export async function queueIntent(
+  queue: Queue<ReconcileJobData>,
+  data: ReconcileJobData,
+): Promise<{ queued: boolean; jobId: string | null }> {
+  const job = await queue.add(reconcileJobName, data, reconcileJobOptions(data));
+  const queued = job.id === data.intentId;
+  if (!queued && job.id) await raiseCoalescedInto(queue, job.id, data.cause);
+  return { queued, jobId: job.id ?? null };
+}
+
 async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): Promise<EventLogMessage> {
   const { rootKey, intentId, cause } = intent;
   const correlation = { intentId, changeId: cause.changeId };
@@ -152,11 +193,10 @@ async function dispatchOne(intent: EventData<'intent'>, deps: DispatcherDeps): P
   }
   const { traceparent } = traceCarrier();
   const data: ReconcileJobData = { rootKey, intentId, cause, ...(traceparent ? { traceparent } : {}) };
-  const job = await deps.queue.add(reconcileJobName, data, reconcileJobOptions(data));
-  const queued = job.id === intentId;
+  const { queued, jobId } = await queueIntent(deps.queue, data);
   trace.getActiveSpan()?.setAttribute('unicop.dispatch', queued ? 'queued' : 'coalesced');
   return audit(queued ? 'intent.queued' : 'intent.coalesced', rootKey, queued ? 'ok' : 'ignored', null, {
     ...correlation,
-    jobId: job.id ?? null,
+    jobId,
   });
 }

@@ -9,7 +9,7 @@
 #   awx-receptor     receptor 1.4.4, local-only, work type `local` = `ansible-runner worker`, which
 #                    runs each job's playbook in a podman container (the execution environment)
 # State: PostgreSQL database `awx` (role `awx`) in the stack's cluster; Redis databases
-# $REDIS_DB_BROKER (broker, channels) and $REDIS_DB_CACHE (cache) of the stack's Redis.
+# $REDIS_DB_BROKER (broker, channels) and $REDIS_DB_CACHE (cache) of AWX's own Redis (redis-awx).
 # Under $UNICOP_VAR/awx: src/ (the unpacked archive), settings.py
 # (AWX_SETTINGS_FILE), projects/unicop-playbooks (-> the repository's awx-playbooks/),
 # targets/ (what the playbooks write; mounted into every job container at the same path),
@@ -207,8 +207,8 @@ DATABASES = {
         'HOST': '$UNICOP_HOST', 'PORT': '$UNICOP_PG_PORT',
     }
 }
-BROKER_URL = 'redis://$UNICOP_HOST:$UNICOP_REDIS_PORT/$REDIS_DB_BROKER'
-CACHES = {'default': {'BACKEND': 'awx.main.cache.AWXRedisCache', 'LOCATION': 'redis://$UNICOP_HOST:$UNICOP_REDIS_PORT/$REDIS_DB_CACHE'}}
+BROKER_URL = 'redis://$UNICOP_HOST:$UNICOP_AWX_REDIS_PORT/$REDIS_DB_BROKER'
+CACHES = {'default': {'BACKEND': 'awx.main.cache.AWXRedisCache', 'LOCATION': 'redis://$UNICOP_HOST:$UNICOP_AWX_REDIS_PORT/$REDIS_DB_CACHE'}}
 CHANNEL_LAYERS = {
     'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', 'CONFIG': {'hosts': [BROKER_URL], 'capacity': 10000, 'group_expiry': 157784760}}
 }
@@ -474,7 +474,7 @@ wait_ready() {
 up() {
   command -v curl >/dev/null || apt_install curl
   port_open "$UNICOP_PG_PORT" || die "PostgreSQL is not up on $UNICOP_HOST:$UNICOP_PG_PORT: scripts/stack up postgres"
-  port_open "$UNICOP_REDIS_PORT" || die "Redis is not up on $UNICOP_HOST:$UNICOP_REDIS_PORT: scripts/stack up redis"
+  port_open "$UNICOP_AWX_REDIS_PORT" || die "AWX's Redis is not up on $UNICOP_HOST:$UNICOP_AWX_REDIS_PORT: scripts/stack up redis"
   # Before anything is written: /etc/receptor/receptor.conf is one per machine, and another
   # clone's running AWX reads it for every job.
   if ! daemon_alive awx-uwsgi && port_open "$PORT"; then

@@ -48,12 +48,19 @@ export function faultRunOptions(
     roots: int(env, 'UNICOP_FAULT_ROOTS', 50),
     // Several workers processes: a killed one's runs are adopted by the others.
     workers: int(env, 'UNICOP_FAULT_WORKERS', 3),
+    // Two runs per process, six at once: the stack's one AWX on two cores runs six jobs in parallel
+    // at a few seconds each; at twelve (the default 4 × 3) each job took minutes (first full run,
+    // 2026-12-02), and every recovery measured AWX's queue, not UNICOP.
+    concurrency: int(env, 'UNICOP_FAULT_CONCURRENCY', 2),
     // Two editors, as in the manual runs.
     editors: int(env, 'UNICOP_FAULT_EDITORS', 2),
-    // ~1 edit/s in all: what one real AWX on two cores keeps up with (a job takes 5–6 s).
+    // ~0.2 edits/s in all, below what the stack's one AWX on two cores completes (a job takes 5–6 s
+    // alone, longer side by side): above it every root always has a job waiting and a new edit
+    // queues behind all of them, so "a new edit reconciled" would measure the backlog. At ~1 edit/s
+    // (until 2026-12-02) the probe edit was not reconciled within 300 s after any fault.
     editPauseMs: [
-      int(env, 'UNICOP_FAULT_EDIT_PAUSE_MIN_MS', 1000),
-      int(env, 'UNICOP_FAULT_EDIT_PAUSE_MAX_MS', 3000),
+      int(env, 'UNICOP_FAULT_EDIT_PAUSE_MIN_MS', 6000),
+      int(env, 'UNICOP_FAULT_EDIT_PAUSE_MAX_MS', 14_000),
     ],
     // Some editing between faults, so each fault hits runs in every phase.
     gapMs: [int(env, 'UNICOP_FAULT_GAP_MIN_MS', 3000), int(env, 'UNICOP_FAULT_GAP_MAX_MS', 10_000)],

@@ -40,6 +40,8 @@ export interface FaultRunOptions {
   edits?: number;
   roots: number;
   workers: number;
+  /** Runs each workers process follows at once (UNICOP_RECONCILE_CONCURRENCY). */
+  concurrency: number;
   editors: number;
   editPauseMs: [number, number];
   gapMs: [number, number];
@@ -287,6 +289,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       UNICOP_AWX_URL: stackFact('UNICOP_AWX_REAL_URL'),
       UNICOP_AWX_TOKEN: stackFact('UNICOP_AWX_REAL_TOKEN'), // a file: reference, resolved by the process
       UNICOP_LEASE_TTL_SECONDS: String(options.leaseTtlSeconds),
+      UNICOP_RECONCILE_CONCURRENCY: String(options.concurrency),
       UNICOP_SWEEP_ON_START: 'false',
     },
   });

@@ -26,7 +26,7 @@ import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
 import { netboxRest } from '../core/netbox/rest.js';
 import { statusSources } from '../core/status/sources.js';
-import { describeWait, whyItWaits } from '../core/status/why-it-waits.js';
+import { describeRootChange, describeWait, whyItWaits } from '../core/status/why-it-waits.js';
 import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 
 const stack = readStackEnv();
@@ -320,8 +320,7 @@ async function main(): Promise<void> {
   }
   await consumer.disconnect();
   if (!outcome) {
-    console.log(`\nNo outcome within ${outcomeCapMs / 1000} s. Where the change waits:`);
-    await printWhyItWaits(kafka, rootKey);
+    await printWhyItWaits(kafka, rootKey, `No outcome within ${outcomeCapMs / 1000} s`);
     console.log('See the bridge/workers output above and var/log/.');
     process.exitCode = 1;
     return;
@@ -341,8 +340,11 @@ async function main(): Promise<void> {
   if (traceId && answering) console.log(`\nTrace of the edit: ${jaeger}/trace/${traceId}`);
 }
 
-/** Which stage holds the change (core/status/why-it-waits.ts), read from the stack's services now. */
-async function printWhyItWaits(kafka: Kafka, rootKey: string): Promise<void> {
+/**
+ * Which stage holds the edit (core/status/why-it-waits.ts, the reading of `unicop root why` and the
+ * admin API's GET /status), read from the stack's services now: named on the headline, then every stage.
+ */
+async function printWhyItWaits(kafka: Kafka, rootKey: string, headline: string): Promise<void> {
   const config = loadConfig({
     ...process.env,
     UNICOP_AWX_URL: awxUrl,
@@ -350,7 +352,9 @@ async function printWhyItWaits(kafka: Kafka, rootKey: string): Promise<void> {
   });
   const sources = statusSources(config, kafka);
   try {
-    console.log(describeWait(await whyItWaits(sources, { rootKey })));
+    const status = await whyItWaits(sources, { rootKey });
+    const change = status.change ? describeRootChange(status.change) : 'not read';
+    console.log(`\n${headline}: the edit is ${change}\n${describeWait(status)}`);
   } finally {
     await sources.close();
   }

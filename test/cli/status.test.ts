@@ -3,7 +3,8 @@
  * read — NetBox's background queues, the resolver's and dispatcher's consumer lag, the reconcile
  * queue, the root, AWX's pending jobs — none reported unknown when its source is configured, and
  * with --root the root's stage says who holds its lease (taken here through the real plugin), then
- * clear once it is released.
+ * clear once it is released; and where the root's newest change is: held by that lease (the root has
+ * no job in the queue, no open run), not once it is released.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveSecret } from '../../core/config.js';
@@ -23,7 +24,9 @@ describe('unicop status', () => {
     UNICOP_NETBOX_TOKEN: 'env:STATUS_TEST_NETBOX_TOKEN',
     STATUS_TEST_NETBOX_TOKEN: stack.netboxToken(),
     UNICOP_KAFKA_BROKERS: stack.kafkaBrokers().join(','),
-    UNICOP_REDIS_URL: stack.redisUrl(),
+    // A Redis database of the test's own (12): its reconcile queue is empty, so the root's change is
+    // held by the lease alone, not by a job the stack's workers (when running) queued for the site.
+    UNICOP_REDIS_URL: `${stack.redisUrl()}/12`,
     UNICOP_AWX_URL: stackFact('UNICOP_AWX_REAL_URL'),
     UNICOP_AWX_TOKEN: 'env:STATUS_TEST_AWX_TOKEN',
     STATUS_TEST_AWX_TOKEN: resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env) as string,
@@ -33,7 +36,12 @@ describe('unicop status', () => {
     const ran = await runUnicop(['status', '--root', rootKey, '--json'], env());
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
-    return JSON.parse(ran.stdout) as { rootKey: string; holding: Stage | null; stages: Stage[] };
+    return JSON.parse(ran.stdout) as {
+      rootKey: string;
+      holding: Stage | null;
+      change: { stage: string | null; reason: string; summary: string } | null;
+      stages: Stage[];
+    };
   };
 
   it("reads every stage, and names the root's lease holder while it holds the root", async () => {
@@ -64,6 +72,10 @@ describe('unicop status', () => {
       expect(JSON.stringify(stage.figures), `${group} figures`).toMatch(/lag/i);
     }
 
+    expect(held.change).toMatchObject({ stage: 'root', reason: 'lease-held' });
+    expect(held.change?.summary).toContain('lease held by status-test-holder');
+
+    expect(released.change?.reason).not.toBe('lease-held');
     const rootFree = released.stages.find((s) => s.stage === 'root') as Stage;
     expect(rootFree.state).toBe('clear');
     expect(rootFree.figures.lease).toMatchObject({ live: false });

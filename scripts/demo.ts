@@ -13,6 +13,12 @@
  * The demo starts "from now": the workers' consumer groups are moved to the end of their topics
  * and the sweeper's Redis epoch is set, so a development stack's backlog from tests is not
  * reconciled first (docs/runbooks/redis-data-lost.md explains the epoch).
+ *
+ * NetBox's event rule `unicop-bridge` lives only as long as the demo's bridge: the bootstrap enables
+ * it when the demo starts, and the demo disables it when it stops (at its end, on a failure, on
+ * Ctrl-C or SIGTERM), before it stops the bridge. Left enabled, every later edit of the stack's
+ * NetBox would be sent to a port where nothing listens, and retried (RQ_RETRY_MAX): a backlog in
+ * NetBox's one RQ worker that delays every other webhook (docs/runbooks/netbox-webhook-backlog.md).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -50,11 +56,19 @@ const secretFile = join(repoRoot, 'var', 'demo', 'webhook-secret');
 const children: ChildProcess[] = [];
 // How long the demo waits for the edit's outcome (a cap: it goes on as soon as the outcome lands).
 const outcomeCapMs = 600_000;
+// The event rule and webhook `unicop_bootstrap` makes (its default name).
+const ruleName = 'unicop-bridge';
+// Set once the bootstrap may have enabled the rule: from then on, stopping disables it.
+let ruleEnabled = false;
 
 const netbox = netboxRest(netboxUrl, token);
 
-/** The plugin's own bootstrap: NetBox's webhook and event rule for every object type of the catalogue. */
+/**
+ * The plugin's own bootstrap: NetBox's webhook and event rule for every object type of the catalogue,
+ * the rule enabled (a previous demo disabled it when it stopped; the bootstrap says `updated` then).
+ */
 async function bootstrapNetbox(): Promise<void> {
+  ruleEnabled = true;
   execFileSync(
     join(repoRoot, 'scripts', 'stack.d', 'netbox.sh'),
     [
@@ -417,6 +431,34 @@ async function showNetbox(rootKey: string, siteId: number, outcome: Record<strin
   if (outcome.state !== 'succeeded') process.exitCode = 1;
 }
 
+/**
+ * Disables the event rule the bootstrap enabled, so that NetBox stops sending changes to the bridge
+ * about to stop (the rule and its webhook stay: the next demo's bootstrap enables the rule again).
+ * Says what it did, and what to do when NetBox did not answer.
+ */
+async function disableEventRule(): Promise<void> {
+  if (!ruleEnabled) return;
+  ruleEnabled = false;
+  try {
+    const found = await netbox<{ results: { id: number; enabled: boolean }[] }>(
+      'GET',
+      `/api/extras/event-rules/?name=${ruleName}`,
+    );
+    for (const rule of found.results) {
+      const after = await netbox<{ enabled: boolean }>('PATCH', `/api/extras/event-rules/${rule.id}/`, {
+        enabled: false,
+      });
+      if (after.enabled) throw new Error(`NetBox kept event rule #${rule.id} enabled`);
+      console.log(`event rule ${ruleName}: disabled (the bridge stops; the next demo enables it again)`);
+    }
+  } catch (error) {
+    console.error(
+      `event rule ${ruleName} not disabled (${error instanceof Error ? error.message : String(error)}): ` +
+        'NetBox keeps sending changes to the stopped bridge; disable it in NetBox (Operations → Event rules)',
+    );
+  }
+}
+
 /** Stops the bridge and the workers and waits for them to exit (SIGKILL after 30 s), freeing the ports. */
 async function stopChildren(): Promise<void> {
   await Promise.all(
@@ -437,7 +479,9 @@ async function stopChildren(): Promise<void> {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void stopChildren().then(() => process.exit(130));
+    void disableEventRule()
+      .then(stopChildren)
+      .then(() => process.exit(130));
   });
 }
 
@@ -447,6 +491,7 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
+    await disableEventRule();
     await stopChildren();
     // Nothing else keeps the demo: the Kafka clients are disconnected, the children gone.
     process.exit();

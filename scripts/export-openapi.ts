@@ -46,7 +46,7 @@ export const netboxSubset: Record<string, HttpMethod[]> = {
   '/api/extras/webhooks/': ['get', 'post'],
   '/api/extras/webhooks/{id}/': ['delete'],
   '/api/extras/event-rules/': ['get', 'post'],
-  '/api/extras/event-rules/{id}/': ['delete'],
+  '/api/extras/event-rules/{id}/': ['patch', 'delete'],
   '/api/extras/journal-entries/': ['get'],
   '/api/core/background-queues/': ['get'],
   '/api/core/background-workers/': ['get'],

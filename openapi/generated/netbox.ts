@@ -235,7 +235,8 @@ export interface paths {
         delete: operations["extras_event_rules_destroy"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** @description Patch a event rule object. */
+        patch: operations["extras_event_rules_partial_update"];
         trace?: never;
     };
     "/api/extras/journal-entries/": {
@@ -1806,6 +1807,32 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Webhook"][];
+        };
+        /** @description Adds an `owner` field for models which have a ForeignKey to users.Owner. */
+        PatchedWritableEventRuleRequest: {
+            object_types?: string[];
+            name?: string;
+            enabled?: boolean;
+            /** @description The types of event which will trigger this rule. */
+            event_types?: ("object_created" | "object_updated" | "object_deleted" | "job_started" | "job_completed" | "job_failed" | "job_errored")[];
+            /** @description A set of conditions which determine whether the event will be generated. */
+            conditions?: unknown;
+            /**
+             * @description * `webhook` - Webhook
+             *     * `script` - Script
+             *     * `notification` - Notification
+             * @enum {string}
+             */
+            action_type?: "webhook" | "script" | "notification";
+            action_object_type?: string | null;
+            /** Format: int64 */
+            action_object_id?: number | null;
+            description?: string;
+            custom_fields?: {
+                [key: string]: unknown;
+            };
+            owner?: (number | (components["schemas"]["BriefOwnerRequest"] | null)) | null;
+            tags?: components["schemas"]["NestedTagRequest"][];
         };
         /** @description Base serializer class for models inheriting from PrimaryModel. */
         PatchedWritableIPAddressRequest: {
@@ -5501,6 +5528,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    extras_event_rules_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this event rule. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedWritableEventRuleRequest"];
+                "multipart/form-data": components["schemas"]["PatchedWritableEventRuleRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventRule"];
+                };
             };
         };
     };

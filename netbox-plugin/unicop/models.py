@@ -123,12 +123,15 @@ class Root(NetBoxModel):
     frozen = models.BooleanField(default=False, db_index=True)
     frozen_reason = models.CharField(max_length=500, blank=True)
 
-    # sha256 of the current snapshot, maintained on member changes (docs/decisions/0021). hash_dirty is
-    # set in the same transaction as the change, the hash is recomputed after commit; a dirty row is
-    # recomputed on read, so a lost recomputation can never hide a change.
+    # sha256 of the current snapshot, maintained on member changes (docs/decisions/0021, 0043). hash_dirty
+    # (the API's `hash_stale`) is set in the same transaction as the change, with hash_stale_since (the
+    # first mark since the hash was last stored); the hash is recomputed in the background (hashes.py,
+    # `netbox unicop_hashes`), never in a request, and stored with hash_computed_at.
     current_hash = models.CharField(max_length=64, blank=True)
     hash_dirty = models.BooleanField(default=True)
     hash_generation = models.PositiveBigIntegerField(default=0)
+    hash_stale_since = models.DateTimeField(null=True, blank=True)
+    hash_computed_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_hash = models.CharField(max_length=64, blank=True)
     last_run = models.ForeignKey(
         to='unicop.ReconciliationRun', on_delete=models.SET_NULL, null=True, blank=True, related_name='+'
@@ -145,6 +148,14 @@ class Root(NetBoxModel):
         constraints = [
             models.UniqueConstraint(
                 fields=('anchor_type', 'anchor_id', 'kind'), name='unicop_root_anchor_kind'
+            ),
+        ]
+        # The background recompute takes the oldest stale roots first (hashes.py): an index of them only.
+        indexes = [
+            models.Index(
+                fields=('hash_stale_since', 'id'),
+                condition=models.Q(hash_dirty=True),
+                name='unicop_root_stale',
             ),
         ]
 

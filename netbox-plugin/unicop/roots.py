@@ -2,13 +2,15 @@
 
 The resolver answers from plain field dicts, so the same code serves the database's current row, a
 webhook's `data` (REST shape) and a changelog `prechange` snapshot (ids). The current hash of a root is
-marked dirty in the transaction of the change (so a lost recomputation is visible) and recomputed after
-commit with a compare-and-set on `hash_generation` (so a slow recomputation never overwrites a newer one).
+marked stale in the transaction of the change (so a change is never hidden by a hash not yet
+recomputed) and recomputed in the background (hashes.py, docs/decisions/0043), stored with a
+compare-and-set on `hash_generation` (so a slow recomputation never overwrites a newer change's mark).
 """
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
 from .catalogue import catalogue
 from .models import Root
@@ -85,42 +87,53 @@ def ensure_root(kind, anchor):
 
 
 def mark_dirty(keys):
-    """In the caller's transaction: the roots' current hashes are stale; recompute them after commit."""
+    """In the caller's transaction: the roots' current hashes are stale. One UPDATE of the roots' rows,
+    nothing else: the background recompute (hashes.py) picks them up, oldest mark first. Further marks
+    of a stale root keep its hash_stale_since and bump its generation."""
     if not keys:
         return
-    keys = sorted(keys)
-    Root.objects.filter(key__in=keys).update(hash_dirty=True, hash_generation=F('hash_generation') + 1)
-    transaction.on_commit(lambda: refresh_hashes(Root.objects.filter(key__in=keys, hash_dirty=True)))
+    Root.objects.filter(key__in=sorted(keys)).update(
+        hash_dirty=True,
+        hash_generation=F('hash_generation') + 1,
+        hash_stale_since=Coalesce(F('hash_stale_since'), Now()),
+    )
+
+
+def store_hash(root_id, generation, digest):
+    """Stores a freshly read hash unless a change marked the root stale again after `generation` was
+    read (compare-and-set); True when stored."""
+    return bool(
+        Root.objects.filter(pk=root_id, hash_generation=generation).update(
+            current_hash=digest, hash_dirty=False, hash_stale_since=None, hash_computed_at=timezone.now()
+        )
+    )
 
 
 def current_snapshot(root):
-    """The root's snapshot and hash, read now. Self-healing: a hash that differs from the stored one, or
-    a dirty mark, is stored with a compare-and-set on the generation read before the snapshot, so a
-    newer change's dirty mark is never cleared by a slow read."""
+    """The root's snapshot and hash, read now (the snapshot endpoint: the hash of what it returns).
+    Self-healing: a hash that differs from the stored one, or a stale mark, is stored with a
+    compare-and-set on the generation read before the snapshot, so a newer change's mark is never
+    cleared by a slow read."""
     generation = root.hash_generation
     snap, digest = read_snapshot(root)
     if root.current_hash != digest or root.hash_dirty:
-        Root.objects.filter(pk=root.pk, hash_generation=generation).update(
-            current_hash=digest, hash_dirty=False
-        )
+        if store_hash(root.pk, generation, digest):
+            root.hash_dirty = False
     root.current_hash = digest
-    root.hash_dirty = False
     return snap, digest
 
 
 def refresh_hash(root):
-    """Recompute one root's current hash; store it unless a newer change marked it dirty meanwhile."""
+    """Recompute one root's current hash; store it unless a newer change marked it stale meanwhile."""
     return current_snapshot(root)[1]
 
 
-def refresh_hashes(roots):
-    for root in roots:
-        try:
-            refresh_hash(root)
-        except LookupError:
-            continue  # the anchor went away meanwhile; its root row goes with it
-
-
 def refresh_dirty(roots):
-    """Roots whose hash a change marked stale get it recomputed now (rare: normally done after commit)."""
-    refresh_hashes([r for r in roots if r.hash_dirty])
+    """Recomputes the stale hashes of these roots now: only for a page a person looks at (one root in
+    the UI), never for the API's listing (docs/decisions/0043)."""
+    for root in roots:
+        if root.hash_dirty:
+            try:
+                refresh_hash(root)
+            except LookupError:
+                continue  # the anchor went away meanwhile; its root row goes with it

@@ -19,6 +19,7 @@ of members. `read_snapshot` reads inside one REPEATABLE READ READ ONLY transacti
 import hashlib
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
@@ -123,13 +124,21 @@ def build_snapshot(root):
     return {'root': {'kind': root.kind, 'key': root.key, 'anchor': anchor}, 'members': members}
 
 
+@contextmanager
+def repeatable_read():
+    """One REPEATABLE READ READ ONLY transaction: every read inside sees the same committed state. Inside
+    a caller's transaction (tests), the caller's transaction is used."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY')
+        yield
+
+
 def read_snapshot(root):
     """(snapshot, hash) read in one REPEATABLE READ transaction (or the caller's, if already in one)."""
-    if connection.in_atomic_block:
+    with repeatable_read():
         snap = build_snapshot(root)
-    else:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY')
-            snap = build_snapshot(root)
     return snap, snapshot_hash(snap)

@@ -696,6 +696,11 @@ export interface components {
              */
             readonly status: "in_sync" | "pending" | "reconciling" | "awaiting_approval" | "failed" | "drifted" | "frozen";
             readonly current_hash: string;
+            readonly hash_stale: boolean;
+            /** Format: date-time */
+            readonly hash_stale_since: string | null;
+            /** Format: date-time */
+            readonly hash_computed_at: string | null;
             readonly last_reconciled_hash: string;
             readonly last_run: components["schemas"]["LastRun"] | null;
             readonly lease: components["schemas"]["RootLease"];

@@ -9,7 +9,8 @@
 #   /unicop              bind mount of the repository ($UNICOP_REPO); the plugin is /unicop/netbox-plugin
 #   /proc                mounted (Python and gunicorn need it); /dev nodes come from debootstrap
 # Processes: gunicorn (NetBox's contrib/gunicorn.py, bound to 127.0.0.1, $UNICOP_NETBOX_WORKERS
-# workers) and `netbox rqworker high default low` (delivers webhooks). Static files are collected
+# workers), `netbox rqworker high default low` (delivers webhooks) and `netbox unicop_hashes` (the
+# plugin's background recompute of stale current hashes, docs/decisions/0043). Static files are collected
 # into /opt/netbox/static but not served (gunicorn does not serve /static/): the API is complete,
 # the UI renders unstyled.
 #
@@ -409,10 +410,11 @@ refresh_test_template() {
 
 stop_daemons() {
   # In parallel: the RQ worker's warm shutdown alone takes ~5 s.
-  local a b
+  local a b c
   stop_daemon netbox-gunicorn & a=$!
   stop_daemon netbox-rqworker & b=$!
-  wait "$a" "$b"
+  stop_daemon netbox-unicop-hashes & c=$!
+  wait "$a" "$b" "$c"
 }
 
 start_daemons() {
@@ -425,6 +427,8 @@ start_daemons() {
   fi
   daemon_alive netbox-rqworker || start_daemon netbox-rqworker env -i "${root_env[@]}" "$CHROOT" "$rootfs" \
     /usr/bin/env -C "$NB_ROOT" "$NB_VENV/bin/netbox" rqworker high default low 9>&-
+  daemon_alive netbox-unicop-hashes || start_daemon netbox-unicop-hashes env -i "${root_env[@]}" "$CHROOT" "$rootfs" \
+    /usr/bin/env -C "$NB_ROOT" "$NB_VENV/bin/netbox" unicop_hashes 9>&-
 }
 
 wait_ready() {
@@ -497,6 +501,7 @@ status() {
   daemon_alive netbox-gunicorn || { echo "netbox: down (gunicorn not running)"; return 1; }
   body=$(api_get /api/status/ 2>/dev/null) || { echo "netbox: gunicorn running but GET $url/api/status/ with the stack token failed"; return 1; }
   daemon_alive netbox-rqworker || { echo "netbox: API up but the RQ worker is not running (webhooks are not delivered)"; return 1; }
+  daemon_alive netbox-unicop-hashes || { echo "netbox: API up but unicop_hashes is not running (current hashes stay stale)"; return 1; }
   python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
@@ -513,7 +518,7 @@ down() {
 
 logs() {
   local f
-  for f in netbox-gunicorn netbox-rqworker; do
+  for f in netbox-gunicorn netbox-rqworker netbox-unicop-hashes; do
     echo "==> $UNICOP_LOG_DIR/$f.log <=="
     tail -n "${LINES:-50}" "$UNICOP_LOG_DIR/$f.log" 2>/dev/null || true
   done

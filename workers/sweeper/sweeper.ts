@@ -6,6 +6,11 @@
  *   - its current snapshot hash differs from its last reconciled hash, unless the root is frozen,
  *     leased right now (a run is converging it), or its last run already ended terminally at this
  *     very hash (a terminal failure waits for a human or a new change, not for the next sweep);
+ *   - or its current hash is stale (`hash_stale`: a change marked it and the plugin's background
+ *     recompute has not stored the new hash yet, docs/decisions/0043), unless frozen or leased: the
+ *     listing cannot say whether it drifted, so it is reconciled rather than skipped. The run reads
+ *     the snapshot itself and ends skipped when that hash was already reconciled, and the snapshot
+ *     read stores the fresh hash, so the next sweep decides from it;
  *   - or its last run is still open while nobody holds its lease (a worker died and its job was
  *     lost with Redis): the intent's run adopts it, and the intent says so (`openRun`), so its job
  *     goes ahead of fresh intents in the queue (workers/reconcile-queue.ts).
@@ -40,6 +45,9 @@ import { holderQueueTag, type RootJobs } from '../reconcile-queue.js';
 
 export const sweeperSource = 'unicop/sweeper';
 
+/** Roots per page of the plugin's listing while sweeping. */
+export const sweepPageSize = 1000;
+
 /** The Redis key whose absence means Redis lost its data since the workers last looked. */
 export const redisEpochKey = 'unicop:redis-epoch';
 
@@ -69,10 +77,11 @@ export interface SweepReport {
 }
 
 /** What the sweep decision reads of a root, as the plugin's bulk listing gives it. */
-export type SweptRoot = Pick<PluginRoot, 'frozen' | 'current_hash' | 'last_reconciled_hash'> & {
-  lease: Pick<PluginRoot['lease'], 'live'>;
-  last_run: Pick<NonNullable<PluginRoot['last_run']>, 'state' | 'snapshot_hash'> | null;
-};
+export type SweptRoot = Pick<PluginRoot, 'frozen' | 'current_hash' | 'last_reconciled_hash'> &
+  Partial<Pick<PluginRoot, 'hash_stale'>> & {
+    lease: Pick<PluginRoot['lease'], 'live'>;
+    last_run: Pick<NonNullable<PluginRoot['last_run']>, 'state' | 'snapshot_hash'> | null;
+  };
 
 /** Whether the root's last run has not ended (a worker holds it, or died holding it). */
 export function lastRunOpen(root: Pick<SweptRoot, 'last_run'>): boolean {
@@ -86,6 +95,7 @@ export function sweepReason(root: SweptRoot): string | null {
   if (root.lease.live) return null;
   const last = root.last_run;
   if (lastRunOpen(root)) return 'its last run is open and nobody holds its lease';
+  if (root.hash_stale) return 'current hash is stale (a change not yet hashed): the run reads the snapshot';
   if (!root.current_hash || root.current_hash === root.last_reconciled_hash) return null;
   if (last?.snapshot_hash === root.current_hash) return null;
   return 'current hash differs from the last reconciled hash';
@@ -185,9 +195,8 @@ export class Sweeper {
     this.lastSweep = started;
     const report: SweepReport = { scanned: 0, emitted: [], freed: [] };
     let batch: EventLogMessage[] = [];
-    // Pages of 100: the plugin recomputes dirty hashes inline, and a page of 500 freshly changed
-    // roots can outlast NetBox's worker timeout.
-    for await (const listed of this.deps.plugin.allRoots(100)) {
+    // Pages of 1,000 (the plugin's largest): the listing computes no hash (docs/decisions/0043).
+    for await (const listed of this.deps.plugin.allRoots(sweepPageSize)) {
       report.scanned++;
       let root = listed;
       const freed = await this.freeLostLease(root);

@@ -9,7 +9,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 DEFAULT_LIMIT = 100  # a page the workers can process in one go
-MAX_LIMIT = 1000  # bounds the response size and the lazy hash refreshes of one request
+MAX_LIMIT = 1000  # bounds the response size of one request
 
 
 class KeysetPagination(BasePagination):

@@ -37,6 +37,8 @@ class RootSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name='plugins-api:unicop-api:root-detail')
     anchor = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=RootStatusChoices, read_only=True)
+    # current_hash is stale: a change since it was computed has not been hashed yet (docs/decisions/0043).
+    hash_stale = serializers.BooleanField(source='hash_dirty', read_only=True)
     last_run = LastRunSerializer(read_only=True, allow_null=True)
     lease = serializers.SerializerMethodField()
     awx_template = serializers.SerializerMethodField()
@@ -55,6 +57,9 @@ class RootSerializer(NetBoxModelSerializer):
             'frozen_reason',
             'status',
             'current_hash',
+            'hash_stale',
+            'hash_stale_since',
+            'hash_computed_at',
             'last_reconciled_hash',
             'last_run',
             'lease',

@@ -19,7 +19,7 @@ from .. import leases, run_states, runs
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
 from ..models import ReconciliationRun, Root
-from ..roots import current_snapshot, refresh_dirty, resolve_change
+from ..roots import current_snapshot, resolve_change
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -75,15 +75,15 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
         # Keyset order (id) for the listing; NetBox's default ordering would defeat the index scan.
         return super().get_queryset().order_by('pk')
 
+    # The listing and the detail show the stored current hash and whether it is stale (`hash_stale`,
+    # since when, when it was computed): no snapshot is ever computed for them (docs/decisions/0043).
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        refresh_dirty(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
         root = self.get_object()
-        refresh_dirty([root])
         response = Response(self.get_serializer(root).data)
         if etag := self._get_etag(root):
             response['ETag'] = etag

@@ -59,6 +59,9 @@ class RootAPITestCase(APIViewTestCases.GetObjectViewTestCase, APIViewTestCases.L
             'frozen_reason',
             'status',
             'current_hash',
+            'hash_stale',
+            'hash_stale_since',
+            'hash_computed_at',
             'last_reconciled_hash',
             'last_run',
         ):
@@ -167,12 +170,27 @@ class RootListingTestCase(APITestCase):
         self.assertEqual(len(body['results']), 28)
         self.assertEqual(len(few), len(many), [q['sql'][:120] for q in many])
 
-    def test_dirty_hash_recomputed_on_read(self):
+    def test_stale_hash_shown_as_stale_not_recomputed(self):
+        # docs/decisions/0043: the listing and the detail show the stored hash and say it is stale; the
+        # snapshot endpoint reads it fresh and stores it.
         root = root_of('prefix', self.prefix)
-        Root.objects.filter(pk=root.pk).update(hash_dirty=True, current_hash='')
-        body = self.get(f'?key={root.key}')['results'][0]
+        since = timezone.now() - timedelta(seconds=5)
+        Root.objects.filter(pk=root.pk).update(hash_dirty=True, current_hash=HASH_B, hash_stale_since=since)
+        for body in (
+            self.get(f'?key={root.key}')['results'][0],
+            self.client.get(api('root-detail', pk=root.pk), **self.header).json(),
+        ):
+            self.assertEqual(
+                (body['current_hash'], body['hash_stale'], body['hash_stale_since']),
+                (HASH_B, True, since.isoformat().replace('+00:00', 'Z')),
+            )
+            self.assertEqual(body['status'], 'pending')
         snap = self.client.get(api('root-snapshot', pk=root.pk), **self.header).json()
-        self.assertEqual(body['current_hash'], snap['hash'])
+        body = self.get(f'?key={root.key}')['results'][0]
+        self.assertEqual(
+            (body['current_hash'], body['hash_stale'], body['hash_stale_since']), (snap['hash'], False, None)
+        )
+        self.assertIsNotNone(body['hash_computed_at'])
 
 
 class FreezeTestCase(APITestCase):

@@ -45,11 +45,13 @@ export const auditActions = {
   'run.window_wait': 'reconciler: outside the change window; the run waits as queued until it opens',
   'run.leased': 'reconciler: a run record exists for this snapshot hash and token',
   'run.launched': 'reconciler: AWX accepted the launch; the job id is recorded before waiting',
-  'run.adopted': "reconciler: a dead worker's open run is followed to its end instead of launching again",
+  'run.adopted':
+    "reconciler: an open run is followed to its end instead of launching again (a dead worker's, or one taken up after waiting for approval)",
   'run.resumed':
     "reconciler: a dead worker's run that never reached AWX is resumed under the new lease (same run id, new fencing token), not failed",
   'run.running': 'reconciler: AWX reports the job running',
-  'approval.requested': 'reconciler: the workflow waits on an approval node (run awaiting_approval)',
+  'approval.requested':
+    'reconciler: the workflow waits on an approval node (run awaiting_approval; the job gives its worker and the lease back meanwhile)',
   'approval.given': 'reconciler: the approval passed; the workflow goes on',
   'run.cancel_requested': 'reconciler: run timeout reached; AWX was asked to cancel the job',
   'run.succeeded': 'reconciler: terminal — AWX job successful',

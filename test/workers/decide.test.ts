@@ -287,6 +287,18 @@ describe('skip rules and change windows', () => {
       { kind: 'start' },
     ],
     [
+      'a run taken up after its approval wait, for this hash (denied, expired or succeeded): done',
+      'manual',
+      { lastReconciledHash: 'h0', takenUp: ['h1'] },
+      { kind: 'done', why: 'the run taken up after its approval wait was for this snapshot' },
+    ],
+    [
+      'a run taken up after its approval wait, for another hash (edited meanwhile): run',
+      'change',
+      { lastReconciledHash: 'h0', takenUp: ['h0'] },
+      { kind: 'start' },
+    ],
+    [
       'adopted run converged another hash: run',
       'change',
       { lastReconciledHash: 'h0', adoptedSucceeded: ['h0'] },

@@ -163,6 +163,10 @@ function openRunStep(run: RunView, seen: Extract<Observation, { kind: 'open-run'
 
 function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot' }>): Step {
   const forced = run.cause.kind === 'manual' || run.cause.kind === 'retry';
+  if (seen.takenUp?.includes(seen.hash)) {
+    // As if the job had followed it in its slot: its end is the job's end, forced or not.
+    return { kind: 'done', why: 'the run taken up after its approval wait was for this snapshot' };
+  }
   if (!forced && seen.adoptedSucceeded.includes(seen.hash)) {
     return { kind: 'done', why: 'an adopted run already converged the root to this snapshot' };
   }

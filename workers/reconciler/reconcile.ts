@@ -170,6 +170,7 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
       // differing). Not by the root's status: while we hold the lease it reads `reconciling`.
       drifted: (fresh.last_run as { outcome_class?: string } | null)?.outcome_class === 'drift',
       adoptedSucceeded: adopted.filter((r) => r.state === 'succeeded').map((r) => r.snapshotHash),
+      takenUp: adopted.filter((r) => r.handedBack).map((r) => r.snapshotHash),
       windows: changeWindows(policyOf(root).change_window),
     },
     settings,

@@ -109,6 +109,11 @@ export type Observation =
       drifted: boolean;
       /** Snapshot hashes adopted runs of this job ended `succeeded` with. */
       adoptedSucceeded: readonly string[];
+      /**
+       * Snapshot hashes of runs this job took up after their approval wait, however they ended: the
+       * job had launched them for that snapshot itself (decision 0044). None: no such run.
+       */
+      takenUp?: readonly string[];
       windows: ChangeWindow[];
     }
   | {

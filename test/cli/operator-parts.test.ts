@@ -8,7 +8,7 @@ import { requestFingerprint } from '../../bridge/admin/idempotency.js';
 import { RootFilter, type ShownEvent, typeMatches } from '../../core/cli/commands/events.js';
 import { parseSince, UsageError } from '../../core/cli/commands/output.js';
 import { parseFrom } from '../../core/cli/commands/replay.js';
-import { rootStatus } from '../../core/cli/commands/root-status.js';
+import { describeStatus, rootStatus } from '../../core/cli/commands/root-status.js';
 import type { PluginRoot } from '../../core/plugin/client.js';
 
 const now = new Date('2026-12-01T18:00:00.000Z');
@@ -121,6 +121,10 @@ describe('root status', () => {
       lastRun: { runId: 'r1', state: 'succeeded', awxJobId: 102, failureClass: null },
     });
     expect(rootStatus({ ...root, current_hash: 'b'.repeat(64) } as PluginRoot).inStep).toBe(false);
+    // A change not hashed yet: the stored hash says nothing about NetBox now (plugin decision 0043).
+    const stale = rootStatus({ ...root, hash_stale: true } as PluginRoot);
+    expect(stale.inStep).toBe(false);
+    expect(describeStatus(stale)).toContain('stale: a change not hashed yet');
     expect(rootStatus({ ...root, current_hash: '', last_reconciled_hash: '' } as PluginRoot).inStep).toBe(
       false,
     );

@@ -33,6 +33,8 @@ export interface RootStatus {
     failureClass: string | null;
   } | null;
   currentHash: string | null;
+  /** The current hash predates a change NetBox has not hashed yet. */
+  hashStale: boolean;
   lastReconciledHash: string | null;
   /** The current snapshot hash is the last reconciled one. */
   inStep: boolean;
@@ -69,7 +71,9 @@ export function rootStatus(root: PluginRoot): RootStatus {
       : null,
     currentHash: root.current_hash || null,
     lastReconciledHash: root.last_reconciled_hash || null,
-    inStep: Boolean(root.current_hash) && root.current_hash === root.last_reconciled_hash,
+    // A stale current hash (a change not hashed yet: plugin decision 0043) is not in step, whatever it says.
+    hashStale: root.hash_stale === true,
+    inStep: Boolean(root.current_hash) && !root.hash_stale && root.current_hash === root.last_reconciled_hash,
   };
 }
 
@@ -88,7 +92,7 @@ export function describeStatus(s: RootStatus): string {
     `  frozen:     ${s.frozen ? `yes — ${s.frozenReason ?? 'no reason recorded'}` : 'no'}`,
     `  lease:      ${lease}`,
     `  last run:   ${lastRun}`,
-    `  hash:       current ${short(s.currentHash)}, last reconciled ${short(s.lastReconciledHash)} — ${s.inStep ? 'in step' : 'differs'}`,
+    `  hash:       current ${short(s.currentHash)}${s.hashStale ? ' (stale: a change not hashed yet)' : ''}, last reconciled ${short(s.lastReconciledHash)} — ${s.inStep ? 'in step' : s.hashStale ? 'not known yet' : 'differs'}`,
   ].join('\n');
 }
 

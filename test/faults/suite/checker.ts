@@ -204,13 +204,19 @@ export async function checkInvariants(input: CheckInput): Promise<CheckResult> {
       notFinal.push(`${root.rootKey}: NetBox holds ${JSON.stringify(site.description)}, last edit ${wanted}`);
     }
     const found = await netbox<{
-      results: { key: string; current_hash: string; last_reconciled_hash: string; status: string }[];
+      results: {
+        key: string;
+        current_hash: string;
+        hash_stale: boolean;
+        last_reconciled_hash: string;
+        status: string;
+      }[];
     }>('GET', `/api/plugins/unicop/roots/?key=${encodeURIComponent(root.rootKey)}`);
     const r = found.results.find((x) => x.key === root.rootKey);
     if (!r) notFinal.push(`${root.rootKey}: no root in NetBox`);
-    else if (r.current_hash !== r.last_reconciled_hash) {
+    else if (r.hash_stale || r.current_hash !== r.last_reconciled_hash) {
       notFinal.push(
-        `${root.rootKey}: status ${r.status}, current ${r.current_hash.slice(0, 12)} ≠ reconciled ${r.last_reconciled_hash.slice(0, 12) || '(none)'}`,
+        `${root.rootKey}: status ${r.status}, current ${r.current_hash.slice(0, 12)}${r.hash_stale ? ' (stale)' : ''} ≠ reconciled ${r.last_reconciled_hash.slice(0, 12) || '(none)'}`,
       );
     }
   }

@@ -107,8 +107,14 @@ async function until(
 interface RootState {
   key: string;
   current_hash: string;
+  /** The current hash is not recomputed since the last change yet (plugin decision 0043). */
+  hash_stale: boolean;
   last_reconciled_hash: string;
 }
+
+/** The root's reconciled hash is its current one, and that current hash is not stale. */
+const inSync = (state: RootState | undefined) =>
+  state !== undefined && !state.hash_stale && state.current_hash === state.last_reconciled_hash;
 
 async function rootState(key: string): Promise<RootState | undefined> {
   const page = await netbox<{ results: RootState[] }>(
@@ -361,7 +367,14 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       const probeReconciled = async (): Promise<number | null> => {
         await patchUntilAcknowledged(`/api/dcim/sites/${probe.siteId}/`, { description }, () => false);
         probeEdited.push({ siteId: probe.siteId, description, at: Date.now() });
-        const wanted = (await rootState(probe.rootKey))?.current_hash;
+        // The hash NetBox computes for the edit: the change marked it stale; read it once recomputed
+        // (the background pass, or the run's own snapshot read, whichever comes first).
+        let wanted: string | undefined;
+        await until('the probe edit hashed', options.capMs.recovery, async () => {
+          const state = await rootState(probe.rootKey);
+          wanted = state && !state.hash_stale ? state.current_hash : undefined;
+          return wanted !== undefined;
+        });
         await until(
           'the probe edit reconciled',
           options.capMs.recovery,
@@ -411,7 +424,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       async () => {
         for (const key of keys) {
           const state = await rootState(key);
-          if (!state || state.current_hash !== state.last_reconciled_hash) return false;
+          if (!inSync(state)) return false;
         }
         if ((await openRunIds(keys)).length > 0) return false;
         return (await awx.jobs()).every((j) => j.root === null || !keys.has(j.root) || j.finished !== null);

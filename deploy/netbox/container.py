@@ -4,7 +4,8 @@ seconds): waiting for PostgreSQL and Redis, and the HEALTHCHECK.
     python /opt/netbox/container.py wait-services [SECONDS]   PostgreSQL and Redis accept us
     python /opt/netbox/container.py healthcheck               web: /api/status/ answers;
                                                               rqworker: this container's worker is
-                                                              registered in Redis
+                                                              registered in Redis;
+                                                              hashes: PostgreSQL answers it
 """
 
 import os
@@ -82,6 +83,8 @@ def pid1_role():
         return 'web'
     if any(b'rqworker' in w for w in words):
         return 'rqworker'
+    if any(b'unicop_hashes' in w for w in words):
+        return 'hashes'
     if b'bootstrap' in words:
         return 'other'
     # gunicorn, or the entrypoint still migrating before it starts gunicorn: not healthy until
@@ -97,6 +100,16 @@ def healthcheck():
         mine = [w for w in Worker.all(connection=redis_connection()) if w.hostname == socket.gethostname()]
         print(f'rqworker: {len(mine)} worker(s) of this container registered')
         return 0 if mine else 1
+    if role == 'hashes':
+        # The process exits on anything but a database it cannot reach, which it waits out: healthy
+        # while it is alive (pid 1) and can reach the database its work is in.
+        try:
+            postgres_ready()
+        except Exception as exc:  # noqa: BLE001 (any failure to connect is "not healthy")
+            print(f'hashes: PostgreSQL: {exc}')
+            return 1
+        print('hashes: PostgreSQL answers')
+        return 0
     if role == 'other':
         return 0  # the one-shot bootstrap, or a management command
     url = f'http://127.0.0.1:{env("NETBOX_PORT", "8080")}/api/status/'

@@ -5,6 +5,8 @@
 #                            then gunicorn on 0.0.0.0:$NETBOX_PORT (8080) with /static/ served
 #   rqworker [QUEUES...]     wait, then until the database is migrated, then NetBox's RQ worker
 #                            (queues high default low): it delivers the webhooks
+#   hashes                   wait, then until migrated, then the plugin's `unicop_hashes`: keeps the
+#                            roots' current hashes fresh in the background (docs/decisions/0043)
 #   bootstrap                one-shot: wait until migrated; the admin and unicop users and the
 #                            unicop API token (deploy/netbox/accounts.py); the plugin's
 #                            `unicop_bootstrap` (webhook to $UNICOP_BRIDGE_WEBHOOK_URL signed with
@@ -42,6 +44,11 @@ case "$cmd" in
     wait_migrated
     [ $# -gt 0 ] || set -- high default low
     exec netbox rqworker "$@"
+    ;;
+  hashes)
+    python "$helper" wait-services "$wait_seconds"
+    wait_migrated
+    exec netbox unicop_hashes "$@"
     ;;
   bootstrap)
     python "$helper" wait-services "$wait_seconds"

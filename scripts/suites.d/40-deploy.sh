@@ -65,7 +65,7 @@ bridge_port="${UNICOP_DEPLOY_BRIDGE_PORT:-28080}"
 awx_port="${UNICOP_DEPLOY_AWX_PORT:-28052}"
 export UNICOP_IMAGE_TAG=deploytest IMAGE_TAG=deploytest
 network="${project}_default"
-services=(postgres redis netbox-redis kafka netbox netbox-worker bridge workers)
+services=(postgres redis netbox-redis kafka netbox netbox-worker netbox-hashes bridge workers)
 oneshots=(kafka-topics netbox-bootstrap)
 started=$SECONDS
 
@@ -367,7 +367,7 @@ if edited=$(check_py edit 2>"$work/check.err"); then
   fi
 else
   cat "$work/check.err" >&2
-  dump_logs bridge workers netbox-worker
+  dump_logs bridge workers netbox-worker netbox-hashes
   abort "the edit was not reconciled"
 fi
 
@@ -474,7 +474,7 @@ else
     podman network exists "$network" || podman network create "$network" >/dev/null
     compose up -d >>"$work/compose.log" 2>&1
     bad=
-    for s in netbox netbox-worker bridge workers; do wait_healthy "$(cname "$s")" 900 || bad+=" $s"; done
+    for s in netbox netbox-worker netbox-hashes bridge workers; do wait_healthy "$(cname "$s")" 900 || bad+=" $s"; done
     wait_exited_0 "$(cname netbox-bootstrap)" 300 || bad+=" netbox-bootstrap"
     applied=$(podman exec "$(cname netbox)" netbox showmigrations unicop 2>/dev/null | grep -c '\[X\] 9999_deploy_upgrade_check')
     after=$(check_py counts)

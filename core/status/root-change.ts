@@ -202,6 +202,15 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
       figures,
     );
   }
+  if (!hashDiffers) {
+    // In step and nothing of the root open: only a queue that could not be read keeps this from reconciled.
+    return held(
+      null,
+      'unknown',
+      `in step with the last reconciled hash ${short(root.current_hash)}, but whether a job waits is not known${queueUnread}`,
+      figures,
+    );
+  }
   if (run && run.snapshot_hash === root.current_hash && unsuccessful.has(run.state)) {
     return held(
       'root',

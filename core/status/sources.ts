@@ -2,7 +2,7 @@
  * The status readings' sources built from configuration: NetBox (UNICOP_NETBOX_URL and token),
  * Kafka (the caller's client), the reconcile queue (UNICOP_REDIS_URL), AWX (UNICOP_AWX_URL and
  * token). A source whose token is not configured is left out and reported "not configured".
- * `close()` releases the queue's Redis connection.
+ * `close()` releases the queue's Redis connection (within 2 s, also when Redis is away).
  */
 import { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
@@ -44,6 +44,10 @@ export function statusSources(
           },
         }
       : {}),
-    close: () => queue.close(),
+    // A Redis that is away: close() waits for a connection that never comes; disconnect then.
+    close: async () => {
+      await Promise.race([queue.close(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+      await queue.disconnect().catch(() => undefined);
+    },
   };
 }

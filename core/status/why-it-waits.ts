@@ -58,6 +58,17 @@ export interface StatusSources {
   findRoot?: (key: string) => Promise<PluginRoot | null>;
   awx?: AwxReader;
   now?: () => Date;
+  /** How long one reading may take before its stage is reported unknown (a Redis that is away never answers). */
+  readCapMs?: number;
+}
+
+/** Rejects when `reading` has not settled within `ms`: the stage is then unknown, never waited for. */
+function within<T>(ms: number, reading: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([reading, cap]).finally(() => clearTimeout(timer));
 }
 
 const ago = (from: Date, now: Date) =>
@@ -203,22 +214,21 @@ const findsRootJobs = (queue: StatusSources['reconcileQueue']): queue is RootJob
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 /** The root, its job in the queue and its open run's AWX status, each an Error when it could not be read. */
-async function rootReadings(sources: StatusSources, rootKey: string) {
+async function rootReadings(sources: StatusSources, rootKey: string, capMs: number) {
   const rootRead = sources.findRoot
-    ? sources.findRoot(rootKey).catch(asError)
+    ? within(capMs, sources.findRoot(rootKey)).catch(asError)
     : Promise.resolve(new Error('not configured (no NetBox token)'));
   const queue = sources.reconcileQueue;
   const jobRead: Promise<RootJob | null | Error> = findsRootJobs(queue)
-    ? reconcileJobOfRoot(queue, rootKey).catch(asError)
+    ? within(capMs, reconcileJobOfRoot(queue, rootKey)).catch(asError)
     : Promise.resolve(new Error('not configured (no Redis)'));
   const [root, job] = await Promise.all([rootRead, jobRead]);
   const run = root instanceof Error ? null : root?.last_run;
   const awxStatus =
     run?.awx_job_id && !isTerminal(run.state as RunState) && sources.awx
-      ? await awxJobStatus(
-          sources.awx,
-          run.awx_job_type === 'workflow' ? 'workflow' : 'job',
-          run.awx_job_id,
+      ? await within(
+          capMs,
+          awxJobStatus(sources.awx, run.awx_job_type === 'workflow' ? 'workflow' : 'job', run.awx_job_id),
         ).catch(() => null)
       : null;
   return { root, job, awxStatus };
@@ -234,9 +244,10 @@ export async function whyItWaits(
 ): Promise<PipelineStatus> {
   const now = (sources.now ?? (() => new Date()))();
   const rootKey = options.rootKey ?? null;
-  const ofRoot = rootKey ? rootReadings(sources, rootKey) : null;
+  const capMs = sources.readCapMs ?? 10_000;
+  const ofRoot = rootKey ? rootReadings(sources, rootKey, capMs) : null;
   const read = <T>(stages: StageName[], reading: () => Promise<T>, wrap: (v: T) => StageReading[]) =>
-    reading().then(wrap, (error: unknown) => stages.map((s) => unknown(s, error)));
+    within(capMs, reading()).then(wrap, (error: unknown) => stages.map((s) => unknown(s, error)));
   const readings = (
     await Promise.all([
       read(

@@ -213,7 +213,16 @@ describe('locateRootChange: where the newest change of a root is', () => {
     [
       'the queue could not be read: not called reconciled',
       { job: new Error('connect ECONNREFUSED') },
-      { stage: null, reason: 'unknown', text: /reconcile-queue could not be read/ },
+      {
+        stage: null,
+        reason: 'unknown',
+        text: /in step .* whether a job waits is not known \(the reconcile queue could not be read: connect ECONNREFUSED\)/,
+      },
+    ],
+    [
+      'changed, the queue unreadable, nothing upstream: unknown, not "never received"',
+      { root: root({ current_hash: hashB }), job: new Error('no answer within 10 s') },
+      { stage: null, reason: 'unknown', text: /not queued, and reconcile-queue could not be read/ },
     ],
     ['no such root', { root: null }, { stage: null, reason: 'unknown', text: /NetBox has no root site\/7/ }],
   ];

@@ -7,12 +7,18 @@
 # docs/decisions/0040-tracing.md.
 #
 # The build is long on a cold machine (the module pulls in the whole OpenTelemetry collector and its
-# storage back ends); `scripts/stack up` starts it in the background at its start (`jaeger.sh
-# prebuild`), so it runs beside the other services' provisioning; `up` waits for it.
+# storage back ends): `npm test` and `scripts/stack up` start it detached first (`jaeger.sh
+# prebuild`), so it runs beside the build of dist/ and the other services' provisioning, and `up`
+# never waits for it: while the binary is missing, `up` leaves a detached starter that starts Jaeger
+# when the build ends, and returns. Whoever needs traces waits for Jaeger's query API
+# (test/trace/one-trace.test.ts does, with a generous cap).
 #
-#   up        build (once) and start; wait for the health check; record the URLs in var/stack.env
+#   up        start (built: wait for the health check; not built yet: leave the starter) and
+#             record the URLs in var/stack.env
 #   prebuild  only the build, detached (log var/log/jaeger-build.log); does nothing once built
-#   down / status / logs
+#   status    up, starting (being built or started by the starter; exit 0) or down (exit 1)
+#   down      stops Jaeger and a starter still waiting for the build (a build keeps going: the cache)
+#   logs
 STACK_SERVICE=jaeger
 source "$(dirname "$0")/common.sh"
 
@@ -53,7 +59,12 @@ build() {
 
 prebuild() {
   [ -x "$bin" ] && return 0
-  # Detached: the caller (scripts/stack up) goes on with the other services; `up` waits on the lock.
+  # Go first, here: a detached apt-get would race the other services' for dpkg's lock.
+  command -v go >/dev/null || apt_install golang-go
+  mkdir -p "$CACHE"
+  # A build already running (its lock held) is the one we want.
+  flock -n "$CACHE/.build.lock" true || return 0
+  # Detached: the caller (npm test, scripts/stack up) goes on with the other services.
   setsid nohup "$0" build </dev/null >>"$build_log" 2>&1 &
 }
 
@@ -111,7 +122,25 @@ YAML
 
 up() {
   command -v curl >/dev/null || apt_install curl
+  env_set UNICOP_OTLP_URL "http://$UNICOP_HOST:$OTLP_PORT"
+  env_set UNICOP_JAEGER_URL "http://$UNICOP_HOST:$QUERY_PORT"
+  if [ ! -x "$bin" ]; then
+    prebuild
+    start_daemon jaeger-start "$0" start_when_built
+    say "Jaeger $JAEGER_VERSION is still being built (log $build_log): it starts when the build ends" \
+      "(starter log $UNICOP_LOG_DIR/jaeger-start.log); not waiting for it"
+    return 0
+  fi
+  start
+}
+
+# The detached starter `up` leaves on a cold machine: waits for the build (its lock), then starts.
+start_when_built() {
   timed "build" build
+  start
+}
+
+start() {
   if write_config && daemon_alive jaeger; then
     say "configuration changed: restarting Jaeger"
     stop_daemon jaeger
@@ -129,17 +158,24 @@ up() {
   curl -sf -m 2 "$health" >/dev/null || die "Jaeger's health check did not answer within 60s ($health)"
   wait_for_port "$OTLP_PORT" 30 "Jaeger OTLP/HTTP"
   wait_for_port "$QUERY_PORT" 30 "Jaeger query"
-  env_set UNICOP_OTLP_URL "http://$UNICOP_HOST:$OTLP_PORT"
-  env_set UNICOP_JAEGER_URL "http://$UNICOP_HOST:$QUERY_PORT"
   status
 }
 
 status() {
-  curl -sf -m 2 "$health" >/dev/null 2>&1 || { echo "jaeger: down"; return 1; }
-  echo "jaeger: up (Jaeger $JAEGER_VERSION; OTLP/HTTP $UNICOP_HOST:$OTLP_PORT, UI and API http://$UNICOP_HOST:$QUERY_PORT)"
+  if curl -sf -m 2 "$health" >/dev/null 2>&1; then
+    echo "jaeger: up (Jaeger $JAEGER_VERSION; OTLP/HTTP $UNICOP_HOST:$OTLP_PORT, UI and API http://$UNICOP_HOST:$QUERY_PORT)"
+  elif daemon_alive jaeger-start; then
+    echo "jaeger: starting (being built, log $build_log; it starts when the build ends)"
+  else
+    echo "jaeger: down"
+    return 1
+  fi
 }
 
-down() { stop_daemon jaeger; }
+down() {
+  stop_daemon jaeger-start
+  stop_daemon jaeger
+}
 logs() { tail -n "${LINES:-50}" "$UNICOP_LOG_DIR/jaeger.log"; }
 
 "${1:-status}"

@@ -5,26 +5,44 @@
  *
  * 1. Objects through NetBox's REST API (found again by slug/name when they exist): site `fra1` with
  *    three devices, a rack and a VLAN; prefix 10.20.30.0/24 with four named IPs; site `ams2`.
- * 2. Real runs through the reconciler against the stack's NetBox plugin, Kafka and the AWX double
- *    running the real playbooks with ansible-runner (the harness of test/support/reconciler.ts):
- *    fra1 once with AWX unreachable (failed, executor_unavailable) and then its retry (succeeded);
- *    the prefix and ams2 once each; then ams2 frozen through the plugin API with a reason.
+ * 2. Real runs through the whole pipeline, as workers/main.ts wires it, for these three roots only:
+ *    edits through NetBox's REST API, NetBox's webhook to a bridge, the resolver, the dispatcher and
+ *    a reconcile worker on the stack's Kafka, Redis and NetBox plugin, and the stack's real AWX
+ *    (its catalogue templates and playbooks). So every run carries a real cause chain (NetBox
+ *    change, request id, actor, intent: decision 0039). fra1 is edited while AWX is unreachable (a
+ *    port that refuses connections: the run fails, executor_unavailable) and the port is opened to
+ *    AWX once the failed run is in NetBox: the retry the reconciler scheduled succeeds. The prefix
+ *    and ams2 are edited once each; then ams2 is frozen through the plugin API with a reason.
  * 3. A session from NetBox's own login form (the stack's superuser `admin`, its password read from
  *    the stack's secrets file and never printed), a local proxy that adds that session and serves
  *    /static/ (gunicorn does not serve static files in the local stack), and headless chromium.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { AwxClient } from '../core/awx/index.js';
 import { repoRoot } from '../core/config.js';
+import { FreezeView } from '../core/control/freeze-view.js';
+import { KafkaEventStream, type LogRecord } from '../core/event-log/consumer.js';
+import { type EventData, topics } from '../core/events/catalogue.js';
 import { createLogger } from '../core/logger.js';
+import type { PluginClient } from '../core/plugin/client.js';
+import { isTerminal, type RunState } from '../core/runs/state-machine.js';
+import { startBridge } from '../test/support/bridge.js';
+import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { netbox } from '../test/support/netbox.js';
-import { reconcileJob, startBackHalf, testReconcilerOptions } from '../test/support/reconciler.js';
-import { stack, stackFact } from '../test/support/stack.js';
+import { startResolverAt } from '../test/support/pipeline.js';
+import { type BackHalf, startBackHalf, testReconcilerOptions } from '../test/support/reconciler.js';
+import { stack, stackFact, uniqueName } from '../test/support/stack.js';
+import { startDispatcher } from '../workers/dispatcher/dispatcher.js';
+import type { ReconcileJobData } from '../workers/reconcile-queue.js';
 import { pollingOnly } from '../workers/reconciler/awx-notifications.js';
-import { createReconciler, type Reconciler } from '../workers/reconciler/reconcile.js';
+import { createReconciler } from '../workers/reconciler/reconcile.js';
+import { startReconcileWorker } from '../workers/reconciler/worker.js';
 
 const out = join(repoRoot, 'docs', 'img');
 const proxyPort = Number(process.env.UNICOP_SCREENSHOT_PORT ?? 18099);
@@ -86,59 +104,246 @@ async function makeObjects() {
   return { fra1, prefix, ams2 };
 }
 
-/** Runs the reconcile job until it is done (a retry waits for its backoff). */
-async function reconcileToEnd(reconciler: Reconciler, job: ReturnType<typeof reconcileJob>): Promise<void> {
+/**
+ * Real AWX behind a port of its own that refuses connections until it is opened: AWX down, then back.
+ * Refused, not reset: a refused connection is a launch never sent (executor_unavailable), whereas a
+ * reset one may have been received (a lost answer: the run stays open, decision 0037).
+ */
+async function awxGate(awx: URL) {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    open: () =>
+      new Promise<void>((resolve, reject) => {
+        server = createServer((client) => {
+          const upstream = connect(Number(awx.port || 80), awx.hostname);
+          for (const socket of [client, upstream]) {
+            sockets.add(socket);
+            socket.on('close', () => sockets.delete(socket));
+            socket.on('error', () => {
+              client.destroy();
+              upstream.destroy();
+            });
+          }
+          client.pipe(upstream).pipe(client);
+        });
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve());
+      }),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}
+
+/**
+ * NetBox's webhook to `bridgeUrl` for changes of these objects only (an event rule with a condition
+ * on their ids: other work on the stack is not sent here); returns how to remove both.
+ */
+async function hookObjects(bridgeUrl: string, secret: string, ids: number[]): Promise<() => Promise<void>> {
+  const name = uniqueName('docs-screenshots');
+  const webhook = await netbox<Obj>('POST', '/api/extras/webhooks/', {
+    name,
+    payload_url: `${bridgeUrl}/webhooks/netbox`,
+    http_method: 'POST',
+    http_content_type: 'application/json',
+    secret,
+  });
+  const rule = await netbox<Obj>('POST', '/api/extras/event-rules/', {
+    name,
+    object_types: ['dcim.site', 'ipam.prefix'],
+    event_types: ['object_updated'],
+    conditions: { attr: 'id', value: ids, op: 'in' },
+    action_type: 'webhook',
+    action_object_type: 'extras.webhook',
+    action_object_id: webhook.id,
+  });
+  return async () => {
+    await netbox('DELETE', `/api/extras/event-rules/${rule.id}/`).catch(() => undefined);
+    await netbox('DELETE', `/api/extras/webhooks/${webhook.id}/`).catch(() => undefined);
+  };
+}
+
+type Run = { id: number; run_id: string; state: RunState; cause: string; change_ids: string[] };
+
+/** The first run of `rootKey` not in `before` that `done` accepts, waited for (a cap, not a budget). */
+async function nextRun(
+  plugin: PluginClient,
+  rootKey: string,
+  before: Set<string>,
+  done: (run: Run) => boolean,
+): Promise<Run> {
+  // A cap: on a shared stack NetBox sends the edit's webhook after the jobs queued before it.
+  const deadline = Date.now() + 1_800_000;
   for (;;) {
-    const result = await reconciler.reconcile(job);
-    if (result.kind === 'done') return;
-    await new Promise((r) => setTimeout(r, Math.max(0, result.at.getTime() - Date.now())));
+    const fresh = ((await plugin.listRuns(rootKey)) as unknown as Run[]).filter((r) => !before.has(r.run_id));
+    const found = fresh.find(done);
+    if (found) return found;
+    if (Date.now() > deadline) {
+      throw new Error(`no such run of ${rootKey} within 1800 s; new runs: ${JSON.stringify(fresh)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
+/**
+ * The pipeline of workers/main.ts for these roots only: a bridge fed by a NetBox webhook, the
+ * resolver, the dispatcher and a reconcile worker, each on a consumer group or queue of its own,
+ * with the stack's Kafka, Redis and NetBox plugin. The reconciler reaches real AWX through `gate`.
+ * Other work on the shared stack is left alone: the resolver publishes and the dispatcher queues
+ * only for these roots, and the dispatcher only the intents of changes and retries: a sweeper
+ * elsewhere on the stack that sees the edited root before NetBox's webhook arrives (NetBox sends
+ * it after the jobs queued before it) would otherwise give the runs its cause.
+ */
+async function startPipeline(back: BackHalf, gate: { url: string }, roots: Set<string>, ids: number[]) {
+  const log = createLogger('screenshots', process.env.UNICOP_LOG_LEVEL ?? 'silent');
+  const secret = randomBytes(24).toString('hex');
+  const bridge = await startBridge({ UNICOP_WEBHOOK_SECRETS: secret });
+  const unhook = await hookObjects(bridge.url, secret, ids);
+  const resolverGroup = uniqueName('docs-resolver');
+  await positionGroupAtEnd(back.kafka, resolverGroup, topics.changes);
+  const resolver = await startResolverAt(back.kafka, resolverGroup, {
+    wrapEventLog: (real) => ({
+      append: (messages) => real.append(messages.filter((m) => roots.has(m.key))),
+      healthy: () => real.healthy(),
+      close: () => real.close(),
+    }),
+  });
+  const ours = (record: LogRecord) => {
+    if (record.key === null || !roots.has(record.key)) return false;
+    const kind = (JSON.parse(record.value) as { data: EventData<'intent'> }).data.cause.kind;
+    return kind === 'change' || kind === 'retry';
+  };
+  const queueName = uniqueName('docs-reconcile');
+  const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });
+  const freezeView = new FreezeView(
+    new KafkaEventStream(back.kafka, { topic: topics.control, groupId: uniqueName('docs-control') }, log),
+  );
+  await freezeView.start();
+  const dispatcherGroup = uniqueName('docs-dispatcher');
+  await positionGroupAtEnd(back.kafka, dispatcherGroup, topics.intents);
+  const dispatcher = await startDispatcher(
+    { queue, freezeView, eventLog: back.eventLog },
+    {
+      kafka: back.kafka,
+      log,
+      groupId: dispatcherGroup,
+      wrapBatches: (handle) => (records) => handle(records.filter(ours)),
+    },
+  );
+  const reconciler = createReconciler({
+    plugin: back.plugin,
+    awx: new AwxClient({ baseUrl: gate.url, token: back.awx.token, confirmDelayMs: 200, timeoutMs: 30_000 }),
+    eventLog: back.eventLog,
+    wakeups: pollingOnly,
+    log,
+    freezeView,
+    options: {
+      ...testReconcilerOptions('unicop-docs-reconciler'),
+      // The job links open real AWX's UI, not the gate.
+      awxUiUrl: stackFact('UNICOP_AWX_REAL_URL'),
+      // Time to open the gate after the failed run, before its retry.
+      retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 10_000 },
+    },
+  });
+  const worker = startReconcileWorker(
+    reconciler,
+    { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
+    log,
+  );
+  return {
+    stop: async () => {
+      await unhook();
+      await worker.close();
+      await dispatcher.stop();
+      await resolver.stop();
+      await freezeView.stop();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await bridge.close();
+    },
+  };
+}
+
 async function makeRuns(objects: Awaited<ReturnType<typeof makeObjects>>) {
-  const back = await startBackHalf();
+  const back = await startBackHalf({ awx: 'real' });
+  const gate = await awxGate(new URL(back.awx.url));
+  const { plugin } = back;
+  const keys = {
+    fra1: `site/${objects.fra1.id}`,
+    ams2: `site/${objects.ams2.id}`,
+    prefix: `prefix/${objects.prefix.id}`,
+  };
+  const pipeline = await startPipeline(back, gate, new Set(Object.values(keys)), [
+    objects.fra1.id,
+    objects.ams2.id,
+    objects.prefix.id,
+  ]);
   try {
-    const { plugin } = back;
-    const keys = {
-      fra1: `site/${objects.fra1.id}`,
-      ams2: `site/${objects.ams2.id}`,
-      prefix: `prefix/${objects.prefix.id}`,
-    };
     const ams2Root = await plugin.findRoot(keys.ams2);
     if (ams2Root?.frozen) await plugin.setFrozen(ams2Root.id, false, 'screenshots: run first');
+    const runsBefore = async (key: string) => new Set((await plugin.listRuns(key)).map((r) => r.run_id));
+    const before = {
+      fra1: await runsBefore(keys.fra1),
+      ams2: await runsBefore(keys.ams2),
+      prefix: await runsBefore(keys.prefix),
+    };
+    const stamp = new Date().toISOString();
 
-    // fra1: AWX unreachable (a real failed run), then its retry once AWX answers.
-    const unreachable = createReconciler({
+    // fra1 edited while AWX is unreachable: a failed run (executor_unavailable), AWX back, its retry.
+    await netbox('PATCH', `/api/dcim/sites/${objects.fra1.id}/`, { description: `Frankfurt 1 (${stamp})` });
+    const ended = (r: Run) => r.cause === 'change' && isTerminal(r.state);
+    const failed = await nextRun(plugin, keys.fra1, before.fra1, ended);
+    if (failed.state !== 'failed' || !failed.change_ids.length) {
+      throw new Error(`the fra1 run ended ${failed.state}, not failed (another worker on the stack?)`);
+    }
+    process.stdout.write(`fra1: run ${failed.run_id} failed with AWX unreachable; AWX back\n`);
+    await gate.open();
+    const retried = await nextRun(
       plugin,
-      awx: new AwxClient({ baseUrl: 'http://127.0.0.1:9', token: 'unused' }),
-      eventLog: back.eventLog,
-      wakeups: pollingOnly,
-      log: createLogger('screenshots', 'silent'),
-      options: testReconcilerOptions('reconciler-docs-1'),
+      keys.fra1,
+      before.fra1,
+      (r) => r.cause === 'retry' && r.state === 'succeeded',
+    );
+    if (retried.change_ids.join() !== failed.change_ids.join()) {
+      throw new Error(
+        `the retry names changes ${retried.change_ids}, not its failed run's ${failed.change_ids}`,
+      );
+    }
+    process.stdout.write(`fra1: retry ${retried.run_id} succeeded\n`);
+
+    await netbox('PATCH', `/api/ipam/prefixes/${objects.prefix.id}/`, {
+      description: `servers fra1 (${stamp})`,
     });
-    const failed = reconcileJob(keys.fra1, 'manual');
-    await unreachable.reconcile(failed);
-    const [failedRun] = await plugin.listRuns(keys.fra1);
-    const retry = reconcileJob(keys.fra1, 'retry');
-    retry.cause = { ...retry.cause, retryOf: failedRun?.run_id, attempt: 2, actor: 'unicop-reconciler' };
-    const worker = back.reconciler({ holder: 'reconciler-docs-2' });
-    await reconcileToEnd(worker, retry);
-    await reconcileToEnd(worker, reconcileJob(keys.prefix, 'manual'));
-    await reconcileToEnd(worker, reconcileJob(keys.ams2, 'manual'));
+    await netbox('PATCH', `/api/dcim/sites/${objects.ams2.id}/`, { description: `Amsterdam 2 (${stamp})` });
+    for (const key of ['prefix', 'ams2'] as const) {
+      const run = await nextRun(plugin, keys[key], before[key], ended);
+      process.stdout.write(`${key}: run ${run.run_id} ${run.state}\n`);
+    }
     const ams2 = await plugin.findRoot(keys.ams2);
     await plugin.setFrozen(ams2?.id as number, true, 'DC migration until Friday (CHG-2231)');
 
     const fra1 = await plugin.findRoot(keys.fra1);
     const prefix = await plugin.findRoot(keys.prefix);
-    const [run] = await plugin.listRuns(keys.fra1);
-    if (run?.state !== 'succeeded') throw new Error(`the fra1 retry ended ${run?.state}, not succeeded`);
     return {
       fra1Root: fra1?.id as number,
       ams2Root: ams2?.id as number,
       prefixRoot: prefix?.id as number,
-      run: (run as unknown as Obj).id,
+      run: retried.id,
+      failedRun: failed.id,
     };
   } finally {
+    await pipeline.stop();
+    await gate.close();
     await back.stop();
   }
 }
@@ -232,7 +437,8 @@ try {
   const roots = [ids.fra1Root, ids.prefixRoot, ids.ams2Root].map((id) => `id=${id}`).join('&');
   shot('plugin-root-list', `/plugins/unicop/roots/?${roots}`, 700);
   shot('plugin-root-detail', `/plugins/unicop/roots/${ids.fra1Root}/`, 1100);
-  shot('plugin-run-detail', `/plugins/unicop/runs/${ids.run}/`, 900);
+  shot('plugin-run-detail', `/plugins/unicop/runs/${ids.run}/`, 1250);
+  shot('plugin-run-failed', `/plugins/unicop/runs/${ids.failedRun}/`, 1250);
   shot('plugin-site-panel', `/dcim/sites/${objects.fra1.id}/`, 1200);
   shot('plugin-prefix-panel', `/ipam/prefixes/${objects.prefix.id}/`, 1100);
   shot('plugin-freeze-form', `/plugins/unicop/roots/${ids.prefixRoot}/freeze/`, 600);

@@ -1,7 +1,7 @@
 /**
  * The operator commands of the `unicop` executable (bin/unicop.ts hands them their arguments):
  *   unicop root status <key>                       the root as NetBox holds it (plugin API)
- *   unicop root why <key> [--window 15m]          its latest run's cause chain (plugin, log, AWX)
+ *   unicop root why <key> [--window 15m]          its latest run's cause chain; where its change waits now
  *   unicop root timeline <key> [--since] [--follow] its events on the log (Kafka)
  *   unicop tail [--root] [--type…] [--since] [--follow]
  *   unicop reconcile <key> [--reason]              through the admin API, with an Idempotency-Key
@@ -90,7 +90,7 @@ export const operatorCommands: Record<string, OperatorCommand> = {
   },
   'root why': {
     usage: 'unicop root why <key> [--window 15m] [--json]',
-    summary: "its latest run's cause chain: NetBox change, intent, queue, lease, AWX job, outcome, runbook",
+    summary: "its latest run's cause chain (NetBox change … runbook), and where its newest change is held now",
     options: { json, window: { type: 'string' } },
     positionals: [1, 1],
     run: ({ positionals, values, out, config }) => {

@@ -1,10 +1,11 @@
 /**
  * A run awaiting an AWX approval holds no worker slot (decision 0044), on the real stack: NetBox
  * with the plugin, Kafka, Redis/BullMQ and the stack's real AWX 24.6.1 with a copy of its approval
- * workflow (`unicop-site-with-approval`, launched for tenants; the copy's gate never expires). One reconcile worker with concurrency 1
- * takes a tenant's job; its run reaches `awaiting_approval` and the job is handed back (delayed,
- * the root's lease free). A site's edit, queued after it, is reconciled to `succeeded` by that same
- * single slot while the tenant still waits. Then the approval is given in AWX: the handed-back job
+ * workflow (`unicop-site-with-approval`, launched for tenants; the copy's gate never expires). One
+ * reconcile worker with concurrency 1 takes a tenant's job; its run reaches `awaiting_approval` and
+ * the job is handed back (delayed, the root's lease free). A site's edit, queued after it, is
+ * reconciled to `succeeded` by that same single slot while the tenant still waits, and a sweep
+ * leaves the unleased tenant to its job. Then the approval is given in AWX: the handed-back job
  * takes the run up again — same run id, the same AWX workflow job, never launched twice — and the
  * run ends `succeeded`. Holding the slot while waiting (the worker's reconciler without
  * approvalRecheckMs) fails the site's wait. Caps are caps, not budgets: real AWX jobs start
@@ -16,8 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRetriable } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot, type PluginRun } from '../../core/plugin/client.js';
-import { type ReconcileJobData, reconcileJobOptions } from '../../workers/reconcile-queue.js';
+import {
+  queueTag,
+  type ReconcileJobData,
+  reconcileJobOptions,
+  rootJobsOf,
+} from '../../workers/reconcile-queue.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
+import { Sweeper, type SweeperDeps } from '../../workers/sweeper/sweeper.js';
 import { basicAuth } from '../awx/support.js';
 import { kindTemplateIds } from '../support/awx.js';
 import { netbox } from '../support/netbox.js';
@@ -162,6 +169,21 @@ describe('a run awaiting approval gives its worker slot back', () => {
       const pending = approvals.find((a) => a.status === 'pending');
       expect(pending).toBeDefined();
       expect((await back.plugin.findRoot(tenant.rootKey))?.lease.live).toBe(false);
+      // A sweep sees the tenant unleased with its run open, and leaves it to the job in the queue.
+      const sweeper = new Sweeper({
+        plugin: {
+          allRoots: async function* () {
+            const root = await plugin.findRoot(tenant.rootKey);
+            if (root) yield root;
+          },
+          releaseLease: (id: number, token: number) => plugin.releaseLease(id, token),
+        } as unknown as SweeperDeps['plugin'],
+        eventLog: back.eventLog,
+        log: createLogger('approval-slot-sweeper', 'silent'),
+        intervalMs: 3_600_000,
+        jobs: rootJobsOf(queue, queueTag(stack.redisUrl(), queueName)),
+      });
+      expect(await sweeper.sweep()).toMatchObject({ scanned: 1, emitted: [], freed: [] });
 
       await back.awx.client.approve(pending?.id as number);
       const ended = await eventually(

@@ -13,7 +13,9 @@
  *     read stores the fresh hash, so the next sweep decides from it;
  *   - or its last run is still open while nobody holds its lease (a worker died and its job was
  *     lost with Redis): the intent's run adopts it, and the intent says so (`openRun`), so its job
- *     goes ahead of fresh intents in the queue (workers/reconcile-queue.ts).
+ *     goes ahead of fresh intents in the queue (workers/reconcile-queue.ts). Not while the root
+ *     still has a job in the queue (given `jobs`): a run awaiting approval is left unleased by its
+ *     job, which comes back to it (decision 0044).
  *
  * A lease is only held while a worker runs the root's job. Given the queue (`jobs`), the sweeper
  * frees a live lease held for that queue (the holder name carries the queue's tag) whose root has
@@ -207,6 +209,9 @@ export class Sweeper {
       }
       const reason = sweepReason(root);
       if (!reason) continue;
+      // An open run whose root still has a job in the queue (handed back while it awaits approval,
+      // decision 0044): that job takes it up; an intent every sweep would only crowd its timeline.
+      if (lastRunOpen(root) && (await this.deps.jobs?.inFlight(root.key))) continue;
       batch.push(...this.intentFor(root, cause, reason));
       report.emitted.push(root.key);
       this.deps.metrics?.swept.inc({ cause });

@@ -90,7 +90,8 @@ export const operatorCommands: Record<string, OperatorCommand> = {
   },
   'root why': {
     usage: 'unicop root why <key> [--window 15m] [--json]',
-    summary: "its latest run's cause chain (NetBox change … runbook), and where its newest change is held now",
+    summary:
+      "its latest run's cause chain (NetBox change … runbook), and where its newest change is held now",
     options: { json, window: { type: 'string' } },
     positionals: [1, 1],
     run: ({ positionals, values, out, config }) => {

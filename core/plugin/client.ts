@@ -155,23 +155,29 @@ export class PluginClient {
   }
 
   /** One page of the bulk listing (keyset-paginated by id). */
+  /** A page of roots; with `fields` (NetBox's field selection) each root carries only those fields. */
   listRoots(
-    options: { cursor?: string | null; limit?: number; kind?: string } = {},
+    options: { cursor?: string | null; limit?: number; kind?: string; fields?: readonly string[] } = {},
   ): Promise<Schemas['PaginatedRootList']> {
     return this.http.call('get', '/api/plugins/unicop/roots/', {
       query: {
         limit: options.limit ?? 500,
         ...(options.cursor ? { cursor: options.cursor } : {}),
         ...(options.kind ? { kind: options.kind } : {}),
+        ...(options.fields ? { fields: options.fields.join(',') } : {}),
       },
     });
   }
 
-  /** Every root, page by page. */
-  async *allRoots(pageSize = 500): AsyncGenerator<PluginRoot> {
+  /** Every root, page by page; with `fields`, only those fields of each (the caller reads no other). */
+  async *allRoots(pageSize = 500, fields?: readonly (keyof PluginRoot)[]): AsyncGenerator<PluginRoot> {
     let cursor: string | null = null;
     do {
-      const page: Schemas['PaginatedRootList'] = await this.listRoots({ cursor, limit: pageSize });
+      const page: Schemas['PaginatedRootList'] = await this.listRoots({
+        cursor,
+        limit: pageSize,
+        ...(fields ? { fields } : {}),
+      });
       yield* page.results;
       cursor = page.next_cursor;
     } while (cursor);

@@ -50,6 +50,21 @@ export const sweeperSource = 'unicop/sweeper';
 /** Roots per page of the plugin's listing while sweeping. */
 export const sweepPageSize = 1000;
 
+/**
+ * The fields of each root the sweep reads (the decision, the lost-lease check, the intent): the
+ * listing is asked for these only, which spares NetBox loading anchors and tags (decision 0043).
+ */
+export const sweptFields = [
+  'id',
+  'key',
+  'frozen',
+  'current_hash',
+  'hash_stale',
+  'last_reconciled_hash',
+  'lease',
+  'last_run',
+] as const satisfies readonly (keyof PluginRoot)[];
+
 /** The Redis key whose absence means Redis lost its data since the workers last looked. */
 export const redisEpochKey = 'unicop:redis-epoch';
 
@@ -197,8 +212,9 @@ export class Sweeper {
     this.lastSweep = started;
     const report: SweepReport = { scanned: 0, emitted: [], freed: [] };
     let batch: EventLogMessage[] = [];
-    // Pages of 1,000 (the plugin's largest): the listing computes no hash (docs/decisions/0043).
-    for await (const listed of this.deps.plugin.allRoots(sweepPageSize)) {
+    // Pages of 1,000 (the plugin's largest), only the fields read: the listing computes no hash
+    // and loads no anchor (docs/decisions/0043).
+    for await (const listed of this.deps.plugin.allRoots(sweepPageSize, sweptFields)) {
       report.scanned++;
       let root = listed;
       const freed = await this.freeLostLease(root);

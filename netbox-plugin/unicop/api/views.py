@@ -53,7 +53,10 @@ class RootChangePermission(TokenPermissions):
 
 
 class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
-    queryset = Root.objects.select_related('last_run').prefetch_related('anchor', 'tags')
+    queryset = Root.objects.select_related('last_run')
+    # Prefetched only when the answer carries them: a listing with NetBox's `fields` (the sweeper's)
+    # loads no anchors and no tags (docs/decisions/0043).
+    field_prefetches = {('anchor',): ['anchor'], ('tags',): ['tags']}
     serializer_class = serializers.RootSerializer
     filterset_class = RootFilterSet
     pagination_class = KeysetPagination

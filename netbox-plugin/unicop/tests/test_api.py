@@ -170,6 +170,16 @@ class RootListingTestCase(APITestCase):
         self.assertEqual(len(body['results']), 28)
         self.assertEqual(len(few), len(many), [q['sql'][:120] for q in many])
 
+    def test_sweeper_fields_load_no_anchor_and_no_tags(self):
+        # The sweeper asks for the fields it reads (workers/sweeper: sweptFields); NetBox's `fields`.
+        fields = 'id,key,frozen,current_hash,hash_stale,last_reconciled_hash,lease,last_run'
+        with CaptureQueriesContext(connection) as queries:
+            body = self.get(f'?limit=1000&fields={fields}')
+        self.assertEqual(len(body['results']), 8)
+        self.assertEqual(set(body['results'][0]), set(fields.split(',')))
+        tables = ('"dcim_site"', '"ipam_prefix"', '"extras_taggeditem"')
+        self.assertEqual([q['sql'][:120] for q in queries if any(t in q['sql'] for t in tables)], [])
+
     def test_stale_hash_shown_as_stale_not_recomputed(self):
         # docs/decisions/0043: the listing and the detail show the stored hash and say it is stale; the
         # snapshot endpoint reads it fresh and stores it.

@@ -477,8 +477,14 @@ async function stopChildren(): Promise<void> {
   );
 }
 
+// `on`, not `once`: tsx's own signal handler exits at once when it finds no listener left (a `once`
+// listener is removed before it runs), which skipped the rule and orphaned the children. A second
+// Ctrl-C while stopping changes nothing: stopChildren kills what does not exit within 30 s.
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     void disableEventRule()
       .then(stopChildren)
       .then(() => process.exit(130));

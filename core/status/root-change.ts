@@ -101,8 +101,11 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
   const openRun = run && !isTerminal(run.state as RunState) ? run : null;
   const lease = root.lease;
   const leaseText = lease.live ? `lease held by ${lease.holder} (token ${lease.token})` : null;
+  // A stale current hash (a change NetBox has not hashed yet: plugin decision 0043) differs, whatever it says.
+  const stale = root.hash_stale === true;
   const figures = {
     currentHash: root.current_hash || null,
+    hashStale: stale,
     lastReconciledHash: root.last_reconciled_hash || null,
     job: job
       ? { ...job, dueAt: job.dueAt?.toISOString() ?? null }
@@ -120,7 +123,8 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
       : null,
     lease: { live: lease.live, holder: lease.holder, token: lease.token, expiresAt: lease.expires_at },
   };
-  const hashDiffers = !root.current_hash || root.current_hash !== root.last_reconciled_hash;
+  const hashDiffers = stale || !root.current_hash || root.current_hash !== root.last_reconciled_hash;
+  const current = `${short(root.current_hash)}${stale ? ' (stale: a change not hashed yet)' : ''}`;
   const queueUnread =
     r.job instanceof Error ? ` (the reconcile queue could not be read: ${r.job.message})` : '';
 
@@ -211,7 +215,7 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
       figures,
     );
   }
-  if (run && run.snapshot_hash === root.current_hash && unsuccessful.has(run.state)) {
+  if (run && !stale && run.snapshot_hash === root.current_hash && unsuccessful.has(run.state)) {
     return held(
       'root',
       'last-run-failed',
@@ -224,7 +228,7 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
     return held(
       upstream.stage as HoldingStage,
       'upstream',
-      `not queued yet (current hash ${short(root.current_hash)}, last reconciled ${short(root.last_reconciled_hash)}); it must pass ${upstream.stage}: ${upstream.summary}${queueUnread}`,
+      `not queued yet (current hash ${current}, last reconciled ${short(root.last_reconciled_hash)}); it must pass ${upstream.stage}: ${upstream.summary}${queueUnread}`,
       { ...figures, upstream: upstream.figures },
     );
   }
@@ -240,7 +244,7 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
   return held(
     'bridge',
     'not-received',
-    `the state differs from the last reconciled (${short(root.current_hash)} vs ${short(root.last_reconciled_hash)}) but nothing holds it: NetBox's queue is empty, both groups are at the end, no job — the change did not reach UNICOP (webhook not sent, or refused: the bridge's log, unicop.audit); the sweeper reconciles it at its next sweep`,
+    `the state differs from the last reconciled (${current} vs ${short(root.last_reconciled_hash)}) but nothing holds it: NetBox's queue is empty, both groups are at the end, no job — the change did not reach UNICOP (webhook not sent, or refused: the bridge's log, unicop.audit); the sweeper reconciles it at its next sweep`,
     figures,
   );
 }

@@ -206,6 +206,11 @@ describe('locateRootChange: where the newest change of a root is', () => {
       { stage: 'netbox', reason: 'upstream', text: /must pass netbox: 3000 background/ },
     ],
     [
+      'the hash in step but stale (a change not hashed yet): not reconciled',
+      { root: root({ hash_stale: true } as Partial<PluginRoot>) },
+      { stage: 'bridge', reason: 'not-received', text: /stale: a change not hashed yet/ },
+    ],
+    [
       'not queued and nothing holds it: it never reached UNICOP',
       { root: root({ current_hash: hashB }) },
       { stage: 'bridge', reason: 'not-received', text: /did not reach UNICOP/ },

@@ -13,7 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { AwxClient } from '../../core/awx/index.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
-import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
+import { type BatchHandler, KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import { type EventData, topics } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
@@ -240,6 +240,15 @@ export async function journalOf(objectType: string, id: number) {
   return page.results;
 }
 
+/** A batch handler that sees only the records `wanted` accepts (and is not called without any). */
+const onlyRecords =
+  (wanted: (record: LogRecord) => boolean) =>
+  (handler: BatchHandler): BatchHandler =>
+  async (records) => {
+    const kept = records.filter(wanted);
+    if (kept.length > 0) await handler(kept);
+  };
+
 /**
  * The dispatcher (fresh consumer group at the end of unicop.intents) feeding a fresh queue, and a
  * reconcile worker on it: the rest of the loop after the resolver.
@@ -247,7 +256,14 @@ export async function journalOf(objectType: string, id: number) {
 export async function startDispatchAndReconcile(
   back: BackHalf,
   concurrency = 2,
-  options: { fromKafka?: boolean } = {},
+  options: {
+    fromKafka?: boolean;
+    /**
+     * Dispatches only the unicop.intents records this accepts: on a shared stack the topic carries
+     * everyone's intents, which would otherwise take this worker's slots (and run its roots).
+     */
+    onlyIntents?: (record: LogRecord) => boolean;
+  } = {},
 ) {
   const log = createLogger('loop-test', process.env.UNICOP_TEST_LOG ?? 'silent');
   const queueName = uniqueName('reconcile');
@@ -264,7 +280,12 @@ export async function startDispatchAndReconcile(
   const intents =
     options.fromKafka === false
       ? undefined
-      : await startDispatcher(deps, { kafka: back.kafka, log, groupId });
+      : await startDispatcher(deps, {
+          kafka: back.kafka,
+          log,
+          groupId,
+          ...(options.onlyIntents ? { wrapBatches: onlyRecords(options.onlyIntents) } : {}),
+        });
   // The reconciler sees the same freeze view as the dispatcher, as in workers/main.ts: a job queued
   // just before a global freeze is held, not run under it.
   const worker = startReconcileWorker(

@@ -97,10 +97,17 @@ export interface FrontHalf {
   stop(): Promise<void>;
 }
 
-/** Bridge + NetBox hook + resolver, for tests that edit NetBox and look at Kafka. */
-export async function startFrontHalf(objectTypes: string[]): Promise<FrontHalf> {
+/**
+ * Bridge + NetBox hook + resolver, for tests that edit NetBox and look at Kafka. `bridgeEnv` adds to
+ * the bridge's configuration (a Redis database of its own, so that other tests' bridges, sent the
+ * same NetBox events by their hooks, do not answer its deliveries as duplicates).
+ */
+export async function startFrontHalf(
+  objectTypes: string[],
+  bridgeEnv: Record<string, string> = {},
+): Promise<FrontHalf> {
   const secret = randomBytes(24).toString('hex');
-  const bridge = await startBridge({ UNICOP_WEBHOOK_SECRETS: secret });
+  const bridge = await startBridge({ ...bridgeEnv, UNICOP_WEBHOOK_SECRETS: secret });
   const unhook = await hookNetboxTo(bridge.url, secret, objectTypes);
   const resolver = await startTestResolver();
   return {

@@ -26,7 +26,7 @@ import {
   startBackHalf,
   startDispatchAndReconcile,
 } from '../support/reconciler.js';
-import { stackFact, uniqueName } from '../support/stack.js';
+import { stack, stackFact, uniqueName } from '../support/stack.js';
 
 // Caps, not budgets: a real AWX job starts a podman container; minutes on a loaded machine.
 const runCapMs = 900_000;
@@ -103,7 +103,10 @@ describe('tracing: one trace per change, in Jaeger', () => {
     back = await startBackHalf();
     // Made before NetBox is hooked to this bridge: its creation is no change here, the edit is.
     site = await createSite();
-    front = await startFrontHalf(['dcim.site']);
+    // Its delivery memory in a Redis database of its own: other tests' bridges get the same NetBox
+    // events through their hooks, and the first to claim one in the shared memory makes it theirs
+    // (a duplicate here: no change, no trace of this bridge).
+    front = await startFrontHalf(['dcim.site'], { UNICOP_REDIS_URL: `${stack.redisUrl()}/13` });
     // Only the intents of the changes this bridge accepted for this site. unicop.intents carries
     // every other test's too, whose real AWX jobs would hold this worker's slots for minutes; and
     // on a shared stack other hooks' bridges deliver this site's creation late (NetBox's queue): a

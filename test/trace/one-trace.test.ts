@@ -106,7 +106,10 @@ describe('tracing: one trace per change, in Jaeger', () => {
     // Its delivery memory in a Redis database of its own: other tests' bridges get the same NetBox
     // events through their hooks, and the first to claim one in the shared memory makes it theirs
     // (a duplicate here: no change, no trace of this bridge).
-    front = await startFrontHalf(['dcim.site'], { UNICOP_REDIS_URL: `${stack.redisUrl()}/13` });
+    // (UNICOP_TEST_TRACE_DB: another database, for a second copy of this test run beside it.)
+    front = await startFrontHalf(['dcim.site'], {
+      UNICOP_REDIS_URL: `${stack.redisUrl()}/${process.env.UNICOP_TEST_TRACE_DB ?? '13'}`,
+    });
     // Only the intents of the changes this bridge accepted for this site. unicop.intents carries
     // every other test's too, whose real AWX jobs would hold this worker's slots for minutes; and
     // on a shared stack other hooks' bridges deliver this site's creation late (NetBox's queue): a

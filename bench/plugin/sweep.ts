@@ -25,6 +25,7 @@ import type { EventLog } from '../../core/event-log/port.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient, type PluginRoot } from '../../core/plugin/client.js';
+import { postgresEnv } from '../../test/support/stack.js';
 import { Sweeper, sweepPageSize, sweptFields } from '../../workers/sweeper/sweeper.js';
 import { CpuByProcess } from '../loop/usage.js';
 import { commit, goal, machine, type ScenarioResult } from '../scenario-result.js';
@@ -55,16 +56,8 @@ function fixture(extraEnv: string[]): string {
 
 /** psql against the stack's PostgreSQL, the password in the environment. */
 async function sql(query: string): Promise<string> {
-  const url = new URL(readStackEnv().UNICOP_PG_URL as string);
   const { stdout } = await run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
-    env: {
-      ...process.env,
-      PGHOST: url.hostname,
-      PGPORT: url.port,
-      PGUSER: decodeURIComponent(url.username),
-      PGPASSWORD: decodeURIComponent(url.password),
-      PGDATABASE: url.pathname.slice(1),
-    },
+    env: postgresEnv(),
   });
   return stdout.trim();
 }

@@ -21,6 +21,20 @@ export const stack = {
   ansibleBin: () => stackFact('UNICOP_ANSIBLE_BIN'),
 };
 
+/** psql's environment for the stack's PostgreSQL (UNICOP_PG_URL), named `appName` in pg_stat_activity. */
+export function postgresEnv(appName?: string): NodeJS.ProcessEnv {
+  const url = new URL(stackFact('UNICOP_PG_URL'));
+  return {
+    ...process.env,
+    PGHOST: url.hostname,
+    PGPORT: url.port,
+    PGUSER: decodeURIComponent(url.username),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: url.pathname.slice(1),
+    ...(appName ? { PGAPPNAME: appName } : {}),
+  };
+}
+
 /** A name unique to this test run, for queues, topics and NetBox objects. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;

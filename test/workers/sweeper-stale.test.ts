@@ -21,28 +21,14 @@ import { Sweeper, sweepReason } from '../../workers/sweeper/sweeper.js';
 import { TopicTail, testKafka } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
 import { createSite, eventually, testPlugin } from '../support/reconciler.js';
-import { stackFact, uniqueName } from '../support/stack.js';
+import { postgresEnv, uniqueName } from '../support/stack.js';
 
 const log = createLogger('sweeper-stale-test', process.env.UNICOP_TEST_LOG ?? 'silent');
 const run = promisify(execFile);
 
-/** libpq's environment for the stack's PostgreSQL (the password never on a command line). */
-function pgEnv(appName: string): NodeJS.ProcessEnv {
-  const url = new URL(stackFact('UNICOP_PG_URL'));
-  return {
-    ...process.env,
-    PGHOST: url.hostname,
-    PGPORT: url.port,
-    PGUSER: decodeURIComponent(url.username),
-    PGPASSWORD: decodeURIComponent(url.password),
-    PGDATABASE: url.pathname.slice(1),
-    PGAPPNAME: appName,
-  };
-}
-
 async function sql(query: string): Promise<string> {
   const { stdout } = await run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
-    env: pgEnv(uniqueName('sweeper-stale-query')),
+    env: postgresEnv(uniqueName('sweeper-stale-query')),
   });
   return stdout.trim();
 }
@@ -97,7 +83,7 @@ describe('sweeper: a root whose current hash is stale', () => {
          SELECT pg_sleep(300);
          COMMIT;`,
       ],
-      { env: pgEnv(lockName), stdio: 'ignore' },
+      { env: postgresEnv(lockName), stdio: 'ignore' },
     );
     await eventually(
       async () =>

@@ -105,7 +105,7 @@ def healthcheck():
         # while it is alive (pid 1) and can reach the database its work is in.
         try:
             postgres_ready()
-        except Exception as exc:  # noqa: BLE001 (any failure to connect is "not healthy")
+        except Exception as exc:  # any failure to connect is "not healthy"
             print(f'hashes: PostgreSQL: {exc}')
             return 1
         print('hashes: PostgreSQL answers')

@@ -8,9 +8,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Left out of this run (`UNICOP_TEST_ALL=1 npx vitest run <file>` runs one): the fault suite, which
-    // kills the stack's services, so npm test runs it last as a suite of its own
-    // (scripts/suites.d/50-faults.sh); and the end-to-end trace read back from Jaeger (issue #16
-    // item 3) until it has passed on a loaded CI machine.
+    // kills the stack's services, so it runs alone (scripts/test-faults); and the end-to-end trace
+    // read back from Jaeger (issue #16 item 3) until it has passed on a loaded CI machine.
     exclude: [...configDefaults.exclude, ...(process.env.UNICOP_TEST_ALL ? [] : pendingSuites)],
     fileParallelism: false,
     // Caps, not budgets: tests wait for events (a job's end, a message) and return when they come;

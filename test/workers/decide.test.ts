@@ -395,6 +395,20 @@ describe('template and launch', () => {
   });
 });
 
+describe('following: a job AWX failed itself after a restart', () => {
+  it('is job_error (retried), not job_failed, and a playbook failure stays job_failed', () => {
+    const explanation =
+      'Task was marked as running at system start up. The system must have not shut down properly, so it has been marked as failed.';
+    expect(endOf(follow(following('leased'), read('failed', { explanation })))?.failureClass).toBe(
+      'job_error',
+    );
+    expect(
+      endOf(follow(following('leased'), read('failed', { explanation: 'a playbook task failed' })))
+        ?.failureClass,
+    ).toBe('job_failed');
+  });
+});
+
 describe('following: every AWX status', () => {
   it.each([
     ['new', 'launched', null],
@@ -707,6 +721,11 @@ describe('classify: the failure classes', () => {
     ['canceled on the run timeout', status('canceled', true), 'timed_out'],
     ['approval denied', status('failed', false, 'denied'), 'denied'],
     ['approval expired', status('failed', false, 'expired'), 'timed_out'],
+    [
+      'failed by AWX itself (reaped)',
+      { kind: 'status', status: 'failed', cancelAsked: false, approval: null, reaped: true },
+      'job_error',
+    ],
     ['cancel ignored', { kind: 'cancel-ignored' }, 'timed_out'],
     ['misconfigured', { kind: 'misconfigured' }, 'template_misconfigured'],
     ['fenced while alive', { kind: 'fenced' }, 'lease_lost'],

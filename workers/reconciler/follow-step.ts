@@ -6,7 +6,7 @@
  */
 import { terminalStatuses } from '../../core/awx/client.js';
 import type { RunState } from '../../core/runs/state-machine.js';
-import { type EndCause, runEnd } from './policy.js';
+import { type EndCause, reapedByAwx, runEnd } from './policy.js';
 import type {
   AwxRead,
   DecideSettings,
@@ -72,7 +72,8 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
   if ((terminalStatuses as readonly string[]).includes(read.status)) {
     const refused = job.kind === 'workflow_job' ? read.refusedApproval : null;
     const approval = refused ? (refused.timedOut ? 'expired' : 'denied') : null;
-    const cause: EndCause = { kind: 'status', status: read.status, cancelAsked, approval };
+    const reaped = reapedByAwx(read.explanation);
+    const cause: EndCause = { kind: 'status', status: read.status, cancelAsked, approval, reaped };
     return endStep(runEnd(cause, statusSummary(what, read, cancelAsked, refused)), lines);
   }
   const state: RunState = read.pendingApproval

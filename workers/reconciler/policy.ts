@@ -60,10 +60,31 @@ export type EndCause =
   | { kind: 'launch-error'; error: AwxError }
   | { kind: 'read-error'; error: AwxError }
   | { kind: 'unreachable' }
-  | { kind: 'status'; status: string; cancelAsked: boolean; approval: 'denied' | 'expired' | null }
+  | {
+      kind: 'status';
+      status: string;
+      cancelAsked: boolean;
+      approval: 'denied' | 'expired' | null;
+      /** AWX failed the job itself because its control plane lost it (`reapedByAwx`), not the playbook. */
+      reaped?: boolean;
+    }
   | { kind: 'cancel-ignored' }
   | { kind: 'misconfigured' }
   | { kind: 'fenced' };
+
+/**
+ * Whether AWX's `job_explanation` says AWX itself failed a job it lost: its dispatcher, restarted
+ * (or finding the job gone from its queue), marks every job it had running as failed — the playbook
+ * never failed. Seen in the fault suite after a kill -9 of AWX (AWX 24.6.1, job 150: "Task was marked
+ * as running at system start up. The system must have not shut down properly, so it has been marked
+ * as failed."). Such a run is `job_error` (an executor-side error: retried), not `job_failed`.
+ */
+export function reapedByAwx(explanation: string): boolean {
+  return (
+    explanation.includes('Task was marked as running at system start up') ||
+    explanation.includes('Task was marked as running but was not present in the job queue')
+  );
+}
 
 /** The one classification: the failure class a run's end has, null when it succeeded. */
 export function classify(cause: EndCause): FailureClass | null {
@@ -91,6 +112,7 @@ export function classify(cause: EndCause): FailureClass | null {
         default: // 'failed', or a status AWX may add: the job did not succeed
           if (cause.approval === 'expired') return 'timed_out';
           if (cause.approval === 'denied') return 'denied';
+          if (cause.reaped) return 'job_error';
           return 'job_failed';
       }
     case 'cancel-ignored':

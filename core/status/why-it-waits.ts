@@ -132,7 +132,7 @@ async function queueStage(sources: StatusSources): Promise<StageReading> {
   const depth = await reconcileQueueDepth(sources.reconcileQueue);
   const waiting = depth.waiting + depth.prioritized;
   const later = depth.delayed
-    ? `; ${depth.delayed} delayed until a later time (lease busy, window, retry)`
+    ? `; ${depth.delayed} delayed until a later time (lease busy, window, retry, approval re-check)`
     : '';
   return {
     stage: 'reconcile-queue',

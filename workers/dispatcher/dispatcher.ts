@@ -26,10 +26,12 @@ import { type AuditAction, rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, type EventData, parseEvent, topics } from '../../core/events/catalogue.js';
 import { contextFrom, inSpan, SpanKind, traceCarrier, tracer } from '../../core/tracing.js';
 import {
+  priorityOf,
   type ReconcileJobData,
   raisedPriority,
   reconcileJobName,
   reconcileJobOptions,
+  reconcilePriority,
 } from '../reconcile-queue.js';
 
 export const dispatcherSource = 'unicop/dispatcher';
@@ -153,6 +155,8 @@ async function raiseCoalescedInto(
   jobId: string,
   cause: ReconcileJobData['cause'],
 ): Promise<void> {
+  // The lowest priority raises nothing: a coalesced sweep intent (most of a sweep) costs no reads.
+  if (priorityOf(cause) === reconcilePriority.sweep) return;
   const waiting = await queue.getJob(jobId);
   if (!waiting) return;
   const priority = raisedPriority(waiting.priority, cause);

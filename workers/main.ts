@@ -22,6 +22,7 @@ import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { netboxRest } from '../core/netbox/rest.js';
 import { PluginClient } from '../core/plugin/client.js';
+import { reconcileQueueName } from '../core/queues.js';
 import { logRedisErrors } from '../core/redis-errors.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
@@ -33,13 +34,7 @@ import {
   measuredReconciler,
   measuredStream,
 } from './metrics.js';
-import {
-  holderFor,
-  queueTag,
-  type ReconcileJobData,
-  reconcileQueueName,
-  rootJobsOf,
-} from './reconcile-queue.js';
+import { holderFor, queueTag, type ReconcileJobData, rootJobsOf } from './reconcile-queue.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
 import { reconcilerOptions, reconcileWorkerPauses } from './reconciler/options.js';
 import { createReconciler } from './reconciler/reconcile.js';

@@ -1,7 +1,8 @@
 /**
  * The reconcile queue's contract, shared by the dispatcher (which adds jobs), the reconciler workers
- * (which take them) and the sweeper (which asks whether a root still has one): the BullMQ queue's
- * name, what a job carries, how a job is added, and in what order jobs are taken.
+ * (which take them) and the sweeper (which asks whether a root still has one): what a job carries,
+ * how a job is added, and in what order jobs are taken. The queue's name is in core/queues.ts: the
+ * bridge and the CLI read the queue too.
  * A job carries a key, not a payload: the reconciler re-reads the root's current state. Its id is
  * the intent's id, so a replayed intent finds its id taken and adds nothing; jobs are deduplicated
  * per root with `keepLastIfActive` — at most one active and one waiting job per root, the rest
@@ -21,9 +22,6 @@
 import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { EventData } from '../core/events/catalogue.js';
-
-/** The BullMQ queue the reconciler workers take jobs from. */
-export const reconcileQueueName = 'unicop-reconcile';
 
 /** The BullMQ job name every reconcile job has. */
 export const reconcileJobName = 'reconcile';

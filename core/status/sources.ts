@@ -6,10 +6,10 @@
  */
 import { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
-import { reconcileQueueName } from '../../workers/reconcile-queue.js';
 import type { UnicopConfig } from '../config.js';
 import { netboxRest } from '../netbox/rest.js';
 import { PluginClient } from '../plugin/client.js';
+import { reconcileQueueName } from '../queues.js';
 import type { StatusSources } from './why-it-waits.js';
 
 export function statusSources(

@@ -20,13 +20,13 @@ import { FreezeView } from '../../core/control/freeze-view.js';
 import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
+import { reconcileQueueName } from '../../core/queues.js';
 import type { PipelineStatus } from '../../core/status/why-it-waits.js';
 import { startDispatcher } from '../../workers/dispatcher/dispatcher.js';
 import {
   type ReconcileJobData,
   reconcileJobName,
   reconcileJobOptions,
-  reconcileQueueName,
 } from '../../workers/reconcile-queue.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';

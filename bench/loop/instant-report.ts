@@ -129,6 +129,7 @@ export function instantSection(run: InstantRun): string {
       ),
     ),
     '',
+    ...whereTimeGoes(results),
     ...instantReading(results),
     'Audit actions for the roots, per pass:',
     '',
@@ -145,6 +146,69 @@ export function instantSection(run: InstantRun): string {
         'actions not from the bench): the figures are disturbed.'
       : 'No other process appended intents for these roots or reconciled them during the run.',
   ]);
+}
+
+/**
+ * Where a run's time goes, per pass: each plugin call (per run; the client's wait and, with an access
+ * log, NetBox's own time serving it), each kind of job NetBox's RQ worker ran for the pass, and the
+ * CPU each process group spent per run.
+ */
+function whereTimeGoes(results: InstantResult[]): string[] {
+  const rows: (string | number)[][] = [];
+  for (const r of results) {
+    const runs = Math.max(1, r.outcomes);
+    const side = r.netboxSide;
+    for (const [request, t] of [...r.http].sort(([, a], [, b]) => b.count - a.count)) {
+      if (!request.includes(' NetBox /api/plugins/')) continue;
+      const server = side.requests.get(request.replace(' NetBox ', ' '));
+      rows.push([
+        r.concurrency,
+        `plugin call \`${request.replace(' NetBox /api/plugins/unicop/', ' ')}\``,
+        t.count / runs,
+        t.totalMs / t.count,
+        server ? (server.totalMs / server.count).toFixed(1) : '–',
+        server ? server.totalMs / runs : '–',
+      ]);
+    }
+    for (const [kind, t] of [...side.rqJobs].sort(([, a], [, b]) => b.count - a.count)) {
+      rows.push([
+        r.concurrency,
+        `RQ job: ${kind}`,
+        t.count / runs,
+        '–',
+        (t.totalMs / t.count).toFixed(1),
+        t.totalMs / runs,
+      ]);
+    }
+    for (const group of cpuGroupNames) {
+      rows.push([
+        r.concurrency,
+        `CPU: ${group}`,
+        '–',
+        '–',
+        '–',
+        (1000 * (r.cpuGroups.get(group) ?? 0)) / runs,
+      ]);
+    }
+    const all = [...r.cpuGroups.values()].reduce((a, b) => a + b, 0);
+    rows.push([r.concurrency, '**CPU: all**', '–', '–', '–', (1000 * all) / runs]);
+  }
+  const accessLog = results.some((r) => r.netboxSide.accessLog);
+  return [
+    "Where a run's time goes, per pass. Plugin calls: how many a run makes, the bench's wait for each",
+    "(HttpTally) and NetBox's own time serving it — gunicorn's access log, `%(D)s`, from the request",
+    "read to the answer written, so it includes waits for a row lock or a gunicorn thread's turn at",
+    accessLog
+      ? 'the GIL (the log is turned on only for the bench: bench/loop/netbox-side.ts says how).'
+      : 'the GIL (**no access log this run**: bench/loop/netbox-side.ts says how to turn it on).',
+    "RQ jobs: what NetBox's RQ worker ran for the pass (its log, `Successfully completed …`, read after",
+    "the queues emptied), per run, with the job's own run time (the fork of a work horse and the",
+    'bookkeeping around it are not in it: they are in the "unattributed" CPU). CPU: the table above,',
+    'per run, in ms. "ms per run" is calls per run × server mean for a call, jobs per run × mean for a job.',
+    '',
+    table(['C', 'item', 'per run', 'client mean ms', 'NetBox mean ms', 'ms per run'], rows),
+    '',
+  ];
 }
 
 /** A few sentences computed from the passes: where a run's cost goes, and what more concurrency did. */

@@ -13,6 +13,7 @@ import type { DoubleJobRecord } from '../../test/awx/support.js';
 import { countBy, countsText, percentile, sleep, until } from '../support.js';
 import { HttpTally } from './http-tally.js';
 import { createSites, deleteSites, netboxBackgroundJobs, runsById } from './netbox.js';
+import { type NetboxSide, NetboxSideTally } from './netbox-side.js';
 import { type LoopObserver, watch } from './observer.js';
 import { doubleOf, intentMessage, msOf, startLoop, stopLoop } from './pipeline.js';
 import {
@@ -60,6 +61,8 @@ export interface InstantResult {
   backgroundJobs: { start: number; end: number; added: number };
   /** HTTP requests during the pass, by method and path. */
   http: HttpTally['calls'];
+  /** NetBox's side of the pass: its RQ jobs and, with an access log, its server times. */
+  netboxSide: NetboxSide;
   auditActions: Map<string, number>;
   notable: Map<string, number>;
   foreign: number;
@@ -92,6 +95,8 @@ async function runInstantPass(
   delay.enable();
   const processes = new CpuByProcess();
   processes.start();
+  const netboxSide = new NetboxSideTally();
+  netboxSide.start();
   const t0 = Date.now();
   await loop.back.eventLog.append(intents.map((i) => i.message));
   const appendedAt = Date.now(); // acknowledged by Kafka (acks=all): the intents are on the log
@@ -107,6 +112,10 @@ async function runInstantPass(
     end: backgroundAtEnd.queued,
     added: backgroundAtEnd.seen - backgroundAtStart.seen,
   };
+  // The jobs the pass queued are counted once the RQ worker has run them (their CPU is in the pass's
+  // figures only as far as they ran during it).
+  await drainBackground();
+  const netboxWork = await netboxSide.stop();
   const seen = intents.flatMap((i) => {
     const outcome = observer.outcomeByIntent.get(i.intentId);
     return outcome ? [{ intentId: i.intentId, outcome }] : [];
@@ -169,6 +178,7 @@ async function runInstantPass(
       max: delay.max / 1e6,
     },
     http: http.calls,
+    netboxSide: netboxWork,
     auditActions: countBy(observer.audit.slice(from.audit), (a) => a.data.action),
     notable,
     foreign: observer.foreignSince(from),
@@ -181,6 +191,19 @@ async function runInstantPass(
       `notable ${countsText(result.notable)}, foreign ${result.foreign}\n`,
   );
   return result;
+}
+
+/** Waits (up to backgroundDrainMs) until NetBox's background queues are empty and their last job ended. */
+async function drainBackground(): Promise<boolean> {
+  const from = Date.now();
+  while (Date.now() - from < backgroundDrainMs) {
+    if ((await netboxBackgroundJobs()).queued === 0) {
+      await sleep(2000); // a job taken just now (tens of ms) ends and is logged
+      return true;
+    }
+    await sleep(1000);
+  }
+  return false;
 }
 
 /** What the passes measured, and how the sites were prepared for them. */

@@ -5,6 +5,11 @@ import { siteBatch, siteRequestsInParallel } from './netbox.js';
 import { fastPoll, instantCommand, instantPassMs, instantRootCount, instantTitle } from './settings.js';
 import { cpuGroupNames } from './usage.js';
 
+/** A pass's C, and whether its lease was asked for without its context (docs/decisions/0045). */
+function passLabel(r: InstantResult): string {
+  return r.leaseContext ? String(r.concurrency) : `${r.concurrency} (lease without context)`;
+}
+
 export function instantSection(run: InstantRun): string {
   const { load, createSeconds, backgroundAfterCreate, drained, drainSeconds, results } = run;
   const p = (values: number[], q: number) => percentile(values, q);
@@ -61,7 +66,7 @@ export function instantSection(run: InstantRun): string {
         'NetBox background jobs: waiting at start → end; queued per run',
       ],
       results.map((r) => [
-        r.concurrency,
+        passLabel(r),
         r.roots,
         r.cutShort
           ? `${countsText(r.states)} (cut short at ${instantPassMs / 1000} s; all ${r.roots} at this rate: ` +
@@ -86,7 +91,7 @@ export function instantSection(run: InstantRun): string {
     table(
       ['C', 'seconds', ...cpuGroupNames, 'CPU s per run, all'],
       results.map((r) => [
-        r.concurrency,
+        passLabel(r),
         r.seconds,
         ...cpuGroupNames.map((g) => r.cpuGroups.get(g) ?? 0),
         [...r.cpuGroups.values()].reduce((a, b) => a + b, 0) / Math.max(1, r.outcomes),
@@ -99,7 +104,7 @@ export function instantSection(run: InstantRun): string {
       ['C', 'measure', 'p50', 'p95', 'p99', 'max'],
       results.flatMap((r) =>
         instantMeasures.map(([label, key]) => [
-          r.concurrency,
+          passLabel(r),
           label,
           p(r.measures[key], 50),
           p(r.measures[key], 95),
@@ -118,7 +123,7 @@ export function instantSection(run: InstantRun): string {
         [...r.http]
           .sort(([, a], [, b]) => b.totalMs - a.totalMs)
           .map(([request, t]) => [
-            r.concurrency,
+            passLabel(r),
             `\`${request}\``,
             t.count,
             t.count / Math.max(1, r.outcomes),
@@ -133,11 +138,11 @@ export function instantSection(run: InstantRun): string {
     ...instantReading(results),
     'Audit actions for the roots, per pass:',
     '',
-    ...results.map((r) => `- C=${r.concurrency}: ${countsText(r.auditActions)}`),
+    ...results.map((r) => `- C=${passLabel(r)}: ${countsText(r.auditActions)}`),
     '',
     notable.length
       ? `Worker and reconciler log lines at warn or above, and delayed jobs:\n\n${notable
-          .map((r) => `- C=${r.concurrency}: ${countsText(r.notable)}`)
+          .map((r) => `- C=${passLabel(r)}: ${countsText(r.notable)}`)
           .join('\n')}`
       : 'No worker or reconciler log line at warn or above, and no delayed job.',
     '',
@@ -162,7 +167,7 @@ function whereTimeGoes(results: InstantResult[]): string[] {
       if (!request.includes(' NetBox /api/plugins/')) continue;
       const server = side.requests.get(request.replace(' NetBox ', ' '));
       rows.push([
-        r.concurrency,
+        passLabel(r),
         `plugin call \`${request.replace(' NetBox /api/plugins/unicop/', ' ')}\``,
         t.count / runs,
         t.totalMs / t.count,
@@ -172,7 +177,7 @@ function whereTimeGoes(results: InstantResult[]): string[] {
     }
     for (const [kind, t] of [...side.rqJobs].sort(([, a], [, b]) => b.count - a.count)) {
       rows.push([
-        r.concurrency,
+        passLabel(r),
         `RQ job: ${kind}`,
         t.count / runs,
         '–',
@@ -182,7 +187,7 @@ function whereTimeGoes(results: InstantResult[]): string[] {
     }
     for (const group of cpuGroupNames) {
       rows.push([
-        r.concurrency,
+        passLabel(r),
         `CPU: ${group}`,
         '–',
         '–',
@@ -191,7 +196,7 @@ function whereTimeGoes(results: InstantResult[]): string[] {
       ]);
     }
     const all = [...r.cpuGroups.values()].reduce((a, b) => a + b, 0);
-    rows.push([r.concurrency, '**CPU: all**', '–', '–', '–', (1000 * all) / runs]);
+    rows.push([passLabel(r), '**CPU: all**', '–', '–', '–', (1000 * all) / runs]);
   }
   const accessLog = results.some((r) => r.netboxSide.accessLog);
   return [
@@ -227,19 +232,18 @@ function instantReading(results: InstantResult[]): string[] {
   const median = (r: InstantResult, key: InstantMeasure) => percentile(r.measures[key], 50).toFixed(0);
   const rate = (r: InstantResult) => (r.outcomes / r.seconds).toFixed(1);
   return [
-    `Reading: at C=${first.concurrency}, ${rate(first)} runs/s with the two cores ${((100 * busy(first)) / (2 * first.seconds)).toFixed(0)}% busy.`,
+    `Reading: at C=${passLabel(first)}, ${rate(first)} runs/s with the two cores ${((100 * busy(first)) / (2 * first.seconds)).toFixed(0)}% busy.`,
     `A run costs ${(busy(first) / first.outcomes).toFixed(2)} CPU s on this machine: NetBox ${perRun(first, 'NetBox').toFixed(2)}, PostgreSQL`,
     `${perRun(first, 'PostgreSQL').toFixed(2)}, the bench process (worker, double, dispatcher, observer) ${perRun(first, 'bench process').toFixed(2)}, unattributed`,
     `${perRun(first, 'unattributed').toFixed(2)}. It makes ${netboxCalls(first).toFixed(1)} requests to the plugin's API (table above) and queues`,
-    `${(first.backgroundJobs.added / first.outcomes).toFixed(1)} jobs on NetBox's RQ worker: "Search cache update" jobs, seen in RQ, for each write of a run`,
-    "record (the plugin's search index on runs) and for the journal entry. Inside a run, job taken →",
+    `${(first.backgroundJobs.added / first.outcomes).toFixed(1)} jobs on NetBox's RQ worker (by kind in the table above). Inside a run, job taken →`,
     `AWX launch takes ${median(first, 'takenToLaunch')} ms and AWX end → outcome on Kafka ${median(first, 'finishToOutcome')} ms (p50), nearly all of it waiting`,
     "for NetBox. Before each launch the AWX client lists the template's jobs created since the run",
     'started − 60 s, 200 a page, for one carrying the run id (a launch is never repeated): here',
     `${awxLookups(first).toFixed(2)} list requests per launch; the pages grow with the launches per minute.`,
     ...others.map(
       (r) =>
-        `C=${r.concurrency} gives ${rate(r)} runs/s: the extra runs queue at NetBox's gunicorn workers: job taken → AWX launch ` +
+        `C=${passLabel(r)} gives ${rate(r)} runs/s, ${(busy(r) / Math.max(1, r.outcomes)).toFixed(2)} CPU s per run: job taken → AWX launch ` +
         `${median(r, 'takenToLaunch')} ms and AWX end → outcome ${median(r, 'finishToOutcome')} ms (p50).`,
     ),
     '',

@@ -20,6 +20,7 @@ import {
   backgroundDrainMs,
   fastPoll,
   instantConcurrencies,
+  instantLeaseContext,
   instantPassMs,
   instantRootCount,
 } from './settings.js';
@@ -40,6 +41,8 @@ export type InstantMeasure = (typeof instantMeasures)[number][1];
 
 export interface InstantResult {
   concurrency: number;
+  /** The reconciler asked for the lease with its context (settings.ts, instantLeaseContext). */
+  leaseContext: boolean;
   roots: number;
   outcomes: number;
   seconds: number;
@@ -70,12 +73,13 @@ export interface InstantResult {
 
 async function runInstantPass(
   concurrency: number,
+  leaseContext: boolean,
   siteKeys: string[],
   observer: LoopObserver,
   freezeView: FreezeView,
 ): Promise<InstantResult> {
   const loop = await startLoop(
-    { concurrency, simultaneous: true, instant: true, poll: fastPoll },
+    { concurrency, simultaneous: true, instant: true, poll: fastPoll, leaseContext },
     observer,
     freezeView,
   );
@@ -160,6 +164,7 @@ async function runInstantPass(
   const notable = await stopLoop(loop, 1000);
   const result: InstantResult = {
     concurrency,
+    leaseContext,
     roots: siteKeys.length,
     outcomes: seen.length,
     seconds,
@@ -184,7 +189,7 @@ async function runInstantPass(
     foreign: observer.foreignSince(from),
   };
   process.stderr.write(
-    `loop instant C=${concurrency}: ${seen.length}/${siteKeys.length} outcomes in ${seconds.toFixed(1)} s ` +
+    `loop instant C=${concurrency}${leaseContext ? '' : ' (lease without context)'}: ${seen.length}/${siteKeys.length} outcomes in ${seconds.toFixed(1)} s ` +
       `(${(seen.length / seconds).toFixed(1)} runs/s)${cutShort ? ', cut short' : ''}, ` +
       `launch p50 ${percentile(measures.appendToLaunch, 50).toFixed(0)} ms, ` +
       `outcome after AWX end p50 ${percentile(measures.finishToOutcome, 50).toFixed(0)} ms, ` +
@@ -246,8 +251,9 @@ export async function runInstantPasses(): Promise<InstantRun> {
   const watched = await watch(siteKeys);
   const results: InstantResult[] = [];
   try {
-    for (const c of instantConcurrencies) {
-      results.push(await runInstantPass(c, siteKeys, watched.observer, watched.freezeView));
+    for (const [i, c] of instantConcurrencies.entries()) {
+      const leaseContext = instantLeaseContext[Math.min(i, instantLeaseContext.length - 1)] !== false;
+      results.push(await runInstantPass(c, leaseContext, siteKeys, watched.observer, watched.freezeView));
     }
   } finally {
     await watched.stop();

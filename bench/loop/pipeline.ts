@@ -78,6 +78,8 @@ export interface LoopSettings {
   poll: { minMs: number; maxMs: number };
   /** The double ends every job successful at once, without ansible-runner. */
   instant?: boolean;
+  /** The lease asked for with its context (the default) or without (bench/loop/settings.ts). */
+  leaseContext?: boolean;
 }
 
 export async function startLoop(
@@ -123,8 +125,14 @@ export async function startLoop(
   const holder = `bench-loop-${process.pid}-${randomUUID().slice(0, 8)}`;
   observer.holders.add(holder);
   const options = reconcilerOptions(parseConfig(env), holder);
+  const plugin = back.plugin;
   const reconciler = createReconciler({
-    plugin: back.plugin,
+    plugin:
+      settings.leaseContext === false
+        ? Object.assign(Object.create(plugin) as typeof plugin, {
+            acquireLease: (id: number, holder: string, ttl: number) => plugin.acquireLease(id, holder, ttl),
+          })
+        : plugin,
     awx: new AwxClient({ baseUrl: back.awx.url, token: back.awx.token }),
     eventLog: back.eventLog,
     wakeups: pollingOnly,

@@ -21,6 +21,15 @@ export const productionPoll = { minMs: 1000, maxMs: 15000 }; // UNICOP_POLL_MIN_
 export const instantRootCount = Number(process.env.BENCH_LOOP_INSTANT_ROOTS ?? 1000);
 /** Worker concurrencies tried, one pass over every root each. */
 export const instantConcurrencies = (process.env.BENCH_LOOP_INSTANT_C ?? '4,8').split(',').map(Number);
+/**
+ * Per pass, in BENCH_LOOP_INSTANT_C's order: whether the reconciler asks for the lease with its context
+ * (1, the default: one request where there were four, docs/decisions/0045) or without (0: the lease,
+ * then the open runs, the snapshot and the root read separately) — to compare both in one run. The
+ * last value holds for the passes after it.
+ */
+export const instantLeaseContext = (process.env.BENCH_LOOP_LEASE_CONTEXT ?? '1')
+  .split(',')
+  .map((v) => v !== '0');
 /** A pass that has not received every outcome by then is reported as it stands. */
 export const instantPassMs = Number(process.env.BENCH_LOOP_INSTANT_PASS_SECONDS ?? 60) * 1000;
 /** How long to wait for NetBox's background queues to empty after the sites are created. */
@@ -43,7 +52,13 @@ export function command(): string {
 
 export function instantCommand(): string {
   return commandLine(
-    ['BENCH_LOOP_INSTANT_ROOTS', 'BENCH_LOOP_INSTANT_C', 'BENCH_LOOP_INSTANT_PASS_SECONDS'],
+    [
+      'BENCH_LOOP_INSTANT_ROOTS',
+      'BENCH_LOOP_INSTANT_C',
+      'BENCH_LOOP_LEASE_CONTEXT',
+      'BENCH_LOOP_INSTANT_PASS_SECONDS',
+      'BENCH_LOOP_ACCESS_LOG',
+    ],
     'BENCH_LOOP_ONLY=instant npx tsx bench/loop.ts',
   );
 }

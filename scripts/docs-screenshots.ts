@@ -23,26 +23,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
-import { AwxClient } from '../core/awx/index.js';
 import { repoRoot } from '../core/config.js';
-import { FreezeView } from '../core/control/freeze-view.js';
-import { KafkaEventStream, type LogRecord } from '../core/event-log/consumer.js';
-import { type EventData, topics } from '../core/events/catalogue.js';
-import { createLogger } from '../core/logger.js';
+import { topics } from '../core/events/catalogue.js';
 import type { PluginClient } from '../core/plugin/client.js';
 import { isTerminal, type RunState } from '../core/runs/state-machine.js';
 import { startBridge } from '../test/support/bridge.js';
 import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { netbox } from '../test/support/netbox.js';
-import { startResolverAt } from '../test/support/pipeline.js';
-import { type BackHalf, startBackHalf, testReconcilerOptions } from '../test/support/reconciler.js';
-import { stack, stackFact, uniqueName } from '../test/support/stack.js';
-import { startDispatcher } from '../workers/dispatcher/dispatcher.js';
-import type { ReconcileJobData } from '../workers/reconcile-queue.js';
-import { pollingOnly } from '../workers/reconciler/awx-notifications.js';
-import { createReconciler } from '../workers/reconciler/reconcile.js';
-import { startReconcileWorker } from '../workers/reconciler/worker.js';
+import { OwnIntents, startResolverAt } from '../test/support/pipeline.js';
+import { type BackHalf, startBackHalf, startDispatchAndReconcile } from '../test/support/reconciler.js';
+import { redisDatabaseUrl, stack, stackFact, testRedisDatabases, uniqueName } from '../test/support/stack.js';
 
 const out = join(repoRoot, 'docs', 'img');
 const proxyPort = Number(process.env.UNICOP_SCREENSHOT_PORT ?? 18099);
@@ -197,17 +187,21 @@ async function nextRun(
 
 /**
  * The pipeline of workers/main.ts for these roots only: a bridge fed by a NetBox webhook, the
- * resolver, the dispatcher and a reconcile worker, each on a consumer group or queue of its own,
- * with the stack's Kafka, Redis and NetBox plugin. The reconciler reaches real AWX through `gate`.
- * Other work on the shared stack is left alone: the resolver publishes and the dispatcher queues
- * only for these roots, and the dispatcher only the intents of changes and retries: a sweeper
- * elsewhere on the stack that sees the edited root before NetBox's webhook arrives (NetBox sends
- * it after the jobs queued before it) would otherwise give the runs its cause.
+ * resolver, then the dispatcher and a reconcile worker (startDispatchAndReconcile), each on a
+ * consumer group or queue of its own, with the stack's Kafka, Redis and NetBox plugin. The
+ * reconciler reaches real AWX through `gate`. Other work on the shared stack is left alone: the
+ * bridge keeps its delivery memory in a Redis database of its own, the resolver publishes only for
+ * these roots, and the dispatcher takes only the intents of changes this bridge accepted for them
+ * and their retries (OwnIntents): a sweeper elsewhere on the stack that sees the edited root before
+ * NetBox's webhook arrives (NetBox sends it after the jobs queued before it) would otherwise give
+ * the runs its cause.
  */
 async function startPipeline(back: BackHalf, gate: { url: string }, roots: Set<string>, ids: number[]) {
-  const log = createLogger('screenshots', process.env.UNICOP_LOG_LEVEL ?? 'silent');
   const secret = randomBytes(24).toString('hex');
-  const bridge = await startBridge({ UNICOP_WEBHOOK_SECRETS: secret });
+  const bridge = await startBridge({
+    UNICOP_WEBHOOK_SECRETS: secret,
+    UNICOP_REDIS_URL: redisDatabaseUrl(testRedisDatabases.docsScreenshots),
+  });
   const unhook = await hookObjects(bridge.url, secret, ids);
   const resolverGroup = uniqueName('docs-resolver');
   await positionGroupAtEnd(back.kafka, resolverGroup, topics.changes);
@@ -218,57 +212,22 @@ async function startPipeline(back: BackHalf, gate: { url: string }, roots: Set<s
       close: () => real.close(),
     }),
   });
-  const ours = (record: LogRecord) => {
-    if (record.key === null || !roots.has(record.key)) return false;
-    const kind = (JSON.parse(record.value) as { data: EventData<'intent'> }).data.cause.kind;
-    return kind === 'change' || kind === 'retry';
-  };
-  const queueName = uniqueName('docs-reconcile');
-  const queue = new Queue<ReconcileJobData>(queueName, { connection: { url: stack.redisUrl() } });
-  const freezeView = new FreezeView(
-    new KafkaEventStream(back.kafka, { topic: topics.control, groupId: uniqueName('docs-control') }, log),
-  );
-  await freezeView.start();
-  const dispatcherGroup = uniqueName('docs-dispatcher');
-  await positionGroupAtEnd(back.kafka, dispatcherGroup, topics.intents);
-  const dispatcher = await startDispatcher(
-    { queue, freezeView, eventLog: back.eventLog },
-    {
-      kafka: back.kafka,
-      log,
-      groupId: dispatcherGroup,
-      wrapBatches: (handle) => (records) => handle(records.filter(ours)),
-    },
-  );
-  const reconciler = createReconciler({
-    plugin: back.plugin,
-    awx: new AwxClient({ baseUrl: gate.url, token: back.awx.token, confirmDelayMs: 200, timeoutMs: 30_000 }),
-    eventLog: back.eventLog,
-    wakeups: pollingOnly,
-    log,
-    freezeView,
-    options: {
-      ...testReconcilerOptions('unicop-docs-reconciler'),
+  const loop = await startDispatchAndReconcile(back, 1, {
+    onlyIntents: new OwnIntents(bridge, roots).accepts,
+    awxUrl: gate.url,
+    reconciler: {
+      holder: 'unicop-docs-reconciler',
       // The job links open real AWX's UI, not the gate.
       awxUiUrl: stackFact('UNICOP_AWX_REAL_URL'),
       // Time to open the gate after the failed run, before its retry.
       retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 10_000 },
     },
   });
-  const worker = startReconcileWorker(
-    reconciler,
-    { redisUrl: stack.redisUrl(), concurrency: 1, queueName },
-    log,
-  );
   return {
     stop: async () => {
       await unhook();
-      await worker.close();
-      await dispatcher.stop();
+      await loop.stop();
       await resolver.stop();
-      await freezeView.stop();
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
       await bridge.close();
     },
   };

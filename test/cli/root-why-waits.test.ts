@@ -30,12 +30,12 @@ import {
 } from '../../workers/reconcile-queue.js';
 import { startReconcileWorker } from '../../workers/reconciler/worker.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
-import { positionGroupAtEnd, type TailedMessage, TopicTail } from '../support/kafka.js';
+import { positionGroupAtEnd, type TailedMessage, TopicTail, waitForEditIntent } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
 import { OpenApiDocument } from '../support/openapi.js';
-import { hookNetboxTo, startTestResolver } from '../support/pipeline.js';
+import { hookNetboxTo, OwnIntents, startTestResolver } from '../support/pipeline.js';
 import { type BackHalf, createSite, reconcileJob, startBackHalf } from '../support/reconciler.js';
-import { stack, uniqueName } from '../support/stack.js';
+import { redisDatabaseUrl, stack, testRedisDatabases, uniqueName } from '../support/stack.js';
 import { assertBuilt, runUnicop } from './run-unicop.js';
 
 // Caps, not budgets: NetBox's one rqworker sends the webhook after every job queued before it (637
@@ -44,7 +44,9 @@ const changeCapMs = 1_200_000;
 const outcomeCapMs = 420_000;
 const reconciledCapMs = 300_000;
 // A Redis database of this test's own (UNICOP_TEST_WAITS_DB, 11 by default).
-const redisUrl = `${stack.redisUrl()}/${process.env.UNICOP_TEST_WAITS_DB ?? '11'}`;
+const redisUrl = redisDatabaseUrl(
+  Number(process.env.UNICOP_TEST_WAITS_DB ?? testRedisDatabases.rootWhyWaits),
+);
 const spec = new OpenApiDocument(join(repoRoot, 'openapi', 'bridge.yaml'));
 const adminToken = randomBytes(16).toString('hex');
 
@@ -54,9 +56,9 @@ type Why = { rootKey: string; runId: string | null; waits: PipelineStatus['chang
 
 describe('why it waits, held in the reconcile queue (compiled CLI, real bridge, real stack)', () => {
   const log = createLogger('root-why-waits-test', process.env.UNICOP_TEST_LOG ?? 'silent');
-  const mine = new Set<string>();
   let back: BackHalf;
   let bridge: RunningBridge;
+  let own: OwnIntents;
   let unhook: () => Promise<void>;
   let resolver: Awaited<ReturnType<typeof startTestResolver>>;
   let freezeView: FreezeView;
@@ -79,6 +81,7 @@ describe('why it waits, held in the reconcile queue (compiled CLI, real bridge, 
       UNICOP_AWX_URL: back.awx.url,
       UNICOP_AWX_TOKEN: back.awx.token,
     });
+    own = new OwnIntents(bridge);
     unhook = await hookNetboxTo(bridge.url, secret, ['dcim.site']);
     resolver = await startTestResolver();
     freezeView = new FreezeView(
@@ -87,15 +90,15 @@ describe('why it waits, held in the reconcile queue (compiled CLI, real bridge, 
     await freezeView.start();
     const groupId = uniqueName('dispatcher');
     await positionGroupAtEnd(back.kafka, groupId, topics.intents);
-    // Only this test's root: intents for other tests' roots (the topic is shared) are not queued here.
+    // Only this test's root, and only the intents of changes this bridge accepted for it (OwnIntents):
+    // the topic is shared, and other tests' resolvers and bridges add intents for the same edit.
     dispatcher = await startDispatcher(
       { queue, freezeView, eventLog: back.eventLog },
       {
         kafka: back.kafka,
         log,
         groupId,
-        wrapBatches: (handle) => (records) =>
-          handle(records.filter((r) => r.key !== null && mine.has(r.key))),
+        wrapBatches: (handle) => (records) => handle(records.filter(own.accepts)),
       },
     );
     tail = await TopicTail.start([topics.changes, topics.intents, topics.audit, topics.outcomes]);
@@ -146,34 +149,14 @@ describe('why it waits, held in the reconcile queue (compiled CLI, real bridge, 
     // Two jobs of other roots queued first: the site's job is third in BullMQ's order.
     const ahead = [reconcileJob('site/999999901'), reconcileJob('site/999999902')];
     for (const job of ahead) await queue.add(reconcileJobName, job, reconcileJobOptions(job));
-    const site = await createSite();
-    mine.add(site.rootKey);
+    const site = await createSite({ created: (rootKey) => own.roots.add(rootKey) });
     const editedAt = Date.now();
     await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description: 'held in the queue' });
-    const edit = dataOf(
-      (
-        await tail.waitFor(
-          (m) =>
-            m.topic === topics.changes &&
-            dataOf(m).objectType === 'dcim.site' &&
-            dataOf(m).objectId === site.id &&
-            dataOf(m).event === 'updated',
-          1,
-          changeCapMs,
-        )
-      )[0] as TailedMessage,
-    );
-    const intent = dataOf(
-      (
-        await tail.waitFor(
-          (m) =>
-            m.topic === topics.intents &&
-            (dataOf(m).cause as Data).changeId === edit.changeId &&
-            dataOf(m).rootKey === site.rootKey,
-          1,
-          changeCapMs,
-        )
-      )[0] as TailedMessage,
+    const { intent } = await waitForEditIntent(
+      tail,
+      { objectType: 'dcim.site', objectId: site.id, event: 'updated', rootKey: site.rootKey },
+      changeCapMs,
+      own,
     );
     // The dispatcher's word that the edit's intent is in the queue (its own job, or coalesced into the
     // creation's, which waits there too).

@@ -6,19 +6,23 @@
  * of the change on unicop.changes; the intent on unicop.intents that names that change; the dispatcher's
  * `intent.queued` for it; the run's lease token and outcome as unicop.outcomes has them; the AWX job and
  * its status as AWX itself reports them. The human form names the same ids.
+ *
+ * On a shared stack its bridge keeps its delivery memory in a Redis database of its own, and its
+ * dispatcher takes only the intents of the changes that bridge accepted for the site (OwnIntents),
+ * one per change: another test's loop does not run the site, and this one runs no other root.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/events/catalogue.js';
-import { type TailedMessage, TopicTail } from '../support/kafka.js';
+import { type TailedMessage, TopicTail, waitForEditIntent } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
-import { type FrontHalf, startFrontHalf } from '../support/pipeline.js';
+import { type FrontHalf, OwnIntents, startFrontHalf } from '../support/pipeline.js';
 import {
   type BackHalf,
   createSite,
   startBackHalf,
   startDispatchAndReconcile,
 } from '../support/reconciler.js';
-import { stack } from '../support/stack.js';
+import { redisDatabaseUrl, stack, testRedisDatabases } from '../support/stack.js';
 import { assertBuilt, runUnicop } from './run-unicop.js';
 
 // Caps, not budgets: a real AWX job starts a container; minutes on a loaded stack.
@@ -32,12 +36,16 @@ describe('unicop root why (compiled, real stack)', () => {
   let back: BackHalf;
   let loop: Awaited<ReturnType<typeof startDispatchAndReconcile>>;
   let tail: TopicTail;
+  let own: OwnIntents;
 
   beforeAll(async () => {
     assertBuilt();
     back = await startBackHalf();
-    front = await startFrontHalf(['dcim.site']);
-    loop = await startDispatchAndReconcile(back, 2);
+    front = await startFrontHalf(['dcim.site'], {
+      UNICOP_REDIS_URL: redisDatabaseUrl(testRedisDatabases.rootWhy),
+    });
+    own = new OwnIntents(front.bridge);
+    loop = await startDispatchAndReconcile(back, 2, { onlyIntents: own.accepts });
     tail = await TopicTail.start([topics.changes, topics.intents, topics.audit, topics.outcomes]);
   }, 180_000);
   afterAll(async () => {
@@ -48,34 +56,16 @@ describe('unicop root why (compiled, real stack)', () => {
   });
 
   it("prints the chain of a NetBox edit's run: change, intent, queue, lease token, AWX job, outcome", async () => {
-    const site = await createSite();
+    const site = await createSite({ created: (rootKey) => own.roots.add(rootKey) });
     const outcomesOf = (m: TailedMessage) => m.topic === topics.outcomes && m.key === site.rootKey;
     // The creation's run first, so that the edit's run is the root's latest.
     await tail.waitFor(outcomesOf, 1, outcomeCapMs);
     await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { description: 'why was this reconciled?' });
-    const edit = (
-      await tail.waitFor(
-        (m) =>
-          m.topic === topics.changes &&
-          dataOf(m).objectType === 'dcim.site' &&
-          dataOf(m).objectId === site.id &&
-          dataOf(m).event === 'updated',
-        1,
-        outcomeCapMs,
-      )
-    )[0] as TailedMessage;
-    const change = dataOf(edit);
-    const intent = dataOf(
-      (
-        await tail.waitFor(
-          (m) =>
-            m.topic === topics.intents &&
-            (dataOf(m).cause as Data).changeId === change.changeId &&
-            dataOf(m).rootKey === site.rootKey,
-          1,
-          outcomeCapMs,
-        )
-      )[0] as TailedMessage,
+    const { change, intent } = await waitForEditIntent(
+      tail,
+      { objectType: 'dcim.site', objectId: site.id, event: 'updated', rootKey: site.rootKey },
+      outcomeCapMs,
+      own,
     );
     const outcome = dataOf(
       (

@@ -4,6 +4,7 @@
  * messages however long the topics already are.
  */
 import { type Consumer, Kafka, logLevel } from 'kafkajs';
+import { topics } from '../../core/events/catalogue.js';
 import { stack, uniqueName } from './stack.js';
 
 export interface TailedMessage {
@@ -170,4 +171,49 @@ export async function committedOffset(groupId: string, topic: string, partition:
   } finally {
     await admin.disconnect();
   }
+}
+
+/** An edit of a NetBox object, as a test waits for its change and the intent naming it. */
+export interface EditOf {
+  objectType: string;
+  objectId: number;
+  event: 'created' | 'updated' | 'deleted';
+  /** The root whose intent is waited for. */
+  rootKey: string;
+}
+
+/**
+ * The change published for `edit` on unicop.changes and the first intent for its root naming that
+ * change on unicop.intents (the tail follows both; each waited for up to `capMs`, a cap). `own`
+ * narrows both to a test's own loop (OwnIntents in ./pipeline.ts): the change its bridge accepted
+ * (other tests' bridges publish theirs for the same edit) and the intent its loop took.
+ */
+export async function waitForEditIntent(
+  tail: TopicTail,
+  edit: EditOf,
+  capMs: number,
+  own?: { changeAccepted(changeId: string): boolean; taken(intentId: string): boolean },
+): Promise<{ change: Record<string, unknown>; intent: Record<string, unknown> }> {
+  const dataOf = (m: TailedMessage) => m.value.data as Record<string, unknown>;
+  const [changeRecord] = await tail.waitFor(
+    (m) =>
+      m.topic === topics.changes &&
+      dataOf(m).objectType === edit.objectType &&
+      dataOf(m).objectId === edit.objectId &&
+      dataOf(m).event === edit.event &&
+      (!own || own.changeAccepted(String(dataOf(m).changeId))),
+    1,
+    capMs,
+  );
+  const change = dataOf(changeRecord as TailedMessage);
+  const [intentRecord] = await tail.waitFor(
+    (m) =>
+      m.topic === topics.intents &&
+      dataOf(m).rootKey === edit.rootKey &&
+      (dataOf(m).cause as { changeId?: unknown } | undefined)?.changeId === change.changeId &&
+      (!own || own.taken(String(dataOf(m).intentId))),
+    1,
+    capMs,
+  );
+  return { change, intent: dataOf(intentRecord as TailedMessage) };
 }

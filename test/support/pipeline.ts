@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaEventStream } from '../../core/event-log/consumer.js';
+import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import type { EventLog } from '../../core/event-log/port.js';
-import { topics } from '../../core/events/catalogue.js';
+import { parseEvent, topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient } from '../../core/plugin/client.js';
 import { startResolver } from '../../workers/resolver/resolver.js';
@@ -121,4 +121,62 @@ export async function startFrontHalf(
       await bridge.close();
     },
   };
+}
+
+/**
+ * The intents a test's own loop takes from unicop.intents (startDispatchAndReconcile's
+ * `onlyIntents`): those for its roots that name a change its own bridge accepted (a retry of such a
+ * run names the same change). On a shared stack the topic carries every test's intents, other
+ * tests' bridges publish their own changes for the same NetBox edit (their hooks get it too), and
+ * every running resolver resolves every change: one accepted change may have several intents. The
+ * first of them on the topic is taken and the others are not (they would coalesce, and count as
+ * dispatched, twice); a TopicTail sees the same first one, the root's intents being on one
+ * partition.
+ */
+export class OwnIntents {
+  readonly roots: Set<string>;
+  private readonly accepted = new Set<string>();
+  /** The intent taken for each accepted change, and their ids. */
+  private readonly takenFor = new Map<string, string>();
+  private readonly takenIds = new Set<string>();
+  private readLines = 0;
+
+  constructor(
+    private readonly bridge: Pick<RunningBridge, 'logs'>,
+    roots: Iterable<string> = [],
+  ) {
+    this.roots = new Set(roots);
+  }
+
+  /** For `onlyIntents`: is this record an intent this loop takes? */
+  readonly accepts = (record: LogRecord): boolean => {
+    if (record.key === null || !this.roots.has(record.key)) return false;
+    const intent = parseEvent('intent', record.value)?.data;
+    const changeId = intent?.cause.changeId;
+    if (!intent || !changeId || !this.changeAccepted(changeId)) return false;
+    if (intent.cause.kind === 'change') {
+      const first = this.takenFor.get(changeId) ?? intent.intentId;
+      this.takenFor.set(changeId, first);
+      if (first !== intent.intentId) return false; // the same record delivered again is still taken
+    }
+    this.takenIds.add(intent.intentId);
+    return true;
+  };
+
+  /** Did this bridge accept the change (its log line `change accepted`)? */
+  changeAccepted(changeId: string): boolean {
+    for (; this.readLines < this.bridge.logs.length; this.readLines++) {
+      const line = JSON.parse(this.bridge.logs[this.readLines] as string) as {
+        msg?: string;
+        changeId?: string;
+      };
+      if (line.msg === 'change accepted' && line.changeId) this.accepted.add(line.changeId);
+    }
+    return this.accepted.has(changeId);
+  }
+
+  /** Was this intent taken (handed to this loop's dispatcher)? */
+  taken(intentId: string): boolean {
+    return this.takenIds.has(intentId);
+  }
 }

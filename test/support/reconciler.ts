@@ -113,6 +113,8 @@ export interface BackHalf {
       metrics?: WorkerMetrics;
       freezeView?: FreezeView;
       log?: Logger;
+      /** AWX reached at another address (a gate in front of this AWX), with its token. */
+      awxUrl?: string;
     },
   ): Reconciler;
   stop(): Promise<void>;
@@ -170,7 +172,12 @@ export async function startBackHalf(tweaks: TemplateTweaks = {}): Promise<BackHa
     reconciler: (overrides = {}, extra = {}) =>
       createReconciler({
         plugin: extra.plugin ?? plugin,
-        awx: new AwxClient({ baseUrl: awx.url, token: awx.token, confirmDelayMs: 200, timeoutMs: 30_000 }),
+        awx: new AwxClient({
+          baseUrl: extra.awxUrl ?? awx.url,
+          token: awx.token,
+          confirmDelayMs: 200,
+          timeoutMs: 30_000,
+        }),
         eventLog,
         wakeups: extra.wakeups ?? pollingOnly,
         log: extra.log ?? log,
@@ -208,27 +215,44 @@ export function reconcileJob(
   };
 }
 
+/** What a test does with a root's key as soon as NetBox made the object, before anything else. */
+export interface AnchorOptions {
+  /** Called before the root is looked up (a loop filtering by root learns it before the creation's intent can arrive). */
+  created?: (rootKey: string) => void;
+}
+
 /** Creates a NetBox object and returns it with its root (the plugin creates roots for anchors). */
 export async function createAnchor(
   path: string,
   kind: string,
   body: Record<string, unknown>,
+  options: AnchorOptions = {},
 ): Promise<{ id: number; rootKey: string; root: PluginRoot }> {
   const created = await netbox<{ id: number }>('POST', path, body);
   const rootKey = `${kind}/${created.id}`;
+  options.created?.(rootKey);
   const root = await testPlugin().findRoot(rootKey);
   if (!root) throw new Error(`the plugin made no root ${rootKey} for ${path}${created.id}`);
   return { id: created.id, rootKey, root };
 }
 
-export async function createSite(): Promise<{ id: number; rootKey: string; root: PluginRoot }> {
+export async function createSite(
+  options: AnchorOptions = {},
+): Promise<{ id: number; rootKey: string; root: PluginRoot }> {
   const name = uniqueName('site');
-  return createAnchor('/api/dcim/sites/', 'site', { name, slug: name.toLowerCase(), status: 'active' });
+  return createAnchor(
+    '/api/dcim/sites/',
+    'site',
+    { name, slug: name.toLowerCase(), status: 'active' },
+    options,
+  );
 }
 
-export async function createTenant(): Promise<{ id: number; rootKey: string; root: PluginRoot }> {
+export async function createTenant(
+  options: AnchorOptions = {},
+): Promise<{ id: number; rootKey: string; root: PluginRoot }> {
   const name = uniqueName('tenant');
-  return createAnchor('/api/tenancy/tenants/', 'tenant', { name, slug: name.toLowerCase() });
+  return createAnchor('/api/tenancy/tenants/', 'tenant', { name, slug: name.toLowerCase() }, options);
 }
 
 /** Journal entries NetBox holds for an object. */
@@ -263,6 +287,10 @@ export async function startDispatchAndReconcile(
      * everyone's intents, which would otherwise take this worker's slots (and run its roots).
      */
     onlyIntents?: (record: LogRecord) => boolean;
+    /** The reconciler's options over testReconcilerOptions (its holder name, retry delays, AWX's UI). */
+    reconciler?: Partial<ReconcilerOptions>;
+    /** The reconciler reaches AWX here (a gate in front of it) instead of at the back half's AWX. */
+    awxUrl?: string;
   } = {},
 ) {
   const log = createLogger('loop-test', process.env.UNICOP_TEST_LOG ?? 'silent');
@@ -289,7 +317,10 @@ export async function startDispatchAndReconcile(
   // The reconciler sees the same freeze view as the dispatcher, as in workers/main.ts: a job queued
   // just before a global freeze is held, not run under it.
   const worker = startReconcileWorker(
-    back.reconciler({}, { freezeView }),
+    back.reconciler(options.reconciler ?? {}, {
+      freezeView,
+      ...(options.awxUrl ? { awxUrl: options.awxUrl } : {}),
+    }),
     { redisUrl: stack.redisUrl(), concurrency, queueName },
     log,
   );

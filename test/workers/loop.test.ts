@@ -10,13 +10,18 @@
  * "during its next run" holds by construction — the other 49 edits are made, and the dispatcher has
  * queued or coalesced every one of them, before that run may go on. (With a plain job template the
  * premise depended on whether NetBox took the burst faster than AWX ran a container.)
+ *
+ * On a shared stack the loop takes only its own work: its bridge keeps its delivery memory in a
+ * Redis database of its own (other tests' bridges, sent the same NetBox events, would answer its
+ * deliveries as duplicates), and its dispatcher takes only the intents of the changes that bridge
+ * accepted for this test's tenant (OwnIntents), one per change.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../core/events/catalogue.js';
 import { NetboxUnavailableError } from '../../core/netbox/rest.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
-import { type FrontHalf, startFrontHalf } from '../support/pipeline.js';
+import { type FrontHalf, OwnIntents, startFrontHalf } from '../support/pipeline.js';
 import {
   type BackHalf,
   createTenant,
@@ -24,6 +29,7 @@ import {
   startBackHalf,
   startDispatchAndReconcile,
 } from '../support/reconciler.js';
+import { redisDatabaseUrl, testRedisDatabases } from '../support/stack.js';
 
 // Caps, not budgets: a real AWX workflow and its job start containers; minutes under load.
 const runCapMs = 420_000;
@@ -33,12 +39,16 @@ describe('the reconcile loop, NetBox edit to outcome', () => {
   let back: BackHalf;
   let loop: Awaited<ReturnType<typeof startDispatchAndReconcile>>;
   let tail: TopicTail;
+  let own: OwnIntents;
 
   beforeAll(async () => {
     // stepMs slows the double's jobs (UNICOP_TEST_AWX=double); real AWX ignores it.
     back = await startBackHalf({ stepMs: 1500 });
-    front = await startFrontHalf(['tenancy.tenant']);
-    loop = await startDispatchAndReconcile(back, 2);
+    front = await startFrontHalf(['tenancy.tenant'], {
+      UNICOP_REDIS_URL: redisDatabaseUrl(testRedisDatabases.loop),
+    });
+    own = new OwnIntents(front.bridge);
+    loop = await startDispatchAndReconcile(back, 2, { onlyIntents: own.accepts });
     tail = await TopicTail.start([topics.outcomes, topics.audit]);
   }, 120_000);
   afterAll(async () => {
@@ -72,7 +82,7 @@ describe('the reconcile loop, NetBox edit to outcome', () => {
     (await back.awx.jobsOf(rootKey)).filter((j) => j.type === 'workflow_job');
 
   it('a created tenant is reconciled; fifty edits during its next run (held at its approval) cause at most two runs and launches, the last at the final hash', async () => {
-    const tenant = await createTenant();
+    const tenant = await createTenant({ created: (rootKey) => own.roots.add(rootKey) });
     const creation = await pendingApproval(tenant.rootKey);
     await back.awx.client.approve(creation.approvalId);
     const first = await eventually(
@@ -94,13 +104,14 @@ describe('the reconcile loop, NetBox edit to outcome', () => {
         throw error;
       });
     };
-    /** What the dispatcher did with this root's intents: each is queued or joins the waiting job. */
+    /** What this loop's dispatcher did with the intents it took: each is queued or joins the waiting job. */
     const dispatched = (m: TailedMessage) => {
-      const data = m.value.data as { action?: string } | undefined;
+      const data = m.value.data as { action?: string; correlation?: { intentId?: string } } | undefined;
       return (
         m.topic === topics.audit &&
         m.key === tenant.rootKey &&
-        (data?.action === 'intent.queued' || data?.action === 'intent.coalesced')
+        (data?.action === 'intent.queued' || data?.action === 'intent.coalesced') &&
+        own.taken(data.correlation?.intentId ?? '')
       );
     };
     const dispatchedBefore = tail.messages.filter(dispatched).length;

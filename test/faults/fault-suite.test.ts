@@ -26,8 +26,12 @@ describe('the fault suite', () => {
       (r) => r.editReconciledMs === null || r.openRunsEndedMs === null,
     );
     expect(unrecovered, `seed ${options.seed}: faults not recovered from within the caps`).toEqual([]);
-    expect(new Set(report.recoveries.map((r) => r.kind)), 'every kind of fault injected').toEqual(
-      new Set(options.kinds),
-    );
+    // As many faults as asked for (UNICOP_FAULT_COUNT; by default one per kind, CI's bounded run the
+    // seed's first few: scripts/suites.d/50-faults.sh), and each kind once a full round fits.
+    expect(report.recoveries.length, 'as many faults injected as asked for').toBe(options.faults);
+    if (options.faults >= options.kinds.length)
+      expect(new Set(report.recoveries.map((r) => r.kind)), 'every kind of fault injected').toEqual(
+        new Set(options.kinds),
+      );
   }, 3_600_000); // a cap, not a budget: seven faults, each waited out, on a loaded stack
 });

@@ -30,6 +30,12 @@ export interface EditorsOptions {
   random: SeededRandom;
   /** Stop once this many edits were acknowledged (and `stop()` was called or not). */
   maxEdits: number;
+  /**
+   * Asked before each edit: while it answers true the editor waits (a closed loop: the suite keeps
+   * its backlog below what the stack reconciles, whatever the machine's speed). An error is a no:
+   * edits go on while NetBox is away, so faults still hit them.
+   */
+  holdWhile?: () => Promise<boolean>;
 }
 
 export interface RunningEditors {
@@ -38,6 +44,8 @@ export interface RunningEditors {
   readonly finalDescription: Map<string, string>;
   /** Resolves once `maxEdits` edits were acknowledged. */
   readonly reachedMax: Promise<void>;
+  /** Milliseconds the editors spent held by `holdWhile`, summed over editors. */
+  heldMs(): number;
   stop(): Promise<void>;
 }
 
@@ -61,6 +69,7 @@ export function startEditors(options: EditorsOptions): RunningEditors {
   const finalDescription = new Map<string, string>();
   let stopping = false;
   let sequence = 0;
+  let held = 0;
   let reached: () => void = () => undefined;
   const reachedMax = new Promise<void>((resolve) => {
     reached = resolve;
@@ -74,6 +83,11 @@ export function startEditors(options: EditorsOptions): RunningEditors {
     while (!stopping && sequence < options.maxEdits) {
       const root = options.random.pick(share);
       const pause = options.random.int(...options.pauseMs);
+      const holdStart = Date.now();
+      while (!stopping && options.holdWhile && (await options.holdWhile().catch(() => false)))
+        await sleep(1000);
+      held += Date.now() - holdStart;
+      if (stopping) break;
       const description = `fault edit ${++sequence}`;
       const attempts = await patchUntilAcknowledged(
         `/api/dcim/sites/${root.siteId}/`,
@@ -91,6 +105,7 @@ export function startEditors(options: EditorsOptions): RunningEditors {
     edits,
     finalDescription,
     reachedMax,
+    heldMs: () => held,
     stop: async () => {
       stopping = true;
       await running;

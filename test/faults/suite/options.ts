@@ -62,6 +62,14 @@ export function faultRunOptions(
       int(env, 'UNICOP_FAULT_EDIT_PAUSE_MIN_MS', 6000),
       int(env, 'UNICOP_FAULT_EDIT_PAUSE_MAX_MS', 14_000),
     ],
+    // At most one root waiting per reconcile slot: the editors pause above it (a closed loop, so a
+    // loaded machine's slower AWX jobs slow the edits instead of growing a queue the probe waits in;
+    // session 9's run beside other work: AWX jobs of 70 s, the probe 4 min behind the backlog).
+    maxBacklog: int(
+      env,
+      'UNICOP_FAULT_MAX_BACKLOG',
+      int(env, 'UNICOP_FAULT_WORKERS', 3) * int(env, 'UNICOP_FAULT_CONCURRENCY', 2),
+    ),
     // Some editing between faults, so each fault hits runs in every phase.
     gapMs: [int(env, 'UNICOP_FAULT_GAP_MIN_MS', 3000), int(env, 'UNICOP_FAULT_GAP_MAX_MS', 10_000)],
     // Down long enough for edits, deliveries and lease renewals to hit the hole.

@@ -21,7 +21,7 @@ import { topics } from '../../../core/events/catalogue.js';
 import { NetboxUnavailableError } from '../../../core/netbox/rest.js';
 import { terminalRunStates } from '../../../core/runs/state-machine.js';
 import { redisEpochKey } from '../../../workers/sweeper/sweeper.js';
-import { takeRealAwx } from '../../support/awx.js';
+import { type AwxJobRecord, takeRealAwx } from '../../support/awx.js';
 import { positionGroupAtEnd } from '../../support/kafka.js';
 import { netbox } from '../../support/netbox.js';
 import { stack, stackFact } from '../../support/stack.js';
@@ -44,6 +44,8 @@ export interface FaultRunOptions {
   concurrency: number;
   editors: number;
   editPauseMs: [number, number];
+  /** Editors wait while more roots than this are out of sync (see startEditors' holdWhile). */
+  maxBacklog: number;
   gapMs: [number, number];
   downMs: [number, number];
   leaseTtlSeconds: number;
@@ -68,6 +70,21 @@ export interface Recovery {
   /** Service back → every run open at the kill ended (null: not within the cap). */
   openRunsEndedMs: number | null;
   openRuns: number;
+  /**
+   * Where the probe edit's time went (null: not reconciled, or its run not readable): edit → its run
+   * record started (NetBox's webhook, bridge, resolver, dispatcher, the wait for a reconcile slot);
+   * → its AWX job started (UNICOP's launch and AWX's own pending/waiting); the AWX job itself; its
+   * end → the run finished in NetBox (UNICOP following and writing the outcome). Wall clock of one
+   * machine (NetBox's and AWX's timestamps, this process's for the edit).
+   */
+  probeParts: ProbeParts | null;
+}
+
+export interface ProbeParts {
+  toRunStartMs: number;
+  toAwxStartMs: number;
+  awxMs: number;
+  toRunEndMs: number;
 }
 
 export interface FaultRunReport {
@@ -110,11 +127,39 @@ interface RootState {
   /** The current hash is not recomputed since the last change yet (plugin decision 0043). */
   hash_stale: boolean;
   last_reconciled_hash: string;
+  last_run: { started: string | null; finished: string | null; awx_job_id: number | null } | null;
+}
+
+/** The probe's last run split at its AWX job's start and end (see Recovery.probeParts). */
+function probeParts(
+  editAt: number,
+  run: RootState['last_run'],
+  job: AwxJobRecord | undefined,
+): ProbeParts | null {
+  if (!run?.started || !run.finished || !job?.started || !job.finished) return null;
+  const [runStart, awxStart, awxEnd, runEnd] = [run.started, job.started, job.finished, run.finished].map(
+    (t) => Date.parse(t),
+  ) as [number, number, number, number];
+  return {
+    toRunStartMs: runStart - editAt,
+    toAwxStartMs: awxStart - runStart,
+    awxMs: awxEnd - awxStart,
+    toRunEndMs: runEnd - awxEnd,
+  };
 }
 
 /** The root's reconciled hash is its current one, and that current hash is not stale. */
 const inSync = (state: RootState | undefined) =>
   state !== undefined && !state.hash_stale && state.current_hash === state.last_reconciled_hash;
+
+/** How many of the sites' roots (`anchor_id=…&…`) are not in sync now. */
+async function rootsOutOfSync(anchorQuery: string): Promise<number> {
+  const page = await netbox<{ results: RootState[] }>(
+    'GET',
+    `/api/plugins/unicop/roots/?kind=site&${anchorQuery}&fields=key,current_hash,hash_stale,last_reconciled_hash`,
+  );
+  return page.results.filter((r) => !inSync(r)).length;
+}
 
 async function rootState(key: string): Promise<RootState | undefined> {
   const page = await netbox<{ results: RootState[] }>(
@@ -317,12 +362,16 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       `${options.roots} roots and a probe root made (${roots[0]?.rootKey} …); bridge at ${unicop.bridgeUrl}, ${options.workers} workers processes`,
     );
 
+    const siteIds = roots.map((r) => `anchor_id=${r.siteId}`).join('&');
     const editors = startEditors({
       roots,
       editors: options.editors,
       pauseMs: options.editPauseMs,
       random: editRandom,
       maxEdits: options.edits ?? Number.MAX_SAFE_INTEGER,
+      // Closed loop: no new edit while more of the run's roots wait for a run than there are reconcile
+      // slots, so a probe edit waits for a slot, not behind a backlog the machine cannot clear.
+      holdWhile: async () => (await rootsOutOfSync(siteIds)) > options.maxBacklog,
     });
     let editsDone = false;
     void editors.reachedMax.then(() => {
@@ -399,6 +448,17 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
         probeReconciled().catch(() => null),
         openRunsEnded().catch(() => null),
       ]);
+      const editAt = probeEdited.at(-1)?.at ?? backAt;
+      const parts =
+        editReconciledMs === null
+          ? null
+          : await rootState(probe.rootKey)
+              .then(async (state) => {
+                const jobId = state?.last_run?.awx_job_id;
+                const job = jobId ? (await awx.jobs()).find((j) => j.id === jobId) : undefined;
+                return probeParts(editAt, state?.last_run ?? null, job);
+              })
+              .catch(() => null);
       const recovery = {
         kind: fault.kind,
         target: fault.target,
@@ -408,14 +468,21 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
         editReconciledMs,
         openRunsEndedMs,
         openRuns: open.length,
+        probeParts: parts,
       };
       recoveries.push(recovery);
       say(
         `  ${fault.kind}: back after ${backMs} ms; new edit reconciled ${editReconciledMs ?? 'NOT'} ms after; ${open.length} open runs ended ${openRunsEndedMs ?? 'NOT'} ms after (edits so far ${editors.edits.length})`,
       );
+      if (parts)
+        say(
+          `    probe edit → run started ${parts.toRunStartMs} ms → AWX job started ${parts.toAwxStartMs} ms → AWX job ${parts.awxMs} ms → run finished ${parts.toRunEndMs} ms`,
+        );
     }
     await editors.stop();
-    say(`${editors.edits.length} edits acknowledged by NetBox; waiting for quiet`);
+    say(
+      `${editors.edits.length} edits acknowledged by NetBox (editors held ${Math.round(editors.heldMs() / 1000)} s by the backlog); waiting for quiet`,
+    );
 
     // Quiet: every root reconciled at NetBox's current state, no run open, no AWX job of ours running.
     const quietMs = await until(

@@ -157,7 +157,7 @@ export class OwnIntents {
     if (intent.cause.kind === 'change') {
       const first = this.takenFor.get(changeId) ?? intent.intentId;
       this.takenFor.set(changeId, first);
-      if (first !== intent.intentId) return false; // the same record delivered again is still taken
+      if (first !== intent.intentId) return false; // the first, delivered again, is still taken
     }
     this.takenIds.add(intent.intentId);
     return true;

@@ -104,6 +104,20 @@ export class UnicopProcess {
     return this.lines.some((line) => line.includes(text));
   }
 
+  /** A workers stage's start-up time in this incarnation (its 'stage started' line), if logged yet. */
+  stageStartedMs(stage: string): number | undefined {
+    for (const line of this.lines) {
+      if (!line.includes('"stage started"')) continue;
+      try {
+        const entry = JSON.parse(line) as { stage?: string; ms?: number };
+        if (entry.stage === stage && typeof entry.ms === 'number') return entry.ms;
+      } catch {
+        // not a JSON line
+      }
+    }
+    return undefined;
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.running) return;
     this.expectingExit = true;

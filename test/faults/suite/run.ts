@@ -65,6 +65,11 @@ export interface Recovery {
   downMs: number;
   /** Restart begun → the service answers (bridge /readyz; workers: every stage running). */
   backMs: number;
+  /**
+   * Workers only: process start → its reconcile worker taking jobs (the 'stage started' line; issue
+   * #14 item 1 asks ≤ 2 s). The resolver and dispatcher join their Kafka groups after it.
+   */
+  reconcilerStartedMs: number | null;
   /** Service back → a new edit of the probe root reconciled (null: not within the cap). */
   editReconciledMs: number | null;
   /** Service back → every run open at the kill ended (null: not within the cap). */
@@ -469,11 +474,16 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
         openRunsEndedMs,
         openRuns: open.length,
         probeParts: parts,
+        reconcilerStartedMs: fault.kind === 'workers' ? (victim?.stageStartedMs('reconciler') ?? null) : null,
       };
       recoveries.push(recovery);
       say(
         `  ${fault.kind}: back after ${backMs} ms; new edit reconciled ${editReconciledMs ?? 'NOT'} ms after; ${open.length} open runs ended ${openRunsEndedMs ?? 'NOT'} ms after (edits so far ${editors.edits.length})`,
       );
+      if (recovery.reconcilerStartedMs !== null)
+        say(
+          `    its reconcile worker took jobs ${recovery.reconcilerStartedMs} ms after the process started`,
+        );
       if (parts)
         say(
           `    probe edit → run started ${parts.toRunStartMs} ms → AWX job started ${parts.toAwxStartMs} ms → AWX job ${parts.awxMs} ms → run finished ${parts.toRunEndMs} ms`,

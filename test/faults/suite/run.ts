@@ -368,6 +368,15 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
     );
 
     const siteIds = roots.map((r) => `anchor_id=${r.siteId}`).join('&');
+    // New sites are new roots, each reconciled once: the faults begin when that is done, so the
+    // editors' closed loop (below) starts from an empty backlog instead of waiting it out.
+    const firstSyncMs = await until(
+      "the run's roots reconciled once",
+      options.capMs.quiet,
+      async () => (await rootsOutOfSync(siteIds)) === 0,
+      2000,
+    );
+    say(`the run's roots reconciled once ${Math.round(firstSyncMs / 1000)} s after they were made`);
     const editors = startEditors({
       roots,
       editors: options.editors,

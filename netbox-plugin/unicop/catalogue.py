@@ -12,8 +12,10 @@ that binds a member to an anchor:
   VRF (null VRF = global table). An IP inside nested prefixes belongs to every enclosing prefix.
 
 Each relation answers two questions: members_of(anchor) -> queryset (snapshot), and
-anchor_ids_for(fields) -> anchor ids (resolver), where `fields` is a plain dict read from the
-database, a webhook's `data` (REST shape: nested {id: …}) or a changelog snapshot (ids).
+anchor_ids_for_each(states) -> the anchor ids of each state (resolver), where a state is a plain
+dict of fields read from the database, a webhook's `data` (REST shape: nested {id: …}) or a
+changelog snapshot (ids). A relation answers for a whole batch of states with a bounded number of
+queries (fk: none; prefix_contains: one), never one per state (docs/decisions/0046).
 """
 
 import re
@@ -23,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import netaddr
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Q
+from django.db import connection
 
 DRIFT_MODES = ('off', 'detect', 'remediate')
 TEMPLATE_TYPES = ('job', 'workflow')
@@ -108,9 +110,10 @@ class ForeignKeyRelation:
     def members_of(self, anchor):
         return self.member_model.objects.filter(**{f'{self.field_name}_id': anchor.pk})
 
-    def anchor_ids_for(self, fields):
-        ref = _ref(fields.get(self.field_name, fields.get(f'{self.field_name}_id')))
-        return {ref} if ref is not None else set()
+    def anchor_ids_for_each(self, states):
+        """The anchor of each state is its foreign key: no query."""
+        refs = (_ref(fields.get(self.field_name, fields.get(f'{self.field_name}_id'))) for fields in states)
+        return [{ref} if ref is not None else set() for ref in refs]
 
     def db_fields(self):
         return (f'{self.field_name}_id',)
@@ -143,19 +146,40 @@ class PrefixContainsRelation:
             )
         return self.member_model.objects.filter(vrf_id=anchor.vrf_id, address__host_between=bounds)
 
-    def anchor_ids_for(self, fields):
-        vrf = _ref(fields.get('vrf', fields.get('vrf_id')))
+    def _span(self, fields):
+        """(vrf id, first address, last address) of an address or range, or None without addresses."""
         if self.is_range:
             start, end = _host(fields.get('start_address')), _host(fields.get('end_address'))
-            if start is None or end is None:
-                return set()
-            cond = Q(prefix__net_contains_or_equals=str(start)) & Q(prefix__net_contains_or_equals=str(end))
         else:
-            host = _host(fields.get('address'))
-            if host is None:
-                return set()
-            cond = Q(prefix__net_contains_or_equals=str(host))
-        return set(self.anchor_model.objects.filter(cond, vrf_id=vrf).values_list('pk', flat=True))
+            start = end = _host(fields.get('address'))
+        if start is None or end is None:
+            return None
+        return (_ref(fields.get('vrf', fields.get('vrf_id'))), str(start), str(end))
+
+    def anchor_ids_for_each(self, states):
+        """The prefixes of each state's VRF (null: the global table) that contain its address, or both
+        bounds of its range: one query for every distinct span of the batch, which the prefixes' GiST
+        index (NetBox's ipam_prefix_gist_idx) answers span by span."""
+        spans = [self._span(fields) for fields in states]
+        distinct = list(dict.fromkeys(span for span in spans if span is not None))
+        found = {}
+        if distinct:
+            # The anchor is ipam.prefix (checked in __init__): NetBox's table ipam_prefix.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    'SELECT q.i, p.id FROM unnest(%s::integer[], %s::bigint[], %s::inet[], %s::inet[]) '
+                    'AS q(i, vrf, first, last) JOIN ipam_prefix p ON p.prefix >>= q.first '
+                    'AND p.prefix >>= q.last AND p.vrf_id IS NOT DISTINCT FROM q.vrf',
+                    [
+                        list(range(len(distinct))),
+                        [vrf for vrf, _, _ in distinct],
+                        [first for _, first, _ in distinct],
+                        [last for _, _, last in distinct],
+                    ],
+                )
+                for i, anchor_id in cursor.fetchall():
+                    found.setdefault(distinct[i], set()).add(anchor_id)
+        return [set(found.get(span, ())) if span is not None else set() for span in spans]
 
     def db_fields(self):
         return ('vrf_id', 'start_address', 'end_address') if self.is_range else ('vrf_id', 'address')

@@ -19,46 +19,75 @@ from .snapshot import read_snapshot
 EVENTS = ('created', 'updated', 'deleted')
 
 
-def _current_fields(model, object_id, rules):
-    names = {'pk'}
-    for _kind, rule in rules:
-        names.update(rule.relation.db_fields())
-    return model._base_manager.filter(pk=object_id).values(*sorted(names)).first()
+def _root_keys_each(objects):
+    """Root keys of each object, given as (type `app.model`, id, its known states: dicts of fields).
+    One call of each member rule's relation for all the objects of its type: the queries are bounded
+    by the catalogue, not by the number of objects (docs/decisions/0046)."""
+    cat = catalogue()
+    keys = [set() for _ in objects]
+    by_type = {}
+    for i, (object_type, object_id, states) in enumerate(objects):
+        if object_id is not None:
+            keys[i].update(kind.key_for(object_id) for kind in cat.by_anchor.get(object_type, ()))
+        by_type.setdefault(object_type, []).extend((i, state) for state in states if state)
+    for object_type, states in by_type.items():
+        for kind, rule in cat.by_member.get(object_type, ()):
+            anchor_ids = rule.relation.anchor_ids_for_each([state for _, state in states])
+            for (i, _), ids in zip(states, anchor_ids, strict=True):
+                keys[i].update(kind.key_for(a) for a in ids)
+    return keys
 
 
 def root_keys_for_states(object_type, object_id, states):
     """Root keys of an object (type `app.model`, id) given its known states (dicts of fields)."""
-    cat = catalogue()
-    keys = set()
-    if object_id is not None:
-        keys.update(kind.key_for(object_id) for kind in cat.by_anchor.get(object_type, ()))
-    for kind, rule in cat.by_member.get(object_type, ()):
-        for state in states:
-            if state:
-                keys.update(kind.key_for(a) for a in rule.relation.anchor_ids_for(state))
-    return keys
+    return _root_keys_each([(object_type, object_id, states)])[0]
 
 
-def resolve_change(change):
-    """Root keys one webhook change touches (docs/plugin-api.md, Resolver), sorted."""
-    object_type = change['object_type'].lower()
-    cat = catalogue()
-    rules = cat.by_member.get(object_type, ())
-    if not rules and object_type not in cat.by_anchor:
-        return []
-    object_id = change.get('object_id')
-    states = []
-    if change['event'] != 'deleted' and rules:
+def _current_rows(cat, changes):
+    """{object type: {id: fields}}: the database's row of each changed member object not deleted, read
+    in one query per object type (only the fields its rules read)."""
+    ids = {}
+    for change in changes:
+        object_type = change['object_type'].lower()
+        if change['event'] != 'deleted' and cat.by_member.get(object_type):
+            ids.setdefault(object_type, set()).add(change.get('object_id'))
+    rows = {}
+    for object_type, object_ids in ids.items():
+        rules = cat.by_member[object_type]
+        names = {'pk'}
+        for _kind, rule in rules:
+            names.update(rule.relation.db_fields())
         model = rules[0][1].model
-        current = _current_fields(model, object_id, rules)
-        # Gone since the event (deleted meanwhile): fall back to what the webhook carried.
-        states.append(current if current is not None else (change.get('postchange') or change.get('data')))
-    else:
-        states.append(change.get('data'))
-    states.append(change.get('prechange'))
-    if change['event'] == 'deleted':
-        states.append(change.get('postchange'))
-    return sorted(root_keys_for_states(object_type, object_id, states))
+        found = model._base_manager.filter(pk__in=sorted(object_ids)).values(*sorted(names))
+        rows[object_type] = {row['pk']: row for row in found}
+    return rows
+
+
+def resolve_changes(changes):
+    """Root keys each webhook change touches (docs/plugin-api.md, Resolver), sorted, in the order of the
+    changes. A created or updated member is resolved from its row now (a move also touches what its
+    prechange says); a deleted one from what the webhook carried. The batch costs one query per member
+    object type and one per prefix_contains rule, whatever its size (docs/decisions/0046)."""
+    cat = catalogue()
+    current = _current_rows(cat, changes)
+    objects = []
+    for change in changes:
+        object_type = change['object_type'].lower()
+        object_id = change.get('object_id')
+        if not cat.by_member.get(object_type) and object_type not in cat.by_anchor:
+            objects.append((object_type, None, []))
+            continue
+        if change['event'] != 'deleted' and object_type in current:
+            row = current[object_type].get(object_id)
+            # Gone since the event (deleted meanwhile): fall back to what the webhook carried.
+            states = [row if row is not None else (change.get('postchange') or change.get('data'))]
+        else:
+            states = [change.get('data')]
+        states.append(change.get('prechange'))
+        if change['event'] == 'deleted':
+            states.append(change.get('postchange'))
+        objects.append((object_type, object_id, states))
+    return [sorted(keys) for keys in _root_keys_each(objects)]
 
 
 def root_keys_for_instance(instance, before=None):

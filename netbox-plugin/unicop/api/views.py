@@ -19,7 +19,7 @@ from .. import leases, run_states, runs
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
 from ..models import ReconciliationRun, Root
-from ..roots import current_snapshot, resolve_change
+from ..roots import current_snapshot, resolve_changes
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -200,7 +200,7 @@ class ResolveView(APIView):
         s = serializers.ResolveRequestSerializer(data=request.data)
         if not s.is_valid():
             raise ValidationError(_flatten_errors(s.errors))
-        results = [{'root_keys': resolve_change(change)} for change in s.validated_data['changes']]
+        results = [{'root_keys': keys} for keys in resolve_changes(s.validated_data['changes'])]
         return Response({'results': results})
 
 

@@ -2,13 +2,18 @@
 the database for created/updated plus the prechange state (an IP moving between prefixes touches both
 roots; a device moving between sites touches both), from data/prechange for deleted objects; an anchor
 belongs to its own root; unknown object types give []; malformed entries give 400 naming index and
-field; more than 500 changes are refused; the view permission on roots is required."""
+field; more than 500 changes are refused; the view permission on roots is required. A batch is
+answered as each of its changes would be alone, with a number of SQL queries that does not grow with
+the batch (one read per member object type, one per prefix_contains rule: docs/decisions/0046)."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from ipam.models import VRF, IPAddress, Prefix
 from rest_framework import status
 from utilities.testing import APITestCase
 
+from ..roots import resolve_changes
 from .fixtures import make_device, make_site
 
 URL = reverse('plugins-api:unicop-api:resolve')
@@ -193,6 +198,108 @@ class ResolverTestCase(APITestCase):
                 [],
             ],
         )
+
+
+class ResolverBatchTestCase(APITestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.vrf = VRF.objects.create(name='blue')
+        cls.p1 = Prefix.objects.create(prefix='10.20.1.0/24')
+        cls.p2 = Prefix.objects.create(prefix='10.20.2.0/24')
+        cls.outer = Prefix.objects.create(prefix='10.20.0.0/16')
+        cls.p1_blue = Prefix.objects.create(prefix='10.20.1.0/24', vrf=cls.vrf)
+        cls.site1 = make_site('Tromso')
+        cls.site2 = make_site('Bodo')
+        cls.ips = [
+            IPAddress.objects.create(
+                address=f'10.20.{1 + n % 2}.{10 + n}/24', vrf=cls.vrf if n % 5 == 0 else None
+            )
+            for n in range(40)
+        ]
+        cls.device = make_device(cls.site1, 'sw9')
+
+    def setUp(self):
+        super().setUp()
+        self.add_permissions('unicop.view_root')
+
+    def ip_changes(self, count):
+        """Updates of `count` addresses, each also naming where it was before (another prefix)."""
+        return [
+            {
+                'object_type': 'ipam.ipaddress',
+                'object_id': ip.pk,
+                'event': 'updated',
+                'prechange': {'address': f'10.20.{2 - n % 2}.{10 + n}/24', 'vrf': None},
+            }
+            for n, ip in enumerate(self.ips[:count])
+        ]
+
+    def mixed_changes(self):
+        return [
+            *self.ip_changes(6),
+            {
+                'object_type': 'ipam.ipaddress',
+                'object_id': 424244,
+                'event': 'deleted',
+                'data': {'address': '10.20.1.99/24', 'vrf': {'id': self.vrf.pk}},
+            },
+            {
+                'object_type': 'ipam.ipaddress',
+                'object_id': 424245,
+                'event': 'updated',
+                'postchange': {'address': '10.20.2.99/24', 'vrf': None},
+            },
+            {
+                'object_type': 'ipam.iprange',
+                'object_id': 6,
+                'event': 'deleted',
+                'data': {'start_address': '10.20.1.10/24', 'end_address': '10.20.2.20/24', 'vrf': None},
+            },
+            {
+                'object_type': 'dcim.device',
+                'object_id': self.device.pk,
+                'event': 'updated',
+                'prechange': {'site': self.site2.pk},
+            },
+            {'object_type': 'dcim.site', 'object_id': self.site1.pk, 'event': 'updated'},
+            {'object_type': 'ipam.prefix', 'object_id': self.p2.pk, 'event': 'created'},
+            {'object_type': 'circuits.provider', 'object_id': 1, 'event': 'created'},  # in no kind
+            {'object_type': 'ipam.ipaddress', 'object_id': self.ips[0].pk, 'event': 'updated'},  # again
+        ]
+
+    def test_batch_answers_each_change_as_alone(self):
+        changes = self.mixed_changes()
+        alone = [resolve_changes([change])[0] for change in changes]
+        self.assertEqual(resolve_changes(changes), alone)
+        # A few answers pinned, so "as alone" is not vacuous.
+        # In blue now, in the global table before.
+        self.assertEqual(alone[0], sorted(f'prefix/{p.pk}' for p in (self.p1_blue, self.p2, self.outer)))
+        self.assertEqual(alone[1], sorted(f'prefix/{p.pk}' for p in (self.p1, self.p2, self.outer)))
+        self.assertEqual(alone[6], [f'prefix/{self.p1_blue.pk}'])
+        self.assertEqual(alone[7], sorted(f'prefix/{p.pk}' for p in (self.p2, self.outer)))
+        self.assertEqual(alone[8], [f'prefix/{self.outer.pk}'])  # a range across two /24s
+        self.assertEqual(alone[9], sorted(f'site/{s.pk}' for s in (self.site1, self.site2)))
+        self.assertEqual(alone[11], [f'prefix/{self.p2.pk}'])
+        self.assertEqual(alone[12], [])
+
+    def test_queries_do_not_grow_with_the_batch(self):
+        # 40 moved addresses: one read of their rows, one containment query for all their spans.
+        with self.assertNumQueries(2):
+            resolve_changes(self.ip_changes(40))
+        # Every member type and relation at once: rows of addresses and devices (2), containment of
+        # addresses and of ranges (2); fk and anchors need none.
+        with self.assertNumQueries(4):
+            resolve_changes(self.mixed_changes())
+
+    def test_endpoint_queries_do_not_grow_with_the_batch(self):
+        def queries(changes):
+            with CaptureQueriesContext(connection) as captured:
+                response = self.client.post(URL, {'changes': changes}, format='json', **self.header)
+            self.assertHttpStatus(response, status.HTTP_200_OK)
+            return len(captured.captured_queries)
+
+        queries(self.ip_changes(1))  # the token's and the user's first reads are cached after it
+        self.assertEqual(queries(self.ip_changes(40)), queries(self.ip_changes(1)))
 
 
 class ResolverBadInputTestCase(APITestCase):

@@ -92,7 +92,7 @@ const organizationName = 'UNICOP';
 const eeName = 'unicop-ee';
 const inventoryName = 'unicop-local';
 const projectName = 'unicop-playbooks';
-const notificationName = 'unicop-bridge';
+export const notificationName = 'unicop-bridge';
 
 export class AwxBootstrapError extends Error {
   override readonly name = 'AwxBootstrapError';

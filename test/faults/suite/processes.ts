@@ -154,14 +154,25 @@ export function processReady(p: UnicopProcess): boolean {
   return p.running && p.said(p.name === 'bridge' ? 'the bridge is ready' : 'workers running');
 }
 
+/** Whether nothing listens on this port of 127.0.0.1 now (a listen there succeeds). */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.on('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 export async function spawnUnicop(options: {
   dir: string;
   workers: number;
+  /** The bridge's port (default: one the OS picks). */
+  bridgePort?: number;
   env: Record<string, string>;
   bridgeEnv: Record<string, string>;
   workersEnv: Record<string, string>;
 }): Promise<SpawnedUnicop> {
-  const port = await freePort();
+  const port = options.bridgePort ?? (await freePort());
   const bridge = new UnicopProcess(
     'bridge',
     'bridge',

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
+import { notificationName } from '../../../core/awx/bootstrap.js';
 import { repoRoot, resolveSecret } from '../../../core/config.js';
 import { consumerGroups } from '../../../core/event-log/groups.js';
 import { topics } from '../../../core/events/catalogue.js';
@@ -27,7 +28,7 @@ import { netbox } from '../../support/netbox.js';
 import { stack, stackFact } from '../../support/stack.js';
 import { type CheckResult, checkInvariants, topicEnds } from './checker.js';
 import { type FaultRoot, patchUntilAcknowledged, startEditors } from './generator.js';
-import { processReady, type SpawnedUnicop, spawnUnicop } from './processes.js';
+import { portFree, processReady, type SpawnedUnicop, spawnUnicop } from './processes.js';
 import { type FaultKind, faultSchedule, type ScheduledFault, seededRandom } from './schedule.js';
 import { isServiceFault, killService, restartService, serviceHealthy } from './services.js';
 
@@ -156,6 +157,22 @@ function probeParts(
 /** The root's reconciled hash is its current one, and that current hash is not stale. */
 const inSync = (state: RootState | undefined) =>
   state !== undefined && !state.hash_stale && state.current_hash === state.last_reconciled_hash;
+
+/**
+ * The port of the bridge real AWX notifies (the notification template `awx bootstrap` made, which the
+ * stack's templates carry; on 127.0.0.1 only), if any.
+ */
+async function awxNotificationPort(url: string, token: string): Promise<number | undefined> {
+  const res = await fetch(`${url}/api/v2/notification_templates/?name=${notificationName}`, {
+    headers: { authorization: `Bearer ${token}` },
+  }).catch(() => undefined);
+  if (!res?.ok) return undefined;
+  const page = (await res.json()) as { results: { notification_configuration?: { url?: string } }[] };
+  const target = page.results[0]?.notification_configuration?.url;
+  if (!target) return undefined;
+  const parsed = new URL(target);
+  return parsed.hostname === '127.0.0.1' && parsed.port ? Number(parsed.port) : undefined;
+}
 
 /** How many of the sites' roots (`anchor_id=…&…`) are not in sync now. */
 async function rootsOutOfSync(anchorQuery: string): Promise<number> {
@@ -336,11 +353,24 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
     UNICOP_NETBOX_URL: stack.netboxUrl(),
     UNICOP_NETBOX_TOKEN: stack.netboxToken(),
   };
+  // Real AWX notifies one bridge address (scripts/stack.d/awx.sh); the run's bridge takes it when free,
+  // so runs are woken by AWX's notifications as in production, not only by polling.
+  const notified = await awxNotificationPort(awx.url, awx.token);
+  const bridgePort = notified !== undefined && (await portFree(notified)) ? notified : undefined;
+  say(
+    bridgePort === undefined
+      ? `AWX notifies ${notified === undefined ? 'no bridge' : `port ${notified}, which is taken`}: runs follow their AWX jobs by polling alone`
+      : `the run's bridge takes port ${bridgePort}, where AWX sends its notifications`,
+  );
   const unicop: SpawnedUnicop = await spawnUnicop({
     dir: logDir,
     workers: options.workers,
+    ...(bridgePort === undefined ? {} : { bridgePort }),
     env: common,
-    bridgeEnv: { UNICOP_WEBHOOK_SECRETS: webhookSecret },
+    bridgeEnv: {
+      UNICOP_WEBHOOK_SECRETS: webhookSecret,
+      UNICOP_AWX_WEBHOOK_SECRET: stackFact('UNICOP_AWX_REAL_WEBHOOK_SECRET'), // file: reference
+    },
     workersEnv: {
       UNICOP_AWX_URL: stackFact('UNICOP_AWX_REAL_URL'),
       UNICOP_AWX_TOKEN: stackFact('UNICOP_AWX_REAL_TOKEN'), // a file: reference, resolved by the process

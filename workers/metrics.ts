@@ -260,7 +260,7 @@ export function measuredReconciler(reconciler: Reconciler, metrics: WorkerMetric
 export function countingLeaseRenewals(store: RunStore, metrics: WorkerMetrics): RunStore {
   return {
     findRoot: (key) => store.findRoot(key),
-    acquireLease: (id, holder, ttl) => store.acquireLease(id, holder, ttl),
+    acquireLease: (id, holder, ttl, options) => store.acquireLease(id, holder, ttl, options),
     renewLease: async (id, token, ttl) => {
       try {
         const lease = await store.renewLease(id, token, ttl);

@@ -187,11 +187,21 @@ export class PluginClient {
     return this.http.call('get', '/api/plugins/unicop/roots/{id}/snapshot/', { path: { id: rootId } });
   }
 
-  /** Takes the root's lease; a PluginConflictError while another holder's lease is live or the root is frozen. */
-  acquireLease(rootId: number, holder: string, ttlSeconds: number): Promise<RootLease> {
+  /**
+   * Takes the root's lease; a PluginConflictError while another holder's lease is live or the root is
+   * frozen. With `context`, the answer also carries what a reconciler reads next — the root's last run
+   * and last reconciled hash, its open runs and its snapshot, read once the lease was taken — in
+   * place of three more requests (docs/decisions/0045).
+   */
+  acquireLease(
+    rootId: number,
+    holder: string,
+    ttlSeconds: number,
+    options: { context?: boolean } = {},
+  ): Promise<RootLease> {
     return this.http.call('post', '/api/plugins/unicop/roots/{id}/lease/', {
       path: { id: rootId },
-      body: { holder, ttl_seconds: ttlSeconds },
+      body: { holder, ttl_seconds: ttlSeconds, context: options.context === true },
     });
   }
 

@@ -292,10 +292,16 @@ export interface components {
             holder: string;
             /** Format: date-time */
             expires_at: string;
+            last_reconciled_hash?: string;
+            last_run?: components["schemas"]["LastRun"] | null;
+            open_runs?: components["schemas"]["ReconciliationRun"][];
+            snapshot?: components["schemas"]["RootSnapshot"];
         };
         LeaseAcquireRequest: {
             holder: string;
             ttl_seconds: number;
+            /** @default false */
+            context: boolean;
         };
         LeaseConflict: {
             detail: string;

@@ -6,6 +6,10 @@
  *   skip if the hash is already reconciled → change window (wait, visibly) → run record →
  *   launch and follow (follow.ts) → outcome and retry (outcome.ts) → release the lease.
  *
+ * The lease is asked for with its context: its answer carries the root's open runs, snapshot and last
+ * reconciled hash, read by NetBox once the lease is taken, so a run with nothing to adopt makes one
+ * request where it made four (docs/decisions/0045).
+ *
  * What to do at each point is decide()'s (decide.ts, pure); this driver performs its steps through
  * the ports (ports.ts) and feeds back what it observed. Every transition is an audit event keyed by
  * the root, so `unicop.audit` holds each root's timeline in order; each step is also a line of the
@@ -16,7 +20,13 @@
 import { systemClock } from '../../core/clock.js';
 import { configDefaults } from '../../core/config.js';
 import { uuidv7 } from '../../core/ids.js';
-import { PluginConflictError, type PluginRoot, type PluginRun } from '../../core/plugin/client.js';
+import {
+  PluginConflictError,
+  type RootLease as PluginLease,
+  type PluginRoot,
+  type PluginRun,
+  type RootSnapshot,
+} from '../../core/plugin/client.js';
 import { openRunStates } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
 import { decide } from './decide.js';
@@ -87,11 +97,10 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
   const waiting = await approvalWait(scope, root);
   if (waiting?.kind === 'later') return later(waiting.at, waiting.why, waiting.wakeOn);
   let answer: Extract<Observation, { kind: 'lease' }>['answer'];
+  let taken: PluginLease | null = null;
   try {
-    answer = {
-      kind: 'acquired',
-      token: (await plugin.acquireLease(root.id, options.holder, options.leaseTtlSeconds)).token,
-    };
+    taken = await plugin.acquireLease(root.id, options.holder, options.leaseTtlSeconds, { context: true });
+    answer = { kind: 'acquired', token: taken.token };
   } catch (error) {
     if (!(error instanceof PluginConflictError)) throw error;
     answer = error.frozen
@@ -115,7 +124,7 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
       intentId: job.intentId,
       fencingToken: token,
     });
-    return await underLease(held, job, leasedAt);
+    return await underLease(held, job, leasedAt, leaseContextOf(taken));
   } catch (error) {
     if (error instanceof LeaseLostError || (error instanceof PluginConflictError && lease.lost)) {
       const fenced = decideFor({ kind: 'fence', reason: (error as Error).message });
@@ -138,11 +147,39 @@ async function reconcile(scope: Reconciling, job: ReconcileJobData): Promise<Rec
   }
 }
 
-async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date): Promise<ReconcileResult> {
+/**
+ * What the lease's answer carried when asked for it (docs/decisions/0045): the root's open runs, its
+ * snapshot, last reconciled hash and last run, read by NetBox once the lease was taken — what the
+ * job would otherwise read in three more requests. Null from a plugin that sends none of it.
+ */
+interface LeaseContext {
+  openRuns: PluginRun[];
+  snapshot: RootSnapshot;
+  root: Pick<PluginRoot, 'last_reconciled_hash' | 'last_run'>;
+}
+
+function leaseContextOf(lease: PluginLease | null): LeaseContext | null {
+  if (!lease?.open_runs || !lease.snapshot || lease.last_reconciled_hash === undefined) return null;
+  return {
+    openRuns: lease.open_runs,
+    snapshot: lease.snapshot,
+    root: { last_reconciled_hash: lease.last_reconciled_hash, last_run: lease.last_run ?? null },
+  };
+}
+
+async function underLease(
+  scope: Leased,
+  job: ReconcileJobData,
+  leasedAt: Date,
+  context: LeaseContext | null,
+): Promise<ReconcileResult> {
   const { deps, root, lease, clock, settings } = scope;
-  const { continued, adopted, handedBack } = await adoptOpenRuns(scope);
+  const { continued, adopted, handedBack } = await adoptOpenRuns(scope, context?.openRuns);
   if (handedBack) return handBack(handedBack);
-  const current = await deps.plugin.snapshot(root.id);
+  // No open run was adopted or continued: nothing was written since the lease's answer was read, so
+  // its snapshot and root are current. Otherwise both are read again, after the adoption.
+  const unchanged = context && context.openRuns.length === 0 ? context : null;
+  const current = unchanged?.snapshot ?? (await deps.plugin.snapshot(root.id));
   const snapshotAt = clock.now();
   /** The run's first lines: its lease and the snapshot it converges to. */
   const begin = (): ActiveRun => {
@@ -158,7 +195,7 @@ async function underLease(scope: Leased, job: ReconcileJobData, leasedAt: Date):
     });
     return run;
   };
-  const fresh = (await deps.plugin.findRoot(root.key)) ?? root;
+  const fresh = unchanged?.root ?? (await deps.plugin.findRoot(root.key)) ?? root;
   const step = decide(
     viewOf(null, job.cause),
     {
@@ -260,7 +297,10 @@ async function approvalWait(scope: Reconciling, root: PluginRoot): Promise<Step 
  * this lease's token recorded on it at once, a warning line in its log, `run.resumed` — and
  * launched by this job (docs/decisions/0037). Any other such run is superseded (`skipped`).
  */
-async function adoptOpenRuns(scope: Leased): Promise<{
+async function adoptOpenRuns(
+  scope: Leased,
+  openRuns?: PluginRun[],
+): Promise<{
   continued: ActiveRun | null;
   adopted: ActiveRun[];
   /** An adopted run still awaiting approval, handed back again: the job stops here. */
@@ -269,7 +309,7 @@ async function adoptOpenRuns(scope: Leased): Promise<{
   const { deps, root, lease, clock, settings } = scope;
   let continued: ActiveRun | null = null;
   const adopted: ActiveRun[] = [];
-  for (const record of await deps.plugin.listRuns(root.key, openRunStates)) {
+  for (const record of openRuns ?? (await deps.plugin.listRuns(root.key, openRunStates))) {
     const run = activeRunOf(record);
     let step = decide(
       viewOf(run, run.cause),

@@ -62,12 +62,26 @@ class EveryLastRunFieldAnswered(EveryFieldAnswered):
     target_class = 'unicop.api.serializers.LastRunSerializer'
 
 
+Snapshot = inline_serializer(
+    'RootSnapshot',
+    {
+        'root': s.CharField(),
+        'hash': s.CharField(),
+        'snapshot': s.JSONField(),
+    },
+)
+
 Lease = inline_serializer(
     'Lease',
     {
         'token': s.IntegerField(),
         'holder': s.CharField(),
         'expires_at': s.DateTimeField(),
+        # Only when the lease was asked for with `context: true` (docs/decisions/0045).
+        'last_reconciled_hash': s.CharField(required=False),
+        'last_run': serializers.LastRunSerializer(required=False, allow_null=True),
+        'open_runs': serializers.ReconciliationRunSerializer(many=True, required=False),
+        'snapshot': type(Snapshot)(required=False),
     },
 )
 
@@ -95,15 +109,6 @@ RunWriteConflict = PolymorphicProxySerializer(
     component_name='RunWriteConflict',
     serializers=[LeaseConflict, RunStateConflict],
     resource_type_field_name=None,
-)
-
-Snapshot = inline_serializer(
-    'RootSnapshot',
-    {
-        'root': s.CharField(),
-        'hash': s.CharField(),
-        'snapshot': s.JSONField(),
-    },
 )
 
 lease_conflict = OpenApiResponse(

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from .. import leases, run_states, runs
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
-from ..models import ReconciliationRun, Root
+from ..models import ReconciliationRun, Root, RunStateChoices
 from ..roots import current_snapshot, resolve_changes
 from . import serializers
 from .pagination import KeysetPagination
@@ -107,7 +107,31 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     def lease(self, request, pk=None):
         data = self._valid(serializers.LeaseAcquireSerializer, request)
         root = leases.acquire(self.get_object().pk, data['holder'], data['ttl_seconds'])
-        return Response(_lease_body(root), status=status.HTTP_201_CREATED)
+        body = _lease_body(root)
+        if data['context']:
+            body.update(self._lease_context(request, root.pk))
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _lease_context(self, request, root_pk):
+        """What the holder reads first once the lease is taken — the root's last run and reconciled hash,
+        its open runs (as `GET runs/?root=&state=…` lists them) and its snapshot — read after the lease's
+        transaction committed, as the separate requests would (docs/decisions/0045)."""
+        root = Root.objects.select_related('last_run').get(pk=root_pk)
+        open_runs = (
+            ReconciliationRun.objects.restrict(request.user, 'view')
+            .filter(root=root)
+            .exclude(state__in=RunStateChoices.TERMINAL)
+            .select_related('root')
+            .prefetch_related('tags')[:50]
+        )
+        snap, digest = current_snapshot(root)
+        context = {'request': request}
+        return {
+            'last_reconciled_hash': root.last_reconciled_hash,
+            'last_run': serializers.LastRunSerializer(root.last_run).data if root.last_run else None,
+            'open_runs': serializers.ReconciliationRunSerializer(open_runs, many=True, context=context).data,
+            'snapshot': {'root': root.key, 'hash': digest, 'snapshot': snap},
+        }
 
     @action(detail=True, methods=['post'], url_path='lease/renew')
     def lease_renew(self, request, pk=None):

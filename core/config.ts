@@ -126,6 +126,9 @@ export const configSchema = z.object({
   UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   // … this long apart; unconfirmed, the job pauses and the launch is looked up again on its retry.
   UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  // Partitions of unicop.changes whose batches the resolver handles at once (each partition's own
+  // batches in order); 4 overlaps the plugin call, the append and our own CPU (decision 0046).
+  UNICOP_RESOLVER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   // Reconcile jobs one workers process runs at once (each a different root: one root, one run).
   UNICOP_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   // Root lease TTL; renewed every third of it, so a dead worker's roots are free within a minute.

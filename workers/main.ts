@@ -200,6 +200,7 @@ async function main(): Promise<void> {
               {
                 topic: topics.changes,
                 groupId: consumerGroups.resolver,
+                partitionsConcurrently: config.UNICOP_RESOLVER_CONCURRENCY,
                 onFatal: exitOnFatal('resolver'),
                 ...consumerRetry(config),
               },

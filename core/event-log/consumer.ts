@@ -39,6 +39,12 @@ export interface KafkaEventStreamOptions {
   /** Where the retry waits are timed; the system clock by default. */
   clock?: Clock;
   fromBeginning?: boolean;
+  /**
+   * Partitions whose batches are handled at the same time (kafkajs `partitionsConsumedConcurrently`);
+   * 1 by default: one batch at a time. A partition's own batches are always handled in order, one at
+   * a time, and each is committed after its handler returned.
+   */
+  partitionsConcurrently?: number;
   /** Called when the consumer stopped for good (a non-retriable error); the process should exit. */
   onFatal?: (error: Error) => void;
 }
@@ -75,6 +81,7 @@ export class KafkaEventStream implements EventStream {
     await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 1,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale }) => {
         const records: LogRecord[] = batch.messages.map((m) => ({

@@ -31,7 +31,9 @@ import { netboxRest } from '../core/netbox/rest.js';
 import { startBridge } from '../test/support/bridge.js';
 import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { hookNetboxTo } from '../test/support/pipeline.js';
-import { createSites, deleteSites, netboxBackgroundJobs } from './loop/netbox.js';
+import { redisDatabaseUrl, testRedisDatabases } from '../test/support/stack.js';
+import { removeSites } from './coalesce.js';
+import { createSites, netboxBackgroundJobs } from './loop/netbox.js';
 import { commit, goal, machine, type ScenarioResult } from './scenario-result.js';
 import { percentile, section, sleep, table, until } from './support.js';
 
@@ -39,8 +41,8 @@ const siteCount = Number(process.env.BENCH_DELIVERY_SITES ?? 500);
 const batchSize = Number(process.env.BENCH_DELIVERY_BATCH ?? 50);
 /** RQ workers per pass, the stack's own included. */
 const workerPlan = (process.env.BENCH_DELIVERY_WORKERS ?? '1,2,4').split(',').map(Number);
-/** The bench bridge's Redis database (delivery memory): one no test uses. */
-const bridgeRedisDb = process.env.BENCH_DELIVERY_REDIS_DB ?? '14';
+/** The bench bridge's Redis database (delivery memory): its own (test/support/stack.ts). */
+const bridgeRedisDb = testRedisDatabases.deliveryBench;
 /** Caps, never budgets. */
 const passCapMs = 900_000;
 const drainCapMs = 300_000;
@@ -148,10 +150,9 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
   const sites = await createSites(siteCount);
   const byId = new Map(sites.map((s) => [s.id, s]));
   const secret = randomBytes(24).toString('hex');
-  const redisUrl = (env.UNICOP_REDIS_URL as string).replace(/\/\d*$/, '');
   const bridge = await startBridge({
     UNICOP_WEBHOOK_SECRETS: secret,
-    UNICOP_REDIS_URL: `${redisUrl}/${bridgeRedisDb}`,
+    UNICOP_REDIS_URL: redisDatabaseUrl(bridgeRedisDb),
     UNICOP_LOG_LEVEL: 'info',
   });
   // After the creation: its webhooks are not this bench's to deliver.
@@ -250,7 +251,7 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
     await unhook();
     await consumer.disconnect();
     await bridge.close();
-    await deleteSites(sites);
+    await removeSites(sites);
   }
 
   const p = (xs: number[], q: number) => percentile(xs, q);

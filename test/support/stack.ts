@@ -37,6 +37,8 @@ export const testRedisDatabases = {
   docsScreenshots: 8,
   /** test/workers/metrics.test.ts, its bridge. */
   metrics: 9,
+  /** bench/delivery.ts (npm run bench -- delivery), its bridge. */
+  deliveryBench: 10,
   /** test/cli/root-why-waits.test.ts (UNICOP_TEST_WAITS_DB), its bridge and the production-named queue. */
   rootWhyWaits: 11,
   /** test/cli/status.test.ts, its bridge's empty queue. */

@@ -172,7 +172,7 @@ function whereTimeGoes(results: InstantResult[]): string[] {
         t.count / runs,
         t.totalMs / t.count,
         server ? (server.totalMs / server.count).toFixed(1) : '–',
-        server ? server.totalMs / runs : '–',
+        server ? (t.count / runs) * (server.totalMs / server.count) : '–',
       ]);
     }
     for (const [kind, t] of [...side.rqJobs].sort(([, a], [, b]) => b.count - a.count)) {
@@ -206,10 +206,13 @@ function whereTimeGoes(results: InstantResult[]): string[] {
     accessLog
       ? 'the GIL (the log is turned on only for the bench: bench/loop/netbox-side.ts says how).'
       : 'the GIL (**no access log this run**: bench/loop/netbox-side.ts says how to turn it on).',
-    "RQ jobs: what NetBox's RQ worker ran for the pass (its log, `Successfully completed …`, read after",
+    "RQ jobs: what NetBox's RQ worker ran during the pass (its log, `Successfully completed …`, read after",
     "the queues emptied), per run, with the job's own run time (the fork of a work horse and the",
-    'bookkeeping around it are not in it: they are in the "unattributed" CPU). CPU: the table above,',
-    'per run, in ms. "ms per run" is calls per run × server mean for a call, jobs per run × mean for a job.',
+    'bookkeeping around it are not in it: they are in the "unattributed" CPU). The stack\'s NetBox serves',
+    "other clients too (other suites' workers, the RQ worker's other work): the server times are every",
+    "client's calls to the same endpoint; search-index jobs of run records are only this pass's runs'; other",
+    'jobs, and the CPU table, count everyone\'s. CPU: the table above, per run, in ms. "ms per run" is calls',
+    'per run × server mean for a call, jobs per run × mean for a job.',
     '',
     table(['C', 'item', 'per run', 'client mean ms', 'NetBox mean ms', 'ms per run'], rows),
     '',

@@ -119,7 +119,6 @@ async function runInstantPass(
   // The jobs the pass queued are counted once the RQ worker has run them (their CPU is in the pass's
   // figures only as far as they ran during it).
   await drainBackground();
-  const netboxWork = await netboxSide.stop();
   const seen = intents.flatMap((i) => {
     const outcome = observer.outcomeByIntent.get(i.intentId);
     return outcome ? [{ intentId: i.intentId, outcome }] : [];
@@ -137,6 +136,7 @@ async function runInstantPass(
     if (job?.id && job.processedOn) taken.set(job.id, job.processedOn);
   }
   const runs = await runsById(seen.map((s) => s.outcome.data.runId));
+  const netboxWork = await netboxSide.stop(new Set([...runs.values()].map((r) => r.id)));
   const measures = Object.fromEntries(instantMeasures.map(([, key]) => [key, [] as number[]])) as Record<
     InstantMeasure,
     number[]

@@ -79,14 +79,23 @@ export class NetboxSideTally {
     this.accessFrom = sizeOf(this.accessLogFile);
   }
 
-  /** Reads what was logged since start(); call once NetBox's background queues are empty again. */
-  async stop(): Promise<NetboxSide> {
+  /**
+   * Reads what was logged since start(); call once NetBox's background queues are empty again. The
+   * stack's NetBox serves other clients too: a search-index job of run records only is counted when
+   * it names one of `ownRunIds` (the pass's runs); other jobs are every client's.
+   */
+  async stop(ownRunIds: ReadonlySet<number>): Promise<NetboxSide> {
     const rqJobs = new Map<string, Tally>();
     for (const line of readFrom(rqLog, this.rqFrom).split('\n')) {
       const done = / Successfully completed (.*) job in (\d+:\d+:[\d.]+)s/.exec(line);
       if (!done) continue;
       const [, call = '', duration = '0:0:0'] = done;
-      add(rqJobs, await this.jobKind(call), durationMs(duration));
+      const kind = await this.jobKind(call);
+      if (kind === 'search cache update: unicop.reconciliationrun') {
+        const pks = [...call.matchAll(/\[([\d, ]*)\]/g)].flatMap((m) => (m[1] ?? '').split(',').map(Number));
+        if (!pks.some((pk) => ownRunIds.has(pk))) continue;
+      }
+      add(rqJobs, kind, durationMs(duration));
     }
     const requests = new Map<string, Tally>();
     const accessLog = Boolean(this.accessLogFile && existsSync(this.accessLogFile));

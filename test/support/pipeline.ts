@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Kafka, logLevel } from 'kafkajs';
+import { configDefaults } from '../../core/config.js';
 import { KafkaEventStream, type LogRecord } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import type { EventLog } from '../../core/event-log/port.js';
@@ -72,7 +73,14 @@ export async function startResolverAt(
   const resolver = await startResolver({
     changes: new KafkaEventStream(
       kafka,
-      { topic: topics.changes, groupId, initialBackoffMs: 200, maxBackoffMs: 2000 },
+      {
+        topic: topics.changes,
+        groupId,
+        initialBackoffMs: 200,
+        maxBackoffMs: 2000,
+        // As the workers handle them (UNICOP_RESOLVER_CONCURRENCY's default).
+        partitionsConcurrently: configDefaults.UNICOP_RESOLVER_CONCURRENCY,
+      },
       log,
     ),
     eventLog: options.wrapEventLog ? options.wrapEventLog(eventLog) : eventLog,

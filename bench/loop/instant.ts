@@ -116,13 +116,14 @@ async function runInstantPass(
     end: backgroundAtEnd.queued,
     added: backgroundAtEnd.seen - backgroundAtStart.seen,
   };
-  // The jobs the pass queued are counted once the RQ worker has run them (their CPU is in the pass's
-  // figures only as far as they ran during it).
-  await drainBackground();
+  // The pass's outcomes: those received by its end (the worker goes on until stopLoop()).
   const seen = intents.flatMap((i) => {
     const outcome = observer.outcomeByIntent.get(i.intentId);
     return outcome ? [{ intentId: i.intentId, outcome }] : [];
   });
+  // The jobs the pass queued are counted once the RQ worker has run them (their CPU is in the pass's
+  // figures only as far as they ran during it).
+  await drainBackground();
   const seconds = (Math.max(t0, ...seen.map((s) => s.outcome.receivedAt)) - t0) / 1000;
 
   const jobs = (await doubleOf(loop.back).doubleJobs()).filter(

@@ -32,8 +32,7 @@ import { startBridge } from '../test/support/bridge.js';
 import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { hookNetboxTo } from '../test/support/pipeline.js';
 import { redisDatabaseUrl, testRedisDatabases } from '../test/support/stack.js';
-import { removeSites } from './coalesce.js';
-import { createSites, netboxBackgroundJobs } from './loop/netbox.js';
+import { makeSites, queuedJobs, removeSites } from './coalesce.js';
 import { commit, goal, machine, type ScenarioResult } from './scenario-result.js';
 import { percentile, section, sleep, table, until } from './support.js';
 
@@ -45,7 +44,7 @@ const workerPlan = (process.env.BENCH_DELIVERY_WORKERS ?? '1,2,4').split(',').ma
 const bridgeRedisDb = testRedisDatabases.deliveryBench;
 /** Caps, never budgets. */
 const passCapMs = 900_000;
-const drainCapMs = 300_000;
+const drainCapMs = 120_000;
 
 const title = '## NetBox → bridge delivery: a bulk edit with 1, 2 and 4 RQ workers';
 
@@ -147,7 +146,7 @@ interface PassResult {
 export async function benchDelivery(): Promise<{ section: string; result: ScenarioResult }> {
   const loadAtStart = loadavg().map((n) => n.toFixed(1));
   const env = readStackEnv();
-  const sites = await createSites(siteCount);
+  const sites = await makeSites('bench-delivery', siteCount);
   const byId = new Map(sites.map((s) => [s.id, s]));
   const secret = randomBytes(24).toString('hex');
   const bridge = await startBridge({
@@ -195,10 +194,10 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
       if (!running) process.stderr.write(`delivery: ${workers} RQ workers not all running after 180 s\n`);
       // Start from an idle queue where possible: a backlog would be measured as delivery time.
       const drainFrom = Date.now();
-      let backgroundBefore = (await netboxBackgroundJobs()).queued;
-      while (backgroundBefore > 0 && Date.now() - drainFrom < drainCapMs) {
+      let backgroundBefore = await queuedJobs();
+      while (!(backgroundBefore === 0) && Date.now() - drainFrom < drainCapMs) {
         await sleep(1000);
-        backgroundBefore = (await netboxBackgroundJobs()).queued;
+        backgroundBefore = await queuedJobs();
       }
       const description = `delivery bench ${workers} workers ${randomUUID().slice(0, 8)}`;
       const editedAt = new Map<number, number>();

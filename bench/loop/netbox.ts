@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { PluginRun } from '../../core/plugin/client.js';
 import { netbox } from '../../test/support/netbox.js';
 
-export const siteBatch = 100; // sites per bulk POST or DELETE on /api/dcim/sites/
+/** Sites per bulk POST or DELETE on /api/dcim/sites/ (BENCH_LOOP_SITE_BATCH: smaller on a loaded NetBox). */
+export const siteBatch = Number(process.env.BENCH_LOOP_SITE_BATCH ?? 100);
 
 /** Bulk requests on /api/dcim/sites/ at once: NetBox's gunicorn workers in the stack. */
 export const siteRequestsInParallel = 3;

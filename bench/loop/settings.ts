@@ -58,6 +58,7 @@ export function instantCommand(): string {
       'BENCH_LOOP_LEASE_CONTEXT',
       'BENCH_LOOP_INSTANT_PASS_SECONDS',
       'BENCH_LOOP_ACCESS_LOG',
+      'BENCH_LOOP_SITE_BATCH',
     ],
     'BENCH_LOOP_ONLY=instant npx tsx bench/loop.ts',
   );

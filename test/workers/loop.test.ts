@@ -42,8 +42,10 @@ describe('the reconcile loop, NetBox edit to outcome', () => {
   let own: OwnIntents;
 
   beforeAll(async () => {
-    // stepMs slows the double's jobs (UNICOP_TEST_AWX=double); real AWX ignores it.
-    back = await startBackHalf({ stepMs: 1500 });
+    // stepMs slows the double's jobs (UNICOP_TEST_AWX=double); real AWX ignores it. The approvals
+    // never expire: the test holds a run at one while it edits (real AWX's template is set so for the
+    // test and put back after: a cut-short run of another test once left it at 2 s).
+    back = await startBackHalf({ stepMs: 1500, approvalTimeoutSeconds: 0 });
     front = await startFrontHalf(['tenancy.tenant'], {
       UNICOP_REDIS_URL: redisDatabaseUrl(testRedisDatabases.loop),
     });

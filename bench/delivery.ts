@@ -154,7 +154,9 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
     UNICOP_REDIS_URL: redisDatabaseUrl(bridgeRedisDb),
     UNICOP_LOG_LEVEL: 'info',
   });
-  // After the creation: its webhooks are not this bench's to deliver.
+  // Other rules, read before the bench's own exists; then hooked after the creation (its webhooks
+  // are not this bench's to deliver).
+  const rules = await siteRules();
   const unhook = await hookNetboxTo(bridge.url, secret, ['dcim.site']);
   const kafka = new Kafka({
     clientId: `bench-delivery-${process.pid}`,
@@ -185,7 +187,6 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
   });
   const extra = new ExtraWorkers();
   const baseWorkers = await rqWorkersRunning();
-  const rules = await siteRules();
   const passes: PassResult[] = [];
   try {
     for (const workers of workerPlan) {
@@ -279,8 +280,8 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
     `in bulk PATCHes of ${batchSize} sites (one at a time), delivered by NetBox's RQ workers through an event rule`,
     "and webhook of the bench's own to an in-process bridge (fresh secret; delivery memory in Redis",
     `database ${bridgeRedisDb}). The stack runs ${baseWorkers} RQ worker(s); the others were started for their pass`,
-    'the way `scripts/stack` starts its one, and stopped after it. Enabled event rules sending a',
-    `webhook for an updated site during the run: ${rules.length} (${rules.join(', ') || '—'}) plus the bench's own: NetBox queues`,
+    'the way `scripts/stack` starts its one, and stopped after it. Other enabled event rules sending a',
+    `webhook for an updated site when the bench began: ${rules.length} (${rules.join(', ') || '—'}), besides the bench's own: NetBox queues`,
     "one job per rule and edit, so every other rule's jobs share the workers.",
     '',
     table(

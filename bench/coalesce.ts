@@ -19,15 +19,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { readStackEnv } from '../core/config.js';
-import { netboxRest } from '../core/netbox/rest.js';
 import type { PluginRoot } from '../core/plugin/client.js';
 import { watch } from './loop/observer.js';
 import { type CauseKind, doubleOf, intentMessage, startLoop, stopLoop } from './loop/pipeline.js';
 import { fastPoll } from './loop/settings.js';
 import { CpuByProcess, cpuGroupNames, MemorySampler } from './loop/usage.js';
 import { commit, goal, machine, type ScenarioResult } from './scenario-result.js';
-import { countBy, countsText, percentile, section, sleep, table, until } from './support.js';
+import { countBy, countsText, percentile, section, sleep, stackNetbox, table, until } from './support.js';
 
 const intentCount = Number(process.env.BENCH_COALESCE_INTENTS ?? 10_000);
 const rootCount = Number(process.env.BENCH_COALESCE_ROOTS ?? 100);
@@ -45,10 +43,7 @@ const drainCapMs = 120_000;
 const title = '## Coalescing: a storm of intents over a few roots';
 
 /** NetBox's REST API with a longer timeout than the tests': a bulk PATCH on a loaded NetBox. */
-const nb = () => {
-  const env = readStackEnv();
-  return netboxRest(env.UNICOP_NETBOX_URL as string, env.UNICOP_NETBOX_TOKEN as string, 180_000);
-};
+const nb = stackNetbox(180_000);
 
 /** The plugin's view of each root: last reconciled and current hash, stale or not. */
 async function rootStates(keys: string[]): Promise<Map<string, PluginRoot>> {

@@ -27,14 +27,13 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { readStackEnv, repoRoot } from '../core/config.js';
 import { topics } from '../core/events/catalogue.js';
-import { netboxRest } from '../core/netbox/rest.js';
 import { startBridge } from '../test/support/bridge.js';
 import { positionGroupAtEnd } from '../test/support/kafka.js';
 import { hookNetboxTo } from '../test/support/pipeline.js';
 import { redisDatabaseUrl, testRedisDatabases } from '../test/support/stack.js';
 import { makeSites, queuedJobs, removeSites } from './coalesce.js';
 import { commit, goal, machine, type ScenarioResult } from './scenario-result.js';
-import { percentile, section, sleep, table, until } from './support.js';
+import { percentile, section, sleep, stackNetbox, table, until } from './support.js';
 
 const siteCount = Number(process.env.BENCH_DELIVERY_SITES ?? 500);
 const batchSize = Number(process.env.BENCH_DELIVERY_BATCH ?? 50);
@@ -48,10 +47,8 @@ const drainCapMs = 120_000;
 
 const title = '## NetBox → bridge delivery: a bulk edit with 1, 2 and 4 RQ workers';
 
-const nb = () => {
-  const env = readStackEnv();
-  return netboxRest(env.UNICOP_NETBOX_URL as string, env.UNICOP_NETBOX_TOKEN as string, 180_000);
-};
+/** NetBox's REST API with a longer timeout than the tests': a bulk PATCH on a loaded NetBox. */
+const nb = stackNetbox(180_000);
 
 /** RQ workers NetBox sees running (its /api/status/). */
 async function rqWorkersRunning(): Promise<number> {

@@ -1,6 +1,8 @@
 /** Shared helpers for the benchmarks: percentiles, process memory, markdown tables, waiting, counting. */
 import { readFileSync } from 'node:fs';
 import { sleep } from '../core/clock.js';
+import { readStackEnv } from '../core/config.js';
+import { netboxRest } from '../core/netbox/rest.js';
 
 export function percentile(sortedMs: number[], p: number): number {
   if (sortedMs.length === 0) return Number.NaN;
@@ -69,4 +71,20 @@ export function countsText(m: Map<string, number>): string {
 /** A section's lines joined, runs of blank lines collapsed to one. */
 export function section(lines: string[]): string {
   return lines.filter((line, i, all) => !(line === '' && all[i - 1] === '')).join('\n');
+}
+
+/**
+ * The stack's NetBox REST API (var/stack.env) with the bench's own timeout: bulk calls on a loaded
+ * NetBox outlast the tests' 30 s. Made on first use (a bench module is imported by `npm run bench`
+ * for every scenario, stack or not) and kept.
+ */
+export function stackNetbox(timeoutMs: number): () => ReturnType<typeof netboxRest> {
+  let client: ReturnType<typeof netboxRest> | undefined;
+  return () => {
+    if (!client) {
+      const env = readStackEnv();
+      client = netboxRest(env.UNICOP_NETBOX_URL as string, env.UNICOP_NETBOX_TOKEN as string, timeoutMs);
+    }
+    return client;
+  };
 }

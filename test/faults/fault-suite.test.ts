@@ -1,8 +1,9 @@
 /**
  * The fault suite (issue #14 item 6), bounded: the compiled bridge and three workers processes, two
  * editors making real NetBox edits across 50 roots (real webhooks), and a seeded schedule that
- * kill -9s and restarts, once each: the bridge, one workers process, Kafka, Redis, NetBox's gunicorn
- * and rqworker, and the stack's real AWX. After quiet the invariant checker (suite/checker.ts)
+ * kill -9s and restarts the bridge, one workers process, Kafka, Redis, NetBox's gunicorn and
+ * rqworker, and the stack's real AWX — each once by default (scripts/test-faults), the seed's first
+ * UNICOP_FAULT_COUNT in `npm test` (three: scripts/suites.d/50-faults.sh). After quiet the invariant checker (suite/checker.ts)
  * must find every guarantee held, and every fault must have been recovered from (a new edit
  * reconciled, the runs open at the kill ended). The seed is printed first; UNICOP_FAULT_SEED
  * repeats a run, UNICOP_FAULT_KINDS limits the kinds (bridge,workers on a stack others are using).

@@ -22,7 +22,7 @@ import { topics } from '../../../core/events/catalogue.js';
 import { NetboxUnavailableError } from '../../../core/netbox/rest.js';
 import { terminalRunStates } from '../../../core/runs/state-machine.js';
 import { redisEpochKey } from '../../../workers/sweeper/sweeper.js';
-import { type AwxJobRecord, takeRealAwx } from '../../support/awx.js';
+import { takeRealAwx } from '../../support/awx.js';
 import { positionGroupAtEnd } from '../../support/kafka.js';
 import { netbox } from '../../support/netbox.js';
 import { stack, stackFact } from '../../support/stack.js';
@@ -140,7 +140,7 @@ interface RootState {
 function probeParts(
   editAt: number,
   run: RootState['last_run'],
-  job: AwxJobRecord | undefined,
+  job: { started?: string | null; finished?: string | null } | undefined,
 ): ProbeParts | null {
   if (!run?.started || !run.finished || !job?.started || !job.finished) return null;
   const [runStart, awxStart, awxEnd, runEnd] = [run.started, job.started, job.finished, run.finished].map(
@@ -499,7 +499,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
           : await rootState(probe.rootKey)
               .then(async (state) => {
                 const jobId = state?.last_run?.awx_job_id;
-                const job = jobId ? (await awx.jobs()).find((j) => j.id === jobId) : undefined;
+                // One GET of that job, not the run's whole job list (hundreds of jobs by the last fault).
+                const job = jobId ? await awx.client.getJob(jobId) : undefined;
                 return probeParts(editAt, state?.last_run ?? null, job);
               })
               .catch(() => null);

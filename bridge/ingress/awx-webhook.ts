@@ -12,13 +12,13 @@
  * A body with an `id` is job metadata (a workflow's job_metadata has a `body` too: its summary).
  * Either body is only a signal: the workers, which own run state, re-read AWX.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log/port.js';
 import { EventLogUnavailableError } from '../../core/event-log/port.js';
 import { type CloudEvent, cloudEvent, type EventName, eventTypes } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
+import { sameSecret } from '../../core/same-secret.js';
 import { type AuditTrail, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody, validateBody } from '../http/body.js';
 import { ServiceUnavailableError, UnauthorizedError, ValidationError } from '../http/errors.js';
@@ -81,14 +81,14 @@ export interface AwxWebhookDeps {
   clock?: Clock;
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Accepts `Authorization: Basic base64(user:secret)` or `X-UNICOP-Token: secret`. */
-function authenticated(headers: Record<string, string | string[] | undefined>, secret: string): boolean {
+/**
+ * Accepts `Authorization: Basic base64(user:secret)` or `X-UNICOP-Token: secret`, each compared by
+ * digest (core/same-secret.ts): a wrong value of any length takes the same time.
+ */
+export function awxNotificationAuthenticated(
+  headers: Record<string, string | string[] | undefined>,
+  secret: string,
+): boolean {
   const token = headers['x-unicop-token'];
   if (typeof token === 'string' && sameSecret(token, secret)) return true;
   const auth = headers.authorization;
@@ -153,7 +153,7 @@ function eventOf(
 
 export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
   return auditedWebhook('awx', deps, async ({ req, log }) => {
-    if (!deps.secret || !authenticated(req.headers, deps.secret)) {
+    if (!deps.secret || !awxNotificationAuthenticated(req.headers, deps.secret)) {
       throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
     }
     const raw = await readRawBody(req, deps.maxBytes);

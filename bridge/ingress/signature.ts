@@ -1,9 +1,11 @@
 /**
  * NetBox signs a webhook with `X-Hook-Signature`: the lowercase hex HMAC-SHA512 of the raw body,
  * keyed by the webhook's secret. Several secrets may be valid at once (rotation). Every candidate is
- * compared in constant time, and all of them are always compared, so timing reveals nothing.
+ * compared by digest (core/same-secret.ts: the time depends neither on the content nor on the length
+ * of the header), and all of them are always compared, so timing reveals nothing.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameSecret } from '../../core/same-secret.js';
 
 export type SignatureCheck = 'valid' | 'missing' | 'invalid';
 
@@ -13,11 +15,10 @@ export function checkHookSignature(
   secrets: readonly string[],
 ): SignatureCheck {
   if (typeof header !== 'string' || header.length === 0) return 'missing';
-  const given = Buffer.from(header.trim().toLowerCase(), 'utf8');
+  const given = header.trim().toLowerCase();
   let valid = false;
   for (const secret of secrets) {
-    const expected = Buffer.from(createHmac('sha512', secret).update(raw).digest('hex'), 'utf8');
-    if (given.length === expected.length && timingSafeEqual(given, expected)) valid = true;
+    if (sameSecret(given, signBody(raw, secret))) valid = true;
   }
   return valid ? 'valid' : 'invalid';
 }

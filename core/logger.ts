@@ -60,6 +60,11 @@ export const secretConfigKeys = [
   'UNICOP_ADMIN_TOKEN',
   'UNICOP_AWX_WEBHOOK_SECRET',
   'UNICOP_WEBHOOK_SECRETS',
+  // The CLI's Keycloak client secret (decision 0051).
+  'UNICOP_OIDC_CLIENT_SECRET',
+  // Vault AppRole credentials (helper V's configuration): the role id is half of a login.
+  'UNICOP_VAULT_ROLE_ID',
+  'UNICOP_VAULT_SECRET_ID',
 ];
 
 export const redactedPaths = [

@@ -4,14 +4,17 @@
  * SIGTERM/SIGINT.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { ConfigError, loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
+import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { connectBridge } from './app.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // vault: secret references are read here and kept current (webhook secrets rotate in place).
+  const { config, secrets } = await loadRuntimeConfig('bridge');
   const logger = createLogger('bridge', config.UNICOP_LOG_LEVEL);
+  secrets?.watch(logger.child({ part: 'secrets' }));
   // One trace per change (core/tracing.ts): off unless UNICOP_OTLP_URL is set.
   const tracing = await startTracing('unicop-bridge', config.UNICOP_OTLP_URL);
   if (!config.UNICOP_WEBHOOK_SECRETS?.length) {
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
     logger.info('bridge stopping');
     server.close(() => {
       void close()
+        .then(() => secrets?.close())
         .then(() => tracing.shutdown())
         .finally(() => process.exit(0));
     });

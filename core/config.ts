@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { isVaultRef } from './secrets/vault-ref.js';
 
 const coreDir = dirname(fileURLToPath(import.meta.url));
 // The directory above core/ — for the build (dist/core/config.js) the one above dist/ too, so var/
@@ -21,9 +22,16 @@ const brokerList = z
 
 /**
  * A secret is given by reference: `env:NAME` (read from another variable), `file:/path` (read from a
- * file, trailing newline dropped), or — for local development only — the literal value.
+ * file, trailing newline dropped), `vault:<mount>/<path>#<key>` (a KV v2 secret in Vault, resolved
+ * asynchronously by loadRuntimeConfig in core/secrets/runtime-config.ts, not here), or — for local
+ * development only — the literal value.
  */
 export function resolveSecret(ref: string, env: Record<string, string | undefined>): string {
+  if (isVaultRef(ref)) {
+    throw new Error(
+      `secret reference ${ref}: read from Vault only by a process started with loadRuntimeConfig`,
+    );
+  }
   if (ref.startsWith('env:')) {
     const value = env[ref.slice(4)];
     if (!value) throw new Error(`secret reference ${ref}: variable is not set`);
@@ -174,6 +182,21 @@ export const configSchema = z.object({
   // OTLP/HTTP base URL the bridge and workers export their trace spans to (<url>/v1/traces); the
   // stack's Jaeger records it in var/stack.env. Unset: tracing is off and costs nothing.
   UNICOP_OTLP_URL: z.url().optional(),
+  // Vault (OpenBao) address for vault: secret references; the stack's records it in var/stack.env.
+  UNICOP_VAULT_ADDR: z.url().optional(),
+  // This process's AppRole role_id (reference); unset: <UNICOP_VAULT_APPROLE_DIR>/<process>/role-id.
+  UNICOP_VAULT_ROLE_ID: z.string().min(1).optional(),
+  // This process's AppRole secret_id (reference); unset: <UNICOP_VAULT_APPROLE_DIR>/<process>/secret-id.
+  UNICOP_VAULT_SECRET_ID: z.string().min(1).optional(),
+  // Where the stack keeps each process's AppRole credentials (scripts/stack.d/vault.sh); no default.
+  UNICOP_VAULT_APPROLE_DIR: z.string().min(1).optional(),
+  // vault: secrets are read again this often, so a new version is used without a restart.
+  UNICOP_VAULT_REFRESH_SECONDS: z.coerce.number().min(0.1).default(30),
+  // Per-request timeout of Vault's API (a local server answers in milliseconds).
+  UNICOP_VAULT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  // After a vault: webhook secret gets a new version, the previous one is still accepted this long
+  // (from the new version's creation): time to give NetBox/AWX the new one.
+  UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS: z.coerce.number().min(0).default(3600),
   // pino level; info keeps one line per state transition.
   UNICOP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -193,18 +216,26 @@ export class ConfigError extends Error {
   }
 }
 
-const secretFields = [
+/** The fields holding one secret reference each (UNICOP_WEBHOOK_SECRETS holds a list). */
+export const secretFields = [
   'UNICOP_NETBOX_TOKEN',
   'UNICOP_ADMIN_TOKEN',
   'UNICOP_AWX_WEBHOOK_SECRET',
   'UNICOP_AWX_TOKEN',
+  'UNICOP_VAULT_ROLE_ID',
+  'UNICOP_VAULT_SECRET_ID',
 ] as const satisfies readonly (keyof UnicopConfig)[];
 
 /**
  * Parses the configuration from an environment record and resolves secret references; throws
- * ConfigError naming each bad field (never its value).
+ * ConfigError naming each bad field (never its value). With `keepVaultRefs`, vault: references are
+ * left as they are for loadRuntimeConfig (core/secrets/runtime-config.ts) to resolve; without it, a
+ * vault: reference is an error naming it.
  */
-export function parseConfig(env: Record<string, string | undefined>): UnicopConfig {
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  options: { keepVaultRefs?: boolean } = {},
+): UnicopConfig {
   const result = configSchema.safeParse(env);
   if (!result.success) {
     throw new ConfigError(
@@ -214,6 +245,7 @@ export function parseConfig(env: Record<string, string | undefined>): UnicopConf
   const config = result.data;
   const problems: { field: string; message: string }[] = [];
   const resolve = (field: string, ref: string) => {
+    if (options.keepVaultRefs && isVaultRef(ref)) return ref;
     try {
       return resolveSecret(ref, env);
     } catch (error) {
@@ -263,5 +295,10 @@ function readConfigFile(path: string | undefined): Record<string, string> {
  * file (UNICOP_CONFIG_FILE), then the environment, each overriding the one before.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): UnicopConfig {
-  return parseConfig({ ...readStackEnv(), ...readConfigFile(env.UNICOP_CONFIG_FILE), ...env });
+  return parseConfig(configSources(env));
+}
+
+/** What loadConfig parses: stack facts, the config file, the environment (each overriding the last). */
+export function configSources(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return { ...readStackEnv(), ...readConfigFile(env.UNICOP_CONFIG_FILE), ...env };
 }

@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { AwxClient, awxClientOptions } from '../core/awx/index.js';
-import { ConfigError, loadConfig } from '../core/config.js';
+import { ConfigError } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { consumerRetry, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
@@ -24,6 +24,7 @@ import { netboxRest } from '../core/netbox/rest.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { reconcileQueueName } from '../core/queues.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
 import {
@@ -44,8 +45,10 @@ import { startWorkerStages } from './startup.js';
 import { Sweeper } from './sweeper/sweeper.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // vault: secret references are read here (a new version reaches clients built after it: 0050).
+  const { config, secrets } = await loadRuntimeConfig('workers');
   const log = createLogger('workers', config.UNICOP_LOG_LEVEL);
+  secrets?.watch(log.child({ part: 'secrets' }));
   // One trace per change (core/tracing.ts): off unless UNICOP_OTLP_URL is set.
   const tracing = await startTracing('unicop-workers', config.UNICOP_OTLP_URL);
   if (!config.UNICOP_NETBOX_TOKEN) {
@@ -245,7 +248,7 @@ async function main(): Promise<void> {
     void stages
       .stop()
       .then(() => eventLog.close())
-      .then(() => Promise.all([queue.close(), redis.quit()]))
+      .then(() => Promise.all([queue.close(), redis.quit(), secrets?.close()]))
       .then(() => tracing.shutdown())
       .finally(() => process.exit(0));
   };

@@ -138,13 +138,13 @@ def store_hash(root_id, generation, digest):
     )
 
 
-def current_snapshot(root):
+def current_snapshot(root, viewer=None):
     """The root's snapshot and hash, read now (the snapshot endpoint: the hash of what it returns).
     Self-healing: a hash that differs from the stored one, or a stale mark, is stored with a
     compare-and-set on the generation read before the snapshot, so a newer change's mark is never
-    cleared by a slow read."""
+    cleared by a slow read. With `viewer`, refused (SnapshotHidden) if that user may not view all of it."""
     generation = root.hash_generation
-    snap, digest = read_snapshot(root)
+    snap, digest = read_snapshot(root, viewer)
     if root.current_hash != digest or root.hash_dirty:
         if store_hash(root.pk, generation, digest):
             root.hash_dirty = False

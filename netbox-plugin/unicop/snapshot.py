@@ -14,6 +14,12 @@ Canonical form (docs/plugin-api.md, docs/decisions/0021-plugin-snapshot-and-curr
 
 Queries per snapshot are bounded by the number of member types and foreign keys, never by the number
 of members. `read_snapshot` reads inside one REPEATABLE READ READ ONLY transaction.
+
+A snapshot is whole or not given (docs/decisions/0048): read for a NetBox user (`viewer`, the API's),
+it is refused with SnapshotHidden when that user's view permissions — object permissions with their
+constraints, as NetBox's `RestrictedQuerySet.restrict(user, 'view')` applies them — hide any object
+in it: the anchor, a member, an object a foreign key names, a tag. Never a filtered snapshot: it is the
+desired state AWX converges to (a hidden member would be undone), and its hash is the root's.
 """
 
 import hashlib
@@ -23,13 +29,23 @@ from contextlib import contextmanager
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from extras.models import TaggedItem
+from extras.models import Tag, TaggedItem
 from utilities.fields import CounterCacheField
 
 from .catalogue import catalogue
 
 VOLATILE_FIELDS = frozenset({'created', 'last_updated'})
 LABEL_FIELDS = ('name', 'slug', 'address')
+
+
+class SnapshotHidden(Exception):
+    """The reader's NetBox view permissions hide objects of the snapshot: it is not given, even in part."""
+
+    def __init__(self, root_key):
+        super().__init__(
+            f'the snapshot of {root_key} holds objects this token may not view: a snapshot is read whole, '
+            'by an account allowed to view every object of the root catalogue (docs/security.md)'
+        )
 
 
 def canonical_bytes(value):
@@ -57,14 +73,18 @@ def _scalar(value):
     return str(value)
 
 
-def serialize_objects(model, queryset):
-    """Plain, JSON-ready dicts for every object of `queryset` (a fixed number of queries)."""
+def serialize_objects(model, queryset, seen=None):
+    """Plain, JSON-ready dicts for every object of `queryset` (a fixed number of queries). `seen`, when
+    given (model -> set of ids), collects every object the dicts show: the objects, those their foreign
+    keys name, their tags."""
     fields = _snapshot_fields(model)
     rows = list(queryset.order_by('pk').values(*[f.attname for f in fields]))
     if not rows:
         return []
     object_type = model._meta.label_lower
     pk_name = model._meta.pk.attname
+    if seen is not None:
+        seen[model].update(r[pk_name] for r in rows)
 
     # Foreign keys: one query per target model, for the labels of the ids present.
     labels = {}
@@ -73,6 +93,8 @@ def serialize_objects(model, queryset):
             continue
         ids = {r[f.attname] for r in rows if r[f.attname] is not None}
         target = f.related_model
+        if seen is not None and ids and target is not ContentType:
+            seen[target].update(ids)
         if not ids:
             labels[f.attname] = {}
         elif target is ContentType:
@@ -89,10 +111,12 @@ def serialize_objects(model, queryset):
     tags = defaultdict(list)
     if hasattr(model, 'tags'):
         ct = ContentType.objects.get_for_model(model)
-        for object_id, slug in TaggedItem.objects.filter(
+        for object_id, tag_id, slug in TaggedItem.objects.filter(
             content_type=ct, object_id__in=[r[pk_name] for r in rows]
-        ).values_list('object_id', 'tag__slug'):
+        ).values_list('object_id', 'tag_id', 'tag__slug'):
             tags[object_id].append(slug)
+            if seen is not None:
+                seen[Tag].add(tag_id)
 
     out = []
     for r in rows:
@@ -109,17 +133,17 @@ def serialize_objects(model, queryset):
     return out
 
 
-def build_snapshot(root):
+def build_snapshot(root, seen=None):
     kind = catalogue()[root.kind]
     anchor_qs = kind.anchor_model._base_manager.filter(pk=root.anchor_id)
-    anchors = serialize_objects(kind.anchor_model, anchor_qs)
+    anchors = serialize_objects(kind.anchor_model, anchor_qs, seen)
     if not anchors:
         raise LookupError(f'anchor of {root.key} does not exist')
     anchor = anchors[0]
     anchor_obj = anchor_qs.get()
     members = []
     for rule in kind.members:
-        members.extend(serialize_objects(rule.model, rule.relation.members_of(anchor_obj)))
+        members.extend(serialize_objects(rule.model, rule.relation.members_of(anchor_obj), seen))
     members.sort(key=lambda m: (m['object_type'], m['id']))
     return {'root': {'kind': root.kind, 'key': root.key, 'anchor': anchor}, 'members': members}
 
@@ -137,8 +161,27 @@ def repeatable_read():
         yield
 
 
-def read_snapshot(root):
-    """(snapshot, hash) read in one REPEATABLE READ transaction (or the caller's, if already in one)."""
+def hides_any(user, seen):
+    """Whether `user`'s NetBox view permissions hide any of `seen` (model -> ids). No query for a superuser,
+    an exempt model or a permission without constraints (`restrict` then returns the queryset itself);
+    two per model otherwise. Models outside NetBox's object permissions (no `restrict`) hide nothing."""
+    for model, ids in seen.items():
+        queryset = model._default_manager.filter(pk__in=ids)
+        if not ids or not hasattr(queryset, 'restrict'):
+            continue
+        visible = queryset.restrict(user, 'view')
+        if visible is not queryset and visible.count() != queryset.count():
+            return True
+    return False
+
+
+def read_snapshot(root, viewer=None):
+    """(snapshot, hash) read in one REPEATABLE READ transaction (or the caller's, if already in one).
+    With `viewer` (a NetBox user), raises SnapshotHidden when the snapshot holds an object that user
+    may not view."""
     with repeatable_read():
-        snap = build_snapshot(root)
+        seen = defaultdict(set) if viewer is not None else None
+        snap = build_snapshot(root, seen)
+        if viewer is not None and hides_any(viewer, seen):
+            raise SnapshotHidden(root.key)
     return snap, snapshot_hash(snap)

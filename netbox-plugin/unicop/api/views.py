@@ -9,7 +9,7 @@ from netbox.api.authentication import TokenPermissions
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView
@@ -20,6 +20,7 @@ from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
 from ..models import ReconciliationRun, Root, RunStateChoices
 from ..roots import current_snapshot, resolve_changes
+from ..snapshot import SnapshotHidden
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -36,13 +37,16 @@ class UnicopRootView(APIRootView):
 class DomainErrorMixin:
     """The domain's errors as HTTP answers: 409 for lease and fence conflicts (leases.py) and for run
     writes the state machine refuses (run_states.py), each with its own body; 400 `{"journal": [...]}`
-    for a run write's malformed journal entry (runs.py)."""
+    for a run write's malformed journal entry (runs.py); 403 for a snapshot the token may not view whole
+    (snapshot.py, docs/decisions/0048)."""
 
     def handle_exception(self, exc):
         if isinstance(exc, (leases.LeaseConflict, run_states.RunStateConflict)):
             return Response(exc.body(), status=status.HTTP_409_CONFLICT)
         if isinstance(exc, runs.InvalidJournal):
             exc = ValidationError({'journal': exc.messages})
+        if isinstance(exc, SnapshotHidden):
+            exc = PermissionDenied(str(exc))
         return super().handle_exception(exc)
 
 
@@ -95,7 +99,7 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     @action(detail=True, methods=['get'])
     def snapshot(self, request, pk=None):
         root = self.get_object()
-        snap, digest = current_snapshot(root)
+        snap, digest = current_snapshot(root, request.user)
         return Response({'root': root.key, 'hash': digest, 'snapshot': snap})
 
     def _valid(self, serializer_class, request):
@@ -109,7 +113,12 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
         root = leases.acquire(self.get_object().pk, data['holder'], data['ttl_seconds'])
         body = _lease_body(root)
         if data['context']:
-            body.update(self._lease_context(request, root.pk))
+            try:
+                body.update(self._lease_context(request, root.pk))
+            except SnapshotHidden:
+                # Refused whole: the lease taken for it is given back, not left to expire.
+                leases.release(root.pk, root.lease_token)
+                raise
         return Response(body, status=status.HTTP_201_CREATED)
 
     def _lease_context(self, request, root_pk):
@@ -124,7 +133,7 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
             .select_related('root')
             .prefetch_related('tags')[:50]
         )
-        snap, digest = current_snapshot(root)
+        snap, digest = current_snapshot(root, request.user)
         context = {'request': request}
         return {
             'last_reconciled_hash': root.last_reconciled_hash,

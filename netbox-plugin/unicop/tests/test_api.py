@@ -195,6 +195,8 @@ class RootListingTestCase(APITestCase):
                 (HASH_B, True, since.isoformat().replace('+00:00', 'Z')),
             )
             self.assertEqual(body['status'], 'pending')
+        # A snapshot is read by a token allowed to view all of it (docs/decisions/0048).
+        self.add_permissions('ipam.view_prefix')
         snap = self.client.get(api('root-snapshot', pk=root.pk), **self.header).json()
         body = self.get(f'?key={root.key}')['results'][0]
         self.assertEqual(

@@ -125,11 +125,11 @@ class ThreadRaceTestCase(CommittedRootMixin, TransactionTestCase):
         seen = []
         original = snapshot.build_snapshot
 
-        def build(r):
+        def build(r, *rest):
             with connection.cursor() as cursor:
                 cursor.execute('SHOW transaction_isolation')
                 seen.append(cursor.fetchone()[0])
-            return original(r)
+            return original(r, *rest)
 
         with mock.patch.object(snapshot, 'build_snapshot', build):
             snapshot.read_snapshot(root)

@@ -20,6 +20,11 @@ def api(name, **kwargs):
 
 
 class LeaseContextTestCase(RunWriteTestCase):
+    def setUp(self):
+        super().setUp()
+        # The context's snapshot is read by a token allowed to view all of it (docs/decisions/0048).
+        self.add_permissions('dcim.view_site')
+
     def lease_with_context(self, holder, context=True):
         return self.client.post(
             api('root-lease', pk=self.root.pk),

@@ -165,6 +165,10 @@ class SiteSnapshotTestCase(TestCase):
         self.assertNotIn('dcim.device', {m['object_type'] for m in snap['members']})
 
 
+# A snapshot is read by a token allowed to view every object in it (docs/decisions/0048).
+PREFIX_VIEWS = ('ipam.view_prefix', 'ipam.view_ipaddress', 'ipam.view_iprange')
+
+
 class SnapshotAPITestCase(APITestCase):
     @classmethod
     def setUpTestData(cls):
@@ -172,7 +176,7 @@ class SnapshotAPITestCase(APITestCase):
         IPAddress.objects.create(address='10.7.0.1/24')
 
     def test_snapshot_endpoint(self):
-        self.add_permissions('unicop.view_root')
+        self.add_permissions('unicop.view_root', *PREFIX_VIEWS)
         root = root_of('prefix', self.prefix)
         url = reverse('plugins-api:unicop-api:root-snapshot', kwargs={'pk': root.pk})
         response = self.client.get(url, **self.header)
@@ -186,7 +190,7 @@ class SnapshotAPITestCase(APITestCase):
         )
 
     def test_snapshot_read_heals_the_column(self):
-        self.add_permissions('unicop.view_root')
+        self.add_permissions('unicop.view_root', *PREFIX_VIEWS)
         root = root_of('prefix', self.prefix)
         Root.objects.filter(pk=root.pk).update(
             current_hash='0' * 64, hash_dirty=False

@@ -1,0 +1,230 @@
+/**
+ * The configuration of a long-running process (bridge, workers): core/config.ts's, with its
+ * `vault:<mount>/<path>#<key>` secret references read from Vault, and read again while it runs.
+ *
+ * - Start-up: parse as loadConfig does (env: and file: references resolved the same way), log in
+ *   with the process's AppRole (UNICOP_VAULT_ROLE_ID / UNICOP_VAULT_SECRET_ID references, or the
+ *   stack's files under UNICOP_VAULT_APPROLE_DIR/<process>/), read every vault: reference. A
+ *   reference that cannot be read fails the start with a ConfigError naming the field and the
+ *   reference, never a value. Without any vault: reference nothing here touches Vault.
+ * - While running (`watch`): every UNICOP_VAULT_REFRESH_SECONDS the references are read again and a
+ *   new version replaces the value in the configuration object the process holds. Webhook secrets
+ *   (UNICOP_WEBHOOK_SECRETS) are a list the bridge checks on every request, updated in place: a
+ *   vault: entry stands for its current version and, for UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS after
+ *   that version was created (Vault's clock, so a restart keeps the grace), the previous version.
+ *   The other fields are single values handed to clients at start-up (the NetBox and AWX tokens,
+ *   the admin token): a new version reaches the configuration object, and a client built from it
+ *   uses it after a restart (decision 0050).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError, configSources, parseConfig, secretFields, type UnicopConfig } from '../config.js';
+import { isVaultRef, parseVaultRef, type VaultRef } from './vault-ref.js';
+import { VaultSession } from './vault-session.js';
+
+/** Which AppRole a process logs in with (scripts/stack.d/vault.sh makes one per process). */
+export type VaultProcess = 'bridge' | 'workers' | 'cli';
+
+export interface RuntimeConfig {
+  config: UnicopConfig;
+  /** null when the configuration has no vault: reference. */
+  secrets: LiveSecrets | null;
+}
+
+type SingleField = (typeof secretFields)[number];
+
+/** One entry of UNICOP_WEBHOOK_SECRETS: a value resolved at start-up, or a vault: reference. */
+type ListEntry = { value: string } | { ref: VaultRef };
+
+export async function loadRuntimeConfig(
+  process: VaultProcess,
+  env: Record<string, string | undefined> = globalThis.process.env,
+): Promise<RuntimeConfig> {
+  const config = parseConfig(configSources(env), { keepVaultRefs: true });
+  const problems: { field: string; message: string }[] = [];
+  const parse = (field: string, ref: string): VaultRef | undefined => {
+    try {
+      return parseVaultRef(ref);
+    } catch (error) {
+      problems.push({ field, message: (error as Error).message });
+      return undefined;
+    }
+  };
+  const singles: [SingleField, VaultRef][] = [];
+  for (const field of secretFields) {
+    const ref = config[field];
+    if (ref === undefined || !isVaultRef(ref)) continue;
+    if (field === 'UNICOP_VAULT_ROLE_ID' || field === 'UNICOP_VAULT_SECRET_ID') {
+      problems.push({ field, message: 'the AppRole credentials are env: or file: references' });
+      continue;
+    }
+    const parsed = parse(field, ref);
+    if (parsed) singles.push([field, parsed]);
+  }
+  const list: ListEntry[] = (config.UNICOP_WEBHOOK_SECRETS ?? []).map((entry) => {
+    if (!isVaultRef(entry)) return { value: entry };
+    const ref = parse('UNICOP_WEBHOOK_SECRETS', entry);
+    return ref ? { ref } : { value: '' };
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (singles.length === 0 && !list.some((e) => 'ref' in e)) return { config, secrets: null };
+
+  const addr = config.UNICOP_VAULT_ADDR;
+  if (!addr) {
+    throw new ConfigError([{ field: 'UNICOP_VAULT_ADDR', message: 'required by vault: secret references' }]);
+  }
+  const session = new VaultSession({
+    addr,
+    roleId: approleCredential(config, 'UNICOP_VAULT_ROLE_ID', process, 'role-id'),
+    secretId: approleCredential(config, 'UNICOP_VAULT_SECRET_ID', process, 'secret-id'),
+    timeoutMs: config.UNICOP_VAULT_TIMEOUT_MS,
+  });
+  try {
+    await session.login();
+  } catch (error) {
+    throw new ConfigError([{ field: 'UNICOP_VAULT_ROLE_ID', message: (error as Error).message }]);
+  }
+  const secrets = new LiveSecrets(config, session, singles, list);
+  try {
+    await secrets.refresh();
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+  return { config, secrets };
+}
+
+function approleCredential(
+  config: UnicopConfig,
+  field: 'UNICOP_VAULT_ROLE_ID' | 'UNICOP_VAULT_SECRET_ID',
+  process: VaultProcess,
+  file: string,
+): string {
+  const given = config[field];
+  if (given) return given; // already resolved from its env: or file: reference by parseConfig
+  const dir = config.UNICOP_VAULT_APPROLE_DIR;
+  if (!dir) throw new ConfigError([{ field, message: 'required by vault: secret references' }]);
+  const path = join(dir, process, file);
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch {
+    throw new ConfigError([{ field, message: `unset, and ${path} cannot be read` }]);
+  }
+}
+
+/** The vault: secrets of one configuration, kept current (see the file header). */
+export class LiveSecrets {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private log: Logger | undefined;
+  private readonly versions = new Map<string, number>();
+  /** The webhook secret list the bridge holds (config.UNICOP_WEBHOOK_SECRETS), updated in place. */
+  private readonly webhookSecrets: string[];
+
+  constructor(
+    private readonly config: UnicopConfig,
+    readonly session: VaultSession,
+    private readonly singles: [SingleField, VaultRef][],
+    private readonly list: ListEntry[],
+  ) {
+    this.webhookSecrets = config.UNICOP_WEBHOOK_SECRETS ?? [];
+  }
+
+  /**
+   * Reads every reference once and applies what changed; returns when the grace of a previous
+   * webhook secret version ends next (null: none pending). Throws a ConfigError naming the field
+   * and the reference of each that cannot be read (nothing is applied then).
+   */
+  async refresh(now = Date.now()): Promise<number | null> {
+    const problems: { field: string; message: string }[] = [];
+    const graceMs = this.config.UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS * 1000;
+    const current = async (field: string, ref: VaultRef) => {
+      try {
+        const read = await this.session.read(ref);
+        if (read.value === undefined) {
+          problems.push({
+            field,
+            message: `secret reference ${ref.ref}: version ${read.version} has no such key`,
+          });
+        }
+        return read;
+      } catch (error) {
+        problems.push({ field, message: (error as Error).message });
+        return undefined;
+      }
+    };
+    const singles = await Promise.all(
+      this.singles.map(async ([field, ref]) => [field, ref, await current(field, ref)] as const),
+    );
+    let graceEnds: number | null = null;
+    const entries = await Promise.all(
+      this.list.map(async (entry): Promise<{ values: string[]; ref?: VaultRef; version?: number }> => {
+        if ('value' in entry) return { values: [entry.value] };
+        const read = await current('UNICOP_WEBHOOK_SECRETS', entry.ref);
+        if (!read?.value) return { values: [] };
+        const found = { ref: entry.ref, version: read.version };
+        const ends = read.createdTime.getTime() + graceMs;
+        if (read.version < 2 || ends <= now) return { values: [read.value], ...found };
+        // Still within the grace of this version: its predecessor is accepted too.
+        const previous = await this.session.read(entry.ref, read.version - 1).catch(() => undefined);
+        graceEnds = Math.min(graceEnds ?? ends, ends);
+        const values =
+          previous?.value && previous.value !== read.value ? [read.value, previous.value] : [read.value];
+        return { values, ...found };
+      }),
+    );
+    if (problems.length > 0) throw new ConfigError(problems);
+    for (const [field, ref, read] of singles) {
+      if (!read?.value) continue;
+      this.config[field] = read.value;
+      this.noteVersion(ref, read.version);
+    }
+    for (const { ref, version } of entries) if (ref && version !== undefined) this.noteVersion(ref, version);
+    if (this.list.length > 0) {
+      this.webhookSecrets.splice(0, this.webhookSecrets.length, ...entries.flatMap((e) => e.values));
+    }
+    return graceEnds;
+  }
+
+  private noteVersion(ref: VaultRef, version: number): void {
+    const before = this.versions.get(ref.ref);
+    this.versions.set(ref.ref, version);
+    if (before !== undefined && before !== version) {
+      this.log?.info({ ref: ref.ref, version, previousVersion: before }, 'secret has a new version');
+    }
+  }
+
+  /**
+   * Reads the references again every UNICOP_VAULT_REFRESH_SECONDS (and when a grace ends) until
+   * close(); a failed read keeps the values in use and is logged with the reference and why.
+   */
+  watch(log: Logger): void {
+    this.log = log;
+    const everyMs = this.config.UNICOP_VAULT_REFRESH_SECONDS * 1000;
+    const next = (graceEnds: number | null) => {
+      if (this.closed) return;
+      const delay =
+        graceEnds === null ? everyMs : Math.min(everyMs, Math.max(50, graceEnds - Date.now() + 10));
+      this.timer = setTimeout(tick, delay);
+      this.timer.unref();
+    };
+    const tick = () => {
+      this.refresh().then(next, (error: unknown) => {
+        log.warn(
+          { reason: (error as Error).message },
+          'vault: secrets not read again; the values in use are kept',
+        );
+        next(null);
+      });
+    };
+    next(null);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.session.close();
+  }
+}

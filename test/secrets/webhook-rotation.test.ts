@@ -1,0 +1,127 @@
+/**
+ * A NetBox webhook secret rotated in Vault reaches the running COMPILED bridge (dist/, `npm run
+ * build`) without a restart: its UNICOP_WEBHOOK_SECRETS is a vault: reference; a new KV version is
+ * accepted once the bridge has read it again, the previous one stays accepted for the grace
+ * (UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS, from the new version's creation in Vault) and is refused
+ * after it; no secret value appears in anything the bridge wrote. Against the stack's real OpenBao,
+ * Kafka and Redis; the test has its own KV path and AppRole (vault-support.ts).
+ *
+ * A signature is told apart without writing a change to Kafka: the probe body is signed but not a
+ * NetBox webhook, so a good signature gets the validation refusal (4xx, not 401) and a bad one 401.
+ */
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signBody } from '../../bridge/ingress/signature.js';
+import { assertBuilt, type Running, startUnicop } from '../cli/run-unicop.js';
+import { type TestRole, testRole } from './vault-support.js';
+
+const graceSeconds = 20;
+const probe = JSON.stringify({ probe: 'vault webhook secret rotation' });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('a webhook secret rotated in Vault, against the compiled bridge', () => {
+  let role: TestRole;
+  let bridge: Running | undefined;
+  let url: string;
+
+  /** The bridge's answer to the probe signed with `secret` (0: no answer yet). */
+  async function answer(secret: string): Promise<number> {
+    try {
+      const res = await fetch(`${url}/webhooks/netbox`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Hook-Signature': signBody(probe, secret) },
+        body: probe,
+        signal: AbortSignal.timeout(10_000),
+      });
+      return res.status;
+    } catch {
+      return 0;
+    }
+  }
+  const accepted = async (secret: string) => {
+    const status = await answer(secret);
+    return status >= 400 && status < 500 && status !== 401;
+  };
+  const refused = async (secret: string) => (await answer(secret)) === 401;
+
+  /** Polls until `check` holds; the cap is generous and never a budget. */
+  async function until(check: () => Promise<boolean>, capMs: number, what: string): Promise<number> {
+    const end = Date.now() + capMs;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error(`${what}: not within ${capMs} ms`);
+      await sleep(100);
+    }
+    return Date.now();
+  }
+
+  beforeAll(async () => {
+    assertBuilt();
+    role = await testRole();
+  });
+
+  afterAll(async () => {
+    if (bridge && bridge.child.exitCode === null) {
+      bridge.child.kill('SIGTERM');
+      await bridge.done;
+    }
+    await role?.remove();
+  });
+
+  it('accepts the new version without a restart, the previous one during the grace, and refuses it after', async () => {
+    const first = `first-${crypto.randomUUID()}`;
+    const second = `second-${crypto.randomUUID()}`;
+    await role.write('netbox-webhook', { secret: first });
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    bridge = startUnicop(['bridge'], {
+      ...(process.env.UNICOP_VAR ? { UNICOP_VAR: process.env.UNICOP_VAR } : {}),
+      ...role.env,
+      UNICOP_BRIDGE_PORT: String(port),
+      UNICOP_WEBHOOK_SECRETS: role.ref('netbox-webhook', 'secret'),
+      UNICOP_VAULT_REFRESH_SECONDS: '0.5',
+      UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS: String(graceSeconds),
+      UNICOP_LOG_LEVEL: 'debug',
+    });
+    // Listening and connected to Kafka (503 before): the first version is the one it holds.
+    await until(async () => ![0, 503].includes(await answer(first)), 180_000, 'the bridge answering');
+    expect(await accepted(first)).toBe(true);
+    expect(await refused(second)).toBe(true);
+
+    const { version, createdTime } = await role.write('netbox-webhook', { secret: second });
+    expect(version).toBe(2);
+    const graceEnds = createdTime.getTime() + graceSeconds * 1000;
+    await until(() => accepted(second), 60_000, 'the new version accepted');
+    // Still within the grace (or the test could not tell): the previous version is accepted too.
+    expect(Date.now(), 'the new version was picked up too late to see the grace').toBeLessThan(
+      graceEnds - 2000,
+    );
+    expect(await accepted(first)).toBe(true);
+    expect(Date.now()).toBeLessThan(graceEnds);
+
+    const refusedAt = await until(
+      () => refused(first),
+      graceSeconds * 1000 + 60_000,
+      'the previous version refused',
+    );
+    expect(refusedAt).toBeGreaterThanOrEqual(graceEnds - 500); // not before the grace ended
+    expect(await accepted(second)).toBe(true);
+    expect(bridge.child.exitCode).toBeNull(); // the same process throughout
+
+    bridge.child.kill('SIGTERM');
+    const { stdout, stderr } = await bridge.done;
+    const written = stdout + stderr;
+    expect(written).toContain('secret has a new version');
+    expect(written).toContain(role.ref('netbox-webhook', 'secret'));
+    for (const [name, value] of Object.entries({ first, second, secretId: role.secretId })) {
+      expect(written.includes(value), `${name} in the bridge's output`).toBe(false);
+    }
+  });
+});

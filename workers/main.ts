@@ -14,7 +14,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { AwxClient, awxClientOptions } from '../core/awx/index.js';
 import { ConfigError } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { consumerRetry, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const freezeView = new FreezeView(
     new KafkaEventStream(
       kafka,
-      { topic: topics.control, groupId: `unicop-workers-control-${uuidv7()}`, ...consumerRetry(config) },
+      { topic: topics.control, groupId: `unicop-workers-control-${uuidv7()}`, ...consumerRecovery(config) },
       log,
     ),
   );
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const wakeups = new AwxNotificationWakeups(
     new KafkaEventStream(
       kafka,
-      { topic: topics.awxEvents, groupId: `unicop-reconciler-${uuidv7()}`, ...consumerRetry(config) },
+      { topic: topics.awxEvents, groupId: `unicop-reconciler-${uuidv7()}`, ...consumerRecovery(config) },
       log.child({ part: 'awx-notifications' }),
     ),
   );
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
                 groupId: consumerGroups.resolver,
                 partitionsConcurrently: config.UNICOP_RESOLVER_CONCURRENCY,
                 onFatal: exitOnFatal('resolver'),
-                ...consumerRetry(config),
+                ...consumerRecovery(config),
               },
               log.child({ part: 'resolver' }),
             ),
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
             kafka,
             log: log.child({ part: 'dispatcher' }),
             onFatal: exitOnFatal('dispatcher'),
-            retry: consumerRetry(config),
+            retry: consumerRecovery(config),
             wrapBatches: (handler) => measureBatches(metrics, 'dispatcher', handler),
           },
         ),

@@ -47,17 +47,31 @@ export interface KafkaEventStreamOptions {
   partitionsConcurrently?: number;
   /** Called when the consumer stopped for good (a non-retriable error); the process should exit. */
   onFatal?: (error: Error) => void;
+  /**
+   * How long Kafka keeps a silent member in the group (UNICOP_KAFKA_SESSION_TIMEOUT_MS). A member
+   * that vanished without leaving — its process killed, or its broker restarted under it (kafkajs
+   * rejoins as a new member after a crash) — holds its partitions, and the group's next rebalance
+   * waits for it, until this expires. Heartbeats go every third of it, also while a handler runs.
+   */
+  sessionTimeoutMs?: number;
 }
 
-/** The retry waits of a consumer from the configuration (core/config.ts documents them). */
-export function consumerRetry(
-  config: Pick<UnicopConfig, 'UNICOP_CONSUMER_RETRY_MIN_MS' | 'UNICOP_CONSUMER_RETRY_MAX_MS'>,
-): Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs'> {
+/** How a consumer recovers, from the configuration (core/config.ts documents the settings). */
+export function consumerRecovery(
+  config: Pick<
+    UnicopConfig,
+    'UNICOP_CONSUMER_RETRY_MIN_MS' | 'UNICOP_CONSUMER_RETRY_MAX_MS' | 'UNICOP_KAFKA_SESSION_TIMEOUT_MS'
+  >,
+): Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'sessionTimeoutMs'> {
   return {
     initialBackoffMs: config.UNICOP_CONSUMER_RETRY_MIN_MS,
     maxBackoffMs: config.UNICOP_CONSUMER_RETRY_MAX_MS,
+    sessionTimeoutMs: config.UNICOP_KAFKA_SESSION_TIMEOUT_MS,
   };
 }
+
+/** kafkajs's wait before it restarts a crashed consumer (its broker gone) is at most this. */
+const crashRestartMaxMs = 2_000;
 
 export class KafkaEventStream implements EventStream {
   private consumer: Consumer | undefined;
@@ -72,7 +86,17 @@ export class KafkaEventStream implements EventStream {
 
   async start(handler: BatchHandler): Promise<void> {
     const { topic, groupId } = this.options;
-    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+    const sessionTimeout = this.options.sessionTimeoutMs ?? configDefaults.UNICOP_KAFKA_SESSION_TIMEOUT_MS;
+    const heartbeatEveryMs = Math.max(1_000, Math.floor(sessionTimeout / 3));
+    const consumer = this.kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: 200,
+      sessionTimeout,
+      heartbeatInterval: heartbeatEveryMs,
+      // A crash (the broker went away) is followed by a restart after kafkajs's retry wait; capped so
+      // the consumer is back within seconds of its broker, not after a growing backoff.
+      retry: { maxRetryTime: crashRestartMaxMs },
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.options.onFatal?.(payload.error);
@@ -96,7 +120,7 @@ export class KafkaEventStream implements EventStream {
         let backoff = this.options.initialBackoffMs ?? configDefaults.UNICOP_CONSUMER_RETRY_MIN_MS;
         for (;;) {
           try {
-            await handler(records);
+            await this.whileHeartbeating(handler(records), heartbeat, heartbeatEveryMs);
             break;
           } catch (error) {
             if (!isRetriable(error)) throw error;
@@ -122,6 +146,23 @@ export class KafkaEventStream implements EventStream {
         await heartbeat();
       },
     });
+  }
+
+  /**
+   * Waits for a handler's work, heartbeating meanwhile: a slow batch (NetBox taking its time) must
+   * not look like a dead member to a group whose session timeout is short.
+   */
+  private async whileHeartbeating<T>(
+    work: Promise<T>,
+    heartbeat: () => Promise<void>,
+    everyMs: number,
+  ): Promise<T> {
+    const timer = setInterval(() => void heartbeat().catch(() => undefined), everyMs);
+    try {
+      return await work;
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   /** Waits `ms` (cut short by stop()), heartbeating about every second so the group keeps it. */

@@ -48,8 +48,8 @@ export interface StartDispatcherOptions {
   /** The consumer group on unicop.intents; tests use one of their own. */
   groupId?: string;
   onFatal?: (error: Error) => void;
-  /** The consumer's retry waits (consumerRetry(config)); configDefaults' when not given. */
-  retry?: Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs'>;
+  /** How the consumer recovers (consumerRecovery(config)); configDefaults' when not given. */
+  retry?: Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'sessionTimeoutMs'>;
   /** Wraps the batch handler (workers/metrics.ts measureBatches: the stage's RED metrics). */
   wrapBatches?: (handler: BatchHandler) => BatchHandler;
 }

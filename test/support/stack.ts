@@ -29,6 +29,8 @@ export const stack = {
  * names); NetBox's Redis is another server (UNICOP_NETBOX_REDIS_URL).
  */
 export const testRedisDatabases = {
+  /** test/security/secret-scan.test.ts, its workers' production-named queue and its bridge. */
+  secretScan: 5,
   /** test/faults/suite (UNICOP_FAULT_REDIS_DB). */
   faultSuite: 6,
   /** test/workers/sweeper.test.ts, its sweeper's epoch. */

@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { bearerCheckFrom } from '../core/auth/bearer.js';
 import type { UnicopConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { consumerGroupLag, consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
@@ -98,7 +99,8 @@ export function createBridge({
     },
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
     ...adminRoutes({
-      token: config.UNICOP_ADMIN_TOKEN,
+      auth: bearerCheckFrom(config),
+      log: logger.child({ part: 'admin-api' }),
       plugin: config.UNICOP_NETBOX_TOKEN
         ? new PluginClient({
             baseUrl: config.UNICOP_NETBOX_URL,

@@ -124,6 +124,35 @@ export const configSchema = z.object({
     .default(24 * 3600),
   // Where the `unicop` CLI reaches the admin API (the bridge); the local bridge by default.
   UNICOP_ADMIN_URL: z.url().default('http://127.0.0.1:18080'),
+  // Shared admin token accepted only when this is on (break-glass, decision 0051): off by default,
+  // every use is audited (admin.break_glass_used) and logged at warn.
+  UNICOP_ADMIN_BREAK_GLASS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  // Keycloak realm issuer whose access tokens the admin API and POST /sweep accept; the stack's
+  // keycloak records it in var/stack.env. No default: without it only break-glass can get in.
+  UNICOP_OIDC_ISSUER: z.url().optional(),
+  // The realm's JWKS; unset: Keycloak's <issuer>/protocol/openid-connect/certs.
+  UNICOP_OIDC_JWKS_URL: z.url().optional(),
+  // The audience (aud) a token must name: the admin API's, as the realm's clients put it.
+  UNICOP_OIDC_AUDIENCE: z.string().min(1).default('unicop-admin-api'),
+  // Accepted signing algorithms (comma-separated): Keycloak signs with RS256 by default.
+  UNICOP_OIDC_ALGORITHMS: z
+    .string()
+    .default('RS256')
+    .transform((s) => s.split(',').map((a) => a.trim()))
+    .pipe(
+      z
+        .array(
+          z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+        )
+        .min(1),
+    ),
+  // The CLI's client (client credentials grant); the stack records unicop-cli. Unset: no OIDC login.
+  UNICOP_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  // That client's secret (reference); the stack records file:var/keycloak/secrets/cli-secret.
+  UNICOP_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
   UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
   // AWX base URL (no /api/v2); the demo's AWX double by default.
@@ -226,6 +255,7 @@ export const secretFields = [
   'UNICOP_ADMIN_TOKEN',
   'UNICOP_AWX_WEBHOOK_SECRET',
   'UNICOP_AWX_TOKEN',
+  'UNICOP_OIDC_CLIENT_SECRET',
   'UNICOP_VAULT_ROLE_ID',
   'UNICOP_VAULT_SECRET_ID',
 ] as const satisfies readonly (keyof UnicopConfig)[];

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
+import { bearerCheckFrom } from '../core/auth/bearer.js';
 import { AwxClient, awxClientOptions } from '../core/awx/index.js';
 import { ConfigError } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
@@ -42,6 +43,7 @@ import { createReconciler } from './reconciler/reconcile.js';
 import { startReconcileWorker } from './reconciler/worker.js';
 import { startResolver } from './resolver/resolver.js';
 import { startWorkerStages } from './startup.js';
+import { authorizeSweep } from './sweep-authorization.js';
 import { Sweeper } from './sweeper/sweeper.js';
 
 async function main(): Promise<void> {
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
     // A live lease whose root has no job in this queue (Redis lost it) is freed, not waited out.
     jobs: rootJobsOf(queue, tag),
   });
+  const sweepCheck = bearerCheckFrom(config);
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {
       void metrics.registry.metrics().then((body) => {
@@ -154,7 +157,8 @@ async function main(): Promise<void> {
       });
     } else if (req.url === '/sweep' && req.method === 'POST') {
       // On demand, for someone on this machine (or in this container) only: the listener may be on
-      // every address for Prometheus (UNICOP_WORKERS_METRICS_HOST), and this route has no token.
+      // every address for Prometheus (UNICOP_WORKERS_METRICS_HOST). And an operator's token
+      // (workers/sweep-authorization.ts, decision 0051).
       if (!isLoopback(req.socket.remoteAddress)) {
         res
           .writeHead(403, { 'Content-Type': 'application/json' })
@@ -162,11 +166,19 @@ async function main(): Promise<void> {
         return;
       }
       // Not before unicop.control is replayed: a sweep during a global freeze queues nothing.
-      void freezeView
-        .replayed()
-        .then(() => sweeper.sweep())
+      void authorizeSweep(req, { check: sweepCheck, eventLog, log: log.child({ part: 'sweep-request' }) })
+        .then((refusal) => {
+          if (!refusal) return freezeView.replayed().then(() => sweeper.sweep());
+          res
+            .writeHead(refusal.status, { 'Content-Type': 'application/json', ...refusal.headers })
+            .end(JSON.stringify(refusal.body));
+          return null;
+        })
         .then(
-          (report) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
+          (report) => {
+            if (report)
+              res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report));
+          },
           (error: unknown) => {
             log.warn({ err: error }, 'on-demand sweep failed');
             res

@@ -1,5 +1,10 @@
 /**
- * The admin API (bearer token from configuration; OIDC comes later): a root's state from NetBox,
+ * The admin API, behind Keycloak (docs/decisions/0051): each route needs a realm role — `viewer` to
+ * read, `operator` to override (reconcile, freeze, resume, sweep), `admin` for everything — checked
+ * on an OIDC access token (core/auth/bearer.ts); the shared admin token only while break-glass is
+ * switched on, and then every use is audited (`admin.break_glass_used`) and logged at warn. Every
+ * override is audited with the person who asked (the token's preferred_username, its sub in the
+ * metadata), not a service name. What it does: a root's state from NetBox,
  * a manual reconcile (an intent with cause `manual`), and freeze/resume — per root on the root in
  * NetBox, globally on `unicop.control`. A reason is required for every override; every override is
  * audited. Resuming a root emits an intent with cause `resume`, so what accumulated while it was
@@ -8,9 +13,12 @@
  * `Idempotency-Key` header: a retried request acts once (bridge/admin/idempotency.ts). `GET /status`
  * (`?root=KEY`) is the reading `unicop status --json` prints (core/status/why-it-waits.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { z } from 'zod';
+import { InvalidTokenError, KeysUnavailableError, type Principal } from '../../core/auth/access-token.js';
+import { AccessDeniedError, authenticate, type BearerCheck, requireRole } from '../../core/auth/bearer.js';
+import type { Role } from '../../core/auth/roles.js';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { configDefaults } from '../../core/config.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
@@ -35,7 +43,10 @@ import type { Handler, Reply, RequestContext, Route } from '../http/server.js';
 import { type IdempotencyStore, requestFingerprint } from './idempotency.js';
 
 export interface AdminDeps {
-  token: string | undefined;
+  /** Who may call: Keycloak's tokens, and the shared token while break-glass is on. */
+  auth: BearerCheck;
+  /** Where a break-glass use is logged at warn. */
+  log?: Logger;
   plugin: PluginClient | undefined;
   eventLog: EventLog;
   freezeView: FreezeView;
@@ -51,21 +62,54 @@ export interface AdminDeps {
   status?: (rootKey: string | null) => Promise<PipelineStatus>;
 }
 
-const actor = 'admin-api';
 const overrideBody = z.object({
   reason: z.string().trim().min(3, 'a reason is required'),
   rootKey: rootKeySchema.optional(),
 });
 const reconcileBody = z.object({ reason: z.string().trim().min(1).optional() });
 
-function authorize(deps: AdminDeps, ctx: RequestContext): void {
-  const header = ctx.req.headers.authorization;
-  const given =
-    typeof header === 'string' && header.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : null;
-  const expected = deps.token ? Buffer.from(deps.token) : null;
-  if (!given || !expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new UnauthorizedError('invalid_admin_token', 'a valid admin bearer token is required');
+/**
+ * The caller, holding `role` (401 with the failed check as the reason, 403 `role_required`); a
+ * break-glass use is audited and logged before the route acts.
+ */
+async function authorize(deps: AdminDeps, ctx: RequestContext, role: Role): Promise<Principal> {
+  let principal: Principal;
+  try {
+    principal = await authenticate(ctx.req.headers.authorization, deps.auth);
+    requireRole(principal, role);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw new UnauthorizedError(error.reason, error.message);
+    if (error instanceof AccessDeniedError) throw new HttpError(403, 'role_required', error.message);
+    if (error instanceof KeysUnavailableError) {
+      throw new ServiceUnavailableError('identity_provider_unavailable', error.message, 5, error);
+    }
+    throw error;
   }
+  if (principal.via === 'break-glass') await auditBreakGlass(deps, ctx);
+  return principal;
+}
+
+/** Loud on purpose: a distinct audit event and a warn line for every request let in by the shared token. */
+async function auditBreakGlass(deps: AdminDeps, ctx: RequestContext): Promise<void> {
+  const route = `${ctx.req.method ?? ''} ${new URL(ctx.req.url ?? '/', 'http://bridge').pathname}`;
+  deps.log?.warn({ route, peer: ctx.req.socket.remoteAddress }, 'admin API: break-glass token used');
+  const message = auditMessage(
+    {
+      action: 'admin.break_glass_used',
+      actor: 'break-glass',
+      subjectType: 'automation',
+      subjectId: 'global',
+      outcome: 'ok',
+      reason: `shared admin token used for ${route}`,
+      correlation: {},
+      metadata: { route, peer: ctx.req.socket.remoteAddress ?? null },
+    },
+    'global',
+  );
+  // Written before the route acts; a Kafka outage is logged, never a reason to lock out break-glass.
+  await deps.eventLog.append([message]).catch((error: unknown) => {
+    deps.log?.error({ err: error, route }, 'admin API: break-glass use could not be audited');
+  });
 }
 
 function readBody(deps: AdminDeps, ctx: RequestContext): Promise<Buffer> {
@@ -80,12 +124,16 @@ const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
  * on once per key: the same request again gets the first answer (header `Idempotent-Replayed:
  * true`), another request under the same key 422, a request while the first is in flight 409.
  */
-function acting(deps: AdminDeps, act: (ctx: RequestContext, raw: Buffer) => Promise<Reply>): Handler {
+function acting(
+  deps: AdminDeps,
+  role: Role,
+  act: (ctx: RequestContext, raw: Buffer, principal: Principal) => Promise<Reply>,
+): Handler {
   return async (ctx) => {
-    authorize(deps, ctx);
+    const principal = await authorize(deps, ctx, role);
     const raw = await readBody(deps, ctx);
     const header = ctx.req.headers['idempotency-key'];
-    if (header === undefined) return act(ctx, raw);
+    if (header === undefined) return act(ctx, raw, principal);
     const key = Array.isArray(header) ? header.join(',') : header;
     if (!idempotencyKeyPattern.test(key)) {
       throw new ValidationError([
@@ -120,7 +168,7 @@ function acting(deps: AdminDeps, act: (ctx: RequestContext, raw: Buffer) => Prom
     }
     let reply: Reply;
     try {
-      reply = await act(ctx, raw);
+      reply = await act(ctx, raw, principal);
     } catch (error) {
       await store.release(key).catch(() => undefined);
       throw error;
@@ -161,11 +209,23 @@ async function rootByKey(deps: AdminDeps, key: string): Promise<PluginRoot> {
   }
 }
 
-function rootIntent(deps: AdminDeps, rootKey: string, kind: 'manual' | 'resume'): IntentMessage {
-  return intentMessage(bridgeSource, rootKey, { kind, actor }, { at: (deps.clock ?? systemClock).now() });
+function rootIntent(
+  deps: AdminDeps,
+  rootKey: string,
+  kind: 'manual' | 'resume',
+  principal: Principal,
+): IntentMessage {
+  return intentMessage(
+    bridgeSource,
+    rootKey,
+    { kind, actor: principal.name },
+    { at: (deps.clock ?? systemClock).now() },
+  );
 }
 
+/** An override's audit event: the person who asked (`actor`), their subject and how they signed in. */
 function overrideAudit(
+  principal: Principal,
   action: AuditAction,
   subject: string,
   reason: string,
@@ -174,13 +234,13 @@ function overrideAudit(
   return auditMessage(
     {
       action,
-      actor,
+      actor: principal.name,
       subjectType: subject === 'global' ? 'automation' : 'root',
       subjectId: subject,
       outcome: 'ok',
       reason,
       correlation: extra,
-      metadata: {},
+      metadata: { actorSubject: principal.subject, authenticatedBy: principal.via },
     },
     subject,
   );
@@ -195,16 +255,16 @@ async function append(deps: AdminDeps, messages: EventLogMessage[]): Promise<voi
 }
 
 function override(deps: AdminDeps, frozen: boolean): Handler {
-  return acting(deps, async (_ctx, raw) => {
+  return acting(deps, 'operator', async (_ctx, raw, principal) => {
     const { reason, rootKey } = parseJsonBody(raw, overrideBody);
     const action = frozen ? 'automation.frozen' : 'automation.resumed';
     if (rootKey) {
       const root = await rootByKey(deps, rootKey);
       const updated = await pluginOf(deps).setFrozen(root.id, frozen, reason);
-      const messages = [overrideAudit(action, rootKey, reason)];
+      const messages = [overrideAudit(principal, action, rootKey, reason)];
       let intentId: string | null = null;
       if (!frozen) {
-        const intent = rootIntent(deps, rootKey, 'resume');
+        const intent = rootIntent(deps, rootKey, 'resume', principal);
         messages.push(intent.message);
         intentId = intent.intentId;
       }
@@ -216,13 +276,13 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
       rootKey: null,
       frozen,
       reason,
-      actor,
+      actor: principal.name,
       at: (deps.clock ?? systemClock).now().toISOString(),
     };
     const event = cloudEvent('freeze', { id: uuidv7(), source: bridgeSource, subject: 'global', data });
     await append(deps, [
       { topic: eventTypes.freeze.topic, key: 'global', value: JSON.stringify(event) },
-      overrideAudit(action, 'global', reason),
+      overrideAudit(principal, action, 'global', reason),
     ]);
     deps.freezeView.apply(data);
     return { status: 200, body: { scope: 'global', rootKey: null, frozen, reason, intentId: null } };
@@ -232,7 +292,7 @@ function override(deps: AdminDeps, frozen: boolean): Handler {
 /** Queues a sweep for the workers' sweeper; refused while automation is frozen globally. */
 const sweepBody = z.object({ reason: z.string().trim().min(1).optional() });
 function sweep(deps: AdminDeps): Handler {
-  return acting(deps, async (_ctx, raw) => {
+  return acting(deps, 'operator', async (_ctx, raw, principal) => {
     const { reason } = parseJsonBody(raw, sweepBody);
     if (deps.freezeView.globalState()?.frozen) {
       throw new HttpError(
@@ -247,7 +307,7 @@ function sweep(deps: AdminDeps): Handler {
       throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
     });
     await append(deps, [
-      overrideAudit('sweep.requested', 'global', reason ?? 'sweep requested', { requestId }),
+      overrideAudit(principal, 'sweep.requested', 'global', reason ?? 'sweep requested', { requestId }),
     ]);
     return { status: 202, body: { status: 'accepted', requestId, requestedAt: at.toISOString() } };
   });
@@ -259,7 +319,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
       method: 'GET',
       path: '/roots/:kind/:id',
       handler: async (ctx) => {
-        authorize(deps, ctx);
+        await authorize(deps, ctx, 'viewer');
         const root = await rootByKey(deps, `${ctx.params.kind}/${ctx.params.id}`);
         return { status: 200, body: { root, globalFreeze: deps.freezeView.globalState() } };
       },
@@ -267,14 +327,14 @@ export function adminRoutes(deps: AdminDeps): Route[] {
     {
       method: 'POST',
       path: '/roots/:kind/:id/reconcile',
-      handler: acting(deps, async (ctx, raw) => {
+      handler: acting(deps, 'operator', async (ctx, raw, principal) => {
         const { reason } = parseJsonBody(raw, reconcileBody);
         const key = `${ctx.params.kind}/${ctx.params.id}`;
         await rootByKey(deps, key);
-        const { message, intentId } = rootIntent(deps, key, 'manual');
+        const { message, intentId } = rootIntent(deps, key, 'manual', principal);
         await append(deps, [
           message,
-          overrideAudit('intent.manual', key, reason ?? 'manual reconcile', { intentId }),
+          overrideAudit(principal, 'intent.manual', key, reason ?? 'manual reconcile', { intentId }),
         ]);
         return { status: 202, body: { status: 'accepted', intentId } };
       }),
@@ -286,7 +346,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
       method: 'GET',
       path: '/sweeps/:id',
       handler: async (ctx) => {
-        authorize(deps, ctx);
+        await authorize(deps, ctx, 'viewer');
         const state = await sweepRequestState(redisOf(deps), ctx.params.id ?? '').catch((error: unknown) => {
           throw new ServiceUnavailableError('redis_unavailable', 'Redis is unreachable', 5, error);
         });
@@ -298,7 +358,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
       method: 'GET',
       path: '/status',
       handler: async (ctx) => {
-        authorize(deps, ctx);
+        await authorize(deps, ctx, 'viewer');
         const rootKey = new URL(ctx.req.url ?? '/', 'http://bridge').searchParams.get('root');
         if (rootKey !== null && !rootKeySchema.safeParse(rootKey).success) {
           throw new ValidationError([{ field: 'root', message: 'expected "<root-kind>/<anchor-id>"' }]);
@@ -313,7 +373,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
       method: 'GET',
       path: '/freeze',
       handler: async (ctx) => {
-        authorize(deps, ctx);
+        await authorize(deps, ctx, 'viewer');
         const state = deps.freezeView.globalState();
         return { status: 200, body: { frozen: state?.frozen ?? false, state } };
       },

@@ -34,6 +34,8 @@ export const auditActions = {
   'automation.frozen': 'admin API: automation frozen (globally or for one root), with the reason',
   'automation.resumed': 'admin API: automation resumed, with the reason',
   'sweep.requested': "admin API: an operator asked for a sweep; the workers' sweeper takes it within seconds",
+  'admin.break_glass_used':
+    'admin API or POST /sweep: a request was let in by the shared break-glass token, not a person (decision 0051); the route in the metadata',
   'job.paused':
     'reconcile worker: a retriable error (NetBox, Kafka or an AWX launch answer away) paused the job; it comes back after the delay',
   'job.failed':

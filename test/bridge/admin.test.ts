@@ -26,6 +26,7 @@ describe('admin API: global freeze and resume', () => {
     tail = await TopicTail.start([topics.control, topics.audit]);
     bridge = await startBridge({
       UNICOP_ADMIN_TOKEN: adminToken,
+      UNICOP_ADMIN_BREAK_GLASS: 'true', // the shared token stands in for a person here (decision 0051)
       UNICOP_ADMIN_BODY_LIMIT_BYTES: String(bodyLimitBytes),
     });
   });
@@ -99,7 +100,7 @@ describe('admin API: global freeze and resume', () => {
   });
 
   it('a bridge started later serves the freeze state rebuilt from the log from its first answer', async () => {
-    const later = await startBridge({ UNICOP_ADMIN_TOKEN: adminToken });
+    const later = await startBridge({ UNICOP_ADMIN_TOKEN: adminToken, UNICOP_ADMIN_BREAK_GLASS: 'true' });
     try {
       // No polling: a bridge that served before replaying unicop.control would answer frozen=false.
       const res = await fetch(`${later.url}/freeze`, { headers: { Authorization: `Bearer ${adminToken}` } });

@@ -34,7 +34,12 @@ describe('admin API: Idempotency-Key', () => {
     key = `site/${site.id}`;
     tail = await TopicTail.start([topics.intents]);
     bridge = await startBridge(
-      { UNICOP_ADMIN_TOKEN: adminToken, UNICOP_NETBOX_TOKEN: stack.netboxToken() },
+      // The shared token, break-glass on (decision 0051): what is tested here is the key, not who.
+      {
+        UNICOP_ADMIN_TOKEN: adminToken,
+        UNICOP_ADMIN_BREAK_GLASS: 'true',
+        UNICOP_NETBOX_TOKEN: stack.netboxToken(),
+      },
       { holdAcks: () => gate ?? Promise.resolve() },
     );
   });

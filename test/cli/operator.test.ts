@@ -65,6 +65,7 @@ describe('unicop operator commands (compiled, real stack)', () => {
     tail = await TopicTail.start([topics.intents, topics.audit, topics.changes]);
     bridge = await startBridge({
       UNICOP_ADMIN_TOKEN: adminToken,
+      UNICOP_ADMIN_BREAK_GLASS: 'true', // the CLI's break-glass path (decision 0051); OIDC: test/auth/
       UNICOP_NETBOX_TOKEN: stack.netboxToken(),
       UNICOP_WEBHOOK_SECRETS: webhookSecret,
     });
@@ -221,7 +222,7 @@ describe('unicop operator commands (compiled, real stack)', () => {
     const times = events.map((e) => Date.parse(String(e.time)));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     const human = await runUnicop(['root', 'timeline', key, '--since', '15m'], env);
-    expect(human.stdout).toMatch(/unicop\.audit +intent\.manual by admin-api — cli test/);
+    expect(human.stdout).toMatch(/unicop\.audit +intent\.manual by break-glass — cli test/);
   });
 
   it('`tail --follow` prints new events as they come and stops cleanly on SIGINT', async () => {

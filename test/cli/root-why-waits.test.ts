@@ -77,6 +77,7 @@ describe('why it waits, held in the reconcile queue (compiled CLI, real bridge, 
       UNICOP_WEBHOOK_SECRETS: secret,
       UNICOP_REDIS_URL: redisUrl,
       UNICOP_ADMIN_TOKEN: adminToken,
+      UNICOP_ADMIN_BREAK_GLASS: 'true', // the CLI's break-glass path (decision 0051)
       UNICOP_NETBOX_TOKEN: stack.netboxToken(),
       UNICOP_AWX_URL: back.awx.url,
       UNICOP_AWX_TOKEN: back.awx.token,

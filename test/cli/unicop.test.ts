@@ -108,7 +108,8 @@ describe('unicop (compiled)', () => {
     });
     const noToken = await run(['sweep'], { UNICOP_VAR: emptyVar }).done;
     expect(noToken.code).toBe(1);
-    expect(noToken.stderr).toContain('no admin token: set UNICOP_ADMIN_TOKEN');
+    expect(noToken.stderr).toContain('no admin credentials: set UNICOP_OIDC_ISSUER');
+    expect(noToken.stderr).toContain('or UNICOP_ADMIN_TOKEN (break-glass');
   }, 60_000);
 
   it('no command at all is a usage error (exit 2)', async () => {

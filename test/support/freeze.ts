@@ -21,7 +21,10 @@ export class GlobalSwitch {
   private constructor(private readonly bridge: RunningBridge) {}
 
   static async start(): Promise<GlobalSwitch> {
-    return new GlobalSwitch(await startBridge({ UNICOP_ADMIN_TOKEN: adminToken }));
+    // The shared token with break-glass on (decision 0051): the switch is test plumbing, not a person.
+    return new GlobalSwitch(
+      await startBridge({ UNICOP_ADMIN_TOKEN: adminToken, UNICOP_ADMIN_BREAK_GLASS: 'true' }),
+    );
   }
 
   freeze(reason: string): Promise<void> {

@@ -2,9 +2,14 @@
  * The operator commands' client of the bridge's admin API (openapi/bridge.yaml). Every acting call
  * carries an `Idempotency-Key`; a call that got no answer (connection refused or reset, a timeout)
  * or a 503/409-in-flight is sent again with the same key, so a retry never acts twice — the admin
- * API answers a repeated key with the first answer (`Idempotent-Replayed: true`).
+ * API answers a repeated key with the first answer (`Idempotent-Replayed: true`). Its bearer is a
+ * Keycloak access token (client credentials: UNICOP_OIDC_CLIENT_ID/SECRET, decision 0051), or —
+ * only where no OIDC client is configured — the shared admin token, which the admin API accepts
+ * only while break-glass is on.
  */
+import { ClientCredentials, SignInError } from '../../auth/client-credentials.js';
 import { sleep } from '../../clock.js';
+import type { UnicopConfig } from '../../config.js';
 import { CommandFailedError } from './output.js';
 
 export interface AdminAnswer {
@@ -14,9 +19,30 @@ export interface AdminAnswer {
   replayed: boolean;
 }
 
+/** Where the bearer comes from: a sign-in that yields an access token, or the break-glass token. */
+export type AdminCredentials = { accessToken(): Promise<string> };
+
+/** The CLI's credentials from its configuration: OIDC client credentials first, else break-glass. */
+export function adminCredentials(
+  config: Pick<
+    UnicopConfig,
+    'UNICOP_OIDC_ISSUER' | 'UNICOP_OIDC_CLIENT_ID' | 'UNICOP_OIDC_CLIENT_SECRET' | 'UNICOP_ADMIN_TOKEN'
+  >,
+): AdminCredentials | undefined {
+  if (config.UNICOP_OIDC_ISSUER && config.UNICOP_OIDC_CLIENT_ID && config.UNICOP_OIDC_CLIENT_SECRET) {
+    return new ClientCredentials({
+      issuer: config.UNICOP_OIDC_ISSUER,
+      clientId: config.UNICOP_OIDC_CLIENT_ID,
+      clientSecret: config.UNICOP_OIDC_CLIENT_SECRET,
+    });
+  }
+  const token = config.UNICOP_ADMIN_TOKEN;
+  return token ? { accessToken: async () => token } : undefined;
+}
+
 export interface AdminClientOptions {
   baseUrl: string;
-  token: string | undefined;
+  credentials: AdminCredentials | undefined;
   /** Attempts in all for an unanswered or 503 call (the first included). */
   attempts?: number;
   /** Per-request timeout. */
@@ -39,11 +65,18 @@ export class AdminClient {
     body?: Record<string, unknown>,
     idempotencyKey?: string,
   ): Promise<AdminAnswer> {
-    const token = this.options.token;
-    if (!token) {
+    const credentials = this.options.credentials;
+    if (!credentials) {
       throw new CommandFailedError(
-        "no admin token: set UNICOP_ADMIN_TOKEN (a reference: env:NAME or file:/path) to the bridge's admin token",
+        'no admin credentials: set UNICOP_OIDC_ISSUER, UNICOP_OIDC_CLIENT_ID and UNICOP_OIDC_CLIENT_SECRET (Keycloak), or UNICOP_ADMIN_TOKEN (break-glass; a reference: env:NAME or file:/path)',
       );
+    }
+    let token: string;
+    try {
+      token = await credentials.accessToken();
+    } catch (error) {
+      if (error instanceof SignInError) throw new CommandFailedError(error.message, { status: null });
+      throw error;
     }
     const url = `${this.options.baseUrl.replace(/\/$/, '')}${path}`;
     let lastProblem = '';

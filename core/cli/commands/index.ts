@@ -14,7 +14,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type UnicopConfig } from '../../config.js';
 import { rootKeySchema } from '../../events/catalogue.js';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, adminCredentials } from './admin-client.js';
 import { streamEvents } from './events.js';
 import { CommandFailedError, createOutput, type Output, parseSince, UsageError } from './output.js';
 import { override, reconcile, sweep } from './overrides.js';
@@ -287,7 +287,10 @@ export async function runOperatorCommand(
     out: createOutput(values.json === true),
     config: loadedConfig,
     admin: () =>
-      new AdminClient({ baseUrl: loadedConfig().UNICOP_ADMIN_URL, token: loadedConfig().UNICOP_ADMIN_TOKEN }),
+      new AdminClient({
+        baseUrl: loadedConfig().UNICOP_ADMIN_URL,
+        credentials: adminCredentials(loadedConfig()),
+      }),
   };
   try {
     return await command.run(ctx);

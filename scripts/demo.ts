@@ -21,7 +21,6 @@
  * NetBox's one RQ worker that delays every other webhook (docs/runbooks/netbox-webhook-backlog.md).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -31,6 +30,7 @@ import { loadConfig, readStackEnv, repoRoot, resolveSecret } from '../core/confi
 import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
 import { netboxRest } from '../core/netbox/rest.js';
+import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { describeRootChange, describeWait, whyItWaits } from '../core/status/why-it-waits.js';
 import { redisEpochKey } from '../workers/sweeper/sweeper.js';
@@ -50,8 +50,16 @@ const awxUrl = fact('UNICOP_AWX_REAL_URL').replace(/\/+$/, '');
 const notifyUrl = new URL(fact('UNICOP_AWX_NOTIFY_URL'));
 const bridgeHost = notifyUrl.hostname;
 const bridgePort = Number(notifyUrl.port || 80);
-// The webhook secret lives in a file: the bridge reads it by reference, the plugin's bootstrap
-// command reads the same file inside NetBox's root (where the repository is mounted at /unicop).
+// Every secret of the demo's bridge and workers is a Vault reference (decision 0050): each process
+// logs in with its own AppRole (the stack's var/vault/approle/<process>/) and may read only its own.
+const vaultRefs = {
+  netboxToken: 'vault:unicop/netbox#token',
+  awxToken: 'vault:unicop/awx#token',
+  awxWebhookSecret: 'vault:unicop/awx-webhook#secret',
+  netboxWebhookSecret: 'vault:unicop/netbox-webhook#secret',
+};
+// NetBox signs with the webhook secret the bridge reads from Vault: the plugin's bootstrap command
+// reads it from this file inside NetBox's root (where the repository is mounted at /unicop).
 const secretFile = join(repoRoot, 'var', 'demo', 'webhook-secret');
 const children: ChildProcess[] = [];
 // How long the demo waits for the edit's outcome (a cap: it goes on as soon as the outcome lands).
@@ -125,6 +133,22 @@ function start(name: string, script: string, env: Record<string, string>, args: 
     if (code) process.stderr.write(`[${name}] exited with code ${code}\n`);
   });
   children.push(child);
+}
+
+/**
+ * The NetBox webhook secret's current version, read from Vault as the bridge reads it (its AppRole),
+ * into the file the plugin's bootstrap hands to NetBox (mode 600).
+ */
+async function secretForNetbox(): Promise<void> {
+  const { config, secrets } = await loadRuntimeConfig('bridge', {
+    ...process.env,
+    UNICOP_WEBHOOK_SECRETS: vaultRefs.netboxWebhookSecret,
+  });
+  await secrets?.close();
+  const [current] = config.UNICOP_WEBHOOK_SECRETS ?? [];
+  if (!current) throw new Error(`${vaultRefs.netboxWebhookSecret}: no value in Vault`);
+  mkdirSync(dirname(secretFile), { recursive: true });
+  writeFileSync(secretFile, `${current}\n`, { mode: 0o600 });
 }
 
 async function waitFor(url: string, headers: Record<string, string> = {}): Promise<void> {
@@ -202,15 +226,15 @@ async function main(): Promise<void> {
   }
   const version = await awxVersion();
   await startFromNow(kafka);
-  mkdirSync(dirname(secretFile), { recursive: true });
-  writeFileSync(secretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  await secretForNetbox();
   start(
     'bridge',
     'dist/bin/unicop.js',
     {
-      UNICOP_WEBHOOK_SECRETS: `file:${secretFile}`,
-      // The secret real AWX's notification template sends (a reference; the bridge resolves it).
-      UNICOP_AWX_WEBHOOK_SECRET: fact('UNICOP_AWX_REAL_WEBHOOK_SECRET'),
+      UNICOP_WEBHOOK_SECRETS: vaultRefs.netboxWebhookSecret,
+      // The secret real AWX's notification template sends (in Vault, as every secret here).
+      UNICOP_AWX_WEBHOOK_SECRET: vaultRefs.awxWebhookSecret,
+      UNICOP_NETBOX_TOKEN: vaultRefs.netboxToken,
       UNICOP_BRIDGE_HOST: bridgeHost,
       UNICOP_BRIDGE_PORT: String(bridgePort),
       UNICOP_LOG_LEVEL: 'warn',
@@ -222,7 +246,8 @@ async function main(): Promise<void> {
     'dist/bin/unicop.js',
     {
       UNICOP_AWX_URL: awxUrl,
-      UNICOP_AWX_TOKEN: fact('UNICOP_AWX_REAL_TOKEN'),
+      UNICOP_AWX_TOKEN: vaultRefs.awxToken,
+      UNICOP_NETBOX_TOKEN: vaultRefs.netboxToken,
       UNICOP_AWX_UI_URL: awxUrl,
       UNICOP_POLL_MIN_MS: '500',
       // A development stack holds many test roots out of sync: the demo sweeps on the interval only.

@@ -11,7 +11,7 @@
 # committed file, with the secrets generated for this clone under var/keycloak/secrets (0600) put in
 # through the file's ${...} placeholders; nothing of the realm outlives a restart, and nothing needs to.
 # Keycloak 26.7 needs Java 21+: the JDK is looked for under /usr/lib/jvm (Temurin 25 on this machine
-# kind) and used for Keycloak only. Heap capped at 512 MiB; C1 only and the serial collector: a
+# kind) and used for Keycloak only. Heap capped at 512 MiB; C1 only (Keycloak picks G1 itself): a
 # development stack starts sooner on two shared cores, and needs no peak throughput.
 #
 #   up      install what is missing, start, wait for the realm's discovery document, record the facts
@@ -106,13 +106,13 @@ up() {
     install_dist
     # Generated once per clone (0600), handed to Keycloak through the environment, never on a command line.
     UNICOP_KC_CLI_SECRET=$(secret cli-secret) UNICOP_KC_TEST_SECRET=$(secret test-secret) \
-      UNICOP_KC_USER_PASSWORD=$(secret user-password) KC_BOOTSTRAP_ADMIN_USERNAME=admin \
-      KC_BOOTSTRAP_ADMIN_PASSWORD=$(secret master-admin-password) \
+      UNICOP_KC_USER_PASSWORD=$(secret user-password) \
       JAVA_HOME=$(java_home) JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
-      JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" \
+      JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1" \
       start_daemon keycloak "$dist/bin/kc.sh" start --optimized --import-realm \
       --http-enabled=true --http-host="$UNICOP_HOST" --http-port="$KC_PORT" \
-      --http-management-port="$KC_MANAGEMENT_PORT" --hostname="$base" --log-level=info
+      --http-management-port="$KC_MANAGEMENT_PORT" --hostname="$base" --log-level=info \
+      --cache=local
   fi
   local i
   for ((i = 0; i < 300; i++)); do ready && break; daemon_alive keycloak || die "Keycloak exited (see $UNICOP_LOG_DIR/keycloak.log)"; sleep 1; done

@@ -100,6 +100,7 @@ export function createBridge({
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
     ...adminRoutes({
       auth: bearerCheckFrom(config),
+      audit,
       log: logger.child({ part: 'admin-api' }),
       plugin: config.UNICOP_NETBOX_TOKEN
         ? new PluginClient({

@@ -30,7 +30,7 @@ import { type IntentMessage, intentMessage } from '../../core/events/intent.js';
 import { uuidv7 } from '../../core/ids.js';
 import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../../core/plugin/client.js';
 import type { PipelineStatus } from '../../core/status/why-it-waits.js';
-import { auditMessage, bridgeSource } from '../audit.js';
+import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
 import {
   HttpError,
@@ -47,6 +47,8 @@ export interface AdminDeps {
   auth: BearerCheck;
   /** Where a break-glass use is logged at warn. */
   log?: Logger;
+  /** Where a break-glass use is audited, without delaying the answer (the bridge's audit trail). */
+  audit: AuditTrail;
   plugin: PluginClient | undefined;
   eventLog: EventLog;
   freezeView: FreezeView;
@@ -85,15 +87,17 @@ async function authorize(deps: AdminDeps, ctx: RequestContext, role: Role): Prom
     }
     throw error;
   }
-  if (principal.via === 'break-glass') await auditBreakGlass(deps, ctx);
+  if (principal.via === 'break-glass') auditBreakGlass(deps, ctx);
   return principal;
 }
 
 /** Loud on purpose: a distinct audit event and a warn line for every request let in by the shared token. */
-async function auditBreakGlass(deps: AdminDeps, ctx: RequestContext): Promise<void> {
+function auditBreakGlass(deps: AdminDeps, ctx: RequestContext): void {
   const route = `${ctx.req.method ?? ''} ${new URL(ctx.req.url ?? '/', 'http://bridge').pathname}`;
   deps.log?.warn({ route, peer: ctx.req.socket.remoteAddress }, 'admin API: break-glass token used');
-  const message = auditMessage(
+  // Recorded beside the route's own work, never in its way: a slow or absent Kafka must not delay or
+  // lock out break-glass (a failure is logged and counted by the audit trail).
+  deps.audit.record(
     {
       action: 'admin.break_glass_used',
       actor: 'break-glass',
@@ -106,10 +110,6 @@ async function auditBreakGlass(deps: AdminDeps, ctx: RequestContext): Promise<vo
     },
     'global',
   );
-  // Written before the route acts; a Kafka outage is logged, never a reason to lock out break-glass.
-  await deps.eventLog.append([message]).catch((error: unknown) => {
-    deps.log?.error({ err: error, route }, 'admin API: break-glass use could not be audited');
-  });
 }
 
 function readBody(deps: AdminDeps, ctx: RequestContext): Promise<Buffer> {

@@ -27,8 +27,12 @@ import { createHttpServer, type Route } from './http/server.js';
 import { awxWebhookHandler } from './ingress/awx-webhook.js';
 import { DeliveryMemory } from './ingress/delivery-memory.js';
 import { netboxWebhookHandler } from './ingress/netbox-webhook.js';
+import { RefusalBudget } from './ingress/refusal-budget.js';
 import { KafkaStartup } from './kafka-startup.js';
 import { type BridgeMetrics, createBridgeMetrics } from './metrics.js';
+
+/** Peers whose refusal budget the bridge remembers at once (a few hundred KiB at most). */
+const maxRefusingPeers = 10_000;
 
 export interface BridgeDeps {
   config: UnicopConfig;
@@ -49,7 +53,7 @@ export interface Bridge {
   metrics: BridgeMetrics;
   /** What the bridge serves, for the OpenAPI conformance test. */
   routes: { method: string; path: string }[];
-  /** Waits for the audit events recorded without waiting (before the event log closes). */
+  /** Writes the last refusal summary and waits for the audit events recorded without waiting (before the event log closes). */
   flushAudit(): Promise<void>;
 }
 
@@ -64,7 +68,15 @@ export function createBridge({
   status,
 }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
-  const audit = new AuditTrail(auditLog ?? eventLog, logger, () => metrics.auditFailures.inc());
+  const audit = new AuditTrail(auditLog ?? eventLog, logger, () => metrics.auditFailures.inc(), {
+    budget: new RefusalBudget({
+      burst: config.UNICOP_REFUSAL_AUDIT_BURST,
+      perMinute: config.UNICOP_REFUSAL_AUDIT_PER_MINUTE,
+      maxSources: maxRefusingPeers,
+    }),
+    summaryEveryMs: config.UNICOP_REFUSAL_AUDIT_SUMMARY_SECONDS * 1000,
+    onSuppressed: () => metrics.refusalAuditsSuppressed.inc(),
+  });
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
   const routes: Route[] = [
     {
@@ -124,7 +136,7 @@ export function createBridge({
     server,
     metrics,
     routes: routes.map(({ method, path }) => ({ method, path })),
-    flushAudit: () => audit.flush(),
+    flushAudit: () => audit.close(),
   };
 }
 

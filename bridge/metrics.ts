@@ -43,6 +43,11 @@ export function createBridgeMetrics() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const refusalAuditsSuppressed = new Counter({
+    name: 'unicop_refusal_audits_suppressed_total',
+    help: 'Refusals whose audit event was not written (the peer was over its budget); summarised per peer',
+    registers: [registry],
+  });
   const auditFailures = new Counter({
     name: 'unicop_audit_write_failures_total',
     help: 'Audit events that could not be written to Kafka',
@@ -75,6 +80,7 @@ export function createBridgeMetrics() {
     published,
     publishLatency,
     auditFailures,
+    refusalAuditsSuppressed,
     resolverLag,
     stageItems,
     stageDuration,

@@ -98,6 +98,12 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  // Refusal audit events one peer address may write at once; beyond, counted and summarised (0049).
+  UNICOP_REFUSAL_AUDIT_BURST: z.coerce.number().int().min(1).default(60),
+  // Refusal audit events a peer gets back per minute: a misconfigured NetBox leaves one a second.
+  UNICOP_REFUSAL_AUDIT_PER_MINUTE: z.coerce.number().min(0).default(60),
+  // How often the suppressed refusals are written as one summary event per peer.
+  UNICOP_REFUSAL_AUDIT_SUMMARY_SECONDS: z.coerce.number().min(0.1).default(60),
   // How long a delivery is remembered for de-duplication; NetBox re-sends within seconds to minutes.
   UNICOP_DEDUPE_WINDOW_SECONDS: z.coerce
     .number()

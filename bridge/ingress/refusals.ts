@@ -1,6 +1,9 @@
 /**
  * What every webhook endpoint does around its own work: count what arrives, and count, log and
- * audit every refusal by reason — without the body, which may be forged or carry secrets.
+ * audit every refusal by reason — without the body, which may be forged or carry secrets. Every
+ * refusal is counted (`unicop_webhooks_rejected_total{source,reason}`); its audit event and log
+ * line are rate-limited per peer address (AuditTrail.recordRefusal): beyond a peer's budget the
+ * refusal is counted in `unicop_refusal_audits_suppressed_total` and summarised instead.
  */
 import type { AuditTrail } from '../audit.js';
 import { HttpError } from '../http/errors.js';
@@ -14,6 +17,8 @@ export function auditedWebhook(
 ): Handler {
   const stage = source === 'netbox' ? 'bridge_ingest' : 'bridge_awx';
   return async (ctx) => {
+    // Read now: once the connection is gone (a client that stopped sending) the socket is null.
+    const peer = ctx.req.socket?.remoteAddress ?? 'unknown';
     deps.metrics.received.inc({ source });
     const answered = deps.metrics.stageDuration.startTimer({ stage });
     try {
@@ -25,7 +30,8 @@ export function auditedWebhook(
       deps.metrics.stageItems.inc({ stage, outcome });
       if (error instanceof HttpError) {
         deps.metrics.rejected.inc({ source, reason: error.reason });
-        deps.audit.record(
+        const recorded = deps.audit.recordRefusal(
+          peer,
           {
             action: source === 'netbox' ? 'webhook.rejected' : 'awx_notification.rejected',
             actor: source,
@@ -36,12 +42,15 @@ export function auditedWebhook(
             correlation: { bridgeRequestId: ctx.requestId },
             metadata: {
               status: error.statusCode,
+              peer,
               ...(error.details.issues ? { issues: error.details.issues } : {}),
             },
           },
           `webhook/${ctx.requestId}`,
         );
-        ctx.log.info({ status: error.statusCode, reason: error.reason, source }, 'webhook refused');
+        const line = { status: error.statusCode, reason: error.reason, source, peer };
+        if (recorded) ctx.log.info(line, 'webhook refused');
+        else ctx.log.debug(line, 'webhook refused (audit event suppressed: over the peer budget)');
       }
       throw error;
     } finally {

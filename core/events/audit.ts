@@ -22,6 +22,8 @@ export const auditActions = {
     'resolver: the plugin refused the change (HTTP 4xx); set aside on unicop.dead-letter with the reason',
   'webhook.rejected': 'bridge: a NetBox webhook refused (signature, size, body), with the reason',
   'awx_notification.rejected': 'bridge: an AWX notification refused (credentials, body)',
+  'webhook.refusals_suppressed':
+    'bridge: refusals from one peer over its budget, counted instead of audited one by one (count by reason)',
   'intent.published': 'resolver: an intent for the root is on unicop.intents',
   'intent.invalid': 'dispatcher: a record on unicop.intents that is not a valid intent',
   'intent.queued': 'dispatcher: a reconcile job was added for the root',

@@ -1,7 +1,7 @@
 /**
  * Runs the benchmarks against the real local stack and rewrites docs/benchmarks.md
  * (`npm run bench`; BENCH_SECONDS sets the duration of each timed phase, default 10).
- * `npm run bench -- ingest` (or any scenario names: ingest, resolver, loop, sweep, coalesce, delivery) runs only those, against
+ * `npm run bench -- ingest` (or any scenario names: ingest, resolver, loop, sweep, coalesce, delivery, real-awx) runs only those, against
  * the stack already up, and rewrites only their sections. Scenarios that report goals also write
  * their entry of bench/results/latest.json. Benchmarks measure; they never assert. Tests never time anything.
  */
@@ -15,6 +15,7 @@ import { benchDelivery } from './delivery.js';
 import { benchIngest } from './ingest/index.js';
 import { benchReconcileLoop } from './loop.js';
 import { benchSweep } from './plugin/sweep.js';
+import { benchRealAwx } from './real-awx.js';
 import { benchResolver } from './resolver.js';
 import type { ScenarioResult } from './scenario-result.js';
 
@@ -25,6 +26,7 @@ const scenarios: Record<string, () => Promise<string | { section: string; result
   sweep: benchSweep,
   coalesce: benchCoalesce,
   delivery: benchDelivery,
+  'real-awx': benchRealAwx,
 };
 const named = process.argv.slice(2);
 const unknown = named.filter((name) => !(name in scenarios));

@@ -17,6 +17,7 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { PluginClient } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { acceptedAwxWebhookSecrets } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
 import { adminRoutes } from './admin/admin-api.js';
@@ -99,7 +100,7 @@ export function createBridge({
         eventLog,
         audit,
         metrics,
-        secret: config.UNICOP_AWX_WEBHOOK_SECRET,
+        secrets: acceptedAwxWebhookSecrets(config),
         maxBytes: config.UNICOP_WEBHOOK_MAX_BYTES,
       }),
     },

@@ -75,7 +75,12 @@ export interface AwxWebhookDeps {
   eventLog: EventLog;
   audit: AuditTrail;
   metrics: BridgeMetrics;
-  secret: string | undefined;
+  /**
+   * The secrets accepted now (several during a rotation's grace), checked on every request: a list
+   * kept current in place (core/secrets/runtime-config.ts acceptedAwxWebhookSecrets). Empty: every
+   * notification is refused.
+   */
+  secrets: readonly string[];
   maxBytes: number;
   /** Dates each notification's `receivedAt`; the system clock by default. */
   clock?: Clock;
@@ -153,7 +158,12 @@ function eventOf(
 
 export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
   return auditedWebhook('awx', deps, async ({ req, log }) => {
-    if (!deps.secret || !awxNotificationAuthenticated(req.headers, deps.secret)) {
+    // Every accepted secret is compared, so timing does not tell which (or whether one) matched.
+    let authenticated = false;
+    for (const secret of deps.secrets) {
+      if (awxNotificationAuthenticated(req.headers, secret)) authenticated = true;
+    }
+    if (!authenticated) {
       throw new UnauthorizedError('invalid_credentials', 'AWX notification credentials missing or wrong');
     }
     const raw = await readRawBody(req, deps.maxBytes);

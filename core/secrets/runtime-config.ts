@@ -9,12 +9,13 @@
  *   reference, never a value. Without any vault: reference nothing here touches Vault.
  * - While running (`watch`): every UNICOP_VAULT_REFRESH_SECONDS the references are read again and a
  *   new version replaces the value in the configuration object the process holds. Webhook secrets
- *   (UNICOP_WEBHOOK_SECRETS) are a list the bridge checks on every request, updated in place: a
- *   vault: entry stands for its current version and, for UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS after
- *   that version was created (Vault's clock, so a restart keeps the grace), the previous version.
- *   The other fields are single values handed to clients at start-up (the NetBox and AWX tokens,
- *   the admin token): a new version reaches the configuration object, and a client built from it
- *   uses it after a restart (decision 0050).
+ *   (UNICOP_WEBHOOK_SECRETS, and UNICOP_AWX_WEBHOOK_SECRET through acceptedAwxWebhookSecrets) are
+ *   lists the bridge checks on every request, updated in place: a vault: entry stands for its
+ *   current version and, for UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS after that version was created
+ *   (Vault's clock, so a restart keeps the grace), the previous version. The other fields are single
+ *   values handed to clients at start-up (the NetBox and AWX tokens, the admin token): a new version
+ *   reaches the configuration object, and a client built from it uses it after a restart (decision
+ *   0050).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +35,28 @@ export interface RuntimeConfig {
 
 type SingleField = (typeof secretFields)[number];
 
-/** One entry of UNICOP_WEBHOOK_SECRETS: a value resolved at start-up, or a vault: reference. */
+/** One entry of a webhook secret list: a value resolved at start-up, or a vault: reference. */
 type ListEntry = { value: string } | { ref: VaultRef };
+
+/** Secrets a webhook accepts, kept current in place: where they come from and the array checked. */
+interface AcceptedList {
+  field: 'UNICOP_WEBHOOK_SECRETS' | 'UNICOP_AWX_WEBHOOK_SECRET';
+  entries: ListEntry[];
+  accepted: string[];
+}
+
+/** The AWX notification secrets of a configuration whose UNICOP_AWX_WEBHOOK_SECRET is in Vault. */
+const awxWebhookLists = new WeakMap<UnicopConfig, readonly string[]>();
+
+/**
+ * The secrets AWX's notifications may carry now: for a vault: reference the current version and,
+ * during a rotation's grace, the previous one (a list LiveSecrets keeps current in place, so the
+ * bridge holds it once); otherwise the one configured.
+ */
+export function acceptedAwxWebhookSecrets(config: UnicopConfig): readonly string[] {
+  const secret = config.UNICOP_AWX_WEBHOOK_SECRET;
+  return awxWebhookLists.get(config) ?? (secret ? [secret] : []);
+}
 
 export async function loadRuntimeConfig(
   process: VaultProcess,
@@ -54,7 +75,7 @@ export async function loadRuntimeConfig(
   const singles: [SingleField, VaultRef][] = [];
   for (const field of secretFields) {
     const ref = config[field];
-    if (ref === undefined || !isVaultRef(ref)) continue;
+    if (ref === undefined || !isVaultRef(ref) || field === 'UNICOP_AWX_WEBHOOK_SECRET') continue;
     if (field === 'UNICOP_VAULT_ROLE_ID' || field === 'UNICOP_VAULT_SECRET_ID') {
       problems.push({ field, message: 'the AppRole credentials are env: or file: references' });
       continue;
@@ -62,13 +83,33 @@ export async function loadRuntimeConfig(
     const parsed = parse(field, ref);
     if (parsed) singles.push([field, parsed]);
   }
-  const list: ListEntry[] = (config.UNICOP_WEBHOOK_SECRETS ?? []).map((entry) => {
-    if (!isVaultRef(entry)) return { value: entry };
-    const ref = parse('UNICOP_WEBHOOK_SECRETS', entry);
-    return ref ? { ref } : { value: '' };
-  });
+  const entriesOf = (field: AcceptedList['field'], values: readonly string[]): ListEntry[] =>
+    values.map((entry) => {
+      if (!isVaultRef(entry)) return { value: entry };
+      const ref = parse(field, entry);
+      return ref ? { ref } : { value: '' };
+    });
+  const lists: AcceptedList[] = [];
+  const webhook = entriesOf('UNICOP_WEBHOOK_SECRETS', config.UNICOP_WEBHOOK_SECRETS ?? []);
+  if (webhook.some((e) => 'ref' in e) && config.UNICOP_WEBHOOK_SECRETS) {
+    lists.push({
+      field: 'UNICOP_WEBHOOK_SECRETS',
+      entries: webhook,
+      accepted: config.UNICOP_WEBHOOK_SECRETS,
+    });
+  }
+  const awx = config.UNICOP_AWX_WEBHOOK_SECRET;
+  if (awx && isVaultRef(awx)) {
+    const accepted: string[] = [];
+    lists.push({
+      field: 'UNICOP_AWX_WEBHOOK_SECRET',
+      entries: entriesOf('UNICOP_AWX_WEBHOOK_SECRET', [awx]),
+      accepted,
+    });
+    awxWebhookLists.set(config, accepted);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  if (singles.length === 0 && !list.some((e) => 'ref' in e)) return { config, secrets: null };
+  if (singles.length === 0 && lists.length === 0) return { config, secrets: null };
 
   const addr = config.UNICOP_VAULT_ADDR;
   if (!addr) {
@@ -85,7 +126,7 @@ export async function loadRuntimeConfig(
   } catch (error) {
     throw new ConfigError([{ field: 'UNICOP_VAULT_ROLE_ID', message: (error as Error).message }]);
   }
-  const secrets = new LiveSecrets(config, session, singles, list);
+  const secrets = new LiveSecrets(config, session, singles, lists);
   try {
     await secrets.refresh();
   } catch (error) {
@@ -119,17 +160,13 @@ export class LiveSecrets {
   private closed = false;
   private log: Logger | undefined;
   private readonly versions = new Map<string, number>();
-  /** The webhook secret list the bridge holds (config.UNICOP_WEBHOOK_SECRETS), updated in place. */
-  private readonly webhookSecrets: string[];
 
   constructor(
     private readonly config: UnicopConfig,
     readonly session: VaultSession,
     private readonly singles: [SingleField, VaultRef][],
-    private readonly list: ListEntry[],
-  ) {
-    this.webhookSecrets = config.UNICOP_WEBHOOK_SECRETS ?? [];
-  }
+    private readonly lists: AcceptedList[],
+  ) {}
 
   /**
    * Reads every reference once and applies what changed; returns when the grace of a previous
@@ -158,21 +195,28 @@ export class LiveSecrets {
       this.singles.map(async ([field, ref]) => [field, ref, await current(field, ref)] as const),
     );
     let graceEnds: number | null = null;
-    const entries = await Promise.all(
-      this.list.map(async (entry): Promise<{ values: string[]; ref?: VaultRef; version?: number }> => {
-        if ('value' in entry) return { values: [entry.value] };
-        const read = await current('UNICOP_WEBHOOK_SECRETS', entry.ref);
-        if (!read?.value) return { values: [] };
-        const found = { ref: entry.ref, version: read.version };
-        const ends = read.createdTime.getTime() + graceMs;
-        if (read.version < 2 || ends <= now) return { values: [read.value], ...found };
-        // Still within the grace of this version: its predecessor is accepted too.
-        const previous = await this.session.read(entry.ref, read.version - 1).catch(() => undefined);
-        graceEnds = Math.min(graceEnds ?? ends, ends);
-        const values =
-          previous?.value && previous.value !== read.value ? [read.value, previous.value] : [read.value];
-        return { values, ...found };
-      }),
+    const accepted = async (
+      field: string,
+      entry: ListEntry,
+    ): Promise<{ values: string[]; ref?: VaultRef; version?: number }> => {
+      if ('value' in entry) return { values: [entry.value] };
+      const read = await current(field, entry.ref);
+      if (!read?.value) return { values: [] };
+      const found = { ref: entry.ref, version: read.version };
+      const ends = read.createdTime.getTime() + graceMs;
+      if (read.version < 2 || ends <= now) return { values: [read.value], ...found };
+      // Still within the grace of this version: its predecessor is accepted too.
+      const previous = await this.session.read(entry.ref, read.version - 1).catch(() => undefined);
+      graceEnds = Math.min(graceEnds ?? ends, ends);
+      const values =
+        previous?.value && previous.value !== read.value ? [read.value, previous.value] : [read.value];
+      return { values, ...found };
+    };
+    const lists = await Promise.all(
+      this.lists.map(async (list) => ({
+        list,
+        entries: await Promise.all(list.entries.map((entry) => accepted(list.field, entry))),
+      })),
     );
     if (problems.length > 0) throw new ConfigError(problems);
     for (const [field, ref, read] of singles) {
@@ -180,9 +224,14 @@ export class LiveSecrets {
       this.config[field] = read.value;
       this.noteVersion(ref, read.version);
     }
-    for (const { ref, version } of entries) if (ref && version !== undefined) this.noteVersion(ref, version);
-    if (this.list.length > 0) {
-      this.webhookSecrets.splice(0, this.webhookSecrets.length, ...entries.flatMap((e) => e.values));
+    for (const { list, entries } of lists) {
+      for (const { ref, version } of entries)
+        if (ref && version !== undefined) this.noteVersion(ref, version);
+      list.accepted.splice(0, list.accepted.length, ...entries.flatMap((e) => e.values));
+      // The single field shows the current version, as the others do.
+      const [current] = list.accepted;
+      if (list.field === 'UNICOP_AWX_WEBHOOK_SECRET' && current)
+        this.config.UNICOP_AWX_WEBHOOK_SECRET = current;
     }
     return graceEnds;
   }

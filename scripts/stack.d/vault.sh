@@ -16,8 +16,10 @@
 #               cli      admin
 #             and each role's role_id / secret_id in var/vault/approle/<process>/{role-id,secret-id}
 #             (mode 600; the secret_id is made again when it no longer logs in);
-#           records UNICOP_VAULT_ADDR, UNICOP_VAULT_APPROLE_DIR and UNICOP_VAULT_ROOT_TOKEN_FILE in
-#           var/stack.env. A secret missing on disk (NetBox or AWX not provisioned yet) is skipped
+#           PKI engine `pki` with a CA of the stack's own (var/vault/ca.pem) and the role
+#             `unicop-bridge` (loopback names, ≤ 72 h), which only the bridge's policy may issue from;
+#           records UNICOP_VAULT_ADDR, UNICOP_VAULT_APPROLE_DIR, UNICOP_VAULT_ROOT_TOKEN_FILE and
+#           UNICOP_VAULT_CA_FILE in var/stack.env. A secret missing on disk (NetBox or AWX not provisioned yet) is skipped
 #           with a note; the next `up` writes it.
 #   status  up (unsealed), sealed, or down
 #   down    stops the server (data and keys are kept; the next `up` unseals it)
@@ -150,16 +152,34 @@ configure() {
   bao_root auth list -format=json | grep -q '"approle/"' || bao_root auth enable approle >/dev/null
   local p path policy
   for p in "${!reads[@]}"; do
-    policy="# unicop-$p: read-only, only the secrets the $p process uses (scripts/stack.d/vault.sh)"
+    policy="# unicop-$p: only what the $p process uses (scripts/stack.d/vault.sh)"
     for path in ${reads[$p]}; do
       policy+=$'\n'"path \"$MOUNT/data/$path\" { capabilities = [\"read\"] }"
     done
+    # The bridge's HTTPS certificate: issued by the PKI role of its own name, nothing else of the CA.
+    [ "$p" != bridge ] || policy+=$'\n'"path \"pki/issue/unicop-bridge\" { capabilities = [\"update\"] }"
     printf '%s\n' "$policy" | bao_root policy write "unicop-$p" - >/dev/null
     # Tokens live an hour, renewable up to a day; the process renews at 2/3 and logs in again after.
     bao_root write "auth/approle/role/unicop-$p" token_policies="unicop-$p" token_ttl=1h token_max_ttl=24h \
       secret_id_ttl=0 token_type=service >/dev/null
     credentials "$p"
   done
+  pki
+}
+
+# The PKI engine (issue #18 item 2): a CA of the stack's own, generated once (ten years), and the
+# role the bridge's certificates come from: loopback names only, at most three days each (the
+# bridge renews at 2/3 of its certificate's life). The CA certificate for clients: var/vault/ca.pem.
+pki() {
+  bao_root secrets list -format=json | grep -q '"pki/"' ||
+    bao_root secrets enable -path=pki -max-lease-ttl=87600h -description="UNICOP's local CA" pki >/dev/null
+  bao_root read -field=certificate pki/cert/ca 2>/dev/null | grep -q 'BEGIN CERTIFICATE' ||
+    bao_root write -field=certificate pki/root/generate/internal common_name="UNICOP local stack CA" \
+      ttl=87600h >/dev/null
+  bao_root read -field=certificate pki/cert/ca >"$dir/ca.pem.tmp" && mv "$dir/ca.pem.tmp" "$dir/ca.pem"
+  bao_root write pki/roles/unicop-bridge allowed_domains=localhost allow_bare_domains=true \
+    allow_subdomains=false allow_localhost=true allow_ip_sans=true max_ttl=72h ttl=24h key_type=ec \
+    key_bits=256 no_store=false >/dev/null
 }
 
 # role_id and secret_id of one process, files of mode 600; a secret_id that no longer logs in (OpenBao
@@ -217,6 +237,7 @@ up() {
   env_set UNICOP_VAULT_ADDR "$addr"
   env_set UNICOP_VAULT_APPROLE_DIR "$approle"
   env_set UNICOP_VAULT_ROOT_TOKEN_FILE "$dir/root-token"
+  env_set UNICOP_VAULT_CA_FILE "$dir/ca.pem"
   (umask 077; json_field root_token <"$init_file" >"$dir/root-token.tmp") && mv "$dir/root-token.tmp" "$dir/root-token"
   status
 }

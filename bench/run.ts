@@ -1,7 +1,7 @@
 /**
  * Runs the benchmarks against the real local stack and rewrites docs/benchmarks.md
  * (`npm run bench`; BENCH_SECONDS sets the duration of each timed phase, default 10).
- * `npm run bench -- ingest` (or any scenario names: ingest, resolver, loop, sweep, coalesce, delivery, real-awx) runs only those, against
+ * `npm run bench -- ingest` (or any scenario names: ingest, resolver, loop, sweep, coalesce, delivery, real-awx, fuzz) runs only those, against
  * the stack already up, and rewrites only their sections. Scenarios that report goals also write
  * their entry of bench/results/latest.json. Benchmarks measure; they never assert. Tests never time anything.
  */
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../core/config.js';
 import { benchCoalesce } from './coalesce.js';
 import { benchDelivery } from './delivery.js';
+import { benchFuzz } from './fuzz.js';
 import { benchIngest } from './ingest/index.js';
 import { benchReconcileLoop } from './loop.js';
 import { benchSweep } from './plugin/sweep.js';
@@ -27,6 +28,7 @@ const scenarios: Record<string, () => Promise<string | { section: string; result
   coalesce: benchCoalesce,
   delivery: benchDelivery,
   'real-awx': benchRealAwx,
+  fuzz: benchFuzz,
 };
 const named = process.argv.slice(2);
 const unknown = named.filter((name) => !(name in scenarios));

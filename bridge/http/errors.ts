@@ -35,8 +35,8 @@ export class PayloadTooLargeError extends HttpError {
 
 export class MalformedBodyError extends HttpError {
   override readonly name = 'MalformedBodyError';
-  constructor(message: string) {
-    super(400, 'malformed_json', message);
+  constructor(message: string, reason: 'malformed_json' | 'json_too_deep' = 'malformed_json') {
+    super(400, reason, message);
   }
 }
 

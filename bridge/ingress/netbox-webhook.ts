@@ -16,7 +16,7 @@ import { deterministicUuidv7 } from '../../core/ids.js';
 import { contextFrom, inSpan, SpanKind, traceHeaders, tracer } from '../../core/tracing.js';
 import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
-import { ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
+import { HttpError, ServiceUnavailableError, UnauthorizedError } from '../http/errors.js';
 import type { Handler, Reply } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
 import type { DeliveryMemory } from './delivery-memory.js';
@@ -35,6 +35,14 @@ export interface NetboxWebhookDeps {
 }
 
 const bridgeTracer = tracer('bridge');
+
+/**
+ * Largest change record (key and value) the bridge appends: below Kafka's default message.max.bytes
+ * (1,048,588) with room for the record batch around it. A signed body just under the 1 MiB body
+ * limit made a change Kafka refused, answered 503 on every retry, failing the webhooks that shared
+ * its batch too (found by the fuzz suite, decision 0049); it is refused for good instead.
+ */
+const maxChangeBytes = 1_000_000;
 
 export function netboxWebhookHandler(deps: NetboxWebhookDeps): Handler {
   const handle = auditedWebhook('netbox', deps, ({ req, log, requestId }) =>
@@ -107,6 +115,32 @@ async function accept(
     delivery.lastUpdated,
   ] as const;
   const changeId = deterministicUuidv7(Date.parse(delivery.occurredAt), ...identity.map((v) => v ?? ''));
+  // Built before the delivery is claimed: whatever they refuse is refused without leaving a claim.
+  const data: EventData<'change'> = { changeId, ...delivery };
+  const change = cloudEvent('change', {
+    id: changeId,
+    source: bridgeSource,
+    subject: objectKey,
+    time: delivery.occurredAt,
+    data,
+  });
+  const received = auditMessage(
+    {
+      action: 'change.received',
+      actor: delivery.actor ?? 'unknown',
+      subjectType: delivery.objectType,
+      subjectId: String(delivery.objectId),
+      outcome: 'ok',
+      reason: null,
+      correlation: { ...correlation, changeId },
+      metadata: { event: delivery.event },
+    },
+    objectKey,
+  );
+  const value = JSON.stringify(change);
+  if (Buffer.byteLength(value) + Buffer.byteLength(objectKey) > maxChangeBytes) {
+    throw new HttpError(413, 'change_too_large', `the change would exceed ${maxChangeBytes} bytes on Kafka`);
+  }
   const memoryKey = deps.memory.key([...identity]);
   const claim = await deps.memory.claim(memoryKey).catch((error: unknown) => {
     // Without Redis we cannot tell duplicates apart; the change id is deterministic, so accepting
@@ -139,27 +173,6 @@ async function accept(
     );
   }
 
-  const data: EventData<'change'> = { changeId, ...delivery };
-  const change = cloudEvent('change', {
-    id: changeId,
-    source: bridgeSource,
-    subject: objectKey,
-    time: delivery.occurredAt,
-    data,
-  });
-  const received = auditMessage(
-    {
-      action: 'change.received',
-      actor: delivery.actor ?? 'unknown',
-      subjectType: delivery.objectType,
-      subjectId: String(delivery.objectId),
-      outcome: 'ok',
-      reason: null,
-      correlation: { ...correlation, changeId },
-      metadata: { event: delivery.event },
-    },
-    objectKey,
-  );
   try {
     const topic = eventTypes.change.topic;
     const attributes = {
@@ -169,10 +182,7 @@ async function accept(
     };
     // The change carries its trace on: `traceparent` in the record's headers (none when tracing is off).
     await inSpan(bridgeTracer, `${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () =>
-      deps.eventLog.append([
-        { topic, key: objectKey, value: JSON.stringify(change), ...traceHeaders() },
-        received,
-      ]),
+      deps.eventLog.append([{ topic, key: objectKey, value, ...traceHeaders() }, received]),
     );
   } catch (error) {
     if (claim === 'claimed') await deps.memory.release(memoryKey).catch(() => undefined);

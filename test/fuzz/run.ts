@@ -1,0 +1,546 @@
+/**
+ * One fuzz run against the compiled bridge (dist/, `npm run build`), spawned as the fault suite
+ * spawns it (test/faults/suite/processes.ts) on the stack's real Kafka and Redis: the cases of
+ * cases.ts sent over `connections` connections from one loopback address of the run's own, every
+ * answer checked against the case's expectation, then
+ *
+ * - crashes: the process exited unasked, or its log has an error line or an uncaught exception;
+ * - 5xx: any but 503 `event_log_unavailable` (Kafka slow or down: re-sent, as NetBox would);
+ * - refusals by reason: the bridge's own counters (/metrics, before and after) against the cases';
+ *   its refusal audit events for this peer plus its suppression summaries against the same total;
+ * - durability: every change id answered 202 is on unicop.changes;
+ * - memory: the bridge's RSS sampled every second (start, peak, end);
+ * - secrets: neither the webhook secret nor the bodies' canary is in its log.
+ *
+ * `kafkaDownCases` adds a phase against a second bridge whose Kafka is unreachable: a delivery that
+ * would be accepted is answered 503 there, every refusal is the same as with Kafka.
+ * Used by test/fuzz/fuzz.test.ts (a seeded slice) and bench/fuzz.ts (the full run).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { type Kafka, Kafka as KafkaClient, logLevel } from 'kafkajs';
+import { configDefaults, readStackEnv, repoRoot } from '../../core/config.js';
+import { topics } from '../../core/events/catalogue.js';
+import { freePort, UnicopProcess } from '../faults/suite/processes.js';
+import { stack } from '../support/stack.js';
+import { buildCase, type CaseSpec, type FuzzCase, type FuzzSettings, specsOf } from './cases.js';
+import { type Answer, fuzzAgent, NoAnswerError, send } from './send.js';
+
+export interface FuzzOptions {
+  seed: number;
+  cases: number;
+  connections: number;
+  /** Cases sent to a bridge whose Kafka is down (0: no such phase). */
+  kafkaDownCases?: number;
+  /** Where the bridges' logs go. */
+  dir: string;
+  /** Another build of the executable (default: dist/bin/unicop.js of this tree). */
+  unicopJs?: string;
+  /** Called every `every` cases with the number done. */
+  progress?: (done: number) => void;
+}
+
+export interface Mismatch {
+  index: number;
+  mutation: string;
+  expected: string;
+  got: string;
+}
+
+export interface FuzzReport {
+  seed: number;
+  cases: number;
+  durationMs: number;
+  casesPerSecond: number;
+  /** Requests sent, re-sends after a 503 included. */
+  requests: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  byMutation: Map<string, number>;
+  msByMutation: Map<string, number>;
+  byAnswer: Map<string, number>;
+  mismatches: Mismatch[];
+  mismatchCount: number;
+  /** 5xx answers other than 503 event_log_unavailable. */
+  serverErrors: number;
+  /** 503 event_log_unavailable answers (Kafka slow) re-sent. */
+  kafka503: number;
+  /** Refusals the cases expected the bridge to count, by reason (503 re-sends included). */
+  refusalsExpected: Map<string, number>;
+  /** What the bridge counted (unicop_webhooks_rejected_total{source="netbox"} delta), by reason. */
+  refusalsCounted: Map<string, number>;
+  auditedRefusals: number;
+  summarisedRefusals: number;
+  summaries: number;
+  suppressedMetric: number;
+  accepted: number;
+  duplicates: number;
+  missingOnKafka: number;
+  rss: { startMiB: number; peakMiB: number; endMiB: number };
+  unplannedExits: number;
+  errorLines: string[];
+  secretInLog: boolean;
+  canaryInLog: boolean;
+  kafkaDown?: { cases: number; byAnswer: Map<string, number>; mismatches: Mismatch[]; mismatchCount: number };
+}
+
+const secretOf = () => `fuzz-${randomBytes(24).toString('hex')}`;
+
+/** A loopback address of the run's own (all of 127/8 is loopback on Linux): the bridge's peer. */
+function peerAddress(): string {
+  const b = randomBytes(3);
+  return `127.${((b[0] ?? 0) % 250) + 3}.${b[1] ?? 0}.${((b[2] ?? 0) % 254) + 1}`;
+}
+
+function bridgeProcess(
+  dir: string,
+  name: string,
+  env: Record<string, string>,
+  unicopJs?: string,
+): UnicopProcess {
+  if (unicopJs) process.env.UNICOP_FAULT_UNICOP_JS = unicopJs;
+  return new UnicopProcess(name, 'bridge', env, join(dir, `${name}.log`));
+}
+
+async function waitFor(probe: () => boolean, what: string, capMs = 180_000): Promise<void> {
+  const deadline = Date.now() + capMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${capMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The bridge's counters of interest, from its /metrics. */
+async function counters(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(unicop_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (m) values.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return values;
+}
+
+function refusalsOf(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, value] of after) {
+    const m = /^unicop_webhooks_rejected_total\{source="netbox",reason="([^"]+)"\}$/.exec(key);
+    if (!m) continue;
+    const delta = value - (before.get(key) ?? 0);
+    if (delta > 0) out.set(m[1] as string, delta);
+  }
+  return out;
+}
+
+type Marks = Map<number, bigint>;
+
+async function marks(kafka: Kafka, topic: string): Promise<Marks> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Calls `each` with every record value of `topic` between the two marks. */
+async function readBetween(
+  kafka: Kafka,
+  topic: string,
+  from: Marks,
+  to: Marks,
+  each: (value: string) => void,
+) {
+  const remaining = new Set([...to].filter(([p, end]) => end > (from.get(p) ?? 0n)).map(([p]) => p));
+  if (remaining.size === 0) return;
+  const groupId = `fuzz-readback-${randomBytes(6).toString('hex')}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.setOffsets({
+    groupId,
+    topic,
+    partitions: [...from].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+  });
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, maxBytes: 20 * 2 ** 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((r) => {
+    done = r;
+  });
+  await consumer.run({
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      const end = to.get(batch.partition) ?? 0n;
+      for (const message of batch.messages) {
+        if (BigInt(message.offset) >= end) break;
+        each(String(message.value));
+        resolveOffset(message.offset);
+      }
+      await heartbeat();
+      const last = batch.messages.at(-1);
+      if (last && BigInt(last.offset) + 1n >= end) remaining.delete(batch.partition);
+      if (remaining.size === 0) done();
+    },
+  });
+  const cap = setTimeout(done, 600_000);
+  await finished;
+  clearTimeout(cap);
+  await consumer.disconnect();
+}
+
+const tally = (m: Map<string, number>, key: string, n = 1) => m.set(key, (m.get(key) ?? 0) + n);
+const answerText = (a: Answer | 'closed') =>
+  a === 'closed' ? 'connection closed' : `${a.status} ${a.reason ?? '-'}`;
+
+/** The cases of a run, built in order (replays need the deliveries before them). */
+function* caseStream(seed: number, count: number, settings: FuzzSettings): Generator<FuzzCase> {
+  const originals: FuzzCase[] = [];
+  for (let from = 0; from < count; from += 1000) {
+    const specs: CaseSpec[] = specsOf(seed, from, Math.min(1000, count - from));
+    for (const [i, spec] of specs.entries()) {
+      const c = buildCase(from + i, spec, settings, originals);
+      if (c.expected.status === 202 && c.replayOf === undefined) {
+        originals.push(c);
+        if (originals.length > 500) originals.shift();
+      }
+      yield c;
+    }
+  }
+}
+
+/** Whether an answer is what the case expected (a closed connection only where Node closes it). */
+function matches(c: FuzzCase, a: Answer | 'closed'): boolean {
+  if (a === 'closed')
+    return c.expected.reason === null && (c.expected.status === 431 || c.expected.status === 400);
+  return a.status === c.expected.status && (c.expected.reason === null || a.reason === c.expected.reason);
+}
+
+interface Phase {
+  byAnswer: Map<string, number>;
+  byMutation: Map<string, number>;
+  /** Time from sending to the answer, summed per mutation (re-sends included). */
+  msByMutation: Map<string, number>;
+  mismatches: Mismatch[];
+  mismatchCount: number;
+  requests: number;
+  serverErrors: number;
+  kafka503: number;
+  refusalsExpected: Map<string, number>;
+  acceptedIds: Set<string>;
+  duplicates: number;
+}
+
+async function sendCases(
+  url: string,
+  peer: string,
+  cases: Iterable<FuzzCase>,
+  connections: number,
+  expect: (c: FuzzCase) => FuzzCase,
+  retry503: boolean,
+  progress?: (done: number) => void,
+): Promise<Phase> {
+  const phase: Phase = {
+    byAnswer: new Map(),
+    byMutation: new Map(),
+    msByMutation: new Map(),
+    mismatches: [],
+    mismatchCount: 0,
+    requests: 0,
+    serverErrors: 0,
+    kafka503: 0,
+    refusalsExpected: new Map(),
+    acceptedIds: new Set(),
+    duplicates: 0,
+  };
+  const agent = fuzzAgent(peer, connections);
+  const iterator = cases[Symbol.iterator]();
+  const finished = new Map<number, Promise<void>>();
+  const changeIdOf = new Map<number, string>();
+  let done = 0;
+  const one = async (original: FuzzCase): Promise<void> => {
+    const c = expect(original);
+    if (c.replayOf !== undefined) await finished.get(c.replayOf);
+    const began = performance.now();
+    let answer: Answer | 'closed';
+    for (let attempt = 1; ; attempt++) {
+      phase.requests++;
+      try {
+        answer = await send(url, agent, c);
+      } catch (error) {
+        if (!(error instanceof NoAnswerError)) throw error;
+        answer = 'closed';
+      }
+      if (answer === 'closed' || answer.status < 500) break;
+      if (answer.status === 503 && answer.reason === 'event_log_unavailable') {
+        // Counted by the bridge like any refusal, whether or not the case is re-sent.
+        tally(phase.refusalsExpected, 'event_log_unavailable');
+        if (!retry503 || c.expected.status === 503) break;
+        phase.kafka503++;
+        if (attempt >= 30) break;
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      phase.serverErrors++;
+      break;
+    }
+    tally(phase.byMutation, c.mutation);
+    tally(phase.msByMutation, c.mutation, performance.now() - began);
+    tally(phase.byAnswer, answerText(answer));
+    if (c.expected.counted && c.expected.reason !== 'event_log_unavailable')
+      tally(phase.refusalsExpected, c.expected.reason ?? '?');
+    if (answer !== 'closed' && answer.status === 202 && answer.changeId) {
+      phase.acceptedIds.add(answer.changeId);
+      changeIdOf.set(c.index, answer.changeId);
+    }
+    let ok = matches(c, answer);
+    if (ok && c.replayOf !== undefined && c.expected.status === 200 && answer !== 'closed') {
+      phase.duplicates++;
+      ok = answer.changeId === changeIdOf.get(c.replayOf);
+    }
+    if (!ok) {
+      phase.mismatchCount++;
+      if (phase.mismatches.length < 50) {
+        phase.mismatches.push({
+          index: c.index,
+          mutation: c.mutation,
+          expected: `${c.expected.status} ${c.expected.reason ?? '-'}`,
+          got: `${answerText(answer)}${c.replayOf !== undefined ? ` (replay of ${c.replayOf})` : ''}`,
+        });
+      }
+    }
+    done++;
+    if (progress && done % 5000 === 0) progress(done);
+  };
+  const worker = async () => {
+    for (;;) {
+      const next = iterator.next();
+      if (next.done) return;
+      const c = next.value;
+      const p = one(c);
+      finished.set(
+        c.index,
+        p.catch(() => undefined),
+      );
+      // Replays look back at most 500 deliveries; older entries are long finished.
+      finished.delete(c.index - 5000);
+      changeIdOf.delete(c.index - 5000);
+      await p;
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  agent.destroy();
+  return phase;
+}
+
+function memoryMiB(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function logVerdict(file: string, secret: string, canary: string) {
+  const text = readFileSync(file, 'utf8');
+  const errorLines = text
+    .split('\n')
+    .filter((l) => /"level":(50|60)|"level":"(error|fatal)"|uncaught|unhandled|RangeError|TypeError/i.test(l))
+    .slice(0, 20);
+  return { errorLines, secretInLog: text.includes(secret), canaryInLog: text.includes(canary) };
+}
+
+export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
+  mkdirSync(options.dir, { recursive: true });
+  const stackEnv = readStackEnv();
+  const secret = secretOf();
+  const settings: FuzzSettings = {
+    secret,
+    otherSecret: secretOf(),
+    maxBytes: configDefaults.UNICOP_WEBHOOK_MAX_BYTES,
+    ownUsername: configDefaults.UNICOP_NETBOX_USERNAME,
+    nonce: randomBytes(8).toString('hex'),
+    canary: `canary-${randomBytes(12).toString('hex')}`,
+    epochMs: Date.now(),
+  };
+  const port = await freePort();
+  const env = {
+    UNICOP_KAFKA_BROKERS: stack.kafkaBrokers().join(','),
+    UNICOP_REDIS_URL: stack.redisUrl(),
+    UNICOP_NETBOX_URL: stackEnv.UNICOP_NETBOX_URL ?? configDefaults.UNICOP_NETBOX_URL,
+    UNICOP_WEBHOOK_SECRETS: secret,
+    UNICOP_LOG_LEVEL: 'info',
+    // The deliveries are unique to the run: an hour of memory is enough, and the keys go sooner.
+    UNICOP_DEDUPE_WINDOW_SECONDS: '3600',
+    UNICOP_BRIDGE_HOST: '127.0.0.1',
+    UNICOP_BRIDGE_PORT: String(port),
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const kafka = new KafkaClient({
+    clientId: 'unicop-fuzz',
+    brokers: stack.kafkaBrokers(),
+    logLevel: logLevel.NOTHING,
+  });
+  const changesFrom = await marks(kafka, topics.changes);
+  const auditFrom = await marks(kafka, topics.audit);
+
+  const bridge = bridgeProcess(options.dir, 'bridge', env, options.unicopJs);
+  bridge.start();
+  let unplannedExits = 0;
+  const samples: number[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  let phase: Phase;
+  let before: Map<string, number>;
+  let after: Map<string, number>;
+  const peer = peerAddress();
+  const loadBefore = loadavg();
+  const started = Date.now();
+  try {
+    await waitFor(() => bridge.said('the bridge is ready'), 'the fuzz bridge connecting to Kafka');
+    before = await counters(url);
+    samples.push(memoryMiB(bridge.pid));
+    sampler = setInterval(() => samples.push(memoryMiB(bridge.pid)), 1000);
+    phase = await sendCases(
+      url,
+      peer,
+      caseStream(options.seed, options.cases, settings),
+      options.connections,
+      (c) => c,
+      true,
+      options.progress,
+    );
+    clearInterval(sampler);
+    samples.push(memoryMiB(bridge.pid));
+    after = await counters(url);
+  } finally {
+    clearInterval(sampler);
+    unplannedExits = bridge.unplannedExits;
+    await bridge.close();
+  }
+  const durationMs = Date.now() - started;
+  const loadAfter = loadavg();
+
+  // What reached Kafka: every 202'd change, and this peer's refusal audit events and summaries.
+  const changesTo = await marks(kafka, topics.changes);
+  const auditTo = await marks(kafka, topics.audit);
+  const seen = new Set<string>();
+  await readBetween(kafka, topics.changes, changesFrom, changesTo, (value) => {
+    const id = /"id":"([^"]+)"/.exec(value)?.[1];
+    if (id && phase.acceptedIds.has(id)) seen.add(id);
+  });
+  let auditedRefusals = 0;
+  let summarisedRefusals = 0;
+  let summaries = 0;
+  await readBetween(kafka, topics.audit, auditFrom, auditTo, (value) => {
+    if (!value.includes(peer)) return;
+    const data = (
+      JSON.parse(value) as { data: { action: string; subjectId: string; metadata: Record<string, unknown> } }
+    ).data;
+    if (data.action === 'webhook.rejected' && data.metadata.peer === peer) auditedRefusals++;
+    if (data.action === 'webhook.refusals_suppressed' && data.subjectId === peer) {
+      summaries++;
+      summarisedRefusals += Number(data.metadata.suppressed);
+    }
+  });
+
+  let kafkaDown: FuzzReport['kafkaDown'];
+  if (options.kafkaDownCases) kafkaDown = await runKafkaDown(options, env, settings);
+
+  const log = logVerdict(bridge.logFile, secret, settings.canary);
+  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  return {
+    seed: options.seed,
+    cases: options.cases,
+    durationMs,
+    casesPerSecond: options.cases / (durationMs / 1000),
+    requests: phase.requests,
+    loadBefore,
+    loadAfter,
+    byMutation: phase.byMutation,
+    msByMutation: phase.msByMutation,
+    byAnswer: phase.byAnswer,
+    mismatches: phase.mismatches,
+    mismatchCount: phase.mismatchCount,
+    serverErrors: phase.serverErrors,
+    kafka503: phase.kafka503,
+    refusalsExpected: phase.refusalsExpected,
+    refusalsCounted: refusalsOf(before, after),
+    auditedRefusals,
+    summarisedRefusals,
+    summaries,
+    suppressedMetric: delta('unicop_refusal_audits_suppressed_total'),
+    accepted: phase.acceptedIds.size,
+    duplicates: phase.duplicates,
+    missingOnKafka: phase.acceptedIds.size - seen.size,
+    rss: {
+      startMiB: samples[0] ?? 0,
+      peakMiB: Math.max(...samples),
+      endMiB: samples.at(-1) ?? 0,
+    },
+    unplannedExits,
+    ...log,
+    ...(kafkaDown ? { kafkaDown } : {}),
+  };
+}
+
+/** A bridge whose Kafka does not answer: what would be accepted is 503, every refusal as before. */
+async function runKafkaDown(
+  options: FuzzOptions,
+  env: Record<string, string>,
+  settings: FuzzSettings,
+): Promise<NonNullable<FuzzReport['kafkaDown']>> {
+  const port = await freePort();
+  const closedPort = await freePort();
+  const bridge = bridgeProcess(
+    options.dir,
+    'bridge-kafka-down',
+    { ...env, UNICOP_KAFKA_BROKERS: `127.0.0.1:${closedPort}`, UNICOP_BRIDGE_PORT: String(port) },
+    options.unicopJs,
+  );
+  bridge.start();
+  try {
+    await waitFor(() => bridge.said('bridge listening'), 'the Kafka-down bridge listening');
+    const down = (c: FuzzCase): FuzzCase => {
+      // Echoes are answered before the append; everything that reaches it is refused.
+      const reachesAppend =
+        c.expected.status === 202 || (c.expected.status === 200 && c.replayOf !== undefined);
+      if (!reachesAppend) return c;
+      // Two replays of one delivery may be in flight at once: the second is told so (also a 503).
+      const reason = c.replayOf === undefined ? 'event_log_unavailable' : null;
+      return { ...c, expected: { status: 503, reason, counted: true } };
+    };
+    const phase = await sendCases(
+      `http://127.0.0.1:${port}`,
+      peerAddress(),
+      caseStream(options.seed + 1, options.kafkaDownCases ?? 0, {
+        ...settings,
+        nonce: `${settings.nonce}-down`,
+      }),
+      options.connections,
+      down,
+      false,
+    );
+    return {
+      cases: options.kafkaDownCases ?? 0,
+      byAnswer: phase.byAnswer,
+      mismatches: phase.mismatches,
+      mismatchCount: phase.mismatchCount + phase.serverErrors + bridge.unplannedExits,
+    };
+  } finally {
+    await bridge.close();
+  }
+}
+
+/** The run's seed: UNICOP_FUZZ_SEED when set (to reproduce a failure), a fresh one otherwise. */
+export function fuzzSeed(): number {
+  const given = process.env.UNICOP_FUZZ_SEED;
+  if (given !== undefined && given !== '') return Number(given) | 0;
+  return randomBytes(4).readInt32LE(0);
+}
+
+export const fuzzDir = (name: string) => join(repoRoot, 'var', 'fuzz', name);

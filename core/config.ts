@@ -159,6 +159,10 @@ export const configSchema = z.object({
   UNICOP_OIDC_CLIENT_ID: z.string().min(1).optional(),
   // That client's secret (reference); the stack records file:var/keycloak/secrets/cli-secret.
   UNICOP_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  // The public client people sign in with (`unicop login`, device authorization grant).
+  UNICOP_OIDC_PEOPLE_CLIENT_ID: z.string().min(1).default('unicop-people'),
+  // Where `unicop login` keeps a person's tokens (mode 600); unset: ~/.config/unicop/tokens.json.
+  UNICOP_OIDC_TOKEN_FILE: z.string().min(1).optional(),
   // Secret AWX sends with its notifications (basic-auth password or X-UNICOP-Token header; reference).
   UNICOP_AWX_WEBHOOK_SECRET: z.string().min(1).optional(),
   // AWX base URL (no /api/v2); the demo's AWX double by default.

@@ -62,3 +62,65 @@ export function otherServiceToken(): Promise<string> {
     client_secret: keycloak.testSecret(),
   });
 }
+
+/**
+ * What a person does in the browser for `unicop login`: opens the device address, signs in as
+ * `username`, and grants (or refuses) the CLI access on Keycloak's consent page — here by form posts
+ * with the cookies Keycloak sets.
+ */
+export async function approveDevice(
+  verificationUriComplete: string,
+  username: string,
+  grant = true,
+): Promise<void> {
+  const jar = new Map<string, string>();
+  /** Follows redirects; the page's first form: where it posts and its hidden fields. */
+  async function go(
+    start: string,
+    init: RequestInit = {},
+  ): Promise<{ action: string; hidden: Record<string, string> }> {
+    let url = start;
+    let request = init;
+    for (let hop = 0; hop < 10; hop++) {
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      const res = await fetch(url, {
+        ...request,
+        redirect: 'manual',
+        headers: { ...(request.headers as Record<string, string>), Cookie: cookie },
+      });
+      for (const set of res.headers.getSetCookie()) {
+        const pair = set.split(';')[0] ?? '';
+        const eq = pair.indexOf('=');
+        if (eq > 0) jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+      }
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        url = new URL(location, url).toString();
+        request = {};
+        continue;
+      }
+      const body = await res.text();
+      const action = /<form[^>]*action="([^"]+)"/.exec(body)?.[1];
+      const hidden: Record<string, string> = {};
+      for (const m of body.matchAll(/<input[^>]*type="hidden"[^>]*>/g)) {
+        const name = /name="([^"]+)"/.exec(m[0])?.[1];
+        if (name) hidden[name] = /value="([^"]*)"/.exec(m[0])?.[1] ?? '';
+      }
+      return { action: action ? new URL(action.replace(/&amp;/g, '&'), url).toString() : '', hidden };
+    }
+    throw new Error('Keycloak redirected more than 10 times');
+  }
+  const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+  const login = await go(verificationUriComplete);
+  const consent = await go(login.action, {
+    method: 'POST',
+    headers: form,
+    body: new URLSearchParams({ ...login.hidden, username, password: keycloak.userPassword() }),
+  });
+  if (!consent.action) throw new Error(`no consent page after signing in as ${username}`);
+  await go(consent.action, {
+    method: 'POST',
+    headers: form,
+    body: new URLSearchParams({ ...consent.hidden, ...(grant ? { accept: 'Yes' } : { cancel: 'No' }) }),
+  });
+}

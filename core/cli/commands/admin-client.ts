@@ -8,8 +8,10 @@
  * only while break-glass is on.
  */
 import { ClientCredentials, SignInError } from '../../auth/client-credentials.js';
+import { DeviceSignIn, personCredentials } from '../../auth/device-flow.js';
 import { sleep } from '../../clock.js';
 import type { UnicopConfig } from '../../config.js';
+import { tokenFileOf } from './login.js';
 import { CommandFailedError } from './output.js';
 
 export interface AdminAnswer {
@@ -22,13 +24,29 @@ export interface AdminAnswer {
 /** Where the bearer comes from: a sign-in that yields an access token, or the break-glass token. */
 export type AdminCredentials = { accessToken(): Promise<string> };
 
-/** The CLI's credentials from its configuration: OIDC client credentials first, else break-glass. */
+/**
+ * The CLI's credentials from its configuration: a person signed in with `unicop login` first (their
+ * token file exists), then OIDC client credentials (automation), else the break-glass token.
+ */
 export function adminCredentials(
   config: Pick<
     UnicopConfig,
-    'UNICOP_OIDC_ISSUER' | 'UNICOP_OIDC_CLIENT_ID' | 'UNICOP_OIDC_CLIENT_SECRET' | 'UNICOP_ADMIN_TOKEN'
+    | 'UNICOP_OIDC_ISSUER'
+    | 'UNICOP_OIDC_CLIENT_ID'
+    | 'UNICOP_OIDC_CLIENT_SECRET'
+    | 'UNICOP_ADMIN_TOKEN'
+    | 'UNICOP_OIDC_PEOPLE_CLIENT_ID'
+    | 'UNICOP_OIDC_TOKEN_FILE'
   >,
 ): AdminCredentials | undefined {
+  const person = tokenFileOf(config);
+  if (config.UNICOP_OIDC_ISSUER && person.read()) {
+    const signIn = new DeviceSignIn({
+      issuer: config.UNICOP_OIDC_ISSUER,
+      clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
+    });
+    return personCredentials(signIn, person);
+  }
   if (config.UNICOP_OIDC_ISSUER && config.UNICOP_OIDC_CLIENT_ID && config.UNICOP_OIDC_CLIENT_SECRET) {
     return new ClientCredentials({
       issuer: config.UNICOP_OIDC_ISSUER,

@@ -9,6 +9,7 @@
  *   unicop sweep [--reason] [--wait SECONDS]
  *   unicop replay --from <time|offset> --root <key> --dry-run
  *   unicop status [--root KEY]                     which stage holds work now (core/status)
+ *   unicop login                                   a person signs in to Keycloak (device flow)
  * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ import { ConfigError, loadConfig, type UnicopConfig } from '../../config.js';
 import { rootKeySchema } from '../../events/catalogue.js';
 import { AdminClient, adminCredentials } from './admin-client.js';
 import { streamEvents } from './events.js';
+import { login } from './login.js';
 import { CommandFailedError, createOutput, type Output, parseSince, UsageError } from './output.js';
 import { override, reconcile, sweep } from './overrides.js';
 import { parseFrom, replay, replayRefusal } from './replay.js';
@@ -80,6 +82,13 @@ export const operatorCommands: Record<string, OperatorCommand> = {
       const root = text(values, 'root');
       return showStatus(config(), out, root === undefined ? null : rootKeyArg(root, '--root'));
     },
+  },
+  login: {
+    usage: 'unicop login [--json]',
+    summary: 'sign in to Keycloak as a person (device flow); the admin commands then act as you',
+    options: { json },
+    positionals: [0, 0],
+    run: ({ config, out }) => login(config(), out),
   },
   'root status': {
     usage: 'unicop root status <key> [--json]',

@@ -1,0 +1,46 @@
+/**
+ * `unicop login`: a person signs in to Keycloak with the device authorization grant
+ * (core/auth/device-flow.ts, client UNICOP_OIDC_PEOPLE_CLIENT_ID): the command prints the address
+ * and the code, waits while the person signs in with a browser, and keeps the tokens in
+ * UNICOP_OIDC_TOKEN_FILE (mode 600). The admin commands then act as that person (decision 0051).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SignInError } from '../../auth/client-credentials.js';
+import { DeviceSignIn, TokenFile } from '../../auth/device-flow.js';
+import type { UnicopConfig } from '../../config.js';
+import { CommandFailedError, type Output } from './output.js';
+
+/** Where a person's tokens are kept: UNICOP_OIDC_TOKEN_FILE, else ~/.config/unicop/tokens.json. */
+export function tokenFileOf(config: Pick<UnicopConfig, 'UNICOP_OIDC_TOKEN_FILE'>): TokenFile {
+  return new TokenFile(config.UNICOP_OIDC_TOKEN_FILE ?? join(homedir(), '.config', 'unicop', 'tokens.json'));
+}
+
+export async function login(config: UnicopConfig, out: Output): Promise<number> {
+  if (!config.UNICOP_OIDC_ISSUER) {
+    throw new CommandFailedError('no identity provider: set UNICOP_OIDC_ISSUER (the Keycloak realm)');
+  }
+  const signIn = new DeviceSignIn({
+    issuer: config.UNICOP_OIDC_ISSUER,
+    clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
+  });
+  try {
+    const code = await signIn.start();
+    // On stderr whatever the output mode: the person needs it to sign in.
+    process.stderr.write(
+      `To sign in, open ${code.verificationUriComplete ?? code.verificationUri} and confirm the code ${code.userCode}\n`,
+    );
+    const tokens = await signIn.complete(code);
+    const file = tokenFileOf(config);
+    file.write(tokens);
+    const claims = JSON.parse(
+      Buffer.from(tokens.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    );
+    const name = String(claims.preferred_username ?? claims.sub ?? 'unknown');
+    out.result({ signedIn: name, tokenFile: file.path }, `signed in as ${name} (tokens in ${file.path})`);
+    return 0;
+  } catch (error) {
+    if (error instanceof SignInError) throw new CommandFailedError(error.message);
+    throw error;
+  }
+}

@@ -231,6 +231,13 @@ DEFAULT_CONTAINER_RUN_OPTIONS = ['--network', 'host']
 TOWER_URL_BASE = '$url'
 INSIGHTS_TRACKING_STATE = False
 AUTOMATION_ANALYTICS_GATHER_INTERVAL = 14400
+# A job's latency (docs/decisions/0052-real-awx-job-latency.md). AWX sends a job's success or
+# failure notification only once the callback receiver has saved its events, which it buffers for
+# up to this long (default 1 s): UNICOP's run waits for that notification.
+JOB_EVENT_BUFFER_SECONDS = 0.1
+# Modules run through the interpreter's stdin instead of a temporary file per task (every job here
+# uses ansible_connection=local, so nothing needs 'requiretty'): less CPU per module task.
+AWX_TASK_ENV = {'ANSIBLE_PIPELINING': 'True'}
 PY
   )
   if cmp -s "$settings.new" "$settings"; then rm -f "$settings.new"; else mv "$settings.new" "$settings"; echo changed; fi

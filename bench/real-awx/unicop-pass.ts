@@ -43,6 +43,8 @@ export interface UnicopRun {
   state: string;
   /** The intent's append handed to the producer → its outcome received on unicop.outcomes. */
   latencyMs: number;
+  /** When the append was handed to the producer (ms since the epoch). */
+  appendedAt: number;
   awxJobId: number | null;
   /** AWX's own record of the run's job: created, started, finished (ms since the epoch). */
   job?: { created: number; started: number; finished: number };
@@ -191,6 +193,7 @@ export async function runUnicopPass(
         rootKey: key,
         state: outcome.data.state,
         latencyMs: outcome.receivedAt - t0,
+        appendedAt: t0,
         awxJobId: outcome.data.awxJobId,
         ...(row
           ? {

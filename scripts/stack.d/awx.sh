@@ -233,8 +233,10 @@ INSIGHTS_TRACKING_STATE = False
 AUTOMATION_ANALYTICS_GATHER_INTERVAL = 14400
 # A job's latency (docs/decisions/0052-real-awx-job-latency.md). AWX sends a job's success or
 # failure notification only once the callback receiver has saved its events, which it buffers for
-# up to this long (default 1 s): UNICOP's run waits for that notification.
-JOB_EVENT_BUFFER_SECONDS = 0.1
+# up to this long (default 1 s; a worker that flushed less than this before the job's last event
+# waits for its next read, up to 1 s): UNICOP's run waits for that notification. 0: every event is
+# written as it comes (a trivial job has ~54).
+JOB_EVENT_BUFFER_SECONDS = 0
 # Modules run through the interpreter's stdin instead of a temporary file per task (every job here
 # uses ansible_connection=local, so nothing needs 'requiretty'): less CPU per module task.
 AWX_TASK_ENV = {'ANSIBLE_PIPELINING': 'True'}

@@ -94,11 +94,13 @@ export async function benchFuzz(): Promise<{ section: string; result: ScenarioRe
       `${load(r.loadAfter)} after (1/5/15 min). Cases and expectations: test/fuzz/cases.ts; the seed reproduces them.`,
     '',
     `**${(r.durationMs / 1000).toFixed(0)} s, ${r.casesPerSecond.toFixed(0)} cases/s** (${r.requests.toLocaleString('en')} requests, ` +
-      `${r.kafka503} re-sent after 503 \`event_log_unavailable\`). ` +
+      `${r.kafka503} re-sent after 503 \`event_log_unavailable\`, ${r.staleResends} after reusing a kept-alive ` +
+      `connection the bridge had closed). ` +
       `Crashes ${r.unplannedExits} (unplanned exits), error lines in the log ${r.errorLines.length}, ` +
       `5xx other than 503 for Kafka ${r.serverErrors}, answers other than expected ${r.mismatchCount}. ` +
       `Bridge RSS ${r.rss.startMiB.toFixed(0)} MiB at the start, ${r.rss.peakMiB.toFixed(0)} MiB peak, ` +
-      `${r.rss.endMiB.toFixed(0)} MiB at the end (sampled every second). Secret in the log: ${r.secretInLog ? 'yes' : 'no'}; ` +
+      `${r.rss.endMiB.toFixed(0)} MiB at the end; ${r.rss.quartilesMiB.map((m) => m.toFixed(0)).join(', ')} MiB at ` +
+      `25, 50 and 75 % of the run (sampled every second). Secret in the log: ${r.secretInLog ? 'yes' : 'no'}; ` +
       `bodies' canary in the log: ${r.canaryInLog ? 'yes' : 'no'}.`,
     '',
     `Durability: ${r.accepted.toLocaleString('en')} new deliveries answered 202, ` +
@@ -174,6 +176,7 @@ export async function benchFuzz(): Promise<{ section: string; result: ScenarioRe
           start: Math.round(r.rss.startMiB),
           peak: Math.round(r.rss.peakMiB),
           end: Math.round(r.rss.endMiB),
+          quartiles: r.rss.quartilesMiB.map(Math.round),
         },
         answers: Object.fromEntries(sorted(r.byAnswer)),
         refusalsCounted: Object.fromEntries(sorted(r.refusalsCounted)),

@@ -26,7 +26,7 @@ import { topics } from '../../core/events/catalogue.js';
 import { freePort, UnicopProcess } from '../faults/suite/processes.js';
 import { stack } from '../support/stack.js';
 import { buildCase, type CaseSpec, type FuzzCase, type FuzzSettings, specsOf } from './cases.js';
-import { type Answer, fuzzAgent, NoAnswerError, send } from './send.js';
+import { type Answer, fuzzAgent, NoAnswerError, StaleConnectionError, send } from './send.js';
 
 export interface FuzzOptions {
   seed: number;
@@ -65,6 +65,7 @@ export interface FuzzReport {
   mismatchCount: number;
   /** 5xx answers other than 503 event_log_unavailable. */
   serverErrors: number;
+  staleResends: number;
   /** 503 event_log_unavailable answers (Kafka slow) re-sent. */
   kafka503: number;
   /** Refusals the cases expected the bridge to count, by reason (503 re-sends included). */
@@ -78,7 +79,8 @@ export interface FuzzReport {
   accepted: number;
   duplicates: number;
   missingOnKafka: number;
-  rss: { startMiB: number; peakMiB: number; endMiB: number };
+  /** The bridge's RSS: after start-up, the peak, after the last case, and at 25/50/75 % of the run. */
+  rss: { startMiB: number; peakMiB: number; endMiB: number; quartilesMiB: number[] };
   unplannedExits: number;
   errorLines: string[];
   secretInLog: boolean;
@@ -222,6 +224,8 @@ function matches(c: FuzzCase, a: Answer | 'closed'): boolean {
 interface Phase {
   byAnswer: Map<string, number>;
   byMutation: Map<string, number>;
+  /** Requests re-sent because their kept-alive connection had been closed (they never reached the bridge). */
+  staleResends: number;
   /** Time from sending to the answer, summed per mutation (re-sends included). */
   msByMutation: Map<string, number>;
   mismatches: Mismatch[];
@@ -247,6 +251,7 @@ async function sendCases(
     byAnswer: new Map(),
     byMutation: new Map(),
     msByMutation: new Map(),
+    staleResends: 0,
     mismatches: [],
     mismatchCount: 0,
     requests: 0,
@@ -271,7 +276,11 @@ async function sendCases(
       try {
         answer = await send(url, agent, c);
       } catch (error) {
-        if (!(error instanceof NoAnswerError)) throw error;
+        if (error instanceof StaleConnectionError && attempt < 5) {
+          phase.staleResends++;
+          continue;
+        }
+        if (!(error instanceof NoAnswerError || error instanceof StaleConnectionError)) throw error;
         answer = 'closed';
       }
       if (answer === 'closed' || answer.status < 500) break;
@@ -284,7 +293,8 @@ async function sendCases(
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
-      phase.serverErrors++;
+      // Any other 503 is checked against the case (delivery_in_flight); every other 5xx is an error.
+      if (answer.status !== 503) phase.serverErrors++;
       break;
     }
     tally(phase.byMutation, c.mutation);
@@ -468,6 +478,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     mismatchCount: phase.mismatchCount,
     serverErrors: phase.serverErrors,
     kafka503: phase.kafka503,
+    staleResends: phase.staleResends,
     refusalsExpected: phase.refusalsExpected,
     refusalsCounted: refusalsOf(before, after),
     auditedRefusals,
@@ -481,6 +492,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       startMiB: samples[0] ?? 0,
       peakMiB: Math.max(...samples),
       endMiB: samples.at(-1) ?? 0,
+      quartilesMiB: [0.25, 0.5, 0.75].map((q) => samples[Math.floor(q * (samples.length - 1))] ?? 0),
     },
     unplannedExits,
     ...log,

@@ -20,6 +20,14 @@ export class NoAnswerError extends Error {
   override readonly name = 'NoAnswerError';
 }
 
+/**
+ * A kept-alive connection the bridge had closed meanwhile (its keep-alive timeout) was reused: the
+ * request never reached it. Node's documented answer is to send it again (http `request.reusedSocket`).
+ */
+export class StaleConnectionError extends Error {
+  override readonly name = 'StaleConnectionError';
+}
+
 export function fuzzAgent(localAddress: string, sockets: number): Agent {
   return new Agent({ keepAlive: true, maxSockets: sockets, localAddress });
 }
@@ -41,13 +49,13 @@ export function send(baseUrl: string, agent: Agent, c: FuzzCase, timeoutMs = 120
       timeout: timeoutMs,
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (error) =>
-      reject(
-        'code' in error && (error.code === 'ECONNRESET' || error.code === 'EPIPE')
-          ? new NoAnswerError(error.message)
-          : error,
-      ),
-    );
+    req.on('error', (error) => {
+      const code = 'code' in error ? error.code : undefined;
+      const reset = code === 'ECONNRESET' || code === 'EPIPE';
+      if (reset && req.reusedSocket) reject(new StaleConnectionError(error.message));
+      else if (reset) reject(new NoAnswerError(error.message));
+      else reject(error);
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));

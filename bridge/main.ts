@@ -9,6 +9,7 @@ import { createLogger } from '../core/logger.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { connectBridge } from './app.js';
+import { bridgeListener } from './https.js';
 
 async function main(): Promise<void> {
   // vault: secret references are read here and kept current (webhook secrets rotate in place).
@@ -26,12 +27,23 @@ async function main(): Promise<void> {
     logLevel: logLevel.WARN,
   });
   const { server, ready, close } = await connectBridge(config, logger, kafka);
-  server.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
-    logger.info({ host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT }, 'bridge listening'),
+  // HTTP, or HTTPS with a certificate from Vault's PKI (UNICOP_BRIDGE_TLS_PKI; bridge/https.ts).
+  const {
+    listener,
+    scheme,
+    stop: stopRenewing,
+  } = await bridgeListener(config, server, secrets?.session, logger);
+  listener.listen(config.UNICOP_BRIDGE_PORT, config.UNICOP_BRIDGE_HOST, () =>
+    logger.info(
+      { host: config.UNICOP_BRIDGE_HOST, port: config.UNICOP_BRIDGE_PORT, scheme },
+      'bridge listening',
+    ),
   );
   ready.catch(() => undefined); // stopped before Kafka was connected: nothing to report
   const stop = () => {
     logger.info('bridge stopping');
+    stopRenewing();
+    if (listener !== server) listener.close();
     server.close(() => {
       void close()
         .then(() => secrets?.close())

@@ -225,6 +225,19 @@ export const configSchema = z.object({
   // OTLP/HTTP base URL the bridge and workers export their trace spans to (<url>/v1/traces); the
   // stack's Jaeger records it in var/stack.env. Unset: tracing is off and costs nothing.
   UNICOP_OTLP_URL: z.url().optional(),
+  // The bridge serves HTTPS with a certificate from this Vault PKI role (`<mount>/<role>`, e.g.
+  // pki/unicop-bridge), renewed at 2/3 of its life; unset: plain HTTP.
+  UNICOP_BRIDGE_TLS_PKI: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected <mount>/<role>')
+    .optional(),
+  // Names the bridge's certificate carries (DNS names and IP addresses); unset: localhost,127.0.0.1.
+  UNICOP_BRIDGE_TLS_NAMES: z
+    .string()
+    .transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
+    .optional(),
+  // Life of each certificate the bridge asks for (the PKI role caps it).
+  UNICOP_BRIDGE_TLS_TTL_SECONDS: z.coerce.number().int().min(5).default(86_400),
   // Vault (OpenBao) address for vault: secret references; the stack's records it in var/stack.env.
   UNICOP_VAULT_ADDR: z.url().optional(),
   // This process's AppRole role_id (reference); unset: <UNICOP_VAULT_APPROLE_DIR>/<process>/role-id.

@@ -109,7 +109,9 @@ export async function loadRuntimeConfig(
     awxWebhookLists.set(config, accepted);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  if (singles.length === 0 && lists.length === 0) return { config, secrets: null };
+  // The bridge's HTTPS certificate comes from Vault too (core/secrets/serving-certificate.ts).
+  const tls = process === 'bridge' && config.UNICOP_BRIDGE_TLS_PKI !== undefined;
+  if (singles.length === 0 && lists.length === 0 && !tls) return { config, secrets: null };
 
   const addr = config.UNICOP_VAULT_ADDR;
   if (!addr) {

@@ -56,6 +56,16 @@ export interface KvValue {
   createdTime: Date;
 }
 
+/** What a PKI role's issue endpoint answers (the fields UNICOP uses). */
+export interface IssuedCertificate {
+  certificate: string;
+  private_key: string;
+  issuing_ca: string;
+  serial_number: string;
+  /** Unix seconds. */
+  expiration: number;
+}
+
 const retryMs = 5_000;
 
 /** Status code and a value-free reason from a node-vault error. */
@@ -185,6 +195,33 @@ export class VaultSession {
       version: metadata.version,
       createdTime: new Date(metadata.created_time),
     };
+  }
+
+  /**
+   * Issues a certificate from a PKI role (`<mount>/issue/<role>`); a 403 is tried once more after a
+   * new login, as a read is. Errors name the role, never the key.
+   */
+  async issueCertificate(
+    mount: string,
+    role: string,
+    request: { common_name: string; alt_names?: string; ip_sans?: string; ttl: string },
+  ): Promise<IssuedCertificate> {
+    const path = `${mount}/issue/${role}`;
+    const issue = () => this.client.write(path, request) as Promise<{ data: IssuedCertificate }>;
+    try {
+      return (await issue()).data;
+    } catch (error) {
+      const first = describe(error);
+      if (first.statusCode !== 403)
+        throw new VaultSecretError(`${mount}/${role}`, first.statusCode, first.reason);
+      try {
+        await this.login();
+        return (await issue()).data;
+      } catch (again) {
+        const { statusCode, reason } = describe(again);
+        throw new VaultSecretError(`${mount}/${role}`, statusCode, reason);
+      }
+    }
   }
 
   /** Stops renewing and revokes the token (best effort: unrevoked, it expires within its TTL). */

@@ -32,15 +32,18 @@ export interface TestRole {
 }
 
 /**
- * A role reading only unicop/test/<id>/* (KV v2 data); `tokenTtl`/`tokenMaxTtl` (seconds) shape its
- * tokens.
+ * A role reading only unicop/test/<id>/* (KV v2 data), plus `extraRules` (HCL) when a test needs
+ * more; `tokenTtl`/`tokenMaxTtl` (seconds) shape its tokens.
  */
-export async function testRole(options: { tokenTtl?: number; tokenMaxTtl?: number } = {}): Promise<TestRole> {
+export async function testRole(
+  options: { tokenTtl?: number; tokenMaxTtl?: number; extraRules?: string } = {},
+): Promise<TestRole> {
   const root = rootClient();
   const id = uniqueName('vt');
   const prefix = `test/${id}`;
   const name = `unicop-${id}`;
-  await root.addPolicy({ name, rules: `path "${mount}/data/${prefix}/*" { capabilities = ["read"] }` });
+  const rules = `path "${mount}/data/${prefix}/*" { capabilities = ["read"] }\n${options.extraRules ?? ''}`;
+  await root.addPolicy({ name, rules });
   await root.write(`auth/approle/role/${name}`, {
     token_policies: name,
     token_ttl: options.tokenTtl ?? 300,

@@ -27,7 +27,7 @@ import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import { topics } from '../../core/events/catalogue.js';
 import { reconcileQueueName } from '../../core/queues.js';
 import { portFree, processReady, spawnUnicop } from '../../test/faults/suite/processes.js';
-import { positionGroupAtEnd } from '../../test/support/kafka.js';
+import { positionGroupAtEnd, topicEnds } from '../../test/support/kafka.js';
 import { redisDatabaseUrl, stack, stackFact, testRedisDatabases } from '../../test/support/stack.js';
 import { redisEpochKey } from '../../workers/sweeper/sweeper.js';
 import { makeSites, queuedJobs, removeSites } from '../coalesce.js';
@@ -55,7 +55,13 @@ export interface UnicopPass {
   /** First append → last outcome. */
   wallMs: number;
   missing: number;
+  /** Intents for the bench's roots it did not append (a resolver turning their edits into intents). */
   foreignIntents: number;
+  /**
+   * Everything else the workers took from Kafka during the pass: changes appended to unicop.changes
+   * (other sessions' NetBox edits, resolved by this resolver too) and intents not the bench's.
+   */
+  otherTraffic: { changes: number; intents: number };
   awxCpu: ReturnType<AwxCpu['stop']>;
   /** CPU seconds of the spawned workers and bridge processes. */
   unicopCpu: { workers: number; bridge: number };
@@ -169,6 +175,10 @@ export async function runUnicopPass(
     const workersPid = unicop.workers[0]?.pid;
     const bridgePid = unicop.bridge.pid;
     const before = { workers: cpuOf(workersPid), bridge: cpuOf(bridgePid) };
+    const ends = async (topic: string) =>
+      (await topicEnds(kafka, topic)).reduce((n, p) => n + Number(p.offset), 0);
+    const changesBefore = await ends(topics.changes);
+    const intentsBefore = await ends(topics.intents);
     awxCpu.start();
     stackCpu.start();
     const t0 = Date.now();
@@ -180,6 +190,10 @@ export async function runUnicopPass(
     };
     const usedAwx = awxCpu.stop();
     const usedStack = stackCpu.stop();
+    const otherTraffic = {
+      changes: (await ends(topics.changes)) - changesBefore,
+      intents: (await ends(topics.intents)) - intentsBefore - intents.length,
+    };
     const outcomes = intents.map((i) => ({ key: i.key, outcome: observer.outcomeByIntent.get(i.intentId) }));
     const jobIds = outcomes
       .map((o) => o.outcome?.data.awxJobId)
@@ -211,6 +225,7 @@ export async function runUnicopPass(
       wallMs: Math.max(...runs.map((r) => r.latencyMs)),
       missing: intents.length - runs.length,
       foreignIntents: observer.foreignIntents.length,
+      otherTraffic,
       awxCpu: usedAwx,
       unicopCpu,
       stackCpu: usedStack,

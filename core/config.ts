@@ -234,7 +234,12 @@ export const configSchema = z.object({
   // Names the bridge's certificate carries (DNS names and IP addresses); unset: localhost,127.0.0.1.
   UNICOP_BRIDGE_TLS_NAMES: z
     .string()
-    .transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    )
     .optional(),
   // Life of each certificate the bridge asks for (the PKI role caps it).
   UNICOP_BRIDGE_TLS_TTL_SECONDS: z.coerce.number().int().min(5).default(86_400),

@@ -16,19 +16,11 @@ import { parseConfig, readStackEnv } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import { createLogger } from '../../core/logger.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
+import { freePort } from '../support/ports.js';
 import { stack, uniqueName } from '../support/stack.js';
 import { netbox47Body, postWebhook } from '../support/webhooks.js';
 
 const secret = 'startup-test-secret-0123456789abcdef';
-
-/** A free local port, not listening: Kafka at this address is unreachable until relayed. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /**
  * Relays `port` to the stack's broker (the bootstrap connection; kafkajs then uses the advertised

@@ -5,10 +5,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.js';
 import { stack } from '../support/stack.js';
 import { assertBuilt, type Ran, startUnicop } from './run-unicop.js';
 
@@ -19,18 +19,6 @@ function run(args: string[], env: Record<string, string> = {}): { child: ChildPr
   const started = startUnicop(args, env);
   children.push(started.child);
   return started;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe('unicop (compiled)', () => {

@@ -8,22 +8,14 @@
  * issue from the stack's bridge role (vault-support.ts).
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, type Running, startUnicop } from '../cli/run-unicop.js';
+import { freePort } from '../support/ports.js';
 import { stackFact } from '../support/stack.js';
 import { type TestRole, testRole } from './vault-support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('the compiled bridge on HTTPS with a certificate from Vault', () => {
   let role: TestRole;

@@ -11,23 +11,15 @@
  * carries the token (AWX) but is no webhook, so a good secret gets the body's refusal (4xx, not 401)
  * and a bad one 401.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../bridge/ingress/signature.js';
 import { assertBuilt, type Running, startUnicop } from '../cli/run-unicop.js';
+import { freePort } from '../support/ports.js';
 import { type TestRole, testRole } from './vault-support.js';
 
 const graceSeconds = 20;
 const probe = JSON.stringify({ probe: 'vault webhook secret rotation' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('webhook secrets rotated in Vault, against the compiled bridge', () => {
   let role: TestRole;

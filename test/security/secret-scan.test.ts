@@ -37,6 +37,7 @@ import { portFree, processReady, type SpawnedUnicop, spawnUnicop } from '../faul
 import { takeRealAwx } from '../support/awx.js';
 import { positionGroupAtEnd, TopicTail, testKafka } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
+import { hookNetboxTo } from '../support/pipeline.js';
 import { journalOf } from '../support/reconciler.js';
 import { redisDatabaseUrl, stack, stackFact, testRedisDatabases, uniqueName } from '../support/stack.js';
 
@@ -104,30 +105,6 @@ function readFrom(file: string, from: number): string {
   } catch {
     return '';
   }
-}
-
-/** NetBox's webhook and event rule for this test's sites only (their name contains `tag`). */
-async function hookOwnSites(bridgeUrl: string, secret: string, tag: string) {
-  const webhook = await netbox<{ id: number }>('POST', '/api/extras/webhooks/', {
-    name: tag,
-    payload_url: `${bridgeUrl}/webhooks/netbox`,
-    http_method: 'POST',
-    http_content_type: 'application/json',
-    secret,
-  });
-  const rule = await netbox<{ id: number }>('POST', '/api/extras/event-rules/', {
-    name: tag,
-    object_types: ['dcim.site'],
-    event_types: ['object_created', 'object_updated', 'object_deleted'],
-    action_type: 'webhook',
-    action_object_type: 'extras.webhook',
-    action_object_id: webhook.id,
-    conditions: { attr: 'name', value: tag, op: 'contains' },
-  });
-  return async () => {
-    await netbox('DELETE', `/api/extras/event-rules/${rule.id}/`).catch(() => undefined);
-    await netbox('DELETE', `/api/extras/webhooks/${webhook.id}/`).catch(() => undefined);
-  };
 }
 
 interface Outcome {
@@ -232,7 +209,7 @@ describe('no secret in anything a whole reconcile leaves', () => {
       for (const w of unicop.workers) {
         await until(`${w.name} running`, startCapMs, async () => processReady(w) || undefined);
       }
-      cleanups.push(await hookOwnSites(unicop.bridgeUrl, webhookSecret, tag));
+      cleanups.push(await hookNetboxTo(unicop.bridgeUrl, webhookSecret, ['dcim.site'], tag));
 
       // The site is made (a new root: its first run) and edited (the next): both reconciled by real AWX.
       const site = await netbox<{ id: number }>('POST', '/api/dcim/sites/', {

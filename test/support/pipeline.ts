@@ -19,10 +19,15 @@ import { positionGroupAtEnd } from './kafka.js';
 import { netbox } from './netbox.js';
 import { stack, uniqueName } from './stack.js';
 
+/**
+ * A NetBox webhook to `bridgeUrl` and its event rule for `objectTypes`; with `nameContains`, only
+ * objects whose name contains it (a test's own sites). Returns the undo.
+ */
 export async function hookNetboxTo(
   bridgeUrl: string,
   secret: string,
   objectTypes: string[],
+  nameContains?: string,
 ): Promise<() => Promise<void>> {
   const name = uniqueName('test-hook');
   const webhook = await netbox<{ id: number }>('POST', '/api/extras/webhooks/', {
@@ -39,6 +44,7 @@ export async function hookNetboxTo(
     action_type: 'webhook',
     action_object_type: 'extras.webhook',
     action_object_id: webhook.id,
+    ...(nameContains ? { conditions: { attr: 'name', value: nameContains, op: 'contains' } } : {}),
   });
   return async () => {
     await netbox('DELETE', `/api/extras/event-rules/${rule.id}/`).catch(() => undefined);

@@ -9,18 +9,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../../../core/config.js';
 import { assertBuilt, unicopJs } from '../../cli/run-unicop.js';
+import { freePort } from '../../support/ports.js';
 
-/** A port nobody listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** Every process spawned and still running: killed if the suite's own process exits first (a test's cap). */
 const live = new Set<ChildProcess>();

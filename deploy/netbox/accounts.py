@@ -21,16 +21,20 @@ from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token, User
 
 from unicop.models import ReconciliationRun, Root
+from unicop.snapshot import snapshot_models
 
 # What the workers and the bridge call, all of it under /api/plugins/unicop/ (core/plugin/client.ts)
-# plus /api/status/ (any user): the plugin's views check only these. The catalogue's objects are
-# read by the plugin itself (snapshot, resolve) and the journal entries are written by it inside the
-# run write, so neither needs a permission of the token's user.
+# plus /api/status/ (any user): the plugin's views check these. A snapshot is read whole or refused
+# (docs/decisions/0048): the account must view every object a snapshot can show — the catalogue's
+# anchors and members, what their foreign keys name, tags (unicop.snapshot.snapshot_models). The
+# journal entries are written by the plugin inside the run write: no permission of the token's user.
 UNICOP_PERMISSIONS = {
     # root listing, snapshot, resolve (view); lease, renew, release, freeze, unfreeze (change)
-    'UNICOP: roots': (Root, ['view', 'change']),
+    'UNICOP: roots': ([Root], ['view', 'change']),
     # run history (view); a run record created and moved along its states, fenced (add, change)
-    'UNICOP: reconciliation runs': (ReconciliationRun, ['view', 'add', 'change']),
+    'UNICOP: reconciliation runs': ([ReconciliationRun], ['view', 'add', 'change']),
+    # the objects a snapshot shows (view only)
+    'UNICOP: snapshot objects': (sorted(snapshot_models(), key=lambda m: m._meta.label_lower), ['view']),
 }
 
 
@@ -73,16 +77,16 @@ key, plaintext = match.groups()
 name = os.environ.get('UNICOP_NETBOX_USERNAME', 'unicop')
 user, state = ensure_user(name, superuser=False)
 print(f'user {name}: {state}')
-for perm_name, (model, actions) in UNICOP_PERMISSIONS.items():
+for perm_name, (models, actions) in UNICOP_PERMISSIONS.items():
     perm, created = ObjectPermission.objects.get_or_create(name=perm_name, defaults={'actions': actions})
-    object_type = ContentType.objects.get_for_model(model)
+    object_types = [ContentType.objects.get_for_model(model) for model in models]
     changed = False
     if (perm.enabled, sorted(perm.actions), perm.constraints) != (True, sorted(actions), None):
         perm.enabled, perm.actions, perm.constraints = True, actions, None
         perm.save()
         changed = True
-    if list(perm.object_types.all()) != [object_type]:
-        perm.object_types.set([object_type])
+    if {t.pk for t in perm.object_types.all()} != {t.pk for t in object_types}:
+        perm.object_types.set(object_types)
         changed = True
     if not perm.users.filter(pk=user.pk).exists():
         perm.users.add(user)

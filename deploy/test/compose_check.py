@@ -11,7 +11,7 @@ its published REST API, as a user would have them. Python's standard library onl
                                           root whose [started, finished] intervals overlap
     compose_check.py counts               {"sites", "roots", "runs"} (data kept across an upgrade)
     compose_check.py refused SITE_ID      the unicop token outside its permissions: deleting that
-                                          site and listing sites answer 403, the site is still
+                                          site and listing webhooks answer 403, the site is still
                                           there, its object permissions are exactly accounts.py's
     compose_check.py awx-jobs KEY...      every run of those roots that launched an AWX job, asked of
                                           AWX itself (/api/v2/jobs/<id>/): the job exists, carries the
@@ -241,13 +241,16 @@ def counts():
 
 # The unicop user's object permissions, as deploy/netbox/accounts.py grants them (type:actions).
 UNICOP_PERMISSIONS = ['unicop.reconciliationrun:add+change+view', 'unicop.root:change+view']
+# ...and view (only) on what a snapshot shows (decision 0048), for the stack's catalogue at least these.
+SNAPSHOT_VIEW_AT_LEAST = {'dcim.site', 'dcim.device', 'extras.tag'}
 
 
 def refused(site_id):
     """The unicop token outside its object permissions: NetBox answers 403 (a superuser's token
-    would delete the site), and the user holds exactly UNICOP_PERMISSIONS."""
+    would delete the site; webhooks, which show their secrets, are not for it to read), and the user
+    holds exactly UNICOP_PERMISSIONS plus one view-only permission on the snapshot's objects."""
     delete = status_of('DELETE', f'/api/dcim/sites/{site_id}/')
-    listing_sites = status_of('GET', '/api/dcim/sites/')
+    listing_webhooks = status_of('GET', '/api/extras/webhooks/')
     kept = status_of('GET', f'/api/dcim/sites/{site_id}/', token=editor_token()) == 200
     (user,) = edit_api('GET', '/api/users/users/?username=unicop')['results']
     perms = edit_api('GET', f'/api/users/permissions/?user_id={user["id"]}&limit=100')['results']
@@ -258,10 +261,17 @@ def refused(site_id):
     )
     print(
         json.dumps(
-            {'delete_site': delete, 'list_sites': listing_sites, 'site_kept': kept, 'permissions': held}
+            {'delete_site': delete, 'list_webhooks': listing_webhooks, 'site_kept': kept, 'permissions': held}
         )
     )
-    return 0 if (delete, listing_sites, kept, held) == (403, 403, True, UNICOP_PERMISSIONS) else 1
+    others = [p for p in held if p not in UNICOP_PERMISSIONS]
+    snapshot_view = (
+        len(others) == 1
+        and others[0].endswith(':view')
+        and SNAPSHOT_VIEW_AT_LEAST <= set(others[0].split(':')[0].split(','))
+        and all(p in held for p in UNICOP_PERMISSIONS)
+    )
+    return 0 if (delete, listing_webhooks, kept, snapshot_view) == (403, 403, True, True) else 1
 
 
 # What AWX reports for a job of a run in each final state (AWX's job statuses).

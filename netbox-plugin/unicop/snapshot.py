@@ -161,6 +161,22 @@ def repeatable_read():
         yield
 
 
+def snapshot_models():
+    """Every model a snapshot of the catalogue's kinds can show (the models `read_snapshot` checks a
+    viewer's permissions on): anchors, members, the models their foreign keys name, tags. The account
+    UNICOP reads snapshots with needs `view` on these (deploy/netbox/accounts.py grants it)."""
+    models = {Tag}
+    for kind in catalogue().kinds.values():
+        for model in (kind.anchor_model, *(rule.model for rule in kind.members)):
+            models.add(model)
+            models.update(
+                f.related_model
+                for f in _snapshot_fields(model)
+                if f.is_relation and f.related_model is not ContentType
+            )
+    return models
+
+
 def hides_any(user, seen):
     """Whether `user`'s NetBox view permissions hide any of `seen` (model -> ids). No query for a superuser,
     an exempt model or a permission without constraints (`restrict` then returns the queryset itself);

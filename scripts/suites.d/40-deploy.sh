@@ -21,11 +21,11 @@
 #      /api/v2/jobs/<id>/ shows that run's job successful, of the catalogue's site template
 #   6. that run's outcome event is on the composed Kafka (unicop.outcomes, key = the root)
 #   7. the `unicop` token (a normal user, not a superuser) is refused outside its object permissions:
-#      deleting that site and listing sites answer 403, the site is kept, and the user holds
+#      deleting that site and listing webhooks answer 403, the site is kept, and the user holds
 #      exactly the permissions deploy/netbox/accounts.py grants (docs/decisions/0030)
 #   8. the workers' /metrics answers a throwaway container on the compose network at
 #      http://workers:9464 (not published) and counts the edit's succeeded run; POST /sweep is
-#      refused from there (403) and answered inside the workers container (200)
+#      refused from there (403) and, without a credential, inside the workers container too (401)
 #   9. `--scale workers=3`: three workers containers running and healthy
 #  10. 20 new roots, each changed twice, all reconciled (in sync, a run of the hash succeeded), and
 #      every AWX job of their runs is in real AWX, of the site template, its status the run's
@@ -386,14 +386,16 @@ fi
 # root; outside its object permissions NetBox refuses it
 
 if result=$(check_py refused "${root_key#site/}" 2>&1); then
-  ok "the unicop token (no superuser) is refused outside its object permissions: DELETE site ${root_key#site/} and list sites → 403, site kept; exactly accounts.py's permissions ($result)"
+  ok "the unicop token (no superuser) is refused outside its object permissions: DELETE site ${root_key#site/} and list webhooks → 403, site kept; exactly accounts.py's permissions, view-only on the snapshot's objects ($result)"
 else
   fail "the unicop token outside its object permissions: $result"
 fi
 
 # ------------------------------------------------------------------------------------------------
 # 8. the workers' /metrics from another container on the compose network (not published: a
-# Prometheus there scrapes workers:9464); POST /sweep refused from there, answered in the container
+# Prometheus there scrapes workers:9464); POST /sweep refused from there (loopback only), and inside the
+# container without a credential (401: an operator's token or break-glass, decision 0051; compose has
+# neither configured, so nobody sweeps by hand there until a Keycloak realm is set)
 
 probe_js='
 const url = process.argv[1];
@@ -406,8 +408,8 @@ probe=$(podman run --rm --pull=never --network "$network" --entrypoint node "loc
 inside=$(podman exec "$(cname workers)" node --input-type=module -e '
 const res = await fetch("http://127.0.0.1:9464/sweep", { method: "POST", signal: AbortSignal.timeout(60000) });
 console.log(res.status);' 2>&1 | tail -n 1)
-if [ "$probe" = '{"metrics":200,"succeeded_runs_counted":true,"sweep":403}' ] && [ "$inside" = 200 ]; then
-  ok "workers /metrics answers another container on the compose network (http://workers:9464, the edit's succeeded run counted); POST /sweep: 403 from there, 200 inside the workers container"
+if [ "$probe" = '{"metrics":200,"succeeded_runs_counted":true,"sweep":403}' ] && [ "$inside" = 401 ]; then
+  ok "workers /metrics answers another container on the compose network (http://workers:9464, the edit's succeeded run counted); POST /sweep: 403 from there, 401 inside the workers container without a credential"
 else
   fail "workers /metrics from another container on the compose network: $probe; POST /sweep inside the workers container: $inside"
 fi

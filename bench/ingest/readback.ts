@@ -1,22 +1,16 @@
 /**
  * Durability check of the ingest benchmark: the change ids the bridge answered 202 for are looked
  * up on unicop.changes, read back from the offsets the topic had before the bridge's first point
- * to the offsets it has after its last one.
+ * to the offsets it has after its last one (test/support/kafka.ts readBetween).
  */
-import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { topics } from '../../core/events/catalogue.js';
+import { readBetween, type TopicMarks, topicMarks } from '../../test/support/kafka.js';
 
-export type TopicMark = Map<number, string>;
+export type TopicMark = TopicMarks;
 
-export async function markEnd(kafka: Kafka, topic = topics.changes): Promise<TopicMark> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
-  } finally {
-    await admin.disconnect();
-  }
+export function markEnd(kafka: Kafka, topic: string = topics.changes): Promise<TopicMark> {
+  return topicMarks(kafka, topic);
 }
 
 /** Every record id on `topic` between the two marks. */
@@ -24,50 +18,23 @@ export async function idsBetween(
   kafka: Kafka,
   from: TopicMark,
   to: TopicMark,
-  topic = topics.changes,
+  topic: string = topics.changes,
 ): Promise<Set<string>> {
   const ids = new Set<string>();
-  const remaining = new Set(
-    [...to].filter(([p, end]) => BigInt(end) > BigInt(from.get(p) ?? '0')).map(([p]) => p),
-  );
-  if (remaining.size === 0) return ids;
-  const groupId = `bench-ingest-readback-${randomUUID()}`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.setOffsets({
-    groupId,
+  await readBetween(
+    kafka,
     topic,
-    partitions: [...from].map(([partition, offset]) => ({ partition, offset })),
-  });
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, maxBytes: 50 * 2 ** 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((r) => {
-    done = r;
-  });
-  await consumer.run({
-    eachBatchAutoResolve: true,
-    eachBatch: async ({ batch }) => {
-      const end = BigInt(to.get(batch.partition) ?? '0');
-      for (const message of batch.messages) {
-        if (BigInt(message.offset) >= end) break;
-        try {
-          const { id } = JSON.parse(String(message.value)) as { id?: unknown };
-          if (typeof id === 'string') ids.add(id);
-        } catch {
-          // not an event: cannot be one of ours
-        }
+    from,
+    to,
+    (value) => {
+      try {
+        const { id } = JSON.parse(value) as { id?: unknown };
+        if (typeof id === 'string') ids.add(id);
+      } catch {
+        // not an event: cannot be one of ours
       }
-      const last = batch.messages.at(-1);
-      if (last && BigInt(last.offset) + 1n >= end) remaining.delete(batch.partition);
-      if (remaining.size === 0) done();
     },
-  });
-  const timeout = setTimeout(done, 120_000);
-  await finished;
-  clearTimeout(timeout);
-  await consumer.disconnect();
+    120_000,
+  );
   return ids;
 }

@@ -20,10 +20,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { type Kafka, Kafka as KafkaClient, logLevel } from 'kafkajs';
+import { Kafka as KafkaClient, logLevel } from 'kafkajs';
 import { configDefaults, readStackEnv, repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import { freePort, UnicopProcess } from '../faults/suite/processes.js';
+import { topicMarks as marks, readBetween } from '../support/kafka.js';
 import { stack } from '../support/stack.js';
 import { buildCase, type CaseSpec, type FuzzCase, type FuzzSettings, specsOf } from './cases.js';
 import { type Answer, fuzzAgent, NoAnswerError, StaleConnectionError, send } from './send.js';
@@ -134,64 +135,6 @@ function refusalsOf(before: Map<string, number>, after: Map<string, number>): Ma
     if (delta > 0) out.set(m[1] as string, delta);
   }
   return out;
-}
-
-type Marks = Map<number, bigint>;
-
-async function marks(kafka: Kafka, topic: string): Promise<Marks> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Calls `each` with every record value of `topic` between the two marks. */
-async function readBetween(
-  kafka: Kafka,
-  topic: string,
-  from: Marks,
-  to: Marks,
-  each: (value: string) => void,
-) {
-  const remaining = new Set([...to].filter(([p, end]) => end > (from.get(p) ?? 0n)).map(([p]) => p));
-  if (remaining.size === 0) return;
-  const groupId = `fuzz-readback-${randomBytes(6).toString('hex')}`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.setOffsets({
-    groupId,
-    topic,
-    partitions: [...from].map(([partition, offset]) => ({ partition, offset: String(offset) })),
-  });
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, maxBytes: 20 * 2 ** 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((r) => {
-    done = r;
-  });
-  await consumer.run({
-    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-      const end = to.get(batch.partition) ?? 0n;
-      for (const message of batch.messages) {
-        if (BigInt(message.offset) >= end) break;
-        each(String(message.value));
-        resolveOffset(message.offset);
-      }
-      await heartbeat();
-      const last = batch.messages.at(-1);
-      if (last && BigInt(last.offset) + 1n >= end) remaining.delete(batch.partition);
-      if (remaining.size === 0) done();
-    },
-  });
-  const cap = setTimeout(done, 600_000);
-  await finished;
-  clearTimeout(cap);
-  await consumer.disconnect();
 }
 
 const tally = (m: Map<string, number>, key: string, n = 1) => m.set(key, (m.get(key) ?? 0) + n);

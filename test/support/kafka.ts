@@ -217,3 +217,66 @@ export async function waitForEditIntent(
   );
   return { change, intent: dataOf(intentRecord as TailedMessage) };
 }
+
+/** Each partition's end offset at one moment (topicMarks), to read what came after it. */
+export type TopicMarks = Map<number, bigint>;
+
+export async function topicMarks(kafka: Kafka, topic: string): Promise<TopicMarks> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Calls `each` with every record value of `topic` between the two marks (a throwaway consumer group
+ * positioned at `from`); gives up after `capMs` (a cap, not a budget).
+ */
+export async function readBetween(
+  kafka: Kafka,
+  topic: string,
+  from: TopicMarks,
+  to: TopicMarks,
+  each: (value: string) => void,
+  capMs = 600_000,
+): Promise<void> {
+  const remaining = new Set([...to].filter(([p, end]) => end > (from.get(p) ?? 0n)).map(([p]) => p));
+  if (remaining.size === 0) return;
+  const groupId = uniqueName('readback');
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.setOffsets({
+    groupId,
+    topic,
+    partitions: [...from].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+  });
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, maxBytes: 20 * 2 ** 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((r) => {
+    done = r;
+  });
+  await consumer.run({
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      const end = to.get(batch.partition) ?? 0n;
+      for (const message of batch.messages) {
+        if (BigInt(message.offset) >= end) break;
+        each(String(message.value));
+        resolveOffset(message.offset);
+      }
+      await heartbeat();
+      const last = batch.messages.at(-1);
+      if (last && BigInt(last.offset) + 1n >= end) remaining.delete(batch.partition);
+      if (remaining.size === 0) done();
+    },
+  });
+  const cap = setTimeout(done, capMs);
+  await finished;
+  clearTimeout(cap);
+  await consumer.disconnect();
+}

@@ -33,9 +33,6 @@ const retryMs = 5_000;
 export class ServingCertificate {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  current: CertificatePair | undefined;
-  /** Certificates issued so far (the first included). */
-  issued = 0;
 
   constructor(
     private readonly session: VaultSession,
@@ -59,16 +56,13 @@ export class ServingCertificate {
       ...(ips.length > 0 ? { ip_sans: ips.join(',') } : {}),
       ttl: `${this.options.ttlSeconds}s`,
     });
-    this.issued += 1;
     // The chain a client needs: the certificate, then the CA that issued it.
-    const pair = {
+    return {
       cert: `${answer.certificate}\n${answer.issuing_ca}\n`,
       key: answer.private_key,
       serial: answer.serial_number,
       notAfter: answer.expiration * 1000,
     };
-    this.current = pair;
-    return pair;
   }
 
   private schedule(pair: CertificatePair, onRenewed: (pair: CertificatePair) => void): void {

@@ -4,7 +4,8 @@
  * issued at start-up and verifies against the stack's CA only (var/vault/ca.pem); it is renewed before
  * it expires; a connection opened before the renewal keeps being served after it (nothing dropped);
  * new connections get the new certificate, the old one is never served again; no private key in
- * anything the bridge wrote. Certificates of 9 s here (renewed at 6 s). The test's own AppRole may
+ * anything the bridge wrote. Certificates of 30 s here (renewed at 20 s:
+ * ten seconds to fetch and serve the next one, on a loaded machine too). The test's own AppRole may
  * issue from the stack's bridge role (vault-support.ts).
  */
 import { readFileSync } from 'node:fs';
@@ -80,7 +81,7 @@ describe('the compiled bridge on HTTPS with a certificate from Vault', () => {
       UNICOP_BRIDGE_PORT: String(port),
       UNICOP_WEBHOOK_SECRETS: `probe-${crypto.randomUUID()}`,
       UNICOP_BRIDGE_TLS_PKI: 'pki/unicop-bridge',
-      UNICOP_BRIDGE_TLS_TTL_SECONDS: '9',
+      UNICOP_BRIDGE_TLS_TTL_SECONDS: '30',
       UNICOP_LOG_LEVEL: 'debug',
     });
     let kept: TLSSocket | undefined;

@@ -17,7 +17,7 @@ import { assertBuilt, type Running, startUnicop } from '../cli/run-unicop.js';
 import { freePort } from '../support/ports.js';
 import { type TestRole, testRole } from './vault-support.js';
 
-const graceSeconds = 20;
+const graceSeconds = 60; // both rotations must be picked up (30 s re-reads) and probed inside it, on a loaded machine too
 const probe = JSON.stringify({ probe: 'vault webhook secret rotation' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -4,7 +4,7 @@
  * RangeError when the change was written (a 500); a body that is not UTF-8 was decoded with
  * replacement characters, so the change on Kafka was not what was signed. Both are now 400s.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { maxJsonDepth, nestingDepth, parseJsonBody } from '../../bridge/http/body.js';
 import { HttpError } from '../../bridge/http/errors.js';
@@ -25,8 +25,14 @@ const nested = (depth: number) => `{"data":{"id":1,"deep":${'['.repeat(depth - 2
 describe('parseJsonBody against hostile bodies', () => {
   it('refuses a body nested deeper than maxJsonDepth with 400 json_too_deep, before parsing', () => {
     expect(refusal(nested(maxJsonDepth))).toBe('parsed');
-    expect(refusal(nested(maxJsonDepth + 1))).toEqual({ status: 400, reason: 'json_too_deep' });
-    expect(refusal(nested(200_000))).toEqual({ status: 400, reason: 'json_too_deep' });
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(refusal(nested(maxJsonDepth + 1))).toEqual({ status: 400, reason: 'json_too_deep' });
+      expect(refusal(nested(200_000))).toEqual({ status: 400, reason: 'json_too_deep' });
+      expect(parse).not.toHaveBeenCalled(); // refused before parsing, not parsed and then refused
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('the depth allowed is one JSON.stringify writes back without throwing (what the change append does)', () => {

@@ -215,6 +215,22 @@ export const configSchema = z.object({
     .transform((v) => v === 'true'),
   // How often the sweeper looks at the global freeze, its Redis epoch key and the interval (cheap).
   UNICOP_SWEEP_CHECK_MS: z.coerce.number().int().min(10).default(5000),
+  // Fail-safe (workers/failsafe/, decision 0055): how often its triggers are evaluated.
+  UNICOP_FAILSAFE_CHECK_MS: z.coerce.number().int().min(10).default(5000),
+  // Freeze globally when the resolver's lag on unicop.changes stays above this many records (0: off) …
+  UNICOP_FAILSAFE_LAG_RECORDS: z.coerce.number().int().min(0).default(10_000),
+  // … for this long: a burst the resolver works off within minutes is no doubt about the inputs.
+  UNICOP_FAILSAFE_LAG_SECONDS: z.coerce.number().int().min(0).default(600),
+  // Freeze when more than this share of the resolver's record attempts ended in an error (1: off) …
+  UNICOP_FAILSAFE_RESOLVER_ERROR_RATE: z.coerce.number().min(0).max(1).default(0.5),
+  // … over this window …
+  UNICOP_FAILSAFE_RESOLVER_ERROR_WINDOW_SECONDS: z.coerce.number().int().min(1).default(600),
+  // … once the window holds at least this many attempts (a few errors on a quiet day are no rate).
+  UNICOP_FAILSAFE_RESOLVER_MIN_RECORDS: z.coerce.number().int().min(1).default(50),
+  // Freeze when runs failed (failed, timed_out) for more than this many distinct roots (0: off) …
+  UNICOP_FAILSAFE_FAILED_ROOTS: z.coerce.number().int().min(0).default(20),
+  // … within this window (read from unicop.outcomes, so a restarted process re-reads it).
+  UNICOP_FAILSAFE_FAILED_ROOTS_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   // Address of the workers' /metrics listener: loopback on a host; 0.0.0.0 in a container, so that
   // a Prometheus elsewhere can scrape it (POST /sweep still answers loopback peers only).
   UNICOP_WORKERS_METRICS_HOST: listenAddress.default('127.0.0.1'),

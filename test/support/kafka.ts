@@ -43,7 +43,14 @@ export class TopicTail {
    * apart: parsing them in the consumer threw, and kafkajs then redelivered the same record for
    * ever, so the tail saw nothing later on that partition.
    */
-  readonly unparsed: { topic: string; partition: number; offset: string; value: string }[] = [];
+  readonly unparsed: {
+    topic: string;
+    partition: number;
+    offset: string;
+    key: string | null;
+    value: string;
+    headers?: Record<string, string>;
+  }[] = [];
   private consumer: Consumer | undefined;
 
   private constructor(private readonly kafka: Kafka) {}
@@ -80,23 +87,26 @@ export class TopicTail {
         if (BigInt(message.offset) < start) return;
         const raw = String(message.value);
         const value = parseObject(raw);
+        const key = message.key ? message.key.toString() : null;
+        const headers =
+          message.headers && Object.keys(message.headers).length > 0
+            ? {
+                headers: Object.fromEntries(
+                  Object.entries(message.headers).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]),
+                ),
+              }
+            : {};
         if (!value) {
-          this.unparsed.push({ topic, partition, offset: message.offset, value: raw });
+          this.unparsed.push({ topic, partition, offset: message.offset, key, value: raw, ...headers });
           return;
         }
         this.messages.push({
           topic,
           partition,
           offset: message.offset,
-          key: message.key ? message.key.toString() : null,
+          key,
           value,
-          ...(message.headers && Object.keys(message.headers).length > 0
-            ? {
-                headers: Object.fromEntries(
-                  Object.entries(message.headers).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]),
-                ),
-              }
-            : {}),
+          ...headers,
         });
       },
     });

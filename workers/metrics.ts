@@ -9,11 +9,15 @@
  * - Read when scraped, from the system that holds them (core/status/readings.ts): the reconcile
  *   queue's depth by BullMQ state, each consumer group's lag, open runs and the oldest one's age by
  *   state. A reading that fails leaves its gauge empty and counts a probe failure — never a zero.
+ * - The global freeze: `unicop_frozen{reason}` (1 for why it is frozen: `person`, or the fail-safe
+ *   trigger that froze it; 0 for the others) and the fail-safe's trips by trigger (decision 0055).
  *
  * The wrappers below put the counting around a stage without the stage knowing.
  */
 import type { Kafka } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { failsafeTriggers, freezeReasonLabel } from '../core/control/automatic-freeze.js';
+import type { GlobalFreeze } from '../core/control/freeze-view.js';
 import type { BatchHandler, EventStream } from '../core/event-log/consumer.js';
 import type { NetboxRest } from '../core/netbox/rest.js';
 import { NetboxUnavailableError, PluginConflictError } from '../core/plugin/client.js';
@@ -33,6 +37,8 @@ export interface WorkerReadings {
   reconcileQueue?: QueueCounts;
   kafka?: Kafka;
   netbox?: NetboxRest;
+  /** The global freeze as this process sees it (its freeze view). */
+  freeze?: { globalState(): GlobalFreeze };
 }
 
 export type StageName = 'resolver' | 'dispatcher' | 'reconciler';
@@ -127,6 +133,25 @@ export function createWorkerMetrics() {
     labelNames: ['probe'] as const,
     registers: [registry],
   });
+  const failsafeTrips = new Counter({
+    name: 'unicop_failsafe_trips_total',
+    help: 'Global freezes the fail-safe set, by trigger (consumer_lag, resolver_errors, failed_roots)',
+    labelNames: ['trigger'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'unicop_frozen',
+    help: 'Automation frozen globally: 1 for the reason (person, or the fail-safe trigger), 0 for the others',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const freeze = readings.freeze;
+      if (!freeze) return;
+      const reason = freezeReasonLabel(freeze.globalState());
+      for (const label of ['person', ...failsafeTriggers])
+        this.set({ reason: label }, label === reason ? 1 : 0);
+    },
+  });
   const probe = async (name: string, gauge: Gauge<string>, read: () => Promise<void>) => {
     gauge.reset();
     await read().catch(() => probeFailures.inc({ probe: name }));
@@ -204,6 +229,7 @@ export function createWorkerMetrics() {
     awxRunDuration,
     leaseRenewals,
     probeFailures,
+    failsafeTrips,
     /** Sets where the scrape-time gauges read from (workers/main.ts; tests). */
     readFrom(sources: WorkerReadings): void {
       Object.assign(readings, sources);
@@ -321,4 +347,15 @@ export function recordAwxRunEnd(
   const label = templateLabel(template.type, template.id);
   metrics?.awxRunsEnded.inc({ template: label, outcome });
   metrics?.awxRunDuration.observe({ template: label }, seconds);
+}
+
+/** The resolver's cumulative record attempts by outcome, for the fail-safe's error rate. */
+export async function resolverAttempts(metrics: WorkerMetrics): Promise<{ ok: number; error: number }> {
+  const counts = { ok: 0, error: 0 };
+  for (const { labels, value } of (await metrics.stageItems.get()).values) {
+    if (labels.stage === 'resolver' && (labels.outcome === 'ok' || labels.outcome === 'error')) {
+      counts[labels.outcome] += value;
+    }
+  }
+  return counts;
 }

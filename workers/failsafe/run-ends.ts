@@ -1,0 +1,50 @@
+/**
+ * The runs' ends the `failed_roots` trigger counts, read from `unicop.outcomes` under a group of this
+ * process's own, positioned at the first record written at or after the window's start (Kafka's
+ * offsets-for-times: kafkajs `admin.fetchTopicOffsetsByTimestamp`, the end offset for a partition
+ * with nothing that recent). A restarted process therefore reads the same window again instead of
+ * starting from nothing, and never replays the whole topic.
+ */
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { KafkaEventStream, type KafkaEventStreamOptions } from '../../core/event-log/consumer.js';
+import { parseEvent, topics } from '../../core/events/catalogue.js';
+import type { RunEnd } from './triggers.js';
+
+export interface RunEndsReader {
+  start(onEnd: (end: RunEnd) => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Positions `groupId` on unicop.outcomes at `from`, then follows it. */
+export function runEndsFrom(
+  kafka: Kafka,
+  groupId: string,
+  from: () => Date,
+  log: Logger,
+  recovery: Pick<KafkaEventStreamOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'sessionTimeoutMs'> = {},
+): RunEndsReader {
+  const topic = topics.outcomes;
+  const stream = new KafkaEventStream(kafka, { topic, groupId, fromBeginning: true, ...recovery }, log);
+  return {
+    async start(onEnd) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, from().getTime());
+        await admin.setOffsets({ groupId, topic, partitions });
+      } finally {
+        await admin.disconnect();
+      }
+      await stream.start(async (records) => {
+        for (const record of records) {
+          const outcome = parseEvent('outcome', record.value);
+          if (!outcome) continue; // not an outcome event: nothing this trigger counts
+          const { rootKey, state, finishedAt } = outcome.data;
+          onEnd({ rootKey, state, finishedAt: new Date(finishedAt) });
+        }
+      });
+    },
+    stop: () => stream.stop(),
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The fail-safe's triggers, pure: each is told what was read (a lag, the resolver's counters, a
+ * run's outcome) and when, and says at a given time whether it trips, with the figures that made
+ * it. No I/O here; failsafe.ts reads and acts. Evidence older than the last time a person resumed
+ * automation (`since`) does not count: they have seen it and decided; a condition that goes on
+ * after the resume trips again once it has held long enough on its own.
+ */
+import type { FailsafeTrigger } from '../../core/control/automatic-freeze.js';
+
+export interface Trip {
+  trigger: FailsafeTrigger;
+  /** The figures, for the freeze's reason: what was read, against which threshold. */
+  figures: string;
+}
+
+const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
+const later = (a: Date, b: Date | null) => (b && b > a ? b : a);
+
+/** `consumer_lag`: the resolver's lag on unicop.changes above `records` on every reading for `seconds`. */
+export class ConsumerLagTrigger {
+  private aboveSince: Date | null = null;
+  private last = 0;
+
+  constructor(
+    private readonly settings: { records: number; seconds: number; group: string; topic: string },
+  ) {}
+
+  /** A reading; null when the lag could not be read (it neither breaks nor lengthens a run above). */
+  observe(lag: number | null, at: Date): void {
+    if (lag === null) return;
+    this.last = lag;
+    if (lag > this.settings.records) this.aboveSince ??= at;
+    else this.aboveSince = null;
+  }
+
+  check(at: Date, since: Date | null): Trip | null {
+    if (this.settings.records === 0 || !this.aboveSince) return null;
+    const held = seconds(later(this.aboveSince, since), at);
+    if (held < this.settings.seconds) return null;
+    const { group, topic, records } = this.settings;
+    return {
+      trigger: 'consumer_lag',
+      figures: `consumer group ${group} has ${this.last} records of ${topic} not handled, above ${records} on every reading for ${Math.round(held)} s (threshold ${this.settings.seconds} s)`,
+    };
+  }
+}
+
+/** The resolver's cumulative record attempts by outcome (workers/metrics.ts `unicop_stage_items_total`). */
+export interface AttemptCounts {
+  ok: number;
+  error: number;
+}
+
+/** `resolver_errors`: more than `rate` of the resolver's record attempts over `windowSeconds` ended in an error. */
+export class ResolverErrorTrigger {
+  private readonly samples: { at: Date; counts: AttemptCounts }[] = [];
+
+  constructor(private readonly settings: { rate: number; windowSeconds: number; minRecords: number }) {}
+
+  observe(counts: AttemptCounts, at: Date): void {
+    this.samples.push({ at, counts });
+    // Keep one sample at or before the window's start as the baseline; drop what is older.
+    const start = at.getTime() - this.settings.windowSeconds * 1000;
+    while (this.samples.length > 1 && (this.samples[1]?.at.getTime() ?? 0) <= start) this.samples.shift();
+  }
+
+  check(at: Date, since: Date | null): Trip | null {
+    if (this.settings.rate >= 1) return null;
+    const start = new Date(at.getTime() - this.settings.windowSeconds * 1000);
+    const cutoff = later(start, since);
+    // The latest sample at or before the cutoff, else the first after it (a process younger than the window).
+    const baseline =
+      [...this.samples].reverse().find((s) => s.at <= cutoff) ?? this.samples.find((s) => s.at >= cutoff);
+    const current = this.samples[this.samples.length - 1];
+    if (!baseline || !current || baseline === current) return null;
+    const errors = current.counts.error - baseline.counts.error;
+    const total = errors + current.counts.ok - baseline.counts.ok;
+    if (total < this.settings.minRecords || errors / total <= this.settings.rate) return null;
+    const share = ((100 * errors) / total).toFixed(1);
+    return {
+      trigger: 'resolver_errors',
+      figures: `${errors} of ${total} resolver record attempts ended in an error over the last ${Math.round(seconds(baseline.at, current.at))} s (${share} %, above ${100 * this.settings.rate} %; at least ${this.settings.minRecords} attempts counted)`,
+    };
+  }
+}
+
+/** A run's end as `unicop.outcomes` carries it. */
+export interface RunEnd {
+  rootKey: string;
+  state: string;
+  finishedAt: Date;
+}
+
+/** The terminal states that count as a failure: UNICOP's runs went wrong, not a person's decision. */
+export const failedStates: readonly string[] = ['failed', 'timed_out'];
+
+/** `failed_roots`: runs failed for more than `roots` distinct roots within `windowSeconds`. */
+export class FailedRootsTrigger {
+  /** Root key → its latest failure's end. */
+  private readonly failures = new Map<string, Date>();
+
+  constructor(private readonly settings: { roots: number; windowSeconds: number }) {}
+
+  observe(end: RunEnd): void {
+    if (!failedStates.includes(end.state)) return;
+    const known = this.failures.get(end.rootKey);
+    if (!known || end.finishedAt > known) this.failures.set(end.rootKey, end.finishedAt);
+  }
+
+  check(at: Date, since: Date | null): Trip | null {
+    const start = new Date(at.getTime() - this.settings.windowSeconds * 1000);
+    for (const [key, when] of this.failures) if (when < start) this.failures.delete(key);
+    if (this.settings.roots === 0) return null;
+    const cutoff = later(start, since);
+    const roots = [...this.failures].filter(([, when]) => when >= cutoff).map(([key]) => key);
+    if (roots.length <= this.settings.roots) return null;
+    const named = roots.sort().slice(0, 10).join(', ');
+    const more = roots.length > 10 ? ` and ${roots.length - 10} more` : '';
+    return {
+      trigger: 'failed_roots',
+      figures: `runs failed for ${roots.length} distinct roots within ${this.settings.windowSeconds} s (more than ${this.settings.roots}): ${named}${more}`,
+    };
+  }
+}

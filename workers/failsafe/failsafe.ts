@@ -115,7 +115,12 @@ export class Failsafe {
 
   /** Waits for unicop.control's replay, starts reading run ends, then evaluates on the interval. */
   async start(): Promise<void> {
-    await this.deps.freezeView.replayed();
+    try {
+      await this.deps.freezeView.replayed();
+    } catch (error) {
+      if (this.stopped) return; // stopped before the replay: nothing to evaluate
+      throw error;
+    }
     await this.deps.runEnds.start((end) => this.failedRoots.observe(end));
     if (this.stopped) return;
     this.timer = setInterval(() => void this.evaluate().catch(() => undefined), this.deps.settings.checkMs);

@@ -43,11 +43,14 @@ export const reconcilePriority = {
   fresh: 2,
   /** The sweeper's intent for a root with no open run: drift found by listing, never ahead of edits. */
   sweep: 3,
+  /** The drift scheduler's check runs (docs/decisions/0054): behind everything else. */
+  driftCheck: 4,
 } as const;
 
 /** The priority an intent's job is added with (decision 0038). */
 export function priorityOf(cause: ReconcileJobData['cause']): number {
   if (cause.openRun) return reconcilePriority.inFlight;
+  if (cause.kind === 'drift_check') return reconcilePriority.driftCheck;
   return cause.kind === 'sweep' ? reconcilePriority.sweep : reconcilePriority.fresh;
 }
 

@@ -63,6 +63,8 @@ export const auditActions = {
     'reconciler: terminal — with a failure class (job_failed, job_error, executor_unavailable, …)',
   'run.canceled': 'reconciler: terminal — the AWX job was canceled outside UNICOP',
   'run.timed_out': 'reconciler: terminal — run timeout or an expired approval',
+  'run.drifted':
+    'reconciler: terminal — a check-mode run found the target differing from the snapshot (changed files in the summary; decision 0054)',
   'run.denied': 'reconciler: terminal — an approver denied the change',
   'run.skipped': 'reconciler: terminal — the snapshot hash was already reconciled',
   'run.fenced': 'reconciler: a write was refused by the fence (lease lost); this worker stopped',
@@ -72,6 +74,8 @@ export const auditActions = {
 } as const;
 
 export type AuditAction = keyof typeof auditActions;
+  'run.remediation_scheduled':
+    'reconciler: a drifted run of a root with drift_mode remediate; an apply intent (cause drift) was published (decision 0054)',
 
 /** An audit event's data as a component writes it: the action from the vocabulary above. */
 export type AuditData = Omit<EventData<'audit'>, 'action'> & { action: AuditAction };

@@ -38,7 +38,9 @@ export const changeData = z.object({
 });
 
 export const intentCause = z.object({
-  kind: z.enum(['change', 'sweep', 'manual', 'retry', 'resume']),
+  // `drift_check`: the drift scheduler's check-mode run; `drift`: the apply run a check run that found
+  // drift publishes under drift_mode remediate (docs/decisions/0054).
+  kind: z.enum(['change', 'sweep', 'manual', 'retry', 'resume', 'drift_check', 'drift']),
   changeId: z.string().nullable(),
   requestId: nullableString,
   event: z.enum(['created', 'updated', 'deleted']).nullable(),
@@ -54,6 +56,8 @@ export const intentCause = z.object({
   // Sweeper only (additive in v1): the root's last run was open when the intent was emitted, so its
   // job finishes or adopts that run and goes ahead of fresh intents (workers/reconcile-queue.ts).
   openRun: z.boolean().optional(),
+  // Remediation only (additive in v1): the check run that found the drift this apply run reverts.
+  driftOf: z.string().optional(),
 });
 
 export const intentData = z.object({
@@ -78,6 +82,10 @@ export const failureClasses = [
   'timed_out',
   'denied',
   'lease_lost',
+  // Check-mode runs (docs/decisions/0054): the target differs from the snapshot (state `drifted`), or
+  // the job said nothing about it (no `unicop_summary` in its artifacts: `failed`, never succeeded).
+  'drift',
+  'drift_unknown',
 ] as const;
 
 export const outcomeData = z.object({
@@ -93,6 +101,10 @@ export const outcomeData = z.object({
   summary: z.string(),
   startedAt: isoTime,
   finishedAt: isoTime,
+  // Additive in v1 (docs/decisions/0054): `check` for a drift check run (absent: apply), and the files
+  // its playbook found differing at the target (drifted runs only).
+  mode: z.enum(['apply', 'check']).optional(),
+  changedFiles: z.array(z.string()).optional(),
 });
 
 export const auditData = z.object({

@@ -21,6 +21,7 @@ export const runStates = [
   'awaiting_approval',
   'running',
   'succeeded',
+  'drifted',
   'failed',
   'canceled',
   'timed_out',
@@ -30,7 +31,11 @@ export const runStates = [
 
 export type RunState = (typeof runStates)[number];
 
-/** The five ways a followed run ends; `skipped` is the sixth terminal state, reached only before any work. */
+/**
+ * The five ways a followed run ends; `drifted` (a check-mode run that found the target differing,
+ * docs/decisions/0054) is a sixth for check runs, `skipped` the seventh terminal state, reached only
+ * before any work.
+ */
 const outcomes = {
   succeeded: 'run.succeeded',
   failed: 'run.failed',
@@ -49,7 +54,7 @@ export const runStateMachine = {
     leased: 'run.leased', // the run starts
     skipped: 'run.skipped', // the snapshot hash is already reconciled
   },
-  terminal: ['succeeded', 'failed', 'canceled', 'timed_out', 'denied', 'skipped'],
+  terminal: ['succeeded', 'drifted', 'failed', 'canceled', 'timed_out', 'denied', 'skipped'],
   transitions: {
     queued: {
       leased: 'run.leased', // the change window opened
@@ -67,6 +72,7 @@ export const runStateMachine = {
       // The launch failed (template_misconfigured, executor_unavailable); or the adopted run's job
       // already ended.
       ...outcomes,
+      drifted: 'run.drifted', // an adopted check run whose job had already ended finding drift
       // A resumed run (0037) whose snapshot hash was reconciled meanwhile, or that another open run
       // of the root supersedes.
       skipped: 'run.skipped',
@@ -75,6 +81,7 @@ export const runStateMachine = {
       awaiting_approval: 'approval.requested', // a workflow reached an approval node
       running: 'run.running',
       ...outcomes, // AWX's outcome; AWX refused or stayed unreachable (failed); the run timeout
+      drifted: 'run.drifted', // a check run's job ended successful, its summary saying drift: true
     },
     awaiting_approval: {
       running: 'approval.given', // approved: the workflow goes on
@@ -83,8 +90,10 @@ export const runStateMachine = {
     running: {
       awaiting_approval: 'approval.requested', // the workflow's next approval node
       ...outcomes,
+      drifted: 'run.drifted',
     },
     succeeded: {},
+    drifted: {},
     failed: {},
     canceled: {},
     timed_out: {},

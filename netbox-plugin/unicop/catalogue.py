@@ -59,7 +59,8 @@ BUILTIN_KINDS = {
 DEFAULT_POLICY = {
     'approval_required': False,  # no approval step unless the kind asks for one
     'change_window': None,  # None: any time; else a list of windows (_parse_change_window)
-    'drift_mode': 'detect',  # validated and published in the root's policy; no worker reads it yet
+    'drift_mode': 'detect',  # off | detect | remediate: check runs and what follows drift (decision 0054)
+    'drift_interval_seconds': 3600,  # how often the drift scheduler checks an in-sync root (±10 % jitter)
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
 }
 
@@ -354,6 +355,11 @@ def _parse_kind(name, spec):
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise ImproperlyConfigured(
             f'PLUGINS_CONFIG unicop: {where}.policy.run_timeout_seconds must be a positive integer'
+        )
+    interval = policy['drift_interval_seconds']
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 60:
+        raise ImproperlyConfigured(
+            f'PLUGINS_CONFIG unicop: {where}.policy.drift_interval_seconds must be an integer of at least 60'
         )
     policy['change_window'] = _parse_change_window(policy['change_window'], f'{where}.policy.change_window')
     return RootKind(name, anchor_model._meta.label_lower, anchor_model, tuple(rules), template, policy)

@@ -45,6 +45,7 @@ RUN_STATE_COLORS = {
     'awaiting_approval': 'purple',
     'running': 'blue',
     'succeeded': 'green',
+    'drifted': 'orange',
     'failed': 'red',
     'canceled': 'orange',
     'timed_out': 'red',
@@ -70,7 +71,7 @@ def run_state_choices(states, terminal, colors=RUN_STATE_COLORS):
                 (state, state.replace('_', ' ').capitalize(), colors.get(state, 'gray')) for state in states
             ],
             'TERMINAL': frozenset(terminal),
-            'UNSUCCESSFUL': frozenset(terminal) - {'succeeded', 'skipped'},
+            'UNSUCCESSFUL': frozenset(terminal) - {'succeeded', 'skipped', 'drifted'},
         },
     )
 
@@ -84,6 +85,8 @@ class RunCauseChoices(ChoiceSet):
     MANUAL = 'manual'
     RETRY = 'retry'
     RESUME = 'resume'
+    DRIFT_CHECK = 'drift_check'
+    DRIFT = 'drift'
 
     CHOICES = [
         (CHANGE, 'Change'),
@@ -91,7 +94,20 @@ class RunCauseChoices(ChoiceSet):
         (MANUAL, 'Manual'),
         (RETRY, 'Retry'),
         (RESUME, 'Resume'),
+        (DRIFT_CHECK, 'Drift check'),
+        (DRIFT, 'Drift remediation'),
     ]
+
+
+class RunModeChoices(ChoiceSet):
+    """How a run launches its template (docs/decisions/0054): apply changes the target; check runs the
+    playbook in check mode, changes nothing and reports drift. A check run never moves the root's last
+    reconciled hash."""
+
+    APPLY = 'apply'
+    CHECK = 'check'
+
+    CHOICES = [(APPLY, 'Apply', 'blue'), (CHECK, 'Check', 'cyan')]
 
 
 class CauseEventChoices(ChoiceSet):
@@ -136,6 +152,9 @@ class Root(NetBoxModel):
     last_run = models.ForeignKey(
         to='unicop.ReconciliationRun', on_delete=models.SET_NULL, null=True, blank=True, related_name='+'
     )
+    # When a check run (mode check) of the root last ended: the drift scheduler's clock, kept here so a new
+    # workers process does not check every root again at start (docs/decisions/0054).
+    last_drift_check = models.DateTimeField(null=True, blank=True)
 
     # The lease. highest_token is the last token ever issued for this root: tokens only grow.
     lease_holder = models.CharField(max_length=200, blank=True)
@@ -203,6 +222,9 @@ class ReconciliationRun(NetBoxModel):
     snapshot_hash = models.CharField(max_length=64)
     fencing_token = models.PositiveBigIntegerField()
     cause = models.CharField(max_length=20, choices=RunCauseChoices)
+    mode = models.CharField(
+        max_length=10, choices=RunModeChoices, default=RunModeChoices.APPLY, db_default=RunModeChoices.APPLY
+    )
     state = models.CharField(max_length=20, choices=RunStateChoices, default=RunStateChoices.QUEUED)
     awx_job_type = models.CharField(max_length=10, choices=AwxJobTypeChoices, blank=True)
     awx_job_id = models.PositiveBigIntegerField(null=True, blank=True)

@@ -5,7 +5,8 @@ test/docs/runbooks.test.ts fails when a failure class has no entry here or an en
 
 A link is the plugin setting `runbooks_url` (where the operator's copy of docs/runbooks/ is served; by
 default the path inside the repository) joined with the file name. A run without a failure class, or
-with one not named here (`drift` is not a failure), has none.
+with one not named here has none. `drift` and `drift_unknown` are check runs' outcome classes
+(docs/decisions/0054): a drifted run links to the runbook of a drifted root.
 """
 
 from django.conf import settings
@@ -19,6 +20,8 @@ FAILURE_CLASS_RUNBOOKS = {
     'timed_out': 'run-timed-out-or-denied.md',
     'denied': 'run-timed-out-or-denied.md',
     'lease_lost': 'worker-crash.md',
+    'drift': 'root-drifted.md',
+    'drift_unknown': 'root-drifted.md',
 }
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from extras.models import JournalEntry
 
 from . import leases, run_states
-from .models import ReconciliationRun, Root, RunStateChoices
+from .models import ReconciliationRun, Root, RunModeChoices, RunStateChoices
 
 
 class InvalidJournal(Exception):
@@ -83,7 +83,8 @@ def journal_entry(root, journal, user):
 
 def record_run_on_root(root, run):
     """The root's last run and last reconciled hash follow its newest run (called with the root locked);
-    a run reaching a terminal state gets its finish time."""
+    a run reaching a terminal state gets its finish time. A check run (docs/decisions/0054) changes nothing
+    at the target, so it never moves the last reconciled hash; its end is the root's last drift check."""
     update = {}
     if run.state in RunStateChoices.TERMINAL and run.finished is None:
         run.finished = timezone.now()
@@ -91,7 +92,10 @@ def record_run_on_root(root, run):
     last = ReconciliationRun.objects.filter(pk=root.last_run_id).only('started', 'id').first()
     if last is None or (run.started, run.pk) >= (last.started, last.pk):
         update['last_run'] = run
-    if run.state == RunStateChoices.SUCCEEDED:
+    if run.mode == RunModeChoices.CHECK:
+        if run.state in RunStateChoices.TERMINAL:
+            update['last_drift_check'] = run.finished
+    elif run.state == RunStateChoices.SUCCEEDED:
         update['last_reconciled_hash'] = run.snapshot_hash
     if update:
         Root.objects.filter(pk=root.pk).update(**update)

@@ -252,6 +252,7 @@ export interface components {
              *     * `awaiting_approval` - Awaiting approval
              *     * `running` - Running
              *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
              *     * `failed` - Failed
              *     * `canceled` - Canceled
              *     * `timed_out` - Timed out
@@ -259,7 +260,7 @@ export interface components {
              *     * `skipped` - Skipped
              * @enum {string}
              */
-            state: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            state: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             /** Format: int64 */
             fencing_token: number;
             snapshot_hash: string;
@@ -269,9 +270,11 @@ export interface components {
              *     * `manual` - Manual
              *     * `retry` - Retry
              *     * `resume` - Resume
+             *     * `drift_check` - Drift check
+             *     * `drift` - Drift remediation
              * @enum {string}
              */
-            cause: "change" | "sweep" | "manual" | "retry" | "resume";
+            cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /** Format: date-time */
             started: string;
             /** Format: date-time */
@@ -409,9 +412,11 @@ export interface components {
              *     * `manual` - Manual
              *     * `retry` - Retry
              *     * `resume` - Resume
+             *     * `drift_check` - Drift check
+             *     * `drift` - Drift remediation
              * @enum {string}
              */
-            cause?: "change" | "sweep" | "manual" | "retry" | "resume";
+            cause?: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
@@ -419,6 +424,7 @@ export interface components {
              *     * `awaiting_approval` - Awaiting approval
              *     * `running` - Running
              *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
              *     * `failed` - Failed
              *     * `canceled` - Canceled
              *     * `timed_out` - Timed out
@@ -426,7 +432,7 @@ export interface components {
              *     * `skipped` - Skipped
              * @enum {string}
              */
-            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             /**
              * @description * `job` - Job
              *     * `workflow` - Workflow job
@@ -475,9 +481,11 @@ export interface components {
              *     * `manual` - Manual
              *     * `retry` - Retry
              *     * `resume` - Resume
+             *     * `drift_check` - Drift check
+             *     * `drift` - Drift remediation
              * @enum {string}
              */
-            cause?: "change" | "sweep" | "manual" | "retry" | "resume";
+            cause?: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
@@ -485,6 +493,7 @@ export interface components {
              *     * `awaiting_approval` - Awaiting approval
              *     * `running` - Running
              *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
              *     * `failed` - Failed
              *     * `canceled` - Canceled
              *     * `timed_out` - Timed out
@@ -492,7 +501,7 @@ export interface components {
              *     * `skipped` - Skipped
              * @enum {string}
              */
-            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             /**
              * @description * `job` - Job
              *     * `workflow` - Workflow job
@@ -547,9 +556,11 @@ export interface components {
              *     * `manual` - Manual
              *     * `retry` - Retry
              *     * `resume` - Resume
+             *     * `drift_check` - Drift check
+             *     * `drift` - Drift remediation
              * @enum {string}
              */
-            cause: "change" | "sweep" | "manual" | "retry" | "resume";
+            cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
@@ -557,6 +568,7 @@ export interface components {
              *     * `awaiting_approval` - Awaiting approval
              *     * `running` - Running
              *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
              *     * `failed` - Failed
              *     * `canceled` - Canceled
              *     * `timed_out` - Timed out
@@ -564,7 +576,7 @@ export interface components {
              *     * `skipped` - Skipped
              * @enum {string}
              */
-            state: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            state: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             /**
              * @description * `job` - Job
              *     * `workflow` - Workflow job
@@ -617,9 +629,11 @@ export interface components {
              *     * `manual` - Manual
              *     * `retry` - Retry
              *     * `resume` - Resume
+             *     * `drift_check` - Drift check
+             *     * `drift` - Drift remediation
              * @enum {string}
              */
-            cause: "change" | "sweep" | "manual" | "retry" | "resume";
+            cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
@@ -627,6 +641,7 @@ export interface components {
              *     * `awaiting_approval` - Awaiting approval
              *     * `running` - Running
              *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
              *     * `failed` - Failed
              *     * `canceled` - Canceled
              *     * `timed_out` - Timed out
@@ -634,7 +649,7 @@ export interface components {
              *     * `skipped` - Skipped
              * @enum {string}
              */
-            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             /**
              * @description * `job` - Job
              *     * `workflow` - Workflow job

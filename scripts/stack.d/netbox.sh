@@ -301,6 +301,14 @@ PLUGINS_CONFIG = {
                     'run_timeout_seconds': 30,
                 },
             },
+            # Drift remediated (docs/decisions/0054): a check run that finds drift is followed by an
+            # apply run (test/workers/drift.test.ts).
+            'region': {
+                'anchor': 'dcim.region',
+                'members': [],
+                'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
+                'policy': {'drift_mode': 'remediate'},
+            },
         },
     },
 }

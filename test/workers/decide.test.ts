@@ -269,11 +269,21 @@ describe('skip rules and change windows', () => {
   it.each([
     ['change, hash reconciled: skipped', 'change', {}, skipped],
     ['sweep, hash reconciled: skipped', 'sweep', {}, skipped],
-    ['change, new hash: run', 'change', { lastReconciledHash: 'h0' }, { kind: 'start' }],
-    ['change, never reconciled: run', 'change', { lastReconciledHash: null }, { kind: 'start' }],
-    ['manual, hash reconciled: run (forced)', 'manual', {}, { kind: 'start' }],
-    ['retry, hash reconciled: run (forced)', 'retry', {}, { kind: 'start' }],
-    ['change, hash reconciled but drift flagged: run', 'change', { drifted: true }, { kind: 'start' }],
+    ['change, new hash: run', 'change', { lastReconciledHash: 'h0' }, { kind: 'start', mode: 'apply' }],
+    [
+      'change, never reconciled: run',
+      'change',
+      { lastReconciledHash: null },
+      { kind: 'start', mode: 'apply' },
+    ],
+    ['manual, hash reconciled: run (forced)', 'manual', {}, { kind: 'start', mode: 'apply' }],
+    ['retry, hash reconciled: run (forced)', 'retry', {}, { kind: 'start', mode: 'apply' }],
+    [
+      'change, hash reconciled but drift flagged: run',
+      'change',
+      { drifted: true },
+      { kind: 'start', mode: 'apply' },
+    ],
     [
       'change, an adopted run converged this hash: done',
       'change',
@@ -284,7 +294,7 @@ describe('skip rules and change windows', () => {
       'manual, an adopted run converged this hash: run all the same',
       'manual',
       { adoptedSucceeded: ['h1'] },
-      { kind: 'start' },
+      { kind: 'start', mode: 'apply' },
     ],
     [
       'a run taken up after its approval wait, for this hash (denied, expired or succeeded): done',
@@ -296,21 +306,21 @@ describe('skip rules and change windows', () => {
       'a run taken up after its approval wait, for another hash (edited meanwhile): run',
       'change',
       { lastReconciledHash: 'h0', takenUp: ['h0'] },
-      { kind: 'start' },
+      { kind: 'start', mode: 'apply' },
     ],
     [
       'adopted run converged another hash: run',
       'change',
       { lastReconciledHash: 'h0', adoptedSucceeded: ['h0'] },
-      { kind: 'start' },
+      { kind: 'start', mode: 'apply' },
     ],
   ] as const)('%s', (_name, kind, seen, expected) => {
     expect(snapshot(kind, seen)).toEqual(expected);
   });
 
   it.each([
-    ['no window: run', [], { kind: 'start' }],
-    ['window open (11:00–13:00): run', [{ start: '11:00', end: '13:00' }], { kind: 'start' }],
+    ['no window: run', [], { kind: 'start', mode: 'apply' }],
+    ['window open (11:00–13:00): run', [{ start: '11:00', end: '13:00' }], { kind: 'start', mode: 'apply' }],
     [
       'window closed (02:00–03:00): wait for tomorrow 02:00',
       [{ start: '02:00', end: '03:00' }],
@@ -729,6 +739,9 @@ describe('classify: the failure classes', () => {
     ['cancel ignored', { kind: 'cancel-ignored' }, 'timed_out'],
     ['misconfigured', { kind: 'misconfigured' }, 'template_misconfigured'],
     ['fenced while alive', { kind: 'fenced' }, 'lease_lost'],
+    ['check: in sync', { kind: 'check', summary: { drift: false, changedFiles: [] } }, null],
+    ['check: drift', { kind: 'check', summary: { drift: true, changedFiles: ['a'] } }, 'drift'],
+    ['check: no summary', { kind: 'check', summary: null }, 'drift_unknown'],
   ];
 
   it.each(table)('%s', (_name, endCause, failureClass) => {

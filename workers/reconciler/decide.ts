@@ -73,6 +73,16 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
           ),
         );
       }
+      if (run.mode === 'check' && template.type === 'workflow') {
+        return endStep(
+          runEnd(
+            { kind: 'misconfigured' },
+            `root kind ${observation.rootKind} has a workflow template ${template.id}; a check run (job_type check) needs a job template`,
+          ),
+          [],
+          false,
+        );
+      }
       if (observation.approvalRequired && template.type !== 'workflow') {
         return endStep(
           runEnd(
@@ -115,8 +125,8 @@ export function needsApprovals(kind: AwxJobKind, status: string): boolean {
   return kind === 'workflow_job' && !['successful', 'canceled', 'error'].includes(status);
 }
 
-function endStep(end: RunEnd, lines: LogNote[] = []): Step {
-  return { kind: 'end', end, lines, retryAllowed: true };
+function endStep(end: RunEnd, lines: LogNote[] = [], retryAllowed = true): Step {
+  return { kind: 'end', end, lines, retryAllowed };
 }
 
 function leaseStep(answer: LeaseAnswer, at: Date, settings: DecideSettings): Step {
@@ -162,6 +172,12 @@ function openRunStep(run: RunView, seen: Extract<Observation, { kind: 'open-run'
 }
 
 function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot' }>): Step {
+  // A drift check checks a root that is reconciled at this snapshot; one whose snapshot changed (an
+  // edit coalesced into its job, or never reconciled) gets the apply run the change needs instead, so
+  // no change is ever lost to a check. A check changes nothing: no change window holds it.
+  if (run.cause.kind === 'drift_check' && seen.lastReconciledHash === seen.hash) {
+    return { kind: 'start', mode: 'check' };
+  }
   const forced = run.cause.kind === 'manual' || run.cause.kind === 'retry';
   if (seen.takenUp?.includes(seen.hash)) {
     // As if the job had followed it in its slot: its end is the job's end, forced or not.
@@ -185,7 +201,7 @@ function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot
       summary: `waiting for the change window; opens at ${opensAt.toISOString()}`,
     };
   }
-  return { kind: 'start' };
+  return { kind: 'start', mode: 'apply' };
 }
 
 function launchStep(templateId: number, answer: Extract<Observation, { kind: 'launch' }>['answer']): Step {

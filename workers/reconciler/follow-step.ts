@@ -6,7 +6,7 @@
  */
 import { terminalStatuses } from '../../core/awx/client.js';
 import type { RunState } from '../../core/runs/state-machine.js';
-import { type EndCause, reapedByAwx, runEnd } from './policy.js';
+import { checkRunEnd, driftSummary, type EndCause, reapedByAwx, runEnd } from './policy.js';
 import type {
   AwxRead,
   DecideSettings,
@@ -72,6 +72,10 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
   if ((terminalStatuses as readonly string[]).includes(read.status)) {
     const refused = job.kind === 'workflow_job' ? read.refusedApproval : null;
     const approval = refused ? (refused.timedOut ? 'expired' : 'denied') : null;
+    if (run.mode === 'check' && read.status === 'successful') {
+      // A check run's end is what its playbook found (docs/decisions/0054): in sync, drift, or unknown.
+      return endStep(checkRunEnd(driftSummary(read.artifacts), what), lines);
+    }
     const reaped = reapedByAwx(read.explanation);
     const cause: EndCause = { kind: 'status', status: read.status, cancelAsked, approval, reaped };
     return endStep(runEnd(cause, statusSummary(what, read, cancelAsked, refused)), lines);

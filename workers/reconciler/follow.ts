@@ -50,6 +50,8 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
   if (step.kind !== 'launch') throw new Error(`a run about to launch cannot ${step.kind}`);
   const { templateId, awxKind } = step;
   const request = {
+    // A check run: the playbook in check mode (AwxClient refuses a template that would ignore it).
+    ...(run.mode === 'check' ? { jobType: 'check' as const } : {}),
     unicop: {
       root: root.key,
       snapshot,
@@ -78,7 +80,7 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
   run.log.add(
     scope.clock.now(),
     'info',
-    `launched AWX ${jobType === 'workflow' ? 'workflow job template' : 'job template'} ${templateId}: ${jobType === 'job' ? 'job' : 'workflow job'} ${next.id}${next.adopted ? ' (an earlier attempt of this run had launched it)' : ''}`,
+    `launched AWX ${jobType === 'workflow' ? 'workflow job template' : 'job template'} ${templateId}${run.mode === 'check' ? ' in check mode' : ''}: ${jobType === 'job' ? 'job' : 'workflow job'} ${next.id}${next.adopted ? ' (an earlier attempt of this run had launched it)' : ''}`,
     { awx_template_id: templateId, awx_job_id: next.id, awx_job_type: jobType },
   );
   // The job id is recorded before anything waits on it: a crash from here on is adopted.
@@ -201,12 +203,14 @@ export async function readJob(awx: Executor, awxJob: AwxJobRef): Promise<AwxRead
     const refused = approvals.find((a) => a.status === 'failed');
     if (refused) refusedApproval = { name: String(refused.name), timedOut: Boolean(refused.timed_out) };
   }
+  const artifacts = (job as { artifacts?: unknown }).artifacts;
   return {
     ok: true,
     status,
     explanation: (job as { job_explanation?: string }).job_explanation || '',
     pendingApproval,
     refusedApproval,
+    ...(artifacts === undefined ? {} : { artifacts }),
   };
 }
 

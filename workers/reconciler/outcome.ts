@@ -22,6 +22,7 @@ import {
   auditEvent,
   correlation,
   type Leased,
+  policyOf,
   reconcilerSource,
   templateOf,
   viewOf,
@@ -43,7 +44,7 @@ export async function finish(
     failure_class: end.failureClass,
   });
   await writeTerminal(scope, run, end, {
-    outcome_class: end.failureClass ?? '',
+    outcome_class: end.failureClass ?? end.outcomeClass ?? '',
     summary: end.summary,
     journal: { kind: journalKind(end.state), comments: journalText(run, end) },
   });
@@ -64,6 +65,9 @@ export async function finish(
       summary: end.summary,
       startedAt: run.startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
+      // A check run says so, and a drifted one names what differs (docs/decisions/0054).
+      ...(run.mode === 'check' ? { mode: run.mode } : {}),
+      ...(end.changedFiles ? { changedFiles: end.changedFiles } : {}),
     },
   });
   // The outcome (and a retry's intent) carry the run's trace on, so a retry stays in the change's trace.
@@ -83,6 +87,7 @@ export async function finish(
   );
   if (step.kind !== 'finish') throw new Error(`an ended run cannot ${step.kind}`);
   messages.push(...retryMessages(scope, run, end, step.retry, finishedAt));
+  messages.push(...remediationMessages(scope, run, end, finishedAt));
   await appendPersistently(scope, messages);
   deps.metrics?.runs.inc({ state: end.state, failure_class: end.failureClass ?? 'none' });
   const seconds = Math.max(0, finishedAt.getTime() - run.startedAt.getTime()) / 1000;
@@ -176,6 +181,30 @@ function retryMessages(
   ];
 }
 
+/**
+ * A drifted run of a root whose policy says `drift_mode: remediate` is followed by an apply run: its
+ * intent (cause `drift`, `driftOf` the check run: decision 0039's cause chain) goes out with the
+ * outcome, after the terminal write. The apply run takes the way any change does — lease, change
+ * window, approval — and runs although the hash is reconciled, because the root's last run says
+ * drift (decide()'s `drifted`). `detect` stops at `drifted`. The intent id derives from the check
+ * run, so publishing it again after a crash queues nothing new.
+ */
+function remediationMessages(scope: Leased, run: ActiveRun, end: RunEnd, at: Date): EventLogMessage[] {
+  if (end.state !== 'drifted' || policyOf(scope.root).drift_mode !== 'remediate') return [];
+  const rootKey = scope.root.key;
+  const { intentId, message } = intentMessage(
+    reconcilerSource,
+    rootKey,
+    { kind: 'drift', actor: 'unicop-reconciler', driftOf: run.runId },
+    { intentId: deterministicUuidv7(at.getTime(), run.runId, 'drift'), at },
+  );
+  const why = `drift_mode remediate: an apply run reverts the drift run ${run.runId} found`;
+  return [
+    { ...message, ...traceHeaders() },
+    auditEvent(scope, rootKey, 'run.remediation_scheduled', 'ok', why, { runId: run.runId, intentId }),
+  ];
+}
+
 /** Appends, trying again with backoff (0.5 s · 2^n) for up to about a minute before giving up loudly. */
 async function appendPersistently(scope: Leased, messages: EventLogMessage[]): Promise<void> {
   const attempts = scope.deps.options.outcomeAppendAttempts ?? configDefaults.UNICOP_OUTCOME_APPEND_ATTEMPTS;
@@ -196,21 +225,28 @@ function journalText(run: ActiveRun, end: RunEnd): string {
     ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
     : '';
   const why = end.failureClass ? ` (${end.failureClass})` : '';
+  const mode = run.mode === 'check' ? ' (check mode)' : '';
+  const files = end.changedFiles?.length
+    ? `\n\nDiffering at the target: ${end.changedFiles
+        .slice(0, 50)
+        .map((f) => `\`${f}\``)
+        .join(', ')}${end.changedFiles.length > 50 ? ', …' : ''}.`
+    : '';
   return (
-    `UNICOP run \`${run.runId}\` **${end.state}**${why}${job}\n\n` +
-    `${end.summary}\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`
+    `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}\n\n` +
+    `${end.summary}${files}\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`
   );
 }
 
 function outcomeLevel(state: TerminalRunState): RunLogLine['level'] {
   if (state === 'succeeded' || state === 'skipped') return 'info';
-  if (state === 'canceled' || state === 'denied') return 'warning';
+  if (state === 'canceled' || state === 'denied' || state === 'drifted') return 'warning';
   return 'error';
 }
 
 function journalKind(state: TerminalRunState): 'info' | 'success' | 'warning' | 'danger' {
   if (state === 'succeeded') return 'success';
   if (state === 'skipped') return 'info';
-  if (state === 'canceled' || state === 'denied') return 'warning';
+  if (state === 'canceled' || state === 'denied' || state === 'drifted') return 'warning';
   return 'danger';
 }

@@ -13,6 +13,7 @@ import {
 } from '../../core/awx/errors.js';
 import type { failureClasses } from '../../core/events/catalogue.js';
 import type { TerminalRunState } from '../../core/runs/state-machine.js';
+import type { RunEnd } from './steps.js';
 
 export type FailureClass = (typeof failureClasses)[number];
 
@@ -38,6 +39,14 @@ export const failureActions: Record<FailureClass, FailureAction> = {
   timed_out: { action: 'terminal', why: 'the run exceeded its policy timeout; a human should look first' },
   denied: { action: 'terminal', why: 'an approver said no' },
   lease_lost: { action: 'terminal', why: 'another worker holds the root now and converges it' },
+  drift: {
+    action: 'terminal',
+    why: 'the target differs from NetBox; the root policy drift_mode decides (remediate: an apply run follows)',
+  },
+  drift_unknown: {
+    action: 'terminal',
+    why: 'the check job reported no drift summary; checking again would read the same playbook',
+  },
 };
 
 /**
@@ -70,7 +79,9 @@ export type EndCause =
     }
   | { kind: 'cancel-ignored' }
   | { kind: 'misconfigured' }
-  | { kind: 'fenced' };
+  | { kind: 'fenced' }
+  /** A check run's job was successful: what its playbook's summary says (null: nothing usable). */
+  | { kind: 'check'; summary: DriftSummary | null };
 
 /**
  * Whether AWX's `job_explanation` says AWX itself failed a job it lost: its dispatcher, restarted
@@ -121,6 +132,9 @@ export function classify(cause: EndCause): FailureClass | null {
       return 'template_misconfigured';
     case 'fenced':
       return 'lease_lost';
+    case 'check':
+      if (cause.summary === null) return 'drift_unknown';
+      return cause.summary.drift ? 'drift' : null;
   }
 }
 
@@ -133,6 +147,8 @@ export function endState(failureClass: FailureClass | null): TerminalRunState {
     case 'timed_out':
     case 'denied':
       return failureClass;
+    case 'drift':
+      return 'drifted';
     default:
       return 'failed';
   }
@@ -145,6 +161,48 @@ export function runEnd(
 ): { state: TerminalRunState; failureClass: FailureClass | null; summary: string } {
   const failureClass = classify(cause);
   return { state: endState(failureClass), failureClass, summary };
+}
+
+/** The summary a playbook reports in AWX's job `artifacts` (awx-playbooks/README.md, "Summary"). */
+export interface DriftSummary {
+  drift: boolean;
+  /** The files that differ (changed_files, and removed_files when the playbook reports them). */
+  changedFiles: string[];
+}
+
+/**
+ * What a check run's successful AWX job says about drift (docs/decisions/0054), from its artifacts'
+ * `unicop_summary`; null when it says nothing usable: no summary, a summary whose mode is not
+ * `check` (the playbook did not run in check mode), or a `drift` that is not a boolean. A check run
+ * with null never ends `succeeded`.
+ */
+export function driftSummary(artifacts: unknown): DriftSummary | null {
+  const summary = (artifacts as { unicop_summary?: unknown } | null | undefined)?.unicop_summary;
+  if (!summary || typeof summary !== 'object') return null;
+  const s = summary as Record<string, unknown>;
+  if (s.mode !== 'check' || typeof s.drift !== 'boolean') return null;
+  const files = (value: unknown) =>
+    Array.isArray(value) ? value.filter((f): f is string => typeof f === 'string') : [];
+  const changedFiles = [...new Set([...files(s.changed_files), ...files(s.removed_files)])].sort();
+  return { drift: s.drift, changedFiles };
+}
+
+/** How a check run whose AWX job was successful ends: in sync, drifted (naming the files), or unknown. */
+export function checkRunEnd(summary: DriftSummary | null, what: string): RunEnd {
+  const failureClass = classify({ kind: 'check', summary });
+  const state = endState(failureClass);
+  if (summary === null) {
+    const why = `${what} successful but reported no drift summary (artifacts.unicop_summary in check mode); drift unknown`;
+    return { state, failureClass, summary: why };
+  }
+  if (!summary.drift) {
+    const why = `check: ${what} found the target in sync with the snapshot`;
+    return { state, failureClass, outcomeClass: 'in_sync', summary: why };
+  }
+  const files = summary.changedFiles;
+  const shown = files.slice(0, 20).join(', ') + (files.length > 20 ? `, … (${files.length} in all)` : '');
+  const why = `drift: ${what} found the target differing from the snapshot${files.length ? ` in ${shown}` : ''}`;
+  return { state, failureClass, changedFiles: files, summary: why };
 }
 
 export interface RetryPolicy {

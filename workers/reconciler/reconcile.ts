@@ -51,7 +51,7 @@ import {
   viewOf,
   writeRun,
 } from './scope.js';
-import type { AwxJobKind, DecideSettings, Observation, Step } from './steps.js';
+import type { AwxJobKind, DecideSettings, Observation, RunMode, Step } from './steps.js';
 
 export interface Reconciler {
   reconcile(job: ReconcileJobData): Promise<ReconcileResult>;
@@ -174,18 +174,20 @@ async function underLease(
   context: LeaseContext | null,
 ): Promise<ReconcileResult> {
   const { deps, root, lease, clock, settings } = scope;
-  const { continued, adopted, handedBack } = await adoptOpenRuns(scope, context?.openRuns);
+  const adoption = await adoptOpenRuns(scope, context?.openRuns);
+  const { adopted, handedBack } = adoption;
+  let continued = adoption.continued;
   if (handedBack) return handBack(handedBack);
   // No open run was adopted or continued: nothing was written since the lease's answer was read, so
   // its snapshot and root are current. Otherwise both are read again, after the adoption.
   const unchanged = context && context.openRuns.length === 0 ? context : null;
   const current = unchanged?.snapshot ?? (await deps.plugin.snapshot(root.id));
   const snapshotAt = clock.now();
-  /** The run's first lines: its lease and the snapshot it converges to. */
-  const begin = (): ActiveRun => {
+  /** The run's first lines: its lease and the snapshot it converges to (or, in check mode, checks). */
+  const begin = (mode: RunMode = 'apply'): ActiveRun => {
     const run = continued
       ? { ...continued, snapshotHash: current.hash }
-      : newRun(job, current.hash, clock.now(), uuidv7());
+      : newRun(job, current.hash, clock.now(), uuidv7(), mode);
     run.log.add(leasedAt, 'info', `lease acquired with fencing token ${lease.fencingToken}`, {
       fencing_token: lease.fencingToken,
       holder: deps.options.holder,
@@ -206,7 +208,10 @@ async function underLease(
       // Drift is flagged by the last run's outcome class (a check-mode run that found the target
       // differing). Not by the root's status: while we hold the lease it reads `reconciling`.
       drifted: (fresh.last_run as { outcome_class?: string } | null)?.outcome_class === 'drift',
-      adoptedSucceeded: adopted.filter((r) => r.state === 'succeeded').map((r) => r.snapshotHash),
+      // A check run that succeeded converged nothing: only apply runs count.
+      adoptedSucceeded: adopted
+        .filter((r) => r.state === 'succeeded' && r.mode === 'apply')
+        .map((r) => r.snapshotHash),
       takenUp: adopted.filter((r) => r.handedBack).map((r) => r.snapshotHash),
       windows: changeWindows(policyOf(root).change_window),
     },
@@ -237,14 +242,25 @@ async function underLease(
       return later(step.opensAt, 'change window closed');
     }
     case 'start': {
-      const run = begin();
+      if (continued && continued.mode !== step.mode) {
+        // A run of the other mode left before its launch cannot become this one (a run's mode never
+        // changes): it ends superseded, and this job starts its own run.
+        await finish(scope, begin(continued.mode), {
+          state: 'skipped',
+          failureClass: null,
+          summary: `superseded: this job starts a ${step.mode} run instead`,
+        });
+        continued = null;
+      }
+      const run = begin(step.mode);
       const resumed = run.created && run.state === 'leased'; // audited run.resumed already
       run.leasedAt = clock.now();
       await writeRun(scope, run, 'leased', { summary: '' });
       if (!resumed) {
-        await audit(scope, root.key, 'run.leased', 'ok', null, {
+        await audit(scope, root.key, 'run.leased', 'ok', run.mode === 'check' ? 'check mode' : null, {
           ...correlation(run, lease),
           cause: job.cause.kind,
+          mode: run.mode,
         });
       }
       const followed = await launchAndFollow(scope, run, current.snapshot);

@@ -25,7 +25,7 @@ import { runTimeoutAtMeta } from './follow-step.js';
 import type { ReconcilerDeps } from './ports.js';
 import type { RootLease } from './root-lease.js';
 import { RunLog } from './run-log.js';
-import type { AwxJobKind, DecideSettings, FollowState, LogNote, RunView } from './steps.js';
+import type { AwxJobKind, DecideSettings, FollowState, LogNote, RunMode, RunView } from './steps.js';
 
 export const reconcilerSource = 'unicop/reconciler';
 
@@ -52,6 +52,8 @@ export interface ActiveRun {
   startedAt: Date;
   /** When the run took its lease for the work (the run timeout counts from here). */
   leasedAt: Date;
+  /** apply, or check: a drift check run (docs/decisions/0054), set when its record is created. */
+  mode: RunMode;
   /** The record's state; `created` false until the record exists in NetBox. */
   state: RunState;
   created: boolean;
@@ -75,12 +77,25 @@ export class LeaseLostError extends Error {
 /** What decide() is told of the run. */
 export function viewOf(run: ActiveRun | null, cause: ReconcileJobData['cause']): RunView {
   if (!run) return { cause, state: null, awx: null, follow: null };
-  return { cause: run.cause, state: run.created ? run.state : null, awx: run.awx, follow: run.follow };
+  return {
+    cause: run.cause,
+    state: run.created ? run.state : null,
+    mode: run.mode,
+    awx: run.awx,
+    follow: run.follow,
+  };
 }
 
-export function newRun(job: ReconcileJobData, snapshotHash: string, at: Date, runId: string): ActiveRun {
+export function newRun(
+  job: ReconcileJobData,
+  snapshotHash: string,
+  at: Date,
+  runId: string,
+  mode: RunMode = 'apply',
+): ActiveRun {
   return {
     runId,
+    mode,
     snapshotHash,
     cause: job.cause,
     intentId: job.intentId,
@@ -110,6 +125,8 @@ export function activeRunOf(record: PluginRun): ActiveRun {
   const handBack = [...lines].reverse().find((line) => timeoutAtOf(line) !== null);
   return {
     runId: record.run_id,
+    // Absent from a record a NetBox without migration 0004 serves: every run was an apply run then.
+    mode: (record as { mode?: string }).mode === 'check' ? 'check' : 'apply',
     snapshotHash: record.snapshot_hash,
     cause: {
       kind: record.cause as ReconcileJobData['cause']['kind'],
@@ -167,8 +184,11 @@ export async function writeRun(
         root: scope.root.key,
         snapshot_hash: run.snapshotHash,
         cause: run.cause.kind,
+        // Written only for a check run: an apply run is the plugin's default (and a NetBox without
+        // migration 0004 still takes it).
+        ...(run.mode === 'check' ? { mode: run.mode } : {}),
         ...causeChainOf(run),
-      });
+      } as RunCreate);
     }
   } catch (error) {
     // A 409 on a run write is the fence (this lease is no longer ours) or the run state machine,

@@ -12,6 +12,9 @@ import type { ChangeWindow, FailureClass, RetryPolicy } from './policy.js';
 
 export type AwxJobKind = 'job' | 'workflow_job';
 
+/** How a run launches its template (docs/decisions/0054): apply, or check (check mode: drift only). */
+export type RunMode = 'apply' | 'check';
+
 /** An AWX job or workflow job, as notifications name it. */
 export interface AwxJobRef {
   kind: AwxJobKind;
@@ -55,6 +58,8 @@ export interface RunView {
   cause: ReconcileJobData['cause'];
   /** The run record's state; null before the record exists. */
   state: RunState | null;
+  /** apply (absent: apply), or check (a drift check: the template in check mode, its end read from its summary). */
+  mode?: RunMode;
   /** The AWX job the run follows, once launched or found. */
   awx: { kind: AwxJobKind; id: number } | null;
   follow: FollowState | null;
@@ -65,6 +70,10 @@ export interface RunEnd {
   state: TerminalRunState;
   failureClass: FailureClass | null;
   summary: string;
+  /** The run's outcome class when it is no failure: `in_sync`, a check run that found no drift. */
+  outcomeClass?: 'in_sync';
+  /** A drifted check run's differing files (the playbook's summary). */
+  changedFiles?: string[];
 }
 
 /** A line for the run's own log (run-log.ts), its time added by the driver. */
@@ -87,6 +96,8 @@ export type AwxRead =
       explanation: string;
       pendingApproval: boolean;
       refusedApproval: { name: string; timedOut: boolean } | null;
+      /** The job's `artifacts` (set_stats), read for a check run's drift summary. */
+      artifacts?: unknown;
     }
   | { ok: false; error: AwxError };
 
@@ -174,8 +185,8 @@ export type Step =
   | { kind: 'done'; why: string }
   | { kind: 'skip'; end: RunEnd }
   | { kind: 'wait-window'; opensAt: Date; summary: string }
-  /** The run starts: record `leased`, then the template. */
-  | { kind: 'start' }
+  /** The run starts in `mode`: record `leased`, then the template. */
+  | { kind: 'start'; mode: RunMode }
   | { kind: 'launch'; templateId: number; awxKind: AwxJobKind }
   /** AWX took the launch: record the job id (before any wait), then follow. */
   | { kind: 'record-launch'; id: number; adopted: boolean }

@@ -10,6 +10,7 @@ from ..models import (
     Root,
     RootStatusChoices,
     RunCauseChoices,
+    RunModeChoices,
     RunStateChoices,
 )
 
@@ -24,6 +25,7 @@ class LastRunSerializer(serializers.ModelSerializer):
             'fencing_token',
             'snapshot_hash',
             'cause',
+            'mode',
             'started',
             'finished',
             'awx_job_type',
@@ -62,6 +64,7 @@ class RootSerializer(NetBoxModelSerializer):
             'hash_computed_at',
             'last_reconciled_hash',
             'last_run',
+            'last_drift_check',
             'lease',
             'awx_template',
             'policy',
@@ -172,6 +175,8 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
     root = RootRefField(queryset=Root.objects.all())
     fencing_token = serializers.IntegerField(min_value=0)
     cause = serializers.ChoiceField(choices=RunCauseChoices)
+    # apply (the default) or check (docs/decisions/0054); set when the run is created, never changed.
+    mode = serializers.ChoiceField(choices=RunModeChoices, required=False)
     state = serializers.ChoiceField(choices=RunStateChoices, required=False)
     log_lines = LogLineSerializer(many=True, required=False)
     journal = RunJournalSerializer(write_only=True, required=False)
@@ -201,6 +206,7 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
             'snapshot_hash',
             'fencing_token',
             'cause',
+            'mode',
             'state',
             'awx_job_type',
             'awx_job_id',
@@ -239,6 +245,8 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
                 raise serializers.ValidationError({'root': ['The root of a run cannot change.']})
             if 'run_id' in data and data['run_id'] != self.instance.run_id:
                 raise serializers.ValidationError({'run_id': ['The run id cannot change.']})
+            if 'mode' in data and data['mode'] != self.instance.mode:
+                raise serializers.ValidationError({'mode': ['The mode of a run cannot change.']})
             if 'fencing_token' not in data:
                 raise serializers.ValidationError(
                     {'fencing_token': ['Every write to a run carries the fencing token.']}

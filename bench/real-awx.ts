@@ -11,6 +11,8 @@
  *      (bench/real-awx/unicop-pass.ts), reconcile concurrency C (BENCH_REAL_AWX_C, default 4 =
  *      UNICOP_RECONCILE_CONCURRENCY's default).
  *   4. AWX alone, N jobs with at most C unfinished at once: AWX's rate at UNICOP's concurrency.
+ *   5. What one reconciler job costs: `site.yml` for five devices and `prefix.yml` for five
+ *      addresses, one at a time and four at once (bench/real-awx/playbook-cost.ts, decision 0058).
  *
  * Launch → successful for AWX alone is from the launch request to the job's `finished`; for UNICOP
  * from the intents' append to each outcome on unicop.outcomes. Rates are N over the pass's wall
@@ -22,6 +24,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { awxStack, launchAndTime, phaseNames, phasesOf, type TimedJob } from './real-awx/awx-alone.js';
 import { AwxCpu, awxCpuGroups } from './real-awx/awx-cpu.js';
+import { costTable, playbookCost } from './real-awx/playbook-cost.js';
 import { runUnicopPass, type UnicopPass } from './real-awx/unicop-pass.js';
 import { commit, machine, type ScenarioResult } from './scenario-result.js';
 import { percentile, section, table } from './support.js';
@@ -34,6 +37,12 @@ const concurrency = Number(process.env.BENCH_REAL_AWX_C ?? 4);
 const capMs = 900_000;
 
 const title = '## Real AWX: a trivial job through AWX alone and through UNICOP';
+
+/**
+ * The same measurement of the playbooks before decision 0058 (one module task per file, the fence
+ * in six tasks), kept for comparison: those playbooks are gone, so no later run can repeat it.
+ */
+const playbookCostBefore: string[] = [];
 
 interface AlonePass {
   label: string;
@@ -126,6 +135,8 @@ export async function benchRealAwx(): Promise<{ section: string; result: Scenari
     concurrency,
   );
 
+  const costs = await playbookCost(awxStack());
+
   const rate = (n: number, ms: number) => (n * 1000) / ms;
   const unicopRate = rate(unicop.runs.length, unicop.wallMs);
   const pacedRate = rate(paced.jobs.length, paced.wallMs);
@@ -208,6 +219,14 @@ export async function benchRealAwx(): Promise<{ section: string; result: Scenari
       ['phase', single.label, burst.label],
       phaseNames.map((name, i) => [name, phaseColumn(single)[i] as string, phaseColumn(burst)[i] as string]),
     ),
+    '',
+    "What one reconciler job costs with a few objects (decision 0058): each playbook's jobs one at a time, then",
+    "all at once, for roots of the bench's own. Module tasks: task results at the target, from the job's events",
+    '(each one a Python process in the job container); AWX daemons: their CPU over the pass ÷ its jobs.',
+    '',
+    costTable(costs),
+    '',
+    ...playbookCostBefore,
   ];
   const result: ScenarioResult = {
     scenario: 'real-awx',

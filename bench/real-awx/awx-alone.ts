@@ -18,6 +18,7 @@ export interface AwxStack {
   url: string;
   token: string;
   siteTemplateId: number;
+  prefixTemplateId: number | undefined;
   targetDir: string;
 }
 
@@ -25,6 +26,7 @@ export function awxStack(): AwxStack {
   const env = readStackEnv();
   const ids = JSON.parse(env.UNICOP_AWX_TEMPLATE_IDS ?? '{}') as Record<string, { id: number }>;
   const site = ids['unicop-site'];
+  const prefix = ids['unicop-prefix'];
   if (!env.UNICOP_AWX_REAL_URL || !env.UNICOP_AWX_REAL_TOKEN || !site) {
     throw new Error('real AWX is not in var/stack.env: scripts/stack up awx');
   }
@@ -32,6 +34,7 @@ export function awxStack(): AwxStack {
     url: env.UNICOP_AWX_REAL_URL,
     token: resolveSecret(env.UNICOP_AWX_REAL_TOKEN, process.env),
     siteTemplateId: site.id,
+    prefixTemplateId: prefix?.id,
     targetDir: env.UNICOP_AWX_TARGET_DIR ?? join(repoRoot, 'var', 'awx', 'targets'),
   };
 }
@@ -134,30 +137,48 @@ export interface TimedJob {
   events: { first: number; last: number; count: number };
 }
 
-/** The extra vars of a run of an empty site, for the bench's own root key. */
-export function emptySiteVars(rootKey: string, targetDir: string): Record<string, unknown> {
+/** What a pass launches: a template, and the extra vars of a UNICOP run of one of the bench's roots. */
+export interface JobSpec {
+  templateId: number;
+  /** The root kind of the bench's root keys (`<kind>/bench-real-awx-<tag>-<i>`). */
+  kind: string;
+  extraVars(rootKey: string, targetDir: string): Record<string, unknown>;
+}
+
+/** The extra vars of a UNICOP run of a root with this snapshot. */
+export function runVars(rootKey: string, targetDir: string, snapshot: unknown): Record<string, unknown> {
   return {
-    unicop: {
-      root: rootKey,
-      snapshot: { root: { kind: 'site', key: rootKey, anchor: { name: rootKey } }, members: [] },
-      hash: '0'.repeat(64),
-      fencing_token: 1,
-      run_id: randomUUID(),
-    },
+    unicop: { root: rootKey, snapshot, hash: '0'.repeat(64), fencing_token: 1, run_id: randomUUID() },
     unicop_target_dir: targetDir,
   };
 }
 
-export async function launchSite(
+/** `unicop-site` for an empty site: what UNICOP launches for a site root without devices. */
+export function emptySite(awx: AwxStack): JobSpec {
+  return {
+    templateId: awx.siteTemplateId,
+    kind: 'site',
+    extraVars: (rootKey, targetDir) =>
+      runVars(rootKey, targetDir, {
+        root: { kind: 'site', key: rootKey, anchor: { name: rootKey } },
+        members: [],
+      }),
+  };
+}
+
+export async function launch(
   awx: AwxStack,
+  spec: JobSpec,
   rootKey: string,
 ): Promise<{ id: number; sentAt: number; answeredAt: number }> {
   const sentAt = Date.now();
   const job = await awxRequest<{ id: number }>(
     awx,
     'POST',
-    `/api/v2/job_templates/${awx.siteTemplateId}/launch/`,
-    { extra_vars: emptySiteVars(rootKey, awx.targetDir) },
+    `/api/v2/job_templates/${spec.templateId}/launch/`,
+    {
+      extra_vars: spec.extraVars(rootKey, awx.targetDir),
+    },
   );
   return { id: job.id, sentAt, answeredAt: Date.now() };
 }
@@ -212,8 +233,9 @@ export async function launchAndTime(
   count: number,
   inFlight: number,
   capMs = 900_000,
+  spec: JobSpec = emptySite(awx),
 ): Promise<{ jobs: TimedJob[]; wallMs: number }> {
-  const roots = Array.from({ length: count }, (_, i) => `site/bench-real-awx-${tag}-${i}`);
+  const roots = Array.from({ length: count }, (_, i) => `${spec.kind}/bench-real-awx-${tag}-${i}`);
   const launched: { id: number; rootKey: string; sentAt: number; answeredAt: number }[] = [];
   const watch = new JobWatch(awx);
   const t0 = Date.now();
@@ -221,7 +243,7 @@ export async function launchAndTime(
   const lane = async () => {
     while (next < roots.length) {
       const rootKey = roots[next++] as string;
-      const l = await launchSite(awx, rootKey);
+      const l = await launch(awx, spec, rootKey);
       launched.push({ ...l, rootKey });
       await Promise.race([watch.finished(l.id), sleep(capMs)]);
     }

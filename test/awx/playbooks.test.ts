@@ -5,13 +5,13 @@
  * target (nothing changed), a stale fencing token refused, and a later apply converging again.
  */
 import { execFile } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AwxClient, AwxJob } from '../../core/awx/index.js';
-import { uniqueName } from '../support/stack.js';
+import { stack, uniqueName } from '../support/stack.js';
 import { playbookProject, startTestDouble, type TestDouble, unicopVars, waitForJob } from './support.js';
 
 const exec = promisify(execFile);
@@ -33,6 +33,13 @@ interface Summary {
   changed_files: string[];
   [field: string]: unknown;
 }
+
+/** The fence record at a root's directory (awx-playbooks/README.md, "Fencing at the target"). */
+const fence = async (dir: string) =>
+  JSON.parse(await readFile(join(dir, 'unicop-state.json'), 'utf8')) as {
+    fencing_token: number;
+    run_id: string;
+  };
 
 /** The `changed` count of the run's PLAY RECAP, from its playbook_on_stats event. */
 async function changedCount(client: AwxClient, job: AwxJob): Promise<number> {
@@ -80,11 +87,17 @@ describe('reconciler playbooks through the AWX double', () => {
     return { job: done, summary, changed: await changedCount(awx.client, done) };
   }
 
-  const fence = async (dir: string) =>
-    JSON.parse(await readFile(join(dir, 'unicop-state.json'), 'utf8')) as {
-      fencing_token: number;
-      run_id: string;
-    };
+  /** Every file under a root's directory and its content. */
+  const treeOf = async (dir: string) => {
+    const tree: Record<string, string> = {};
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) {
+        const path = join(entry.parentPath, entry.name);
+        tree[path.slice(dir.length + 1)] = await readFile(path, 'utf8');
+      }
+    }
+    return tree;
+  };
 
   describe('each root kind', () => {
     it(
@@ -125,6 +138,7 @@ describe('reconciler playbooks through the AWX double', () => {
         expect(again.job.status).toBe('successful');
         expect(again.changed).toBe(0);
         expect(again.summary.drift).toBe(false);
+        expect(again.summary.serial).toBe(5);
         expect(await readFile(forward, 'utf8')).toBe(zone);
         expect((await fence(dir)).fencing_token).toBe(6);
 
@@ -151,7 +165,14 @@ describe('reconciler playbooks through the AWX double', () => {
 
         const converged = await run(1, root, 8, snapshot);
         expect(converged.summary.drift).toBe(true);
+        expect(converged.summary.changed_files).toEqual(['example.net.zone']);
         expect(await readFile(forward, 'utf8')).toBe(zone);
+
+        // The SOA serial is the token of the run that last changed the records: 5 until now.
+        const fewer = await run(1, root, 9, { ...snapshot, members: snapshot.members.slice(1) });
+        expect(fewer.summary).toMatchObject({ serial: 9, a_records: 1, ptr_records: 1 });
+        expect(await readFile(forward, 'utf8')).toContain('( 9 3600 600');
+        expect(await readFile(reverse, 'utf8')).toContain('( 9 3600 600');
       },
       testCapMs,
     );
@@ -256,22 +277,154 @@ describe('reconciler playbooks through the AWX double', () => {
         expect(check.summary.removed_files).toEqual(['devices/ghost.json']);
         expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
         expect((await readdir(join(dir, 'devices'))).sort()).toEqual(['ghost.json', 'rtr1.json', 'sw1.json']);
+        expect((await fence(dir)).fencing_token).toBe(6);
 
-        const stale = await run(2, root, 4, snapshot);
+        // A stale token changes nothing at all: not the files, not the fence record.
+        const before = await treeOf(dir);
+        const stale = await run(2, root, 4, { ...snapshot, members: [] });
         expect(stale.job.status).toBe('failed');
         expect(await awx.client.getJobStdout(stale.job.id)).toContain(
           `stale fencing token 4 for root ${root}`,
         );
-        expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toContain('hand-edited');
+        expect(await treeOf(dir)).toEqual(before);
+
+        // The apply that follows changes exactly what check mode reported.
+        const repaired = await run(2, root, 8, snapshot);
+        expect(repaired.summary).toMatchObject({
+          mode: 'apply',
+          drift: true,
+          changed_files: check.summary.changed_files,
+          removed_files: check.summary.removed_files,
+        });
+        expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toBe(sw1);
 
         const smaller = { ...snapshot, members: [snapshot.members[0]] };
-        const converged = await run(2, root, 8, smaller);
+        const converged = await run(2, root, 9, smaller);
         expect(converged.job.status).toBe('successful');
+        expect(converged.summary).toMatchObject({
+          changed_files: ['inventory.json'],
+          removed_files: ['devices/rtr1.json'],
+          devices: 1,
+        });
         expect(await readdir(join(dir, 'devices'))).toEqual(['sw1.json']);
         expect(await readFile(join(dir, 'devices', 'sw1.json'), 'utf8')).toBe(sw1);
-        expect((await fence(dir)).fencing_token).toBe(8);
+        expect((await fence(dir)).fencing_token).toBe(9);
       },
       testCapMs,
     );
   });
+});
+
+/**
+ * The module both reconcilers converge a root's directory with (awx-playbooks/library/unicop_files.py,
+ * decision 0058), run on its own through `ansible` for what the playbooks' snapshots cannot reach.
+ */
+describe('the unicop_files module', () => {
+  let target: string;
+
+  beforeAll(async () => {
+    target = await mkdtemp(join(tmpdir(), 'unicop-files-'));
+  });
+
+  afterAll(async () => {
+    if (target) await rm(target, { recursive: true, force: true });
+  });
+
+  /** Runs the module once on localhost; its result (Ansible's `host | STATUS => {…}` line). */
+  async function unicopFiles(args: Record<string, unknown>, check = false) {
+    const bin = stack.ansibleBin();
+    const argv = ['localhost', '-i', 'localhost,', '-c', 'local'];
+    argv.push(
+      '-e',
+      `ansible_python_interpreter=${join(bin, 'python3')}`,
+      '-M',
+      join(playbookProject, 'library'),
+    );
+    argv.push('-m', 'unicop_files', '-a', JSON.stringify(args), ...(check ? ['--check'] : []));
+    const out = await exec(join(bin, 'ansible'), argv).then(
+      (r) => r.stdout,
+      (e: { stdout?: string }) => e.stdout ?? '',
+    );
+    // `localhost | FAILED! => {…}` (or CHANGED, SUCCESS): the status, then the module's result.
+    const line = /^localhost \| ([A-Z]+)!? => /m.exec(out);
+    if (!line) throw new Error(`no result from ansible:\n${out}`);
+    return {
+      failed: line[1] === 'FAILED',
+      ...(JSON.parse(out.slice(line.index + line[0].length)) as {
+        changed: boolean;
+        msg?: string;
+        changed_files?: string[];
+      }),
+    };
+  }
+
+  const fenceOf = (token: number) => ({ root: 'site/1', fencing_token: token, run_id: `run-${token}` });
+
+  it(
+    'refuses a file path outside the root directory before anything is written',
+    async () => {
+      const dir = join(target, 'escape');
+      const result = await unicopFiles({ root_dir: dir, fence: fenceOf(1), files: { '../evil': 'x' } });
+      expect(result).toMatchObject({
+        failed: true,
+        msg: expect.stringContaining("'../evil' must be relative"),
+      });
+      await expect(readdir(dir)).rejects.toThrow(/ENOENT/);
+      await expect(readdir(target)).resolves.not.toContain('evil');
+    },
+    testCapMs,
+  );
+
+  it(
+    'validates every file before installing any: one refused, none installed, the fence kept',
+    async () => {
+      const dir = join(target, 'validate');
+      const result = await unicopFiles({
+        root_dir: dir,
+        fence: fenceOf(2),
+        files: { 'a.txt': 'ok\n', 'b.txt': 'not good\n' },
+        validate: { 'a.txt': 'grep -qx ok %s', 'b.txt': 'grep -qx ok %s' },
+      });
+      expect(result).toMatchObject({
+        failed: true,
+        msg: expect.stringContaining('b.txt failed to validate'),
+      });
+      // The token is recorded before any content (a stale holder starting later is refused).
+      expect(await readdir(dir)).toEqual(['unicop-state.json']);
+      expect((await fence(dir)).fencing_token).toBe(2);
+    },
+    testCapMs,
+  );
+
+  it(
+    'refuses to change anything when the fence record is not JSON',
+    async () => {
+      const dir = join(target, 'corrupt');
+      await mkdir(dir);
+      await writeFile(join(dir, 'unicop-state.json'), 'not json');
+      const result = await unicopFiles({ root_dir: dir, fence: fenceOf(3), files: { 'a.txt': 'a\n' } });
+      expect(result).toMatchObject({
+        failed: true,
+        msg: expect.stringContaining('refusing to change anything'),
+      });
+      expect(await readdir(dir)).toEqual(['unicop-state.json']);
+      expect(await readFile(join(dir, 'unicop-state.json'), 'utf8')).toBe('not json');
+    },
+    testCapMs,
+  );
+
+  it(
+    'in check mode reports what an apply would write, and writes nothing (no fence record either)',
+    async () => {
+      const dir = join(target, 'check');
+      const files = { 'a.txt': 'a\n', 'sub/b.txt': 'b\n' };
+      const check = await unicopFiles({ root_dir: dir, fence: fenceOf(4), files }, true);
+      expect(check).toMatchObject({ changed: true, changed_files: ['a.txt', 'sub/b.txt'] });
+      await expect(readdir(dir)).rejects.toThrow(/ENOENT/);
+      const apply = await unicopFiles({ root_dir: dir, fence: fenceOf(4), files });
+      expect(apply).toMatchObject({ changed: true, changed_files: ['a.txt', 'sub/b.txt'] });
+      expect(await readFile(join(dir, 'sub', 'b.txt'), 'utf8')).toBe('b\n');
+    },
+    testCapMs,
+  );
 });

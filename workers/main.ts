@@ -28,6 +28,7 @@ import { logRedisErrors } from '../core/redis-errors.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
+import { DriftScheduler } from './drift/scheduler.js';
 import {
   countingLaunches,
   countingLeaseRenewals,
@@ -149,6 +150,17 @@ async function main(): Promise<void> {
     // A live lease whose root has no job in this queue (Redis lost it) is freed, not waited out.
     jobs: rootJobsOf(queue, tag),
   });
+  // Check runs of in-sync roots on their kind's drift interval (decision 0054), beside the sweeper.
+  const drift = new DriftScheduler({
+    plugin,
+    eventLog,
+    freezeView,
+    jobs: rootJobsOf(queue, tag),
+    checkMs: config.UNICOP_DRIFT_CHECK_SECONDS * 1000,
+    maxInFlight:
+      config.UNICOP_DRIFT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(config.UNICOP_RECONCILE_CONCURRENCY / 4)),
+    log: log.child({ part: 'drift' }),
+  });
   const sweepCheck = bearerCheckFrom(config);
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -249,6 +261,8 @@ async function main(): Promise<void> {
       process.exit(1);
     },
   );
+  // On its own, once unicop.control is replayed: no check is asked for past a global freeze.
+  void freezeView.replayed().then(() => drift.start());
   log.info({ holder }, 'workers starting: resolver, dispatcher, reconciler, sweeper (each on its own)');
   Promise.all(Object.values(stages.started)).then(
     () => log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper'),
@@ -257,6 +271,7 @@ async function main(): Promise<void> {
   const stop = () => {
     log.info('workers stopping');
     http.close();
+    drift.stop();
     void stages
       .stop()
       .then(() => eventLog.close())

@@ -59,23 +59,25 @@ export const auditActions = {
   'approval.given': 'reconciler: the approval passed; the workflow goes on',
   'run.cancel_requested': 'reconciler: run timeout reached; AWX was asked to cancel the job',
   'run.succeeded': 'reconciler: terminal — AWX job successful',
+  'run.drifted':
+    'reconciler: terminal — a check-mode run found the target differing from the snapshot (changed files in the summary; decision 0054)',
   'run.failed':
     'reconciler: terminal — with a failure class (job_failed, job_error, executor_unavailable, …)',
   'run.canceled': 'reconciler: terminal — the AWX job was canceled outside UNICOP',
   'run.timed_out': 'reconciler: terminal — run timeout or an expired approval',
-  'run.drifted':
-    'reconciler: terminal — a check-mode run found the target differing from the snapshot (changed files in the summary; decision 0054)',
   'run.denied': 'reconciler: terminal — an approver denied the change',
   'run.skipped': 'reconciler: terminal — the snapshot hash was already reconciled',
   'run.fenced': 'reconciler: a write was refused by the fence (lease lost); this worker stopped',
   'run.retry_scheduled':
     'reconciler: the failure class retries; a retry intent with its backoff was published',
+  'intent.drift_check':
+    'drift scheduler: an in-sync root with drift_mode detect or remediate is due for a check run; a drift_check intent was published (decision 0054)',
+  'run.remediation_scheduled':
+    'reconciler: a drifted run of a root with drift_mode remediate; an apply intent (cause drift) was published (decision 0054)',
   'run.retries_exhausted': 'reconciler: the last attempt failed; the failure is terminal',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;
-  'run.remediation_scheduled':
-    'reconciler: a drifted run of a root with drift_mode remediate; an apply intent (cause drift) was published (decision 0054)',
 
 /** An audit event's data as a component writes it: the action from the vocabulary above. */
 export type AuditData = Omit<EventData<'audit'>, 'action'> & { action: AuditAction };

@@ -724,6 +724,8 @@ export interface components {
             readonly hash_computed_at: string | null;
             readonly last_reconciled_hash: string;
             readonly last_run: components["schemas"]["LastRun"] | null;
+            /** Format: date-time */
+            readonly last_drift_check: string | null;
             readonly lease: components["schemas"]["RootLease"];
             readonly awx_template: {
                 [key: string]: unknown;

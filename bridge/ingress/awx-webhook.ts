@@ -11,6 +11,14 @@
  *
  * A body with an `id` is job metadata (a workflow's job_metadata has a `body` too: its summary).
  * Either body is only a signal: the workers, which own run state, re-read AWX.
+ *
+ * Size (issue #18, decision 0056): the body is read under UNICOP_WEBHOOK_MAX_BYTES (413
+ * `body_too_large`) — job metadata carries a summary per host, so a large inventory's is large — but
+ * the event copies only a few of its fields, each capped (422 naming the field, as NetBox's are:
+ * decision 0049), so an event is a few KiB whatever the body; and an event over
+ * `maxEventBytes` (below Kafka's message.max.bytes) is refused for good, 413 `notification_too_large`,
+ * never handed to Kafka to fail the batch it would share. Every refusal is counted and audited per
+ * peer, rate-limited, by auditedWebhook.
  */
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../core/clock.js';
@@ -21,22 +29,38 @@ import { uuidv7 } from '../../core/ids.js';
 import { sameSecret } from '../../core/same-secret.js';
 import { type AuditTrail, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody, validateBody } from '../http/body.js';
-import { ServiceUnavailableError, UnauthorizedError, ValidationError } from '../http/errors.js';
+import { HttpError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '../http/errors.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { auditedWebhook } from './refusals.js';
 
+/**
+ * Caps of the fields an event copies: AWX's own limits with room to spare — a template's (and so a
+ * job's) name is at most 512 characters (UnifiedJobTemplate.name), a status one of a dozen words, a
+ * time an ISO 8601 string; a job's address is TOWER_URL_BASE plus `/#/jobs/…/ID`.
+ */
+export const awxFieldCaps = { name: 512, url: 2048, status: 64, time: 64, approvalText: 4096 } as const;
+
 export const awxJobMetadataSchema = z.looseObject({
   id: z.number().int().positive(),
-  name: z.string().nullable().optional(),
-  url: z.string().nullable().optional(),
-  status: z.string().min(1),
-  started: z.string().nullable().optional(),
-  finished: z.string().nullable().optional(),
+  name: z.string().max(awxFieldCaps.name).nullable().optional(),
+  url: z.string().max(awxFieldCaps.url).nullable().optional(),
+  status: z.string().min(1).max(awxFieldCaps.status),
+  started: z.string().max(awxFieldCaps.time).nullable().optional(),
+  finished: z.string().max(awxFieldCaps.time).nullable().optional(),
 });
 
-/** AWX's default webhook body for an approval notification (WebhookBackend's workflow_approval messages). */
-export const awxApprovalBodySchema = z.looseObject({ body: z.string() });
+/**
+ * AWX's default webhook body for an approval notification (WebhookBackend's workflow_approval
+ * messages): the node's name (≤ 512) and the workflow job's address in one sentence.
+ */
+export const awxApprovalBodySchema = z.looseObject({ body: z.string().max(awxFieldCaps.approvalText) });
+
+/**
+ * Largest event (key and value) the bridge appends: below Kafka's default message.max.bytes
+ * (1,048,588) with room for the record batch around it, as for NetBox's changes (decision 0049).
+ */
+export const maxNotificationEventBytes = 1_000_000;
 
 const approvalWords = {
   'needs review': 'pending',
@@ -81,7 +105,10 @@ export interface AwxWebhookDeps {
    * notification is refused.
    */
   secrets: readonly string[];
+  /** Largest body read (UNICOP_WEBHOOK_MAX_BYTES); 413 body_too_large above. */
   maxBytes: number;
+  /** Largest event appended; 413 notification_too_large above. maxNotificationEventBytes by default. */
+  maxEventBytes?: number;
   /** Dates each notification's `receivedAt`; the system clock by default. */
   clock?: Clock;
 }
@@ -169,8 +196,17 @@ export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
     const raw = await readRawBody(req, deps.maxBytes);
     const { event, key, ids } = eventOf(raw, (deps.clock ?? systemClock).now().toISOString());
     const topic = eventTypes.awxJobStatus.topic; // both kinds live on unicop.awx-events
+    const value = JSON.stringify(event);
+    const maxEventBytes = deps.maxEventBytes ?? maxNotificationEventBytes;
+    if (Buffer.byteLength(value) + Buffer.byteLength(key) > maxEventBytes) {
+      throw new HttpError(
+        413,
+        'notification_too_large',
+        `the notification's event would exceed ${maxEventBytes} bytes on Kafka`,
+      );
+    }
     try {
-      await deps.eventLog.append([{ topic, key, value: JSON.stringify(event) }]);
+      await deps.eventLog.append([{ topic, key, value }]);
     } catch (error) {
       if (error instanceof EventLogUnavailableError) {
         throw new ServiceUnavailableError(

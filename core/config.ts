@@ -86,6 +86,8 @@ export const configSchema = z.object({
   UNICOP_NETBOX_MAX_SOCKETS: z.coerce.number().int().min(1).default(16),
   // Close an idle kept-alive NetBox connection after this: below gunicorn's keepalive (2 s default).
   UNICOP_NETBOX_IDLE_SOCKET_MS: z.coerce.number().int().min(100).default(1_000),
+  // PEM CA bundle trusted for an https NetBox instead of the system's CAs; unset: the system's (0056).
+  UNICOP_NETBOX_CA_FILE: z.string().min(1).optional(),
   // Bridge listener address: loopback on a host; 0.0.0.0 in a container.
   UNICOP_BRIDGE_HOST: listenAddress.default('127.0.0.1'),
   // Bridge HTTP port (the stack's other services use 16xxx–19xxx).
@@ -171,6 +173,8 @@ export const configSchema = z.object({
   UNICOP_AWX_TOKEN: z.string().min(1).optional(),
   // Where people open AWX in a browser, for the job links in NetBox; the API URL when unset.
   UNICOP_AWX_UI_URL: z.url().optional(),
+  // PEM CA bundle trusted for an https AWX instead of the system's CAs; unset: the system's (0056).
+  UNICOP_AWX_CA_FILE: z.string().min(1).optional(),
   // Per-request timeout of AWX's API, which answers in well under a second.
   UNICOP_AWX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   // A launch whose answer was lost is confirmed by looking its run id up this many times …

@@ -16,6 +16,9 @@ import createClient, { type Client } from 'openapi-fetch';
 import type { components, paths } from '../../openapi/generated/awx.js';
 import { type Clock, systemClock } from '../clock.js';
 import { configDefaults, type UnicopConfig } from '../config.js';
+import type { CredentialRefresh } from '../secrets/runtime-config.js';
+import { caBundleOf, TlsVerificationError, tlsVerificationCode } from '../tls/ca-bundle.js';
+import { type FetchLike, fetchTrusting } from '../tls/trusted-fetch.js';
 import { inClientSpan, tracer } from '../tracing.js';
 import {
   AwxApprovalNotPendingError,
@@ -76,10 +79,23 @@ export interface Launched<T> {
 export interface AwxClientOptions {
   /** AWX base URL, without /api/v2. */
   baseUrl: string;
-  /** OAuth2 bearer token; kept private, never logged or put in an error. */
-  token: string;
+  /**
+   * OAuth2 bearer token, or where to read the current one (read for every request); kept private,
+   * never logged or put in an error.
+   */
+  token: string | (() => string);
+  /**
+   * On a 401 or 403: whether the token has a new value since (read again from Vault); the request
+   * is then sent once more with it — AWX refused it at the door, so nothing was applied.
+   */
+  onUnauthorized?: () => Promise<boolean>;
   /** Per-request timeout (UNICOP_AWX_TIMEOUT_MS). */
   timeoutMs?: number;
+  /**
+   * PEM CA bundle trusted for an https AWX instead of the system's CAs (UNICOP_AWX_CA_FILE,
+   * core/tls/ca-bundle.ts); unset: the system's. Verification is never switched off.
+   */
+  ca?: string;
   /**
    * How far back a launch looks for an earlier job of the same run id when the caller gives no
    * `since`; 1 h. Not a setting: the reconciler always gives the run's start.
@@ -101,14 +117,22 @@ export function awxClientOptions(
     | 'UNICOP_AWX_TIMEOUT_MS'
     | 'UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS'
     | 'UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS'
+    | 'UNICOP_AWX_CA_FILE'
   >,
+  /** The process's vault: secrets: a refused token is read again at once (decision 0056). */
+  secrets?: CredentialRefresh | null,
 ): AwxClientOptions {
+  // Read here: a ConfigError naming UNICOP_AWX_CA_FILE when it is not a CA bundle.
+  const ca = caBundleOf('UNICOP_AWX_CA_FILE', config.UNICOP_AWX_CA_FILE);
   return {
     baseUrl: config.UNICOP_AWX_URL,
-    token: config.UNICOP_AWX_TOKEN ?? '',
+    // Read for every request: a vault: token's new version is used without a restart.
+    token: () => config.UNICOP_AWX_TOKEN ?? '',
+    ...(secrets ? { onUnauthorized: () => secrets.refreshCredential('UNICOP_AWX_TOKEN') } : {}),
     timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
     confirmAttempts: config.UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS,
     confirmDelayMs: config.UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS,
+    ...(ca === undefined ? {} : { ca }),
   };
 }
 
@@ -116,12 +140,22 @@ const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUN
 
 /** Whether a transport failure may have happened after AWX received the request. */
 function mayHaveBeenReceived(err: unknown): boolean {
+  // A certificate not trusted fails the handshake, before the request is written.
+  if (tlsVerificationCode(err) !== undefined) return false;
   const cause = (err as { cause?: { code?: string; errors?: { code?: string }[] } })?.cause;
   const codes = [cause?.code, ...(cause?.errors ?? []).map((e) => e.code)].filter(Boolean) as string[];
   return !(codes.length > 0 && codes.every((c) => notSentCodes.has(c)));
 }
 
+/** AWX's certificate not trusted (the handshake failed): the error to report as the cause. */
+function untrustedCertificate(err: unknown): TlsVerificationError | undefined {
+  const code = tlsVerificationCode(err);
+  return code === undefined ? undefined : new TlsVerificationError('AWX', code, 'UNICOP_AWX_CA_FILE');
+}
+
 function describeTransport(err: unknown): string {
+  const tls = untrustedCertificate(err);
+  if (tls) return tls.message;
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timed out';
   const code = (err as { cause?: { code?: string } })?.cause?.code;
   return code ? `connection failed (${code})` : 'connection failed';
@@ -141,18 +175,34 @@ export class AwxClient {
     this.confirmAttempts = options.confirmAttempts ?? configDefaults.UNICOP_AWX_LAUNCH_CONFIRM_ATTEMPTS;
     this.confirmDelayMs = options.confirmDelayMs ?? configDefaults.UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS;
     this.clock = options.clock ?? systemClock;
-    const token = options.token;
+    const { token, onUnauthorized } = options;
+    const currentToken = typeof token === 'function' ? token : () => token;
+    // With a CA bundle, https requests go through node:https trusting it (core/tls/trusted-fetch.ts).
+    const send: FetchLike = options.ca === undefined ? globalThis.fetch : fetchTrusting(options.ca);
     this.#api = createClient<paths>({
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       fetch: (request) => {
-        request.headers.set('authorization', `Bearer ${token}`);
+        // Kept for a second try with a replaced token (the first send consumes the body).
+        const again = onUnauthorized ? request.clone() : undefined;
+        const sent = currentToken();
+        request.headers.set('authorization', `Bearer ${sent}`);
         // A child span of the change's trace when one is active (core/tracing.ts); the path, never the token.
         const attributes = {
           'http.request.method': request.method,
           'url.path': new URL(request.url).pathname,
         };
         return inClientSpan(awxTracer, `AWX ${request.method}`, attributes, async (span) => {
-          const response = await globalThis.fetch(request, { signal: AbortSignal.timeout(this.timeoutMs) });
+          let response = await send(request, { signal: AbortSignal.timeout(this.timeoutMs) });
+          const refused = response.status === 401 || response.status === 403;
+          // Refused at the door, nothing applied: with a token replaced since (by the scheduled
+          // re-read meanwhile, or read again now), sent once more.
+          const replaced = async () =>
+            currentToken() !== sent || (await onUnauthorized?.().catch(() => false)) === true;
+          if (refused && again && (await replaced())) {
+            await response.body?.cancel();
+            again.headers.set('authorization', `Bearer ${currentToken()}`);
+            response = await send(again, { signal: AbortSignal.timeout(this.timeoutMs) });
+          }
           span.setAttribute('http.response.status_code', response.status);
           return response;
         });
@@ -235,9 +285,7 @@ export class AwxClient {
         throw new AwxUnavailableError(
           `launch of template ${templateId}: ${describeTransport(err)}`,
           undefined,
-          {
-            cause: err,
-          },
+          { cause: untrustedCertificate(err) ?? err },
         );
       }
       lost = err;
@@ -445,7 +493,9 @@ export class AwxClient {
     try {
       return await request();
     } catch (err) {
-      throw new AwxUnavailableError(`${operation}: ${describeTransport(err)}`, undefined, { cause: err });
+      throw new AwxUnavailableError(`${operation}: ${describeTransport(err)}`, undefined, {
+        cause: untrustedCertificate(err) ?? err,
+      });
     }
   }
 

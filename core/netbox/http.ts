@@ -1,7 +1,13 @@
 /**
  * The one HTTP client UNICOP uses for NetBox — its core REST API (core/netbox/rest.ts) and the
- * `unicop` plugin API (core/plugin/client.ts): axios, one instance per base URL and token, a
- * keep-alive agent, a timeout per request, the Bearer token header (decision 0012).
+ * `unicop` plugin API (core/plugin/client.ts): axios, one instance per base URL, a keep-alive
+ * agent, a timeout per request, the Bearer token header (decision 0012).
+ *
+ * The token is read for every request (a value, or a function giving the current one: a `vault:`
+ * token replaced in Vault is used from its next re-read on, without a restart). An answer 401 or
+ * 403 is offered to `onUnauthorized` (the process's Vault secrets read the token again at once):
+ * when it reports a new value, the request is sent once more with it — NetBox refused it at the
+ * door, so nothing was applied (decision 0056).
  *
  * Connections: one keep-alive pool per process, bounded (`UNICOP_NETBOX_MAX_SOCKETS`), whose idle
  * connections we close ourselves after `UNICOP_NETBOX_IDLE_SOCKET_MS` — below gunicorn's `keepalive`
@@ -16,8 +22,10 @@
  * changes nothing — the caller says so (`idempotent`), as the plugin client does for its fenced
  * run writes without a journal entry, lease renewals and `resolve/` (a read).
  *
- * The transport classifies only what it can know: NetBox unreachable, the connection reset or the
- * request timing out is `NetboxUnavailableError` (retriable). Every HTTP answer, 5xx included, is
+ * The transport classifies only what it can know: NetBox unreachable, the connection reset, the
+ * request timing out or NetBox's certificate not trusted (its cause a TlsVerificationError: the
+ * handshake failed, nothing was sent; UNICOP_NETBOX_CA_FILE, decision 0056) is
+ * `NetboxUnavailableError` (retriable). Every HTTP answer, 5xx included, is
  * returned to the caller with its status, which maps it to its own error classes. The token is sent,
  * never logged or put in an error: the axios error (whose config carries the headers) is never kept
  * as a cause, only its code and message.
@@ -30,6 +38,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { configDefaults } from '../config.js';
+import { TlsVerificationError, tlsVerificationCode } from '../tls/ca-bundle.js';
 import { inClientSpan, tracer } from '../tracing.js';
 
 const netboxTracer = tracer('netbox');
@@ -44,15 +53,28 @@ export class NetboxUnavailableError extends Error {
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/** A token, or where to read the current one (a vault: reference's value, kept current). */
+export type TokenSource = string | (() => string);
+
 export interface NetboxHttpOptions {
   baseUrl: string;
-  token: string;
+  token: TokenSource;
+  /**
+   * Called when NetBox answers 401 or 403: true when the token has a new value since (read again
+   * from Vault), and the request is then sent once more. Unset: the answer is the caller's.
+   */
+  onUnauthorized?: () => Promise<boolean>;
   /** Whole-request timeout (UNICOP_NETBOX_TIMEOUT_MS); a slow listing takes a few seconds. */
   timeoutMs?: number;
   /** Connections to NetBox open at once, at most (UNICOP_NETBOX_MAX_SOCKETS); more requests wait. */
   maxSockets?: number;
   /** An idle kept-alive connection is closed after this (UNICOP_NETBOX_IDLE_SOCKET_MS). */
   idleSocketMs?: number;
+  /**
+   * PEM CA bundle trusted for an https NetBox instead of the system's CAs (UNICOP_NETBOX_CA_FILE,
+   * core/tls/ca-bundle.ts); unset: the system's. Verification is never switched off.
+   */
+  ca?: string;
 }
 
 /** An HTTP answer: the status and the parsed JSON body (null when empty, the text when not JSON). */
@@ -96,16 +118,21 @@ type Init<O> = ([Params<O, 'path'>] extends [never | undefined]
 
 // ---- the transport -------------------------------------------------------------------------------
 
-/** The bounded pool of one process, per (max sockets, idle timeout): all NetBox clients share it. */
+/**
+ * The bounded pool of one process, per (max sockets, idle timeout, CA bundle): all NetBox clients
+ * share it.
+ */
 interface Pool {
   maxSockets: number;
   idleSocketMs: number;
+  ca: string | undefined;
 }
+const poolKey = (pool: Pool) => `${pool.maxSockets}/${pool.idleSocketMs}/${pool.ca ?? 'system'}`;
 const agents = new Map<string, { http: http.Agent; https: https.Agent }>();
 const instances = new Map<string, AxiosInstance>();
 
 function agentsFor(pool: Pool): { http: http.Agent; https: https.Agent } {
-  const key = `${pool.maxSockets}/${pool.idleSocketMs}`;
+  const key = poolKey(pool);
   let pair = agents.get(key);
   if (!pair) {
     const options = {
@@ -114,14 +141,16 @@ function agentsFor(pool: Pool): { http: http.Agent; https: https.Agent } {
       maxFreeSockets: pool.maxSockets,
       timeout: pool.idleSocketMs,
     };
-    pair = { http: new http.Agent(options), https: new https.Agent(options) };
+    // `ca` replaces the system's CAs for this pool's TLS connections (Node's tls.createSecureContext).
+    const trust = pool.ca === undefined ? {} : { ca: pool.ca };
+    pair = { http: new http.Agent(options), https: new https.Agent({ ...options, ...trust }) };
     agents.set(key, pair);
   }
   return pair;
 }
 
-function instanceFor(baseUrl: string, token: string, timeoutMs: number, pool: Pool): AxiosInstance {
-  const key = `${baseUrl}\u0000${token}\u0000${timeoutMs}\u0000${pool.maxSockets}/${pool.idleSocketMs}`;
+function instanceFor(baseUrl: string, timeoutMs: number, pool: Pool): AxiosInstance {
+  const key = `${baseUrl}\u0000${timeoutMs}\u0000${poolKey(pool)}`;
   let instance = instances.get(key);
   if (!instance) {
     const agent = agentsFor(pool);
@@ -130,10 +159,8 @@ function instanceFor(baseUrl: string, token: string, timeoutMs: number, pool: Po
       timeout: timeoutMs,
       httpAgent: agent.http,
       httpsAgent: agent.https,
-      // No token (the bridge's readiness ping): no Authorization header at all.
-      headers: token
-        ? { Authorization: `Bearer ${token}`, Accept: 'application/json' }
-        : { Accept: 'application/json' },
+      // The Authorization header is set per request (sendOnce): the token may change.
+      headers: { Accept: 'application/json' },
       // Every status is an answer; the callers map statuses to their error classes.
       validateStatus: () => true,
       // Bodies are parsed below: a non-JSON body (a proxy's HTML 502 page) must not throw.
@@ -159,6 +186,11 @@ function parseBody(text: unknown): unknown {
 
 /** Why a request got no answer, without anything from its config (which holds the token). */
 function transportFailure(error: unknown): { message: string; cause: Error } {
+  const tls = tlsVerificationCode(error);
+  if (tls !== undefined) {
+    const cause = new TlsVerificationError('NetBox', tls, 'UNICOP_NETBOX_CA_FILE');
+    return { message: cause.message, cause };
+  }
   if (isAxiosError(error)) {
     const timedOut =
       error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || error.name === 'CanceledError';
@@ -195,15 +227,21 @@ export type RefusalMapper = (answer: NetboxAnswer, method: HttpMethod, url: stri
 export class NetboxHttp<Paths> {
   private readonly api: AxiosInstance;
   private readonly timeoutMs: number;
+  private readonly token: () => string;
+  private readonly onUnauthorized: (() => Promise<boolean>) | undefined;
 
   constructor(
     options: NetboxHttpOptions,
     private readonly refusal: RefusalMapper,
   ) {
     this.timeoutMs = options.timeoutMs ?? configDefaults.UNICOP_NETBOX_TIMEOUT_MS;
-    this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), options.token, this.timeoutMs, {
+    const { token } = options;
+    this.token = typeof token === 'function' ? token : () => token;
+    this.onUnauthorized = options.onUnauthorized;
+    this.api = instanceFor(options.baseUrl.replace(/\/+$/, ''), this.timeoutMs, {
       maxSockets: options.maxSockets ?? configDefaults.UNICOP_NETBOX_MAX_SOCKETS,
       idleSocketMs: options.idleSocketMs ?? configDefaults.UNICOP_NETBOX_IDLE_SOCKET_MS,
+      ca: options.ca,
     });
   }
 
@@ -253,20 +291,35 @@ export class NetboxHttp<Paths> {
     body: unknown,
     idempotent: boolean,
   ): Promise<NetboxAnswer> {
+    let tokenRefreshed = false;
     for (let attempt = 1; ; attempt++) {
       try {
+        const token = this.token();
         const response = await this.api.request<string>({
           method,
           url,
           ...(query === undefined ? {} : { params: query }),
-          ...(body === undefined ? {} : { data: body, headers: { 'Content-Type': 'application/json' } }),
+          headers: {
+            // No token (the bridge's readiness ping): no Authorization header at all.
+            ...(token ? { Authorization: `Bearer ${token}` } : {}),
+            ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { data: body }),
           // The axios timeout bounds each wait on the socket; the signal bounds the whole request.
           signal: AbortSignal.timeout(this.timeoutMs),
         });
+        const refused = response.status === 401 || response.status === 403;
+        if (refused && !tokenRefreshed && this.onUnauthorized) {
+          tokenRefreshed = true;
+          // Refused at the door, nothing applied: with a token replaced since (by the scheduled
+          // re-read meanwhile, or read again now), send it once more.
+          if (this.token() !== token || (await this.onUnauthorized().catch(() => false))) continue;
+        }
         return { status: response.status, body: parseBody(response.data) };
       } catch (error) {
         if (attempt === 1 && (closedWhileIdle(error) || (idempotent && resetInFlight(error)))) continue;
         const failure = transportFailure(error);
+        // A certificate NetBox's client does not trust failed the handshake: nothing was sent.
         throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
           cause: failure.cause,
         });

@@ -47,8 +47,8 @@ function refusal(answer: NetboxAnswer, method: HttpMethod, url: string): NetboxR
 
 /** NetBox's REST API typed by the generated operations: `call('get', '/api/dcim/sites/{id}/', {path: {id}})`. */
 export class NetboxApi extends NetboxHttp<NetboxPaths> {
-  constructor(baseUrl: string, token: string, timeoutMs = 30_000) {
-    super({ baseUrl, token, timeoutMs }, refusal);
+  constructor(baseUrl: string, token: string, timeoutMs = 30_000, ca?: string) {
+    super({ baseUrl, token, timeoutMs, ...(ca === undefined ? {} : { ca }) }, refusal);
   }
 }
 
@@ -57,8 +57,8 @@ export class NetboxApi extends NetboxHttp<NetboxPaths> {
  * answer (`{}` for an empty one), typed as the caller says: for tools and tests only; the workers
  * use the typed plugin client.
  */
-export function netboxRest(baseUrl: string, token: string, timeoutMs = 30_000): NetboxRest {
-  const api = new NetboxApi(baseUrl, token, timeoutMs);
+export function netboxRest(baseUrl: string, token: string, timeoutMs = 30_000, ca?: string): NetboxRest {
+  const api = new NetboxApi(baseUrl, token, timeoutMs, ca);
   return async <T>(method: NetboxMethod, path: string, body?: unknown): Promise<T> => {
     const verb = method.toLowerCase() as HttpMethod;
     const answer = await api.send(verb, path, undefined, body);

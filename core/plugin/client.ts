@@ -7,8 +7,11 @@
  * (our request was wrong: not retried). The token is sent, never logged or put in an error message.
  */
 import type { components, paths } from '../../openapi/generated/plugin.js';
-import { type NetboxAnswer, NetboxHttp, NetboxUnavailableError } from '../netbox/http.js';
+import type { UnicopConfig } from '../config.js';
+import { type NetboxAnswer, NetboxHttp, NetboxUnavailableError, type TokenSource } from '../netbox/http.js';
 import type { RunState } from '../runs/state-machine.js';
+import type { CredentialRefresh } from '../secrets/runtime-config.js';
+import { caBundleOf } from '../tls/ca-bundle.js';
 
 export { NetboxUnavailableError } from '../netbox/http.js';
 /** The run states, declared with their transitions in core/runs/state-machine.ts. */
@@ -101,13 +104,51 @@ export class PluginConflictError extends PluginRequestError {
 export interface PluginClientOptions {
   /** NetBox's base URL, without /api. */
   baseUrl: string;
-  /** NetBox API token; kept private, never logged or put in an error. */
-  token: string;
+  /**
+   * NetBox API token, or where to read the current one; kept private, never logged or put in an
+   * error.
+   */
+  token: TokenSource;
+  /** On a 401/403: whether the token has a new value (read again from Vault); then sent once more. */
+  onUnauthorized?: () => Promise<boolean>;
   /** Per-request timeout; UNICOP_NETBOX_TIMEOUT_MS by default. */
   timeoutMs?: number;
   /** The connection pool's bound and idle timeout (UNICOP_NETBOX_MAX_SOCKETS, _IDLE_SOCKET_MS). */
   maxSockets?: number;
   idleSocketMs?: number;
+  /** PEM CA bundle trusted for an https NetBox instead of the system's (UNICOP_NETBOX_CA_FILE). */
+  ca?: string;
+}
+
+/**
+ * The client's options from the configuration (core/config.ts documents each value); the CA bundle
+ * is read here, a ConfigError naming UNICOP_NETBOX_CA_FILE when it is not one. The token is read
+ * from the configuration object for every request, so a `vault:` token's new version (written there
+ * by the process's LiveSecrets) is used without a restart; given `secrets`, a 401/403 reads it from
+ * Vault at once and, when it changed, sends the request once more (decision 0056).
+ */
+export function pluginClientOptions(
+  config: Pick<
+    UnicopConfig,
+    | 'UNICOP_NETBOX_URL'
+    | 'UNICOP_NETBOX_TOKEN'
+    | 'UNICOP_NETBOX_TIMEOUT_MS'
+    | 'UNICOP_NETBOX_MAX_SOCKETS'
+    | 'UNICOP_NETBOX_IDLE_SOCKET_MS'
+    | 'UNICOP_NETBOX_CA_FILE'
+  >,
+  secrets?: CredentialRefresh | null,
+): PluginClientOptions {
+  const ca = caBundleOf('UNICOP_NETBOX_CA_FILE', config.UNICOP_NETBOX_CA_FILE);
+  return {
+    baseUrl: config.UNICOP_NETBOX_URL,
+    token: () => config.UNICOP_NETBOX_TOKEN ?? '',
+    ...(secrets ? { onUnauthorized: () => secrets.refreshCredential('UNICOP_NETBOX_TOKEN') } : {}),
+    timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
+    maxSockets: config.UNICOP_NETBOX_MAX_SOCKETS,
+    idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
+    ...(ca === undefined ? {} : { ca }),
+  };
 }
 
 const prefix = '/api/plugins/unicop/';

@@ -13,9 +13,14 @@
  *   lists the bridge checks on every request, updated in place: a vault: entry stands for its
  *   current version and, for UNICOP_WEBHOOK_ROTATION_GRACE_SECONDS after that version was created
  *   (Vault's clock, so a restart keeps the grace), the previous version. The other fields are single
- *   values handed to clients at start-up (the NetBox and AWX tokens, the admin token): a new version
- *   reaches the configuration object, and a client built from it uses it after a restart (decision
- *   0050).
+ *   values written into the configuration object: the NetBox and AWX clients read their token from
+ *   it for every request (core/plugin/client.ts pluginClientOptions, core/awx/client.ts
+ *   awxClientOptions), so a new version is used from its re-read on, without a restart.
+ * - When NetBox or AWX refuses a token (401/403), `refreshCredential` reads it from Vault at once
+ *   (one read shared by concurrent refusals): a rotation whose old token was revoked before the
+ *   next scheduled re-read costs one refused request, sent again with the new token (decision 0056).
+ *   Each new version is logged — `credential refreshed`, the field, the reference, the versions and
+ *   why it was read — never a value.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +39,12 @@ export interface RuntimeConfig {
 }
 
 type SingleField = (typeof secretFields)[number];
+
+/** Reading a refused credential again (LiveSecrets; the clients' `onUnauthorized`). */
+export interface CredentialRefresh {
+  /** True when Vault holds a new value of `field`, now in the configuration object. */
+  refreshCredential(field: SingleField): Promise<boolean>;
+}
 
 /** One entry of a webhook secret list: a value resolved at start-up, or a vault: reference. */
 type ListEntry = { value: string } | { ref: VaultRef };
@@ -157,11 +168,13 @@ function approleCredential(
 }
 
 /** The vault: secrets of one configuration, kept current (see the file header). */
-export class LiveSecrets {
+export class LiveSecrets implements CredentialRefresh {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private log: Logger | undefined;
   private readonly versions = new Map<string, number>();
+  /** A credential's read after a refusal, shared by the refusals that arrive meanwhile. */
+  private readonly refusedReads = new Map<SingleField, Promise<boolean>>();
 
   constructor(
     private readonly config: UnicopConfig,
@@ -224,7 +237,7 @@ export class LiveSecrets {
     for (const [field, ref, read] of singles) {
       if (!read?.value) continue;
       this.config[field] = read.value;
-      this.noteVersion(ref, read.version);
+      this.noteVersion(ref, read.version, field, 'scheduled');
     }
     for (const { list, entries } of lists) {
       for (const { ref, version } of entries)
@@ -238,11 +251,60 @@ export class LiveSecrets {
     return graceEnds;
   }
 
-  private noteVersion(ref: VaultRef, version: number): void {
+  /**
+   * Reads `field` (a single vault: credential) from Vault now, because a service refused the value
+   * in use: true when Vault holds another value, which replaces it in the configuration. Refusals
+   * that arrive while it is read share the read. False for a field that is not a vault: reference.
+   */
+  refreshCredential(field: SingleField): Promise<boolean> {
+    const single = this.singles.find(([f]) => f === field);
+    if (!single || this.closed) return Promise.resolve(false);
+    let read = this.refusedReads.get(field);
+    if (!read) {
+      read = this.readRefused(field, single[1]).finally(() => this.refusedReads.delete(field));
+      this.refusedReads.set(field, read);
+    }
+    return read;
+  }
+
+  private async readRefused(field: SingleField, ref: VaultRef): Promise<boolean> {
+    let read: Awaited<ReturnType<VaultSession['read']>>;
+    try {
+      read = await this.session.read(ref);
+    } catch (error) {
+      this.log?.warn(
+        { field, ref: ref.ref, reason: (error as Error).message },
+        'credential refused and not read again; the value in use is kept',
+      );
+      return false;
+    }
+    if (!read.value || read.value === this.config[field]) return false;
+    this.config[field] = read.value;
+    this.noteVersion(ref, read.version, field, 'refused');
+    return true;
+  }
+
+  /** Logs a reference's new version (its field, the versions, why it was read), never the value. */
+  private noteVersion(
+    ref: VaultRef,
+    version: number,
+    field?: string,
+    trigger?: 'scheduled' | 'refused',
+  ): void {
     const before = this.versions.get(ref.ref);
     this.versions.set(ref.ref, version);
     if (before !== undefined && before !== version) {
-      this.log?.info({ ref: ref.ref, version, previousVersion: before }, 'secret has a new version');
+      const credential = trigger !== undefined;
+      this.log?.info(
+        {
+          ref: ref.ref,
+          version,
+          previousVersion: before,
+          ...(field ? { field } : {}),
+          ...(trigger ? { trigger } : {}),
+        },
+        credential ? 'credential refreshed' : 'secret has a new version',
+      );
     }
   }
 

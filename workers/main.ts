@@ -15,7 +15,7 @@ import { bearerCheckFrom } from '../core/auth/bearer.js';
 import { AwxClient, awxClientOptions } from '../core/awx/index.js';
 import { ConfigError } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
-import { consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
+import { consumerGroupLag, consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
@@ -29,6 +29,8 @@ import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
 import { DriftScheduler } from './drift/scheduler.js';
+import { Failsafe, failsafeSettings } from './failsafe/failsafe.js';
+import { runEndsFrom } from './failsafe/run-ends.js';
 import {
   countingLaunches,
   countingLeaseRenewals,
@@ -36,6 +38,7 @@ import {
   measureBatches,
   measuredReconciler,
   measuredStream,
+  resolverAttempts,
 } from './metrics.js';
 import { holderFor, queueTag, type ReconcileJobData, rootJobsOf } from './reconcile-queue.js';
 import { AwxNotificationWakeups } from './reconciler/awx-notifications.js';
@@ -161,6 +164,25 @@ async function main(): Promise<void> {
       config.UNICOP_DRIFT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(config.UNICOP_RECONCILE_CONCURRENCY / 4)),
     log: log.child({ part: 'drift' }),
   });
+  // Read-only on uncertainty: freezes automation globally when a trigger trips (decision 0055).
+  const failsafe = new Failsafe({
+    freezeView,
+    eventLog,
+    readLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
+    lagOf: { group: consumerGroups.resolver, topic: topics.changes },
+    resolverAttempts: () => resolverAttempts(metrics),
+    runEnds: runEndsFrom(
+      kafka,
+      `unicop-failsafe-${uuidv7()}`,
+      () => new Date(), // failures from this process's start on (decision 0055: why not the whole window)
+      log.child({ part: 'failsafe' }),
+      consumerRecovery(config),
+    ),
+    settings: failsafeSettings(config),
+    metrics,
+    log: log.child({ part: 'failsafe' }),
+  });
+  metrics.readFrom({ freeze: freezeView });
   const sweepCheck = bearerCheckFrom(config);
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -263,6 +285,10 @@ async function main(): Promise<void> {
   );
   // On its own, once unicop.control is replayed: no check is asked for past a global freeze.
   void freezeView.replayed().then(() => drift.start());
+  failsafe.start().catch((error: unknown) => {
+    log.fatal({ err: error }, 'the fail-safe failed to start; exiting');
+    process.exit(1);
+  });
   log.info({ holder }, 'workers starting: resolver, dispatcher, reconciler, sweeper (each on its own)');
   Promise.all(Object.values(stages.started)).then(
     () => log.info({ holder }, 'workers running: resolver, dispatcher, reconciler, sweeper'),
@@ -272,8 +298,7 @@ async function main(): Promise<void> {
     log.info('workers stopping');
     http.close();
     drift.stop();
-    void stages
-      .stop()
+    void Promise.all([stages.stop(), failsafe.stop()])
       .then(() => eventLog.close())
       .then(() => Promise.all([queue.close(), redis.quit(), secrets?.close()]))
       .then(() => tracing.shutdown())

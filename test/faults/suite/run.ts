@@ -377,6 +377,11 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       UNICOP_LEASE_TTL_SECONDS: String(options.leaseTtlSeconds),
       UNICOP_RECONCILE_CONCURRENCY: String(options.concurrency),
       UNICOP_SWEEP_ON_START: 'false',
+      // The faults are what the fail-safe freezes on (decision 0055); this suite asserts convergence
+      // without a person, so its triggers are off here.
+      UNICOP_FAILSAFE_LAG_RECORDS: '0',
+      UNICOP_FAILSAFE_RESOLVER_ERROR_RATE: '1',
+      UNICOP_FAILSAFE_FAILED_ROOTS: '0',
     },
   });
   const cleanups: (() => Promise<unknown>)[] = [() => unicop.close()];

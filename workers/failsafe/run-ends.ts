@@ -1,9 +1,10 @@
 /**
  * The runs' ends the `failed_roots` trigger counts, read from `unicop.outcomes` under a group of this
- * process's own, positioned at the first record written at or after the window's start (Kafka's
- * offsets-for-times: kafkajs `admin.fetchTopicOffsetsByTimestamp`, the end offset for a partition
- * with nothing that recent). A restarted process therefore reads the same window again instead of
- * starting from nothing, and never replays the whole topic.
+ * process's own, positioned at the first record written at or after `from` (Kafka's offsets-for-
+ * times: kafkajs `admin.fetchTopicOffsetsByTimestamp`, which gives the end offset for a partition
+ * with nothing that recent), so the whole topic is never replayed. The workers pass their start:
+ * a new process counts the failures it sees happen, as it counts the lag readings and resolver
+ * errors it sees (decision 0055 says why not the window before it).
  */
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';

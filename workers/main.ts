@@ -22,7 +22,7 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { createLogger } from '../core/logger.js';
 import { netboxRest } from '../core/netbox/rest.js';
-import { PluginClient } from '../core/plugin/client.js';
+import { PluginClient, pluginClientOptions } from '../core/plugin/client.js';
 import { reconcileQueueName } from '../core/queues.js';
 import { logRedisErrors } from '../core/redis-errors.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
@@ -51,7 +51,7 @@ import { authorizeSweep } from './sweep-authorization.js';
 import { Sweeper } from './sweeper/sweeper.js';
 
 async function main(): Promise<void> {
-  // vault: secret references are read here (a new version reaches clients built after it: 0050).
+  // vault: secret references are read here and again while running (decisions 0050, 0056).
   const { config, secrets } = await loadRuntimeConfig('workers');
   const log = createLogger('workers', config.UNICOP_LOG_LEVEL);
   secrets?.watch(log.child({ part: 'secrets' }));
@@ -69,13 +69,9 @@ async function main(): Promise<void> {
     logLevel: logLevel.WARN,
   });
   const eventLog = new KafkaEventLog(kafka);
-  const plugin = new PluginClient({
-    baseUrl: config.UNICOP_NETBOX_URL,
-    token: config.UNICOP_NETBOX_TOKEN,
-    timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
-    maxSockets: config.UNICOP_NETBOX_MAX_SOCKETS,
-    idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
-  });
+  // Both clients read their token from `config` per request and, refused, from Vault at once (0056).
+  const pluginOptions = pluginClientOptions(config, secrets);
+  const plugin = new PluginClient(pluginOptions);
   const exitOnFatal = (part: string) => (error: Error) => {
     log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
     process.exit(1);
@@ -98,7 +94,12 @@ async function main(): Promise<void> {
   metrics.readFrom({
     reconcileQueue: queue,
     kafka,
-    netbox: netboxRest(config.UNICOP_NETBOX_URL, config.UNICOP_NETBOX_TOKEN, config.UNICOP_NETBOX_TIMEOUT_MS),
+    netbox: netboxRest(
+      config.UNICOP_NETBOX_URL,
+      config.UNICOP_NETBOX_TOKEN,
+      config.UNICOP_NETBOX_TIMEOUT_MS,
+      pluginOptions.ca,
+    ),
   });
   metrics.sweepInterval.set(config.UNICOP_SWEEP_INTERVAL_SECONDS);
   // The holder name carries the queue's tag: the sweeper frees only its own queue's lost leases.
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   );
   const reconciler = createReconciler({
     plugin: countingLeaseRenewals(plugin, metrics),
-    awx: countingLaunches(new AwxClient(awxClientOptions(config)), metrics),
+    awx: countingLaunches(new AwxClient(awxClientOptions(config, secrets)), metrics),
     eventLog,
     wakeups,
     log: log.child({ part: 'reconciler' }),

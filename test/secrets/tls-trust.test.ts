@@ -1,0 +1,166 @@
+/**
+ * The workers' NetBox and AWX clients verify TLS against a CA bundle when one is configured
+ * (UNICOP_NETBOX_CA_FILE, UNICOP_AWX_CA_FILE; decision 0056). In front of the stack's real NetBox
+ * and real AWX stands a TLS front (test/support/tls-front.ts) serving a certificate issued by the
+ * stack's Vault PKI (role pki/unicop-bridge, CA var/vault/ca.pem):
+ * - with the stack's CA configured, the clients built from the configuration as the workers build
+ *   them (pluginClientOptions, awxClientOptions) read and write through it;
+ * - with no bundle (the system's CAs) or another CA's, every call fails with the service's
+ *   "unavailable" error caused by a TlsVerificationError naming the setting — no token in it — and
+ *   nothing reached the service: the front passed on no request, AWX holds no job of the launch;
+ * - a bundle that cannot be read or holds no certificate fails the start, naming the setting.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AwxClient, awxClientOptions } from '../../core/awx/client.js';
+import { AwxUnavailableError } from '../../core/awx/errors.js';
+import { ConfigError, parseConfig, resolveSecret, type UnicopConfig } from '../../core/config.js';
+import { NetboxUnavailableError } from '../../core/netbox/http.js';
+import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
+import { VaultSession } from '../../core/secrets/vault-session.js';
+import { TlsVerificationError } from '../../core/tls/ca-bundle.js';
+import { kindTemplateIds } from '../support/awx.js';
+import { stackFact, uniqueName } from '../support/stack.js';
+import { startTlsFront, type TlsFront } from '../support/tls-front.js';
+import { type TestRole, testRole } from './vault-support.js';
+
+describe('NetBox and AWX behind TLS: trusted through the configured CA bundle only', () => {
+  let role: TestRole;
+  let netboxFront: TlsFront;
+  let awxFront: TlsFront;
+  let dir: string;
+  let otherCa: string;
+  const netboxToken = () => stackFact('UNICOP_NETBOX_TOKEN');
+  const awxToken = () => resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env);
+  const stackCa = () => stackFact('UNICOP_VAULT_CA_FILE');
+
+  /** The workers' configuration with both services behind the fronts and the given CA bundles. */
+  function config(ca: { netbox?: string; awx?: string }): UnicopConfig {
+    return parseConfig({
+      UNICOP_NETBOX_URL: netboxFront.url,
+      UNICOP_NETBOX_TOKEN: netboxToken(),
+      UNICOP_AWX_URL: awxFront.url,
+      UNICOP_AWX_TOKEN: awxToken(),
+      UNICOP_AWX_LAUNCH_CONFIRM_DELAY_MS: '10',
+      ...(ca.netbox ? { UNICOP_NETBOX_CA_FILE: ca.netbox } : {}),
+      ...(ca.awx ? { UNICOP_AWX_CA_FILE: ca.awx } : {}),
+    });
+  }
+
+  beforeAll(async () => {
+    role = await testRole({ extraRules: 'path "pki/issue/unicop-bridge" { capabilities = ["update"] }' });
+    const session = new VaultSession({
+      addr: stackFact('UNICOP_VAULT_ADDR'),
+      roleId: role.roleId,
+      secretId: role.secretId,
+      timeoutMs: 10_000,
+    });
+    await session.login();
+    const issued = await session.issueCertificate('pki', 'unicop-bridge', {
+      common_name: 'localhost',
+      ip_sans: '127.0.0.1',
+      ttl: '900s',
+    });
+    await session.close();
+    const pair = { cert: `${issued.certificate}\n${issued.issuing_ca}\n`, key: issued.private_key };
+    netboxFront = await startTlsFront(stackFact('UNICOP_NETBOX_URL'), pair);
+    awxFront = await startTlsFront(stackFact('UNICOP_AWX_REAL_URL'), pair);
+    dir = mkdtempSync(join(tmpdir(), 'unicop-tls-'));
+    // Another CA: a public root from Node's own list, which did not sign the fronts' certificate.
+    otherCa = join(dir, 'other-ca.pem');
+    writeFileSync(otherCa, `${rootCertificates[0]}\n`);
+  });
+
+  afterAll(async () => {
+    await netboxFront?.close();
+    await awxFront?.close();
+    await role?.remove();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("with the stack's CA configured, the workers' clients read and write NetBox and AWX through TLS", async () => {
+    const settings = config({ netbox: stackCa(), awx: stackCa() });
+    const plugin = new PluginClient(pluginClientOptions(settings));
+    const page = await plugin.listRoots({ limit: 1 });
+    expect(Array.isArray(page.results)).toBe(true);
+    // A POST with a body: the plugin resolves a change to the roots it touches (a site anchors its own).
+    const [roots] = await plugin.resolve([
+      { object_type: 'dcim.site', object_id: 2_000_000_000, event: 'deleted' },
+    ]);
+    expect(roots).toEqual(['site/2000000000']);
+    expect(netboxFront.forwarded).toBeGreaterThanOrEqual(2);
+
+    const awx = new AwxClient(awxClientOptions(settings));
+    expect(Array.isArray(await awx.listPendingApprovals())).toBe(true);
+    // A POST AWX answers: no such job (404) — an answer from AWX itself, through the front.
+    await expect(awx.cancelJob(2_000_000_000)).rejects.toMatchObject({
+      name: 'AwxNotFoundError',
+      status: 404,
+    });
+    expect(awxFront.forwarded).toBeGreaterThanOrEqual(2);
+  });
+
+  for (const trust of ['the system CAs (no bundle)', 'another CA'] as const) {
+    it(`with ${trust}, every call fails on the certificate, names the setting, carries no token, and reaches nothing`, async () => {
+      const bundle = trust === 'another CA' ? otherCa : undefined;
+      const settings = config({ netbox: bundle, awx: bundle });
+      const netboxBefore = netboxFront.forwarded;
+      const awxBefore = awxFront.forwarded;
+
+      const plugin = new PluginClient(pluginClientOptions(settings));
+      const refused = await plugin.listRoots({ limit: 1 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(NetboxUnavailableError);
+      const netboxError = refused as NetboxUnavailableError;
+      expect(netboxError.cause).toBeInstanceOf(TlsVerificationError);
+      expect(netboxError.message).toMatch(/TLS verification failed \([A-Z_]+\).*UNICOP_NETBOX_CA_FILE/);
+      expect(netboxError.message).not.toContain(netboxToken());
+      // A write: refused the same way, before anything was sent.
+      await expect(
+        plugin.resolve([{ object_type: 'dcim.site', object_id: 1, event: 'updated' }]),
+      ).rejects.toBeInstanceOf(NetboxUnavailableError);
+
+      const awx = new AwxClient(awxClientOptions(settings));
+      const runId = uniqueName('tls-run');
+      const since = new Date(Date.now() - 60_000);
+      const templateId = kindTemplateIds().site;
+      const launch = await awx
+        .launchJobTemplate(templateId, {
+          unicop: { root: 'site/0', snapshot: {}, hash: 'h', fencing_token: 1, run_id: runId },
+          since,
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(launch).toBeInstanceOf(AwxUnavailableError);
+      const awxError = launch as AwxUnavailableError;
+      expect(awxError.cause).toBeInstanceOf(TlsVerificationError);
+      expect(awxError.message).toMatch(/TLS verification failed \([A-Z_]+\).*UNICOP_AWX_CA_FILE/);
+      expect(awxError.message).not.toContain(awxToken());
+
+      // Nothing reached either service; AWX (asked directly) holds no job of that run.
+      expect(netboxFront.forwarded).toBe(netboxBefore);
+      expect(awxFront.forwarded).toBe(awxBefore);
+      expect(netboxFront.handshakeFailures + awxFront.handshakeFailures).toBeGreaterThan(0);
+      const direct = new AwxClient({ baseUrl: stackFact('UNICOP_AWX_REAL_URL'), token: awxToken() });
+      expect(await direct.findJobByRunId(templateId, runId, since)).toBeUndefined();
+    });
+  }
+
+  it('a CA bundle that cannot be read, or holds no certificate, fails the start naming the setting', () => {
+    const notPem = join(dir, 'not-a-bundle.pem');
+    writeFileSync(notPem, 'hello\n');
+    const badNetbox = () => pluginClientOptions(config({ netbox: join(dir, 'missing.pem') }));
+    expect(badNetbox).toThrow(ConfigError);
+    expect(badNetbox).toThrow(/UNICOP_NETBOX_CA_FILE: CA bundle .*missing\.pem cannot be read \(ENOENT\)/);
+    expect(() => awxClientOptions(config({ awx: notPem }))).toThrow(
+      /UNICOP_AWX_CA_FILE: CA bundle .*not-a-bundle\.pem holds no PEM certificate/,
+    );
+  });
+});

@@ -102,7 +102,7 @@ describe('vault: references against the real OpenBao', () => {
       const v2 = fresh('nb-v2');
       await r.write('netbox', { token: v2 });
       await until(() => config.UNICOP_NETBOX_TOKEN === v2);
-      await until(() => lines.some((l) => l.includes('secret has a new version')));
+      await until(() => lines.some((l) => l.includes('credential refreshed')));
       const logged = lines.join('');
       expect(logged).toContain(r.ref('netbox', 'token'));
       expect(logged).not.toContain(v1);

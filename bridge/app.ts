@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { bearerCheckFrom } from '../core/auth/bearer.js';
+import { AwxClient, awxClientOptions } from '../core/awx/client.js';
 import type { UnicopConfig } from '../core/config.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { consumerGroupLag, consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
@@ -20,7 +21,7 @@ import { logRedisErrors } from '../core/redis-errors.js';
 import { acceptedAwxWebhookSecrets } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
-import { adminRoutes } from './admin/admin-api.js';
+import { adminAndApprovalRoutes } from './admin/approvals.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { RedisIdempotencyStore } from './admin/idempotency.js';
 import { AuditTrail } from './audit.js';
@@ -111,7 +112,7 @@ export function createBridge({
       handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
     },
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
-    ...adminRoutes({
+    ...adminAndApprovalRoutes({
       auth: bearerCheckFrom(config),
       audit,
       log: logger.child({ part: 'admin-api' }),
@@ -124,6 +125,8 @@ export function createBridge({
             idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
           })
         : undefined,
+      // The approver's routes answer AWX's approvals with UNICOP's AWX token (decision 0057).
+      awx: config.UNICOP_AWX_TOKEN ? new AwxClient(awxClientOptions(config)) : undefined,
       eventLog,
       freezeView,
       idempotency: new RedisIdempotencyStore(redis, config.UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS),

@@ -16,8 +16,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { InvalidTokenError, KeysUnavailableError, type Principal } from '../../core/auth/access-token.js';
-import { AccessDeniedError, authenticate, type BearerCheck, requireRole } from '../../core/auth/bearer.js';
+import type { Principal } from '../../core/auth/access-token.js';
+import { admit, type BearerCheck } from '../../core/auth/bearer.js';
 import type { Role } from '../../core/auth/roles.js';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { configDefaults } from '../../core/config.js';
@@ -32,13 +32,7 @@ import { NetboxUnavailableError, type PluginClient, type PluginRoot } from '../.
 import type { PipelineStatus } from '../../core/status/why-it-waits.js';
 import { type AuditTrail, auditMessage, bridgeSource } from '../audit.js';
 import { parseJsonBody, readRawBody } from '../http/body.js';
-import {
-  HttpError,
-  NotFoundError,
-  ServiceUnavailableError,
-  UnauthorizedError,
-  ValidationError,
-} from '../http/errors.js';
+import { HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
 import type { Handler, Reply, RequestContext, Route } from '../http/server.js';
 import { type IdempotencyStore, requestFingerprint } from './idempotency.js';
 
@@ -71,45 +65,25 @@ const overrideBody = z.object({
 const reconcileBody = z.object({ reason: z.string().trim().min(1).optional() });
 
 /**
- * The caller, holding `role` (401 with the failed check as the reason, 403 `role_required`); a
- * break-glass use is audited and logged before the route acts.
+ * The caller, holding `role` (401 with the failed check as the reason, 403 `role_required`, 503
+ * `identity_provider_unavailable`: core/auth/bearer.ts `admit`); a break-glass use is logged at warn
+ * and audited through the bridge's audit trail — beside the route's work, never in its way: a slow or
+ * absent Kafka must not delay or lock out break-glass (a failure is logged and counted by the trail).
  */
-async function authorize(deps: AdminDeps, ctx: RequestContext, role: Role): Promise<Principal> {
-  let principal: Principal;
-  try {
-    principal = await authenticate(ctx.req.headers.authorization, deps.auth);
-    requireRole(principal, role);
-  } catch (error) {
-    if (error instanceof InvalidTokenError) throw new UnauthorizedError(error.reason, error.message);
-    if (error instanceof AccessDeniedError) throw new HttpError(403, 'role_required', error.message);
-    if (error instanceof KeysUnavailableError) {
-      throw new ServiceUnavailableError('identity_provider_unavailable', error.message, 5, error);
-    }
-    throw error;
-  }
-  if (principal.via === 'break-glass') auditBreakGlass(deps, ctx);
-  return principal;
-}
-
-/** Loud on purpose: a distinct audit event and a warn line for every request let in by the shared token. */
-function auditBreakGlass(deps: AdminDeps, ctx: RequestContext): void {
+export async function authorize(deps: AdminDeps, ctx: RequestContext, role: Role): Promise<Principal> {
   const route = `${ctx.req.method ?? ''} ${new URL(ctx.req.url ?? '/', 'http://bridge').pathname}`;
-  deps.log?.warn({ route, peer: ctx.req.socket.remoteAddress }, 'admin API: break-glass token used');
-  // Recorded beside the route's own work, never in its way: a slow or absent Kafka must not delay or
-  // lock out break-glass (a failure is logged and counted by the audit trail).
-  deps.audit.record(
-    {
-      action: 'admin.break_glass_used',
-      actor: 'break-glass',
-      subjectType: 'automation',
-      subjectId: 'global',
-      outcome: 'ok',
-      reason: `shared admin token used for ${route}`,
-      correlation: {},
-      metadata: { route, peer: ctx.req.socket.remoteAddress ?? null },
+  const { principal, refusal } = await admit(ctx.req.headers.authorization, deps.auth, role, {
+    route,
+    peer: ctx.req.socket.remoteAddress ?? null,
+    witness: {
+      component: 'admin API',
+      ...(deps.log ? { log: deps.log } : {}),
+      record: (data) => deps.audit.record(data, 'global'),
     },
-    'global',
-  );
+  });
+  if (refusal)
+    throw new HttpError(refusal.status, refusal.reason, refusal.message, { headers: refusal.headers });
+  return principal;
 }
 
 function readBody(deps: AdminDeps, ctx: RequestContext): Promise<Buffer> {
@@ -124,7 +98,7 @@ const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
  * on once per key: the same request again gets the first answer (header `Idempotent-Replayed:
  * true`), another request under the same key 422, a request while the first is in flight 409.
  */
-function acting(
+export function acting(
   deps: AdminDeps,
   role: Role,
   act: (ctx: RequestContext, raw: Buffer, principal: Principal) => Promise<Reply>,
@@ -187,7 +161,7 @@ function redisOf(deps: AdminDeps): Redis {
   return deps.redis;
 }
 
-function pluginOf(deps: AdminDeps): PluginClient {
+export function pluginOf(deps: AdminDeps): PluginClient {
   if (!deps.plugin)
     throw new ServiceUnavailableError('netbox_not_configured', 'no NetBox token configured', 60);
   return deps.plugin;
@@ -224,12 +198,12 @@ function rootIntent(
 }
 
 /** An override's audit event: the person who asked (`actor`), their subject and how they signed in. */
-function overrideAudit(
+export function overrideAudit(
   principal: Principal,
   action: AuditAction,
   subject: string,
   reason: string,
-  extra: Record<string, string> = {},
+  extra: Record<string, string | number> = {},
 ) {
   return auditMessage(
     {
@@ -246,7 +220,7 @@ function overrideAudit(
   );
 }
 
-async function append(deps: AdminDeps, messages: EventLogMessage[]): Promise<void> {
+export async function append(deps: AdminDeps, messages: EventLogMessage[]): Promise<void> {
   try {
     await deps.eventLog.append(messages);
   } catch (error) {

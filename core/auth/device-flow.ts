@@ -9,7 +9,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Clock, systemClock } from '../clock.js';
-import { SignInError } from './client-credentials.js';
+import { postForm as post, RealmEndpoints, SignInError } from './realm.js';
 
 export interface DeviceCode {
   deviceCode: string;
@@ -27,52 +27,40 @@ export interface HeldTokens {
   refreshToken: string | null;
 }
 
-interface Endpoints {
-  device: string;
-  token: string;
-}
-
-async function post(
-  url: string,
-  form: Record<string, string>,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new SignInError(`cannot reach Keycloak at ${url}: ${cause}`, { cause: error });
-  }
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
-}
-
 export class DeviceSignIn {
-  private endpoints: Endpoints | null = null;
   private readonly clock: Clock;
+  private readonly realm: RealmEndpoints;
 
   constructor(private readonly options: { issuer: string; clientId: string; clock?: Clock }) {
     this.clock = options.clock ?? systemClock;
+    this.realm = new RealmEndpoints(options.issuer);
   }
 
-  private async discover(): Promise<Endpoints> {
-    if (this.endpoints) return this.endpoints;
-    const url = `${this.options.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => {
-      throw new SignInError(`cannot reach Keycloak at ${url}`, { cause: error });
-    });
-    const doc = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    const device = doc.device_authorization_endpoint;
-    const token = doc.token_endpoint;
-    if (!res.ok || typeof device !== 'string' || typeof token !== 'string') {
+  private async discover(): Promise<{ device: string; token: string }> {
+    const doc = await this.realm.discovery();
+    if (!doc.device_authorization_endpoint) {
       throw new SignInError(`the realm at ${this.options.issuer} offers no device authorization grant`);
     }
-    this.endpoints = { device, token };
-    return this.endpoints;
+    return { device: doc.device_authorization_endpoint, token: doc.token_endpoint };
+  }
+
+  /**
+   * Ends the person's session at the realm (RFC 7009): the refresh token revoked at the realm's
+   * revocation endpoint. False when the realm publishes none (nothing to ask); a SignInError when it
+   * refuses.
+   */
+  async revoke(refreshToken: string): Promise<boolean> {
+    const { revocation_endpoint } = await this.realm.discovery();
+    if (!revocation_endpoint) return false;
+    const { status, body } = await post(revocation_endpoint, {
+      token: refreshToken,
+      token_type_hint: 'refresh_token',
+      client_id: this.options.clientId,
+    });
+    if (status !== 200) {
+      throw new SignInError(`Keycloak refused to revoke the sign-in: ${status} ${String(body.error ?? '')}`);
+    }
+    return true;
   }
 
   /** Asks the realm for a code for the person to enter. */
@@ -108,7 +96,9 @@ export class DeviceSignIn {
         client_id: this.options.clientId,
       });
       if (status === 200) return this.held(body);
-      if (body.error === 'authorization_pending') {
+      // A server error is the realm's, not an answer: Keycloak 26.7 answered one poll 500 (a null
+      // client session while the person's consent was being saved); ask again at the interval.
+      if (body.error === 'authorization_pending' || status >= 500) {
         await this.clock.sleep(interval * 1000);
       } else if (body.error === 'slow_down') {
         interval += 5;

@@ -57,6 +57,10 @@ export const auditActions = {
   'approval.requested':
     'reconciler: the workflow waits on an approval node (run awaiting_approval; the job gives its worker and the lease back meanwhile)',
   'approval.given': 'reconciler: the approval passed; the workflow goes on',
+  'approval.approved':
+    "admin API: a person (actor) approved the run's AWX approval with UNICOP's token; the run's journal names them (decision 0057)",
+  'approval.denied':
+    "admin API: a person (actor) denied the run's AWX approval with UNICOP's token; the run's journal names them (decision 0057)",
   'run.cancel_requested': 'reconciler: run timeout reached; AWX was asked to cancel the job',
   'run.succeeded': 'reconciler: terminal — AWX job successful',
   'run.drifted':

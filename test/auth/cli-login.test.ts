@@ -4,15 +4,16 @@
  * and grants access (here by the form posts test/support/keycloak.ts makes), the tokens land in the
  * token file (mode 600), and the admin commands then act as that person: an override audited with
  * their name. A person who refuses ends the login with exit-worthy "refused"; an expired access
- * token is renewed with the refresh token.
+ * token is renewed with the refresh token. `unicop logout` revokes the sign-in at Keycloak (its refresh
+ * token refused afterwards) and deletes the token file.
  */
-import { mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeviceSignIn, TokenFile } from '../../core/auth/device-flow.js';
 import { AdminClient, adminCredentials } from '../../core/cli/commands/admin-client.js';
-import { login } from '../../core/cli/commands/login.js';
+import { login, logout } from '../../core/cli/commands/login.js';
 import { createOutput } from '../../core/cli/commands/output.js';
 import { parseConfig } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
@@ -92,5 +93,33 @@ describe('unicop login (device flow)', () => {
     const code = await signIn.start();
     await approveDevice(code.verificationUriComplete ?? code.verificationUri, keycloakUsers.viewer, false);
     await expect(signIn.complete(code)).rejects.toThrow('the sign-in was refused');
+  }, 120_000);
+
+  it('unicop logout revokes the sign-in at Keycloak (the refresh token refused after) and deletes the token file', async () => {
+    const tokenFile = join(dir, 'logout-tokens.json');
+    const config = parseConfig({ UNICOP_OIDC_ISSUER: keycloak.issuer(), UNICOP_OIDC_TOKEN_FILE: tokenFile });
+    const signIn = new DeviceSignIn({
+      issuer: keycloak.issuer(),
+      clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
+    });
+    const code = await signIn.start();
+    await approveDevice(code.verificationUriComplete ?? code.verificationUri, keycloakUsers.viewer);
+    const tokens = await signIn.complete(code);
+    if (!tokens.refreshToken) throw new Error('Keycloak gave no refresh token');
+    new TokenFile(tokenFile).write(tokens);
+    // Before: the refresh token renews (so "refused after" below is the revocation's doing).
+    const renewed = await signIn.refresh(tokens.refreshToken);
+    if (!renewed.refreshToken) throw new Error('Keycloak gave no refresh token on renewal');
+    new TokenFile(tokenFile).write(renewed);
+
+    const results: unknown[] = [];
+    const out = { ...createOutput(true), result: (value: unknown) => void results.push(value) };
+    expect(await logout(config, out)).toBe(0);
+    expect(results).toEqual([{ signedOut: true, revoked: true, tokenFile }]);
+    expect(existsSync(tokenFile)).toBe(false);
+    await expect(signIn.refresh(renewed.refreshToken)).rejects.toThrow('the sign-in has ended');
+    // Signed out already: says so, exit 0.
+    expect(await logout(config, out)).toBe(0);
+    expect(results[1]).toEqual({ signedOut: false, tokenFile });
   }, 120_000);
 });

@@ -9,15 +9,19 @@
  *   unicop sweep [--reason] [--wait SECONDS]
  *   unicop replay --from <time|offset> --root <key> --dry-run
  *   unicop status [--root KEY]                     which stage holds work now (core/status)
- *   unicop login                                   a person signs in to Keycloak (device flow)
+ *   unicop login | logout                          a person signs in to Keycloak (device flow), or out
+ *   unicop approvals                               the runs waiting on an AWX approval (admin API)
+ *   unicop approve|deny <run> [--reason]           answer one, as you (admin API, role approver)
  * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type UnicopConfig } from '../../config.js';
+import { ConfigError, configSources, loadConfig, type UnicopConfig } from '../../config.js';
 import { rootKeySchema } from '../../events/catalogue.js';
+import { loadRuntimeConfig } from '../../secrets/runtime-config.js';
 import { AdminClient, adminCredentials } from './admin-client.js';
+import { decideApproval, listApprovals } from './approvals.js';
 import { streamEvents } from './events.js';
-import { login } from './login.js';
+import { login, logout } from './login.js';
 import { CommandFailedError, createOutput, type Output, parseSince, UsageError } from './output.js';
 import { override, reconcile, sweep } from './overrides.js';
 import { parseFrom, replay, replayRefusal } from './replay.js';
@@ -89,6 +93,34 @@ export const operatorCommands: Record<string, OperatorCommand> = {
     options: { json },
     positionals: [0, 0],
     run: ({ config, out }) => login(config(), out),
+  },
+  logout: {
+    usage: 'unicop logout [--json]',
+    summary: "sign out: revoke the person's sign-in at Keycloak and delete the token file",
+    options: { json },
+    positionals: [0, 0],
+    run: ({ config, out }) => logout(config(), out),
+  },
+  approvals: {
+    usage: 'unicop approvals [--json]',
+    summary: 'the runs whose AWX workflow waits on an approval (admin API)',
+    options: { json },
+    positionals: [0, 0],
+    run: ({ out, admin }) => listApprovals(admin(), out),
+  },
+  approve: {
+    usage: 'unicop approve <run-id> [--reason TEXT] [--idempotency-key KEY] [--json]',
+    summary: "approve a run's AWX approval as you (admin API, role approver; journaled and audited)",
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [1, 1],
+    run: (ctx) => decisionCommand(ctx, 'approve'),
+  },
+  deny: {
+    usage: 'unicop deny <run-id> [--reason TEXT] [--idempotency-key KEY] [--json]',
+    summary: "deny a run's AWX approval as you (admin API, role approver; journaled and audited)",
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [1, 1],
+    run: (ctx) => decisionCommand(ctx, 'deny'),
   },
   'root status': {
     usage: 'unicop root status <key> [--json]',
@@ -212,6 +244,27 @@ export const operatorCommands: Record<string, OperatorCommand> = {
   },
 };
 
+const runIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function decisionCommand(ctx: Context, decision: 'approve' | 'deny'): Promise<number> {
+  const runId = ctx.positionals[0] ?? '';
+  if (!runIdPattern.test(runId)) {
+    throw new UsageError(`expected a run id (a UUID, as \`unicop approvals\` lists), got '${runId}'`);
+  }
+  const reasonText = text(ctx.values, 'reason');
+  if (reasonText !== undefined && reasonText.trim().length < 3) {
+    throw new UsageError('--reason: at least 3 characters');
+  }
+  return decideApproval(
+    ctx.admin(),
+    ctx.out,
+    decision,
+    runId,
+    reasonText,
+    text(ctx.values, 'idempotency-key'),
+  );
+}
+
 function overrideCommand(ctx: Context, frozen: boolean): Promise<number> {
   const reasonText = text(ctx.values, 'reason');
   if (!reasonText || reasonText.trim().length < 3) {
@@ -286,6 +339,7 @@ export async function runOperatorCommand(
     );
   }
   let config: UnicopConfig | undefined;
+  let vault: { close(): Promise<void> } | null = null;
   const loadedConfig = () => {
     config ??= loadConfig(env);
     return config;
@@ -302,11 +356,20 @@ export async function runOperatorCommand(
       }),
   };
   try {
+    // A vault: reference (the admin token, the OIDC client's secret) is read with the CLI's own
+    // AppRole before the command runs (decision 0057); without one the configuration stays lazy.
+    if (Object.values(configSources(env)).some((v) => typeof v === 'string' && v.startsWith('vault:'))) {
+      const loaded = await loadRuntimeConfig('cli', env);
+      config = loaded.config;
+      vault = loaded.secrets;
+    }
     return await command.run(ctx);
   } catch (error) {
     if (error instanceof UsageError) return fail(error, command.usage);
     if (error instanceof CommandFailedError) return fail(error);
     if (error instanceof ConfigError) return fail(new CommandFailedError(error.message));
     return fail(new CommandFailedError((error as Error).message ?? String(error)));
+  } finally {
+    await vault?.close();
   }
 }

@@ -3,7 +3,10 @@
  * (core/auth/device-flow.ts, client UNICOP_OIDC_PEOPLE_CLIENT_ID): the command prints the address
  * and the code, waits while the person signs in with a browser, and keeps the tokens in
  * UNICOP_OIDC_TOKEN_FILE (mode 600). The admin commands then act as that person (decision 0051).
+ * `unicop logout` ends it (decision 0057): the refresh token revoked at the realm's revocation
+ * endpoint when its discovery document names one (RFC 7009), then the token file deleted.
  */
+import { rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SignInError } from '../../auth/client-credentials.js';
@@ -43,4 +46,40 @@ export async function login(config: UnicopConfig, out: Output): Promise<number> 
     if (error instanceof SignInError) throw new CommandFailedError(error.message);
     throw error;
   }
+}
+
+export async function logout(config: UnicopConfig, out: Output): Promise<number> {
+  const file = tokenFileOf(config);
+  const held = file.read();
+  if (!held) {
+    rmSync(file.path, { force: true }); // an unreadable file is no sign-in either
+    out.result({ signedOut: false, tokenFile: file.path }, `not signed in (no tokens in ${file.path})`);
+    return 0;
+  }
+  let revoked = false;
+  if (held.refreshToken && config.UNICOP_OIDC_ISSUER) {
+    const signIn = new DeviceSignIn({
+      issuer: config.UNICOP_OIDC_ISSUER,
+      clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
+    });
+    try {
+      revoked = await signIn.revoke(held.refreshToken);
+    } catch (error) {
+      // The file goes whatever the realm says: a sign-out never leaves tokens behind on this machine.
+      rmSync(file.path, { force: true });
+      if (error instanceof SignInError) {
+        throw new CommandFailedError(`tokens deleted from ${file.path}, but ${error.message}`, {
+          signedOut: true,
+          revoked: false,
+        });
+      }
+      throw error;
+    }
+  }
+  rmSync(file.path, { force: true });
+  out.result(
+    { signedOut: true, revoked, tokenFile: file.path },
+    `signed out: tokens deleted from ${file.path}${revoked ? '; the sign-in was revoked at Keycloak' : ' (the realm offers no revocation: the refresh token lives until it expires)'}`,
+  );
+  return 0;
 }

@@ -1,0 +1,275 @@
+/**
+ * The approver's routes of the admin API (docs/decisions/0057): the runs waiting on an AWX workflow
+ * approval, and a person's approve or deny of one. AWX stays the truth — UNICOP launched a workflow
+ * template with an approval node, AWX holds the question; these routes read AWX's pending approvals
+ * (each names its workflow job, whose `extra_vars.unicop` names the run and the root) and answer it
+ * with UNICOP's own AWX token (`POST /api/v2/workflow_approvals/{id}/approve/` or `/deny/`, 204).
+ * The reconciler observes the decision as it does any approval decided in AWX (notification or its
+ * re-check) and takes the run to its end; nothing here moves the run's state.
+ *
+ * What is UNICOP's own: who decided. AWX records its own user (UNICOP's token), so the person is
+ * recorded here — on `unicop.audit` (`approval.approved` / `approval.denied`, actor = the token's
+ * preferred_username, sub in the metadata) and in the run's journal in NetBox: the decision is taken
+ * under the root's lease (held for these few requests only; the reconciler meanwhile answers itself
+ * `lease held by …` and comes back), and a journal entry naming the person and the reason is written
+ * with the run through the fence, then the lease is given back.
+ *
+ *   GET  /approvals                viewer    the runs waiting, with their AWX approval
+ *   POST /runs/{runId}/approve     approver  {reason?}
+ *   POST /runs/{runId}/deny        approver  {reason?}
+ */
+import { z } from 'zod';
+import type { Principal } from '../../core/auth/access-token.js';
+import type { AwxClient } from '../../core/awx/client.js';
+import { AwxApprovalNotPendingError, AwxError } from '../../core/awx/errors.js';
+import { NetboxUnavailableError, PluginConflictError } from '../../core/plugin/client.js';
+import { parseJsonBody } from '../http/body.js';
+import { HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
+import type { Route } from '../http/server.js';
+import {
+  type AdminDeps,
+  acting,
+  adminRoutes,
+  append,
+  authorize,
+  overrideAudit,
+  pluginOf,
+} from './admin-api.js';
+
+/** What the approver routes ask of AWX (core/awx/client.ts). */
+export type AwxApprovals = Pick<AwxClient, 'listPendingApprovals' | 'getWorkflowJob' | 'approve' | 'deny'>;
+
+export interface ApprovalDeps extends AdminDeps {
+  /** AWX with UNICOP's token; without it (no UNICOP_AWX_TOKEN) the routes answer 503. */
+  awx?: AwxApprovals | undefined;
+  /** How long the root's lease is taken for a decision (the few requests it takes). */
+  decisionLeaseSeconds?: number;
+}
+
+/** A run waiting on an approval, as GET /approvals lists it. */
+export interface WaitingApproval {
+  runId: string;
+  rootKey: string;
+  awxWorkflowJobId: number;
+  approvalId: number;
+  approvalName: string;
+  requestedAt: string | null;
+  /** When AWX lets the approval expire (its node's timeout); null without one. */
+  expiresAt: string | null;
+}
+
+const runIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const decisionBody = z.object({
+  reason: z.string().trim().min(3, 'at least 3 characters').max(500).optional(),
+});
+
+function awxOf(deps: ApprovalDeps): AwxApprovals {
+  if (!deps.awx) throw new ServiceUnavailableError('awx_not_configured', 'no AWX token configured', 60);
+  return deps.awx;
+}
+
+function awxUnavailable(error: unknown): never {
+  throw new ServiceUnavailableError(
+    'awx_unavailable',
+    `AWX did not answer: ${(error as Error).message}`,
+    5,
+    error,
+  );
+}
+
+/** The `unicop` variables UNICOP launched a workflow job with, or null for a job it did not launch. */
+function unicopVarsOf(extraVars: unknown): { run_id: string; root: string } | null {
+  try {
+    const vars = JSON.parse(String(extraVars ?? '{}')) as { unicop?: { run_id?: unknown; root?: unknown } };
+    const { run_id, root } = vars.unicop ?? {};
+    return typeof run_id === 'string' && typeof root === 'string' ? { run_id, root } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every run of UNICOP's whose AWX workflow waits on an approval now: AWX's pending approvals, each
+ * joined to its workflow job's `unicop` variables (approvals of workflows UNICOP did not launch are
+ * not listed).
+ */
+export async function waitingApprovals(awx: AwxApprovals): Promise<WaitingApproval[]> {
+  const pending = await awx.listPendingApprovals().catch(awxUnavailable);
+  const joined = await Promise.all(
+    pending.map(async (approval): Promise<WaitingApproval | null> => {
+      const workflowJobId = (approval.summary_fields?.source_workflow_job as { id?: unknown } | undefined)
+        ?.id;
+      if (typeof workflowJobId !== 'number') return null;
+      const job = await awx.getWorkflowJob(workflowJobId).catch(awxUnavailable);
+      const vars = unicopVarsOf(job.extra_vars);
+      if (!vars) return null;
+      return {
+        runId: vars.run_id,
+        rootKey: vars.root,
+        awxWorkflowJobId: workflowJobId,
+        approvalId: approval.id,
+        approvalName: approval.name ?? 'approval',
+        requestedAt: approval.created ?? null,
+        expiresAt: approval.approval_expiration ?? null,
+      };
+    }),
+  );
+  return joined.filter((w): w is WaitingApproval => w !== null);
+}
+
+/** The journal entry that names who decided (NetBox shows it on the root's anchor object). */
+function journalComment(
+  waiting: WaitingApproval,
+  decision: Decision,
+  principal: Principal,
+  reason: string | null,
+) {
+  const verb = decision === 'approve' ? 'approved' : 'denied';
+  return (
+    `Approval "${waiting.approvalName}" of run ${waiting.runId} (AWX workflow job ${waiting.awxWorkflowJobId}) ` +
+    `${verb} by ${principal.name} through UNICOP's admin API${reason ? `: ${reason}` : ''}`
+  );
+}
+
+type Decision = 'approve' | 'deny';
+
+function decide(deps: ApprovalDeps, decision: Decision) {
+  return acting(deps, 'approver', async (ctx, raw, principal) => {
+    const runId = ctx.params.runId ?? '';
+    if (!runIdPattern.test(runId)) {
+      throw new ValidationError([{ field: 'runId', message: 'expected a run id (a UUID)' }]);
+    }
+    const { reason } = parseJsonBody(raw, decisionBody);
+    const awx = awxOf(deps);
+    const plugin = pluginOf(deps);
+    const waiting = (await waitingApprovals(awx)).find((w) => w.runId === runId);
+    if (!waiting) throw new NotFoundError(`a pending AWX approval of run ${runId}`);
+    const netbox = async <T>(call: () => Promise<T>): Promise<T> =>
+      call().catch((error: unknown) => {
+        if (error instanceof NetboxUnavailableError) {
+          throw new ServiceUnavailableError('netbox_unavailable', 'NetBox is unreachable', 10, error);
+        }
+        throw error;
+      });
+    const run = (await netbox(() => plugin.listRuns(waiting.rootKey))).find((r) => r.run_id === runId);
+    if (run?.state !== 'awaiting_approval') {
+      throw new HttpError(
+        409,
+        'run_not_awaiting_approval',
+        `run ${runId} is ${run ? run.state : 'not recorded in NetBox'}, not awaiting_approval: its approval is not UNICOP's to answer now`,
+      );
+    }
+    const root = await netbox(() => plugin.findRoot(waiting.rootKey));
+    if (!root) throw new NotFoundError(`root ${waiting.rootKey}`);
+    let token: number;
+    try {
+      const lease = await netbox(() =>
+        plugin.acquireLease(
+          root.id,
+          `approval by ${principal.name.slice(0, 150)} (admin API)`,
+          deps.decisionLeaseSeconds ?? 60,
+        ),
+      );
+      token = lease.token;
+    } catch (error) {
+      if (!(error instanceof PluginConflictError)) throw error;
+      if (error.frozen)
+        throw new HttpError(409, 'root_frozen', `root ${root.key} is frozen: ${error.detail}`);
+      throw new HttpError(
+        409,
+        'root_busy',
+        `root ${root.key}'s lease is held by ${error.holder ?? 'another holder'}`,
+        {
+          headers: { 'Retry-After': '2' },
+        },
+      );
+    }
+    let journaled = false;
+    try {
+      try {
+        await (decision === 'approve' ? awx.approve(waiting.approvalId) : awx.deny(waiting.approvalId));
+      } catch (error) {
+        if (error instanceof AwxApprovalNotPendingError) {
+          throw new HttpError(
+            409,
+            'approval_not_pending',
+            `AWX no longer waits on this approval: ${error.message}`,
+          );
+        }
+        if (error instanceof AwxError && error.retriable) awxUnavailable(error);
+        throw error;
+      }
+      // Decided in AWX: the journal names the person. Its failure does not undo the decision (the
+      // audit event below still records it); the answer says the journal was not written.
+      journaled = await plugin
+        .updateRun(runId, {
+          fencing_token: token,
+          journal: {
+            kind: decision === 'approve' ? 'info' : 'warning',
+            comments: journalComment(waiting, decision, principal, reason ?? null),
+          },
+        })
+        .then(
+          () => true,
+          (error: unknown) => {
+            deps.log?.error({ err: error, runId }, 'admin API: the approver could not be journaled');
+            return false;
+          },
+        );
+    } finally {
+      await plugin.releaseLease(root.id, token).catch((error: unknown) => {
+        deps.log?.warn(
+          { err: error, rootKey: root.key },
+          'admin API: lease not released; it expires by itself',
+        );
+      });
+    }
+    const action = decision === 'approve' ? 'approval.approved' : 'approval.denied';
+    await append(deps, [
+      overrideAudit(
+        principal,
+        action,
+        waiting.rootKey,
+        reason ?? `${decision === 'approve' ? 'approved' : 'denied'} without a reason`,
+        {
+          runId,
+          awxWorkflowJobId: waiting.awxWorkflowJobId,
+          awxApprovalId: waiting.approvalId,
+        },
+      ),
+    ]);
+    return {
+      status: 200,
+      body: {
+        runId,
+        rootKey: waiting.rootKey,
+        decision: decision === 'approve' ? 'approved' : 'denied',
+        by: principal.name,
+        reason: reason ?? null,
+        awxWorkflowJobId: waiting.awxWorkflowJobId,
+        awxApprovalId: waiting.approvalId,
+        journaled,
+      },
+    };
+  });
+}
+
+export function approvalRoutes(deps: ApprovalDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/approvals',
+      handler: async (ctx) => {
+        await authorize(deps, ctx, 'viewer');
+        return { status: 200, body: { approvals: await waitingApprovals(awxOf(deps)) } };
+      },
+    },
+    { method: 'POST', path: '/runs/:runId/approve', handler: decide(deps, 'approve') },
+    { method: 'POST', path: '/runs/:runId/deny', handler: decide(deps, 'deny') },
+  ];
+}
+
+/** The admin API's routes with the approver's (what bridge/app.ts serves). */
+export function adminAndApprovalRoutes(deps: ApprovalDeps): Route[] {
+  return [...adminRoutes(deps), ...approvalRoutes(deps)];
+}

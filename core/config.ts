@@ -219,9 +219,10 @@ export const configSchema = z.object({
     .transform((v) => v === 'true'),
   // How often the sweeper looks at the global freeze, its Redis epoch key and the interval (cheap).
   UNICOP_SWEEP_CHECK_MS: z.coerce.number().int().min(10).default(5000),
-  // Drift scheduler (workers/drift/, decision 0054): how often it walks the roots for due checks, and
-  // how many check intents may be outstanding (unset: a quarter of the reconcile concurrency, at least 1).
-  UNICOP_DRIFT_CHECK_SECONDS: z.coerce.number().int().min(1).default(60),
+  // Drift scheduler (workers/drift/, decision 0054): how often it walks the roots for due checks (0:
+  // the scheduler is off), and how many check intents may be outstanding (unset: a quarter of the
+  // reconcile concurrency, at least 1).
+  UNICOP_DRIFT_CHECK_SECONDS: z.coerce.number().int().min(0).default(60),
   UNICOP_DRIFT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).optional(),
   // Fail-safe (workers/failsafe/, decision 0055): how often its triggers are evaluated.
   UNICOP_FAILSAFE_CHECK_MS: z.coerce.number().int().min(10).default(5000),

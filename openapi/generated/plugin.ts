@@ -275,6 +275,12 @@ export interface components {
              * @enum {string}
              */
             cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
+            /**
+             * @description * `apply` - Apply
+             *     * `check` - Check
+             * @enum {string}
+             */
+            mode: "apply" | "check";
             /** Format: date-time */
             started: string;
             /** Format: date-time */
@@ -418,6 +424,12 @@ export interface components {
              */
             cause?: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
+             * @description * `apply` - Apply
+             *     * `check` - Check
+             * @enum {string}
+             */
+            mode?: "apply" | "check";
+            /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
              *     * `launched` - Launched
@@ -486,6 +498,12 @@ export interface components {
              * @enum {string}
              */
             cause?: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
+            /**
+             * @description * `apply` - Apply
+             *     * `check` - Check
+             * @enum {string}
+             */
+            mode?: "apply" | "check";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
@@ -562,6 +580,12 @@ export interface components {
              */
             cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
             /**
+             * @description * `apply` - Apply
+             *     * `check` - Check
+             * @enum {string}
+             */
+            mode: "apply" | "check";
+            /**
              * @description * `queued` - Queued
              *     * `leased` - Leased
              *     * `launched` - Launched
@@ -634,6 +658,12 @@ export interface components {
              * @enum {string}
              */
             cause: "change" | "sweep" | "manual" | "retry" | "resume" | "drift_check" | "drift";
+            /**
+             * @description * `apply` - Apply
+             *     * `check` - Check
+             * @enum {string}
+             */
+            mode?: "apply" | "check";
             /**
              * @description * `queued` - Queued
              *     * `leased` - Leased

@@ -16,7 +16,7 @@ from .test_api import HASH_A, RunWriteTestCase, api
 
 
 class RunModeTestCase(RunWriteTestCase):
-    def root(self):
+    def fresh_root(self):
         return Root.objects.get(pk=self.root.pk)
 
     def end(self, run_id, token, state, outcome_class=''):
@@ -55,7 +55,7 @@ class RunModeTestCase(RunWriteTestCase):
         token = self.lease('w')
         self.create('run-c', token, mode='check', cause='drift_check')
         self.end('run-c', token, 'succeeded', 'in_sync')
-        root = self.root()
+        root = self.fresh_root()
         self.assertEqual(root.last_reconciled_hash, 'a' * 64)  # HASH_A was checked, not applied
         self.assertEqual(root.last_run.run_id, 'run-c')
         self.assertIsNotNone(root.last_drift_check)
@@ -65,7 +65,7 @@ class RunModeTestCase(RunWriteTestCase):
         token = self.lease('w')
         self.create('run-a', token)
         self.end('run-a', token, 'succeeded')
-        root = self.root()
+        root = self.fresh_root()
         self.assertEqual(root.last_reconciled_hash, HASH_A)
         self.assertIsNone(root.last_drift_check)
 
@@ -77,7 +77,7 @@ class RunModeTestCase(RunWriteTestCase):
         self.create('run-c', token, mode='check', cause='drift_check')
         self.end('run-c', token, 'drifted', 'drift')
         leases.release(self.root.pk, token)
-        root = self.root()
+        root = self.fresh_root()
         self.assertEqual(root.last_run.state, 'drifted')
         self.assertEqual(root.status, 'drifted')
         body = self.client.get(api('root-detail', pk=self.root.pk), **self.header).json()

@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import type { UnicopConfig } from '../config.js';
 import { netboxRest } from '../netbox/rest.js';
-import { PluginClient } from '../plugin/client.js';
+import { PluginClient, pluginClientOptions } from '../plugin/client.js';
 import { reconcileQueueName } from '../queues.js';
 import type { StatusSources } from './why-it-waits.js';
 
@@ -17,20 +17,23 @@ export function statusSources(
   kafka: Kafka,
 ): StatusSources & { close(): Promise<void> } {
   const netboxToken = config.UNICOP_NETBOX_TOKEN;
-  const plugin = netboxToken
-    ? new PluginClient({
-        baseUrl: config.UNICOP_NETBOX_URL,
-        token: netboxToken,
-        timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
-      })
-    : undefined;
+  // The configured CA bundle (UNICOP_NETBOX_CA_FILE) for an https NetBox, as the workers' (0056).
+  const netboxOptions = netboxToken ? pluginClientOptions(config) : undefined;
+  const plugin = netboxOptions ? new PluginClient(netboxOptions) : undefined;
   const queue = new Queue(reconcileQueueName, {
     connection: { url: config.UNICOP_REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
   });
   queue.on('error', () => undefined); // Redis away: the reading says so
   return {
     ...(netboxToken
-      ? { netbox: netboxRest(config.UNICOP_NETBOX_URL, netboxToken, config.UNICOP_NETBOX_TIMEOUT_MS) }
+      ? {
+          netbox: netboxRest(
+            config.UNICOP_NETBOX_URL,
+            netboxToken,
+            config.UNICOP_NETBOX_TIMEOUT_MS,
+            netboxOptions?.ca,
+          ),
+        }
       : {}),
     ...(plugin ? { findRoot: (key: string) => plugin.findRoot(key) } : {}),
     kafka,

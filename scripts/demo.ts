@@ -4,7 +4,10 @@
  * rule pointed at the bridge; one real edit through the NetBox REST API; and the root's timeline as
  * UNICOP records it on Kafka (change, intent, queue, lease, launch, AWX's own notifications, outcome,
  * release), printed live until the outcome has landed in NetBox — then what NetBox shows for it (root
- * status, run, journal entry) and the AWX job as AWX reports it, with its address in AWX's UI.
+ * status, run, journal entry) and the AWX job as AWX reports it, with its address in AWX's UI. Last,
+ * one call to the bridge's admin API through Keycloak (decision 0051): the CLI's client `unicop-cli`
+ * signs in with the client credentials grant and reads `GET /status?root=…` with its access token —
+ * the bridge's admin API is behind the realm, break-glass off.
  *
  * Real AWX posts its notifications to UNICOP_AWX_NOTIFY_URL (its bootstrap's notification template),
  * so the demo's bridge listens exactly there, with AWX's webhook secret. Only one process can: when
@@ -26,6 +29,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
+import { ClientCredentials } from '../core/auth/client-credentials.js';
 import { loadConfig, readStackEnv, repoRoot, resolveSecret } from '../core/config.js';
 import { consumerGroups } from '../core/event-log/groups.js';
 import { topics } from '../core/events/catalogue.js';
@@ -377,6 +381,52 @@ async function main(): Promise<void> {
       () => false,
     ));
   if (traceId && answering) console.log(`\nTrace of the edit: ${jaeger}/trace/${traceId}`);
+  await adminCallThroughKeycloak(rootKey);
+}
+
+/**
+ * One admin API call as automation makes it (decision 0051): Keycloak's client credentials grant for
+ * the stack's `unicop-cli` (an operator), then `GET /status?root=…` with the access token. The token
+ * is never printed; its user and roles are (read from its claims).
+ */
+async function adminCallThroughKeycloak(rootKey: string): Promise<void> {
+  const config = loadConfig({ ...process.env, ...stack });
+  if (!config.UNICOP_OIDC_ISSUER || !config.UNICOP_OIDC_CLIENT_ID || !config.UNICOP_OIDC_CLIENT_SECRET) {
+    throw new Error(
+      'var/stack.env has no Keycloak client (UNICOP_OIDC_*): bring the stack up (scripts/stack up)',
+    );
+  }
+  const signIn = new ClientCredentials({
+    issuer: config.UNICOP_OIDC_ISSUER,
+    clientId: config.UNICOP_OIDC_CLIENT_ID,
+    clientSecret: config.UNICOP_OIDC_CLIENT_SECRET,
+  });
+  const accessToken = await signIn.accessToken();
+  const claims = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+    preferred_username?: string;
+    realm_access?: { roles?: string[] };
+  };
+  const roles = (claims.realm_access?.roles ?? []).filter((r) =>
+    ['viewer', 'operator', 'approver', 'admin'].includes(r),
+  );
+  const path = `/status?root=${rootKey}`;
+  const res = await fetch(`http://${bridgeHost}:${bridgePort}${path}`, {
+    headers: { Authorization: `Bearer ${accessToken}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  console.log(
+    `\nAdmin API through Keycloak (${config.UNICOP_OIDC_ISSUER}): client ${config.UNICOP_OIDC_CLIENT_ID} signed in (client credentials) as ${claims.preferred_username ?? '?'}, roles ${roles.join(', ') || 'none'}`,
+  );
+  if (!res.ok) {
+    console.log(`  GET ${path} → ${res.status} ${String(body.reason ?? '')}: ${String(body.message ?? '')}`);
+    process.exitCode = 1;
+    return;
+  }
+  const change = body.change
+    ? describeRootChange(body.change as Parameters<typeof describeRootChange>[0])
+    : 'not read';
+  console.log(`  GET ${path} → ${res.status}: the edit is ${change}`);
 }
 
 /**

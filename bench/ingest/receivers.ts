@@ -117,11 +117,14 @@ export async function startBridge(
   /** Another build of the bridge (e.g. the last commit's, to compare a change in one run). */
   script = join(repoRoot, 'dist', 'bin', 'unicop.js'),
 ): Promise<Receiver> {
+  const env: Record<string, string | undefined> = { ...process.env, ...stackEnv };
+  // Tracing as deployed by default: off (UNICOP_OTLP_URL unset), although the stack's Jaeger is in
+  // var/stack.env; BENCH_BRIDGE_TRACING=1 measures the bridge exporting a trace per change to it.
+  if (process.env.BENCH_BRIDGE_TRACING !== '1') delete env.UNICOP_OTLP_URL;
   const child = spawn(process.execPath, [...extraArgs, script, 'bridge'], {
     cwd: repoRoot,
     env: {
-      ...process.env,
-      ...stackEnv,
+      ...env,
       UNICOP_WEBHOOK_SECRETS: secret,
       UNICOP_BRIDGE_HOST: '127.0.0.1',
       UNICOP_BRIDGE_PORT: String(port),

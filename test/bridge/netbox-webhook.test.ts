@@ -86,6 +86,12 @@ describe('POST /webhooks/netbox', () => {
         actor: 'alice',
       },
     });
+    // The object and both snapshots as NetBox sent them (the change schema checks them without
+    // walking them again: decision 0059).
+    const written = change?.value.data as Record<string, unknown>;
+    expect(written.data).toEqual(body.data);
+    expect(written.prechange).toEqual(body.snapshots.prechange);
+    expect(written.postchange).toEqual(body.snapshots.postchange);
     await tail.waitFor(auditWhere('change.received', (d) => d.subjectId === String(body.data.id)));
     // DESIGN §4's "published" transition, recorded once the change is durable.
     await tail.waitFor(auditWhere('change.published', (d) => d.subjectId === String(body.data.id)));

@@ -33,7 +33,8 @@ export const auditActions = {
   'intent.swept': 'sweeper: the root needs work no webhook announced (hash differs, or an orphaned run)',
   'intent.parked': 'reconciler: the root is frozen; nothing runs until it is unfrozen',
   'intent.dropped': 'reconciler: the root no longer exists in NetBox',
-  'automation.frozen': 'admin API: automation frozen (globally or for one root), with the reason',
+  'automation.frozen':
+    'admin API: automation frozen (globally or for one root), with the reason; or the fail-safe (actor unicop, globally, the reason naming its trigger and figures: decision 0055)',
   'automation.resumed': 'admin API: automation resumed, with the reason',
   'sweep.requested': "admin API: an operator asked for a sweep; the workers' sweeper takes it within seconds",
   'admin.break_glass_used':

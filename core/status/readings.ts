@@ -5,6 +5,7 @@
  * jobs. Each is one read of the system that holds the figure — nothing is cached or derived — and
  * each throws when that system cannot be read (callers say "unknown", never "zero").
  */
+
 import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { consumerGroupLag } from '../event-log/consumer.js';
@@ -12,6 +13,7 @@ import { consumerGroups } from '../event-log/groups.js';
 import { topics } from '../events/catalogue.js';
 import type { NetboxRest } from '../netbox/rest.js';
 import { type OpenRunState, openRunStates } from '../runs/state-machine.js';
+import { type FetchLike, fetchTrusting } from '../tls/trusted-fetch.js';
 
 /** NetBox's RQ queues (`GET /api/core/background-queues/`; NetBox 4.7 asks for a superuser token). */
 export interface BackgroundQueue {
@@ -142,6 +144,26 @@ export interface AwxReader {
   url: string;
   token: string;
   timeoutMs?: number;
+  /** PEM CA bundle trusted for an https AWX instead of the system's (UNICOP_AWX_CA_FILE, decision 0056). */
+  ca?: string;
+}
+
+/** One fetch per CA bundle (each keeps its own connection pool). */
+const trustedFetches = new Map<string, FetchLike>();
+
+/** A GET of AWX's API with the reader's token, timeout and trust. */
+function awxGet(awx: AwxReader, path: string): Promise<Response> {
+  const request = new Request(`${awx.url}${path}`, {
+    headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
+  });
+  const signal = AbortSignal.timeout(awx.timeoutMs ?? 10_000);
+  if (awx.ca === undefined) return fetch(request, { signal });
+  let trusted = trustedFetches.get(awx.ca);
+  if (!trusted) {
+    trusted = fetchTrusting(awx.ca);
+    trustedFetches.set(awx.ca, trusted);
+  }
+  return trusted(request, { signal });
 }
 
 interface UnifiedJobsAnswer {
@@ -152,10 +174,7 @@ interface UnifiedJobsAnswer {
 /** AWX's unified jobs by status (`/api/v2/unified_jobs/`: jobs, workflow jobs, project updates, …). */
 export async function awxBacklog(awx: AwxReader): Promise<AwxBacklog> {
   const read = async (query: string) => {
-    const res = await fetch(`${awx.url}/api/v2/unified_jobs/?${query}`, {
-      headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(awx.timeoutMs ?? 10_000),
-    });
+    const res = await awxGet(awx, `/api/v2/unified_jobs/?${query}`);
     if (!res.ok) throw new Error(`AWX answered ${res.status} (GET /api/v2/unified_jobs/)`);
     return (await res.json()) as UnifiedJobsAnswer;
   };
@@ -228,10 +247,7 @@ export async function reconcileJobOfRoot(queue: RootJobQueue, rootKey: string): 
 /** One AWX job's status now (`/api/v2/jobs/<id>/` or `/api/v2/workflow_jobs/<id>/`). */
 export async function awxJobStatus(awx: AwxReader, kind: 'job' | 'workflow', id: number): Promise<string> {
   const path = `/api/v2/${kind === 'workflow' ? 'workflow_jobs' : 'jobs'}/${id}/`;
-  const res = await fetch(`${awx.url}${path}`, {
-    headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
-    signal: AbortSignal.timeout(awx.timeoutMs ?? 10_000),
-  });
+  const res = await awxGet(awx, path);
   if (!res.ok) throw new Error(`AWX answered ${res.status} (GET ${path})`);
   return ((await res.json()) as { status: string }).status;
 }

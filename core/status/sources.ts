@@ -10,6 +10,7 @@ import type { UnicopConfig } from '../config.js';
 import { netboxRest } from '../netbox/rest.js';
 import { PluginClient, pluginClientOptions } from '../plugin/client.js';
 import { reconcileQueueName } from '../queues.js';
+import { caBundleOf } from '../tls/ca-bundle.js';
 import type { StatusSources } from './why-it-waits.js';
 
 export function statusSources(
@@ -20,6 +21,7 @@ export function statusSources(
   // The configured CA bundle (UNICOP_NETBOX_CA_FILE) for an https NetBox, as the workers' (0056).
   const netboxOptions = netboxToken ? pluginClientOptions(config) : undefined;
   const plugin = netboxOptions ? new PluginClient(netboxOptions) : undefined;
+  const awxCa = caBundleOf('UNICOP_AWX_CA_FILE', config.UNICOP_AWX_CA_FILE);
   const queue = new Queue(reconcileQueueName, {
     connection: { url: config.UNICOP_REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
   });
@@ -44,6 +46,7 @@ export function statusSources(
             url: config.UNICOP_AWX_URL,
             token: config.UNICOP_AWX_TOKEN,
             timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
+            ...(awxCa === undefined ? {} : { ca: awxCa }),
           },
         }
       : {}),

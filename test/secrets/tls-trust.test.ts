@@ -10,7 +10,7 @@
  *   nothing reached the service: the front passed on no request, AWX holds no job of the launch;
  * - a bundle that cannot be read or holds no certificate fails the start, naming the setting.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -21,6 +21,7 @@ import { ConfigError, parseConfig, resolveSecret, type UnicopConfig } from '../.
 import { NetboxUnavailableError } from '../../core/netbox/http.js';
 import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
 import { VaultSession } from '../../core/secrets/vault-session.js';
+import { awxBacklog } from '../../core/status/readings.js';
 import { TlsVerificationError } from '../../core/tls/ca-bundle.js';
 import { kindTemplateIds } from '../support/awx.js';
 import { stackFact, uniqueName } from '../support/stack.js';
@@ -101,6 +102,14 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
       status: 404,
     });
     expect(awxFront.forwarded).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the status readings (GET /status, unicop status) read AWX through TLS with the bundle, and not without', async () => {
+    const reader = { url: awxFront.url, token: awxToken(), timeoutMs: 30_000 };
+    const backlog = await awxBacklog({ ...reader, ca: readFileSync(stackCa(), 'utf8') });
+    expect(backlog.pending).toBeGreaterThanOrEqual(0);
+    await expect(awxBacklog(reader)).rejects.toThrow();
+    await expect(awxBacklog({ ...reader, ca: readFileSync(otherCa, 'utf8') })).rejects.toThrow();
   });
 
   for (const trust of ['the system CAs (no bundle)', 'another CA'] as const) {

@@ -24,7 +24,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { awxStack, launchAndTime, phaseNames, phasesOf, type TimedJob } from './real-awx/awx-alone.js';
 import { AwxCpu, awxCpuGroups } from './real-awx/awx-cpu.js';
-import { costTable, playbookCost } from './real-awx/playbook-cost.js';
+import { costTable, mean, playbookCost } from './real-awx/playbook-cost.js';
 import { runUnicopPass, type UnicopPass } from './real-awx/unicop-pass.js';
 import { commit, machine, type ScenarioResult } from './scenario-result.js';
 import { percentile, section, table } from './support.js';
@@ -42,7 +42,75 @@ const title = '## Real AWX: a trivial job through AWX alone and through UNICOP';
  * The same measurement of the playbooks before decision 0058 (one module task per file, the fence
  * in six tasks), kept for comparison: those playbooks are gone, so no later run can repeat it.
  */
-const playbookCostBefore: string[] = [];
+const playbookCostBefore = [
+  'Before decision 0058 (`npx tsx bench/real-awx/playbook-cost.ts` at 25467c5, 2026-12-02 13:39–13:47 UTC; the',
+  "AWX daemons' column includes other clients' work on the shared AWX):",
+  '',
+  table(
+    [
+      'playbook',
+      'pass',
+      'successful',
+      'launch → finished p50 s',
+      'playbook p50 s',
+      'container CPU s per job',
+      'AWX daemons CPU s per job',
+      'module tasks per job',
+      'job events per job',
+      'load',
+    ],
+    [
+      [
+        'site.yml, 5 devices',
+        'one at a time (3)',
+        '3/3',
+        '16.4',
+        '11.7',
+        '9.11',
+        '4.22',
+        '11',
+        '59',
+        '3.1 4.4 7.3 → 4.2 4.5 7.1',
+      ],
+      [
+        'site.yml, 5 devices',
+        '4 at once',
+        '4/4',
+        '203.7',
+        '181.5',
+        '12.96',
+        '15.82',
+        '11',
+        '59',
+        '4.2 4.5 7.1 → 19.1 12.3 9.7',
+      ],
+      [
+        'prefix.yml, 5 addresses',
+        'one at a time (3)',
+        '3/3',
+        '32.5',
+        '24.1',
+        '6.18',
+        '8.35',
+        '6',
+        '57',
+        '19.1 12.3 9.7 → 13.6 12.4 10.1',
+      ],
+      [
+        'prefix.yml, 5 addresses',
+        '4 at once',
+        '4/4',
+        '99.3',
+        '75.3',
+        '6.64',
+        '7.54',
+        '6',
+        '57',
+        '13.6 12.4 10.1 → 16.1 13.9 10.9',
+      ],
+    ],
+  ),
+];
 
 interface AlonePass {
   label: string;
@@ -279,6 +347,16 @@ export async function benchRealAwx(): Promise<{ section: string; result: Scenari
         foreignIntents: unicop.foreignIntents,
         otherTraffic: unicop.otherTraffic,
       },
+      playbookCost: costs.map((c) => ({
+        playbook: c.playbook,
+        pass: c.pass,
+        successful: c.ok,
+        jobs: c.jobs,
+        launchToFinishedP50Ms: p(c.latencies, 50),
+        containerCpuSecondsPerJob: mean(c.containerCpu),
+        awxDaemonsCpuSecondsPerJob: c.awxCpuPerJob,
+        moduleTasksPerJob: p(c.modules, 50),
+      })),
       unicopShareOfAwxRateSameConcurrency: unicopRate / pacedRate,
       unicopShareOfAwxRateBurst: unicopRate / burstRate,
       loadAverageAtStart: loadAtStart.split(' ').map(Number),

@@ -130,6 +130,8 @@ export interface CostPass {
   awxCpuPerJob: number;
   modules: number[];
   events: number[];
+  /** Job containers of other clients that ran during the pass (the shared AWX). */
+  foreignJobs: number;
   load: string;
 }
 
@@ -163,6 +165,7 @@ async function costPass(
     awxCpuPerJob: [...used.groups.values()].reduce((a, b) => a + b, 0) / Math.max(1, jobs.length),
     modules: counted.map((c) => c.modules),
     events: counted.map((c) => c.events),
+    foreignJobs: [...used.containers.keys()].filter((id) => !jobs.some((j) => j.id === id)).length,
     load: `${loadBefore} → ${load()}`,
   };
   process.stderr.write(
@@ -188,7 +191,7 @@ const median = (values: number[]) => {
   const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
   return finite.length ? percentile(finite, 50) : Number.NaN;
 };
-const mean = (values: number[]) => {
+export const mean = (values: number[]) => {
   const finite = values.filter(Number.isFinite);
   return finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : Number.NaN;
 };
@@ -206,6 +209,7 @@ export function costTable(passes: CostPass[]): string {
       'AWX daemons CPU s per job',
       'module tasks per job',
       'job events per job',
+      "other clients' jobs meanwhile",
       'load',
     ],
     passes.map((p) => [
@@ -218,6 +222,7 @@ export function costTable(passes: CostPass[]): string {
       p.awxCpuPerJob.toFixed(2),
       String(median(p.modules)),
       String(median(p.events)),
+      String(p.foreignJobs),
       p.load,
     ]),
   );

@@ -86,7 +86,7 @@ export class AdminClient {
     const credentials = this.options.credentials;
     if (!credentials) {
       throw new CommandFailedError(
-        'no admin credentials: set UNICOP_OIDC_ISSUER, UNICOP_OIDC_CLIENT_ID and UNICOP_OIDC_CLIENT_SECRET (Keycloak), or UNICOP_ADMIN_TOKEN (break-glass; a reference: env:NAME or file:/path)',
+        'no admin credentials: set UNICOP_OIDC_ISSUER, UNICOP_OIDC_CLIENT_ID and UNICOP_OIDC_CLIENT_SECRET (Keycloak), or UNICOP_ADMIN_TOKEN (break-glass; a reference: env:NAME, file:/path or vault:mount/path#key)',
       );
     }
     let token: string;

@@ -16,7 +16,7 @@ import { KafkaEventLog } from '../core/event-log/kafka.js';
 import type { EventLog } from '../core/event-log/port.js';
 import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
-import { PluginClient } from '../core/plugin/client.js';
+import { PluginClient, pluginClientOptions } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
 import { acceptedAwxWebhookSecrets } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
@@ -116,15 +116,7 @@ export function createBridge({
       auth: bearerCheckFrom(config),
       audit,
       log: logger.child({ part: 'admin-api' }),
-      plugin: config.UNICOP_NETBOX_TOKEN
-        ? new PluginClient({
-            baseUrl: config.UNICOP_NETBOX_URL,
-            token: config.UNICOP_NETBOX_TOKEN,
-            timeoutMs: config.UNICOP_NETBOX_TIMEOUT_MS,
-            maxSockets: config.UNICOP_NETBOX_MAX_SOCKETS,
-            idleSocketMs: config.UNICOP_NETBOX_IDLE_SOCKET_MS,
-          })
-        : undefined,
+      plugin: config.UNICOP_NETBOX_TOKEN ? new PluginClient(pluginClientOptions(config)) : undefined,
       // The approver's routes answer AWX's approvals with UNICOP's AWX token (decision 0057).
       awx: config.UNICOP_AWX_TOKEN ? new AwxClient(awxClientOptions(config)) : undefined,
       eventLog,

@@ -147,15 +147,19 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
       Pick<ConstructorParameters<typeof Failsafe>[0], 'readLag' | 'lagOf' | 'resolverAttempts'>
     > & {
       metrics?: ReturnType<typeof createWorkerMetrics>;
+      /** Another freeze view (a restarted process's); then automation may be frozen already. */
+      freezeView?: FreezeView;
     } = {},
   ): Promise<Failsafe> {
-    await eventually(
-      async () => (view.globalState()?.frozen ? undefined : true),
-      'automation not frozen globally (another test or a person holds it)',
-      120_000,
-    );
+    if (!parts.freezeView) {
+      await eventually(
+        async () => (view.globalState()?.frozen ? undefined : true),
+        'automation not frozen globally (another test or a person holds it)',
+        120_000,
+      );
+    }
     const failsafe = new Failsafe({
-      freezeView: view,
+      freezeView: parts.freezeView ?? view,
       eventLog,
       readLag: parts.readLag ?? (async () => 0),
       lagOf: parts.lagOf ?? { group: 'none', topic: topics.changes },
@@ -183,9 +187,12 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
       60_000,
     );
     const freeze = freezeData(record as TailedMessage);
-    // Whatever else the test asserts, automation is resumed afterwards if it is still this freeze.
+    // Whatever else the test asserts, automation is resumed afterwards if a fail-safe freeze naming
+    // what this test tripped (its group, its roots) still holds it — also a second one a broken
+    // fail-safe would append.
     cleanup.push(async () => {
-      if (view.globalState()?.reason !== freeze.reason || !view.globalState()?.frozen) return;
+      const now = view.globalState();
+      if (!now?.frozen || now.actor !== 'unicop' || !now.reason.includes(naming)) return;
       await resume('fail-safe test teardown');
     });
     const [audit] = await tail.waitFor(
@@ -409,5 +416,40 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
     );
     const second = await tripOnControl('failed_roots', `${kind}/6`);
     expect(second.freeze.reason).not.toContain(`${kind}/1`);
+  });
+
+  it('a restarted fail-safe finds its trip on unicop.control: the condition still holding, it appends no second freeze', async () => {
+    const group = uniqueName('failsafe-restart');
+    await positionGroupAtEnd(kafka, group, topics.changes);
+    const settings = { ...allOff, lag: { records: 3, seconds: 1 } };
+    const lagOf = { group, topic: topics.changes };
+    const readLag = () => consumerGroupLag(kafka, group, topics.changes);
+    const first = await startFailsafe(settings, { readLag, lagOf });
+    await eventLog.append(
+      Array.from({ length: 4 }, () => ({ topic: topics.changes, key: group, value: changeEvent() })),
+    );
+    const { freeze } = await tripOnControl('consumer_lag', group);
+    await first.stop();
+
+    // A new process: its own freeze view replayed from unicop.control, the lag still above N.
+    const restartedView = await startControlView(kafka, log);
+    cleanup.push(() => restartedView.stop());
+    const restarted = await startFailsafe(settings, { readLag, lagOf, freezeView: restartedView });
+    await eventually(
+      async () => (restarted.evaluations >= 10 ? true : undefined),
+      'ten evaluations of the restarted fail-safe',
+      60_000,
+    );
+    expect(restarted.latest).toMatchObject({ frozen: true, trip: null });
+    expect(restarted.latest?.lag).toBeGreaterThan(3);
+    expect(restartedView.globalState()).toMatchObject({
+      frozen: true,
+      actor: 'unicop',
+      reason: freeze.reason,
+    });
+    const freezes = tail.messages.filter(
+      (m) => m.topic === topics.control && freezeData(m).frozen && freezeData(m).reason.includes(group),
+    );
+    expect(freezes).toHaveLength(1);
   });
 });

@@ -4,12 +4,14 @@
  * and real AWX stands a TLS front (test/support/tls-front.ts) serving a certificate issued by the
  * stack's Vault PKI (role pki/unicop-bridge, CA var/vault/ca.pem):
  * - with the stack's CA configured, the clients built from the configuration as the workers build
- *   them (pluginClientOptions, awxClientOptions) read and write through it;
+ *   them (pluginClientOptions, awxClientOptions) read and write through it, the status readings read
+ *   AWX, and the compiled bridge's admin API reads NetBox (without the bundle: 503 netbox_unavailable);
  * - with no bundle (the system's CAs) or another CA's, every call fails with the service's
  *   "unavailable" error caused by a TlsVerificationError naming the setting — no token in it — and
  *   nothing reached the service: the front passed on no request, AWX holds no job of the launch;
  * - a bundle that cannot be read or holds no certificate fails the start, naming the setting.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,9 @@ import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
 import { VaultSession } from '../../core/secrets/vault-session.js';
 import { awxBacklog } from '../../core/status/readings.js';
 import { TlsVerificationError } from '../../core/tls/ca-bundle.js';
+import { startUnicop } from '../cli/run-unicop.js';
 import { kindTemplateIds } from '../support/awx.js';
+import { freePort } from '../support/ports.js';
 import { stackFact, uniqueName } from '../support/stack.js';
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
 import { type TestRole, testRole } from './vault-support.js';
@@ -110,6 +114,49 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
     expect(backlog.pending).toBeGreaterThanOrEqual(0);
     await expect(awxBacklog(reader)).rejects.toThrow();
     await expect(awxBacklog({ ...reader, ca: readFileSync(otherCa, 'utf8') })).rejects.toThrow();
+  });
+
+  it("the compiled bridge's admin API reads NetBox through TLS with the bundle; without it, 503 netbox_unavailable", async () => {
+    for (const withCa of [true, false]) {
+      const port = await freePort();
+      const adminToken = `admin-${randomUUID()}`;
+      const bridge = startUnicop(['bridge'], {
+        ...(process.env.UNICOP_VAR ? { UNICOP_VAR: process.env.UNICOP_VAR } : {}),
+        UNICOP_BRIDGE_PORT: String(port),
+        UNICOP_WEBHOOK_SECRETS: `probe-${randomUUID()}`,
+        UNICOP_NETBOX_URL: netboxFront.url,
+        ...(withCa ? { UNICOP_NETBOX_CA_FILE: stackCa() } : {}),
+        UNICOP_ADMIN_TOKEN: adminToken,
+        UNICOP_ADMIN_BREAK_GLASS: 'true',
+      });
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        for (const end = Date.now() + 180_000; ; ) {
+          const up = await fetch(`${base}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          );
+          if (up) break;
+          if (Date.now() > end || bridge.child.exitCode !== null)
+            throw new Error(`the bridge did not start: ${bridge.stdout()}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const res = await fetch(`${base}/roots/site/2000000000`, {
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        const body = (await res.json()) as { reason?: string };
+        if (withCa) {
+          // The plugin's answer, through TLS: no such root.
+          expect([res.status, body.reason]).toEqual([404, 'not_found']);
+        } else {
+          expect([res.status, body.reason]).toEqual([503, 'netbox_unavailable']);
+        }
+      } finally {
+        bridge.child.kill('SIGTERM');
+        const { stdout, stderr } = await bridge.done;
+        expect(stdout + stderr).not.toContain(netboxToken());
+      }
+    }
   });
 
   for (const trust of ['the system CAs (no bundle)', 'another CA'] as const) {

@@ -4,7 +4,8 @@
  * count (8 and 64 by default; BENCH_INGEST_CONNECTIONS), BENCH_SECONDS (15) per point after a short
  * untimed warm-up. Points are interleaved (sink, bridge, rulebook at 8; then at 64) so background
  * load on the shared cores falls on all three alike; figures are meant as ratios within one run.
- * Every change id the bridge answered 202 for is then looked up on unicop.changes.
+ * Every change id the bridge answered 202 for is then looked up on unicop.changes. The bridge runs
+ * with tracing off, as deployed by default (BENCH_BRIDGE_TRACING=1: exporting to the stack's Jaeger).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +26,13 @@ const wanted = new Set((process.env.BENCH_INGEST_RECEIVERS ?? 'sink,bridge,ruleb
 const bridgeNodeArgs = (process.env.BENCH_BRIDGE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** Optional: another build's dist/bin/unicop.js, measured beside this tree's bridge (not a goal). */
 const baselineBridge = process.env.BENCH_BASELINE_BRIDGE;
+/** Optional: settings for that build only, `KEY=value,KEY=value` (e.g. UNICOP_PUBLISH_LINGER_MS=0). */
+const baselineSettings = Object.fromEntries(
+  (process.env.BENCH_BASELINE_SETTINGS ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 
 type Kind = 'sink' | 'bridge' | 'baseline' | 'rulebook';
 
@@ -80,7 +88,10 @@ export async function benchIngest(): Promise<{ section: string; result: Scenario
     if (wanted.has('bridge'))
       receivers.set('bridge', await startBridge(18192, secret, stackEnv, bridgeNodeArgs));
     if (baselineBridge)
-      receivers.set('baseline', await startBridge(18194, secret, stackEnv, bridgeNodeArgs, baselineBridge));
+      receivers.set(
+        'baseline',
+        await startBridge(18194, secret, stackEnv, bridgeNodeArgs, baselineBridge, baselineSettings),
+      );
     if (wanted.has('rulebook')) receivers.set('rulebook', await startRulebook(18193, secret));
     let firstDelivery = Date.now() % 1_000_000_000;
     for (const connections of connectionCounts) {
@@ -207,7 +218,10 @@ function report(points: Point[], extras: Extras): { section: string; result: Sce
     'receivers interleaved per connection count, each point begun once all receivers are idle (at most',
     '20 s); load generator, receivers, Kafka and Redis share the',
     `same cores (load average ${extras.loadAverage.before.map(fmt).join(' ')} before, ${extras.loadAverage.after.map(fmt).join(' ')} after), so the ratios`,
-    'within this run are the figures to read. CPU is the receiver process only.',
+    'within this run are the figures to read. CPU is the receiver process only. The bridge runs with',
+    process.env.BENCH_BRIDGE_TRACING === '1'
+      ? "tracing on, exporting a trace per change to the stack's Jaeger (BENCH_BRIDGE_TRACING=1)."
+      : 'tracing off, as deployed by default (BENCH_BRIDGE_TRACING=1 turns it on).',
     '',
     table(
       [

@@ -116,8 +116,10 @@ export async function startBridge(
   extraArgs: string[] = [],
   /** Another build of the bridge (e.g. the last commit's, to compare a change in one run). */
   script = join(repoRoot, 'dist', 'bin', 'unicop.js'),
+  /** Settings for this bridge only (e.g. another UNICOP_PUBLISH_LINGER_MS, to compare in one run). */
+  settings: Record<string, string> = {},
 ): Promise<Receiver> {
-  const env: Record<string, string | undefined> = { ...process.env, ...stackEnv };
+  const env: Record<string, string | undefined> = { ...process.env, ...stackEnv, ...settings };
   // Tracing as deployed by default: off (UNICOP_OTLP_URL unset), although the stack's Jaeger is in
   // var/stack.env; BENCH_BRIDGE_TRACING=1 measures the bridge exporting a trace per change to it.
   if (process.env.BENCH_BRIDGE_TRACING !== '1') delete env.UNICOP_OTLP_URL;

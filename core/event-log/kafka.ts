@@ -28,7 +28,7 @@ export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnec
 };
 
 export interface KafkaEventLogOptions {
-  /** How long an append to an idle producer waits for more before it is written; 2 ms by default. */
+  /** How long an append to an idle producer waits for more before it is written; 2 ms by default (the bridge's setting: 0). */
   lingerMs?: number;
   /** Upper bound on messages in one produce request. */
   maxBatchMessages?: number;

@@ -167,6 +167,15 @@ describe('NetBox and AWX tokens rotated in Vault, picked up without a restart', 
     await revokeNetboxToken(nbOld.id);
     await revokeAwxToken(awxOld.id);
 
+    // The first calls after the rotation are POSTs (one with a body): refused, sent again, answered.
+    const [roots] = await plugin.resolve([
+      { object_type: 'dcim.site', object_id: 2_000_000_000, event: 'deleted' },
+    ]);
+    expect(roots).toEqual(['site/2000000000']);
+    await expect(awx.cancelJob(2_000_000_000)).rejects.toMatchObject({
+      name: 'AwxNotFoundError',
+      status: 404,
+    });
     expect((await plugin.listRoots({ limit: 1 })).results).toBeDefined();
     expect(Array.isArray(await awx.listPendingApprovals())).toBe(true);
     const [netboxLine] = refreshed('UNICOP_NETBOX_TOKEN', 'refused');

@@ -56,6 +56,8 @@ const reconcilerWrites: [RunState | null, RunState][] = [
   ),
   ...(['awaiting_approval', ...outcomes] as const).map((s) => ['running', s] as [RunState, RunState]),
   ...(['running', ...outcomes] as const).map((s) => ['awaiting_approval', s] as [RunState, RunState]),
+  // A check run whose job found drift (decision 0054): only from where a job runs or was adopted.
+  ...(['leased', 'launched', 'running'] as const).map((s) => [s, 'drifted'] as [RunState, RunState]),
 ];
 const expected = new Set(reconcilerWrites.map(([from, to]) => `${from}->${to}`));
 
@@ -75,10 +77,12 @@ describe('run state machine', () => {
       'launched',
       'awaiting_approval',
       'running',
-      ...outcomes,
+      'succeeded',
+      'drifted',
+      ...outcomes.slice(1),
       'skipped',
     ]);
-    expect([...terminalRunStates].sort()).toEqual([...outcomes, 'skipped'].sort());
+    expect([...terminalRunStates].sort()).toEqual([...outcomes, 'drifted', 'skipped'].sort());
     expect(openRunStates).toEqual(['queued', 'leased', 'launched', 'awaiting_approval', 'running']);
   });
 
@@ -100,7 +104,7 @@ describe('run state machine', () => {
       walked++;
     }
     expect(walked).toBe(runStates.reduce((n, s) => n + allowedNext(s).length, 0));
-    expect(walked).toBe(31);
+    expect(walked).toBe(34);
   });
 
   it('refuses every other pair of states', () => {
@@ -117,7 +121,7 @@ describe('run state machine', () => {
       expect(canTransition(from, from), from).toBe(false);
     }
     const n = runStates.length;
-    expect(tried).toBe(n * (n - 1) - 31);
+    expect(tried).toBe(n * (n - 1) - 34);
   });
 
   it('lists the next states in the order of runStates, as the plugin answers them', () => {

@@ -87,7 +87,8 @@ class RunCauseChainAPITestCase(RunWriteTestCase):
 class RunbookMapTestCase(TestCase):
     def test_every_class_maps_to_a_file_name(self):
         self.assertEqual(runbooks.FAILURE_CLASS_RUNBOOKS['lease_lost'], 'worker-crash.md')
-        self.assertIsNone(runbooks.runbook_url('drift'))
+        self.assertEqual(runbooks.FAILURE_CLASS_RUNBOOKS['drift'], 'root-drifted.md')
+        self.assertIsNone(runbooks.runbook_url('in_sync'))  # an outcome class, no failure
         self.assertIsNone(runbooks.runbook_url(''))
         for name in runbooks.FAILURE_CLASS_RUNBOOKS.values():
             self.assertRegex(name, r'^[a-z0-9-]+\.md$')

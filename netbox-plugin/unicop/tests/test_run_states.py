@@ -24,7 +24,7 @@ from unicop.models import ReconciliationRun, RunStateChoices, run_state_choices
 
 from .test_api import HASH_A, RunWriteTestCase, api
 
-OUTCOMES = ('succeeded', 'failed', 'canceled', 'timed_out', 'denied')
+OUTCOMES = ('succeeded', 'drifted', 'failed', 'canceled', 'timed_out', 'denied')
 
 
 def path_to(state):
@@ -61,6 +61,7 @@ class RunStateDocumentTestCase(TestCase):
             ('awaiting_approval', 'Awaiting approval', 'purple'),
             ('running', 'Running', 'blue'),
             ('succeeded', 'Succeeded', 'green'),
+            ('drifted', 'Drifted', 'orange'),  # a check run that found drift (decision 0054)
             ('failed', 'Failed', 'red'),
             ('canceled', 'Canceled', 'orange'),
             ('timed_out', 'Timed out', 'red'),

@@ -256,6 +256,8 @@ async function main(): Promise<void> {
       UNICOP_POLL_MIN_MS: '500',
       // A development stack holds many test roots out of sync: the demo sweeps on the interval only.
       UNICOP_SWEEP_ON_START: 'false',
+      // Nor drift checks of those roots (decision 0054): they would queue real AWX jobs beside the demo's.
+      UNICOP_DRIFT_CHECK_SECONDS: '0',
       // Tests may hold the default metrics port; the demo needs no metrics listener.
       UNICOP_WORKERS_METRICS_PORT: '0',
       UNICOP_LOG_LEVEL: 'warn',

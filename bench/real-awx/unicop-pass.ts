@@ -154,6 +154,8 @@ export async function runUnicopPass(
         UNICOP_AWX_TOKEN: stackFact('UNICOP_AWX_REAL_TOKEN'), // a file: reference, resolved by the process
         UNICOP_RECONCILE_CONCURRENCY: String(concurrency),
         UNICOP_SWEEP_ON_START: 'false',
+        // No drift checks of the shared stack's other roots (decision 0054): they would share AWX.
+        UNICOP_DRIFT_CHECK_SECONDS: '0',
         UNICOP_SWEEP_INTERVAL_SECONDS: '86400',
       },
     });

@@ -202,6 +202,8 @@ describe('no secret in anything a whole reconcile leaves', () => {
           UNICOP_AWX_UI_URL: awx.url,
           UNICOP_POLL_MIN_MS: '500',
           UNICOP_SWEEP_ON_START: 'false',
+          // No drift checks of the shared stack's other roots (decision 0054).
+          UNICOP_DRIFT_CHECK_SECONDS: '0',
         },
       });
       cleanups.push(() => unicop.close());

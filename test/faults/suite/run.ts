@@ -377,6 +377,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultRunRepor
       UNICOP_LEASE_TTL_SECONDS: String(options.leaseTtlSeconds),
       UNICOP_RECONCILE_CONCURRENCY: String(options.concurrency),
       UNICOP_SWEEP_ON_START: 'false',
+      // Check runs of other roots of a shared stack would queue real AWX jobs (decision 0054).
+      UNICOP_DRIFT_CHECK_SECONDS: '0',
       // The faults are what the fail-safe freezes on (decision 0055); this suite asserts convergence
       // without a person, so its triggers are off here.
       UNICOP_FAILSAFE_LAG_RECORDS: '0',

@@ -5,7 +5,6 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError } from '../core/config.js';
-import { noDelaySocketFactory } from '../core/event-log/kafka.js';
 import { createLogger } from '../core/logger.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
@@ -26,8 +25,6 @@ async function main(): Promise<void> {
     clientId: 'unicop-bridge',
     brokers: config.UNICOP_KAFKA_BROKERS,
     logLevel: logLevel.WARN,
-    // Nagle's algorithm off: kafkajs leaves it on (decision 0059).
-    socketFactory: noDelaySocketFactory,
   });
   const { server, ready, close } = await connectBridge(config, logger, kafka);
   // HTTP, or HTTPS with a certificate from Vault's PKI (UNICOP_BRIDGE_TLS_PKI; bridge/https.ts).

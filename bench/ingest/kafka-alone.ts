@@ -17,14 +17,29 @@
  *   an idempotent producer keeps one), to show what a round trip costs when nobody waits in line.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP, connect as tcpConnect } from 'node:net';
 import { loadavg } from 'node:os';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { connect as tlsConnect } from 'node:tls';
+import { type ISocketFactory, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { readStackEnv } from '../../core/config.js';
-import { KafkaEventLog, noDelaySocketFactory } from '../../core/event-log/kafka.js';
+import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import type { EventLogMessage } from '../../core/event-log/port.js';
 import { topics } from '../../core/events/catalogue.js';
 import { percentile } from '../support.js';
 import { signedDelivery } from './deliveries.js';
+
+/**
+ * kafkajs's sockets as its own factory makes them (TCP keep-alive after 60 s), with Nagle's algorithm
+ * off (kafkajs leaves it on). Tried in the bridge and taken out again (decision 0059).
+ */
+const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl
+    ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+    : tcpConnect({ host, port }, onConnect);
+  socket.setKeepAlive(true, 60_000);
+  socket.setNoDelay(true);
+  return socket;
+};
 
 const seconds = Number(process.argv[2] ?? 5);
 const concurrencies = (process.argv[3] ?? '8,64').split(',').map(Number);

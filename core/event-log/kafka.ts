@@ -7,28 +7,11 @@
  * when the broker acknowledges it with acks=all. Only an append to an idle producer lingers
  * (`lingerMs`; 0: until the current turn of the event loop has queued what it will).
  */
-import { isIP, connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import { type ISocketFactory, type Kafka, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
+import { type Kafka, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
 import { type EventLog, type EventLogMessage, EventLogUnavailableError } from './port.js';
 
-/**
- * kafkajs's sockets as its own factory makes them (TCP keep-alive after 60 s), with Nagle's algorithm
- * off: kafkajs leaves it on, so a produce request written while an earlier segment is still
- * unacknowledged (a large batch, or the next request right behind) waits for that ACK — which the
- * broker may delay. Passed as the Kafka client's `socketFactory` (decision 0059).
- */
-export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
-  const socket = ssl
-    ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
-    : tcpConnect({ host, port }, onConnect);
-  socket.setKeepAlive(true, 60_000);
-  socket.setNoDelay(true);
-  return socket;
-};
-
 export interface KafkaEventLogOptions {
-  /** How long an append to an idle producer waits for more before it is written; 2 ms by default (the bridge's setting: 0). */
+  /** How long an append to an idle producer waits for more before it is written; 2 ms by default. */
   lingerMs?: number;
   /** Upper bound on messages in one produce request. */
   maxBatchMessages?: number;

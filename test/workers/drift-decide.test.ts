@@ -191,6 +191,28 @@ describe('drift: how a check run ends', () => {
     expect(end).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
   });
 
+  it.each([
+    ['job_error', 'check', null],
+    ['executor_unavailable', 'check', null],
+    ['executor_unavailable', 'apply', 'retry'],
+  ] as const)(
+    'a %s end of a %s run: retry %s (a retry is forced: it would apply over a hand edit; the scheduler checks again)',
+    (failureClass, mode, retry) => {
+      const step = decide(
+        checkRun(mode),
+        {
+          kind: 'ended',
+          at: t0,
+          end: { state: endState(failureClass), failureClass, summary: 'x' },
+          retryAllowed: true,
+        },
+        settings,
+      );
+      expect(step.kind).toBe('finish');
+      expect(step.kind === 'finish' && (step.retry?.kind ?? null)).toBe(retry);
+    },
+  );
+
   it('driftSummary keeps only strings and sorts the files', () => {
     expect(
       driftSummary({ unicop_summary: { mode: 'check', drift: true, changed_files: ['b', 3, 'a', 'b'] } }),

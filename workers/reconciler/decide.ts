@@ -224,6 +224,9 @@ function launchStep(templateId: number, answer: Extract<Observation, { kind: 'la
 }
 
 function retryStep(run: RunView, end: RunEnd, at: Date, retry: RetryPolicy): RetryStep {
+  // A check run is not retried: a retry is forced (it applies), which would overwrite a hand edit the
+  // check was there to report (drift_mode detect). The scheduler checks again on its interval.
+  if (run.mode === 'check') return null;
   if (!end.failureClass || failureActions[end.failureClass].action !== 'retry') return null;
   const attempt = (run.cause.attempt ?? 1) + 1;
   if (attempt > retry.maxAttempts) return { kind: 'exhausted', why: `${retry.maxAttempts} attempts failed` };

@@ -55,6 +55,11 @@ describe('drift scheduler: when a root is due', () => {
     ['drifted (waits for its apply run)', { status: 'drifted' }, 'status drifted'],
     ['out of sync', { status: 'pending' }, 'status pending'],
     ['a run holds the lease', { lease: { live: true } }, 'leased'],
+    [
+      'its kind has a workflow template (no check mode)',
+      { awx_template: { type: 'workflow', id: 12 } },
+      'workflow template: no check mode',
+    ],
   ] as const)('never while %s', (_name, over, why) => {
     expect(notDue(root(over as Partial<PluginRoot>), new Date('2026-12-03T00:00:00Z'))).toBe(why);
   });

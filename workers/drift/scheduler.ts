@@ -4,7 +4,8 @@
  * `checkMs` it walks the plugin's root listing and emits an intent with cause `drift_check` for each
  * root that is due:
  *
- *   - its kind's `drift_mode` is `detect` or `remediate` (`off`: never);
+ *   - its kind's `drift_mode` is `detect` or `remediate` (`off`: never), and its kind's AWX template
+ *     is a job template (a workflow has no check mode: never checked);
  *   - in sync: status `in_sync` (current hash reconciled and not stale, last run ended well — a
  *     drifted or failed root waits for its apply run, not for another check), not frozen, no lease
  *     held, no job of the root in the queue;
@@ -40,6 +41,7 @@ export const driftFields = [
   'lease',
   'last_run',
   'policy',
+  'awx_template',
   'last_drift_check',
 ] as const satisfies readonly (keyof PluginRoot)[];
 
@@ -82,10 +84,15 @@ export function nextCheckAt(
 export function notDue(
   root: Pick<PluginRoot, 'key' | 'policy' | 'last_run' | 'status' | 'frozen' | 'last_drift_check'> & {
     lease: Pick<PluginRoot['lease'], 'live'>;
+    awx_template?: PluginRoot['awx_template'];
   },
   now: Date,
 ): string | null {
   if (root.frozen) return 'frozen';
+  // A check run needs a job template (job_type check); a workflow's would end template_misconfigured,
+  // the root failed — and the fail-safe counts failed roots.
+  if ((root.awx_template as { type?: string } | null)?.type === 'workflow')
+    return 'workflow template: no check mode';
   if (root.status !== 'in_sync') return `status ${root.status}`;
   if (root.lease.live) return 'leased';
   const at = nextCheckAt(root);

@@ -39,6 +39,34 @@ describe('fail-safe triggers', () => {
     ).toBeNull();
   });
 
+  it.each([
+    [
+      'one reading above N, then only unreadable ones',
+      [
+        [5, 0],
+        [null, 5],
+        [null, 30],
+      ],
+      30,
+    ],
+    [
+      'readings above N for less than M, then unreadable ones',
+      [
+        [5, 0],
+        [6, 4],
+        [null, 20],
+      ],
+      20,
+    ],
+  ] as const)(
+    'consumer_lag does not trip on %s: a run above is measured up to its last good reading',
+    (_name, readings, checkAt) => {
+      const lag = new ConsumerLagTrigger({ records: 3, seconds: 10, group: 'g', topic: 't' });
+      for (const [value, at] of readings) lag.observe(value, t(at));
+      expect(lag.check(t(checkAt), null)).toBeNull();
+    },
+  );
+
   it('resolver_errors trips above the rate once the window holds the minimum of attempts, within the window only', () => {
     const errors = new ResolverErrorTrigger({ rate: 0.5, windowSeconds: 60, minRecords: 5 });
     errors.observe({ ok: 10, error: 0 }, t(0));

@@ -19,6 +19,8 @@ const later = (a: Date, b: Date | null) => (b && b > a ? b : a);
 /** `consumer_lag`: the resolver's lag on unicop.changes above `records` on every reading for `seconds`. */
 export class ConsumerLagTrigger {
   private aboveSince: Date | null = null;
+  /** The time of the last readable reading: a run above is measured up to it, never past it. */
+  private lastAt: Date | null = null;
   private last = 0;
 
   constructor(
@@ -29,13 +31,16 @@ export class ConsumerLagTrigger {
   observe(lag: number | null, at: Date): void {
     if (lag === null) return;
     this.last = lag;
+    this.lastAt = at;
     if (lag > this.settings.records) this.aboveSince ??= at;
     else this.aboveSince = null;
   }
 
-  check(at: Date, since: Date | null): Trip | null {
-    if (this.settings.records === 0 || !this.aboveSince) return null;
-    const held = seconds(later(this.aboveSince, since), at);
+  check(_at: Date, since: Date | null): Trip | null {
+    if (this.settings.records === 0 || !this.aboveSince || !this.lastAt) return null;
+    // Up to the last good reading, not to the check's time: unreadable readings after one above prove
+    // nothing (the lag may have fallen meanwhile).
+    const held = seconds(later(this.aboveSince, since), this.lastAt);
     if (held < this.settings.seconds) return null;
     const { group, topic, records } = this.settings;
     return {

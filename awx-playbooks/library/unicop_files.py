@@ -124,7 +124,9 @@ def current(path):
 
 def ensure_dir(module, path):
     """Creates the directory or fixes its mode; True when it did (or would, in check mode)."""
-    if os.path.isdir(path) and not os.path.islink(path):
+    if os.path.islink(path):
+        module.fail_json(msg=f'{path} is a symbolic link, not a directory; refusing to follow it')
+    if os.path.isdir(path):
         if stat.S_IMODE(os.stat(path).st_mode) == DIR_MODE:
             return False
         if not module.check_mode:
@@ -144,14 +146,25 @@ def inside(module, root_dir, rel):
     return os.path.join(root_dir, *parts)
 
 
+def refuse_links(module, root_dir, parts):
+    """Fails when an existing directory on the way from root_dir along parts is a symbolic link:
+    creating, writing or pruning through it would change things outside root_dir."""
+    path = root_dir
+    for part in parts:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            module.fail_json(
+                msg=f'{path} is a symbolic link; refusing to change anything through it '
+                f'(it may lead outside {root_dir})'
+            )
+
+
 def validated(module, rel, command, content, directory):
     """Runs the validation command on a temporary copy of the new content; fails the task if it refuses."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.unicop-check-')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(content)
-        if '%s' not in command:
-            module.fail_json(msg=f'validate command for {rel} must contain %s: {command}')
         rc, out, err = module.run_command([a.replace('%s', tmp) for a in shlex.split(command)])
         if rc != 0:
             module.fail_json(msg=f'{rel} failed to validate: {command} → {rc}', stdout=out, stderr=err)
@@ -204,15 +217,20 @@ ARGUMENTS = {
 
 def check_arguments(module, p):
     """Refuses bad arguments before anything is read or written."""
+    root_dir = os.path.normpath(p['root_dir'])
     for rel, content in p['files'].items():
-        inside(module, p['root_dir'], rel)
+        inside(module, root_dir, rel)
+        refuse_links(module, root_dir, rel.split('/')[:-1])
         if not isinstance(content, str):
             module.fail_json(msg=f'files[{rel!r}] must be text, not {type(content).__name__}')
     for sub in p['prune']:
-        inside(module, p['root_dir'], sub)
-    for rel in p['validate']:
+        inside(module, root_dir, sub)
+        refuse_links(module, root_dir, sub.split('/'))
+    for rel, command in p['validate'].items():
         if rel not in p['files']:
             module.fail_json(msg=f'validate names {rel!r}, which is not one of files')
+        if '%s' not in command:
+            module.fail_json(msg=f'validate command for {rel} must contain %s: {command}')
     if p['fence']['fencing_token'] < 0:
         module.fail_json(msg=f'fencing token {p["fence"]["fencing_token"]} is negative')
 
@@ -220,7 +238,14 @@ def check_arguments(module, p):
 def apply_fence(module, root_dir, fence):
     """Refuses a token lower than the recorded one; in apply mode records this one. The record before."""
     applied = read_fence(module, root_dir)
-    token, recorded = fence['fencing_token'], int(applied.get('fencing_token', 0))
+    token = fence['fencing_token']
+    try:
+        recorded = int(applied.get('fencing_token', 0))
+    except (TypeError, ValueError) as e:
+        module.fail_json(
+            msg=f'the fence record {os.path.join(root_dir, STATE_FILE)} is unreadable '
+            f'(fencing_token {applied.get("fencing_token")!r}: {e}); refusing to change anything'
+        )
     if token < recorded:
         module.fail_json(
             msg=f'stale fencing token {token} for root {fence["root"]} (run {fence["run_id"]}): '
@@ -229,7 +254,12 @@ def apply_fence(module, root_dir, fence):
             applied=applied,
         )
     if not module.check_mode:
-        os.makedirs(root_dir, mode=DIR_MODE, exist_ok=True)
+        # Mode 0755 even under a umask or when it existed with another mode; bookkeeping, not a
+        # change (like the record). A root_dir that is itself a link is the target's own choice.
+        if os.path.islink(root_dir):
+            os.makedirs(root_dir, exist_ok=True)
+        else:
+            ensure_dir(module, root_dir)
         write_atomically(os.path.join(root_dir, STATE_FILE), state_text({**applied, **fence}), FILE_MODE)
     return applied
 
@@ -258,14 +288,8 @@ def main():
         serial = choose_serial(applied, fence['fencing_token'], z['records_sha256'])
         files = {rel: c.replace(z['placeholder'].encode(), str(serial).encode()) for rel, c in files.items()}
 
-    # 3. Directories, then the files that differ — all validated before any is installed.
-    changed = False
-    for sub in p['prune']:
-        changed |= ensure_dir(module, inside(module, root_dir, sub))
-    for rel in files:
-        parent = os.path.dirname(inside(module, root_dir, rel))
-        if parent != root_dir:
-            changed |= ensure_dir(module, parent)
+    # 3. The files that differ — all validated before any directory or file is made — then the
+    #    directories, then the files.
     todo, diffs = [], []
     for rel, content in files.items():
         path = inside(module, root_dir, rel)
@@ -274,9 +298,17 @@ def main():
             todo.append((rel, path, content))
             diffs.append(diff_of(rel, old, content))
     if not module.check_mode:
-        for rel, path, content in todo:
+        for rel, _path, content in todo:
             if rel in p['validate']:
-                validated(module, rel, p['validate'][rel], content, os.path.dirname(path))
+                validated(module, rel, p['validate'][rel], content, root_dir)
+    changed = False
+    for sub in p['prune']:
+        changed |= ensure_dir(module, inside(module, root_dir, sub))
+    for rel in files:
+        parent = os.path.dirname(inside(module, root_dir, rel))
+        if parent != root_dir:
+            changed |= ensure_dir(module, parent)
+    if not module.check_mode:
         for _rel, path, content in todo:
             write_atomically(path, content, FILE_MODE)
 

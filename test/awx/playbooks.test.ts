@@ -5,7 +5,17 @@
  * target (nothing changed), a stale fencing token refused, and a later apply converging again.
  */
 import { execFile } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -376,14 +386,75 @@ describe('the unicop_files module', () => {
   );
 
   it(
-    'validates every file before installing any: one refused, none installed, the fence kept',
+    'refuses a subdirectory that is a symbolic link (it may lead outside) before anything is written',
+    async () => {
+      const dir = join(target, 'link');
+      const outside = join(target, 'outside');
+      await mkdir(dir);
+      await mkdir(outside);
+      await writeFile(join(outside, 'keep.txt'), 'keep\n');
+      await symlink(outside, join(dir, 'devices'));
+      const args = {
+        root_dir: dir,
+        fence: fenceOf(1),
+        files: { 'devices/a.json': '{}' },
+        prune: ['devices'],
+      };
+      for (const check of [true, false]) {
+        expect(await unicopFiles(args, check)).toMatchObject({
+          failed: true,
+          msg: expect.stringContaining('is a symbolic link'),
+        });
+      }
+      expect(await readdir(outside)).toEqual(['keep.txt']);
+      expect(await readdir(dir)).toEqual(['devices']);
+    },
+    testCapMs,
+  );
+
+  it(
+    'keeps the root directory at mode 0755 (bookkeeping: not reported as a change)',
+    async () => {
+      const dir = join(target, 'root-mode');
+      await mkdir(dir, { mode: 0o700 });
+      const result = await unicopFiles({ root_dir: dir, fence: fenceOf(1), files: {} });
+      expect(result).toMatchObject({ failed: false, changed: false });
+      expect((await stat(dir)).mode & 0o777).toBe(0o755);
+    },
+    testCapMs,
+  );
+
+  it(
+    'refuses a validate command without %s before anything is written, in check mode too',
+    async () => {
+      const dir = join(target, 'no-placeholder');
+      const args = {
+        root_dir: dir,
+        fence: fenceOf(1),
+        files: { 'a.txt': 'a\n' },
+        validate: { 'a.txt': 'true' },
+      };
+      for (const check of [true, false]) {
+        expect(await unicopFiles(args, check)).toMatchObject({
+          failed: true,
+          msg: expect.stringContaining('must contain %s'),
+        });
+      }
+      await expect(readdir(dir)).rejects.toThrow(/ENOENT/);
+    },
+    testCapMs,
+  );
+
+  it(
+    'validates every file before installing any: one refused, none installed, no directory made, the fence kept',
     async () => {
       const dir = join(target, 'validate');
       const result = await unicopFiles({
         root_dir: dir,
         fence: fenceOf(2),
-        files: { 'a.txt': 'ok\n', 'b.txt': 'not good\n' },
+        files: { 'a.txt': 'ok\n', 'b.txt': 'not good\n', 'sub/c.txt': 'ok\n' },
         validate: { 'a.txt': 'grep -qx ok %s', 'b.txt': 'grep -qx ok %s' },
+        prune: ['pruned'],
       });
       expect(result).toMatchObject({
         failed: true,
@@ -409,6 +480,15 @@ describe('the unicop_files module', () => {
       });
       expect(await readdir(dir)).toEqual(['unicop-state.json']);
       expect(await readFile(join(dir, 'unicop-state.json'), 'utf8')).toBe('not json');
+      // JSON, but a token that is not a number.
+      for (const token of ['"x"', 'null']) {
+        const record = `{"fencing_token": ${token}}`;
+        await writeFile(join(dir, 'unicop-state.json'), record);
+        const bad = await unicopFiles({ root_dir: dir, fence: fenceOf(3), files: { 'a.txt': 'a\n' } });
+        expect(bad).toMatchObject({ failed: true, msg: expect.stringContaining('is unreadable') });
+        expect(await readdir(dir)).toEqual(['unicop-state.json']);
+        expect(await readFile(join(dir, 'unicop-state.json'), 'utf8')).toBe(record);
+      }
     },
     testCapMs,
   );

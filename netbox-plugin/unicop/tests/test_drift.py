@@ -12,7 +12,7 @@ from unicop import leases
 from unicop.catalogue import DEFAULT_POLICY, parse_catalogue
 from unicop.models import ReconciliationRun, Root
 
-from .test_api import HASH_A, RunWriteTestCase, api
+from .test_api import HASH_A, HASH_B, RunWriteTestCase, api
 
 
 class RunModeTestCase(RunWriteTestCase):
@@ -51,12 +51,13 @@ class RunModeTestCase(RunWriteTestCase):
         self.assertEqual(ReconciliationRun.objects.get(run_id='run-c').mode, 'check')
 
     def test_check_run_in_sync_keeps_the_reconciled_hash_and_stamps_the_check(self):
-        Root.objects.filter(pk=self.root.pk).update(last_reconciled_hash='a' * 64)
+        # The run carries HASH_A; the root was reconciled at HASH_B: a check that moved the hash would show.
+        Root.objects.filter(pk=self.root.pk).update(last_reconciled_hash=HASH_B)
         token = self.lease('w')
         self.create('run-c', token, mode='check', cause='drift_check')
         self.end('run-c', token, 'succeeded', 'in_sync')
         root = self.fresh_root()
-        self.assertEqual(root.last_reconciled_hash, 'a' * 64)  # HASH_A was checked, not applied
+        self.assertEqual(root.last_reconciled_hash, HASH_B)  # HASH_A was checked, not applied
         self.assertEqual(root.last_run.run_id, 'run-c')
         self.assertIsNotNone(root.last_drift_check)
         self.assertEqual(root.last_drift_check, root.last_run.finished)

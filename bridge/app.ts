@@ -21,6 +21,7 @@ import { logRedisErrors } from '../core/redis-errors.js';
 import { acceptedAwxWebhookSecrets } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
+import { caBundleOf } from '../core/tls/ca-bundle.js';
 import { adminAndApprovalRoutes } from './admin/approvals.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { RedisIdempotencyStore } from './admin/idempotency.js';
@@ -80,6 +81,8 @@ export function createBridge({
     onSuppressed: () => metrics.refusalAuditsSuppressed.inc(),
   });
   const memory = new DeliveryMemory(redis, config.UNICOP_DEDUPE_WINDOW_SECONDS);
+  // /readyz reaches an https NetBox under a private CA with the same bundle the plugin client trusts.
+  const netboxCa = caBundleOf('UNICOP_NETBOX_CA_FILE', config.UNICOP_NETBOX_CA_FILE);
   const routes: Route[] = [
     {
       method: 'POST',
@@ -109,7 +112,12 @@ export function createBridge({
     {
       method: 'GET',
       path: '/readyz',
-      handler: readyz({ eventLog, redis, netboxUrl: config.UNICOP_NETBOX_URL }),
+      handler: readyz({
+        eventLog,
+        redis,
+        netboxUrl: config.UNICOP_NETBOX_URL,
+        ...(netboxCa === undefined ? {} : { netboxCa }),
+      }),
     },
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
     ...adminAndApprovalRoutes({

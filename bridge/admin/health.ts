@@ -14,6 +14,8 @@ export interface ReadinessDeps {
   eventLog: EventLog;
   redis: Redis;
   netboxUrl: string;
+  /** The PEM bundle UNICOP_NETBOX_CA_FILE names (an https NetBox under a private CA); none: the system's. */
+  netboxCa?: string;
   timeoutMs?: number;
 }
 
@@ -35,7 +37,12 @@ export function readyz(deps: ReadinessDeps): Handler {
   const ms = deps.timeoutMs ?? 2000;
   // NetBox through the project's one NetBox transport (axios, keep-alive); any answer below 500 is up.
   const netboxApi = new NetboxHttp(
-    { baseUrl: deps.netboxUrl, token: '', timeoutMs: ms },
+    {
+      baseUrl: deps.netboxUrl,
+      token: '',
+      timeoutMs: ms,
+      ...(deps.netboxCa === undefined ? {} : { ca: deps.netboxCa }),
+    },
     () => new Error('unused'),
   );
   return async () => {

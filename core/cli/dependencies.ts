@@ -12,6 +12,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { configDefaults, type UnicopConfig } from '../config.js';
 import { topics } from '../events/catalogue.js';
 import { NetboxHttp } from '../netbox/http.js';
+import { caBundleOf } from '../tls/ca-bundle.js';
 
 export type Service = 'bridge' | 'workers';
 
@@ -74,8 +75,14 @@ function netboxProbe(config: UnicopConfig): Probe {
   return {
     name: 'netbox',
     check: async () => {
+      const ca = caBundleOf('UNICOP_NETBOX_CA_FILE', config.UNICOP_NETBOX_CA_FILE);
       const netbox = new NetboxHttp(
-        { baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN ?? '', timeoutMs: 5000 },
+        {
+          baseUrl: config.UNICOP_NETBOX_URL,
+          token: config.UNICOP_NETBOX_TOKEN ?? '',
+          timeoutMs: 5000,
+          ...(ca === undefined ? {} : { ca }),
+        },
         () => new Error('unused'),
       );
       const res = await netbox.send('get', '/api/status/');

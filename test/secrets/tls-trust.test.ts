@@ -5,7 +5,8 @@
  * stack's Vault PKI (role pki/unicop-bridge, CA var/vault/ca.pem):
  * - with the stack's CA configured, the clients built from the configuration as the workers build
  *   them (pluginClientOptions, awxClientOptions) read and write through it, the status readings read
- *   AWX, and the compiled bridge's admin API reads NetBox (without the bundle: 503 netbox_unavailable);
+ *   AWX, and the compiled bridge's admin API and /readyz read NetBox (without the bundle: 503
+ *   netbox_unavailable, /readyz netbox false);
  * - with no bundle (the system's CAs) or another CA's, every call fails with the service's
  *   "unavailable" error caused by a TlsVerificationError naming the setting — no token in it — and
  *   nothing reached the service: the front passed on no request, AWX holds no job of the launch;
@@ -16,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AwxClient, awxClientOptions } from '../../core/awx/client.js';
 import { AwxUnavailableError } from '../../core/awx/errors.js';
 import { ConfigError, parseConfig, resolveSecret, type UnicopConfig } from '../../core/config.js';
@@ -24,7 +25,7 @@ import { NetboxUnavailableError } from '../../core/netbox/http.js';
 import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
 import { VaultSession } from '../../core/secrets/vault-session.js';
 import { awxBacklog } from '../../core/status/readings.js';
-import { TlsVerificationError } from '../../core/tls/ca-bundle.js';
+import { TlsVerificationError, tlsVerificationCode } from '../../core/tls/ca-bundle.js';
 import { startUnicop } from '../cli/run-unicop.js';
 import { kindTemplateIds } from '../support/awx.js';
 import { freePort } from '../support/ports.js';
@@ -112,11 +113,26 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
     const reader = { url: awxFront.url, token: awxToken(), timeoutMs: 30_000 };
     const backlog = await awxBacklog({ ...reader, ca: readFileSync(stackCa(), 'utf8') });
     expect(backlog.pending).toBeGreaterThanOrEqual(0);
-    await expect(awxBacklog(reader)).rejects.toThrow();
-    await expect(awxBacklog({ ...reader, ca: readFileSync(otherCa, 'utf8') })).rejects.toThrow();
+    // Without the bundle (system CAs) and with another CA: refused on the certificate — the failure
+    // carries OpenSSL's verification code, the front saw failed handshakes and passed nothing on.
+    for (const ca of [undefined, readFileSync(otherCa, 'utf8')]) {
+      const forwardedBefore = awxFront.forwarded;
+      const handshakeFailuresBefore = awxFront.handshakeFailures;
+      const failure = await awxBacklog(ca === undefined ? reader : { ...reader, ca }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(tlsVerificationCode(failure)).toMatch(/^[A-Z_]+$/);
+      // The front learns of the refusal from the client's alert, a moment after the client failed.
+      await vi.waitFor(() => expect(awxFront.handshakeFailures).toBeGreaterThan(handshakeFailuresBefore), {
+        timeout: 60_000,
+        interval: 50,
+      });
+      expect(awxFront.forwarded).toBe(forwardedBefore);
+    }
   });
 
-  it("the compiled bridge's admin API reads NetBox through TLS with the bundle; without it, 503 netbox_unavailable", async () => {
+  it("the compiled bridge's admin API and /readyz read NetBox through TLS with the bundle; without it, 503 netbox_unavailable and netbox not ready", async () => {
     for (const withCa of [true, false]) {
       const port = await freePort();
       const adminToken = `admin-${randomUUID()}`;
@@ -140,6 +156,20 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
           if (Date.now() > end || bridge.child.exitCode !== null)
             throw new Error(`the bridge did not start: ${bridge.stdout()}`);
           await new Promise((r) => setTimeout(r, 200));
+        }
+        // /readyz probes NetBox with the same bundle: up with it (polled: the probe's 2 s timeout
+        // may lapse on a busy stack), down without it.
+        const netboxReady = async () =>
+          ((await (await fetch(`${base}/readyz`)).json()) as { checks: { netbox: boolean } }).checks.netbox;
+        if (withCa) {
+          let ready = false;
+          for (const end = Date.now() + 60_000; !ready && Date.now() < end; ) {
+            ready = await netboxReady();
+            if (!ready) await new Promise((r) => setTimeout(r, 500));
+          }
+          expect(ready).toBe(true);
+        } else {
+          expect(await netboxReady()).toBe(false);
         }
         const res = await fetch(`${base}/roots/site/2000000000`, {
           headers: { authorization: `Bearer ${adminToken}` },

@@ -256,6 +256,14 @@ export async function benchRealAwx(): Promise<{ section: string; result: Scenari
       [aloneRow(single), aloneRow(burst), unicopRow(unicop, unicopLoadText), aloneRow(paced)],
     ),
     '',
+    ...(unicop.otherTraffic.changes + unicop.otherTraffic.intents > 0
+      ? [
+          `**This UNICOP pass is void as a measure of UNICOP**: its workers also took ${unicop.otherTraffic.changes} change(s) and`,
+          `${unicop.otherTraffic.intents} intent(s) of other sessions on the shared topics (below), so its rate is theirs too; the`,
+          "ratios that follow are not UNICOP's (rerun on a quiet stack).",
+          '',
+        ]
+      : []),
     `**UNICOP ÷ AWX alone at the same concurrency (≤ ${concurrency} in flight): ${(unicopRate / pacedRate).toFixed(2)}**; ÷ AWX alone`,
     `with all ${runCount} launched at once: ${(unicopRate / burstRate).toFixed(2)}. In UNICOP's runs the AWX job (created → finished)`,
     `took p50 ${s(p(jobMs, 50))} s; AWX's \`finished\` → the outcome on Kafka p50 ${s(p(afterJob, 50))} s / max ${s(Math.max(...afterJob))} s`,

@@ -285,7 +285,12 @@ async function main(): Promise<void> {
     },
   );
   // On its own, once unicop.control is replayed: no check is asked for past a global freeze.
-  if (config.UNICOP_DRIFT_CHECK_SECONDS > 0) void freezeView.replayed().then(() => drift.start());
+  // (A shutdown before the replay rejects replayed(): nothing to start then.)
+  if (config.UNICOP_DRIFT_CHECK_SECONDS > 0)
+    void freezeView
+      .replayed()
+      .then(() => drift.start())
+      .catch(() => undefined);
   failsafe.start().catch((error: unknown) => {
     log.fatal({ err: error }, 'the fail-safe failed to start; exiting');
     process.exit(1);

@@ -15,9 +15,10 @@
  * raised to `reconcilePriority.inFlight` before it is delayed, and so is the sweeper's intent for a
  * root whose run is open — finishing or adopting that run does not queue behind every new edit.
  * The sweeper's other intents (drift NetBox never told us about, or a whole rebuild after Redis lost
- * its data) go last, at `reconcilePriority.sweep`, so an operator's edit does not wait behind a
- * sweep of every root; an intent coalesced into a waiting job of a later priority raises that job
- * to its own (`raisedPriority`).
+ * its data) go after new work, at `reconcilePriority.sweep`, so an operator's edit does not wait
+ * behind a sweep of every root; the drift scheduler's check intents go last, after sweeps, at
+ * `reconcilePriority.driftCheck` (decision 0054). An intent coalesced into a waiting job of a later
+ * priority raises that job to its own (`raisedPriority`; sweep and drift-check intents raise nothing).
  */
 import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';

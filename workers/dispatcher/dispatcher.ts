@@ -155,8 +155,10 @@ async function raiseCoalescedInto(
   jobId: string,
   cause: ReconcileJobData['cause'],
 ): Promise<void> {
-  // The lowest priority raises nothing: a coalesced sweep intent (most of a sweep) costs no reads.
-  if (priorityOf(cause) === reconcilePriority.sweep) return;
+  // The two last priorities raise nothing: a coalesced sweep intent (most of a sweep) or drift check
+  // costs no reads. A drift check is last: it never raises. A sweep intent coalesced into a waiting
+  // drift check's job leaves it there, behind the sweep — it runs the apply run the sweep found.
+  if (priorityOf(cause) >= reconcilePriority.sweep) return;
   const waiting = await queue.getJob(jobId);
   if (!waiting) return;
   const priority = raisedPriority(waiting.priority, cause);

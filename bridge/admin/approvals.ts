@@ -12,7 +12,9 @@
  * preferred_username, sub in the metadata) and in the run's journal in NetBox: the decision is taken
  * under the root's lease (held for these few requests only; the reconciler meanwhile answers itself
  * `lease held by …` and comes back), and a journal entry naming the person and the reason is written
- * with the run through the fence, then the lease is given back.
+ * with the run through the fence, then the lease is given back. Once AWX has decided, neither a
+ * failed journal write nor a failed audit append turns the answer into an error (a retry would find
+ * no pending approval): the 200 says `journaled: false` / `audited: false`, and the error log has it.
  *
  *   GET  /approvals                viewer    the runs waiting, with their AWX approval
  *   POST /runs/{runId}/approve     approver  {reason?}
@@ -225,7 +227,10 @@ function decide(deps: ApprovalDeps, decision: Decision) {
       });
     }
     const action = decision === 'approve' ? 'approval.approved' : 'approval.denied';
-    await append(deps, [
+    // Decided in AWX: a failed audit append does not undo it, and an error answer would send the
+    // person to retry a decision AWX no longer waits on (404). The answer says `audited: false`; the
+    // error log keeps who decided.
+    const audited = await append(deps, [
       overrideAudit(
         principal,
         action,
@@ -237,7 +242,23 @@ function decide(deps: ApprovalDeps, decision: Decision) {
           awxApprovalId: waiting.approvalId,
         },
       ),
-    ]);
+    ]).then(
+      () => true,
+      (error: unknown) => {
+        deps.log?.error(
+          {
+            err: error,
+            runId,
+            action,
+            actor: principal.name,
+            awxWorkflowJobId: waiting.awxWorkflowJobId,
+            awxApprovalId: waiting.approvalId,
+          },
+          'admin API: the decision was taken in AWX but its audit event could not be appended',
+        );
+        return false;
+      },
+    );
     return {
       status: 200,
       body: {
@@ -249,6 +270,7 @@ function decide(deps: ApprovalDeps, decision: Decision) {
         awxWorkflowJobId: waiting.awxWorkflowJobId,
         awxApprovalId: waiting.approvalId,
         journaled,
+        audited,
       },
     };
   });

@@ -136,7 +136,14 @@ describe('approver endpoints: AWX approvals answered by a person', () => {
     });
     expect(approved).toMatchObject({
       status: 200,
-      body: { runId, rootKey: tenant.rootKey, decision: 'approved', by: 'abby-approver', journaled: true },
+      body: {
+        runId,
+        rootKey: tenant.rootKey,
+        decision: 'approved',
+        by: 'abby-approver',
+        journaled: true,
+        audited: true,
+      },
     });
     // A second decision: AWX no longer waits on it.
     expect((await call('POST', `/runs/${runId}/deny`, '/runs/{runId}/deny', approver, {})).status).toBe(404);

@@ -46,13 +46,15 @@ export async function decideApproval(
 ): Promise<number> {
   const answer = await admin.call('POST', `/runs/${runId}/${decision}`, reason ? { reason } : {}, key);
   const b = answer.body;
+  const audited = b.audited !== false;
   const journal =
     b.journaled === true
       ? "the run's journal names you"
-      : "the run's journal could not be written (the audit event has it)";
+      : `the run's journal could not be written${audited ? ' (the audit event has it)' : ''}`;
+  const audit = audited ? '' : "; the audit event could not be written (the bridge's error log has it)";
   out.result(
     { ...b, idempotencyKey: key, replayed: answer.replayed },
-    `run ${runId} of ${String(b.rootKey)} ${String(b.decision)} by ${String(b.by)} (AWX approval ${String(b.awxApprovalId)}); ${journal}${answer.replayed ? ' (replayed: nothing was done again)' : ''}`,
+    `run ${runId} of ${String(b.rootKey)} ${String(b.decision)} by ${String(b.by)} (AWX approval ${String(b.awxApprovalId)}); ${journal}${audit}${answer.replayed ? ' (replayed: nothing was done again)' : ''}`,
   );
   return 0;
 }

@@ -30,18 +30,31 @@ const maxBytes = 64 * 1024;
 let bridge: RunningBridge;
 let tail: TopicTail;
 
-async function notify(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+async function notify(
+  url: string,
+  body: string,
+): Promise<{ status: number; json: Record<string, unknown>; requestId: string }> {
   const res = await fetch(`${url}/webhooks/awx`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-unicop-token': secret },
     body,
   });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  const requestId = res.headers.get('x-request-id');
+  expect(requestId).toBeTruthy();
+  return {
+    status: res.status,
+    json: (await res.json()) as Record<string, unknown>,
+    requestId: requestId ?? '',
+  };
 }
 
 const data = (m: TailedMessage) => (m.value as { data: Record<string, unknown> }).data;
-const refusal = (reason: string) => (m: TailedMessage) =>
-  m.topic === topics.audit && data(m).action === 'awx_notification.rejected' && data(m).reason === reason;
+/** The audit event of this one refusal: the bridge's request id (X-Request-ID) is its correlation. */
+const refusal = (reason: string, requestId: string) => (m: TailedMessage) =>
+  m.topic === topics.audit &&
+  data(m).action === 'awx_notification.rejected' &&
+  data(m).reason === reason &&
+  (data(m).correlation as { bridgeRequestId?: string } | undefined)?.bridgeRequestId === requestId;
 const jobEvent = (awxJobId: number) => (m: TailedMessage) =>
   m.topic === topics.awxEvents && data(m).awxJobId === awxJobId;
 
@@ -69,7 +82,7 @@ describe('POST /webhooks/awx size limits', () => {
     const answer = await notify(bridge.url, body);
     expect(answer.status).toBe(413);
     expect(answer.json.reason).toBe('body_too_large');
-    await tail.waitFor(refusal('body_too_large'));
+    await tail.waitFor(refusal('body_too_large', answer.requestId));
     expect(await tail.settle(jobEvent(id), 500)).toEqual([]);
   });
 
@@ -87,7 +100,7 @@ describe('POST /webhooks/awx size limits', () => {
       expect(answer.status).toBe(422);
       expect(answer.json.reason).toBe('invalid_body');
       expect((answer.json.issues as { field: string }[]).map((i) => i.field)).toEqual([field]);
-      await tail.waitFor(refusal('invalid_body'));
+      await tail.waitFor(refusal('invalid_body', answer.requestId));
       expect(await tail.settle(jobEvent(id), 300)).toEqual([]);
     },
   );
@@ -164,7 +177,7 @@ describe('the record limit behind the caps', () => {
       const answer = await notify(url, JSON.stringify({ id: big, status: 'success', name: 'n'.repeat(500) }));
       expect(answer.status).toBe(413);
       expect(answer.json.reason).toBe('notification_too_large');
-      const [audited] = await tail.waitFor(refusal('notification_too_large'));
+      const [audited] = await tail.waitFor(refusal('notification_too_large', answer.requestId));
       expect((data(audited as TailedMessage).metadata as Record<string, unknown>).status).toBe(413);
       expect(await tail.settle(jobEvent(big), 1000)).toEqual([]);
     } finally {

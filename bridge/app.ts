@@ -18,7 +18,7 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { PluginClient, pluginClientOptions } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
-import { acceptedAwxWebhookSecrets } from '../core/secrets/runtime-config.js';
+import { acceptedAwxWebhookSecrets, type CredentialRefresh } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
 import { caBundleOf } from '../core/tls/ca-bundle.js';
@@ -49,6 +49,8 @@ export interface BridgeDeps {
   resolverLag?: () => Promise<number>;
   /** Where the admin API's GET /status reads each stage (core/status/sources.ts). */
   status?: StatusSources;
+  /** The process's Vault secrets: a 401/403 from NetBox or AWX re-reads the token at once (0056). */
+  secrets?: CredentialRefresh | null;
 }
 
 export interface Bridge {
@@ -69,6 +71,7 @@ export function createBridge({
   freezeView,
   resolverLag,
   status,
+  secrets,
 }: BridgeDeps): Bridge {
   const metrics = createBridgeMetrics();
   const audit = new AuditTrail(auditLog ?? eventLog, logger, () => metrics.auditFailures.inc(), {
@@ -124,9 +127,9 @@ export function createBridge({
       auth: bearerCheckFrom(config),
       audit,
       log: logger.child({ part: 'admin-api' }),
-      plugin: config.UNICOP_NETBOX_TOKEN ? new PluginClient(pluginClientOptions(config)) : undefined,
+      plugin: config.UNICOP_NETBOX_TOKEN ? new PluginClient(pluginClientOptions(config, secrets)) : undefined,
       // The approver's routes answer AWX's approvals with UNICOP's AWX token (decision 0057).
-      awx: config.UNICOP_AWX_TOKEN ? new AwxClient(awxClientOptions(config)) : undefined,
+      awx: config.UNICOP_AWX_TOKEN ? new AwxClient(awxClientOptions(config, secrets)) : undefined,
       eventLog,
       freezeView,
       idempotency: new RedisIdempotencyStore(redis, config.UNICOP_ADMIN_IDEMPOTENCY_TTL_SECONDS),
@@ -155,6 +158,7 @@ export async function connectBridge(
   config: UnicopConfig,
   logger: Logger,
   kafka: Kafka,
+  secrets?: CredentialRefresh | null,
 ): Promise<Bridge & { ready: Promise<void>; close(): Promise<void> }> {
   const eventLog = new KafkaEventLog(kafka, {
     lingerMs: config.UNICOP_PUBLISH_LINGER_MS,
@@ -183,6 +187,7 @@ export async function connectBridge(
     freezeView,
     resolverLag: () => consumerGroupLag(kafka, consumerGroups.resolver, topics.changes),
     status,
+    secrets,
   });
   return {
     ...bridge,

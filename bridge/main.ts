@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     brokers: config.UNICOP_KAFKA_BROKERS,
     logLevel: logLevel.WARN,
   });
-  const { server, ready, close } = await connectBridge(config, logger, kafka);
+  const { server, ready, close } = await connectBridge(config, logger, kafka, secrets);
   // HTTP, or HTTPS with a certificate from Vault's PKI (UNICOP_BRIDGE_TLS_PKI; bridge/https.ts).
   const {
     listener,

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     kafka,
     netbox: netboxRest(
       config.UNICOP_NETBOX_URL,
-      config.UNICOP_NETBOX_TOKEN,
+      () => config.UNICOP_NETBOX_TOKEN ?? '',
       config.UNICOP_NETBOX_TIMEOUT_MS,
       pluginOptions.ca,
     ),

@@ -13,7 +13,7 @@
  */
 import type { paths as netboxPaths } from '../../openapi/generated/netbox.js';
 import type { paths as pluginPaths } from '../../openapi/generated/plugin.js';
-import { type HttpMethod, type NetboxAnswer, NetboxHttp } from './http.js';
+import { type HttpMethod, type NetboxAnswer, NetboxHttp, type TokenSource } from './http.js';
 
 export { NetboxUnavailableError } from './http.js';
 
@@ -47,7 +47,8 @@ function refusal(answer: NetboxAnswer, method: HttpMethod, url: string): NetboxR
 
 /** NetBox's REST API typed by the generated operations: `call('get', '/api/dcim/sites/{id}/', {path: {id}})`. */
 export class NetboxApi extends NetboxHttp<NetboxPaths> {
-  constructor(baseUrl: string, token: string, timeoutMs = 30_000, ca?: string) {
+  /** `token`: a value, or a function giving the current one (a `vault:` token kept current). */
+  constructor(baseUrl: string, token: TokenSource, timeoutMs = 30_000, ca?: string) {
     super({ baseUrl, token, timeoutMs, ...(ca === undefined ? {} : { ca }) }, refusal);
   }
 }
@@ -57,7 +58,7 @@ export class NetboxApi extends NetboxHttp<NetboxPaths> {
  * answer (`{}` for an empty one), typed as the caller says: for tools and tests only; the workers
  * use the typed plugin client.
  */
-export function netboxRest(baseUrl: string, token: string, timeoutMs = 30_000, ca?: string): NetboxRest {
+export function netboxRest(baseUrl: string, token: TokenSource, timeoutMs = 30_000, ca?: string): NetboxRest {
   const api = new NetboxApi(baseUrl, token, timeoutMs, ca);
   return async <T>(method: NetboxMethod, path: string, body?: unknown): Promise<T> => {
     const verb = method.toLowerCase() as HttpMethod;

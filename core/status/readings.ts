@@ -142,7 +142,8 @@ export interface AwxBacklog {
 
 export interface AwxReader {
   url: string;
-  token: string;
+  /** A value, or a function giving the current one (a `vault:` token kept current): read per request. */
+  token: string | (() => string);
   timeoutMs?: number;
   /** PEM CA bundle trusted for an https AWX instead of the system's (UNICOP_AWX_CA_FILE, decision 0056). */
   ca?: string;
@@ -154,7 +155,10 @@ const trustedFetches = new Map<string, FetchLike>();
 /** A GET of AWX's API with the reader's token, timeout and trust. */
 function awxGet(awx: AwxReader, path: string): Promise<Response> {
   const request = new Request(`${awx.url}${path}`, {
-    headers: { authorization: `Bearer ${awx.token}`, accept: 'application/json' },
+    headers: {
+      authorization: `Bearer ${typeof awx.token === 'function' ? awx.token() : awx.token}`,
+      accept: 'application/json',
+    },
   });
   const signal = AbortSignal.timeout(awx.timeoutMs ?? 10_000);
   if (awx.ca === undefined) return fetch(request, { signal });

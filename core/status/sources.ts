@@ -31,7 +31,8 @@ export function statusSources(
       ? {
           netbox: netboxRest(
             config.UNICOP_NETBOX_URL,
-            netboxToken,
+            // Read per request: a `vault:` token's new version (LiveSecrets) is used without a restart.
+            () => config.UNICOP_NETBOX_TOKEN ?? '',
             config.UNICOP_NETBOX_TIMEOUT_MS,
             netboxOptions?.ca,
           ),
@@ -44,7 +45,7 @@ export function statusSources(
       ? {
           awx: {
             url: config.UNICOP_AWX_URL,
-            token: config.UNICOP_AWX_TOKEN,
+            token: () => config.UNICOP_AWX_TOKEN ?? '',
             timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
             ...(awxCa === undefined ? {} : { ca: awxCa }),
           },

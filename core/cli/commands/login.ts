@@ -77,9 +77,16 @@ export async function logout(config: UnicopConfig, out: Output): Promise<number>
     }
   }
   rmSync(file.path, { force: true });
+  // Why nothing was revoked, when it was not: no refresh token held, no realm configured, or a realm
+  // without a revocation endpoint.
+  const unrevoked = !held.refreshToken
+    ? ' (no refresh token was held: nothing to revoke)'
+    : !config.UNICOP_OIDC_ISSUER
+      ? ' (UNICOP_OIDC_ISSUER is not set: the refresh token was not revoked and lives until it expires)'
+      : ' (the realm offers no revocation: the refresh token lives until it expires)';
   out.result(
     { signedOut: true, revoked, tokenFile: file.path },
-    `signed out: tokens deleted from ${file.path}${revoked ? '; the sign-in was revoked at Keycloak' : ' (the realm offers no revocation: the refresh token lives until it expires)'}`,
+    `signed out: tokens deleted from ${file.path}${revoked ? '; the sign-in was revoked at Keycloak' : unrevoked}`,
   );
   return 0;
 }

@@ -111,7 +111,12 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
 
   it('the status readings (GET /status, unicop status) read AWX through TLS with the bundle, and not without', async () => {
     const reader = { url: awxFront.url, token: awxToken(), timeoutMs: 30_000 };
-    const backlog = await awxBacklog({ ...reader, ca: readFileSync(stackCa(), 'utf8') });
+    // The token as the status sources give it: read per request (a rotated one is used at once).
+    const backlog = await awxBacklog({
+      ...reader,
+      token: () => awxToken(),
+      ca: readFileSync(stackCa(), 'utf8'),
+    });
     expect(backlog.pending).toBeGreaterThanOrEqual(0);
     // Without the bundle (system CAs) and with another CA: refused on the certificate — the failure
     // carries OpenSSL's verification code, the front saw failed handshakes and passed nothing on.

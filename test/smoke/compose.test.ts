@@ -82,8 +82,10 @@ function requiredKeys(service: 'bridge' | 'workers'): string[] {
   return Object.keys(configSchema.shape).filter((key) => {
     const row = table.get(key);
     if (!row) throw new Error(`${key} is in core/config.ts but not in the README's configuration table`);
-    const used = row.usedBy.split(/[ ,]+/).some((u) => u === service || u === 'both');
-    if (!used) return false;
+    // "bridge (optional)" in the column: the process reads the key when given and runs without it.
+    const users = row.usedBy.split(',').map((u) => u.trim());
+    const used = users.some((u) => u.split(' ').some((word) => word === service || word === 'both'));
+    if (!used || users.includes(`${service} (optional)`)) return false;
     // "— (unset: …)" documents a key a deployment may leave out (e.g. tracing off).
     const noDefault = row.default.startsWith('—') && !row.default.includes('(unset:');
     const loopbackDefault = JSON.stringify(defaults[key] ?? '').includes('127.0.0.1');

@@ -24,7 +24,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { awxStack, launchAndTime, phaseNames, phasesOf, type TimedJob } from './real-awx/awx-alone.js';
 import { AwxCpu, awxCpuGroups } from './real-awx/awx-cpu.js';
-import { costTable, mean, playbookCost } from './real-awx/playbook-cost.js';
+import { costColumns, costTable, mean, otherJobsColumn, playbookCost } from './real-awx/playbook-cost.js';
 import { runUnicopPass, type UnicopPass } from './real-awx/unicop-pass.js';
 import { commit, machine, type ScenarioResult } from './scenario-result.js';
 import { percentile, section, table } from './support.js';
@@ -47,18 +47,7 @@ const playbookCostBefore = [
   "AWX daemons' column includes other clients' work on the shared AWX):",
   '',
   table(
-    [
-      'playbook',
-      'pass',
-      'successful',
-      'launch → finished p50 s',
-      'playbook p50 s',
-      'container CPU s per job',
-      'AWX daemons CPU s per job',
-      'module tasks per job',
-      'job events per job',
-      'load',
-    ],
+    costColumns.filter((column) => column !== otherJobsColumn),
     [
       [
         'site.yml, 5 devices',

@@ -197,21 +197,25 @@ export const mean = (values: number[]) => {
 };
 const sec = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : '—');
 
+/** The cost table's columns; the record of the passes before decision 0058 has all but `otherJobsColumn`. */
+export const otherJobsColumn = "other clients' jobs meanwhile";
+export const costColumns = [
+  'playbook',
+  'pass',
+  'successful',
+  'launch → finished p50 s',
+  'playbook p50 s',
+  'container CPU s per job',
+  'AWX daemons CPU s per job',
+  'module tasks per job',
+  'job events per job',
+  otherJobsColumn,
+  'load',
+];
+
 export function costTable(passes: CostPass[]): string {
   return table(
-    [
-      'playbook',
-      'pass',
-      'successful',
-      'launch → finished p50 s',
-      'playbook p50 s',
-      'container CPU s per job',
-      'AWX daemons CPU s per job',
-      'module tasks per job',
-      'job events per job',
-      "other clients' jobs meanwhile",
-      'load',
-    ],
+    costColumns,
     passes.map((p) => [
       p.playbook,
       p.pass,

@@ -46,3 +46,6 @@ export function deterministicUuidv7(timeMs: number, ...identity: (string | numbe
 }
 
 export const uuidv7Pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A run id as the plugin names runs (any UUID, either case): what a run path or command may carry. */
+export const runIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import type { Principal } from '../../core/auth/access-token.js';
 import type { AwxClient } from '../../core/awx/client.js';
 import { AwxApprovalNotPendingError, AwxError } from '../../core/awx/errors.js';
+import { runIdPattern } from '../../core/ids.js';
 import { NetboxUnavailableError, PluginConflictError } from '../../core/plugin/client.js';
 import { parseJsonBody } from '../http/body.js';
 import { HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
@@ -60,7 +61,6 @@ export interface WaitingApproval {
   expiresAt: string | null;
 }
 
-const runIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const decisionBody = z.object({
   reason: z.string().trim().min(3, 'at least 3 characters').max(500).optional(),
 });

@@ -17,6 +17,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError, configSources, loadConfig, type UnicopConfig } from '../../config.js';
 import { rootKeySchema } from '../../events/catalogue.js';
+import { runIdPattern } from '../../ids.js';
 import { loadRuntimeConfig } from '../../secrets/runtime-config.js';
 import { AdminClient, adminCredentials } from './admin-client.js';
 import { decideApproval, listApprovals } from './approvals.js';
@@ -243,8 +244,6 @@ export const operatorCommands: Record<string, OperatorCommand> = {
     },
   },
 };
-
-const runIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function decisionCommand(ctx: Context, decision: 'approve' | 'deny'): Promise<number> {
   const runId = ctx.positionals[0] ?? '';

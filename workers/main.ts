@@ -141,6 +141,8 @@ async function main(): Promise<void> {
     client: 'sweeper',
     url: redisUrl,
   });
+  // The root → queued-job lookup the sweeper and the drift scheduler both read.
+  const rootJobs = rootJobsOf(queue, tag);
   const sweeper = new Sweeper({
     plugin,
     eventLog,
@@ -152,14 +154,14 @@ async function main(): Promise<void> {
     metrics,
     log: log.child({ part: 'sweeper' }),
     // A live lease whose root has no job in this queue (Redis lost it) is freed, not waited out.
-    jobs: rootJobsOf(queue, tag),
+    jobs: rootJobs,
   });
   // Check runs of in-sync roots on their kind's drift interval (decision 0054), beside the sweeper.
   const drift = new DriftScheduler({
     plugin,
     eventLog,
     freezeView,
-    jobs: rootJobsOf(queue, tag),
+    jobs: rootJobs,
     checkMs: config.UNICOP_DRIFT_CHECK_SECONDS * 1000,
     maxInFlight:
       config.UNICOP_DRIFT_MAX_IN_FLIGHT ?? Math.max(1, Math.floor(config.UNICOP_RECONCILE_CONCURRENCY / 4)),

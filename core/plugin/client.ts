@@ -50,7 +50,7 @@ export type RunWrite = Pick<
  */
 export type RunCreate = RunWrite &
   Pick<Schemas['ReconciliationRunRequest'], 'run_id' | 'snapshot_hash' | 'cause'> &
-  Partial<Pick<Schemas['ReconciliationRunRequest'], RunCauseChainField>> & {
+  Partial<Pick<Schemas['ReconciliationRunRequest'], RunCauseChainField | 'mode'>> & {
     root: string;
   };
 

@@ -91,8 +91,7 @@ export function notDue(
   if (root.frozen) return 'frozen';
   // A check run needs a job template (job_type check); a workflow's would end template_misconfigured,
   // the root failed — and the fail-safe counts failed roots.
-  if ((root.awx_template as { type?: string } | null)?.type === 'workflow')
-    return 'workflow template: no check mode';
+  if (root.awx_template?.type === 'workflow') return 'workflow template: no check mode';
   if (root.status !== 'in_sync') return `status ${root.status}`;
   if (root.lease.live) return 'leased';
   const at = nextCheckAt(root);
@@ -190,7 +189,7 @@ export class DriftScheduler {
           reason: `drift check due (drift_mode ${policy.drift_mode})`,
           correlation: {
             intentId,
-            lastDriftCheck: (root as { last_drift_check?: string | null }).last_drift_check ?? null,
+            lastDriftCheck: root.last_drift_check ?? null,
           },
           metadata: {},
         },

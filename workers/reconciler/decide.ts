@@ -79,8 +79,6 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
             { kind: 'misconfigured' },
             `root kind ${observation.rootKind} has a workflow template ${template.id}; a check run (job_type check) needs a job template`,
           ),
-          [],
-          false,
         );
       }
       if (observation.approvalRequired && template.type !== 'workflow') {
@@ -125,8 +123,8 @@ export function needsApprovals(kind: AwxJobKind, status: string): boolean {
   return kind === 'workflow_job' && !['successful', 'canceled', 'error'].includes(status);
 }
 
-function endStep(end: RunEnd, lines: LogNote[] = [], retryAllowed = true): Step {
-  return { kind: 'end', end, lines, retryAllowed };
+function endStep(end: RunEnd, lines: LogNote[] = []): Step {
+  return { kind: 'end', end, lines, retryAllowed: true };
 }
 
 function leaseStep(answer: LeaseAnswer, at: Date, settings: DecideSettings): Step {

@@ -126,7 +126,7 @@ export function activeRunOf(record: PluginRun): ActiveRun {
   return {
     runId: record.run_id,
     // Absent from a record a NetBox without migration 0004 serves: every run was an apply run then.
-    mode: (record as { mode?: string }).mode === 'check' ? 'check' : 'apply',
+    mode: record.mode === 'check' ? 'check' : 'apply',
     snapshotHash: record.snapshot_hash,
     cause: {
       kind: record.cause as ReconcileJobData['cause']['kind'],
@@ -188,7 +188,7 @@ export async function writeRun(
         // migration 0004 still takes it).
         ...(run.mode === 'check' ? { mode: run.mode } : {}),
         ...causeChainOf(run),
-      } as RunCreate);
+      });
     }
   } catch (error) {
     // A 409 on a run write is the fence (this lease is no longer ours) or the run state machine,

@@ -201,7 +201,7 @@ export class KafkaEventStream implements EventStream {
 }
 
 /** A record's headers as strings (the first of a repeated one), or {} when it has none. */
-function stringHeaders(headers: IHeaders | undefined): { headers?: Record<string, string> } {
+export function stringHeaders(headers: IHeaders | undefined): { headers?: Record<string, string> } {
   if (!headers) return {};
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {

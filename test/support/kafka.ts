@@ -4,6 +4,7 @@
  * messages however long the topics already are.
  */
 import { type Consumer, Kafka, logLevel } from 'kafkajs';
+import { type LogRecord, stringHeaders } from '../../core/event-log/consumer.js';
 import { topics } from '../../core/events/catalogue.js';
 import { stack, uniqueName } from './stack.js';
 
@@ -43,14 +44,7 @@ export class TopicTail {
    * apart: parsing them in the consumer threw, and kafkajs then redelivered the same record for
    * ever, so the tail saw nothing later on that partition.
    */
-  readonly unparsed: {
-    topic: string;
-    partition: number;
-    offset: string;
-    key: string | null;
-    value: string;
-    headers?: Record<string, string>;
-  }[] = [];
+  readonly unparsed: LogRecord[] = [];
   private consumer: Consumer | undefined;
 
   private constructor(private readonly kafka: Kafka) {}
@@ -88,14 +82,7 @@ export class TopicTail {
         const raw = String(message.value);
         const value = parseObject(raw);
         const key = message.key ? message.key.toString() : null;
-        const headers =
-          message.headers && Object.keys(message.headers).length > 0
-            ? {
-                headers: Object.fromEntries(
-                  Object.entries(message.headers).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]),
-                ),
-              }
-            : {};
+        const headers = stringHeaders(message.headers);
         if (!value) {
           this.unparsed.push({ topic, partition, offset: message.offset, key, value: raw, ...headers });
           return;

@@ -319,7 +319,6 @@ export class NetboxHttp<Paths> {
       } catch (error) {
         if (attempt === 1 && (closedWhileIdle(error) || (idempotent && resetInFlight(error)))) continue;
         const failure = transportFailure(error);
-        // A certificate NetBox's client does not trust failed the handshake: nothing was sent.
         throw new NetboxUnavailableError(`NetBox ${failure.message} (${method.toUpperCase()} ${url})`, {
           cause: failure.cause,
         });

@@ -5,7 +5,6 @@
  * jobs. Each is one read of the system that holds the figure — nothing is cached or derived — and
  * each throws when that system cannot be read (callers say "unknown", never "zero").
  */
-
 import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { consumerGroupLag } from '../event-log/consumer.js';

@@ -36,7 +36,10 @@ export function fetchTrusting(ca: string): FetchLike {
       const outgoing = https.request(url, { method: request.method, headers, agent }, (answer) => {
         const chunks: Buffer[] = [];
         answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('error', (error) => reject(new TypeError('fetch failed', { cause: error })));
+        answer.on('error', (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(new TypeError('fetch failed', { cause: error }));
+        });
         answer.on('end', () => {
           signal?.removeEventListener('abort', onAbort);
           const status = answer.statusCode ?? 502;

@@ -173,7 +173,9 @@ describe('approver endpoints: AWX approvals answered by a person', () => {
     const tokenFile = join(dir, 'tokens.json');
     new TokenFile(tokenFile).write({
       accessToken: await userToken(keycloakUsers.approver),
-      accessUntil: Date.now() + 60_000,
+      // Two CLI runs (a list, then a decision through AWX and NetBox) may take minutes on a loaded
+      // machine; the realm's access tokens live 5 minutes, and this one has no refresh token.
+      accessUntil: Date.now() + 240_000,
       refreshToken: null,
     });
     const env = {

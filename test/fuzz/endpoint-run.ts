@@ -151,7 +151,7 @@ export async function runEndpointFuzz(options: {
   let before = new Map<string, number>();
   let after = new Map<string, number>();
   let unplannedExits = 0;
-  const started = Date.now();
+  let started = Date.now();
   bridge.start();
   try {
     const deadline = Date.now() + 180_000;
@@ -160,6 +160,8 @@ export async function runEndpointFuzz(options: {
         throw new Error(`the fuzz bridge did not get ready (see ${bridge.logFile})`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    // The cases' time (and the refusal-audit budget it sets) starts when the bridge is ready.
+    started = Date.now();
     before = await metrics(url);
     samples.push(memoryMiB(bridge.pid));
     sampler = setInterval(() => samples.push(memoryMiB(bridge.pid)), 1000);

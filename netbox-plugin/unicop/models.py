@@ -25,6 +25,7 @@ class RootStatusChoices(ChoiceSet):
     FAILED = 'failed'
     DRIFTED = 'drifted'
     FROZEN = 'frozen'
+    HELD = 'held'
 
     CHOICES = [
         (IN_SYNC, 'In sync', 'green'),
@@ -34,6 +35,7 @@ class RootStatusChoices(ChoiceSet):
         (FAILED, 'Failed', 'red'),
         (DRIFTED, 'Drifted', 'orange'),
         (FROZEN, 'Frozen', 'gray'),
+        (HELD, 'Held', 'yellow'),
     ]
 
 
@@ -191,10 +193,12 @@ class Root(NetBoxModel):
 
     @property
     def status(self):
-        """Derived, never stored. Precedence: frozen, awaiting approval, reconciling, failed, drifted,
-        then in sync or pending."""
+        """Derived, never stored. Precedence: frozen, held (in a rollout wave not opened yet), awaiting
+        approval, reconciling, failed, drifted, then in sync or pending."""
         if self.frozen:
             return RootStatusChoices.FROZEN
+        if self.held_by is not None:
+            return RootStatusChoices.HELD
         run = self.last_run
         if run is not None and run.state == RunStateChoices.AWAITING_APPROVAL:
             return RootStatusChoices.AWAITING_APPROVAL
@@ -214,6 +218,19 @@ class Root(NetBoxModel):
 
     def get_status_color(self):
         return RootStatusChoices.colors.get(self.status)
+
+    @property
+    def held_by(self):
+        """The live rollout (open or halted) holding this root's intent in a wave not opened yet, or None
+        (docs/decisions/0061)."""
+        member = (
+            RolloutMember.objects.filter(
+                root=self, state=RolloutMemberStateChoices.HELD, rollout__state__in=RolloutStateChoices.LIVE
+            )
+            .select_related('rollout')
+            .first()
+        )
+        return member.rollout if member is not None else None
 
 
 class ReconciliationRun(NetBoxModel):
@@ -270,3 +287,121 @@ class ReconciliationRun(NetBoxModel):
     def runbook_url(self):
         """The runbook of the run's failure class (runbooks.json), or None."""
         return runbooks.runbook_url(self.outcome_class)
+
+
+class RolloutStateChoices(ChoiceSet):
+    """A rollout (docs/decisions/0061): open while its waves proceed, halted when a wave's failure rate
+    went above the threshold (a person resumes or aborts), aborted (its held roots never launched), done
+    (every wave opened and ended)."""
+
+    OPEN = 'open'
+    HALTED = 'halted'
+    ABORTED = 'aborted'
+    DONE = 'done'
+
+    CHOICES = [
+        (OPEN, 'Open', 'blue'),
+        (HALTED, 'Halted', 'red'),
+        (ABORTED, 'Aborted', 'orange'),
+        (DONE, 'Done', 'green'),
+    ]
+    LIVE = (OPEN, HALTED)
+
+
+class RolloutMemberStateChoices(ChoiceSet):
+    """One root in a rollout: held (its wave not opened yet; the intent waits in `intent`), released (its
+    wave opened, the intent was queued), then ended succeeded or failed with the run's id; aborted (the
+    rollout was aborted while it was held: never launched)."""
+
+    HELD = 'held'
+    RELEASED = 'released'
+    SUCCEEDED = 'succeeded'
+    FAILED = 'failed'
+    ABORTED = 'aborted'
+
+    CHOICES = [
+        (HELD, 'Held', 'yellow'),
+        (RELEASED, 'Released', 'blue'),
+        (SUCCEEDED, 'Succeeded', 'green'),
+        (FAILED, 'Failed', 'red'),
+        (ABORTED, 'Aborted', 'orange'),
+    ]
+    ENDED = (SUCCEEDED, FAILED, ABORTED)
+
+
+class Rollout(NetBoxModel):
+    """One NetBox request that touched more roots than UNICOP_ROLLOUT_MIN_ROOTS, proceeding in waves
+    (docs/decisions/0061). rollout_id is the request id. plan is the wave setting it was cut by (e.g.
+    '1,10%,rest'); waves holds each wave's size in roots, in order (e.g. [1, 2, 17]); current_wave indexes
+    it (0-based), wave_started is when that wave opened. failure_threshold is the highest failure share
+    (0..1) of a wave's ended runs that still opens the next one. The workers write progress with
+    queryset.update() (like the lease); state changes by a person (resume, abort) go through save() so
+    they are change-logged."""
+
+    rollout_id = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=10, choices=RolloutStateChoices, default=RolloutStateChoices.OPEN)
+    plan = models.CharField(max_length=100, blank=True)
+    waves = models.JSONField(default=list)
+    current_wave = models.PositiveIntegerField(default=0)
+    wave_started = models.DateTimeField(null=True, blank=True)
+    failure_threshold = models.FloatField(default=0)
+    roots_total = models.PositiveIntegerField(default=0)
+    # The cause chain of the change (docs/decisions/0039): its change ids, the user and what changed.
+    change_ids = models.JSONField(default=list, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    # Why it halted, was resumed or aborted (the figures, or the person's reason), and by whom.
+    reason = models.CharField(max_length=500, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    opened = models.DateTimeField(default=timezone.now)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ('-opened', '-id')
+
+    def __str__(self):
+        return self.rollout_id
+
+    def get_absolute_url(self):
+        return reverse('plugins:unicop:rollout', args=[self.pk])
+
+    def get_state_color(self):
+        return RolloutStateChoices.colors.get(self.state)
+
+    @property
+    def counts(self):
+        """Members per state, every state named (0 when none)."""
+        found = dict(
+            self.members.values_list('state').annotate(n=models.Count('id')).values_list('state', 'n')
+        )
+        return {state: found.get(state, 0) for state, _label, _color in RolloutMemberStateChoices.CHOICES}
+
+
+class RolloutMember(models.Model):
+    """One root of a rollout: its wave, where it stands, the intent held until its wave opens and the run
+    it led to. Written by the workers on every wave, so not a NetBoxModel (no change log per member)."""
+
+    rollout = models.ForeignKey(to=Rollout, on_delete=models.CASCADE, related_name='members')
+    root = models.ForeignKey(to=Root, on_delete=models.CASCADE, related_name='rollout_members')
+    wave = models.PositiveIntegerField()
+    state = models.CharField(
+        max_length=10, choices=RolloutMemberStateChoices, default=RolloutMemberStateChoices.HELD
+    )
+    intent = models.JSONField(default=dict, blank=True)
+    # A newer change to a held root while its rollout is live replaces the held intent (it stays in the
+    # rollout, never dropped): how many times, for the record.
+    superseded = models.PositiveIntegerField(default=0)
+    run_id = models.CharField(max_length=64, blank=True)
+    outcome_class = models.CharField(max_length=50, blank=True)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ('rollout', 'wave', 'id')
+        constraints = [
+            models.UniqueConstraint(fields=('rollout', 'root'), name='unicop_rolloutmember_rollout_root'),
+        ]
+        indexes = [
+            models.Index(fields=('root', 'state'), name='unicop_rolloutmember_root'),
+        ]
+
+    def __str__(self):
+        return f'{self.rollout_id}:{self.root_id}'

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jsonschema
 import netaddr
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
@@ -62,6 +63,7 @@ DEFAULT_POLICY = {
     'drift_mode': 'detect',  # off | detect | remediate: check runs and what follows drift (decision 0054)
     'drift_interval_seconds': 3600,  # how often the drift scheduler checks an in-sync root (±10 % jitter)
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
+    'schema': None,  # None: no check; else a JSON Schema (2020-12) each snapshot passes before launch (0060)
 }
 
 
@@ -234,6 +236,39 @@ def _model(label, where):
         raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: unknown object type {label!r}') from exc
 
 
+class InvalidPolicy(ValueError):
+    """A policy (a kind's in PLUGINS_CONFIG, or a root's `unicop_policy` override) that cannot be run:
+    `key` is the policy key at fault, the message says where and why."""
+
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
+def parse_policy(policy, where):
+    """The policy `policy` (every key of DEFAULT_POLICY present) checked and normalised, or InvalidPolicy
+    naming the key. The one validator of a policy: a kind's (_parse_kind) and a root's merged override
+    (root_policy) alike; `where` prefixes the message (root_kinds.site.policy, site/7 unicop_policy)."""
+    unknown = set(policy) - set(DEFAULT_POLICY)
+    if unknown:
+        raise InvalidPolicy(sorted(unknown)[0], f'{where}: unknown keys {sorted(unknown)}')
+    if policy['drift_mode'] not in DRIFT_MODES:
+        raise InvalidPolicy('drift_mode', f'{where}.drift_mode must be one of {DRIFT_MODES}')
+    if not isinstance(policy['approval_required'], bool):
+        raise InvalidPolicy('approval_required', f'{where}.approval_required must be a boolean')
+    timeout = policy['run_timeout_seconds']
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        raise InvalidPolicy('run_timeout_seconds', f'{where}.run_timeout_seconds must be a positive integer')
+    interval = policy['drift_interval_seconds']
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 60:
+        raise InvalidPolicy(
+            'drift_interval_seconds', f'{where}.drift_interval_seconds must be an integer of at least 60'
+        )
+    _check_snapshot_schema(policy['schema'], f'{where}.schema')
+    windows = _parse_change_window(policy['change_window'], f'{where}.change_window')
+    return {**policy, 'change_window': windows}
+
+
 def _parse_change_window(value, where):
     """None (any time), or the windows in which a run may start, normalised: a single window becomes a
     one-element list, `days` lists the week's days in week order (default: all seven) and `timezone` is
@@ -244,35 +279,30 @@ def _parse_change_window(value, where):
     if isinstance(value, dict):
         return [_parse_window(value, where)]
     if not isinstance(value, list) or not value:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where} must be None, a window or a non-empty list of windows'
-        )
+        raise InvalidPolicy('change_window', f'{where} must be None, a window or a non-empty list of windows')
     return [_parse_window(window, f'{where}[{i}]') for i, window in enumerate(value)]
 
 
 def _parse_window(window, where):
     if not isinstance(window, dict):
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where} must be a dict {{days?, start, end, timezone?}}'
-        )
+        raise InvalidPolicy('change_window', f'{where} must be a dict {{days?, start, end, timezone?}}')
     unknown = set(window) - set(WINDOW_KEYS)
     if unknown:
-        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}: unknown keys {sorted(unknown)}')
+        raise InvalidPolicy('change_window', f'{where}: unknown keys {sorted(unknown)}')
     days = window.get('days')
     if days is None:
         days = WEEKDAYS  # no days given: every day of the week
     if not isinstance(days, (list, tuple)) or not days or any(day not in WEEKDAYS for day in days):
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.days must be a non-empty list of {list(WEEKDAYS)}'
-        )
+        raise InvalidPolicy('change_window', f'{where}.days must be a non-empty list of {list(WEEKDAYS)}')
     for bound in ('start', 'end'):
         if not isinstance(window.get(bound), str) or not _HH_MM.fullmatch(window[bound]):
-            raise ImproperlyConfigured(
-                f'PLUGINS_CONFIG unicop: {where}.{bound} must be a time "HH:MM" from 00:00 to 23:59'
+            raise InvalidPolicy(
+                'change_window', f'{where}.{bound} must be a time "HH:MM" from 00:00 to 23:59'
             )
     if window['start'] == window['end']:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.end equals start ({window["start"]}): a window is never empty '
+        raise InvalidPolicy(
+            'change_window',
+            f'{where}.end equals start ({window["start"]}): a window is never empty '
             'nor the whole day (an end earlier than the start crosses midnight)'
         )
     tz = window.get('timezone')
@@ -283,8 +313,9 @@ def _parse_window(window, where):
             raise ValueError(tz)
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.timezone must be an IANA time zone name '
+        raise InvalidPolicy(
+            'change_window',
+            f'{where}.timezone must be an IANA time zone name '
             f'(e.g. "Europe/Paris"), not {tz!r}'
         ) from exc
     return {
@@ -293,6 +324,24 @@ def _parse_window(window, where):
         'end': window['end'],
         'timezone': tz,
     }
+
+
+def _check_snapshot_schema(schema, where):
+    """None, or an inline JSON Schema (draft 2020-12, the dialect the workers validate snapshots with,
+    decision 0060) that is itself valid: a typo in it would refuse every run of the kind, or none."""
+    if schema is None:
+        return
+    if not isinstance(schema, dict):
+        raise InvalidPolicy('schema', f'{where} must be None or a JSON Schema object')
+    draft = jsonschema.Draft202012Validator.META_SCHEMA['$id']
+    if schema.get('$schema', draft) != draft:
+        found = schema['$schema']
+        raise InvalidPolicy('schema', f'{where}.$schema must be absent or {draft!r}, not {found!r}')
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        at = '/'.join(str(part) for part in exc.absolute_path) or '(top)'
+        raise InvalidPolicy('schema', f'{where} is not a valid JSON Schema at {at}: {exc.message}') from exc
 
 
 def _parse_kind(name, spec):
@@ -339,29 +388,10 @@ def _parse_kind(name, spec):
         raise ImproperlyConfigured(
             f'PLUGINS_CONFIG unicop: {where}.awx_template.id must be an integer or None'
         )
-    policy = {**DEFAULT_POLICY, **(spec.get('policy') or {})}
-    unknown = set(policy) - set(DEFAULT_POLICY)
-    if unknown:
-        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {where}.policy: unknown keys {sorted(unknown)}')
-    if policy['drift_mode'] not in DRIFT_MODES:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.policy.drift_mode must be one of {DRIFT_MODES}'
-        )
-    if not isinstance(policy['approval_required'], bool):
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.policy.approval_required must be a boolean'
-        )
-    timeout = policy['run_timeout_seconds']
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.policy.run_timeout_seconds must be a positive integer'
-        )
-    interval = policy['drift_interval_seconds']
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 60:
-        raise ImproperlyConfigured(
-            f'PLUGINS_CONFIG unicop: {where}.policy.drift_interval_seconds must be an integer of at least 60'
-        )
-    policy['change_window'] = _parse_change_window(policy['change_window'], f'{where}.policy.change_window')
+    try:
+        policy = parse_policy({**DEFAULT_POLICY, **(spec.get('policy') or {})}, f'{where}.policy')
+    except InvalidPolicy as exc:
+        raise ImproperlyConfigured(f'PLUGINS_CONFIG unicop: {exc}') from exc
     return RootKind(name, anchor_model._meta.label_lower, anchor_model, tuple(rules), template, policy)
 
 

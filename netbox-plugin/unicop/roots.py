@@ -12,7 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from .catalogue import catalogue
+from .catalogue import InvalidPolicy, catalogue, parse_policy
 from .models import Root
 from .snapshot import read_snapshot
 
@@ -166,3 +166,49 @@ def refresh_dirty(roots):
                 refresh_hash(root)
             except LookupError:
                 continue  # the anchor went away meanwhile; its root row goes with it
+
+
+POLICY_FIELD = 'unicop_policy'  # the anchor's JSON custom field holding a root's policy overrides
+
+
+def root_policy(root, kind=None):
+    """(policy, error) of a root: its kind's policy with the anchor's `unicop_policy` keys over it,
+    checked by catalogue.parse_policy. An override that cannot be run gives (None, error naming the key):
+    never the kind's policy in its place — the workers refuse the root's runs (invalid_policy)."""
+    kind = kind or catalogue().kinds.get(root.kind)
+    if kind is None:
+        return None, None
+    anchor = root.anchor
+    override = (anchor.custom_field_data or {}).get(POLICY_FIELD) if anchor is not None else None
+    if override is None:
+        return dict(kind.policy), None
+    where = f'{root.key} {POLICY_FIELD}'
+    if not isinstance(override, dict):
+        return None, f'{where} must be a JSON object of policy keys, not {type(override).__name__}'
+    try:
+        return parse_policy({**kind.policy, **override}, where), None
+    except InvalidPolicy as exc:
+        return None, str(exc)
+
+
+def ensure_policy_field():
+    """Creates or updates the JSON custom field `unicop_policy` on every anchor type of the catalogue
+    (idempotent; unicop_bootstrap and the command unicop_policy_field run it). Returns created, updated
+    or unchanged."""
+    from core.models import ObjectType
+    from extras.models import CustomField
+
+    wanted = {ObjectType.objects.get_for_model(kind.anchor_model).pk for kind in catalogue().kinds.values()}
+    field, created = CustomField.objects.get_or_create(
+        name=POLICY_FIELD,
+        defaults={
+            'type': 'json',
+            'label': 'UNICOP policy',
+            'description': "UNICOP: this root's policy keys over its kind's (docs/decisions/0062)",
+            'required': False,
+        },
+    )
+    if set(field.object_types.values_list('pk', flat=True)) == wanted and not created:
+        return 'unchanged'
+    field.object_types.set(wanted)
+    return 'created' if created else 'updated'

@@ -12,7 +12,7 @@ from utilities.views import register_model_view
 from . import filtersets, forms, tables
 from .freeze import set_frozen
 from .models import ReconciliationRun, Root
-from .roots import refresh_dirty
+from .roots import refresh_dirty, root_policy
 
 
 @register_model_view(Root, 'list', path='', detail=False)
@@ -38,9 +38,12 @@ class RootView(generic.ObjectView):
             sequence=(*tables.ROOT_TIMELINE_COLUMNS, '...'),
             orderable=False,
         )
+        policy, policy_error = root_policy(instance)
         return {
             'runs_table': runs,
             'can_change': request.user.has_perm('unicop.change_root', instance),
+            'policy': policy,
+            'policy_error': policy_error,
         }
 
 

@@ -763,6 +763,7 @@ export interface components {
             readonly policy: {
                 [key: string]: unknown;
             } | null;
+            readonly policy_error: string | null;
             tags: components["schemas"]["NestedTag"][];
             custom_fields: {
                 [key: string]: unknown;

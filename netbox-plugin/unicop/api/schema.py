@@ -172,3 +172,5 @@ extend_schema_field(
 # The root kind's template and policy from the catalogue (null when the kind is no longer declared).
 extend_schema_field(s.DictField(allow_null=True))(serializers.RootSerializer.get_awx_template)
 extend_schema_field(s.DictField(allow_null=True))(serializers.RootSerializer.get_policy)
+# Why the root's unicop_policy override cannot be run, naming the key (null: the policy above is in force).
+extend_schema_field(s.CharField(allow_null=True))(serializers.RootSerializer.get_policy_error)

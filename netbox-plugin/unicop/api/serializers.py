@@ -13,6 +13,7 @@ from ..models import (
     RunModeChoices,
     RunStateChoices,
 )
+from ..roots import root_policy
 
 
 class LastRunSerializer(serializers.ModelSerializer):
@@ -45,6 +46,7 @@ class RootSerializer(NetBoxModelSerializer):
     lease = serializers.SerializerMethodField()
     awx_template = serializers.SerializerMethodField()
     policy = serializers.SerializerMethodField()
+    policy_error = serializers.SerializerMethodField()
 
     class Meta:
         model = Root
@@ -68,6 +70,7 @@ class RootSerializer(NetBoxModelSerializer):
             'lease',
             'awx_template',
             'policy',
+            'policy_error',
             'tags',
             'custom_fields',
             'created',
@@ -101,9 +104,17 @@ class RootSerializer(NetBoxModelSerializer):
         kind = self._kind(root)
         return dict(kind.awx_template) if kind else None
 
+    def _policy(self, root):
+        # The root's policy: its kind's with the anchor's unicop_policy over it (docs/decisions/0062).
+        if not hasattr(root, '_unicop_policy'):
+            root._unicop_policy = root_policy(root, self._kind(root))
+        return root._unicop_policy
+
     def get_policy(self, root):
-        kind = self._kind(root)
-        return dict(kind.policy) if kind else None
+        return self._policy(root)[0]
+
+    def get_policy_error(self, root):
+        return self._policy(root)[1]
 
 
 class RootRefField(serializers.RelatedField):

@@ -16,6 +16,7 @@ from extras.models import EventRule, Webhook
 from netbox.config import get_config
 
 from unicop.catalogue import catalogue
+from unicop.roots import POLICY_FIELD, ensure_policy_field
 
 EVENT_TYPES = [OBJECT_CREATED, OBJECT_UPDATED, OBJECT_DELETED]
 DEFAULT_NAME = 'unicop-bridge'  # names the Webhook and the Event Rule; the key of idempotency
@@ -83,6 +84,7 @@ class Command(BaseCommand):
                 rule_state = 'updated' if rule_state == 'unchanged' else rule_state
         self.stdout.write(f'webhook {name}: {webhook_state} ({url})')
         self.stdout.write(f'event rule {name}: {rule_state} ({", ".join(types)}; {", ".join(EVENT_TYPES)})')
+        self.stdout.write(f'custom field {POLICY_FIELD}: {ensure_policy_field()}')
         self._report_retries()
 
     def _report_retries(self):

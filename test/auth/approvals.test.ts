@@ -12,6 +12,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenFile } from '../../core/auth/device-flow.js';
 import { repoRoot } from '../../core/config.js';
@@ -158,7 +159,7 @@ describe('approver endpoints: AWX approvals answered by a person', () => {
       ),
     );
     const [audit] = await auditOf(tenant.rootKey, 'approval.approved');
-    const sub = JSON.parse(Buffer.from(approver.split('.')[1] ?? '', 'base64url').toString('utf8')).sub;
+    const sub = decodeJwt(approver).sub;
     expect(audit?.value.data).toMatchObject({
       actor: 'abby-approver',
       reason: 'change board said yes',

@@ -9,6 +9,7 @@
 import { rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import { SignInError } from '../../auth/client-credentials.js';
 import { DeviceSignIn, TokenFile } from '../../auth/device-flow.js';
 import type { UnicopConfig } from '../../config.js';
@@ -36,9 +37,7 @@ export async function login(config: UnicopConfig, out: Output): Promise<number> 
     const tokens = await signIn.complete(code);
     const file = tokenFileOf(config);
     file.write(tokens);
-    const claims = JSON.parse(
-      Buffer.from(tokens.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
-    );
+    const claims = decodeJwt(tokens.accessToken);
     const name = String(claims.preferred_username ?? claims.sub ?? 'unknown');
     out.result({ signedIn: name, tokenFile: file.path }, `signed in as ${name} (tokens in ${file.path})`);
     return 0;

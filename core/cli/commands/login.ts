@@ -50,32 +50,34 @@ export async function login(config: UnicopConfig, out: Output): Promise<number> 
 export async function logout(config: UnicopConfig, out: Output): Promise<number> {
   const file = tokenFileOf(config);
   const held = file.read();
+  let revoked = false;
+  try {
+    if (held?.refreshToken && config.UNICOP_OIDC_ISSUER) {
+      const signIn = new DeviceSignIn({
+        issuer: config.UNICOP_OIDC_ISSUER,
+        clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
+      });
+      try {
+        revoked = await signIn.revoke(held.refreshToken);
+      } catch (error) {
+        if (error instanceof SignInError) {
+          throw new CommandFailedError(`tokens deleted from ${file.path}, but ${error.message}`, {
+            signedOut: true,
+            revoked: false,
+          });
+        }
+        throw error;
+      }
+    }
+  } finally {
+    // The file goes whatever the realm says: a sign-out never leaves tokens behind on this machine
+    // (and an unreadable file is no sign-in either).
+    rmSync(file.path, { force: true });
+  }
   if (!held) {
-    rmSync(file.path, { force: true }); // an unreadable file is no sign-in either
     out.result({ signedOut: false, tokenFile: file.path }, `not signed in (no tokens in ${file.path})`);
     return 0;
   }
-  let revoked = false;
-  if (held.refreshToken && config.UNICOP_OIDC_ISSUER) {
-    const signIn = new DeviceSignIn({
-      issuer: config.UNICOP_OIDC_ISSUER,
-      clientId: config.UNICOP_OIDC_PEOPLE_CLIENT_ID,
-    });
-    try {
-      revoked = await signIn.revoke(held.refreshToken);
-    } catch (error) {
-      // The file goes whatever the realm says: a sign-out never leaves tokens behind on this machine.
-      rmSync(file.path, { force: true });
-      if (error instanceof SignInError) {
-        throw new CommandFailedError(`tokens deleted from ${file.path}, but ${error.message}`, {
-          signedOut: true,
-          revoked: false,
-        });
-      }
-      throw error;
-    }
-  }
-  rmSync(file.path, { force: true });
   // Why nothing was revoked, when it was not: no refresh token held, no realm configured, or a realm
   // without a revocation endpoint.
   const unrevoked = !held.refreshToken

@@ -17,6 +17,7 @@ import type { components, paths } from '../../openapi/generated/awx.js';
 import { type Clock, systemClock } from '../clock.js';
 import { configDefaults, type UnicopConfig } from '../config.js';
 import type { CredentialRefresh } from '../secrets/runtime-config.js';
+import { sendWithFreshToken } from '../secrets/token-resend.js';
 import { caBundleOf, TlsVerificationError, tlsVerificationCode } from '../tls/ca-bundle.js';
 import { type FetchLike, fetchTrusting } from '../tls/trusted-fetch.js';
 import { inClientSpan, tracer } from '../tracing.js';
@@ -184,25 +185,23 @@ export class AwxClient {
       fetch: (request) => {
         // Kept for a second try with a replaced token (the first send consumes the body).
         const again = onUnauthorized ? request.clone() : undefined;
-        const sent = currentToken();
-        request.headers.set('authorization', `Bearer ${sent}`);
         // A child span of the change's trace when one is active (core/tracing.ts); the path, never the token.
         const attributes = {
           'http.request.method': request.method,
           'url.path': new URL(request.url).pathname,
         };
         return inClientSpan(awxTracer, `AWX ${request.method}`, attributes, async (span) => {
-          let response = await send(request, { signal: AbortSignal.timeout(this.timeoutMs) });
-          const refused = response.status === 401 || response.status === 403;
-          // Refused at the door, nothing applied: with a token replaced since (by the scheduled
-          // re-read meanwhile, or read again now), sent once more.
-          const replaced = async () =>
-            currentToken() !== sent || (await onUnauthorized?.().catch(() => false)) === true;
-          if (refused && again && (await replaced())) {
-            await response.body?.cancel();
-            again.headers.set('authorization', `Bearer ${currentToken()}`);
-            response = await send(again, { signal: AbortSignal.timeout(this.timeoutMs) });
-          }
+          const response = await sendWithFreshToken(
+            { token: currentToken, onUnauthorized },
+            (token, resend) => {
+              const sending = resend && again ? again : request;
+              sending.headers.set('authorization', `Bearer ${token}`);
+              return send(sending, { signal: AbortSignal.timeout(this.timeoutMs) });
+            },
+            async (refused) => {
+              await refused.body?.cancel();
+            },
+          );
           span.setAttribute('http.response.status_code', response.status);
           return response;
         });

@@ -16,11 +16,12 @@
  * `timeout` is that idle timeout: it is set on a socket when it goes back to the pool, the request's
  * own timeout while it is in use.
  *
- * Connection resets, retried once before they count: a request sent on a kept-alive connection
- * NetBox had closed while idle (any method: NetBox read nothing); and an idempotent request reset
- * or hung up on in flight (ECONNRESET, EPIPE, "socket hang up"): GET, and the writes whose repeat
- * changes nothing — the caller says so (`idempotent`), as the plugin client does for its fenced
- * run writes without a journal entry, lease renewals and `resolve/` (a read).
+ * Connection resets, retried once before they count (a resend with a refreshed token is a send of
+ * its own, with its own retry): a request sent on a kept-alive connection NetBox had closed while
+ * idle (any method: NetBox read nothing); and an idempotent request reset or hung up on in flight
+ * (ECONNRESET, EPIPE, "socket hang up"): GET, and the writes whose repeat changes nothing — the
+ * caller says so (`idempotent`), as the plugin client does for its fenced run writes without a
+ * journal entry, lease renewals and `resolve/` (a read).
  *
  * The transport classifies only what it can know: NetBox unreachable, the connection reset, the
  * request timing out or NetBox's certificate not trusted (its cause a TlsVerificationError: the
@@ -38,6 +39,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { configDefaults } from '../config.js';
+import { sendWithFreshToken } from '../secrets/token-resend.js';
 import { TlsVerificationError, tlsVerificationCode } from '../tls/ca-bundle.js';
 import { inClientSpan, tracer } from '../tracing.js';
 
@@ -278,23 +280,27 @@ export class NetboxHttp<Paths> {
     const verb = method.toUpperCase();
     const attributes = { 'http.request.method': verb, 'url.path': url.split('?')[0] as string };
     return inClientSpan(netboxTracer, `NetBox ${verb}`, attributes, async (span) => {
-      const answer = await this.sendOnce(method, url, query, body, idempotent);
+      // A token refused and replaced gets a send of its own, with its own connection-reset retry.
+      const answer = await sendWithFreshToken(
+        { token: this.token, onUnauthorized: this.onUnauthorized },
+        (token) => this.sendOnce(method, url, query, body, idempotent, token),
+      );
       span.setAttribute('http.response.status_code', answer.status);
       return answer;
     });
   }
 
+  /** One send with this token; a connection reset before any answer retried once (see the header). */
   private async sendOnce(
     method: HttpMethod,
     url: string,
     query: unknown,
     body: unknown,
     idempotent: boolean,
+    token: string,
   ): Promise<NetboxAnswer> {
-    let tokenRefreshed = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        const token = this.token();
         const response = await this.api.request<string>({
           method,
           url,
@@ -308,13 +314,6 @@ export class NetboxHttp<Paths> {
           // The axios timeout bounds each wait on the socket; the signal bounds the whole request.
           signal: AbortSignal.timeout(this.timeoutMs),
         });
-        const refused = response.status === 401 || response.status === 403;
-        if (refused && !tokenRefreshed && this.onUnauthorized) {
-          tokenRefreshed = true;
-          // Refused at the door, nothing applied: with a token replaced since (by the scheduled
-          // re-read meanwhile, or read again now), send it once more.
-          if (this.token() !== token || (await this.onUnauthorized().catch(() => false))) continue;
-        }
         return { status: response.status, body: parseBody(response.data) };
       } catch (error) {
         if (attempt === 1 && (closedWhileIdle(error) || (idempotent && resetInFlight(error)))) continue;

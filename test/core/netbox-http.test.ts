@@ -179,4 +179,42 @@ describe('core/netbox/http.ts: the NetBox transport', () => {
     expect((error as Error).message).toBe('NetBox answered 503 (PATCH runs/r1/)');
     expect(printed(error)).not.toContain(token);
   });
+
+  it('a token refused and replaced: the resend with the new token still gets its own retry when NetBox had closed the kept-alive connection', async () => {
+    // The first send (a lease, not idempotent) is refused 401 for its old token; the resend with the
+    // new one goes out on that kept-alive connection, which NetBox closes as it arrives (idle close):
+    // that resend goes once more on a new connection. The two retries are independent.
+    const renewed = 'nbt_renewed-token-0123456789abcdef';
+    let current = token;
+    const seen: string[] = [];
+    let connections = 0;
+    const { url, server } = await listen((req, res) => {
+      seen.push(String(req.headers.authorization));
+      if (seen.length === 1) {
+        res.statusCode = 401;
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ detail: 'Invalid token' }));
+        return;
+      }
+      if (seen.length === 2) {
+        req.socket.destroy();
+        return;
+      }
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ token: 7 }));
+    });
+    server.on('connection', () => connections++);
+    const plugin = new PluginClient({
+      baseUrl: url,
+      token: () => current,
+      timeoutMs: 5_000,
+      onUnauthorized: async () => {
+        current = renewed;
+        return true;
+      },
+    });
+    await expect(plugin.acquireLease(1, 'holder', 30)).resolves.toMatchObject({ token: 7 });
+    expect(seen).toEqual([`Bearer ${token}`, `Bearer ${renewed}`, `Bearer ${renewed}`]);
+    expect(connections).toBe(2);
+  });
 });

@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log/port.js';
-import { EventLogUnavailableError } from '../../core/event-log/port.js';
+import { EventLogUnavailableError, maxWebhookRecordBytes } from '../../core/event-log/port.js';
 import { type CloudEvent, cloudEvent, type EventName, eventTypes } from '../../core/events/catalogue.js';
 import { uuidv7 } from '../../core/ids.js';
 import { sameSecret } from '../../core/same-secret.js';
@@ -55,12 +55,6 @@ export const awxJobMetadataSchema = z.looseObject({
  * messages): the node's name (≤ 512) and the workflow job's address in one sentence.
  */
 export const awxApprovalBodySchema = z.looseObject({ body: z.string().max(awxFieldCaps.approvalText) });
-
-/**
- * Largest event (key and value) the bridge appends: below Kafka's default message.max.bytes
- * (1,048,588) with room for the record batch around it, as for NetBox's changes (decision 0049).
- */
-export const maxNotificationEventBytes = 1_000_000;
 
 const approvalWords = {
   'needs review': 'pending',
@@ -107,7 +101,10 @@ export interface AwxWebhookDeps {
   secrets: readonly string[];
   /** Largest body read (UNICOP_WEBHOOK_MAX_BYTES); 413 body_too_large above. */
   maxBytes: number;
-  /** Largest event appended; 413 notification_too_large above. maxNotificationEventBytes by default. */
+  /**
+   * Largest event appended; 413 notification_too_large above. By default maxWebhookRecordBytes, as
+   * for NetBox's changes.
+   */
   maxEventBytes?: number;
   /** Dates each notification's `receivedAt`; the system clock by default. */
   clock?: Clock;
@@ -197,7 +194,7 @@ export function awxWebhookHandler(deps: AwxWebhookDeps): Handler {
     const { event, key, ids } = eventOf(raw, (deps.clock ?? systemClock).now().toISOString());
     const topic = eventTypes.awxJobStatus.topic; // both kinds live on unicop.awx-events
     const value = JSON.stringify(event);
-    const maxEventBytes = deps.maxEventBytes ?? maxNotificationEventBytes;
+    const maxEventBytes = deps.maxEventBytes ?? maxWebhookRecordBytes;
     if (Buffer.byteLength(value) + Buffer.byteLength(key) > maxEventBytes) {
       throw new HttpError(
         413,

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventLog } from '../../core/event-log/port.js';
-import { EventLogUnavailableError } from '../../core/event-log/port.js';
+import { EventLogUnavailableError, maxWebhookRecordBytes } from '../../core/event-log/port.js';
 import { type CloudEvent, cloudEvent, type EventData, eventTypes } from '../../core/events/catalogue.js';
 import { netboxWebhookSchema, normaliseDelivery } from '../../core/events/netbox-webhook.js';
 import { deterministicUuidv7 } from '../../core/ids.js';
@@ -35,14 +35,6 @@ export interface NetboxWebhookDeps {
 }
 
 const bridgeTracer = tracer('bridge');
-
-/**
- * Largest change record (key and value) the bridge appends: below Kafka's default message.max.bytes
- * (1,048,588) with room for the record batch around it. A signed body just under the 1 MiB body
- * limit made a change Kafka refused, answered 503 on every retry, failing the webhooks that shared
- * its batch too (found by the fuzz suite, decision 0049); it is refused for good instead.
- */
-const maxChangeBytes = 1_000_000;
 
 export function netboxWebhookHandler(deps: NetboxWebhookDeps): Handler {
   const handle = auditedWebhook('netbox', deps, ({ req, log, requestId }) =>
@@ -152,8 +144,12 @@ async function accept(
     objectKey,
   );
   const value = JSON.stringify(change);
-  if (Buffer.byteLength(value) + Buffer.byteLength(objectKey) > maxChangeBytes) {
-    throw new HttpError(413, 'change_too_large', `the change would exceed ${maxChangeBytes} bytes on Kafka`);
+  if (Buffer.byteLength(value) + Buffer.byteLength(objectKey) > maxWebhookRecordBytes) {
+    throw new HttpError(
+      413,
+      'change_too_large',
+      `the change would exceed ${maxWebhookRecordBytes} bytes on Kafka`,
+    );
   }
   const memoryKey = deps.memory.key([...identity]);
   const claim = await deps.memory.claim(memoryKey).catch((error: unknown) => {

@@ -10,6 +10,15 @@ export interface EventLogMessage {
   headers?: Record<string, string>;
 }
 
+/**
+ * Largest record (key and value) the bridge appends for one webhook: below Kafka's default
+ * message.max.bytes (1,048,588) with room for the record batch around it. A signed NetBox body just
+ * under the 1 MiB body limit made a change Kafka refused, answered 503 on every retry, failing the
+ * webhooks that shared its batch too (found by the fuzz suite, decision 0049); a larger record is
+ * refused for good instead (413).
+ */
+export const maxWebhookRecordBytes = 1_000_000;
+
 export interface EventLog {
   /** Appends the messages; resolves when the log acknowledged all of them as durable. */
   append(messages: EventLogMessage[]): Promise<void>;

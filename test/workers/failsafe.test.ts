@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import { consumerGroupLag, KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
-import { cloudEvent, type EventData, eventTypes, topics } from '../../core/events/catalogue.js';
+import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
+import { intentMessage } from '../../core/events/intent.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient } from '../../core/plugin/client.js';
@@ -88,33 +89,6 @@ function runEnd(rootKey: string, state: EventData<'outcome'>['state']): string {
       },
     }),
   );
-}
-
-function intentMessage(rootKey: string) {
-  const intentId = uuidv7();
-  const event = cloudEvent('intent', {
-    id: intentId,
-    source: 'failsafe-test',
-    subject: rootKey,
-    data: {
-      intentId,
-      rootKey,
-      cause: {
-        kind: 'manual',
-        changeId: null,
-        requestId: null,
-        event: null,
-        objectType: null,
-        objectId: null,
-        actor: 'failsafe-test',
-        at: new Date().toISOString(),
-      },
-    },
-  });
-  return {
-    intentId,
-    message: { topic: eventTypes.intent.topic, key: rootKey, value: JSON.stringify(event) },
-  };
 }
 
 const freezeData = (m: TailedMessage) => m.value.data as EventData<'freeze'>;
@@ -256,11 +230,12 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
     });
     expect(audit.metadata).toMatchObject({ trigger: 'consumer_lag' });
 
-    // The condition clears: the group is at the end again, and the fail-safe reads it so.
+    // The condition clears: the group is at the end again (read here: a frozen fail-safe reads nothing).
     await positionGroupAtEnd(kafka, group, topics.changes);
     const cleared = await eventually(
-      async () => ((failsafe.latest?.lag ?? 4) <= 3 ? failsafe.evaluations : undefined),
-      'the fail-safe reading the lag back at or below 3',
+      async () =>
+        (await consumerGroupLag(kafka, group, topics.changes)) <= 3 ? failsafe.evaluations : undefined,
+      'the lag back at or below 3',
       60_000,
     );
     await eventually(
@@ -359,7 +334,11 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
       { kafka, log, groupId: dispatchGroup },
     );
     cleanup.push(() => dispatcher.stop());
-    const { intentId, message } = intentMessage(`site/${2_000_000_000 + Math.floor(Math.random() * 1e8)}`);
+    const { intentId, message } = intentMessage(
+      'failsafe-test',
+      `site/${2_000_000_000 + Math.floor(Math.random() * 1e8)}`,
+      { kind: 'manual', actor: 'failsafe-test' },
+    );
     await eventLog.append([message]);
     const [held] = await tail.waitFor(
       (m) =>
@@ -441,7 +420,8 @@ describe('fail-safe: UNICOP freezes itself globally when it cannot trust its inp
       60_000,
     );
     expect(restarted.latest).toMatchObject({ frozen: true, trip: null });
-    expect(restarted.latest?.lag).toBeGreaterThan(3);
+    expect(restarted.latest?.lag).toBeNull(); // frozen: not read
+    expect(await readLag()).toBeGreaterThan(3);
     expect(restartedView.globalState()).toMatchObject({
       frozen: true,
       actor: 'unicop',

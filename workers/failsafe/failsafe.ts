@@ -88,8 +88,9 @@ export interface FailsafeDeps {
 /** What one evaluation read and decided (for logs and tests). */
 export interface Evaluation {
   at: Date;
+  /** Null when it could not be read, or was not read (frozen). */
   lag: number | null;
-  attempts: AttemptCounts;
+  attempts: AttemptCounts | null;
   /** Already frozen (by a person or by an earlier trip): nothing was evaluated to act on. */
   frozen: boolean;
   trip: Trip | null;
@@ -138,6 +139,13 @@ export class Failsafe {
   private async evaluateOnce(): Promise<Evaluation> {
     const { deps } = this;
     const at = (deps.clock ?? systemClock).now();
+    if (deps.freezeView.globalState()?.frozen === true) {
+      // Frozen (by a person or an earlier trip): nothing would be acted on, so nothing is read — no
+      // lag request to Kafka, no metrics. Evidence from before a resume does not count anyway.
+      this.evaluations += 1;
+      this.latest = { at, lag: null, attempts: null, frozen: true, trip: null };
+      return this.latest;
+    }
     const lag = await deps.readLag().catch((error: unknown) => {
       deps.metrics?.probeFailures.inc({ probe: 'failsafe_lag' });
       deps.log.warn({ err: error }, 'fail-safe: the consumer lag could not be read');

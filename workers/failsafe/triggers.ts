@@ -96,7 +96,12 @@ export interface RunEnd {
   finishedAt: Date;
 }
 
-/** The terminal states that count as a failure: UNICOP's runs went wrong, not a person's decision. */
+/**
+ * The terminal states that count as a failure: UNICOP's runs went wrong, not a person's decision
+ * (`canceled`, `denied`) nor the target differing (`drifted`). A check run whose job reported no
+ * drift summary (class `drift_unknown`) ends `failed` and counts (decision 0062): many roots whose
+ * check jobs say nothing is the check template or its playbook broken — what this trigger is for.
+ */
 export const failedStates: readonly string[] = ['failed', 'timed_out'];
 
 /** `failed_roots`: runs failed for more than `roots` distinct roots within `windowSeconds`. */

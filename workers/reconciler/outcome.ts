@@ -220,17 +220,22 @@ async function appendPersistently(scope: Leased, messages: EventLogMessage[]): P
   }
 }
 
-function journalText(run: ActiveRun, end: RunEnd): string {
+/** How many differing files a drifted run's summary names (policy.ts's checkRunEnd shows 20). */
+const summaryFileCount = 20;
+
+export function journalText(run: ActiveRun, end: RunEnd): string {
   const job = run.awx
     ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
     : '';
   const why = end.failureClass ? ` (${end.failureClass})` : '';
   const mode = run.mode === 'check' ? ' (check mode)' : '';
-  const files = end.changedFiles?.length
-    ? `\n\nDiffering at the target: ${end.changedFiles
+  // The summary names the first files already (checkRunEnd, policy.ts): the journal adds the next 50.
+  const more = end.changedFiles?.slice(summaryFileCount) ?? [];
+  const files = more.length
+    ? `\n\nAlso differing at the target: ${more
         .slice(0, 50)
         .map((f) => `\`${f}\``)
-        .join(', ')}${end.changedFiles.length > 50 ? ', …' : ''}.`
+        .join(', ')}${more.length > 50 ? ', …' : ''}.`
     : '';
   return (
     `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}\n\n` +

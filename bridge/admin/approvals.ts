@@ -26,6 +26,7 @@ import type { AwxClient } from '../../core/awx/client.js';
 import { AwxApprovalNotPendingError, AwxError } from '../../core/awx/errors.js';
 import { runIdPattern } from '../../core/ids.js';
 import { NetboxUnavailableError, PluginConflictError } from '../../core/plugin/client.js';
+import type { WaitingApproval } from '../../core/runs/waiting-approval.js';
 import { parseJsonBody } from '../http/body.js';
 import { HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
 import type { Route } from '../http/server.js';
@@ -47,18 +48,6 @@ export interface ApprovalDeps extends AdminDeps {
   awx?: AwxApprovals | undefined;
   /** How long the root's lease is taken for a decision (the few requests it takes). */
   decisionLeaseSeconds?: number;
-}
-
-/** A run waiting on an approval, as GET /approvals lists it. */
-export interface WaitingApproval {
-  runId: string;
-  rootKey: string;
-  awxWorkflowJobId: number;
-  approvalId: number;
-  approvalName: string;
-  requestedAt: string | null;
-  /** When AWX lets the approval expire (its node's timeout); null without one. */
-  expiresAt: string | null;
 }
 
 const decisionBody = z.object({

@@ -7,22 +7,13 @@
  * as, and the run's journal in NetBox names them. Each decision carries an `Idempotency-Key`.
  */
 import { uuidv7 } from '../../ids.js';
+import type { WaitingApproval } from '../../runs/waiting-approval.js';
 import type { AdminClient } from './admin-client.js';
 import type { Output } from './output.js';
 
-interface Waiting {
-  runId: string;
-  rootKey: string;
-  awxWorkflowJobId: number;
-  approvalId: number;
-  approvalName: string;
-  requestedAt: string | null;
-  expiresAt: string | null;
-}
-
 export async function listApprovals(admin: AdminClient, out: Output): Promise<number> {
   const { body } = await admin.call('GET', '/approvals');
-  const approvals = (Array.isArray(body.approvals) ? body.approvals : []) as Waiting[];
+  const approvals = (Array.isArray(body.approvals) ? body.approvals : []) as WaitingApproval[];
   const lines = approvals.map(
     (a) =>
       `${a.runId}  ${a.rootKey.padEnd(16)} "${a.approvalName}" (AWX workflow job ${a.awxWorkflowJobId}) since ${a.requestedAt ?? '?'}${a.expiresAt ? `, expires ${a.expiresAt}` : ''}`,

@@ -86,6 +86,8 @@ export const failureClasses = [
   // the job said nothing about it (no `unicop_summary` in its artifacts: `failed`, never succeeded).
   'drift',
   'drift_unknown',
+  // The validation gate (docs/decisions/0060): the snapshot broke its kind's schema; nothing launched.
+  'invalid_snapshot',
 ] as const;
 
 export const outcomeData = z.object({

@@ -22,6 +22,7 @@ FAILURE_CLASS_RUNBOOKS = {
     'lease_lost': 'worker-crash.md',
     'drift': 'root-drifted.md',
     'drift_unknown': 'root-drifted.md',
+    'invalid_snapshot': 'invalid-snapshot.md',
 }
 
 

@@ -309,6 +309,29 @@ PLUGINS_CONFIG = {
                 'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
                 'policy': {'drift_mode': 'remediate'},
             },
+            # The validation gate (docs/decisions/0060): each aggregate of an RIR root has a lower-case
+            # description, or its runs end failed/invalid_snapshot before launch (test/workers/gate.test.ts).
+            'rir': {
+                'anchor': 'ipam.rir',
+                'members': [{'object_type': 'ipam.aggregate', 'relation': 'fk', 'field': 'rir'}],
+                'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
+                'policy': {
+                    'schema': {
+                        'type': 'object',
+                        'required': ['root', 'members'],
+                        'properties': {
+                            'members': {
+                                'type': 'array',
+                                'items': {
+                                    'type': 'object',
+                                    'required': ['description'],
+                                    'properties': {'description': {'type': 'string', 'pattern': '^[a-z0-9 -]*\$'}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
         },
     },
 }

@@ -742,6 +742,7 @@ describe('classify: the failure classes', () => {
     ['check: in sync', { kind: 'check', summary: { drift: false, changedFiles: [] } }, null],
     ['check: drift', { kind: 'check', summary: { drift: true, changedFiles: ['a'] } }, 'drift'],
     ['check: no summary', { kind: 'check', summary: null }, 'drift_unknown'],
+    ['gate: snapshot refused by its schema', { kind: 'invalid-snapshot' }, 'invalid_snapshot'],
   ];
 
   it.each(table)('%s', (_name, endCause, failureClass) => {

@@ -28,6 +28,7 @@ import {
 import type {
   AwxJobKind,
   DecideSettings,
+  GateVerdict,
   LeaseAnswer,
   LogNote,
   Observation,
@@ -95,6 +96,8 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
         awxKind: template.type === 'workflow' ? 'workflow_job' : 'job',
       };
     }
+    case 'gate':
+      return gateStep(observation.rootKind, observation.verdict);
     case 'launch':
       return launchStep(observation.templateId, observation.answer);
     case 'awx-job':
@@ -200,6 +203,34 @@ function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot
     };
   }
   return { kind: 'start', mode: 'apply' };
+}
+
+/**
+ * The validation gate's word on an apply run's snapshot (docs/decisions/0060): refused → `failed`,
+ * class `invalid_snapshot`, the first problems named in the summary; a schema that cannot be compiled
+ * is the kind's misconfiguration (`template_misconfigured`: its policy must be fixed).
+ */
+function gateStep(rootKind: string, verdict: GateVerdict): Step {
+  if (verdict.kind === 'pass') return { kind: 'gate-passed' };
+  if (verdict.kind === 'unusable') {
+    return endStep(
+      runEnd(
+        { kind: 'misconfigured' },
+        `root kind ${rootKind}'s policy schema cannot be used: ${verdict.reason}`,
+      ),
+    );
+  }
+  const { problems } = verdict;
+  const shown = problems.slice(0, 10).map((p) => `${p.path} ${p.message}`);
+  const more = problems.length > shown.length ? `; … (${problems.length} in all)` : '';
+  const summary = `snapshot refused by root kind ${rootKind}'s schema, nothing launched: ${shown.join('; ')}${more}`;
+  return endStep(runEnd({ kind: 'invalid-snapshot' }, summary), [
+    {
+      level: 'error',
+      message: `validation gate: ${problems.length} problem(s) in the snapshot`,
+      meta: { schema_problems: problems.slice(0, 100) },
+    },
+  ]);
 }
 
 function launchStep(templateId: number, answer: Extract<Observation, { kind: 'launch' }>['answer']): Step {

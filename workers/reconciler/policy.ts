@@ -47,6 +47,10 @@ export const failureActions: Record<FailureClass, FailureAction> = {
     action: 'terminal',
     why: 'the check job reported no drift summary; checking again would read the same playbook',
   },
+  invalid_snapshot: {
+    action: 'terminal',
+    why: "the snapshot breaks its kind's schema; NetBox's data (or the schema) must be fixed, which is a new change",
+  },
 };
 
 /**
@@ -80,6 +84,8 @@ export type EndCause =
   | { kind: 'cancel-ignored' }
   | { kind: 'misconfigured' }
   | { kind: 'fenced' }
+  /** The validation gate refused the snapshot before launch (docs/decisions/0060). */
+  | { kind: 'invalid-snapshot' }
   /** A check run's job was successful: what its playbook's summary says (null: nothing usable). */
   | { kind: 'check'; summary: DriftSummary | null };
 
@@ -132,6 +138,8 @@ export function classify(cause: EndCause): FailureClass | null {
       return 'template_misconfigured';
     case 'fenced':
       return 'lease_lost';
+    case 'invalid-snapshot':
+      return 'invalid_snapshot';
     case 'check':
       if (cause.summary === null) return 'drift_unknown';
       return cause.summary.drift ? 'drift' : null;

@@ -31,6 +31,7 @@ import { openRunStates } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
 import { decide } from './decide.js';
 import { type Followed, follow, launchAndFollow, readJob } from './follow.js';
+import { gateRun } from './gate.js';
 import { finish } from './outcome.js';
 import { changeWindows } from './policy.js';
 import type { ReconcilerDeps } from './ports.js';
@@ -262,6 +263,12 @@ async function underLease(
           cause: job.cause.kind,
           mode: run.mode,
         });
+      }
+      // The validation gate (docs/decisions/0060): a snapshot its kind's schema refuses never reaches AWX.
+      const refused = gateRun(scope, run, current.snapshot);
+      if (refused) {
+        await finish(scope, run, refused);
+        return done;
       }
       const followed = await launchAndFollow(scope, run, current.snapshot);
       if (followed.kind === 'handed-back') return handBack(followed);

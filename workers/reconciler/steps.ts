@@ -139,6 +139,8 @@ export type Observation =
       answer: { ok: true; id: number; adopted: boolean } | { ok: false; error: unknown };
     }
   | { kind: 'awx-job'; at: Date; read: AwxRead }
+  /** An apply run about to launch: what the kind's schema says of its snapshot (docs/decisions/0060). */
+  | { kind: 'gate'; rootKind: string; verdict: GateVerdict }
   /**
    * Before any lease: the root's last run was handed back awaiting approval (its run timeout
    * `deadline`, from its log); AWX's word on its workflow job.
@@ -147,6 +149,18 @@ export type Observation =
   /** A run write or the lease renewal was refused by the fence: another worker holds the root. */
   | { kind: 'fence'; reason: string }
   | { kind: 'ended'; at: Date; end: RunEnd; retryAllowed: boolean };
+
+/** One way a snapshot breaks its kind's schema: the JSON Pointer of the value and what is wrong. */
+export interface SchemaProblem {
+  path: string;
+  message: string;
+}
+
+/** The kind's schema on the snapshot (gate.ts): none or passed, refused, or itself unusable. */
+export type GateVerdict =
+  | { kind: 'pass' }
+  | { kind: 'invalid'; problems: SchemaProblem[] }
+  | { kind: 'unusable'; reason: string };
 
 /** What follows an ended run. */
 export type RetryStep =
@@ -187,6 +201,8 @@ export type Step =
   | { kind: 'wait-window'; opensAt: Date; summary: string }
   /** The run starts in `mode`: record `leased`, then the template. */
   | { kind: 'start'; mode: RunMode }
+  /** The snapshot passed the gate before launch (or the kind has no schema): on to the template. */
+  | { kind: 'gate-passed' }
   | { kind: 'launch'; templateId: number; awxKind: AwxJobKind }
   /** AWX took the launch: record the job id (before any wait), then follow. */
   | { kind: 'record-launch'; id: number; adopted: boolean }

@@ -32,34 +32,9 @@ import type {
   RunView,
   Step,
 } from '../../workers/reconciler/steps.js';
+import { cause, settings, t0 } from './decide-fixtures.js';
 
-const settings: DecideSettings = {
-  leaseBusyRetryMs: 5_000,
-  freezeRecheckMs: 15_000,
-  retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 60_000 },
-  pollMinMs: 100,
-  pollMaxMs: 1_600,
-  cancelGraceMs: 20_000,
-};
-const t0 = new Date('2026-11-23T12:00:00Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
-
-function cause(
-  kind: ReconcileJobData['cause']['kind'] = 'change',
-  extra: Partial<ReconcileJobData['cause']> = {},
-): ReconcileJobData['cause'] {
-  return {
-    kind,
-    changeId: null,
-    requestId: null,
-    event: null,
-    objectType: null,
-    objectId: null,
-    actor: null,
-    at: t0.toISOString(),
-    ...extra,
-  };
-}
 
 const fresh: RunView = { cause: cause(), state: null, awx: null, follow: null };
 

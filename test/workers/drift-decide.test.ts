@@ -7,33 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { canTransition, isTerminal } from '../../core/runs/state-machine.js';
-import { priorityOf, type ReconcileJobData, reconcilePriority } from '../../workers/reconcile-queue.js';
+import { priorityOf, reconcilePriority } from '../../workers/reconcile-queue.js';
 import { decide } from '../../workers/reconciler/decide.js';
 import { driftSummary, endState, failureActions } from '../../workers/reconciler/policy.js';
-import type { AwxRead, DecideSettings, Observation, RunView } from '../../workers/reconciler/steps.js';
-
-const settings: DecideSettings = {
-  leaseBusyRetryMs: 1_000,
-  freezeRecheckMs: 5_000,
-  retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 },
-  pollMinMs: 100,
-  pollMaxMs: 1_600,
-  cancelGraceMs: 20_000,
-};
-const t0 = new Date('2026-11-23T12:00:00Z');
-
-function cause(kind: ReconcileJobData['cause']['kind']): ReconcileJobData['cause'] {
-  return {
-    kind,
-    changeId: null,
-    requestId: null,
-    event: null,
-    objectType: null,
-    objectId: null,
-    actor: null,
-    at: t0.toISOString(),
-  };
-}
+import type { AwxRead, Observation, RunView } from '../../workers/reconciler/steps.js';
+import { cause, settings, t0 } from './decide-fixtures.js';
 
 const snapshotSeen = (seen: Partial<Extract<Observation, { kind: 'snapshot' }>> = {}): Observation => ({
   kind: 'snapshot',

@@ -70,8 +70,9 @@ export const configSchema = z.object({
   UNICOP_CONSUMER_RETRY_MAX_MS: z.coerce.number().int().min(1).default(30_000),
   // How long Kafka keeps a consumer that stopped heartbeating (killed, or its broker restarted) in
   // its group; a rebalance waits for such a member until then. The broker's bounds apply
-  // (group.min.session.timeout.ms 6 s and group.max.session.timeout.ms 30 min by default).
-  UNICOP_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(1_800_000).default(10_000),
+  // (group.min.session.timeout.ms 6 s and group.max.session.timeout.ms 30 min by default). The minimum by
+  // default: after a Kafka restart consuming resumes about this long after the broker is back (0063).
+  UNICOP_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(1_800_000).default(6_000),
   // Redis for BullMQ and de-duplication memory; the local stack's instance by default.
   UNICOP_REDIS_URL: z.url().default('redis://127.0.0.1:16379'),
   // NetBox base URL (no trailing /api); the local stack's gunicorn by default.

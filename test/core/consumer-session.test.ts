@@ -3,7 +3,7 @@
  * member that vanished without leaving, on the real Kafka. A process killed with -9 (or a consumer
  * whose broker restarted: kafkajs then rejoins as a new member) leaves its member in the group, and
  * the group's next rebalance waits until that member's session expires: UNICOP's session timeout
- * (UNICOP_KAFKA_SESSION_TIMEOUT_MS, 10 s by default), not kafkajs's 30 s default. A short session
+ * (UNICOP_KAFKA_SESSION_TIMEOUT_MS, 6 s by default), not kafkajs's 30 s default. A short session
  * must not cost a live member its place: it heartbeats while a slow batch is being handled.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -66,6 +66,15 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
       return snapshotStep(run, observation);
     case 'template': {
       const { template } = observation;
+      if (observation.policyError) {
+        // Never the kind's policy in its place: the root's own must be fixed (decision 0062).
+        return endStep(
+          runEnd(
+            { kind: 'misconfigured' },
+            `the root's policy cannot be run, nothing launched: ${observation.policyError}`,
+          ),
+        );
+      }
       if (template.id === null) {
         return endStep(
           runEnd(

@@ -43,7 +43,13 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
   const approvalRequired = policyOf(root).approval_required === true;
   const step = decide(
     view(),
-    { kind: 'template', rootKind: root.kind, template, approvalRequired },
+    {
+      kind: 'template',
+      rootKind: root.kind,
+      template,
+      approvalRequired,
+      policyError: root.policy_error ?? null,
+    },
     settings,
   );
   if (step.kind === 'end') return ended(step.end);

@@ -132,6 +132,8 @@ export type Observation =
       rootKind: string;
       template: { type: 'job' | 'workflow'; id: number | null };
       approvalRequired: boolean;
+      /** Why the root's policy override cannot be run (the plugin's policy_error, decision 0062), or null. */
+      policyError?: string | null;
     }
   | {
       kind: 'launch';

@@ -36,6 +36,9 @@ source "$(dirname "$0")/common.sh"
 
 NETBOX_SPEC="${UNICOP_NETBOX_VERSION:-4.7.*}"
 NETBOX_WORKERS="${UNICOP_NETBOX_WORKERS:-3}"
+# RQ workers delivering the webhooks (docs/decisions/0063): daemons netbox-rqworker, netbox-rqworker-2, …
+# Two by default, so one that dies or restarts does not stop delivery (on two cores a third adds nothing).
+NETBOX_RQWORKERS="${UNICOP_NETBOX_RQWORKERS:-2}"
 # NetBox's own Redis (redis.sh: redis-netbox on $UNICOP_NETBOX_REDIS_PORT), apart from UNICOP's, as in
 # production: losing UNICOP's Redis does not drop NetBox's queued webhooks or fail its writes.
 REDIS_DB_TASKS="${UNICOP_NETBOX_REDIS_DB_TASKS:-0}"
@@ -439,13 +442,26 @@ refresh_test_template() {
   fi
 }
 
+# The RQ workers' daemon names: the configured ones, then any other left running (the count lowered).
+rqworker_daemons() {
+  local i f
+  echo netbox-rqworker
+  for ((i = 2; i <= NETBOX_RQWORKERS; i++)); do echo "netbox-rqworker-$i"; done
+  for f in "$UNICOP_RUN_DIR"/netbox-rqworker-*.pid; do
+    [ -e "$f" ] || continue
+    f=${f##*/}; f=${f%.pid}
+    ((${f##*-} > NETBOX_RQWORKERS)) && echo "$f"
+  done
+  return 0
+}
+
 stop_daemons() {
   # In parallel: the RQ worker's warm shutdown alone takes ~5 s.
-  local a b c
-  stop_daemon netbox-gunicorn & a=$!
-  stop_daemon netbox-rqworker & b=$!
-  stop_daemon netbox-unicop-hashes & c=$!
-  wait "$a" "$b" "$c"
+  local pids=() d
+  stop_daemon netbox-gunicorn & pids+=($!)
+  for d in $(rqworker_daemons); do stop_daemon "$d" & pids+=($!); done
+  stop_daemon netbox-unicop-hashes & pids+=($!)
+  wait "${pids[@]}"
 }
 
 start_daemons() {
@@ -456,8 +472,13 @@ start_daemons() {
       "$NB_VENV/bin/gunicorn" --config "$NB_ROOT/contrib/gunicorn.py" \
       --bind "$UNICOP_HOST:$UNICOP_NETBOX_PORT" --workers "$NETBOX_WORKERS" netbox.wsgi 9>&-
   fi
-  daemon_alive netbox-rqworker || start_daemon netbox-rqworker env -i "${root_env[@]}" "$CHROOT" "$rootfs" \
-    /usr/bin/env -C "$NB_ROOT" "$NB_VENV/bin/netbox" rqworker high default low 9>&-
+  local d i
+  for d in $(rqworker_daemons); do
+    i=${d##*-}
+    if [[ $i =~ ^[0-9]+$ ]] && ((i > NETBOX_RQWORKERS)); then stop_daemon "$d"; continue; fi
+    daemon_alive "$d" || start_daemon "$d" env -i "${root_env[@]}" "$CHROOT" "$rootfs" \
+      /usr/bin/env -C "$NB_ROOT" "$NB_VENV/bin/netbox" rqworker high default low 9>&-
+  done
   daemon_alive netbox-unicop-hashes || start_daemon netbox-unicop-hashes env -i "${root_env[@]}" "$CHROOT" "$rootfs" \
     /usr/bin/env -C "$NB_ROOT" "$NB_VENV/bin/netbox" unicop_hashes 9>&-
 }
@@ -531,7 +552,10 @@ status() {
   local body
   daemon_alive netbox-gunicorn || { echo "netbox: down (gunicorn not running)"; return 1; }
   body=$(api_get /api/status/ 2>/dev/null) || { echo "netbox: gunicorn running but GET $url/api/status/ with the stack token failed"; return 1; }
-  daemon_alive netbox-rqworker || { echo "netbox: API up but the RQ worker is not running (webhooks are not delivered)"; return 1; }
+  local d
+  for d in $(rqworker_daemons); do
+    daemon_alive "$d" || { echo "netbox: API up but the RQ worker $d is not running (webhooks are delivered by the others only)"; return 1; }
+  done
   daemon_alive netbox-unicop-hashes || { echo "netbox: API up but unicop_hashes is not running (current hashes stay stale)"; return 1; }
   python3 -c '
 import json, sys
@@ -549,7 +573,7 @@ down() {
 
 logs() {
   local f
-  for f in netbox-gunicorn netbox-rqworker netbox-unicop-hashes; do
+  for f in netbox-gunicorn $(rqworker_daemons) netbox-unicop-hashes; do
     echo "==> $UNICOP_LOG_DIR/$f.log <=="
     tail -n "${LINES:-50}" "$UNICOP_LOG_DIR/$f.log" 2>/dev/null || true
   done

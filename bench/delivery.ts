@@ -186,8 +186,11 @@ export async function benchDelivery(): Promise<{ section: string; result: Scenar
   const baseWorkers = await rqWorkersRunning();
   const passes: PassResult[] = [];
   try {
-    for (const workers of workerPlan) {
-      extra.start(Math.max(0, workers - baseWorkers));
+    // The stack's own workers cannot be stopped for a pass (2 since decision 0063): a pass asking for
+    // fewer runs with the stack's count, once.
+    const plan = [...new Set(workerPlan.map((w) => Math.max(w, baseWorkers)))];
+    for (const workers of plan) {
+      extra.start(workers - baseWorkers);
       const running = await until(async () => (await rqWorkersRunning()) >= workers, 180_000);
       if (!running) process.stderr.write(`delivery: ${workers} RQ workers not all running after 180 s\n`);
       // Start from an idle queue where possible: a backlog would be measured as delivery time.

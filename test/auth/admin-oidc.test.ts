@@ -9,48 +9,21 @@
  * token the admin API accepts. Every answer conforms to openapi/bridge.yaml.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, adminCredentials } from '../../core/cli/commands/admin-client.js';
-import { parseConfig, repoRoot } from '../../core/config.js';
+import { parseConfig } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
+import { adminCall } from '../support/admin-api.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { keycloak, keycloakUsers, otherServiceToken, userToken } from '../support/keycloak.js';
 import { netbox } from '../support/netbox.js';
-import { OpenApiDocument } from '../support/openapi.js';
 import { stack, uniqueName } from '../support/stack.js';
 
-const spec = new OpenApiDocument(join(repoRoot, 'openapi', 'bridge.yaml'));
 const sharedToken = randomBytes(24).toString('hex');
 
 type Json = Record<string, unknown>;
-
-async function call(
-  bridge: RunningBridge,
-  method: string,
-  path: string,
-  specPath: string,
-  token: string | null,
-  body?: unknown,
-) {
-  const res = await fetch(`${bridge.url}${path}`, {
-    method,
-    headers: {
-      'Content-Type': 'application/json',
-      ...(token !== null ? { Authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const json = (await res.json()) as Json;
-  expect(spec.check(method, specPath, res.status, res.headers.get('content-type'), json)).toEqual([]);
-  return { status: res.status, body: json };
-}
-
-/** The JWT's claims, read without checking (what the test compares the audit event with). */
-function claims(jwt: string): Json {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Json;
-}
 
 describe('admin API behind Keycloak', () => {
   // OIDC on, break-glass off (the default): the shared token is configured but must not open anything.
@@ -76,7 +49,8 @@ describe('admin API behind Keycloak', () => {
     if (site) await netbox('DELETE', `/api/dcim/sites/${site.id}/`).catch(() => undefined);
   });
 
-  const read = (token: string | null) => call(bridge, 'GET', `/roots/${key}`, '/roots/{kind}/{id}', token);
+  const read = (token: string | null) =>
+    adminCall(bridge, 'GET', `/roots/${key}`, '/roots/{kind}/{id}', token);
 
   it('refuses a request without a token: 401 token_missing', async () => {
     expect(await read(null)).toMatchObject({ status: 401, body: { reason: 'token_missing' } });
@@ -84,7 +58,7 @@ describe('admin API behind Keycloak', () => {
 
   it('refuses an expired token: 401 token_expired (the same token was accepted before it expired)', async () => {
     const token = await userToken(keycloakUsers.viewer, 'unicop-test-expiring');
-    const exp = Number(claims(token).exp) * 1000;
+    const exp = Number(decodeJwt(token).exp) * 1000;
     // Used at once it is good (unless this machine is so slow it expired already: then skip that half).
     if (Date.now() < exp - 500) expect((await read(token)).status).toBe(200);
     await new Promise((r) => setTimeout(r, Math.max(exp - Date.now(), 0) + 1_100));
@@ -100,7 +74,7 @@ describe('admin API behind Keycloak', () => {
     });
     try {
       const token = await userToken(keycloakUsers.admin);
-      const res = await call(elsewhere, 'GET', `/roots/${key}`, '/roots/{kind}/{id}', token);
+      const res = await adminCall(elsewhere, 'GET', `/roots/${key}`, '/roots/{kind}/{id}', token);
       expect(res).toMatchObject({ status: 401, body: { reason: 'wrong_issuer' } });
     } finally {
       await elsewhere.close();
@@ -109,7 +83,7 @@ describe('admin API behind Keycloak', () => {
 
   it('refuses a token of the realm meant for another service: 401 wrong_audience (though its account is an admin)', async () => {
     const token = await otherServiceToken();
-    expect((claims(token).realm_access as { roles: string[] }).roles).toContain('admin');
+    expect((decodeJwt(token).realm_access as { roles: string[] }).roles).toContain('admin');
     expect(await read(token)).toMatchObject({ status: 401, body: { reason: 'wrong_audience' } });
   });
 
@@ -135,8 +109,8 @@ describe('admin API behind Keycloak', () => {
   it('a viewer reads but may not override: 403 role_required, nothing frozen', async () => {
     const token = await userToken(keycloakUsers.viewer);
     expect((await read(token)).status).toBe(200);
-    expect((await call(bridge, 'GET', '/freeze', '/freeze', token)).status).toBe(200);
-    const refused = await call(bridge, 'POST', '/freeze', '/freeze', token, {
+    expect((await adminCall(bridge, 'GET', '/freeze', '/freeze', token)).status).toBe(200);
+    const refused = await adminCall(bridge, 'POST', '/freeze', '/freeze', token, {
       reason: 'viewer tries',
       rootKey: key,
     });
@@ -147,17 +121,17 @@ describe('admin API behind Keycloak', () => {
     // An approver is no operator either.
     const approver = await userToken(keycloakUsers.approver);
     expect(
-      (await call(bridge, 'POST', '/sweep', '/sweep', approver, { reason: 'approver tries' })).status,
+      (await adminCall(bridge, 'POST', '/sweep', '/sweep', approver, { reason: 'approver tries' })).status,
     ).toBe(403);
   });
 
   it("an operator's override is audited with the person's name and sub, and so is the intent it emits", async () => {
     const token = await userToken(keycloakUsers.operator);
-    const sub = String(claims(token).sub);
+    const sub = String(decodeJwt(token).sub);
     const reason = `oidc freeze ${Date.now()}`;
-    const frozen = await call(bridge, 'POST', '/freeze', '/freeze', token, { reason, rootKey: key });
+    const frozen = await adminCall(bridge, 'POST', '/freeze', '/freeze', token, { reason, rootKey: key });
     expect(frozen).toMatchObject({ status: 200, body: { frozen: true, rootKey: key } });
-    const resumed = await call(bridge, 'POST', '/resume', '/resume', token, { reason, rootKey: key });
+    const resumed = await adminCall(bridge, 'POST', '/resume', '/resume', token, { reason, rootKey: key });
     expect(resumed).toMatchObject({ status: 200, body: { frozen: false } });
     const audits = await tail.waitFor(
       (m: TailedMessage) => m.topic === topics.audit && (m.value.data as Json).reason === reason,
@@ -186,9 +160,8 @@ describe('admin API behind Keycloak', () => {
 
   it('an admin may do what an operator may', async () => {
     const token = await userToken(keycloakUsers.admin);
-    const res = await call(bridge, 'POST', `/roots/${key}/reconcile`, '/roots/{kind}/{id}/reconcile', token, {
-      reason: 'admin asked',
-    });
+    const reconcile = ['POST', `/roots/${key}/reconcile`, '/roots/{kind}/{id}/reconcile'] as const;
+    const res = await adminCall(bridge, ...reconcile, token, { reason: 'admin asked' });
     expect(res.status).toBe(202);
   });
 
@@ -209,12 +182,15 @@ describe('admin API behind Keycloak', () => {
       UNICOP_NETBOX_TOKEN: stack.netboxToken(),
     });
     try {
-      expect((await call(glass, 'GET', '/freeze', '/freeze', `${sharedToken}x`)).status).toBe(401);
-      expect((await call(glass, 'GET', '/freeze', '/freeze', sharedToken)).status).toBe(200);
+      expect((await adminCall(glass, 'GET', '/freeze', '/freeze', `${sharedToken}x`)).status).toBe(401);
+      expect((await adminCall(glass, 'GET', '/freeze', '/freeze', sharedToken)).status).toBe(200);
       const reason = `break-glass override ${Date.now()}`;
-      const frozen = await call(glass, 'POST', '/freeze', '/freeze', sharedToken, { reason, rootKey: key });
+      const frozen = await adminCall(glass, 'POST', '/freeze', '/freeze', sharedToken, {
+        reason,
+        rootKey: key,
+      });
       expect(frozen.status).toBe(200);
-      await call(glass, 'POST', '/resume', '/resume', sharedToken, { reason, rootKey: key });
+      await adminCall(glass, 'POST', '/resume', '/resume', sharedToken, { reason, rootKey: key });
       const uses = await tail.waitFor(
         (m) => m.topic === topics.audit && (m.value.data as Json).action === 'admin.break_glass_used',
         3,
@@ -236,7 +212,7 @@ describe('admin API behind Keycloak', () => {
       expect(glass.logs.join('')).not.toContain(sharedToken);
       // Keycloak's tokens still work beside it.
       expect(
-        (await call(glass, 'GET', '/freeze', '/freeze', await userToken(keycloakUsers.viewer))).status,
+        (await adminCall(glass, 'GET', '/freeze', '/freeze', await userToken(keycloakUsers.viewer))).status,
       ).toBe(200);
     } finally {
       await glass.close();

@@ -15,14 +15,13 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenFile } from '../../core/auth/device-flow.js';
-import { repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import type { Reconciler } from '../../workers/reconciler/reconcile.js';
 import { assertBuilt, runUnicop } from '../cli/run-unicop.js';
+import { adminCall } from '../support/admin-api.js';
 import { type RunningBridge, startBridge } from '../support/bridge.js';
 import { TopicTail } from '../support/kafka.js';
 import { keycloak, keycloakUsers, userToken } from '../support/keycloak.js';
-import { OpenApiDocument } from '../support/openapi.js';
 import {
   type BackHalf,
   createTenant,
@@ -32,7 +31,6 @@ import {
 } from '../support/reconciler.js';
 import { stack } from '../support/stack.js';
 
-const spec = new OpenApiDocument(join(repoRoot, 'openapi', 'bridge.yaml'));
 type Json = Record<string, unknown>;
 
 describe('approver endpoints: AWX approvals answered by a person', () => {
@@ -65,19 +63,9 @@ describe('approver endpoints: AWX approvals answered by a person', () => {
     await back?.stop();
   });
 
-  async function call(method: string, path: string, specPath: string, token: string | null, body?: Json) {
-    const res = await fetch(`${bridge.url}${path}`, {
-      method,
-      headers: {
-        'Content-Type': 'application/json',
-        ...(token !== null ? { Authorization: `Bearer ${token}` } : {}),
-      },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    const json = (await res.json()) as Json;
-    expect(spec.check(method, specPath, res.status, res.headers.get('content-type'), json)).toEqual([]);
-    return { status: res.status, body: json };
-  }
+  /** The admin API of this file's bridge (answers checked against openapi/bridge.yaml). */
+  const call = (method: string, path: string, specPath: string, token: string | null, body?: Json) =>
+    adminCall(bridge, method, path, specPath, token, body);
 
   /** A tenant's run waiting on its approval, handed back as the workers' reconciler does. */
   async function waitingRun() {

@@ -307,7 +307,7 @@ export function countingLeaseRenewals(store: RunStore, metrics: WorkerMetrics): 
     listRuns: (key, states) => store.listRuns(key, states),
     snapshot: (id) => store.snapshot(id),
     createRun: (run) => store.createRun(run),
-    updateRun: (runId, write) => store.updateRun(runId, write),
+    writeRun: (runId, write) => store.writeRun(runId, write),
   };
 }
 

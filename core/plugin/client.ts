@@ -29,6 +29,8 @@ export type RootSnapshot = Schemas['RootSnapshot'];
 /** A run record as the plugin stores it (docs/plugin-api.md, Runs). */
 export type PluginRun = Schemas['ReconciliationRun'];
 export type RunLogLine = Schemas['LogLineRequest'];
+/** What a lean run write answers: the run's id, state and finish time (docs/decisions/0064). */
+export type RunWritten = Schemas['RunWritten'];
 
 /** The fields a run write may carry; every write carries the fencing token. */
 export type RunWrite = Pick<
@@ -96,7 +98,8 @@ export class PluginConflictError extends PluginRequestError {
     this.detail = typeof fields.detail === 'string' ? fields.detail : 'conflict';
     this.holder = typeof fields.holder === 'string' && fields.holder ? fields.holder : null;
     this.expiresAt = typeof fields.expires_at === 'string' ? fields.expires_at : null;
-    this.frozen = fields.frozen === true;
+    // A root held in a rollout wave not opened yet (docs/decisions/0061) is parked like a frozen one.
+    this.frozen = fields.frozen === true || typeof fields.held_by === 'string';
     this.allowed = Array.isArray(fields.allowed) ? fields.allowed.map(String) : null;
   }
 }
@@ -272,6 +275,21 @@ export class PluginClient {
       path: { run_id: runId },
       // Fenced, and a write may keep the run's state: the same write twice sets the same fields. A
       // journal entry would be written twice, so a write carrying one is not repeated.
+      idempotent: write.journal === undefined,
+      body: write,
+    });
+  }
+
+  /**
+   * The lean run write (`POST runs/{run_id}/write/`, docs/decisions/0064): the fence, the run state
+   * machine, the journal entry and the root's last run as updateRun, stored without NetBox's model
+   * serializer or a change-log record, answered with the run's id, state and finish time. What the
+   * reconciler writes after a run's creation.
+   */
+  writeRun(runId: string, write: RunWrite): Promise<RunWritten> {
+    return this.http.call('post', '/api/plugins/unicop/runs/{run_id}/write/', {
+      path: { run_id: runId },
+      // As updateRun: fenced and state-keeping, so repeatable, unless it carries a journal entry.
       idempotent: write.journal === undefined,
       body: write,
     });

@@ -194,6 +194,28 @@ export interface paths {
         patch: operations["plugins_unicop_runs_partial_update"];
         trace?: never;
     };
+    "/api/plugins/unicop/runs/{run_id}/write/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description The lean run write (docs/decisions/0064): the same fence, state machine, journal entry and root
+         *     update as `PATCH runs/{run_id}/` (runs.update_run, one transaction), the run's fields stored with
+         *     one UPDATE — no change-log record, no event-rule processing, no search-index job for it (the run's
+         *     own log and `unicop.audit` record each step) — and an answer of three fields.
+         */
+        post: operations["plugins_unicop_runs_write_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -809,6 +831,66 @@ export interface components {
             allowed: string[];
         };
         RunWriteConflict: components["schemas"]["LeaseConflict"] | components["schemas"]["RunStateConflict"];
+        /**
+         * @description A lean run write (`POST runs/{run_id}/write/`, docs/decisions/0064): the fields a reconciler changes
+         *     after the run's creation, validated by the model's own field rules, without NetBox's model serializer
+         *     (no custom fields, tags or nested root to read or write, no re-serialised run in the answer).
+         */
+        RunWriteRequest: {
+            fencing_token: number;
+            /**
+             * @description * `queued` - Queued
+             *     * `leased` - Leased
+             *     * `launched` - Launched
+             *     * `awaiting_approval` - Awaiting approval
+             *     * `running` - Running
+             *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
+             *     * `failed` - Failed
+             *     * `canceled` - Canceled
+             *     * `timed_out` - Timed out
+             *     * `denied` - Denied
+             *     * `skipped` - Skipped
+             * @enum {string}
+             */
+            state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            snapshot_hash?: string;
+            /**
+             * @description * `job` - Job
+             *     * `workflow` - Workflow job
+             * @enum {string}
+             */
+            awx_job_type?: "job" | "workflow" | "";
+            /** Format: int64 */
+            awx_job_id?: number | null;
+            awx_job_url?: string;
+            outcome_class?: string;
+            summary?: string;
+            log_lines?: components["schemas"]["LogLineRequest"][];
+            journal?: components["schemas"]["RunJournalRequest"];
+        };
+        /** @description The answer to a lean run write: what the write decided, not the whole run. */
+        RunWritten: {
+            run_id: string;
+            /**
+             * @description * `queued` - Queued
+             *     * `leased` - Leased
+             *     * `launched` - Launched
+             *     * `awaiting_approval` - Awaiting approval
+             *     * `running` - Running
+             *     * `succeeded` - Succeeded
+             *     * `drifted` - Drifted
+             *     * `failed` - Failed
+             *     * `canceled` - Canceled
+             *     * `timed_out` - Timed out
+             *     * `denied` - Denied
+             *     * `skipped` - Skipped
+             * @enum {string}
+             */
+            state: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
+            /** Format: date-time */
+            finished: string | null;
+        };
         UnfreezeRequest: {
             /** @default  */
             reason: string;
@@ -1468,6 +1550,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReconciliationRun"];
+                };
+            };
+            /** @description Refused by the fence (LeaseConflict) or by the run state machine. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunWriteConflict"];
+                };
+            };
+        };
+    };
+    plugins_unicop_runs_write_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunWriteRequest"];
+                "multipart/form-data": components["schemas"]["RunWriteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunWritten"];
                 };
             };
             /** @description Refused by the fence (LeaseConflict) or by the run state machine. */

@@ -27,12 +27,12 @@ const terminal = ['succeeded', 'failed', 'canceled', 'timed_out', 'denied', 'ski
 /** The plugin, except that every terminal write of a run is lost (NetBox answered 5xx). */
 class LosesTerminalWrites extends PluginClient {
   lost = 0;
-  override async updateRun(runId: string, write: RunWrite) {
+  override async writeRun(runId: string, write: RunWrite) {
     if (write.state === 'succeeded') {
       this.lost++;
       throw new NetboxUnavailableError('test: the terminal write got no answer');
     }
-    return super.updateRun(runId, write);
+    return super.writeRun(runId, write);
   }
 }
 

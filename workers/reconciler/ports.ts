@@ -25,7 +25,7 @@ export type RunStore = Pick<
   | 'listRuns'
   | 'snapshot'
   | 'createRun'
-  | 'updateRun'
+  | 'writeRun'
 >;
 
 /** AWX as the reconciler uses it: launch (idempotent by run id), find by run id, read, cancel. */

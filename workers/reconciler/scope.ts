@@ -176,7 +176,7 @@ export async function writeRun(
   };
   try {
     if (run.created) {
-      await plugin.updateRun(run.runId, write);
+      await plugin.writeRun(run.runId, write);
     } else {
       await plugin.createRun({
         ...write,

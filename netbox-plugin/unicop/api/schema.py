@@ -145,6 +145,10 @@ run_conflict = OpenApiResponse(
 extend_schema_view(
     create=extend_schema(responses={201: serializers.ReconciliationRunSerializer, 409: run_conflict}),
     partial_update=extend_schema(responses={200: serializers.ReconciliationRunSerializer, 409: run_conflict}),
+    write=extend_schema(
+        request=serializers.RunWriteSerializer,
+        responses={200: serializers.RunWrittenSerializer, 409: run_conflict},
+    ),
 )(views.ReconciliationRunViewSet)
 
 extend_schema_field(

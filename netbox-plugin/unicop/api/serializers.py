@@ -272,6 +272,49 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
         return data
 
 
+class RunWriteSerializer(serializers.ModelSerializer):
+    """A lean run write (`POST runs/{run_id}/write/`, docs/decisions/0064): the fields a reconciler changes
+    after the run's creation, validated by the model's own field rules, without NetBox's model serializer
+    (no custom fields, tags or nested root to read or write, no re-serialised run in the answer)."""
+
+    fencing_token = serializers.IntegerField(min_value=0)
+    state = serializers.ChoiceField(choices=RunStateChoices, required=False)
+    log_lines = LogLineSerializer(many=True, required=False)
+    journal = RunJournalSerializer(required=False)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = (
+            'fencing_token',
+            'state',
+            'snapshot_hash',
+            'awx_job_type',
+            'awx_job_id',
+            'awx_job_url',
+            'outcome_class',
+            'summary',
+            'log_lines',
+            'journal',
+        )
+        extra_kwargs = {name: {'required': False} for name in fields}
+
+    def validate_snapshot_hash(self, value):
+        return ReconciliationRunSerializer.validate_snapshot_hash(self, value)
+
+    def validate(self, data):
+        if 'log_lines' in data:
+            data['log_lines'] = [{**line, 'ts': line['ts'].isoformat()} for line in data['log_lines']]
+        return data
+
+
+class RunWrittenSerializer(serializers.Serializer):
+    """The answer to a lean run write: what the write decided, not the whole run."""
+
+    run_id = serializers.CharField()
+    state = serializers.ChoiceField(choices=RunStateChoices)
+    finished = serializers.DateTimeField(allow_null=True)
+
+
 class ChangeSerializer(serializers.Serializer):
     object_type = serializers.RegexField(r'^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$', max_length=100)
     object_id = serializers.IntegerField(min_value=0)

@@ -4,6 +4,7 @@ Views only translate HTTP: they validate the request with a serializer, call the
 freeze.py, runs.py, roots.py) with plain values, and turn its errors into answers (DomainErrorMixin).
 """
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from netbox.api.authentication import TokenPermissions
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
@@ -52,6 +53,12 @@ class DomainErrorMixin:
 
 class RootChangePermission(TokenPermissions):
     """POST actions on a root (lease, freeze) change it: NetBox's `change` permission, not `add`."""
+
+    perms_map = {**TokenPermissions.perms_map, 'POST': ['%(app_label)s.change_%(model_name)s']}
+
+
+class RunChangePermission(TokenPermissions):
+    """The lean run write (POST) changes a run: NetBox's `change` permission, not `add`."""
 
     perms_map = {**TokenPermissions.perms_map, 'POST': ['%(app_label)s.change_%(model_name)s']}
 
@@ -185,6 +192,48 @@ class ReconciliationRunViewSet(DomainErrorMixin, NetBoxModelViewSet):
     lookup_field = 'run_id'
     lookup_value_regex = '[^/]+'
     http_method_names = ['get', 'post', 'patch', 'head', 'options']
+
+    def get_permissions(self):
+        if self.action == 'write':
+            return [RunChangePermission()]
+        return super().get_permissions()
+
+    def initial(self, request, *args, **kwargs):
+        if self.action != 'write':
+            return super().initial(request, *args, **kwargs)
+        # Skip BaseViewSet's restriction by HTTP method (POST -> add): a lean write changes the run.
+        APIView.initial(self, request, *args, **kwargs)
+        self.queryset = self.queryset.restrict(request.user, 'change')
+
+    @action(detail=True, methods=['post'], url_path='write')
+    def write(self, request, run_id=None):
+        """The lean run write (docs/decisions/0064): the same fence, state machine, journal entry and root
+        update as `PATCH runs/{run_id}/` (runs.update_run, one transaction), the run's fields stored with
+        one UPDATE — no change-log record, no event-rule processing, no search-index job for it (the run's
+        own log and `unicop.audit` record each step) — and an answer of three fields."""
+        run = self.get_object()
+        data = self._valid(serializers.RunWriteSerializer, request)
+        journal = data.pop('journal', None)
+        token = data.pop('fencing_token')
+        state = data.pop('state', None)
+
+        def save():
+            # The run carries its latest writer's token, as a PATCH leaves it (a resumed run: the new one).
+            fields = {**data, 'fencing_token': token, 'last_updated': timezone.now()}
+            if state is not None:
+                fields['state'] = state
+            ReconciliationRun.objects.filter(pk=run.pk).update(**fields)
+            for name, value in fields.items():
+                setattr(run, name, value)
+            return run
+
+        runs.update_run(run, token, state, journal, request.user, save)
+        return Response({'run_id': run.run_id, 'state': run.state, 'finished': run.finished})
+
+    def _valid(self, serializer_class, request):
+        s = serializer_class(data=request.data)
+        s.is_valid(raise_exception=True)
+        return dict(s.validated_data)
 
     def bulk_partial_update(self, request, *args, **kwargs):
         # Each run write passes the fence on its own root: no bulk writes.

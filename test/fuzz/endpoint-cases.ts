@@ -19,6 +19,8 @@
  *   GET /sweeps/<unknown> 404, GET /status?root=<not a root key> 422).
  */
 import fc from 'fast-check';
+import { maxJsonDepth } from '../../bridge/http/body.js';
+import { awxFieldCaps } from '../../bridge/ingress/awx-webhook.js';
 import type { FuzzCase } from './cases.js';
 
 export interface EndpointSettings {
@@ -275,7 +277,7 @@ function awxCase(index: number, spec: EndpointSpec & { door: 'awx' }, s: Endpoin
         refused(400, 'malformed_json'),
       );
     case 'json:too-deep':
-      return withAuth(deep(65 + spec.job.hosts), refused(400, 'json_too_deep'));
+      return withAuth(deep(maxJsonDepth + 1 + spec.job.hosts), refused(400, 'json_too_deep'));
     case 'shape:id':
       return withAuth(
         json({ ...jobBody(spec.job, s.canary), id: [0, -1, 1.5, '7', null][spec.job.id % 5] }),
@@ -300,22 +302,25 @@ function awxCase(index: number, spec: EndpointSpec & { door: 'awx' }, s: Endpoin
       );
     case 'cap:name':
       return withAuth(
-        json({ ...jobBody(spec.job, s.canary), name: 'n'.repeat(513 + spec.job.hosts) }),
+        json({ ...jobBody(spec.job, s.canary), name: 'n'.repeat(awxFieldCaps.name + 1 + spec.job.hosts) }),
         refused(422, 'invalid_body'),
       );
     case 'cap:url':
       return withAuth(
-        json({ ...jobBody(spec.job, s.canary), url: `https://awx/#/jobs/playbook/1?${'u'.repeat(2048)}` }),
+        json({
+          ...jobBody(spec.job, s.canary),
+          url: `https://awx/#/jobs/playbook/1?${'u'.repeat(awxFieldCaps.url)}`,
+        }),
         refused(422, 'invalid_body'),
       );
     case 'cap:status':
       return withAuth(
-        json({ ...jobBody(spec.job, s.canary), status: 's'.repeat(65) }),
+        json({ ...jobBody(spec.job, s.canary), status: 's'.repeat(awxFieldCaps.status + 1) }),
         refused(422, 'invalid_body'),
       );
     case 'cap:approval':
       return withAuth(
-        json({ body: approvalText.replace(`"${a.name}`, `"${'a'.repeat(4096)}`) }),
+        json({ body: approvalText.replace(`"${a.name}`, `"${'a'.repeat(awxFieldCaps.approvalText)}`) }),
         refused(422, 'invalid_body'),
       );
     case 'method':
@@ -374,7 +379,7 @@ function adminCase(index: number, spec: EndpointSpec & { door: 'admin' }, s: End
         'malformed_json',
       );
     case 'body:too-deep':
-      return refusedBody(deep(65), 400, 'json_too_deep');
+      return refusedBody(deep(maxJsonDepth + 1), 400, 'json_too_deep');
     case 'body:too-large':
       return refusedBody(Buffer.alloc(s.adminBodyLimit + 1, 0x20), 413, 'body_too_large');
     case 'body:reason-type':

@@ -10,7 +10,7 @@
  * nor the bodies' canary in its log. Used by test/fuzz/endpoints.test.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka as KafkaClient, logLevel } from 'kafkajs';
 import { configDefaults, readStackEnv, repoRoot } from '../../core/config.js';
@@ -18,6 +18,16 @@ import { topics } from '../../core/events/catalogue.js';
 import { freePort, UnicopProcess } from '../faults/suite/processes.js';
 import { topicMarks as marks, readBetween } from '../support/kafka.js';
 import { stack } from '../support/stack.js';
+import {
+  answerText,
+  bridgeCounters,
+  logVerdict,
+  memoryMiB,
+  peerAddress,
+  refusalsOf,
+  secretOf,
+  tally,
+} from './bridge-readings.js';
 import type { FuzzCase } from './cases.js';
 import { buildEndpointCase, type EndpointSettings, endpointSpecsOf } from './endpoint-cases.js';
 import { type Answer, fuzzAgent, NoAnswerError, StaleConnectionError, send } from './send.js';
@@ -46,37 +56,6 @@ export interface EndpointReport {
   canaryInLog: boolean;
 }
 
-const tally = (m: Map<string, number>, key: string, n = 1) => m.set(key, (m.get(key) ?? 0) + n);
-const answerText = (a: Answer | 'closed') =>
-  a === 'closed' ? 'connection closed' : `${a.status} ${a.reason ?? '-'}`;
-
-async function metrics(url: string): Promise<Map<string, number>> {
-  const values = new Map<string, number>();
-  for (const line of (await (await fetch(`${url}/metrics`)).text()).split('\n')) {
-    const m = /^(unicop_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-    if (m) values.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
-  }
-  return values;
-}
-
-function awxRefusals(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [key, value] of after) {
-    const m = /^unicop_webhooks_rejected_total\{source="awx",reason="([^"]+)"\}$/.exec(key);
-    const delta = value - (before.get(key) ?? 0);
-    if (m && delta > 0) out.set(m[1] as string, delta);
-  }
-  return out;
-}
-
-function memoryMiB(pid: number | undefined): number {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
 /** The AWX job or workflow job id a notification case carries (its event's key), if any. */
 function notifiedId(c: FuzzCase): number | undefined {
   const text = c.body.toString('utf8');
@@ -94,11 +73,10 @@ export async function runEndpointFuzz(options: {
 }): Promise<EndpointReport> {
   if (options.unicopJs) process.env.UNICOP_FAULT_UNICOP_JS = options.unicopJs;
   mkdirSync(options.dir, { recursive: true });
-  const secret = () => `fuzz-${randomBytes(24).toString('hex')}`;
   const settings: EndpointSettings = {
-    awxSecret: secret(),
-    otherSecret: secret(),
-    adminToken: secret(),
+    awxSecret: secretOf(),
+    otherSecret: secretOf(),
+    adminToken: secretOf(),
     maxBytes: 64 * 1024,
     adminBodyLimit: configDefaults.UNICOP_ADMIN_BODY_LIMIT_BYTES,
     canary: `canary-${randomBytes(12).toString('hex')}`,
@@ -115,7 +93,7 @@ export async function runEndpointFuzz(options: {
       UNICOP_NETBOX_URL: stackEnv.UNICOP_NETBOX_URL ?? configDefaults.UNICOP_NETBOX_URL,
       UNICOP_AWX_WEBHOOK_SECRET: settings.awxSecret,
       // The bridge needs NetBox's too; no case here sends to /webhooks/netbox.
-      UNICOP_WEBHOOK_SECRETS: secret(),
+      UNICOP_WEBHOOK_SECRETS: secretOf(),
       UNICOP_WEBHOOK_MAX_BYTES: String(settings.maxBytes),
       UNICOP_ADMIN_TOKEN: settings.adminToken,
       UNICOP_ADMIN_BREAK_GLASS: 'true',
@@ -134,8 +112,7 @@ export async function runEndpointFuzz(options: {
   });
   const eventsFrom = await marks(kafka, topics.awxEvents);
   const auditFrom = await marks(kafka, topics.audit);
-  const b = randomBytes(3);
-  const peer = `127.${((b[0] ?? 0) % 250) + 3}.${b[1] ?? 0}.${((b[2] ?? 0) % 254) + 1}`;
+  const peer = peerAddress();
   const report = {
     byMutation: new Map<string, number>(),
     byAnswer: new Map<string, number>(),
@@ -162,7 +139,7 @@ export async function runEndpointFuzz(options: {
     }
     // The cases' time (and the refusal-audit budget it sets) starts when the bridge is ready.
     started = Date.now();
-    before = await metrics(url);
+    before = await bridgeCounters(url);
     samples.push(memoryMiB(bridge.pid));
     sampler = setInterval(() => samples.push(memoryMiB(bridge.pid)), 1000);
     const specs = endpointSpecsOf(options.seed, 0, options.cases);
@@ -226,7 +203,7 @@ export async function runEndpointFuzz(options: {
     agent.destroy();
     clearInterval(sampler);
     samples.push(memoryMiB(bridge.pid));
-    after = await metrics(url);
+    after = await bridgeCounters(url);
   } finally {
     clearInterval(sampler);
     unplannedExits = bridge.unplannedExits;
@@ -258,25 +235,18 @@ export async function runEndpointFuzz(options: {
     }
   });
 
-  const text = readFileSync(bridge.logFile, 'utf8');
-  const errorLines = text
-    .split('\n')
-    .filter((l) => /"level":(50|60)|"level":"(error|fatal)"|uncaught|unhandled|RangeError|TypeError/i.test(l))
-    .slice(0, 20);
   return {
     seed: options.seed,
     cases: options.cases,
     durationMs,
     ...report,
-    awxRefusalsCounted: awxRefusals(before, after),
+    awxRefusalsCounted: refusalsOf('awx', before, after),
     auditedRefusals,
     summarisedRefusals,
     awxAccepted: acceptedIds.size,
     missingOnKafka: acceptedIds.size - seen.size,
     rss: { startMiB: samples[0] ?? 0, peakMiB: Math.max(0, ...samples), endMiB: samples.at(-1) ?? 0 },
     unplannedExits,
-    errorLines,
-    secretInLog: [settings.awxSecret, settings.adminToken].some((s) => text.includes(s)),
-    canaryInLog: text.includes(settings.canary),
+    ...logVerdict(bridge.logFile, [settings.awxSecret, settings.adminToken], settings.canary),
   };
 }

@@ -17,7 +17,7 @@
  * Used by test/fuzz/fuzz.test.ts (a seeded slice) and bench/fuzz.ts (the full run).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Kafka as KafkaClient, logLevel } from 'kafkajs';
@@ -26,6 +26,16 @@ import { topics } from '../../core/events/catalogue.js';
 import { freePort, UnicopProcess } from '../faults/suite/processes.js';
 import { topicMarks as marks, readBetween } from '../support/kafka.js';
 import { stack } from '../support/stack.js';
+import {
+  answerText,
+  bridgeCounters,
+  logVerdict,
+  memoryMiB,
+  peerAddress,
+  refusalsOf,
+  secretOf,
+  tally,
+} from './bridge-readings.js';
 import { buildCase, type CaseSpec, type FuzzCase, type FuzzSettings, specsOf } from './cases.js';
 import { type Answer, fuzzAgent, NoAnswerError, StaleConnectionError, send } from './send.js';
 
@@ -89,14 +99,6 @@ export interface FuzzReport {
   kafkaDown?: { cases: number; byAnswer: Map<string, number>; mismatches: Mismatch[]; mismatchCount: number };
 }
 
-const secretOf = () => `fuzz-${randomBytes(24).toString('hex')}`;
-
-/** A loopback address of the run's own (all of 127/8 is loopback on Linux): the bridge's peer. */
-function peerAddress(): string {
-  const b = randomBytes(3);
-  return `127.${((b[0] ?? 0) % 250) + 3}.${b[1] ?? 0}.${((b[2] ?? 0) % 254) + 1}`;
-}
-
 function bridgeProcess(
   dir: string,
   name: string,
@@ -114,32 +116,6 @@ async function waitFor(probe: () => boolean, what: string, capMs = 180_000): Pro
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-/** The bridge's counters of interest, from its /metrics. */
-async function counters(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(unicop_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-    if (m) values.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
-  }
-  return values;
-}
-
-function refusalsOf(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [key, value] of after) {
-    const m = /^unicop_webhooks_rejected_total\{source="netbox",reason="([^"]+)"\}$/.exec(key);
-    if (!m) continue;
-    const delta = value - (before.get(key) ?? 0);
-    if (delta > 0) out.set(m[1] as string, delta);
-  }
-  return out;
-}
-
-const tally = (m: Map<string, number>, key: string, n = 1) => m.set(key, (m.get(key) ?? 0) + n);
-const answerText = (a: Answer | 'closed') =>
-  a === 'closed' ? 'connection closed' : `${a.status} ${a.reason ?? '-'}`;
 
 /** The cases of a run, built in order (replays need the deliveries before them). */
 function* caseStream(seed: number, count: number, settings: FuzzSettings): Generator<FuzzCase> {
@@ -289,25 +265,6 @@ async function sendCases(
   return phase;
 }
 
-function memoryMiB(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function logVerdict(file: string, secret: string, canary: string) {
-  const text = readFileSync(file, 'utf8');
-  const errorLines = text
-    .split('\n')
-    .filter((l) => /"level":(50|60)|"level":"(error|fatal)"|uncaught|unhandled|RangeError|TypeError/i.test(l))
-    .slice(0, 20);
-  return { errorLines, secretInLog: text.includes(secret), canaryInLog: text.includes(canary) };
-}
-
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   mkdirSync(options.dir, { recursive: true });
   const stackEnv = readStackEnv();
@@ -355,7 +312,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
   try {
     await waitFor(() => bridge.said('the bridge is ready'), 'the fuzz bridge connecting to Kafka');
-    before = await counters(url);
+    before = await bridgeCounters(url);
     samples.push(memoryMiB(bridge.pid));
     sampler = setInterval(() => samples.push(memoryMiB(bridge.pid)), 1000);
     phase = await sendCases(
@@ -369,7 +326,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     );
     clearInterval(sampler);
     samples.push(memoryMiB(bridge.pid));
-    after = await counters(url);
+    after = await bridgeCounters(url);
   } finally {
     clearInterval(sampler);
     unplannedExits = bridge.unplannedExits;
@@ -404,7 +361,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let kafkaDown: FuzzReport['kafkaDown'];
   if (options.kafkaDownCases) kafkaDown = await runKafkaDown(options, env, settings);
 
-  const log = logVerdict(bridge.logFile, secret, settings.canary);
+  const log = logVerdict(bridge.logFile, [secret], settings.canary);
   const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
   return {
     seed: options.seed,
@@ -423,7 +380,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     kafka503: phase.kafka503,
     staleResends: phase.staleResends,
     refusalsExpected: phase.refusalsExpected,
-    refusalsCounted: refusalsOf(before, after),
+    refusalsCounted: refusalsOf('netbox', before, after),
     auditedRefusals,
     summarisedRefusals,
     summaries,

@@ -312,11 +312,12 @@ PLUGINS_CONFIG = {
                 'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
                 'policy': {'drift_mode': 'remediate'},
             },
-            # The validation gate (docs/decisions/0060): each aggregate of an RIR root has a lower-case
-            # description, or its runs end failed/invalid_snapshot before launch (test/workers/gate.test.ts).
-            'rir': {
-                'anchor': 'ipam.rir',
-                'members': [{'object_type': 'ipam.aggregate', 'relation': 'fk', 'field': 'rir'}],
+            # The validation gate (docs/decisions/0060): each tunnel of a tunnel group root is named in
+            # lower case, or its runs end failed/invalid_snapshot before launch (test/workers/gate.test.ts).
+            # Object types no other kind covers (and outside test/fuzz's list).
+            'tunnel-group': {
+                'anchor': 'vpn.tunnelgroup',
+                'members': [{'object_type': 'vpn.tunnel', 'relation': 'fk', 'field': 'group'}],
                 'awx_template': {'type': 'job', 'id': $(awx_template_id unicop-site 8)},
                 'policy': {
                     'schema': {
@@ -327,8 +328,8 @@ PLUGINS_CONFIG = {
                                 'type': 'array',
                                 'items': {
                                     'type': 'object',
-                                    'required': ['description'],
-                                    'properties': {'description': {'type': 'string', 'pattern': '^[a-z0-9 -]*\$'}},
+                                    'required': ['name'],
+                                    'properties': {'name': {'type': 'string', 'pattern': '^[a-z][a-z0-9-]*\$'}},
                                 },
                             },
                         },

@@ -7,9 +7,14 @@
  * - a tunnel group whose tunnel is named against the schema: the run ends `failed`, outcome class
  *   `invalid_snapshot`, the failing path in its summary and in the root's journal, `run.failed` audited
  *   with the class, no retry, and AWX holds no job of the root;
- * - the same kind with a snapshot the schema accepts: the run launches and succeeds (the gate lets it by).
+ * - the same kind with a snapshot the schema accepts: the run launches and succeeds (the gate lets it by);
+ * - a per-root override (decision 0062: the anchor's custom field `unicop_policy`) giving a `site` root a
+ *   schema its kind does not have — at least one member — refuses that root's snapshot the same way.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import type { PluginRun } from '../../core/plugin/client.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
@@ -17,6 +22,7 @@ import { netbox } from '../support/netbox.js';
 import {
   type BackHalf,
   createAnchor,
+  createSite,
   journalOf,
   reconcileJob,
   startBackHalf,
@@ -30,6 +36,12 @@ describe('validation gate: the kind schema checked before launch', () => {
   const runsOf = (rootKey: string): Promise<PluginRun[]> => back.plugin.listRuns(rootKey);
 
   beforeAll(async () => {
+    // The override's custom field, made by the plugin's command (idempotent; unicop_bootstrap runs it too).
+    execFileSync(join(repoRoot, 'scripts', 'stack.d', 'netbox.sh'), [
+      'exec',
+      'netbox',
+      'unicop_policy_field',
+    ]);
     back = await startBackHalf();
     tail = await TopicTail.start([topics.outcomes, topics.audit]);
   });
@@ -92,5 +104,21 @@ describe('validation gate: the kind schema checked before launch', () => {
     const [run] = await runsOf(group.rootKey);
     expect(run).toMatchObject({ state: 'succeeded', outcome_class: '' });
     expect(await back.awx.jobsOf(group.rootKey)).toHaveLength(1);
+  }, 600_000);
+
+  it('a per-root override gives a site root a schema: its snapshot (no members) is refused, no AWX job', async () => {
+    const site = await createSite();
+    const schema = { type: 'object', properties: { members: { type: 'array', minItems: 1 } } };
+    await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { custom_fields: { unicop_policy: { schema } } });
+    expect((await back.plugin.findRoot(site.rootKey))?.policy).toMatchObject({ schema });
+
+    await back.reconciler().reconcile(reconcileJob(site.rootKey));
+
+    const [run] = await runsOf(site.rootKey);
+    expect(run).toMatchObject({ state: 'failed', outcome_class: 'invalid_snapshot', awx_job_id: null });
+    expect(run?.summary).toContain(
+      "root kind site's schema, nothing launched: /members must NOT have fewer than 1 items",
+    );
+    expect(await back.awx.jobsOf(site.rootKey)).toEqual([]);
   }, 600_000);
 });

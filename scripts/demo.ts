@@ -24,7 +24,7 @@
  * NetBox's one RQ worker that delays every other webhook (docs/runbooks/netbox-webhook-backlog.md).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -32,11 +32,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ClientCredentials } from '../core/auth/client-credentials.js';
 import { loadConfig, readStackEnv, repoRoot, resolveSecret } from '../core/config.js';
 import { consumerGroups } from '../core/event-log/groups.js';
+import { KafkaEventLog } from '../core/event-log/kafka.js';
 import { topics } from '../core/events/catalogue.js';
 import { netboxRest } from '../core/netbox/rest.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { describeRootChange, describeWait, whyItWaits } from '../core/status/why-it-waits.js';
+import { driftCheckMessages } from '../workers/drift/scheduler.js';
 import { redisEpochKey } from '../workers/sweeper/sweeper.js';
 
 const stack = readStackEnv();
@@ -383,7 +385,121 @@ async function main(): Promise<void> {
       () => false,
     ));
   if (traceId && answering) console.log(`\nTrace of the edit: ${jaeger}/trace/${traceId}`);
-  await adminCallThroughKeycloak(rootKey);
+  const accessToken = await adminCallThroughKeycloak(rootKey);
+  if (accessToken) await driftDetectedAndRemediated(kafka, rootKey, accessToken);
+}
+
+/**
+ * Drift (decisions 0054, 0062): a person edits the site's file at the target by hand (the site
+ * playbook's output under UNICOP_AWX_TARGET_DIR); a drift check — the intent the drift scheduler
+ * appends when a root's check is due (workers/drift/scheduler.ts's driftCheckMessages; the demo's
+ * workers run without the scheduler, whose interval is an hour) — runs the playbook in check mode and
+ * ends `drifted` naming the file, nothing applied; then an operator's manual reconcile through the
+ * admin API (an apply run) restores the file, and the root is in sync again.
+ */
+async function driftDetectedAndRemediated(kafka: Kafka, rootKey: string, accessToken: string): Promise<void> {
+  const file = join(fact('UNICOP_AWX_TARGET_DIR'), rootKey.replace('/', '-'), 'inventory.json');
+  const original = readFileSync(file, 'utf8');
+  const edited = original.replace('"devices"', '"devices_edited_by_hand"');
+  const outcomes: Record<string, unknown>[] = [];
+  const consumer = kafka.consumer({ groupId: `unicop-demo-drift-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topics.outcomes], fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const data = (JSON.parse(String(message.value)) as { data: Record<string, unknown> }).data;
+      if (data.rootKey === rootKey) outcomes.push(data);
+    },
+  });
+  await new Promise((r) => setTimeout(r, 3000)); // let the consumer group settle at the end offsets
+  const nextOutcome = async (mode: 'check' | 'apply', after: number) => {
+    const deadline = Date.now() + outcomeCapMs;
+    for (;;) {
+      const found = outcomes.find(
+        (o) => (o.mode ?? 'apply') === mode && Date.parse(String(o.startedAt)) >= after,
+      );
+      if (found || Date.now() > deadline) return found ?? null;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const rootStatus = async () =>
+    (
+      await netbox<{ results: { status: string }[] }>(
+        'GET',
+        `/api/plugins/unicop/roots/?key=${encodeURIComponent(rootKey)}`,
+      )
+    ).results[0]?.status;
+  try {
+    console.log(`
+Drift: editing ${file} at the target by hand ("devices" → "devices_edited_by_hand")`);
+    writeFileSync(file, edited);
+    const checkAsked = Date.now();
+    const eventLog = new KafkaEventLog(kafka);
+    await eventLog.append(
+      driftCheckMessages(
+        { key: rootKey },
+        new Date(),
+        'unicop-demo',
+        'demo: check the site after a hand edit',
+      ),
+    );
+    await eventLog.close();
+    console.log(
+      `  drift check of ${rootKey} asked for (intent cause drift_check, as the drift scheduler appends it)`,
+    );
+    const check = await nextOutcome('check', checkAsked);
+    if (!check) {
+      console.log(`  no check outcome within ${outcomeCapMs / 1000} s`);
+      process.exitCode = 1;
+      return;
+    }
+    const files = (check.changedFiles as string[] | undefined) ?? [];
+    console.log(
+      `  check run ${String(check.runId)} (AWX job ${String(check.awxJobId)}, job_type check): ${String(check.state)}, differing: ${files.join(', ') || 'none named'}`,
+    );
+    console.log(`  ${String(check.summary)}`);
+    const untouched = readFileSync(file, 'utf8') === edited;
+    console.log(
+      `  NetBox: root ${rootKey} status ${await rootStatus()}; the file at the target ${untouched ? 'still carries the hand edit (a check applies nothing)' : 'CHANGED by the check'}`,
+    );
+    if (check.state !== 'drifted' || !files.includes('inventory.json') || !untouched) {
+      process.exitCode = 1;
+      return;
+    }
+
+    const remediateAsked = Date.now();
+    const path = `/roots/${rootKey}/reconcile`;
+    const res = await fetch(`http://${bridgeHost}:${bridgePort}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${accessToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: 'demo: restore the hand-edited file' }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    console.log(
+      `  remediation: POST ${path} (an operator's manual reconcile: an apply run) → ${res.status} ${String(answer.status ?? answer.reason ?? '')}`,
+    );
+    const apply = res.ok ? await nextOutcome('apply', remediateAsked) : null;
+    if (!apply) {
+      console.log(`  no apply outcome within ${outcomeCapMs / 1000} s`);
+      process.exitCode = 1;
+      return;
+    }
+    const restored = readFileSync(file, 'utf8') === original;
+    // The root reads `reconciling` until the run's lease is released, just after its outcome.
+    let status = await rootStatus();
+    for (const until = Date.now() + 60_000; status === 'reconciling' && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await rootStatus();
+    }
+    console.log(
+      `  apply run ${String(apply.runId)} (AWX job ${String(apply.awxJobId)}): ${String(apply.state)}; the file ${restored ? 'restored' : 'NOT restored'}; NetBox: root ${rootKey} status ${status}`,
+    );
+    if (apply.state !== 'succeeded' || !restored || status !== 'in_sync') process.exitCode = 1;
+    else console.log('\nDrift: detected, reported and remediated end to end.');
+  } finally {
+    await consumer.disconnect();
+  }
 }
 
 /**
@@ -391,7 +507,7 @@ async function main(): Promise<void> {
  * the stack's `unicop-cli` (an operator), then `GET /status?root=…` with the access token. The token
  * is never printed; its user and roles are (read from its claims).
  */
-async function adminCallThroughKeycloak(rootKey: string): Promise<void> {
+async function adminCallThroughKeycloak(rootKey: string): Promise<string | null> {
   const config = loadConfig({ ...process.env, ...stack });
   if (!config.UNICOP_OIDC_ISSUER || !config.UNICOP_OIDC_CLIENT_ID || !config.UNICOP_OIDC_CLIENT_SECRET) {
     throw new Error(
@@ -423,12 +539,13 @@ async function adminCallThroughKeycloak(rootKey: string): Promise<void> {
   if (!res.ok) {
     console.log(`  GET ${path} → ${res.status} ${String(body.reason ?? '')}: ${String(body.message ?? '')}`);
     process.exitCode = 1;
-    return;
+    return null;
   }
   const change = body.change
     ? describeRootChange(body.change as Parameters<typeof describeRootChange>[0])
     : 'not read';
   console.log(`  GET ${path} → ${res.status}: the edit is ${change}`);
+  return accessToken;
 }
 
 /**

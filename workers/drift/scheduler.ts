@@ -169,32 +169,40 @@ export class DriftScheduler {
   }
 
   private intentFor(root: PluginRoot, at: Date): EventLogMessage[] {
-    const { intentId, message } = intentMessage(
-      driftSource,
-      root.key,
-      { kind: 'drift_check', actor: 'unicop-drift' },
-      { at },
-    );
     const policy = (root.policy ?? {}) as { drift_mode?: string };
-    return [
-      message,
-      auditMessage(
-        driftSource,
-        {
-          action: 'intent.drift_check',
-          actor: 'unicop-drift',
-          subjectType: 'root',
-          subjectId: root.key,
-          outcome: 'ok',
-          reason: `drift check due (drift_mode ${policy.drift_mode})`,
-          correlation: {
-            intentId,
-            lastDriftCheck: root.last_drift_check ?? null,
-          },
-          metadata: {},
-        },
-        root.key,
-      ),
-    ];
+    return driftCheckMessages(root, at, 'unicop-drift', `drift check due (drift_mode ${policy.drift_mode})`);
   }
+}
+
+/**
+ * A drift check of one root: the intent (cause `drift_check`) the dispatcher queues like any other —
+ * the reconciler runs it in check mode when the root is reconciled at its snapshot — and its audit
+ * event `intent.drift_check` naming who asked and why. The scheduler appends it when a check is due;
+ * the demo appends it to check its site at once (scripts/demo.ts).
+ */
+export function driftCheckMessages(
+  root: Pick<PluginRoot, 'key'> & Partial<Pick<PluginRoot, 'last_drift_check'>>,
+  at: Date,
+  actor: string,
+  reason: string,
+  source = driftSource,
+): EventLogMessage[] {
+  const { intentId, message } = intentMessage(source, root.key, { kind: 'drift_check', actor }, { at });
+  return [
+    message,
+    auditMessage(
+      source,
+      {
+        action: 'intent.drift_check',
+        actor,
+        subjectType: 'root',
+        subjectId: root.key,
+        outcome: 'ok',
+        reason,
+        correlation: { intentId, lastDriftCheck: root.last_drift_check ?? null },
+        metadata: {},
+      },
+      root.key,
+    ),
+  ];
 }

@@ -76,6 +76,8 @@ describe('validation gate: the kind schema checked before launch', () => {
     expect(run).toMatchObject({ state: 'failed', outcome_class: 'invalid_snapshot', awx_job_id: null });
     expect(run?.summary).toContain("snapshot refused by root kind tunnel-group's schema, nothing launched");
     expect(run?.summary).toContain('/members/0/name must match pattern');
+    // Paths and the schema's words, never the snapshot's values (a member field may hold a secret).
+    expect(run?.summary).not.toContain('Not Lower Case');
     const journal = await journalOf('vpn.tunnelgroup', group.id);
     expect(journal[0]?.kind.value).toBe('danger');
     expect(journal[0]?.comments).toContain('/members/0/name');
@@ -89,6 +91,7 @@ describe('validation gate: the kind schema checked before launch', () => {
       correlation: { runId: run?.run_id, failureClass: 'invalid_snapshot' },
     });
     expect((audited?.value.data as { reason?: string } | undefined)?.reason).toContain('/members/0/name');
+    expect(JSON.stringify(audited?.value)).not.toContain('Not Lower Case');
     const [outcome] = await tail.waitFor(of(group.rootKey, topics.outcomes));
     expect(outcome?.value.data).toMatchObject({ state: 'failed', failureClass: 'invalid_snapshot' });
     // Terminal: no retry run, and AWX never saw the root.

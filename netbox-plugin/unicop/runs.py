@@ -58,8 +58,18 @@ def _write(root_id, fencing_token, journal, user, save, check_state):
         run = save()
         record_run_on_root(root, run)
         if entry is not None:
-            entry.save()
+            save_journal_entry(entry)
         return run
+
+
+def save_journal_entry(entry):
+    """Stores a run's journal entry (validated by journal_entry) with one INSERT and no post_save signal
+    (docs/decisions/0064): NetBox 4.7 answers every save of a searchable object with a deferred search-index
+    job on its RQ worker (netbox.search: caching_handler -> mark_for_deferred_indexing -> a "Search cache
+    update" job after commit) — one job and one forked work horse per run, its largest background cost —
+    and with a change-log record. The entry is on the anchor's Journal tab and the run's page as before;
+    it is not in NetBox's global search (nor are the runs it summarises: decision 0045)."""
+    JournalEntry.objects.bulk_create([entry])
 
 
 def journal_entry(root, journal, user):

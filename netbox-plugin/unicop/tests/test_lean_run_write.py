@@ -3,9 +3,12 @@
 machine (409 naming the allowed states), the journal entry on the root's anchor in the same transaction,
 the root following its newest run (last run, last reconciled hash, finish time) — answered with three
 fields, with NetBox's `change` permission on runs, a malformed body refused naming the field, and no
-change-log record: the PATCH writes an ObjectChange per write, the lean write none."""
+change-log record: the PATCH writes an ObjectChange per write, the lean write none. A run's journal entry
+(either write) is stored without NetBox's post_save: no search-index job, no change record for it."""
 
-from core.models import ObjectChange
+from unittest import mock
+
+from core.models import ObjectChange, ObjectType
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from extras.models import JournalEntry
@@ -141,3 +144,26 @@ class LeanRunWriteTestCase(RunWriteTestCase):
         response = self.write('run-p', {'fencing_token': token, 'state': 'launched'})
         self.assertHttpStatus(response, status.HTTP_403_FORBIDDEN)
         self.assertEqual(ReconciliationRun.objects.get(run_id='run-p').state, 'leased')
+
+    def test_the_journal_entry_queues_no_search_index_job_and_no_change_record(self):
+        token = self.lease('w')
+        self.assertHttpStatus(self.create('run-s', token), status.HTTP_201_CREATED)
+        journal_type = ObjectType.objects.get_for_model(JournalEntry).pk
+        body = {
+            'fencing_token': token,
+            'state': 'succeeded',
+            'journal': {'kind': 'success', 'comments': 'ok'},
+        }
+        with mock.patch('netbox.search.deferred.mark_for_deferred_indexing') as marked:
+            self.assertHttpStatus(self.write('run-s', body), status.HTTP_200_OK)
+            # A journal entry saved the usual way meanwhile is indexed: the patch sees NetBox's indexing.
+            JournalEntry(assigned_object=self.site, kind='info', comments='by hand').save()
+        indexed = [call.args[0] for call in marked.call_args_list]
+        self.assertEqual(indexed.count(journal_type), 1, 'only the one saved by hand')
+        entry = JournalEntry.objects.get(comments='ok')
+        self.assertEqual(
+            (entry.assigned_object, entry.kind, entry.created_by), (self.site, 'success', self.user)
+        )
+        self.assertIsNotNone(entry.created)
+        changes = ObjectChange.objects.filter(changed_object_type_id=journal_type, changed_object_id=entry.pk)
+        self.assertFalse(changes.exists())

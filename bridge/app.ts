@@ -18,13 +18,15 @@ import { topics } from '../core/events/catalogue.js';
 import { uuidv7 } from '../core/ids.js';
 import { PluginClient, pluginClientOptions } from '../core/plugin/client.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { RolloutStore } from '../core/rollout/store.js';
 import { acceptedAwxWebhookSecrets, type CredentialRefresh } from '../core/secrets/runtime-config.js';
 import { statusSources } from '../core/status/sources.js';
 import { type StatusSources, whyItWaits } from '../core/status/why-it-waits.js';
 import { caBundleOf } from '../core/tls/ca-bundle.js';
-import { adminAndApprovalRoutes } from './admin/approvals.js';
+import { type ApprovalDeps, adminAndApprovalRoutes } from './admin/approvals.js';
 import { healthz, metricsHandler, readyz } from './admin/health.js';
 import { RedisIdempotencyStore } from './admin/idempotency.js';
+import { type RolloutDeps, rolloutRoutes } from './admin/rollouts.js';
 import { AuditTrail } from './audit.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { awxWebhookHandler } from './ingress/awx-webhook.js';
@@ -60,6 +62,11 @@ export interface Bridge {
   routes: { method: string; path: string }[];
   /** Writes the last refusal summary and waits for the audit events recorded without waiting (before the event log closes). */
   flushAudit(): Promise<void>;
+}
+
+/** The admin API's routes, the approver's and the rollouts' (decision 0061). */
+function adminRoutesWithRollouts(deps: ApprovalDeps & RolloutDeps): Route[] {
+  return [...adminAndApprovalRoutes(deps), ...rolloutRoutes(deps)];
 }
 
 export function createBridge({
@@ -123,11 +130,15 @@ export function createBridge({
       }),
     },
     { method: 'GET', path: '/metrics', handler: metricsHandler(metrics, resolverLag) },
-    ...adminAndApprovalRoutes({
+    ...adminRoutesWithRollouts({
       auth: bearerCheckFrom(config),
       audit,
       log: logger.child({ part: 'admin-api' }),
       plugin: config.UNICOP_NETBOX_TOKEN ? new PluginClient(pluginClientOptions(config, secrets)) : undefined,
+      // Gradual rollouts' resume and abort (decision 0061).
+      rollouts: config.UNICOP_NETBOX_TOKEN
+        ? new RolloutStore(pluginClientOptions(config, secrets))
+        : undefined,
       // The approver's routes answer AWX's approvals with UNICOP's AWX token (decision 0057).
       awx: config.UNICOP_AWX_TOKEN ? new AwxClient(awxClientOptions(config, secrets)) : undefined,
       eventLog,

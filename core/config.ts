@@ -226,6 +226,15 @@ export const configSchema = z.object({
   // reconcile concurrency, at least 1).
   UNICOP_DRIFT_CHECK_SECONDS: z.coerce.number().int().min(0).default(60),
   UNICOP_DRIFT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).optional(),
+  // Gradual rollout (workers/rollout/, decision 0061): a NetBox request touching more roots than this
+  // goes in waves (0: never); the waves (sizes or shares, the last may be `rest`); the highest failure
+  // share of a wave's ended runs that still opens the next one.
+  UNICOP_ROLLOUT_MIN_ROOTS: z.coerce.number().int().min(0).default(10),
+  UNICOP_ROLLOUT_WAVES: z
+    .string()
+    .regex(/^\s*(\d+%?|rest)(\s*,\s*(\d+%?|rest))*\s*$/, 'expected waves like "1,10%,rest"')
+    .default('1,10%,rest'),
+  UNICOP_ROLLOUT_FAILURE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.1),
   // Fail-safe (workers/failsafe/, decision 0055): how often its triggers are evaluated.
   UNICOP_FAILSAFE_CHECK_MS: z.coerce.number().int().min(10).default(5000),
   // Freeze globally when the resolver's lag on unicop.changes stays above this many records (0: off) …

@@ -25,6 +25,7 @@ import { netboxRest } from '../core/netbox/rest.js';
 import { PluginClient, pluginClientOptions } from '../core/plugin/client.js';
 import { reconcileQueueName } from '../core/queues.js';
 import { logRedisErrors } from '../core/redis-errors.js';
+import { RolloutStore } from '../core/rollout/store.js';
 import { loadRuntimeConfig } from '../core/secrets/runtime-config.js';
 import { startTracing } from '../core/tracing.js';
 import { startDispatcher } from './dispatcher/dispatcher.js';
@@ -46,6 +47,7 @@ import { reconcilerOptions, reconcileWorkerPauses } from './reconciler/options.j
 import { createReconciler } from './reconciler/reconcile.js';
 import { startReconcileWorker } from './reconciler/worker.js';
 import { startResolver } from './resolver/resolver.js';
+import { rolloutConsumerGroup, rolloutSettings, startRolloutWorker } from './rollout/rollout.js';
 import { startWorkerStages } from './startup.js';
 import { authorizeSweep } from './sweep-authorization.js';
 import { Sweeper } from './sweeper/sweeper.js';
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
   // Both clients read their token from `config` per request and, refused, from Vault at once (0056).
   const pluginOptions = pluginClientOptions(config, secrets);
   const plugin = new PluginClient(pluginOptions);
+  const rolloutStore = new RolloutStore(pluginOptions);
   const exitOnFatal = (part: string) => (error: Error) => {
     log.fatal({ err: error, part }, 'consumer stopped on a non-retriable error; exiting');
     process.exit(1);
@@ -264,6 +267,7 @@ async function main(): Promise<void> {
           eventLog,
           resolver: plugin,
           log: log.child({ part: 'resolver' }),
+          rollouts: { store: rolloutStore, settings: rolloutSettings(config) },
         }),
       startDispatcher: () =>
         startDispatcher(
@@ -293,6 +297,26 @@ async function main(): Promise<void> {
       .replayed()
       .then(() => drift.start())
       .catch(() => undefined);
+  // Gradual rollout (decision 0061): run ends close waves; the next wave's intents are appended here.
+  const rollouts = startRolloutWorker({
+    outcomes: new KafkaEventStream(
+      kafka,
+      {
+        topic: topics.outcomes,
+        groupId: rolloutConsumerGroup,
+        onFatal: exitOnFatal('rollout'),
+        ...consumerRecovery(config),
+      },
+      log.child({ part: 'rollout' }),
+    ),
+    store: rolloutStore,
+    eventLog,
+    log: log.child({ part: 'rollout' }),
+  });
+  rollouts.catch((error: unknown) => {
+    log.fatal({ err: error }, 'the rollout worker failed to start; exiting');
+    process.exit(1);
+  });
   failsafe.start().catch((error: unknown) => {
     log.fatal({ err: error }, 'the fail-safe failed to start; exiting');
     process.exit(1);
@@ -306,7 +330,7 @@ async function main(): Promise<void> {
     log.info('workers stopping');
     http.close();
     drift.stop();
-    void Promise.all([stages.stop(), failsafe.stop()])
+    void Promise.all([stages.stop(), failsafe.stop(), rollouts.then((r) => r.stop()).catch(() => undefined)])
       .then(() => eventLog.close())
       .then(() => Promise.all([queue.close(), redis.quit(), secrets?.close()]))
       .then(() => tracing.shutdown())

@@ -30,8 +30,17 @@ export const auditActions = {
   'intent.coalesced': 'dispatcher: the root already has a waiting job; this intent joined it',
   'intent.held': 'dispatcher: automation is frozen globally; the intent waits for resume',
   'intent.manual': 'admin API: an operator asked for a reconcile',
+  'intent.rollout_held':
+    "resolver: the root's intent is held in a rollout wave not opened yet (decision 0061); the rollout id and wave in the correlation",
+  'intent.released':
+    "rollout worker or admin API: the root's wave opened; an intent with its held intent's cause is on unicop.intents (decision 0061)",
+  'rollout.resumed':
+    'admin API: a person resumed a rollout (a halted one opens its next wave), with the reason',
+  'rollout.aborted':
+    'admin API: a person aborted a rollout; its held roots never launch for it, with the reason',
   'intent.swept': 'sweeper: the root needs work no webhook announced (hash differs, or an orphaned run)',
-  'intent.parked': 'reconciler: the root is frozen; nothing runs until it is unfrozen',
+  'intent.parked':
+    'reconciler: the root is frozen, or held in a rollout wave not opened yet (decision 0061); nothing runs until it is unfrozen or its wave opens',
   'intent.dropped': 'reconciler: the root no longer exists in NetBox',
   'automation.frozen':
     'admin API: automation frozen (globally or for one root), with the reason; or the fail-safe (actor unicop, globally, the reason naming its trigger and figures: decision 0055)',

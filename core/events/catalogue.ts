@@ -183,6 +183,29 @@ export const deadLetterData = z.object({
   at: isoTime,
 });
 
+/**
+ * A gradual rollout's step (docs/decisions/0061): one NetBox request touched more roots than
+ * UNICOP_ROLLOUT_MIN_ROOTS, so its intents go in waves. `opened` (wave 1 queued, the rest held),
+ * `wave_started` (the previous wave's failure share was at most the threshold), `halted` (above it: the
+ * held roots wait for a person), `resumed`, `aborted` (the held roots never launch), `done`. On
+ * unicop.control, keyed by the rollout id (the request id).
+ */
+export const rolloutData = z.object({
+  rolloutId: z.string().min(1),
+  transition: z.enum(['opened', 'wave_started', 'halted', 'resumed', 'aborted', 'done']),
+  state: z.enum(['open', 'halted', 'aborted', 'done']),
+  /** The open wave, 1-based, and each wave's size in roots. */
+  wave: z.number().int().positive(),
+  waves: z.array(z.number().int().positive()),
+  /** Roots per member state: held, released, succeeded, failed, aborted. */
+  counts: z.record(z.string(), z.number().int().nonnegative()),
+  /** The figures of a halt or a wave's end, or the person's reason. */
+  reason: z.string().nullable(),
+  /** Who decided: the resolver, the rollout worker, or the person (resume, abort). */
+  actor: z.string().min(1),
+  at: isoTime,
+});
+
 /** Every event type: its CloudEvents `type`, the topic it lives on, and its data schema. */
 export const eventTypes = {
   change: { type: 'io.unicop.change.v1', topic: topics.changes, data: changeData },
@@ -192,6 +215,7 @@ export const eventTypes = {
   awxJobStatus: { type: 'io.unicop.awx-job-status.v1', topic: topics.awxEvents, data: awxJobStatusData },
   awxApproval: { type: 'io.unicop.awx-approval.v1', topic: topics.awxEvents, data: awxApprovalData },
   freeze: { type: 'io.unicop.freeze.v1', topic: topics.control, data: freezeData },
+  rollout: { type: 'io.unicop.rollout.v1', topic: topics.control, data: rolloutData },
   deadLetter: { type: 'io.unicop.dead-letter.v1', topic: topics.deadLetter, data: deadLetterData },
 } as const;
 

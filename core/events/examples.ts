@@ -155,6 +155,27 @@ export const eventExamples: { [N in EventName]: { about: string; event: CloudEve
       },
     }),
   },
+  rollout: {
+    about:
+      'A gradual rollout moved (decision 0061): one NetBox request touched more roots than UNICOP_ROLLOUT_MIN_ROOTS, its intents go in waves; opened, wave_started, halted (a wave failed above the threshold: the held roots wait), resumed, aborted, done (key: the rollout id, the request id).',
+    event: cloudEvent('rollout', {
+      id: '019aab30-1800-7abc-8def-0123456789ab',
+      source: 'unicop/rollout',
+      subject: 'rollout/5b1c3d2e-8f4a-4c1e-9d2b-7a6e5f4c3b2a',
+      time: at(65_000),
+      data: {
+        rolloutId: '5b1c3d2e-8f4a-4c1e-9d2b-7a6e5f4c3b2a',
+        transition: 'halted',
+        state: 'halted',
+        wave: 2,
+        waves: [1, 2, 9],
+        counts: { held: 9, released: 0, succeeded: 2, failed: 1, aborted: 0 },
+        reason: 'halted: wave 2 of 3: 1 of 2 runs failed (50%, threshold 10%)',
+        actor: 'unicop-rollout',
+        at: at(65_000),
+      },
+    }),
+  },
   deadLetter: {
     about:
       'A record a consumer will never be able to handle (not a valid event, or refused by the plugin with a 4xx), set aside with the reason so its partition moves on (key: the original key). The original stays on its topic until its retention ends.',

@@ -8,9 +8,10 @@ root and only ever incremented: a token is never issued twice, also after releas
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from .models import Root
+from .models import RolloutMember, Root
 
 MAX_TTL_SECONDS = 24 * 3600
 
@@ -20,13 +21,14 @@ class LeaseConflict(Exception):
 
     status_code = 409
 
-    def __init__(self, detail, root):
+    def __init__(self, detail, root, held_by=None):
         super().__init__(detail)
         self.detail = detail
         self.holder = root.lease_holder or None
         self.expires_at = root.lease_expires_at if root.lease_token else None
         self.highest_token = root.highest_token
         self.frozen = root.frozen
+        self.held_by = held_by
 
     def body(self):
         return {
@@ -35,6 +37,7 @@ class LeaseConflict(Exception):
             'expires_at': self.expires_at.isoformat() if self.expires_at else None,
             'highest_token': self.highest_token,
             'frozen': self.frozen,
+            'held_by': self.held_by,
         }
 
 
@@ -58,14 +61,29 @@ def acquire(root_id, holder, ttl_seconds):
         if root.frozen:
             # The human override is enforced here, not left to each worker (DESIGN.md §3.8).
             raise LeaseConflict(f'root {root.key} is frozen: {root.frozen_reason}', root)
-        token = root.highest_token + 1
-        return _save_lease(
-            root,
-            lease_holder=holder,
-            lease_token=token,
-            highest_token=token,
-            lease_expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+        if (rollout := root.held_by) is not None:
+            # Held in a rollout wave not opened yet (docs/decisions/0061): no intent launches it before its
+            # wave; the refusal is counted on the member (parked, never silently dropped), so it is raised
+            # after the transaction commits.
+            RolloutMember.objects.filter(rollout=rollout, root=root).update(superseded=F('superseded') + 1)
+            held = LeaseConflict(
+                f'root {root.key} is held by rollout {rollout.rollout_id} '
+                f'(wave {rollout.current_wave + 1} of {len(rollout.waves)} open, state {rollout.state})',
+                root,
+                held_by=rollout.rollout_id,
+            )
+        else:
+            held = None
+        if held is None:
+            token = root.highest_token + 1
+            return _save_lease(
+                root,
+                lease_holder=holder,
+                lease_token=token,
+                highest_token=token,
+                lease_expires_at=now + timedelta(seconds=ttl_seconds),
+            )
+    raise held
 
 
 def _check_token(root, token, now):

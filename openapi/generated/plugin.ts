@@ -21,6 +21,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/plugins/unicop/rollouts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the rollouts, newest first (?state=open|halted|aborted|done, ?root=<key>). POST: the resolver's
+         *     gate for one request's intents (opens the rollout the first time the request has enough roots).
+         */
+        get: operations["plugins_unicop_rollouts_retrieve"];
+        put?: never;
+        /**
+         * @description GET: the rollouts, newest first (?state=open|halted|aborted|done, ?root=<key>). POST: the resolver's
+         *     gate for one request's intents (opens the rollout the first time the request has enough roots).
+         */
+        post: operations["plugins_unicop_rollouts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/unicop/rollouts/{rollout_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Get a list of rollout objects. */
+        get: operations["plugins_unicop_rollouts_retrieve_2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/unicop/rollouts/{rollout_id}/abort/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description POST resume/ or abort/ with {by, reason}: a person's decision (through the admin API). */
+        post: operations["plugins_unicop_rollouts_abort_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/unicop/rollouts/{rollout_id}/resume/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description POST resume/ or abort/ with {by, reason}: a person's decision (through the admin API). */
+        post: operations["plugins_unicop_rollouts_resume_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/unicop/rollouts/outcome/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description POST: a run ended (the rollout worker, from unicop.outcomes). */
+        post: operations["plugins_unicop_rollouts_outcome_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plugins/unicop/roots/": {
         parameters: {
             query?: never;
@@ -261,8 +353,29 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        DecisionRequest: {
+            by: string;
+            /** @default  */
+            reason: string;
+        };
         FreezeRequest: {
             reason: string;
+        };
+        GateRequest: {
+            /** @description the NetBox request id of the intents */
+            rollout_id: string;
+            plan: string;
+            /** Format: double */
+            failure_threshold: number;
+            min_roots: number;
+            change_ids?: string[];
+            /** @default  */
+            actor: string;
+            intents: components["schemas"]["IntentRequest"][];
+        };
+        IntentRequest: {
+            root_key: string;
+            intent: unknown;
         };
         LastRun: {
             readonly id: number;
@@ -406,6 +519,25 @@ export interface components {
             name: string;
             slug: string;
             color?: string;
+        };
+        OutcomeRequest: {
+            root_key: string;
+            run_id: string;
+            /**
+             * @description * `canceled` - canceled
+             *     * `denied` - denied
+             *     * `drifted` - drifted
+             *     * `failed` - failed
+             *     * `skipped` - skipped
+             *     * `succeeded` - succeeded
+             *     * `timed_out` - timed_out
+             * @enum {string}
+             */
+            state: "canceled" | "denied" | "drifted" | "failed" | "skipped" | "succeeded" | "timed_out";
+            /** @default  */
+            outcome_class: string | null;
+            /** Format: date-time */
+            started_at: string;
         };
         PaginatedReconciliationRunList: {
             /** @example 123 */
@@ -765,9 +897,10 @@ export interface components {
              *     * `failed` - Failed
              *     * `drifted` - Drifted
              *     * `frozen` - Frozen
+             *     * `held` - Held
              * @enum {string}
              */
-            readonly status: "in_sync" | "pending" | "reconciling" | "awaiting_approval" | "failed" | "drifted" | "frozen";
+            readonly status: "in_sync" | "pending" | "reconciling" | "awaiting_approval" | "failed" | "drifted" | "frozen" | "held";
             readonly current_hash: string;
             readonly hash_stale: boolean;
             /** Format: date-time */
@@ -924,6 +1057,172 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ResolveResponse"];
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Return only brief fields for each object. */
+                brief?: boolean;
+                /** @description Comma-separated list of fields to include in the response. Example: `fields=id,name`. */
+                fields?: string;
+                /** @description Comma-separated list of fields to exclude from the response. Example: `omit=description,tags`. */
+                omit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GateRequest"];
+                "multipart/form-data": components["schemas"]["GateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_retrieve_2: {
+        parameters: {
+            query?: {
+                /** @description Return only brief fields for each object. */
+                brief?: boolean;
+                /** @description Comma-separated list of fields to include in the response. Example: `fields=id,name`. */
+                fields?: string;
+                /** @description Comma-separated list of fields to exclude from the response. Example: `omit=description,tags`. */
+                omit?: string;
+            };
+            header?: never;
+            path: {
+                rollout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_abort_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rollout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+                "multipart/form-data": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_resume_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rollout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+                "multipart/form-data": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_outcome_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OutcomeRequest"];
+                "multipart/form-data": components["schemas"]["OutcomeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -12,6 +12,7 @@
  *   unicop login | logout                          a person signs in to Keycloak (device flow), or out
  *   unicop approvals                               the runs waiting on an AWX approval (admin API)
  *   unicop approve|deny <run> [--reason]           answer one, as you (admin API, role approver)
+ *   unicop rollout list|show|resume|abort          gradual rollouts (admin API; decision 0061)
  * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -26,6 +27,7 @@ import { login, logout } from './login.js';
 import { CommandFailedError, createOutput, type Output, parseSince, UsageError } from './output.js';
 import { override, reconcile, sweep } from './overrides.js';
 import { parseFrom, replay, replayRefusal } from './replay.js';
+import { decideRollout, listRollouts, showRollout } from './rollout.js';
 import { showRootStatus } from './root-status.js';
 import { showRootWhy } from './root-why.js';
 import { showStatus } from './status.js';
@@ -122,6 +124,34 @@ export const operatorCommands: Record<string, OperatorCommand> = {
     options: { json, reason, 'idempotency-key': idempotencyKey },
     positionals: [1, 1],
     run: (ctx) => decisionCommand(ctx, 'deny'),
+  },
+  'rollout list': {
+    usage: 'unicop rollout list [--state open|halted|aborted|done] [--json]',
+    summary: 'the newest gradual rollouts: state, wave, roots per state (admin API)',
+    options: { json, state: { type: 'string' } },
+    positionals: [0, 0],
+    run: ({ values, out, admin }) => listRollouts(admin(), out, text(values, 'state')),
+  },
+  'rollout show': {
+    usage: 'unicop rollout show <id> [--json]',
+    summary: "one rollout (id: the NetBox request id) with its roots' waves and states",
+    options: { json },
+    positionals: [1, 1],
+    run: ({ positionals, out, admin }) => showRollout(admin(), out, positionals[0] ?? ''),
+  },
+  'rollout resume': {
+    usage: 'unicop rollout resume <id> --reason TEXT [--idempotency-key KEY] [--json]',
+    summary: 'a halted rollout opens its next wave (admin API, role operator; audited)',
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [1, 1],
+    run: (ctx) => rolloutDecision(ctx, 'resume'),
+  },
+  'rollout abort': {
+    usage: 'unicop rollout abort <id> --reason TEXT [--idempotency-key KEY] [--json]',
+    summary: 'abort a rollout: its held roots never launch for it (admin API, role operator; audited)',
+    options: { json, reason, 'idempotency-key': idempotencyKey },
+    positionals: [1, 1],
+    run: (ctx) => rolloutDecision(ctx, 'abort'),
   },
   'root status': {
     usage: 'unicop root status <key> [--json]',
@@ -264,6 +294,15 @@ function decisionCommand(ctx: Context, decision: 'approve' | 'deny'): Promise<nu
   );
 }
 
+function rolloutDecision(ctx: Context, decision: 'resume' | 'abort'): Promise<number> {
+  const reasonText = text(ctx.values, 'reason');
+  if (!reasonText || reasonText.trim().length < 3) {
+    throw new UsageError('--reason is required (at least 3 characters): every decision is audited with it');
+  }
+  const id = ctx.positionals[0] ?? '';
+  return decideRollout(ctx.admin(), ctx.out, decision, id, reasonText, text(ctx.values, 'idempotency-key'));
+}
+
 function overrideCommand(ctx: Context, frozen: boolean): Promise<number> {
   const reasonText = text(ctx.values, 'reason');
   if (!reasonText || reasonText.trim().length < 3) {
@@ -281,7 +320,7 @@ export function operatorUsage(): string[] {
 /** The command an argument list names (`root status`, `tail`, …), or undefined. */
 export function operatorCommandOf(argv: string[]): string | undefined {
   const [first, second] = argv;
-  if (first === 'root') return `root ${second ?? ''}`.trim();
+  if (first === 'root' || first === 'rollout') return `${first} ${second ?? ''}`.trim();
   return first !== undefined && Object.hasOwn(operatorCommands, first) ? first : undefined;
 }
 
@@ -301,7 +340,7 @@ export async function runOperatorCommand(
   };
   const command = operatorCommands[name];
   if (!command) {
-    const roots = Object.keys(operatorCommands).filter((n) => n.startsWith('root '));
+    const roots = Object.keys(operatorCommands).filter((n) => n.startsWith(`${argv[0]} `));
     if (argv[1] === '--help' || argv[1] === '-h') {
       process.stdout.write(`usage: ${roots.map((n) => operatorCommands[n]?.usage).join('\n       ')}\n`);
       return 0;

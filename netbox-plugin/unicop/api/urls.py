@@ -1,7 +1,7 @@
 from django.urls import path
 from netbox.api.routers import NetBoxRouter
 
-from . import schema, views  # noqa: F401  (schema: what /api/schema/ says of these views)
+from . import rollouts, schema, views  # noqa: F401  (schema: what /api/schema/ says of these views)
 
 router = NetBoxRouter()
 router.APIRootView = views.UnicopRootView
@@ -10,5 +10,18 @@ router.register('runs', views.ReconciliationRunViewSet)
 
 urlpatterns = [
     path('resolve/', views.ResolveView.as_view(), name='resolve'),
+    path('rollouts/', rollouts.RolloutListView.as_view(), name='rollout_list'),
+    path('rollouts/outcome/', rollouts.RolloutOutcomeView.as_view(), name='rollout_outcome'),
+    path('rollouts/<str:rollout_id>/', rollouts.RolloutDetailView.as_view(), name='rollout_detail'),
+    path(
+        'rollouts/<str:rollout_id>/resume/',
+        rollouts.RolloutDecisionView.as_view(decision='resume'),
+        name='rollout_resume',
+    ),
+    path(
+        'rollouts/<str:rollout_id>/abort/',
+        rollouts.RolloutDecisionView.as_view(decision='abort'),
+        name='rollout_abort',
+    ),
     *router.urls,
 ]

@@ -1,0 +1,151 @@
+/**
+ * The rollout routes of the admin API (docs/decisions/0061): the gradual rollouts NetBox holds, and a
+ * person's resume or abort of one. The plugin decides under the rollout's row lock
+ * (netbox-plugin/unicop/rollouts.py); this route appends what the decision released — the next wave's
+ * intents on unicop.intents — with the rollout event and the audit event naming the person, in one
+ * append. A resume of an open rollout queues its open wave's intents again (for one lost in a crash:
+ * their ids are their jobs' ids, so a queued one adds nothing).
+ *
+ *   GET  /rollouts[?state=open|halted|aborted|done]   viewer
+ *   GET  /rollouts/{id}                               viewer
+ *   POST /rollouts/{id}/resume  {reason}              operator
+ *   POST /rollouts/{id}/abort   {reason}              operator
+ */
+import { z } from 'zod';
+import { systemClock } from '../../core/clock.js';
+import { NetboxUnavailableError, PluginRequestError } from '../../core/plugin/client.js';
+import { stepMessages } from '../../core/rollout/events.js';
+import type { RolloutState, RolloutStore } from '../../core/rollout/store.js';
+import { auditMessage } from '../audit.js';
+import { parseJsonBody } from '../http/body.js';
+import { HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
+import type { Route } from '../http/server.js';
+import { type AdminDeps, acting, append, authorize } from './admin-api.js';
+
+export interface RolloutDeps extends AdminDeps {
+  /** The plugin's rollout endpoints; without it (no NetBox token) the routes answer 503. */
+  rollouts?: Pick<RolloutStore, 'get' | 'list' | 'decide'> | undefined;
+}
+
+const decisionBody = z.object({ reason: z.string().trim().min(3, 'a reason is required').max(400) });
+const rolloutIdPattern = /^[A-Za-z0-9._:-]{1,100}$/;
+const states: RolloutState[] = ['open', 'halted', 'aborted', 'done'];
+
+function storeOf(deps: RolloutDeps): NonNullable<RolloutDeps['rollouts']> {
+  if (!deps.rollouts)
+    throw new ServiceUnavailableError('netbox_not_configured', 'no NetBox token configured', 60);
+  return deps.rollouts;
+}
+
+function idOf(raw: string | undefined): string {
+  const id = raw ?? '';
+  if (!rolloutIdPattern.test(id)) {
+    throw new ValidationError([{ field: 'id', message: 'expected a rollout id (the NetBox request id)' }]);
+  }
+  return id;
+}
+
+async function netbox<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof NetboxUnavailableError) {
+      throw new ServiceUnavailableError('netbox_unavailable', 'NetBox is unreachable', 10, error);
+    }
+    throw error;
+  }
+}
+
+function decide(deps: RolloutDeps, decision: 'resume' | 'abort') {
+  return acting(deps, 'operator', async (ctx, raw, principal) => {
+    const id = idOf(ctx.params.id);
+    const { reason } = parseJsonBody(raw, decisionBody);
+    let step: Awaited<ReturnType<RolloutStore['decide']>>;
+    try {
+      step = await netbox(() => storeOf(deps).decide(id, decision, principal.name, reason));
+    } catch (error) {
+      if (error instanceof PluginRequestError && error.status === 404)
+        throw new NotFoundError(`rollout ${id}`);
+      if (error instanceof PluginRequestError && error.status === 409) {
+        const detail =
+          (error.body as { detail?: string } | null)?.detail ?? `rollout ${id} refuses ${decision}`;
+        throw new HttpError(409, 'rollout_not_live', detail);
+      }
+      throw error;
+    }
+    const rollout = step.rollout;
+    if (!rollout) throw new NotFoundError(`rollout ${id}`);
+    const at = (deps.clock ?? systemClock).now();
+    const messages = stepMessages(
+      decision === 'resume' && step.transition ? { ...step, transition: 'resumed' } : step,
+      principal.name,
+      at,
+    );
+    // A resume that opened a wave says so too (the rollout's wave_started or done, after `resumed`).
+    if (decision === 'resume' && step.transition) {
+      messages.push(...stepMessages({ ...step, release: [] }, 'unicop-rollout', at));
+    }
+    messages.push(
+      auditMessage(
+        {
+          action: decision === 'resume' ? 'rollout.resumed' : 'rollout.aborted',
+          actor: principal.name,
+          subjectType: 'rollout',
+          subjectId: id,
+          outcome: 'ok',
+          reason,
+          correlation: { rolloutId: id, wave: rollout.current_wave + 1, released: step.release.length },
+          metadata: { actorSubject: principal.subject, authenticatedBy: principal.via },
+        },
+        id,
+      ),
+    );
+    await append(deps, messages);
+    return {
+      status: 200,
+      body: {
+        rolloutId: id,
+        decision,
+        by: principal.name,
+        state: rollout.state,
+        wave: rollout.current_wave + 1,
+        waves: rollout.waves,
+        counts: rollout.counts,
+        released: step.release.length,
+        neverLaunched: step.never_launched ?? [],
+        reason: rollout.reason,
+      },
+    };
+  });
+}
+
+export function rolloutRoutes(deps: RolloutDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/rollouts',
+      handler: async (ctx) => {
+        await authorize(deps, ctx, 'viewer');
+        const state = new URL(ctx.req.url ?? '/', 'http://bridge').searchParams.get('state');
+        if (state !== null && !states.includes(state as RolloutState)) {
+          throw new ValidationError([{ field: 'state', message: `one of ${states.join(', ')}` }]);
+        }
+        const filter = state ? { state: state as RolloutState } : {};
+        return { status: 200, body: { rollouts: await netbox(() => storeOf(deps).list(filter)) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/rollouts/:id',
+      handler: async (ctx) => {
+        await authorize(deps, ctx, 'viewer');
+        const id = idOf(ctx.params.id);
+        const rollout = await netbox(() => storeOf(deps).get(id));
+        if (!rollout) throw new NotFoundError(`rollout ${id}`);
+        return { status: 200, body: { rollout } };
+      },
+    },
+    { method: 'POST', path: '/rollouts/:id/resume', handler: decide(deps, 'resume') },
+    { method: 'POST', path: '/rollouts/:id/abort', handler: decide(deps, 'abort') },
+  ];
+}

@@ -1,0 +1,314 @@
+"""Gradual rollout (docs/decisions/0061): the waves of one NetBox request that touched many roots.
+
+The resolver hands over each request's intents; the plugin cuts the waves, keeps the intents and decides,
+each under the rollout's row lock, so two outcomes arriving together cannot both open the next wave:
+- gate(): the resolver asks, for the intents of one request, which are held. The first time, the
+  request's roots are read from NetBox's change records of that request (all of them: a bulk edit's
+  changes reach the resolver one by one, in any batches); more than the minimum open the rollout, every
+  root a member, wave 1 released. Each intent is kept on its member; a held one is not published.
+  Repeating it (a replayed change) changes nothing and answers the same.
+- record_outcome(): a run of a released member ended; when its wave has no released member left, the
+  wave's failure share decides: above the threshold the rollout halts, else the next wave is released
+  (its intents returned for the caller to queue), or, after the last wave, the rollout is done.
+- resume() (halted: the next wave is released; open: the current wave's intents again, for a queueing
+  lost in a crash) and abort() (the held members never launch), by a person.
+A held root refuses the lease (leases.py), so no other intent launches it before its wave.
+"""
+
+import uuid
+
+from core.models import ObjectChange
+from django.db import transaction
+from django.utils import timezone
+
+from .models import (
+    Rollout,
+    RolloutMember,
+    RolloutMemberStateChoices,
+    RolloutStateChoices,
+    Root,
+    RunStateChoices,
+)
+from .roots import resolve_changes
+
+M = RolloutMemberStateChoices
+
+
+class RolloutRefused(Exception):
+    """409: the rollout's state does not allow the action (e.g. resume of a done rollout)."""
+
+    def __init__(self, detail, rollout):
+        super().__init__(detail)
+        self.detail = detail
+        self.state = rollout.state
+
+    def body(self):
+        return {'detail': self.detail, 'state': self.state}
+
+
+def summary(rollout):
+    """The rollout as the API answers it (counts per member state, held root keys)."""
+    return {
+        'id': rollout.pk,
+        'rollout_id': rollout.rollout_id,
+        'state': rollout.state,
+        'plan': rollout.plan,
+        'waves': rollout.waves,
+        'current_wave': rollout.current_wave,
+        'wave_started': rollout.wave_started.isoformat() if rollout.wave_started else None,
+        'failure_threshold': rollout.failure_threshold,
+        'roots_total': rollout.roots_total,
+        'counts': rollout.counts,
+        'change_ids': rollout.change_ids,
+        'actor': rollout.actor,
+        'reason': rollout.reason,
+        'decided_by': rollout.decided_by,
+        'opened': rollout.opened.isoformat(),
+        'ended': rollout.ended.isoformat() if rollout.ended else None,
+        'members': [
+            {
+                'root_key': m.root.key,
+                'wave': m.wave,
+                'state': m.state,
+                'run_id': m.run_id,
+                'outcome_class': m.outcome_class,
+                'parked': m.superseded,
+            }
+            for m in rollout.members.select_related('root').order_by('wave', 'id')
+        ],
+    }
+
+
+def _intents(members):
+    """What released members ask to queue: each root and the intent held for it ({} when the root's own
+    change never reached the resolver: the caller builds one)."""
+    return [{'root_key': m.root.key, 'intent': m.intent} for m in members]
+
+
+_EVENTS = {'create': 'created', 'update': 'updated', 'delete': 'deleted'}
+
+
+def request_root_keys(request_id):
+    """Every root a NetBox request touched, from its change records (one per object it changed, all
+    committed before NetBox sends the request's webhooks), resolved as the resolver resolves changes."""
+    try:
+        request_uuid = uuid.UUID(str(request_id))
+    except ValueError:
+        return []  # not a NetBox request id: no change records to read
+    changes = []
+    for oc in ObjectChange.objects.filter(request_id=request_uuid).select_related('changed_object_type'):
+        ct = oc.changed_object_type
+        changes.append(
+            {
+                'object_type': f'{ct.app_label}.{ct.model}',
+                'object_id': oc.changed_object_id,
+                'event': _EVENTS.get(oc.action, 'updated'),
+                'data': oc.postchange_data or oc.prechange_data,
+                'prechange': oc.prechange_data,
+                'postchange': oc.postchange_data,
+            }
+        )
+    keys = set()
+    for found in resolve_changes(changes) if changes else []:
+        keys.update(found)
+    return sorted(keys)
+
+
+def cut_waves(plan, roots):
+    """Wave sizes for `roots` roots from a plan like '1,10%,rest' (a number of roots; a share of all of
+    them, at least one; or the rest, last only). Roots past the last wave join it."""
+    sizes, left = [], roots
+    parts = [p.strip() for p in plan.split(',')]
+    for i, part in enumerate(parts):
+        if left == 0:
+            break
+        if part == 'rest':
+            if i != len(parts) - 1:
+                raise ValueError(f'waves {plan!r}: rest must be the last wave')
+            size = left
+        elif part.endswith('%'):
+            size = max(1, -(-roots * int(part[:-1]) // 100))
+        else:
+            size = int(part)
+        if size < 1:
+            raise ValueError(f'waves {plan!r}: {part!r} is no wave size')
+        size = min(size, left)
+        sizes.append(size)
+        left -= size
+    if left and sizes:
+        sizes[-1] += left
+    return sizes
+
+
+def gate(request_id, plan, threshold, min_roots, change_ids, actor, intents):
+    """The resolver's question for the intents of one request (intents: [(root_key, intent)]): which are
+    held? The first time, the request's roots are read from its change records; more than min_roots of
+    them open a rollout (every root a member, wave 1 released). Then each intent is kept on its member
+    (if it has none yet); a held member's intent is not to be published. Answers (rollout or None,
+    created, held root keys)."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(rollout_id=request_id).first()
+        created = False
+        if rollout is None:
+            keys = sorted(set(request_root_keys(request_id)) | {k for k, _ in intents})
+            if len(keys) <= min_roots:
+                return None, False, []
+            rollout = _create(
+                request_id, plan, cut_waves(plan, len(keys)), threshold, change_ids, actor, keys
+            )
+            created = True
+        members = {m.root.key: m for m in rollout.members.select_related('root')}
+        held = set()
+        for key, intent in intents:
+            member = members.get(key)
+            if member is None:
+                continue
+            if not member.intent:
+                RolloutMember.objects.filter(pk=member.pk).update(intent=intent)
+                member.intent = intent
+            if member.state == M.HELD:
+                held.add(key)
+        new = [c for c in change_ids if c not in rollout.change_ids]
+        if new and not created:
+            rollout.change_ids = rollout.change_ids + new
+            Rollout.objects.filter(pk=rollout.pk).update(change_ids=rollout.change_ids)
+        return rollout, created, sorted(held)
+
+
+def _create(rollout_id, plan, waves, threshold, change_ids, actor, keys):
+    roots = {r.key: r for r in Root.objects.filter(key__in=keys)}
+    now = timezone.now()
+    rollout = Rollout.objects.create(
+        rollout_id=rollout_id,
+        plan=plan,
+        waves=waves,
+        failure_threshold=threshold,
+        roots_total=len(keys),
+        change_ids=change_ids,
+        actor=actor,
+        opened=now,
+        wave_started=now,
+    )
+    bounds = []
+    for size in waves:
+        bounds.append((bounds[-1] if bounds else 0) + size)
+    members = []
+    for i, key in enumerate(keys):
+        root = roots.get(key)
+        if root is None:
+            continue  # gone since the change: nothing to hold
+        wave = next(w for w, end in enumerate(bounds) if i < end)
+        state = M.RELEASED if wave == 0 else M.HELD
+        members.append(RolloutMember(rollout=rollout, root=root, wave=wave, state=state, updated=now))
+    RolloutMember.objects.bulk_create(members)
+    return rollout
+
+
+def _release_next(rollout, now):
+    """Opens the wave after the current one: its members released; returns their intents ([] when the
+    current wave was the last: the rollout is done)."""
+    nxt = rollout.current_wave + 1
+    members = list(rollout.members.filter(wave=nxt, state=M.HELD).select_related('root'))
+    if nxt >= len(rollout.waves):
+        rollout.state = RolloutStateChoices.DONE
+        rollout.ended = now
+        return None, []
+    rollout.current_wave = nxt
+    rollout.wave_started = now
+    RolloutMember.objects.filter(pk__in=[m.pk for m in members]).update(state=M.RELEASED, updated=now)
+    return 'wave_started', _intents(members)
+
+
+def record_outcome(root_key, run_id, state, outcome_class, started_at):
+    """A run of root_key ended. Answers (rollout or None, transition or None, intents to queue)."""
+    with transaction.atomic():
+        member = (
+            RolloutMember.objects.select_related('rollout')
+            .filter(
+                root__key=root_key,
+                state=M.RELEASED,
+                rollout__state__in=RolloutStateChoices.LIVE,
+                updated__lte=started_at,
+            )
+            .order_by('updated')
+            .first()
+        )
+        if member is None:
+            return None, None, []
+        rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
+        failed = state in RunStateChoices.UNSUCCESSFUL
+        RolloutMember.objects.filter(pk=member.pk, state=M.RELEASED).update(
+            state=M.FAILED if failed else M.SUCCEEDED, run_id=run_id, outcome_class=outcome_class or ''
+        )
+        wave = rollout.members.filter(wave=rollout.current_wave)
+        if rollout.state != RolloutStateChoices.OPEN or wave.filter(state=M.RELEASED).exists():
+            return rollout, None, []
+        ended = wave.filter(state__in=(M.SUCCEEDED, M.FAILED)).count()
+        failures = wave.filter(state=M.FAILED).count()
+        share = failures / ended if ended else 0.0
+        now = timezone.now()
+        figures = (
+            f'wave {rollout.current_wave + 1} of {len(rollout.waves)}: {failures} of {ended} runs failed '
+            f'({share:.0%}, threshold {rollout.failure_threshold:.0%})'
+        )
+        if share > rollout.failure_threshold and rollout.current_wave + 1 < len(rollout.waves):
+            rollout.state = RolloutStateChoices.HALTED
+            rollout.reason = f'halted: {figures}'
+            transition, intents = 'halted', []
+        else:
+            rollout.reason = figures
+            transition, intents = _release_next(rollout, now)
+            transition = transition or 'done'
+        Rollout.objects.filter(pk=rollout.pk).update(
+            state=rollout.state,
+            reason=rollout.reason[:500],
+            current_wave=rollout.current_wave,
+            wave_started=rollout.wave_started,
+            ended=rollout.ended,
+        )
+        return rollout, transition, intents
+
+
+def _locked(rollout_id):
+    rollout = Rollout.objects.select_for_update().filter(rollout_id=rollout_id).first()
+    if rollout is None:
+        raise Rollout.DoesNotExist(f'no rollout {rollout_id}')
+    return rollout
+
+
+def resume(rollout_id, by, reason):
+    """Answers (rollout, transition, intents to queue). Halted: the next wave opens. Open: the current
+    wave's released intents again (queueing them twice adds nothing: their ids are taken)."""
+    with transaction.atomic():
+        rollout = _locked(rollout_id)
+        now = timezone.now()
+        if rollout.state == RolloutStateChoices.OPEN:
+            released = rollout.members.filter(wave=rollout.current_wave, state=M.RELEASED).select_related(
+                'root'
+            )
+            return rollout, None, _intents(released)
+        if rollout.state != RolloutStateChoices.HALTED:
+            raise RolloutRefused(f'rollout {rollout_id} is {rollout.state}: nothing to resume', rollout)
+        rollout.state = RolloutStateChoices.OPEN
+        transition, intents = _release_next(rollout, now)
+        rollout.decided_by = by
+        rollout.reason = f'resumed by {by}' + (f': {reason}' if reason else '')
+        rollout.save()
+        return rollout, transition or 'done', intents
+
+
+def abort(rollout_id, by, reason):
+    """Answers (rollout, the root keys that will never launch for it)."""
+    with transaction.atomic():
+        rollout = _locked(rollout_id)
+        if rollout.state not in RolloutStateChoices.LIVE:
+            raise RolloutRefused(f'rollout {rollout_id} is {rollout.state}: nothing to abort', rollout)
+        held = rollout.members.filter(state=M.HELD)
+        keys = sorted(held.values_list('root__key', flat=True))
+        held.update(state=M.ABORTED, updated=timezone.now())
+        rollout.state = RolloutStateChoices.ABORTED
+        rollout.ended = timezone.now()
+        rollout.decided_by = by
+        rollout.reason = (f'aborted by {by}' + (f': {reason}' if reason else ''))[:500]
+        rollout.save()
+        return rollout, keys

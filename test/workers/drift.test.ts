@@ -83,7 +83,7 @@ describe('drift: check runs against the real site playbook', () => {
 
     const journal = await journalOf('dcim.site', site.id);
     expect(journal[0]?.kind.value).toBe('warning');
-    expect(journal[0]?.comments).toContain('`inventory.json`');
+    expect(journal[0]?.comments).toContain('inventory.json');
 
     const [outcome] = await tail.waitFor(
       (m) =>

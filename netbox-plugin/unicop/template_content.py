@@ -2,6 +2,7 @@ from django.contrib.contenttypes.models import ContentType
 from netbox.plugins import PluginTemplateExtension
 
 from .models import Root
+from .roots import root_policy
 
 
 class AnchorRootPanel(PluginTemplateExtension):
@@ -17,7 +18,11 @@ class AnchorRootPanel(PluginTemplateExtension):
             .filter(anchor_type=ContentType.objects.get_for_model(obj), anchor_id=obj.pk)
             .select_related('last_run')
         )
-        return self.render('unicop/inc/anchor_panel.html', extra_context={'roots': list(roots)})
+        roots = list(roots)
+        for root in roots:
+            # An override in the anchor's unicop_policy that cannot be run (docs/decisions/0062).
+            root.policy_error = root_policy(root)[1]
+        return self.render('unicop/inc/anchor_panel.html', extra_context={'roots': roots})
 
 
 class AnchorPanel(AnchorRootPanel):

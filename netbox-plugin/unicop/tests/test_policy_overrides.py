@@ -12,6 +12,7 @@ from django.urls import reverse
 from extras.models import CustomField
 from ipam.models import Prefix
 from utilities.testing import APITestCase
+from utilities.testing import TestCase as UtilitiesTestCase
 
 from unicop.catalogue import DEFAULT_POLICY, load_catalogue, parse_catalogue
 from unicop.roots import POLICY_FIELD, ensure_policy_field, root_policy
@@ -126,3 +127,37 @@ class RootPolicyAPITestCase(APITestCase):
         ).json()
         self.assertIsNone(body['policy'])
         self.assertIn(f'{root.key} unicop_policy.drift_mode must be one of', body['policy_error'])
+
+
+class RootPolicyPagesTestCase(UtilitiesTestCase):
+    """The root's page and the anchor's UNICOP panel say a bad override's error, naming the key."""
+
+    @classmethod
+    def setUpTestData(cls):
+        ensure_policy_field()
+        cls.good = make_site('PolicyPageGood')
+        cls.bad = make_site('PolicyPageBad')
+        override(cls.good, {'drift_mode': 'off'})
+        override(cls.bad, {'drift_mode': 'sometimes'})
+
+    def setUp(self):
+        super().setUp()
+        self.add_permissions('unicop.view_root', 'dcim.view_site')
+
+    def test_bad_override_on_the_root_page_and_the_site_panel(self):
+        root = root_of('site', self.bad)
+        error = f'{root.key} unicop_policy.drift_mode must be one of'
+        for url in (root.get_absolute_url(), self.bad.get_absolute_url()):
+            with self.subTest(url=url):
+                response = self.client.get(url)
+                self.assertHttpStatus(response, 200)
+                self.assertContains(response, error)
+                self.assertContains(response, 'invalid</span>')
+
+    def test_good_override_shows_the_merged_policy_and_no_error(self):
+        root = root_of('site', self.good)
+        response = self.client.get(root.get_absolute_url())
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, '<code>drift_mode</code>: off')
+        self.assertNotContains(response, 'invalid</span>')
+        self.assertNotContains(self.client.get(self.good.get_absolute_url()), 'invalid</span>')

@@ -1,14 +1,60 @@
 /**
- * `unicop status [--root KEY] [--json]`: which stage holds work now — NetBox's background queue,
- * the consumer groups' lag, the reconcile queue, the root (with --root), AWX's pending jobs
- * (core/status/why-it-waits.ts). Exit 0 whatever it finds; a stage that cannot be read is shown
- * as unknown with the reason.
+ * `unicop status [--root KEY] [--json]`: whether automation is frozen globally (by a person or by
+ * the fail-safe, decision 0055: read from `unicop.control` as the bridge and the workers read it),
+ * then which stage holds work now — NetBox's background queue, the consumer groups' lag, the
+ * reconcile queue, the root (with --root), AWX's pending jobs (core/status/why-it-waits.ts). Exit 0
+ * whatever it finds; what cannot be read is shown as unknown with the reason.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import pino from 'pino';
 import type { UnicopConfig } from '../../config.js';
+import { FreezeView, type GlobalFreeze } from '../../control/freeze-view.js';
+import { KafkaEventStream } from '../../event-log/consumer.js';
+import { topics } from '../../events/catalogue.js';
+import { uuidv7 } from '../../ids.js';
 import { statusSources } from '../../status/sources.js';
 import { describeWait, whyItWaits } from '../../status/why-it-waits.js';
 import type { Output } from './output.js';
+
+/** How long the replay of unicop.control may take before the freeze is reported unknown. */
+const freezeReadCapMs = 30_000;
+
+/** The global freeze as unicop.control has it now (null: never frozen), or why it could not be read. */
+export async function readGlobalFreeze(kafka: Kafka): Promise<GlobalFreeze | { unknown: string }> {
+  const view = new FreezeView(
+    new KafkaEventStream(
+      kafka,
+      { topic: topics.control, groupId: `unicop-cli-status-control-${uuidv7()}` },
+      pino({ level: 'silent' }),
+    ),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      view.start(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`unicop.control not replayed within ${freezeReadCapMs / 1000} s`)),
+          freezeReadCapMs,
+        );
+      }),
+    ]);
+    return view.globalState();
+  } catch (error) {
+    return { unknown: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+    await view.stop().catch(() => undefined);
+  }
+}
+
+/** One line: frozen globally (by whom, since when, why), not frozen, or unknown. */
+export function describeGlobalFreeze(freeze: GlobalFreeze | { unknown: string }): string {
+  if (freeze && 'unknown' in freeze) return `automation: global freeze unknown (${freeze.unknown})`;
+  if (!freeze) return 'automation: not frozen globally';
+  if (!freeze.frozen) return `automation: not frozen globally (resumed by ${freeze.actor} at ${freeze.at})`;
+  return `automation: FROZEN globally by ${freeze.actor} since ${freeze.at}: ${freeze.reason} (a person lifts it: unicop resume)`;
+}
 
 export async function showStatus(config: UnicopConfig, out: Output, rootKey: string | null): Promise<number> {
   const kafka = new Kafka({
@@ -18,8 +64,11 @@ export async function showStatus(config: UnicopConfig, out: Output, rootKey: str
   });
   const sources = statusSources(config, kafka);
   try {
-    const status = await whyItWaits(sources, { rootKey });
-    out.result(status, describeWait(status));
+    const [status, globalFreeze] = await Promise.all([
+      whyItWaits(sources, { rootKey }),
+      readGlobalFreeze(kafka),
+    ]);
+    out.result({ ...status, globalFreeze }, `${describeGlobalFreeze(globalFreeze)}\n${describeWait(status)}`);
     return 0;
   } finally {
     await sources.close();

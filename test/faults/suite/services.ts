@@ -7,13 +7,15 @@
  *
  * Which daemons a fault kills:
  * - kafka: the broker (kafka.sh); redis: redis-server (redis.sh, no persistence: its data is gone);
- * - netbox-gunicorn / netbox-rqworker: one of NetBox's two daemons each (netbox.sh);
+ * - netbox-gunicorn: NetBox's web server; netbox-rqworker: every RQ worker delivering NetBox's
+ *   webhooks (netbox.sh runs UNICOP_NETBOX_RQWORKERS of them, decision 0063) — all at once, so the
+ *   fault is webhook delivery lost, not one worker of several;
  * - awx: uwsgi (API), dispatcher (task manager) and callback receiver; receptor, which runs the
  *   job containers like an execution node, stays up. AWX's dispatcher reaps the jobs it finds
  *   orphaned when it starts again.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../../../core/config.js';
@@ -25,8 +27,8 @@ export type ServiceFault = Exclude<FaultKind, 'bridge' | 'workers'>;
 interface ServiceHook {
   /** The stack.d script whose `up` restarts it. */
   script: string;
-  /** Daemon names (var/run/NAME.pid) the fault kills. */
-  daemons: string[];
+  /** Daemon names (var/run/NAME.pid) the fault kills, read when it strikes. */
+  daemons: () => string[];
   /** True once the service answers again (a probe, quick to fail). */
   healthy(): Promise<boolean>;
 }
@@ -66,6 +68,14 @@ async function httpOk(url: string, headers: Record<string, string> = {}): Promis
   }
 }
 
+/** NetBox's RQ workers as netbox.sh started them: netbox-rqworker, netbox-rqworker-2, … (their pid files). */
+function rqWorkers(): string[] {
+  const names = readdirSync(join(varDir, 'run'))
+    .map((file) => /^(netbox-rqworker(?:-\d+)?)\.pid$/.exec(file)?.[1])
+    .filter((name): name is string => name !== undefined);
+  return names.length > 0 ? names : ['netbox-rqworker'];
+}
+
 export function daemonPid(name: string): number | undefined {
   const file = join(varDir, 'run', `${name}.pid`);
   if (!existsSync(file)) return undefined;
@@ -86,19 +96,19 @@ export function alive(pid: number | undefined): boolean {
 const hooks: Record<ServiceFault, ServiceHook> = {
   kafka: {
     script: 'kafka.sh',
-    daemons: ['kafka'],
+    daemons: () => ['kafka'],
     // The broker answers an ApiVersions request once it listens; the suite's own Kafka clients
     // (and the workers') are what show it serving topics again.
     healthy: () => tcpProbe(hostPort(stackFact('UNICOP_KAFKA_BROKERS').split(',')[0] as string)),
   },
   redis: {
     script: 'redis.sh',
-    daemons: ['redis'],
+    daemons: () => ['redis'],
     healthy: () => tcpProbe(hostPort(stackFact('UNICOP_REDIS_URL')), 'PING\r\n', '+PONG'),
   },
   'netbox-gunicorn': {
     script: 'netbox.sh',
-    daemons: ['netbox-gunicorn'],
+    daemons: () => ['netbox-gunicorn'],
     healthy: () =>
       httpOk(`${stackFact('UNICOP_NETBOX_URL')}/api/status/`, {
         authorization: `Bearer ${stackFact('UNICOP_NETBOX_TOKEN')}`,
@@ -106,12 +116,12 @@ const hooks: Record<ServiceFault, ServiceHook> = {
   },
   'netbox-rqworker': {
     script: 'netbox.sh',
-    daemons: ['netbox-rqworker'],
-    healthy: async () => alive(daemonPid('netbox-rqworker')),
+    daemons: rqWorkers,
+    healthy: async () => rqWorkers().every((name) => alive(daemonPid(name))),
   },
   awx: {
     script: 'awx.sh',
-    daemons: ['awx-uwsgi', 'awx-dispatcher', 'awx-callback'],
+    daemons: () => ['awx-uwsgi', 'awx-dispatcher', 'awx-callback'],
     healthy: () => httpOk(`${stackFact('UNICOP_AWX_REAL_URL')}/api/v2/ping/`),
   },
 };
@@ -119,7 +129,7 @@ const hooks: Record<ServiceFault, ServiceHook> = {
 /** kill -9 of the service's daemons (each one's process group); returns the pids killed. */
 export function killService(kind: ServiceFault): number[] {
   const killed: number[] = [];
-  for (const name of hooks[kind].daemons) {
+  for (const name of hooks[kind].daemons()) {
     const pid = daemonPid(name);
     if (!alive(pid)) continue;
     try {

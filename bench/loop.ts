@@ -33,12 +33,15 @@ import { instantSection } from './loop/instant-report.js';
 import { deleteSites } from './loop/netbox.js';
 import { watch } from './loop/observer.js';
 import { loopSection } from './loop/report.js';
+import { instantScenarioResult, writeLoopResult } from './loop/result.js';
 import { runScenario, type ScenarioResult, scenarios, warmUp } from './loop/scenarios.js';
 import { rootCount } from './loop/settings.js';
 
 /** The subsection: R new sites, one pass per concurrency with the double ending jobs at once. */
 export async function benchInstantLoop(): Promise<string> {
-  return instantSection(await runInstantPasses());
+  const passes = await runInstantPasses();
+  writeLoopResult(instantScenarioResult(passes.results));
+  return instantSection(passes);
 }
 
 export async function benchReconcileLoop(): Promise<string> {

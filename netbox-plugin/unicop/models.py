@@ -197,7 +197,7 @@ class Root(NetBoxModel):
         approval, reconciling, failed, drifted, then in sync or pending."""
         if self.frozen:
             return RootStatusChoices.FROZEN
-        if self.held_by is not None:
+        if self.held:
             return RootStatusChoices.HELD
         run = self.last_run
         if run is not None and run.state == RunStateChoices.AWAITING_APPROVAL:
@@ -220,6 +220,14 @@ class Root(NetBoxModel):
         return RootStatusChoices.colors.get(self.status)
 
     @property
+    def held(self):
+        """Whether a live rollout holds this root: from the listing's annotation (held_rollout_ids()) when
+        the root came with it, else one query."""
+        if 'held_rollout_id' in self.__dict__:
+            return self.__dict__['held_rollout_id'] is not None
+        return self.held_by is not None
+
+    @property
     def held_by(self):
         """The live rollout (open or halted) holding this root's intent in a wave not opened yet, or None
         (docs/decisions/0061)."""
@@ -231,6 +239,18 @@ class Root(NetBoxModel):
             .first()
         )
         return member.rollout if member is not None else None
+
+
+def held_rollout_ids():
+    """Annotate a root queryset with it as `held_rollout_id` (the id of the live rollout holding each root,
+    or None): a listing's `status` then costs no query per root."""
+    return models.Subquery(
+        RolloutMember.objects.filter(
+            root=models.OuterRef('pk'),
+            state=RolloutMemberStateChoices.HELD,
+            rollout__state__in=RolloutStateChoices.LIVE,
+        ).values('rollout__rollout_id')[:1]
+    )
 
 
 class ReconciliationRun(NetBoxModel):

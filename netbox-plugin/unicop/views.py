@@ -11,13 +11,17 @@ from utilities.views import register_model_view
 
 from . import filtersets, forms, tables
 from .freeze import set_frozen
-from .models import ReconciliationRun, Root
+from .models import ReconciliationRun, Root, held_rollout_ids
 from .roots import refresh_dirty, root_policy
 
 
 @register_model_view(Root, 'list', path='', detail=False)
 class RootListView(generic.ObjectListView):
-    queryset = Root.objects.select_related('last_run').prefetch_related('anchor')
+    queryset = (
+        Root.objects.select_related('last_run')
+        .prefetch_related('anchor')
+        .annotate(held_rollout_id=held_rollout_ids())
+    )
     table = tables.RootTable
     filterset = filtersets.RootFilterSet
     filterset_form = forms.RootFilterForm
@@ -26,7 +30,11 @@ class RootListView(generic.ObjectListView):
 
 @register_model_view(Root)
 class RootView(generic.ObjectView):
-    queryset = Root.objects.select_related('last_run').prefetch_related('anchor')
+    queryset = (
+        Root.objects.select_related('last_run')
+        .prefetch_related('anchor')
+        .annotate(held_rollout_id=held_rollout_ids())
+    )
     actions = ()
 
     def get_extra_context(self, request, instance):

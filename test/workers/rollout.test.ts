@@ -73,8 +73,29 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     );
   }
 
-  const rolloutOf = async (rootKey: string): Promise<RolloutSummary> =>
-    eventually(async () => (await store.list({ root: rootKey }))[0], `a rollout holding ${rootKey}`, 120_000);
+  const rolloutOf = async (rootKey: string): Promise<RolloutSummary> => {
+    const r = await eventually(
+      async () => (await store.list({ root: rootKey }))[0],
+      `a rollout holding ${rootKey}`,
+      120_000,
+    );
+    openedIds.push(r.rollout_id);
+    return r;
+  };
+
+  /**
+   * AWX jobs of runs of this root that began after `since` (the rollout's opening). Another workers
+   * process on the shared stack may run a site's creation before the rollout; a held root's run after
+   * it opened would break the claim.
+   */
+  async function jobsSince(rootKey: string, since: string) {
+    const runs = await back.plugin.listRuns(rootKey);
+    const after = new Set(
+      runs.filter((r) => Date.parse(r.started) >= Date.parse(since)).map((r) => r.run_id),
+    );
+    return (await back.awx.jobsOf(rootKey)).filter((j) => after.has(j.run_id ?? ''));
+  }
+  const openedIds: string[] = [];
 
   const rolloutEvents = (id: string, transition: string) => (m: TailedMessage) =>
     m.topic === topics.control &&
@@ -147,6 +168,9 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
   }, 300_000);
 
   afterAll(async () => {
+    // A rollout this test left live (a failed assertion) holds its roots: end it.
+    for (const id of openedIds)
+      await store.decide(id, 'abort', 'rollout.test', 'test ended').catch(() => undefined);
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     await tail?.stop();
     await back?.stop();
@@ -175,7 +199,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     for (const s of held) {
       expect(stateOf(halted, s.rootKey)).toBe('held');
       expect((await back.plugin.findRoot(s.rootKey))?.status).toBe('held');
-      expect(await back.awx.jobsOf(s.rootKey)).toEqual([]);
+      expect(await jobsSince(s.rootKey, opened.opened)).toEqual([]);
     }
 
     const resumed = await admin(`/rollouts/${opened.rollout_id}/resume`, {
@@ -189,7 +213,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     expect(done.state).toBe('done');
     for (const s of held) {
       expect(stateOf(done, s.rootKey)).toBe('succeeded');
-      expect((await back.awx.jobsOf(s.rootKey)).length).toBeGreaterThan(0);
+      expect((await jobsSince(s.rootKey, opened.opened)).length).toBeGreaterThan(0);
     }
   }, 1_800_000);
 
@@ -213,7 +237,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     for (const s of rest) {
       expect(after.members.find((m) => m.root_key === s.rootKey)?.state).toBe('aborted');
       expect((await back.plugin.findRoot(s.rootKey))?.status).not.toBe('held');
-      expect(await back.awx.jobsOf(s.rootKey)).toEqual([]);
+      expect(await jobsSince(s.rootKey, opened.opened)).toEqual([]);
     }
   }, 1_800_000);
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from .. import leases, run_states, runs
 from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
-from ..models import ReconciliationRun, Root, RunStateChoices
+from ..models import ReconciliationRun, Root, RunStateChoices, held_rollout_ids
 from ..roots import current_snapshot, resolve_changes
 from ..snapshot import SnapshotHidden
 from . import serializers
@@ -64,7 +64,7 @@ class RunChangePermission(TokenPermissions):
 
 
 class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
-    queryset = Root.objects.select_related('last_run')
+    queryset = Root.objects.select_related('last_run').annotate(held_rollout_id=held_rollout_ids())
     # Prefetched only when the answer carries them: a listing with NetBox's `fields` (the sweeper's)
     # loads no anchors and no tags (docs/decisions/0043).
     field_prefetches = {('anchor',): ['anchor'], ('tags',): ['tags']}

@@ -69,7 +69,9 @@ class LeaseContextTestCase(RunWriteTestCase):
         self.lease('holder')
         response = self.lease_with_context('other')
         self.assertHttpStatus(response, status.HTTP_409_CONFLICT)
-        self.assertEqual(set(response.json()), {'detail', 'holder', 'expires_at', 'highest_token', 'frozen'})
+        self.assertEqual(
+            set(response.json()), {'detail', 'holder', 'expires_at', 'highest_token', 'frozen', 'held_by'}
+        )
 
 
 class RunSearchIndexTestCase(RunWriteTestCase):

@@ -1,0 +1,95 @@
+"""Gradual rollout in the plugin (rollouts.py, docs/decisions/0061), called with plain values: the waves
+cut from a plan; the gate opening a rollout only above the minimum and answering the same when asked
+again; a held root refusing the lease (counted on its member) and showing `held`; a wave closing on its
+last run — next wave released at or under the threshold, halted above it; resume and abort."""
+
+from django.test import TestCase
+from django.utils import timezone
+
+from unicop import leases, rollouts
+from unicop.models import Rollout, Root
+
+from .fixtures import make_site, root_of
+
+
+def intent(key):
+    return {'data': {'rootKey': key}}
+
+
+class CutWavesTestCase(TestCase):
+    def test_plans(self):
+        self.assertEqual(rollouts.cut_waves('1,10%,rest', 40), [1, 4, 35])
+        self.assertEqual(rollouts.cut_waves('1,10%,rest', 5), [1, 1, 3])
+        self.assertEqual(rollouts.cut_waves('1,10%,rest', 2), [1, 1])
+        self.assertEqual(rollouts.cut_waves('1,2', 10), [1, 9])  # roots past the last wave join it
+        self.assertEqual(rollouts.cut_waves('5', 3), [3])
+
+    def test_refused_plans(self):
+        with self.assertRaisesRegex(ValueError, 'rest must be the last'):
+            rollouts.cut_waves('rest,1', 5)
+        with self.assertRaisesRegex(ValueError, 'no wave size'):
+            rollouts.cut_waves('0,rest', 5)
+
+
+class RolloutTestCase(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.sites = [make_site(f'Rollout {i}') for i in range(5)]
+
+    def setUp(self):
+        self.roots = sorted((root_of('site', s) for s in self.sites), key=lambda r: r.key)
+        self.keys = [r.key for r in self.roots]
+
+    def gate(self, keys, min_roots=3, request='not-a-netbox-request'):
+        return rollouts.gate(
+            request, '1,2,rest', 0.4, min_roots, ['c1'], 'alice', [(k, intent(k)) for k in keys]
+        )
+
+    def end(self, key, state):
+        return rollouts.record_outcome(key, f'run-{key}', state, '', timezone.now())
+
+    def test_at_or_under_the_minimum_no_rollout(self):
+        self.assertEqual(self.gate(self.keys, min_roots=5), (None, False, []))
+        self.assertFalse(Rollout.objects.exists())
+
+    def test_above_the_minimum_waves_held_and_asked_again_the_same(self):
+        rollout, created, held = self.gate(self.keys)
+        self.assertTrue(created)
+        self.assertEqual((rollout.waves, rollout.state), ([1, 2, 2], 'open'))
+        self.assertEqual(held, self.keys[1:])
+        again = self.gate(self.keys)
+        self.assertEqual((again[0].pk, again[1], again[2]), (rollout.pk, False, self.keys[1:]))
+        self.assertEqual(Rollout.objects.count(), 1)
+
+    def test_held_root_refuses_the_lease_and_shows_held(self):
+        self.gate(self.keys)
+        held = Root.objects.get(key=self.keys[1])
+        self.assertEqual(held.status, 'held')
+        with self.assertRaises(leases.LeaseConflict) as caught:
+            leases.acquire(held.pk, 'w', 60)
+        self.assertEqual(caught.exception.body()['held_by'], 'not-a-netbox-request')
+        self.assertEqual(held.rollout_members.get().superseded, 1)  # counted: the refusal commits
+        self.assertIsNotNone(leases.acquire(Root.objects.get(key=self.keys[0]).pk, 'w', 60).lease_token)
+
+    def test_wave_under_the_threshold_opens_the_next_above_it_halts(self):
+        self.gate(self.keys)
+        rollout, transition, release = self.end(self.keys[0], 'succeeded')
+        self.assertEqual((transition, rollout.current_wave), ('wave_started', 1))
+        self.assertEqual([r['root_key'] for r in release], self.keys[1:3])
+        self.assertEqual(self.end(self.keys[1], 'failed')[1], None)  # the wave's other run is still out
+        rollout, transition, release = self.end(self.keys[2], 'succeeded')
+        self.assertEqual((transition, rollout.state, release), ('halted', 'halted', []))
+        self.assertIn('1 of 2 runs failed', rollout.reason)
+        self.assertEqual(Root.objects.get(key=self.keys[3]).status, 'held')
+
+    def test_resume_opens_the_next_wave_abort_never_launches(self):
+        self.gate(self.keys)
+        self.end(self.keys[0], 'failed')  # 100 % > 40 %: halted after wave 1
+        rollout, transition, release = rollouts.resume('not-a-netbox-request', 'bob', 'known failure')
+        self.assertEqual((transition, rollout.state, rollout.decided_by), ('wave_started', 'open', 'bob'))
+        self.assertEqual([r['root_key'] for r in release], self.keys[1:3])
+        rollout, never = rollouts.abort('not-a-netbox-request', 'bob', 'enough')
+        self.assertEqual((rollout.state, never), ('aborted', self.keys[3:]))
+        self.assertNotEqual(Root.objects.get(key=self.keys[4]).status, 'held')
+        with self.assertRaises(rollouts.RolloutRefused):
+            rollouts.abort('not-a-netbox-request', 'bob', 'again')

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from .catalogue import InvalidPolicy, catalogue, parse_policy
 from .models import Root
-from .snapshot import read_snapshot
+from .snapshot import SnapshotUnencodable, read_snapshot
 
 EVENTS = ('created', 'updated', 'deleted')
 
@@ -166,6 +166,8 @@ def refresh_dirty(roots):
                 refresh_hash(root)
             except LookupError:
                 continue  # the anchor went away meanwhile; its root row goes with it
+            except SnapshotUnencodable:
+                continue  # stays stale; the snapshot endpoint's 422 names the object and field
 
 
 POLICY_FIELD = 'unicop_policy'  # the anchor's JSON custom field holding a root's policy overrides

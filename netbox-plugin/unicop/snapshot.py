@@ -10,6 +10,11 @@ Canonical form (docs/plugin-api.md, docs/decisions/0021-plugin-snapshot-and-curr
 - a foreign key is {"id": N} plus the target's `name`, `slug` or `address` where it has them; a
   content type is "app_label.model"; `tags` is the sorted list of tag slugs.
 - addresses, MACs, decimals and dates are their string forms.
+- every other non-JSON value a NetBox 4.7 column holds has its string form too (`str()`, the form the
+  hash has always used): PostgreSQL ranges (`ipam.vlangroup` `vid_ranges`: "[1, 4095)"), times,
+  durations, UUIDs, time zones, WWNs, also inside arrays and JSON; bytes are base64. A value of any other
+  type, or a float that is not finite, is refused (SnapshotUnencodable, naming the object and field),
+  never a guessed form: its `str()` may not be stable, and the hash must be.
 - bytes: json.dumps(sort_keys=True, separators=(',', ':'), ensure_ascii=False) encoded as UTF-8.
 
 Queries per snapshot are bounded by the number of member types and foreign keys, never by the number
@@ -22,14 +27,23 @@ in it: the anchor, a member, an object a foreign key names, a tag. Never a filte
 desired state AWX converges to (a hidden member would be undone), and its hash is the root's.
 """
 
+import base64
+import datetime
+import decimal
 import hashlib
+import ipaddress
 import json
+import math
+import uuid
+import zoneinfo
 from collections import defaultdict
 from contextlib import contextmanager
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from extras.models import Tag, TaggedItem
+from netaddr import EUI, IPAddress, IPNetwork, IPRange
+from psycopg.types.range import Range
 from utilities.fields import CounterCacheField
 
 from .catalogue import catalogue
@@ -46,6 +60,76 @@ class SnapshotHidden(Exception):
             f'the snapshot of {root_key} holds objects this token may not view: a snapshot is read whole, '
             'by an account allowed to view every object of the root catalogue (docs/security.md)'
         )
+
+
+class SnapshotUnencodable(ValueError):
+    """A field value the snapshot has no canonical form for: the snapshot (and the hash) is not given."""
+
+    def __init__(self, object_type, object_id, field, value, why=None):
+        self.object_type, self.object_id, self.field = object_type, object_id, field
+        why = why or f'a {type(value).__module__}.{type(value).__qualname__} value has no canonical form'
+        super().__init__(
+            f'the snapshot cannot encode {object_type} {object_id} field {field}: {why} '
+            '(netbox-plugin/unicop/snapshot.py STRING_TYPES lists the types it encodes)'
+        )
+
+
+# Non-JSON values given as str(value): each type's str() is deterministic and is the form the hash has
+# always had for it (json.dumps(default=str) before the encoder was explicit).
+STRING_TYPES = (
+    decimal.Decimal,
+    datetime.date,  # and datetime.datetime
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    IPNetwork,
+    IPAddress,
+    IPRange,
+    EUI,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    Range,
+    zoneinfo.ZoneInfo,
+)
+
+
+def _pytz_zone():
+    try:
+        import pytz
+    except ImportError:
+        return ()
+    return (pytz.tzinfo.BaseTzInfo, type(pytz.utc))
+
+
+STRING_TYPES += _pytz_zone()
+
+
+def encode_value(value, object_type, object_id, field):
+    """The JSON form of one field value (see the module's docstring); SnapshotUnencodable for a value
+    with none."""
+
+    def encode(v):
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise SnapshotUnencodable(object_type, object_id, field, v, f'{v} is not a JSON number')
+            return v
+        if isinstance(v, (list, tuple)):
+            return [encode(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): encode(x) for k, x in v.items()}
+        if isinstance(v, STRING_TYPES):
+            return str(v)
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return base64.b64encode(bytes(v)).decode('ascii')
+        raise SnapshotUnencodable(object_type, object_id, field, v)
+
+    return encode(value)
 
 
 def canonical_bytes(value):
@@ -65,12 +149,6 @@ def _snapshot_fields(model):
             continue
         out.append(f)
     return out
-
-
-def _scalar(value):
-    if value is None or isinstance(value, (bool, int, str, float, list, dict)):
-        return value
-    return str(value)
 
 
 def serialize_objects(model, queryset, seen=None):
@@ -104,7 +182,10 @@ def serialize_objects(model, queryset, seen=None):
         else:
             names = [n for n in LABEL_FIELDS if any(x.name == n for x in target._meta.concrete_fields)]
             labels[f.attname] = {
-                r['pk']: {'id': r['pk'], **{n: _scalar(r[n]) for n in names}}
+                r['pk']: {
+                    'id': r['pk'],
+                    **{n: encode_value(r[n], target._meta.label_lower, r['pk'], n) for n in names},
+                }
                 for r in target._base_manager.filter(pk__in=ids).values('pk', *names)
             }
 
@@ -126,7 +207,7 @@ def serialize_objects(model, queryset, seen=None):
             name = 'custom_fields' if f.name == 'custom_field_data' else f.name
             if f.is_relation and value is not None:
                 value = labels[f.attname].get(value, {'id': value})
-            item[name] = _scalar(value)
+            item[name] = encode_value(value, object_type, r[pk_name], name)
         if hasattr(model, 'tags'):
             item['tags'] = sorted(tags.get(r[pk_name], []))
         out.append(item)

@@ -21,7 +21,7 @@ from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
 from ..models import ReconciliationRun, Root, RunStateChoices, held_rollout_ids
 from ..roots import current_snapshot, resolve_changes
-from ..snapshot import SnapshotHidden
+from ..snapshot import SnapshotHidden, SnapshotUnencodable
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -39,7 +39,8 @@ class DomainErrorMixin:
     """The domain's errors as HTTP answers: 409 for lease and fence conflicts (leases.py) and for run
     writes the state machine refuses (run_states.py), each with its own body; 400 `{"journal": [...]}`
     for a run write's malformed journal entry (runs.py); 403 for a snapshot the token may not view whole
-    (snapshot.py, docs/decisions/0048)."""
+    (snapshot.py, docs/decisions/0048); 422 naming the object and field for a snapshot holding a value it
+    has no canonical form for (snapshot.SnapshotUnencodable)."""
 
     def handle_exception(self, exc):
         if isinstance(exc, (leases.LeaseConflict, run_states.RunStateConflict)):
@@ -48,6 +49,10 @@ class DomainErrorMixin:
             exc = ValidationError({'journal': exc.messages})
         if isinstance(exc, SnapshotHidden):
             exc = PermissionDenied(str(exc))
+        if isinstance(exc, SnapshotUnencodable):
+            body = {'detail': str(exc), 'object_type': exc.object_type, 'id': exc.object_id}
+            body['field'] = exc.field
+            return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         return super().handle_exception(exc)
 
 

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { bearerCheckFrom } from '../core/auth/bearer.js';
 import { AwxClient, awxClientOptions } from '../core/awx/client.js';
 import type { UnicopConfig } from '../core/config.js';
+import { GlobalFreezeMirror } from '../core/control/freeze-mirror.js';
 import { FreezeView } from '../core/control/freeze-view.js';
 import { consumerGroupLag, consumerRecovery, KafkaEventStream } from '../core/event-log/consumer.js';
 import { consumerGroups } from '../core/event-log/groups.js';
@@ -200,10 +201,17 @@ export async function connectBridge(
     status,
     secrets,
   });
+  // NetBox shows the global freeze from a mirror of unicop.control's latest record (decision 0062).
+  const mirror = status.netbox ? new GlobalFreezeMirror(freezeView, status.netbox, logger) : null;
+  void startup.ready.then(
+    () => mirror?.start(),
+    () => undefined,
+  );
   return {
     ...bridge,
     ready: startup.ready,
     close: async () => {
+      await mirror?.stop();
       // The events recorded after an answer (change.published, refusals) are written before the
       // producer closes (bounded by the publish timeout). Not connected yet: stopping first fails
       // those still waiting for the connection (logged and counted, as any audit failure).

@@ -39,6 +39,7 @@ export class FreezeView {
   private readonly applied = new Map<number, bigint>();
   private readonly replay: Promise<void>;
   private settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  private readonly listeners = new Set<(state: GlobalFreeze) => void>();
 
   constructor(private readonly stream: ReplayableStream) {
     this.replay = new Promise<void>((resolve, reject) => {
@@ -76,7 +77,15 @@ export class FreezeView {
 
   /** Records a change made by this process at once (the log is the truth; this avoids a lag). */
   apply(event: EventData<'freeze'>): void {
-    if (event.scope === 'global') this.global = event;
+    if (event.scope !== 'global') return;
+    this.global = event;
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Calls `listener` with each global record applied from now on (the replay's too); returns its removal. */
+  onGlobal(listener: (state: GlobalFreeze) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   stop(): Promise<void> {

@@ -1,6 +1,7 @@
 from django.contrib.contenttypes.models import ContentType
 from netbox.plugins import PluginTemplateExtension
 
+from . import global_freeze
 from .models import Root
 from .roots import root_policy
 
@@ -30,4 +31,18 @@ class AnchorPanel(AnchorRootPanel):
     models = ['dcim.site', 'ipam.prefix']
 
 
-template_extensions = [AnchorPanel]
+class GlobalFreezeBanner(PluginTemplateExtension):
+    """On every NetBox page (in the top bar), for whoever may see roots: automation frozen globally, by
+    whom and why (the bridge's mirror of unicop.control, global_freeze.py)."""
+
+    def navbar(self):
+        request = self.context.get('request')
+        if request is None or not request.user.has_perm('unicop.view_root'):
+            return ''
+        held = global_freeze.current()
+        if not held or not held['frozen']:
+            return ''
+        return self.render('unicop/inc/global_freeze_banner.html', extra_context={'freeze': held})
+
+
+template_extensions = [AnchorPanel, GlobalFreezeBanner]

@@ -4,6 +4,24 @@
  */
 
 export interface paths {
+    "/api/plugins/unicop/global-freeze/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The global freeze NetBox shows: the latest global record the bridge put. */
+        get: operations["plugins_unicop_global_freeze_retrieve"];
+        /** @description The bridge mirrors the latest global record; the newest (by at) is kept. */
+        put: operations["plugins_unicop_global_freeze_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plugins/unicop/resolve/": {
         parameters: {
             query?: never;
@@ -372,6 +390,23 @@ export interface components {
             /** @default  */
             actor: string;
             intents: components["schemas"]["IntentRequest"][];
+        };
+        GlobalFreeze: {
+            frozen: boolean;
+            actor: string;
+            reason: string;
+            /** Format: date-time */
+            at: string;
+        };
+        GlobalFreezeRequest: {
+            frozen: boolean;
+            actor: string;
+            reason: string;
+            /** Format: date-time */
+            at: string;
+        };
+        Held: {
+            record: components["schemas"]["GlobalFreeze"] | null;
         };
         IntentRequest: {
             root_key: string;
@@ -1037,6 +1072,56 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    plugins_unicop_global_freeze_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Return only brief fields for each object. */
+                brief?: boolean;
+                /** @description Comma-separated list of fields to include in the response. Example: `fields=id,name`. */
+                fields?: string;
+                /** @description Comma-separated list of fields to exclude from the response. Example: `omit=description,tags`. */
+                omit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Held"];
+                };
+            };
+        };
+    };
+    plugins_unicop_global_freeze_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GlobalFreezeRequest"];
+                "multipart/form-data": components["schemas"]["GlobalFreezeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GlobalFreeze"];
+                };
+            };
+        };
+    };
     plugins_unicop_resolve_create: {
         parameters: {
             query?: never;

@@ -1,7 +1,7 @@
 from django.urls import path
 from netbox.api.routers import NetBoxRouter
 
-from . import rollouts, schema, views  # noqa: F401  (schema: what /api/schema/ says of these views)
+from . import global_freeze, rollouts, schema, views  # noqa: F401  (schema: what /api/schema/ says of these views)
 
 router = NetBoxRouter()
 router.APIRootView = views.UnicopRootView
@@ -10,6 +10,7 @@ router.register('runs', views.ReconciliationRunViewSet)
 
 urlpatterns = [
     path('resolve/', views.ResolveView.as_view(), name='resolve'),
+    path('global-freeze/', global_freeze.GlobalFreezeView.as_view(), name='global_freeze'),
     path('rollouts/', rollouts.RolloutListView.as_view(), name='rollout_list'),
     path('rollouts/outcome/', rollouts.RolloutOutcomeView.as_view(), name='rollout_outcome'),
     path('rollouts/<str:rollout_id>/', rollouts.RolloutDetailView.as_view(), name='rollout_detail'),

@@ -1,0 +1,76 @@
+/**
+ * The global freeze reaches NetBox (decision 0062): the bridge's GlobalFreezeMirror puts the freeze
+ * view's latest global record into the real plugin (`/api/plugins/unicop/global-freeze/`), which NetBox
+ * shows as a banner on every page (the banner itself: the plugin's test_global_freeze.py). The view
+ * here is fed records directly, as the bridge's view is fed by unicop.control, so nothing is frozen on
+ * the shared topic; at the end NetBox is given the topic's real latest record again (a newer `at`).
+ */
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GlobalFreezeMirror, globalFreezePath } from '../../core/control/freeze-mirror.js';
+import { FreezeView } from '../../core/control/freeze-view.js';
+import type { EventData } from '../../core/events/catalogue.js';
+import { netboxRest } from '../../core/netbox/rest.js';
+import { startControlView } from '../support/freeze.js';
+import { testKafka } from '../support/kafka.js';
+import { eventually } from '../support/reconciler.js';
+import { stack } from '../support/stack.js';
+
+const log = pino({ level: 'silent' });
+const netbox = netboxRest(stack.netboxUrl(), stack.netboxToken());
+type Held = { record: { frozen: boolean; actor: string; reason: string; at: string } | null };
+const held = () => netbox<Held>('GET', globalFreezePath);
+const record = (frozen: boolean, actor: string, reason: string): EventData<'freeze'> => ({
+  scope: 'global',
+  rootKey: null,
+  frozen,
+  reason,
+  actor,
+  at: new Date().toISOString(),
+});
+
+describe('global freeze mirrored to NetBox', () => {
+  afterAll(async () => {
+    // NetBox shows what unicop.control says again (the test's records carried newer times).
+    const real = await startControlView(testKafka(), log);
+    const state = real.globalState();
+    await real.stop();
+    if (state) {
+      const { frozen, actor, reason } = state;
+      await netbox('PUT', globalFreezePath, { frozen, actor, reason, at: new Date().toISOString() });
+    }
+  }, 120_000);
+
+  it('puts the latest global record once replayed and at each record after, frozen then resumed', async () => {
+    const view = new FreezeView({
+      start: async () => undefined,
+      stop: async () => undefined,
+      lag: async () => 0,
+      offsets: async () => [],
+    });
+    const reason = `mirror test ${Date.now()}`;
+    view.apply(record(true, 'unicop', `fail-safe failed_roots: ${reason}`));
+    await view.start();
+    const mirror = new GlobalFreezeMirror(view, netbox, log);
+    try {
+      await mirror.start();
+      expect(mirror.puts).toBe(1);
+      expect((await held()).record).toMatchObject({
+        frozen: true,
+        actor: 'unicop',
+        reason: `fail-safe failed_roots: ${reason}`,
+      });
+
+      view.apply(record(false, 'alice', `resumed: ${reason}`));
+      await eventually(
+        async () => ((await held()).record?.reason === `resumed: ${reason}` ? true : undefined),
+        'NetBox holding the resume',
+        60_000,
+      );
+      expect((await held()).record).toMatchObject({ frozen: false, actor: 'alice' });
+    } finally {
+      await mirror.stop();
+      await view.stop();
+    }
+  }, 180_000);
+});

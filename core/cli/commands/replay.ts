@@ -11,7 +11,7 @@ import { resolveChanges } from '../../../workers/resolver/resolve-changes.js';
 import type { UnicopConfig } from '../../config.js';
 import type { LogRecord } from '../../event-log/consumer.js';
 import { parseEvent, topics } from '../../events/catalogue.js';
-import { PluginClient } from '../../plugin/client.js';
+import { PluginClient, pluginClientOptions } from '../../plugin/client.js';
 import { cliKafka, partitionKey, type ReadOptions, type ReadRecord, readLog } from './event-reader.js';
 import { CommandFailedError, type Output, parseSince, UsageError } from './output.js';
 
@@ -81,7 +81,7 @@ export async function replay(options: {
     },
   });
   out.progress(`asking the plugin which roots ${records.length} changes touch`);
-  const plugin = new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN });
+  const plugin = new PluginClient(pluginClientOptions(config));
   const logRecords: LogRecord[] = records.map(({ timestamp: _t, ...r }) => r);
   const emitted = await resolveChanges(logRecords, plugin);
   out.progressDone();

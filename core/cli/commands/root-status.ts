@@ -4,7 +4,12 @@
  * reconciled.
  */
 import type { UnicopConfig } from '../../config.js';
-import { NetboxUnavailableError, PluginClient, type PluginRoot } from '../../plugin/client.js';
+import {
+  NetboxUnavailableError,
+  PluginClient,
+  type PluginRoot,
+  pluginClientOptions,
+} from '../../plugin/client.js';
 import { CommandFailedError, type Output } from './output.js';
 
 export interface RootStatus {
@@ -102,7 +107,7 @@ export async function showRootStatus(config: UnicopConfig, out: Output, key: str
       'root status reads the NetBox plugin: set UNICOP_NETBOX_TOKEN (a reference)',
     );
   }
-  const plugin = new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN });
+  const plugin = new PluginClient(pluginClientOptions(config));
   let root: PluginRoot | null;
   try {
     root = await plugin.findRoot(key);

@@ -11,10 +11,15 @@
  * lag, NetBox's background queue. A root without runs yet gets only that.
  */
 
-import { AwxClient } from '../../awx/client.js';
+import { AwxClient, awxClientOptions } from '../../awx/client.js';
 import type { UnicopConfig } from '../../config.js';
 import { topics } from '../../events/catalogue.js';
-import { NetboxUnavailableError, PluginClient, type PluginRun } from '../../plugin/client.js';
+import {
+  NetboxUnavailableError,
+  PluginClient,
+  type PluginRun,
+  pluginClientOptions,
+} from '../../plugin/client.js';
 import type { RootChange } from '../../status/root-change.js';
 import { statusSources } from '../../status/sources.js';
 import { describeRootChange, whyItWaits } from '../../status/why-it-waits.js';
@@ -46,7 +51,14 @@ export interface CauseChain {
   };
   lease: { fencingToken: number; holder: string | null };
   /** `status` is AWX's word on the job now; null when no AWX token is configured or AWX did not answer. */
-  awx: { kind: string; jobId: number; url: string | null; status: string | null } | null;
+  awx: {
+    kind: string;
+    jobId: number;
+    url: string | null;
+    status: string | null;
+    /** Why AWX was asked and gave no status (e.g. its certificate not trusted: UNICOP_AWX_CA_FILE). */
+    statusError?: string;
+  } | null;
   outcome: {
     state: string;
     failureClass: string | null;
@@ -163,7 +175,7 @@ export function describeChain(chain: CauseChain): string {
     `  intent         ${intent ? `${intent.intentId} (cause ${intent.cause})${intent.onLog ? '' : ' (not found on unicop.intents)'}` : '—'}`,
     `  queue          ${queue.action ?? 'not found on unicop.audit'}${queue.jobId ? ` as job ${queue.jobId}` : ''}${queue.coalesced ? `; ${queue.coalesced} later intent(s) coalesced into it` : ''}`,
     `  lease token    ${chain.lease.fencingToken}${chain.lease.holder ? ` (${chain.lease.holder})` : ''}`,
-    `  AWX job        ${awx ? `${awx.kind} ${awx.jobId}, ${awx.status ? `AWX says ${awx.status}` : 'status not asked of AWX'}${awx.url ? `, ${awx.url}` : ''}` : 'none launched'}`,
+    `  AWX job        ${awx ? `${awx.kind} ${awx.jobId}, ${awx.status ? `AWX says ${awx.status}` : awx.statusError ? `status not read: ${awx.statusError}` : 'status not asked of AWX'}${awx.url ? `, ${awx.url}` : ''}` : 'none launched'}`,
     `  outcome        ${outcome.state}${outcome.failureClass ? ` (${outcome.failureClass})` : ''}${outcome.finished ? ` at ${outcome.finished}` : ''}${outcome.summary ? ` — ${outcome.summary.split('\n')[0]}` : ''}`,
     `  runbook        ${chain.runbook ?? (outcome.failureClass ? 'none linked' : '— (no failure class)')}`,
   );
@@ -183,7 +195,7 @@ export async function showRootWhy(options: RootWhyOptions): Promise<number> {
   if (!config.UNICOP_NETBOX_TOKEN) {
     throw new CommandFailedError('root why reads the NetBox plugin: set UNICOP_NETBOX_TOKEN (a reference)');
   }
-  const plugin = new PluginClient({ baseUrl: config.UNICOP_NETBOX_URL, token: config.UNICOP_NETBOX_TOKEN });
+  const plugin = new PluginClient(pluginClientOptions(config));
   let run: PluginRun | undefined;
   try {
     if (!(await plugin.findRoot(rootKey))) {
@@ -230,16 +242,14 @@ async function withAwxStatus(
   config: UnicopConfig,
   awx: NonNullable<CauseChain['awx']>,
 ): Promise<NonNullable<CauseChain['awx']>> {
-  const client = new AwxClient({
-    baseUrl: config.UNICOP_AWX_URL,
-    token: config.UNICOP_AWX_TOKEN as string,
-    timeoutMs: config.UNICOP_AWX_TIMEOUT_MS,
-  });
+  // The workers' options: UNICOP_AWX_CA_FILE's bundle for an https AWX (decision 0056).
+  const client = new AwxClient(awxClientOptions(config));
   try {
     const job =
       awx.kind === 'workflow_job' ? await client.getWorkflowJob(awx.jobId) : await client.getJob(awx.jobId);
     return { ...awx, status: job.status };
-  } catch {
-    return awx;
+  } catch (error) {
+    // The client's errors carry no token (core/awx/client.ts); a TLS refusal names the setting.
+    return { ...awx, statusError: (error as Error).message };
   }
 }

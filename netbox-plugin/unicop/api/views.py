@@ -127,8 +127,8 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
         if data['context']:
             try:
                 body.update(self._lease_context(request, root.pk))
-            except SnapshotHidden:
-                # Refused whole: the lease taken for it is given back, not left to expire.
+            except (SnapshotHidden, SnapshotUnencodable):
+                # Refused whole (or not encodable): the lease taken for it is given back, not left to expire.
                 leases.release(root.pk, root.lease_token)
                 raise
         return Response(body, status=status.HTTP_201_CREATED)

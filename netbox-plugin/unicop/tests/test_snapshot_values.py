@@ -125,3 +125,15 @@ class VLANGroupSnapshotTestCase(APITestCase):
         )
         self.assertIn(f'ipam.vlangroup {self.group.pk} field vid_ranges', body['detail'])
         self.assertNotIn('Traceback', response.content.decode())
+
+    def test_lease_with_context_is_422_and_given_back(self):
+        self.add_permissions('unicop.change_root')
+        url = reverse('plugins-api:unicop-api:root-lease', kwargs={'pk': self.root.pk})
+        body = {'holder': 'values-test', 'ttl_seconds': 60, 'context': True}
+        known = tuple(t for t in snapshot.STRING_TYPES if t is not Range)
+        with mock.patch.object(snapshot, 'STRING_TYPES', known):
+            response = self.client.post(url, body, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_422_UNPROCESSABLE_ENTITY)
+        self.assertEqual(response.json()['field'], 'vid_ranges')
+        self.root.refresh_from_db()
+        self.assertFalse(self.root.lease_live(), 'the lease taken for the unencodable context was released')

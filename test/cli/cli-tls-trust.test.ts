@@ -6,7 +6,11 @@
  * - with the stack's CA configured, `root status` reads the root from the plugin through the front,
  *   and `root why` of a root NetBox does not have gets NetBox's own answer (no such root);
  * - with no bundle (the system's CAs) or another CA's, both fail on the certificate: the message
- *   names UNICOP_NETBOX_CA_FILE, carries no token, and the front passed no request on.
+ *   names UNICOP_NETBOX_CA_FILE, carries no token, and the front passed no request on;
+ * - `root why` asks AWX (behind its own front) for the status of the run's job with
+ *   UNICOP_AWX_CA_FILE's bundle: with the stack's CA AWX's own answer comes back (no such job: the
+ *   run names an id AWX never had), without it the status is not read and the reason names the
+ *   setting, nothing passed on.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,17 +18,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../core/config.js';
+import { parseConfig, resolveSecret } from '../../core/config.js';
 import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
 import { VaultSession } from '../../core/secrets/vault-session.js';
 import { type TestRole, testRole } from '../secrets/vault-support.js';
-import { stackFact } from '../support/stack.js';
+import { createSite } from '../support/reconciler.js';
+import { stackFact, uniqueName } from '../support/stack.js';
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
 import { assertBuilt, runUnicop } from './run-unicop.js';
 
 describe('the CLI reads NetBox behind TLS through the configured CA bundle only (compiled)', () => {
   let role: TestRole;
   let front: TlsFront;
+  let awxFront: TlsFront;
   let dir: string;
   let otherCa: string;
   let rootKey: string;
@@ -59,10 +65,9 @@ describe('the CLI reads NetBox behind TLS through the configured CA bundle only 
       ttl: '900s',
     });
     await session.close();
-    front = await startTlsFront(stackFact('UNICOP_NETBOX_URL'), {
-      cert: `${issued.certificate}\n${issued.issuing_ca}\n`,
-      key: issued.private_key,
-    });
+    const pair = { cert: `${issued.certificate}\n${issued.issuing_ca}\n`, key: issued.private_key };
+    front = await startTlsFront(stackFact('UNICOP_NETBOX_URL'), pair);
+    awxFront = await startTlsFront(stackFact('UNICOP_AWX_REAL_URL'), pair);
     dir = mkdtempSync(join(tmpdir(), 'unicop-cli-tls-'));
     // Another CA: a public root from Node's own list, which did not sign the front's certificate.
     otherCa = join(dir, 'other-ca.pem');
@@ -83,6 +88,7 @@ describe('the CLI reads NetBox behind TLS through the configured CA bundle only 
 
   afterAll(async () => {
     await front?.close();
+    await awxFront?.close();
     await role?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -117,6 +123,72 @@ describe('the CLI reads NetBox behind TLS through the configured CA bundle only 
       expect(front.forwarded).toBe(before);
     }, 120_000);
   }
+
+  it("`root why` reads the run's AWX job status through TLS with UNICOP_AWX_CA_FILE; without it, says why not, naming the setting", async () => {
+    const plugin = new PluginClient(
+      pluginClientOptions(
+        parseConfig({
+          UNICOP_NETBOX_URL: stackFact('UNICOP_NETBOX_URL'),
+          UNICOP_NETBOX_TOKEN: netboxToken(),
+        }),
+      ),
+    );
+    // A run of a fresh site whose job id AWX never had, ended: AWX answers 404 for it through TLS.
+    const site = await createSite();
+    const { token } = await plugin.acquireLease(site.root.id, 'cli-tls-trust', 60);
+    const { hash } = await plugin.snapshot(site.root.id);
+    const runId = uniqueName('cli-tls');
+    await plugin.createRun({
+      run_id: runId,
+      root: site.rootKey,
+      snapshot_hash: hash,
+      cause: 'sweep',
+      fencing_token: token,
+      state: 'leased',
+    });
+    const jobId = 2_000_000_000 + Math.floor(Math.random() * 1000);
+    await plugin.updateRun(runId, {
+      fencing_token: token,
+      state: 'launched',
+      awx_job_type: 'job',
+      awx_job_id: jobId,
+    });
+    await plugin.updateRun(runId, { fencing_token: token, state: 'canceled', summary: 'cli-tls-trust' });
+    await plugin.releaseLease(site.root.id, token);
+
+    const why = async (ca: string | undefined) => {
+      const ran = await runUnicop(['root', 'why', site.rootKey, '--json'], {
+        ...env(stackCa()),
+        UNICOP_NETBOX_URL: stackFact('UNICOP_NETBOX_URL'),
+        UNICOP_AWX_URL: awxFront.url,
+        UNICOP_AWX_TOKEN: 'env:CLI_TLS_AWX_TOKEN',
+        CLI_TLS_AWX_TOKEN: resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env),
+        ...(ca ? { UNICOP_AWX_CA_FILE: ca } : {}),
+      });
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout + ran.stderr).not.toContain(
+        resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env),
+      );
+      return (
+        JSON.parse(ran.stdout) as { awx: { jobId: number; status: string | null; statusError?: string } }
+      ).awx;
+    };
+    const before = awxFront.forwarded;
+    const trusted = await why(stackCa());
+    expect(trusted.jobId).toBe(jobId);
+    expect(trusted.status).toBeNull();
+    expect(trusted.statusError).toMatch(/not found|404/i);
+    expect(trusted.statusError).not.toContain('TLS');
+    expect(awxFront.forwarded).toBeGreaterThan(before);
+    for (const bundle of [undefined, otherCa]) {
+      const forwarded = awxFront.forwarded;
+      const untrusted = await why(bundle);
+      expect(untrusted.status).toBeNull();
+      expect(untrusted.statusError).toMatch(/TLS verification failed \([A-Z_]+\)/);
+      expect(untrusted.statusError).toContain('UNICOP_AWX_CA_FILE');
+      expect(awxFront.forwarded).toBe(forwarded);
+    }
+  }, 180_000);
 
   it('an unreadable CA bundle fails the command naming the setting', async () => {
     const ran = await runUnicop(['root', 'status', rootKey], env(join(dir, `missing-${randomUUID()}.pem`)));

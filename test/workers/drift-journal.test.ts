@@ -7,22 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { journalText } from '../../workers/reconciler/outcome.js';
 import { checkRunEnd } from '../../workers/reconciler/policy.js';
 import { newRun } from '../../workers/reconciler/scope.js';
+import { cause, t0 } from './decide-fixtures.js';
 
-const t0 = new Date('2026-12-02T12:00:00Z');
-const job = {
-  rootKey: 'site/7',
-  intentId: 'intent-1',
-  cause: {
-    kind: 'drift_check' as const,
-    changeId: null,
-    requestId: null,
-    event: null,
-    objectType: null,
-    objectId: null,
-    actor: null,
-    at: t0.toISOString(),
-  },
-};
+const job = { rootKey: 'site/7', intentId: 'intent-1', cause: cause('drift_check') };
 const run = newRun(job, 'a'.repeat(64), t0, 'run-1', 'check');
 const files = (n: number) =>
   Array.from({ length: n }, (_, i) => `/srv/site-7/file-${String(i).padStart(3, '0')}`);

@@ -6,31 +6,13 @@
  * that an invalid snapshot is terminal (never retried: the same data would be refused again).
  */
 import { describe, expect, it } from 'vitest';
-import type { ReconcileJobData } from '../../workers/reconcile-queue.js';
 import { decide } from '../../workers/reconciler/decide.js';
 import { checkSnapshot } from '../../workers/reconciler/gate.js';
 import { endState, failureActions } from '../../workers/reconciler/policy.js';
-import type { DecideSettings, GateVerdict, RunView, Step } from '../../workers/reconciler/steps.js';
+import type { GateVerdict, RunView, Step } from '../../workers/reconciler/steps.js';
+import { cause as causeOf, settings, t0 } from './decide-fixtures.js';
 
-const settings: DecideSettings = {
-  leaseBusyRetryMs: 1_000,
-  freezeRecheckMs: 5_000,
-  retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 },
-  pollMinMs: 100,
-  pollMaxMs: 1_600,
-  cancelGraceMs: 20_000,
-};
-const t0 = new Date('2026-12-02T12:00:00Z');
-const cause: ReconcileJobData['cause'] = {
-  kind: 'change',
-  changeId: null,
-  requestId: null,
-  event: null,
-  objectType: null,
-  objectId: null,
-  actor: null,
-  at: t0.toISOString(),
-};
+const cause = causeOf();
 const leased: RunView = { cause, state: 'leased', mode: 'apply', awx: null, follow: null };
 const gate = (verdict: GateVerdict): Step =>
   decide(leased, { kind: 'gate', rootKind: 'rir', verdict }, settings);

@@ -20,8 +20,7 @@ import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, resolveSecret } from '../../core/config.js';
 import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
-import { VaultSession } from '../../core/secrets/vault-session.js';
-import { type TestRole, testRole } from '../secrets/vault-support.js';
+import { frontCertificate, frontPkiRule, type TestRole, testRole } from '../secrets/vault-support.js';
 import { createSite } from '../support/reconciler.js';
 import { stackFact, uniqueName } from '../support/stack.js';
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
@@ -51,21 +50,8 @@ describe('the CLI reads NetBox behind TLS through the configured CA bundle only 
 
   beforeAll(async () => {
     assertBuilt();
-    role = await testRole({ extraRules: 'path "pki/issue/unicop-bridge" { capabilities = ["update"] }' });
-    const session = new VaultSession({
-      addr: stackFact('UNICOP_VAULT_ADDR'),
-      roleId: role.roleId,
-      secretId: role.secretId,
-      timeoutMs: 10_000,
-    });
-    await session.login();
-    const issued = await session.issueCertificate('pki', 'unicop-bridge', {
-      common_name: 'localhost',
-      ip_sans: '127.0.0.1',
-      ttl: '900s',
-    });
-    await session.close();
-    const pair = { cert: `${issued.certificate}\n${issued.issuing_ca}\n`, key: issued.private_key };
+    role = await testRole({ extraRules: frontPkiRule });
+    const pair = await frontCertificate(role);
     front = await startTlsFront(stackFact('UNICOP_NETBOX_URL'), pair);
     awxFront = await startTlsFront(stackFact('UNICOP_AWX_REAL_URL'), pair);
     dir = mkdtempSync(join(tmpdir(), 'unicop-cli-tls-'));

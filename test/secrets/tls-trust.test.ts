@@ -23,7 +23,6 @@ import { AwxUnavailableError } from '../../core/awx/errors.js';
 import { ConfigError, parseConfig, resolveSecret, type UnicopConfig } from '../../core/config.js';
 import { NetboxUnavailableError } from '../../core/netbox/http.js';
 import { PluginClient, pluginClientOptions } from '../../core/plugin/client.js';
-import { VaultSession } from '../../core/secrets/vault-session.js';
 import { awxBacklog } from '../../core/status/readings.js';
 import { TlsVerificationError, tlsVerificationCode } from '../../core/tls/ca-bundle.js';
 import { startUnicop } from '../cli/run-unicop.js';
@@ -31,7 +30,7 @@ import { kindTemplateIds } from '../support/awx.js';
 import { freePort } from '../support/ports.js';
 import { stackFact, uniqueName } from '../support/stack.js';
 import { startTlsFront, type TlsFront } from '../support/tls-front.js';
-import { type TestRole, testRole } from './vault-support.js';
+import { frontCertificate, frontPkiRule, type TestRole, testRole } from './vault-support.js';
 
 describe('NetBox and AWX behind TLS: trusted through the configured CA bundle only', () => {
   let role: TestRole;
@@ -57,21 +56,8 @@ describe('NetBox and AWX behind TLS: trusted through the configured CA bundle on
   }
 
   beforeAll(async () => {
-    role = await testRole({ extraRules: 'path "pki/issue/unicop-bridge" { capabilities = ["update"] }' });
-    const session = new VaultSession({
-      addr: stackFact('UNICOP_VAULT_ADDR'),
-      roleId: role.roleId,
-      secretId: role.secretId,
-      timeoutMs: 10_000,
-    });
-    await session.login();
-    const issued = await session.issueCertificate('pki', 'unicop-bridge', {
-      common_name: 'localhost',
-      ip_sans: '127.0.0.1',
-      ttl: '900s',
-    });
-    await session.close();
-    const pair = { cert: `${issued.certificate}\n${issued.issuing_ca}\n`, key: issued.private_key };
+    role = await testRole({ extraRules: frontPkiRule });
+    const pair = await frontCertificate(role);
     netboxFront = await startTlsFront(stackFact('UNICOP_NETBOX_URL'), pair);
     awxFront = await startTlsFront(stackFact('UNICOP_AWX_REAL_URL'), pair);
     dir = mkdtempSync(join(tmpdir(), 'unicop-tls-'));

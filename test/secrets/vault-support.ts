@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vault from 'node-vault';
+import { VaultSession } from '../../core/secrets/vault-session.js';
 import { stackFact, uniqueName } from '../support/stack.js';
 
 export const mount = 'unicop';
@@ -81,4 +82,31 @@ export async function testRole(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The PKI role the TLS fronts' certificates come from, and the policy rule a test role needs for it. */
+export const frontPkiRule = 'path "pki/issue/unicop-bridge" { capabilities = ["update"] }';
+
+/**
+ * A certificate for a TLS front on 127.0.0.1 ("localhost"), issued by the stack's Vault PKI to a role
+ * made with `frontPkiRule`: the certificate followed by its issuing CA, and the key.
+ */
+export async function frontCertificate(role: TestRole): Promise<{ cert: string; key: string }> {
+  const session = new VaultSession({
+    addr: stackFact('UNICOP_VAULT_ADDR'),
+    roleId: role.roleId,
+    secretId: role.secretId,
+    timeoutMs: 10_000,
+  });
+  await session.login();
+  try {
+    const issued = await session.issueCertificate('pki', 'unicop-bridge', {
+      common_name: 'localhost',
+      ip_sans: '127.0.0.1',
+      ttl: '900s',
+    });
+    return { cert: `${issued.certificate}\n${issued.issuing_ca}\n`, key: issued.private_key };
+  } finally {
+    await session.close();
+  }
 }

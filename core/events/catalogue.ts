@@ -107,6 +107,9 @@ export const outcomeData = z.object({
   // its playbook found differing at the target (drifted runs only).
   mode: z.enum(['apply', 'check']).optional(),
   changedFiles: z.array(z.string()).optional(),
+  // Additive in v1 (docs/decisions/0061): true when a retry of this failed attempt is scheduled (its
+  // intent appended with this outcome), so the root's change has not ended; absent otherwise.
+  retryScheduled: z.boolean().optional(),
 });
 
 export const auditData = z.object({

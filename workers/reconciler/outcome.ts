@@ -48,6 +48,12 @@ export async function finish(
     summary: end.summary,
     journal: { kind: journalKind(end.state), comments: journalText(run, end) },
   });
+  const step = decide(
+    viewOf(run, run.cause),
+    { kind: 'ended', at: finishedAt, end, retryAllowed: options.retry !== false },
+    scope.settings,
+  );
+  if (step.kind !== 'finish') throw new Error(`an ended run cannot ${step.kind}`);
   const outcome = cloudEvent('outcome', {
     id: deterministicUuidv7(finishedAt.getTime(), run.runId, 'outcome'),
     source: reconcilerSource,
@@ -68,6 +74,8 @@ export async function finish(
       // A check run says so, and a drifted one names what differs (docs/decisions/0054).
       ...(run.mode === 'check' ? { mode: run.mode } : {}),
       ...(end.changedFiles ? { changedFiles: end.changedFiles } : {}),
+      // A retry follows this attempt: the root's change has not ended yet (a rollout does not count it).
+      ...(step.retry?.kind === 'retry' ? { retryScheduled: true } : {}),
     },
   });
   // The outcome (and a retry's intent) carry the run's trace on, so a retry stays in the change's trace.
@@ -80,12 +88,6 @@ export async function finish(
       awxJobId: run.awx?.id ?? null,
     }),
   ];
-  const step = decide(
-    viewOf(run, run.cause),
-    { kind: 'ended', at: finishedAt, end, retryAllowed: options.retry !== false },
-    scope.settings,
-  );
-  if (step.kind !== 'finish') throw new Error(`an ended run cannot ${step.kind}`);
   messages.push(...retryMessages(scope, run, end, step.retry, finishedAt));
   messages.push(...remediationMessages(scope, run, end, finishedAt));
   await appendPersistently(scope, messages);

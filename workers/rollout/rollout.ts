@@ -141,8 +141,8 @@ function remember(set: Set<string>, requestId: string): void {
 }
 
 /**
- * One batch of unicop.outcomes: each apply run's end reported to the plugin, then what the steps ask
- * for appended (before the offsets are committed: a crash reports them again, which changes nothing).
+ * One batch of unicop.outcomes: each apply run's end reported to the plugin (not an attempt a retry
+ * follows: the root's end is its last attempt's), then what the steps ask for appended (before the offsets are committed: a crash reports them again, which changes nothing).
  */
 export async function handleOutcomes(
   records: LogRecord[],
@@ -151,7 +151,8 @@ export async function handleOutcomes(
   const out: EventLogMessage[] = [];
   for (const record of records) {
     const outcome = parseEvent('outcome', record.value);
-    if (!outcome || outcome.data.mode === 'check') continue;
+    // A failed attempt a retry follows is not the root's end: the retry's outcome is (review-A #5).
+    if (!outcome || outcome.data.mode === 'check' || outcome.data.retryScheduled) continue;
     const end = outcome.data;
     const step = await deps.store.outcome({
       root_key: end.rootKey,

@@ -1,0 +1,83 @@
+/**
+ * Which run ends the rollout worker reports to the plugin (docs/decisions/0061, review-A #5), without
+ * services: `handleOutcomes` is given unicop.outcomes records and a store that writes down what it is
+ * asked. A failed attempt that a retry follows (`retryScheduled`) is not the root's end, so it must not
+ * end the root's member `failed` (a false failure could halt the wave); the retry's own end is reported.
+ * The plugin's side of a reported end is tested against the real plugin (test_rollouts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { LogRecord } from '../../core/event-log/consumer.js';
+import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
+import type { RolloutStep } from '../../core/rollout/store.js';
+import { handleOutcomes } from '../../workers/rollout/rollout.js';
+
+const hash = 'a'.repeat(64);
+
+function outcomeRecord(runId: string, extra: Partial<EventData<'outcome'>>, offset: number): LogRecord {
+  const event = cloudEvent('outcome', {
+    id: `0190a000-0000-7000-8000-00000000000${offset}`,
+    source: 'unicop/reconciler',
+    subject: 'site/7',
+    data: {
+      runId,
+      rootKey: 'site/7',
+      state: 'succeeded',
+      failureClass: null,
+      snapshotHash: hash,
+      fencingToken: 3,
+      intentId: null,
+      awxJobId: null,
+      awxJobUrl: null,
+      summary: 'test',
+      startedAt: '2026-12-02T18:00:00.000Z',
+      finishedAt: '2026-12-02T18:01:00.000Z',
+      ...extra,
+    },
+  });
+  return {
+    topic: topics.outcomes,
+    partition: 0,
+    offset: String(offset),
+    key: 'site/7',
+    value: JSON.stringify(event),
+  };
+}
+
+describe('rollout worker: which run ends count', () => {
+  it('a failed attempt with a retry scheduled is not reported; the retry’s end and a last failed attempt are', async () => {
+    const asked: { run_id: string; state: string }[] = [];
+    const store = {
+      outcome: async (end: { run_id: string; state: string }): Promise<RolloutStep> => {
+        asked.push({ run_id: end.run_id, state: end.state });
+        return { rollout: null, transition: null, release: [] };
+      },
+    };
+    const appended: EventLogMessage[][] = [];
+    const eventLog: EventLog = {
+      append: async (messages) => {
+        appended.push(messages);
+      },
+      healthy: async () => true,
+      close: async () => {},
+    };
+    await handleOutcomes(
+      [
+        outcomeRecord(
+          'run-1',
+          { state: 'failed', failureClass: 'executor_unavailable', retryScheduled: true },
+          1,
+        ),
+        outcomeRecord('run-2', { state: 'succeeded' }, 2),
+        outcomeRecord('run-3', { state: 'failed', failureClass: 'job_failed' }, 3),
+        outcomeRecord('run-4', { state: 'drifted', mode: 'check' }, 4),
+      ],
+      { store, eventLog },
+    );
+    expect(asked).toEqual([
+      { run_id: 'run-2', state: 'succeeded' },
+      { run_id: 'run-3', state: 'failed' },
+    ]);
+    expect(appended).toEqual([]); // no step asked for anything
+  });
+});

@@ -6,7 +6,7 @@
  *
  * The root is reconciled when its current snapshot hash is the one last reconciled and nothing of it
  * is queued, leased or running. Otherwise the change is held by the furthest thing that is the
- * root's own — a frozen root, its job in the queue (waiting with n ahead, or delayed), its open run
+ * root's own — a frozen root, a root held in a rollout's wave not opened yet, its job in the queue (waiting with n ahead, or delayed), its open run
  * (awaiting approval, its AWX job pending or running, or the lease held) — and, when none is, by the
  * first stage before the queue that holds work (NetBox's background queue, a consumer group's lag):
  * a change is keyed by its NetBox object, not by its root, so which record there is the root's is
@@ -30,6 +30,7 @@ export type HoldingStage =
 export const holdReasons = [
   'reconciled',
   'frozen',
+  'rollout-held',
   'waiting-for-worker',
   'delayed',
   'awaiting-approval',
@@ -72,7 +73,32 @@ export interface RootChangeReadings {
   awxStatus: string | null;
   /** The stages before the reconcile queue (netbox, resolver, dispatcher), in the change's order. */
   upstream: UpstreamReading[];
+  /** For a root whose status is `held`: the live rollout holding it; null: none found; an Error: unread. */
+  heldBy?: HeldBy | null | Error;
   now: Date;
+}
+
+/** The live rollout holding a root in a wave not opened yet (docs/decisions/0061). */
+export interface HeldBy {
+  rolloutId: string;
+  state: string;
+  /** The root's wave and the rollout's current one, from 1. */
+  wave: number;
+  currentWave: number;
+  waves: number;
+}
+
+/** How a held root's wait reads, for root-change and the root stage alike. */
+export function heldSummary(rootKey: string, heldBy: HeldBy | null | Error | undefined): string {
+  if (heldBy && !(heldBy instanceof Error)) {
+    const halted =
+      heldBy.state === 'halted'
+        ? ', halted: a person resumes or aborts it (`unicop rollout resume|abort`)'
+        : '';
+    return `the root is held by rollout ${heldBy.rolloutId} (wave ${heldBy.wave} of ${heldBy.waves}, the rollout at wave ${heldBy.currentWave}${halted}): nothing of it runs, and a newer change is parked, until its wave opens — \`unicop rollout show ${heldBy.rolloutId}\``;
+  }
+  const unread = heldBy instanceof Error ? ` (which one could not be read: ${heldBy.message})` : '';
+  return `the root is held by a live rollout${unread}: nothing of it runs until its wave opens — \`unicop rollout list\` (NetBox: /api/plugins/unicop/rollouts/?root=${rootKey})`;
 }
 
 const secondsFrom = (from: string | Date, now: Date) =>
@@ -143,6 +169,13 @@ export function locateRootChange(r: RootChangeReadings): RootChange {
       `the root is frozen (${root.frozen_reason || 'no reason recorded'}): nothing of it runs until it is resumed`,
       figures,
     );
+  }
+  if (root.status === 'held') {
+    const heldBy = r.heldBy instanceof Error ? null : (r.heldBy ?? null);
+    return held('root', 'rollout-held', heldSummary(rootKey, r.heldBy), {
+      ...figures,
+      heldBy: heldBy ?? (r.heldBy instanceof Error ? { unknown: r.heldBy.message } : null),
+    });
   }
   if (job && (job.state === 'waiting' || job.state === 'prioritized')) {
     const ahead = job.ahead === null ? 'its place unknown' : `${job.ahead} job(s) ahead of it`;

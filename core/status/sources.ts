@@ -10,7 +10,9 @@ import type { UnicopConfig } from '../config.js';
 import { netboxRest } from '../netbox/rest.js';
 import { PluginClient, pluginClientOptions } from '../plugin/client.js';
 import { reconcileQueueName } from '../queues.js';
+import { RolloutStore } from '../rollout/store.js';
 import { caBundleOf } from '../tls/ca-bundle.js';
+import type { HeldBy } from './root-change.js';
 import type { StatusSources } from './why-it-waits.js';
 
 export function statusSources(
@@ -21,6 +23,7 @@ export function statusSources(
   // The configured CA bundle (UNICOP_NETBOX_CA_FILE) for an https NetBox, as the workers' (0056).
   const netboxOptions = netboxToken ? pluginClientOptions(config) : undefined;
   const plugin = netboxOptions ? new PluginClient(netboxOptions) : undefined;
+  const rollouts = netboxOptions ? new RolloutStore(netboxOptions) : undefined;
   const awxCa = caBundleOf('UNICOP_AWX_CA_FILE', config.UNICOP_AWX_CA_FILE);
   const queue = new Queue(reconcileQueueName, {
     connection: { url: config.UNICOP_REDIS_URL, maxRetriesPerRequest: 1, enableOfflineQueue: false },
@@ -39,6 +42,7 @@ export function statusSources(
         }
       : {}),
     ...(plugin ? { findRoot: (key: string) => plugin.findRoot(key) } : {}),
+    ...(rollouts ? { heldBy: (key: string) => heldBy(rollouts, key) } : {}),
     kafka,
     reconcileQueue: queue,
     ...(config.UNICOP_AWX_TOKEN
@@ -57,4 +61,23 @@ export function statusSources(
       await queue.disconnect().catch(() => undefined);
     },
   };
+}
+
+/** The live rollout (open or halted) whose member for this root is held, or null (docs/decisions/0061). */
+export async function heldBy(store: Pick<RolloutStore, 'list'>, rootKey: string): Promise<HeldBy | null> {
+  for (const state of ['open', 'halted'] as const) {
+    for (const rollout of await store.list({ state, root: rootKey })) {
+      const member = rollout.members.find((m) => m.root_key === rootKey && m.state === 'held');
+      if (member) {
+        return {
+          rolloutId: rollout.rollout_id,
+          state: rollout.state,
+          wave: member.wave + 1,
+          currentWave: rollout.current_wave + 1,
+          waves: rollout.waves.length,
+        };
+      }
+    }
+  }
+  return null;
 }

@@ -23,7 +23,7 @@ import {
   reconcileJobOfRoot,
   reconcileQueueDepth,
 } from './readings.js';
-import { locateRootChange, type RootChange } from './root-change.js';
+import { type HeldBy, heldSummary, locateRootChange, type RootChange } from './root-change.js';
 
 /** The stages in the order a change passes them. */
 export const stageOrder = ['netbox', 'resolver', 'dispatcher', 'reconcile-queue', 'root', 'awx'] as const;
@@ -56,6 +56,8 @@ export interface StatusSources {
   reconcileQueue?: QueueCounts | RootJobQueue;
   /** The plugin's root lookup, for a root's freeze, lease and open run. */
   findRoot?: (key: string) => Promise<PluginRoot | null>;
+  /** The live rollout holding a root (read only for a root whose status is `held`), or null. */
+  heldBy?: (key: string) => Promise<HeldBy | null>;
   awx?: AwxReader;
   now?: () => Date;
   /** How long one reading may take before its stage is reported unknown (a Redis that is away never answers). */
@@ -145,7 +147,12 @@ async function queueStage(sources: StatusSources): Promise<StageReading> {
   };
 }
 
-function rootStage(root: PluginRoot | null, rootKey: string, now: Date): StageReading {
+function rootStage(
+  root: PluginRoot | null,
+  rootKey: string,
+  now: Date,
+  heldBy?: HeldBy | null | Error,
+): StageReading {
   if (!root) {
     return { stage: 'root', state: 'unknown', summary: `NetBox has no root ${rootKey}`, figures: {} };
   }
@@ -171,6 +178,15 @@ function rootStage(root: PluginRoot | null, rootKey: string, now: Date): StageRe
   if (root.frozen) {
     const summary = `root ${rootKey} is frozen: ${root.frozen_reason || 'no reason recorded'}`;
     return { stage: 'root', state: 'holding', summary, figures };
+  }
+  if (root.status === 'held') {
+    const by = heldBy && !(heldBy instanceof Error) ? heldBy : null;
+    return {
+      stage: 'root',
+      state: 'holding',
+      summary: heldSummary(rootKey, heldBy),
+      figures: { ...figures, heldBy: by },
+    };
   }
   if (openRun) {
     const job = openRun.awx_job_id ? `, AWX job ${openRun.awx_job_id}` : '';
@@ -223,6 +239,12 @@ async function rootReadings(sources: StatusSources, rootKey: string, capMs: numb
     ? within(capMs, reconcileJobOfRoot(queue, rootKey)).catch(asError)
     : Promise.resolve(new Error('not configured (no Redis)'));
   const [root, job] = await Promise.all([rootRead, jobRead]);
+  const heldBy =
+    root instanceof Error || root?.status !== 'held'
+      ? undefined
+      : sources.heldBy
+        ? await within(capMs, sources.heldBy(rootKey)).catch(asError)
+        : new Error('not configured (no NetBox token)');
   const run = root instanceof Error ? null : root?.last_run;
   const awxStatus =
     run?.awx_job_id && !isTerminal(run.state as RunState) && sources.awx
@@ -231,7 +253,7 @@ async function rootReadings(sources: StatusSources, rootKey: string, capMs: numb
           awxJobStatus(sources.awx, run.awx_job_type === 'workflow' ? 'workflow' : 'job', run.awx_job_id),
         ).catch(() => null)
       : null;
-  return { root, job, awxStatus };
+  return { root, job, awxStatus, ...(heldBy === undefined ? {} : { heldBy }) };
 }
 
 /**
@@ -266,12 +288,12 @@ export async function whyItWaits(
         (r) => [r],
       ),
       rootKey && ofRoot
-        ? ofRoot.then(({ root }) => [
+        ? ofRoot.then(({ root, heldBy }) => [
             root instanceof Error
               ? sources.findRoot
                 ? unknown('root', root)
                 : notConfigured('root', 'no NetBox token')
-              : rootStage(root, rootKey, now),
+              : rootStage(root, rootKey, now, heldBy),
           ])
         : Promise.resolve([]),
       read(

@@ -121,6 +121,28 @@ describe('locateRootChange: where the newest change of a root is', () => {
       { stage: 'root', reason: 'frozen', text: /frozen \(change freeze\)/ },
     ],
     [
+      'held in a rollout wave not opened yet: the rollout named, whatever else waits',
+      {
+        root: root({ current_hash: hashB, status: 'held' }),
+        job: job({}),
+        heldBy: { rolloutId: 'req-1', state: 'halted', wave: 3, currentWave: 2, waves: 3 },
+      },
+      {
+        stage: 'root',
+        reason: 'rollout-held',
+        text: /held by rollout req-1 \(wave 3 of 3, the rollout at wave 2, halted: .*unicop rollout show req-1/,
+      },
+    ],
+    [
+      'held, the rollout unread: the listing to look it up in',
+      { root: root({ current_hash: hashB, status: 'held' }), heldBy: new Error('NetBox answered 503') },
+      {
+        stage: 'root',
+        reason: 'rollout-held',
+        text: /live rollout \(which one could not be read: NetBox answered 503\).*unicop rollout list.*rollouts\/\?root=site\/7/,
+      },
+    ],
+    [
       'an open run awaiting approval',
       {
         root: root({

@@ -407,8 +407,9 @@ class RolloutMember(models.Model):
         max_length=10, choices=RolloutMemberStateChoices, default=RolloutMemberStateChoices.HELD
     )
     intent = models.JSONField(default=dict, blank=True)
-    # A newer change to a held root while its rollout is live replaces the held intent (it stays in the
-    # rollout, never dropped): how many times, for the record.
+    # How many intents the held root's lease refused (leases.py: a newer change's, or another resolver's
+    # ungated copy of the held one), for the record; the held intent stays, and the wave's release
+    # reconciles the newest snapshot. The sweeper does not sweep held roots, so time alone adds nothing.
     superseded = models.PositiveIntegerField(default=0)
     run_id = models.CharField(max_length=64, blank=True)
     outcome_class = models.CharField(max_length=50, blank=True)

@@ -56,6 +56,9 @@ describe('sweeper: the net under lost webhooks, and the rebuild after Redis lost
     expect(sweepReason(root({ current_hash: a, last_reconciled_hash: b }))).toMatch(/differs/);
     expect(sweepReason(root({ current_hash: a, last_reconciled_hash: '' }))).toMatch(/differs/);
     expect(sweepReason(root({ current_hash: a, frozen: true }))).toBeNull();
+    // Held in a rollout wave not opened yet: its lease is refused, an intent would only be parked.
+    expect(sweepReason(root({ current_hash: a, status: 'held' }))).toBeNull();
+    expect(sweepReason(root({ current_hash: a, status: 'pending' }))).toMatch(/differs/);
     expect(sweepReason(root({ current_hash: a, lease: { live: true } }))).toBeNull();
     // A terminal failure at this very hash waits for a human or a new change.
     expect(

@@ -58,6 +58,7 @@ export const sweptFields = [
   'id',
   'key',
   'frozen',
+  'status',
   'current_hash',
   'hash_stale',
   'last_reconciled_hash',
@@ -95,7 +96,7 @@ export interface SweepReport {
 
 /** What the sweep decision reads of a root, as the plugin's bulk listing gives it. */
 export type SweptRoot = Pick<PluginRoot, 'frozen' | 'current_hash' | 'last_reconciled_hash'> &
-  Partial<Pick<PluginRoot, 'hash_stale'>> & {
+  Partial<Pick<PluginRoot, 'hash_stale' | 'status'>> & {
     lease: Pick<PluginRoot['lease'], 'live'>;
     last_run: Pick<NonNullable<PluginRoot['last_run']>, 'state' | 'snapshot_hash'> | null;
   };
@@ -108,7 +109,9 @@ export function lastRunOpen(root: Pick<SweptRoot, 'last_run'>): boolean {
 
 /** Why a root needs an intent, or null when it does not. */
 export function sweepReason(root: SweptRoot): string | null {
-  if (root.frozen) return null;
+  // Frozen, or held in a rollout wave not opened yet (docs/decisions/0061): its lease is refused, so an
+  // intent would only be parked; the wave's release reconciles the newest snapshot.
+  if (root.frozen || root.status === 'held') return null;
   if (root.lease.live) return null;
   const last = root.last_run;
   if (lastRunOpen(root)) return 'its last run is open and nobody holds its lease';

@@ -1,7 +1,8 @@
 /**
  * What NetBox itself did during a pass, read from its own logs (host paths of the stack's files):
- * the background jobs its RQ worker ran (var/log/netbox-rqworker.log: one "Successfully completed
- * …" line per job, with its arguments and duration) and, when gunicorn writes an access log in the
+ * the background jobs its RQ workers ran (every var/log/netbox-rqworker*.log — the stack runs
+ * UNICOP_NETBOX_RQWORKERS of them and RQ gives each job to one: one "Successfully completed …" line
+ * per job, with its arguments and duration) and, when gunicorn writes an access log in the
  * bench's format, the server time of every request (BENCH_LOOP_ACCESS_LOG). Only the lines written
  * between start() and stop() are read.
  *
@@ -11,7 +12,7 @@
  * (`kill -HUP $(cat var/run/netbox-gunicorn.pid)`), run the bench with
  * BENCH_LOOP_ACCESS_LOG=var/netbox/rootfs/tmp/unicop-access.log, then take both lines out and HUP again.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../core/config.js';
 import { netbox } from '../../test/support/netbox.js';
@@ -19,7 +20,15 @@ import { netbox } from '../../test/support/netbox.js';
 /** gunicorn's access_log_format the bench parses: method, path (no query), status, microseconds. */
 export const accessLogFormat = 'unicop-bench %(m)s %(U)s %(s)s %(D)s';
 
-const rqLog = join(repoRoot, 'var', 'log', 'netbox-rqworker.log');
+const logDir = join(repoRoot, 'var', 'log');
+
+/** Every RQ worker's log: netbox-rqworker.log, netbox-rqworker-2.log, … */
+function rqLogs(): string[] {
+  if (!existsSync(logDir)) return [];
+  return readdirSync(logDir)
+    .filter((file) => /^netbox-rqworker(?:-\d+)?\.log$/.test(file))
+    .map((file) => join(logDir, file));
+}
 
 export interface Tally {
   count: number;
@@ -70,12 +79,13 @@ function durationMs(text: string): number {
 
 export class NetboxSideTally {
   private readonly accessLogFile = process.env.BENCH_LOOP_ACCESS_LOG;
-  private rqFrom = 0;
+  /** Each RQ worker log's size at start(); a log that appears later is read from its beginning. */
+  private rqFrom = new Map<string, number>();
   private accessFrom = 0;
   private readonly objectTypes = new Map<number, string>();
 
   start(): void {
-    this.rqFrom = sizeOf(rqLog);
+    this.rqFrom = new Map(rqLogs().map((file) => [file, sizeOf(file)]));
     this.accessFrom = sizeOf(this.accessLogFile);
   }
 
@@ -86,7 +96,8 @@ export class NetboxSideTally {
    */
   async stop(ownRunIds: ReadonlySet<number>): Promise<NetboxSide> {
     const rqJobs = new Map<string, Tally>();
-    for (const line of readFrom(rqLog, this.rqFrom).split('\n')) {
+    const lines = rqLogs().flatMap((file) => readFrom(file, this.rqFrom.get(file) ?? 0).split('\n'));
+    for (const line of lines) {
       const done = / Successfully completed (.*) job in (\d+:\d+:[\d.]+)s/.exec(line);
       if (!done) continue;
       const [, call = '', duration = '0:0:0'] = done;

@@ -300,14 +300,27 @@ wait_exited_0() {
     sleep 3
   done
 }
-dump_logs() { local s; for s in "$@"; do echo "--- $s" >&2; podman logs --tail 25 "$(cname "$s")" 2>&1 | cut -c1-300 >&2; done; }
+# dump_logs SERVICE[_N]… — the last lines of each container (replica N, default 1).
+dump_logs() {
+  local s
+  for s in "$@"; do
+    echo "--- $s" >&2
+    if [[ $s =~ ^(.+)_([0-9]+)$ ]]; then
+      podman logs --tail 25 "$(cname "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")" 2>&1 | cut -c1-300 >&2
+    else
+      podman logs --tail 25 "$(cname "$s")" 2>&1 | cut -c1-300 >&2
+    fi
+  done
+}
 
 t=$SECONDS
 bad=
 for s in "${services[@]}"; do wait_healthy "$(cname "$s")" 1500 || bad+=" $s"; done
+# compose.yaml runs two RQ workers (netbox-worker deploy.replicas: 2, decision 0063): the second too.
+wait_healthy "$(cname netbox-worker 2)" 300 || bad+=" netbox-worker_2"
 for s in "${oneshots[@]}"; do wait_exited_0 "$(cname "$s")" 600 || bad+=" $s"; done
 if [ -z "$bad" ]; then
-  ok "compose up: ${services[*]} healthy, ${oneshots[*]} done, in $((SECONDS - t))s${db_restored:+ (database from the cache)}"
+  ok "compose up: ${services[*]} healthy (netbox-worker × 2), ${oneshots[*]} done, in $((SECONDS - t))s${db_restored:+ (database from the cache)}"
   # The freshly migrated database, for the next warm run (before anything is edited).
   if [ -z "$db_restored" ] && [ ! -s "$db_dump" ]; then
     podman exec "$(cname postgres)" pg_dump -U postgres --no-owner --no-privileges --exclude-table-data=users_token -d netbox 2>/dev/null |
@@ -477,6 +490,7 @@ else
     compose up -d >>"$work/compose.log" 2>&1
     bad=
     for s in netbox netbox-worker netbox-hashes bridge workers; do wait_healthy "$(cname "$s")" 900 || bad+=" $s"; done
+    wait_healthy "$(cname netbox-worker 2)" 300 || bad+=" netbox-worker_2"
     wait_exited_0 "$(cname netbox-bootstrap)" 300 || bad+=" netbox-bootstrap"
     applied=$(podman exec "$(cname netbox)" netbox showmigrations unicop 2>/dev/null | grep -c '\[X\] 9999_deploy_upgrade_check')
     after=$(check_py counts)

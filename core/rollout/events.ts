@@ -7,20 +7,37 @@ import type { EventLogMessage } from '../event-log/port.js';
 import { type AuditAction, rootAuditMessage } from '../events/audit.js';
 import { cloudEvent, type EventData, eventTypes, parseEvent } from '../events/catalogue.js';
 import { intentMessage } from '../events/intent.js';
-import { deterministicUuidv7, uuidv7 } from '../ids.js';
+import { deterministicUuidv7 } from '../ids.js';
 import type { RolloutStep, RolloutSummary } from './store.js';
 
 export const rolloutSource = 'unicop/rollout';
 
-/** The rollout event of a step that changed something (none for a replay). */
+/**
+ * The rollout event of a step that changed something. Its id is derived from the rollout, the
+ * transition and the wave (each happens once per rollout and wave; its time part from when the plugin
+ * recorded it), so the same step told again — a replayed outcome or gate batch — is the same event.
+ */
 export function rolloutEvent(
   rollout: RolloutSummary,
   transition: EventData<'rollout'>['transition'],
   actor: string,
   at: Date,
 ): EventLogMessage {
+  const recorded =
+    transition === 'opened'
+      ? rollout.opened
+      : transition === 'done' || transition === 'aborted'
+        ? rollout.ended
+        : rollout.wave_started;
+  const wave = rollout.current_wave + 1;
   const event = cloudEvent('rollout', {
-    id: uuidv7(),
+    id: deterministicUuidv7(
+      Date.parse(recorded ?? '') || at.getTime(),
+      'rollout-event',
+      rollout.rollout_id,
+      transition,
+      wave,
+    ),
     source: rolloutSource,
     subject: `rollout/${rollout.rollout_id}`,
     time: at.toISOString(),
@@ -28,7 +45,7 @@ export function rolloutEvent(
       rolloutId: rollout.rollout_id,
       transition,
       state: rollout.state,
-      wave: rollout.current_wave + 1,
+      wave,
       waves: rollout.waves,
       counts: rollout.counts,
       reason: rollout.reason || null,

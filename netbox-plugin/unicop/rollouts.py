@@ -9,7 +9,8 @@ each under the rollout's row lock, so two outcomes arriving together cannot both
   Repeating it (a replayed change) changes nothing and answers the same.
 - record_outcome(): a run of a released member ended; when its wave has no released member left, the
   wave's failure share decides: above the threshold the rollout halts, else the next wave is released
-  (its intents returned for the caller to queue), or, after the last wave, the rollout is done.
+  (its intents returned for the caller to queue), or, after the last wave, the rollout is done. The
+  same end reported again answers what it decided again (_replayed), so a lost answer loses nothing.
 - resume() (halted: the next wave is released; open: the current wave's intents again, for a queueing
   lost in a crash) and abort() (the held members never launch), by a person.
 A held root refuses the lease (leases.py), so no other intent launches it before its wave.
@@ -234,7 +235,7 @@ def record_outcome(root_key, run_id, state, outcome_class, started_at):
             .first()
         )
         if member is None:
-            return None, None, []
+            return _replayed(root_key, run_id)
         rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
         failed = state in RunStateChoices.UNSUCCESSFUL
         RolloutMember.objects.filter(pk=member.pk, state=M.RELEASED).update(
@@ -267,6 +268,29 @@ def record_outcome(root_key, run_id, state, outcome_class, started_at):
             ended=rollout.ended,
         )
         return rollout, transition, intents
+
+
+def _replayed(root_key, run_id):
+    """A run's end reported again (the rollout worker's batch came again after a failed append, or the
+    request was resent): what it decided, answered again, so nothing it released is lost. When it was the
+    end that opened the next wave: that wave's released intents (their ids are derived, so queueing them
+    again adds nothing); when it halted the rollout or ended it: that transition again."""
+    member = (
+        RolloutMember.objects.filter(root__key=root_key, run_id=run_id, state__in=(M.SUCCEEDED, M.FAILED))
+        .order_by('-pk')
+        .first()
+    )
+    if member is None:
+        return None, None, []
+    rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
+    if rollout.state == RolloutStateChoices.OPEN and member.wave == rollout.current_wave - 1:
+        released = rollout.members.filter(wave=rollout.current_wave, state=M.RELEASED).select_related('root')
+        return rollout, 'wave_started', _intents(released)
+    if member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.HALTED:
+        return rollout, 'halted', []
+    if member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.DONE:
+        return rollout, 'done', []
+    return rollout, None, []
 
 
 def _locked(rollout_id):

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
 import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
-import type { RolloutStep } from '../../core/rollout/store.js';
+import { stepMessages } from '../../core/rollout/events.js';
+import type { RolloutStep, RolloutSummary } from '../../core/rollout/store.js';
 import { handleOutcomes } from '../../workers/rollout/rollout.js';
 
 const hash = 'a'.repeat(64);
@@ -79,5 +80,43 @@ describe('rollout worker: which run ends count', () => {
       { run_id: 'run-3', state: 'failed' },
     ]);
     expect(appended).toEqual([]); // no step asked for anything
+  });
+
+  it('a step told again (a replayed end or gate batch) gives the same messages: the same event and intent ids', () => {
+    const rollout: RolloutSummary = {
+      rollout_id: 'req-1',
+      state: 'open',
+      plan: '1,2,rest',
+      waves: [1, 2, 2],
+      current_wave: 1,
+      wave_started: '2026-12-02T18:00:00.000Z',
+      failure_threshold: 0.4,
+      roots_total: 5,
+      counts: { held: 2, released: 2, succeeded: 1, failed: 0, aborted: 0 },
+      change_ids: ['c1'],
+      actor: 'alice',
+      reason: '',
+      decided_by: '',
+      opened: '2026-12-02T17:59:00.000Z',
+      ended: null,
+      members: [],
+    };
+    const step: RolloutStep = {
+      rollout,
+      transition: 'wave_started',
+      release: [
+        { root_key: 'site/2', intent: {} },
+        { root_key: 'site/3', intent: {} },
+      ],
+    };
+    const ids = (at: string) =>
+      stepMessages(step, 'unicop-rollout', new Date(at)).map(
+        (m) => (JSON.parse(m.value) as { id: string }).id,
+      );
+    const first = ids('2026-12-02T18:00:01.000Z');
+    expect(first).toHaveLength(5); // two intents, their two audits, the wave_started event
+    // The audits are new events each time (an audit records each telling); the intents and the event are not.
+    const again = ids('2026-12-02T18:07:00.000Z');
+    for (const i of [0, 2, 4]) expect(again[i]).toBe(first[i]);
   });
 });

@@ -105,7 +105,11 @@ export async function gateIntents(
         });
       }
     }
-    if (step.transition) extra.push(rolloutEvent(rollout, 'opened', 'unicop-resolver', clock.now()));
+    // Opened now, or this batch holds the change that opened it (a batch whose append failed, come again):
+    // the event again, with the same id (review-A #4).
+    const opening = rollout.change_ids[0];
+    if (step.transition || (opening && intents.some((i) => i.data.cause.changeId === opening)))
+      extra.push(rolloutEvent(rollout, 'opened', 'unicop-resolver', clock.now()));
   }
   if (heldIntents.size === 0) return [...messages, ...extra];
   const out: EventLogMessage[] = [];

@@ -82,6 +82,27 @@ class RolloutTestCase(TestCase):
         self.assertIn('1 of 2 runs failed', rollout.reason)
         self.assertEqual(Root.objects.get(key=self.keys[3]).status, 'held')
 
+    def test_an_end_reported_again_answers_what_it_decided(self):
+        # The rollout worker reports again after a failed append (or the request is resent): the wave the
+        # end opened must not be lost (review-A #4).
+        self.gate(self.keys)
+        first = self.end(self.keys[0], 'succeeded')
+        again = self.end(self.keys[0], 'succeeded')
+        self.assertEqual((again[0].pk, again[1]), (first[0].pk, 'wave_started'))
+        self.assertEqual([r['root_key'] for r in again[2]], self.keys[1:3])
+        self.assertEqual([r['intent'] for r in again[2]], [intent(k) for k in self.keys[1:3]])
+        self.assertEqual(self.end(self.keys[1], 'failed')[1], None)
+        self.assertEqual(self.end(self.keys[1], 'failed')[1:], (None, []))  # closed nothing, opened nothing
+        self.assertEqual(self.end(self.keys[2], 'succeeded')[1], 'halted')
+        rollout, transition, release = self.end(self.keys[2], 'succeeded')
+        self.assertEqual((transition, rollout.state, release), ('halted', 'halted', []))
+        # Halted at wave 2, an end of wave 1 told again releases nothing.
+        self.assertEqual(self.end(self.keys[0], 'succeeded')[1:], (None, []))
+        self.assertEqual(
+            rollouts.record_outcome(self.keys[0], 'another-run', 'succeeded', '', timezone.now()),
+            (None, None, []),
+        )
+
     def test_resume_opens_the_next_wave_abort_never_launches(self):
         self.gate(self.keys)
         self.end(self.keys[0], 'failed')  # 100 % > 40 %: halted after wave 1

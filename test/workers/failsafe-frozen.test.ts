@@ -69,6 +69,59 @@ describe('fail-safe while frozen', () => {
     expect(failsafe.latest).toMatchObject({ frozen: true, lag: null, attempts: null, trip: null });
   });
 
+  it("does not trip on a person's resume over the resolver errors made while it was frozen", async () => {
+    let now = new Date('2026-12-02T12:00:00Z');
+    const later = (seconds: number) => {
+      now = new Date(now.getTime() + seconds * 1000);
+    };
+    let counts = { ok: 100, error: 0 };
+    const appended: unknown[] = [];
+    const view = new FreezeView({
+      start: async () => undefined,
+      stop: async () => undefined,
+      lag: async () => 0,
+      offsets: async () => [],
+    });
+    await view.start();
+    const failsafe = new Failsafe({
+      freezeView: view,
+      eventLog: {
+        append: async (messages: unknown[]) => void appended.push(...messages),
+      } as unknown as EventLog,
+      readLag: async () => 0,
+      lagOf: { group: 'unicop-resolver', topic: 'unicop.changes' },
+      resolverAttempts: async () => counts,
+      runEnds: { start: async () => undefined, stop: async () => undefined },
+      settings: { ...settings, resolverErrors: { rate: 0.5, windowSeconds: 600, minRecords: 50 } },
+      log,
+      clock: { now: () => now, sleep: async () => undefined },
+    });
+    await failsafe.evaluate(); // the last sample before the freeze
+    later(1);
+    view.apply(automaticFreeze('consumer_lag', 'figures', now, 'test').data);
+    for (let i = 0; i < 360; i++) {
+      later(5); // 30 min frozen, the resolver failing meanwhile (NetBox away)
+      counts = { ok: counts.ok, error: counts.error + 2 };
+      await failsafe.evaluate();
+    }
+    expect(counts.error).toBe(720);
+    view.apply({
+      scope: 'global',
+      rootKey: null,
+      frozen: false,
+      reason: 'NetBox back',
+      actor: 'alice',
+      at: now.toISOString(),
+    });
+    for (let i = 0; i < 3; i++) {
+      later(5);
+      counts = { ok: counts.ok + 10, error: counts.error };
+      await failsafe.evaluate();
+    }
+    expect(failsafe.latest).toMatchObject({ frozen: false, trip: null });
+    expect(appended).toEqual([]);
+  });
+
   it('failed_roots counts drift_unknown check runs (state failed), not drifted ones', () => {
     const at = new Date('2026-12-02T12:00:00Z');
     const unknown = new FailedRootsTrigger({ roots: 2, windowSeconds: 60 });

@@ -88,6 +88,24 @@ describe('fail-safe triggers', () => {
     ).toBeNull();
   });
 
+  it('resolver_errors after a resume counts from the first sample taken after it, not the errors made while frozen', () => {
+    // Frozen, the fail-safe samples nothing: its last sample is from before the freeze.
+    const errors = new ResolverErrorTrigger({ rate: 0.5, windowSeconds: 600, minRecords: 5 });
+    errors.observe({ ok: 100, error: 0 }, t(0));
+    // Frozen from 1 s to 1800 s, the resolver failing 890 times meanwhile; a person resumes at 1800 s.
+    const resume = t(1800);
+    errors.observe({ ok: 110, error: 890 }, t(1805));
+    expect(errors.check(t(1805), resume)).toBeNull(); // one sample since the resume: nothing to count
+    errors.observe({ ok: 111, error: 892 }, t(1810));
+    expect(errors.check(t(1810), resume)).toBeNull(); // 2 of 3 since: fewer than the minimum
+    errors.observe({ ok: 111, error: 898 }, t(1815)); // the condition goes on after the resume
+    expect(errors.check(t(1815), resume)).toEqual({
+      trigger: 'resolver_errors',
+      figures:
+        '8 of 9 resolver record attempts ended in an error over the last 10 s (88.9 %, above 50 %; at least 5 attempts counted)',
+    });
+  });
+
   it('failed_roots counts distinct roots with failed or timed_out runs in the window, not canceled, denied or succeeded', () => {
     const roots = new FailedRootsTrigger({ roots: 2, windowSeconds: 60 });
     const end = (rootKey: string, state: string, at: number) =>

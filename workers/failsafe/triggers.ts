@@ -72,10 +72,15 @@ export class ResolverErrorTrigger {
   check(at: Date, since: Date | null): Trip | null {
     if (this.settings.rate >= 1) return null;
     const start = new Date(at.getTime() - this.settings.windowSeconds * 1000);
-    const cutoff = later(start, since);
-    // The latest sample at or before the cutoff, else the first after it (a process younger than the window).
+    // A resume inside the window: the first sample taken at or after it. Nothing is sampled while
+    // frozen, so the latest sample before a resume is from before the freeze, and counting from it
+    // would count every error made while frozen (review B #1).
+    // Otherwise the latest sample at or before the window's start, else the first after it (a
+    // process younger than the window).
     const baseline =
-      [...this.samples].reverse().find((s) => s.at <= cutoff) ?? this.samples.find((s) => s.at >= cutoff);
+      since && since > start
+        ? this.samples.find((s) => s.at >= since)
+        : ([...this.samples].reverse().find((s) => s.at <= start) ?? this.samples.find((s) => s.at >= start));
     const current = this.samples[this.samples.length - 1];
     if (!baseline || !current || baseline === current) return null;
     const errors = current.counts.error - baseline.counts.error;

@@ -6,9 +6,11 @@
  * that an invalid snapshot is terminal (never retried: the same data would be refused again).
  */
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../workers/reconciler/decide.js';
+import { decide, gateLimits } from '../../workers/reconciler/decide.js';
 import { checkSnapshot } from '../../workers/reconciler/gate.js';
-import { endState, failureActions } from '../../workers/reconciler/policy.js';
+import { journalLimit, journalText } from '../../workers/reconciler/outcome.js';
+import { checkRunEnd, endState, failureActions } from '../../workers/reconciler/policy.js';
+import { newRun } from '../../workers/reconciler/scope.js';
 import type { GateVerdict, RunView, Step } from '../../workers/reconciler/steps.js';
 import { cause as causeOf, settings, t0 } from './decide-fixtures.js';
 
@@ -90,6 +92,40 @@ describe('decide: the gate', () => {
         meta: { schema_problems: problems },
       },
     ]);
+  });
+
+  it("a refusal whose ajv messages repeat a long pattern still fits the summary's and the journal's limits", () => {
+    // A long allow-list pattern, 12 members failing it: unbounded, a summary of many thousand characters
+    // and a journal entry the plugin refuses (RunJournalSerializer.comments max_length 4000), so the
+    // terminal write failed and the run stayed leased (review B #2).
+    const names = Array.from({ length: 90 }, (_, i) => `allowed-name-${String(i).padStart(2, '0')}`);
+    const pattern = `^(${names.join('|')})$`;
+    expect(pattern.length).toBeGreaterThan(600);
+    const schema = {
+      properties: { members: { items: { properties: { name: { type: 'string', pattern } } } } },
+    };
+    const verdict = checkSnapshot(schema, snapshotNamed(...Array.from({ length: 12 }, (_, i) => `Bad${i}`)));
+    expect(verdict.kind).toBe('invalid');
+    const { end } = gate(verdict) as Extract<Step, { kind: 'end' }>;
+    expect(end.summary.length).toBeLessThanOrEqual(gateLimits.summary);
+    expect(end.summary).toContain('/members/0/name must match pattern');
+    expect(end.summary).toContain('(12 in all)');
+    for (const named of end.summary.split('; ').slice(1, -1))
+      expect(named.length).toBeLessThanOrEqual(gateLimits.problem);
+    const run = newRun(
+      { rootKey: 'rir/1', intentId: 'intent-1', cause },
+      'a'.repeat(64),
+      t0,
+      'run-1',
+      'apply',
+    );
+    expect(journalText(run, end).length).toBeLessThanOrEqual(journalLimit);
+    // The same bound for any summary, e.g. a check run's changed files with long paths.
+    const files = Array.from({ length: 70 }, (_, i) => `/srv/${'deep/'.repeat(30)}file-${i}`);
+    const drifted = checkRunEnd({ drift: true, changedFiles: files }, 'AWX job 5');
+    const text = journalText(run, drifted);
+    expect(text.length).toBeLessThanOrEqual(journalLimit);
+    expect(text).toMatch(/cause [a-z_]+\.$/);
   });
 
   it('an unusable schema: failed / template_misconfigured (the kind policy must be fixed)', () => {

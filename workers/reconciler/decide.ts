@@ -214,6 +214,12 @@ function snapshotStep(run: RunView, seen: Extract<Observation, { kind: 'snapshot
   return { kind: 'start', mode: 'apply' };
 }
 
+/** A gate refusal's summary names each problem in at most `problem` characters, all in at most `summary`. */
+export const gateLimits = { problem: 200, summary: 2000 } as const;
+
+const cut = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, Math.max(0, max - 1))}…` : text;
+
 /**
  * The validation gate's word on an apply run's snapshot (docs/decisions/0060): refused → `failed`,
  * class `invalid_snapshot`, the first problems named in the summary; a schema that cannot be compiled
@@ -225,14 +231,17 @@ function gateStep(rootKind: string, verdict: GateVerdict): Step {
     return endStep(
       runEnd(
         { kind: 'misconfigured' },
-        `root kind ${rootKind}'s policy schema cannot be used: ${verdict.reason}`,
+        `root kind ${rootKind}'s policy schema cannot be used: ${cut(verdict.reason, gateLimits.summary)}`,
       ),
     );
   }
   const { problems } = verdict;
-  const shown = problems.slice(0, 10).map((p) => `${p.path} ${p.message}`);
+  // Bounded (review B #2): an ajv message repeats the schema's pattern, so ten of them can outgrow
+  // the journal entry that carries the summary, and a terminal write refused leaves the run open.
+  const shown = problems.slice(0, 10).map((p) => cut(`${p.path} ${p.message}`, gateLimits.problem));
   const more = problems.length > shown.length ? `; … (${problems.length} in all)` : '';
-  const summary = `snapshot refused by root kind ${rootKind}'s schema, nothing launched: ${shown.join('; ')}${more}`;
+  const head = `snapshot refused by root kind ${rootKind}'s schema, nothing launched: `;
+  const summary = `${head}${cut(shown.join('; '), gateLimits.summary - head.length - more.length)}${more}`;
   return endStep(runEnd({ kind: 'invalid-snapshot' }, summary), [
     {
       level: 'error',

@@ -225,6 +225,9 @@ async function appendPersistently(scope: Leased, messages: EventLogMessage[]): P
 /** How many differing files a drifted run's summary names (policy.ts's checkRunEnd shows 20). */
 const summaryFileCount = 20;
 
+/** The plugin's RunJournalSerializer.comments max_length: a longer journal entry is refused, and the run write with it. */
+export const journalLimit = 4000;
+
 export function journalText(run: ActiveRun, end: RunEnd): string {
   const job = run.awx
     ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
@@ -239,10 +242,12 @@ export function journalText(run: ActiveRun, end: RunEnd): string {
         .map((f) => `\`${f}\``)
         .join(', ')}${more.length > 50 ? ', …' : ''}.`
     : '';
-  return (
-    `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}\n\n` +
-    `${end.summary}${files}\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`
-  );
+  const head = `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}\n\n`;
+  const tail = `\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`;
+  // The plugin takes at most journalLimit characters and refuses the whole terminal write otherwise.
+  const room = journalLimit - head.length - tail.length;
+  const body = `${end.summary}${files}`;
+  return `${head}${body.length > room ? `${body.slice(0, room - 1)}…` : body}${tail}`;
 }
 
 function outcomeLevel(state: TerminalRunState): RunLogLine['level'] {

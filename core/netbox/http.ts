@@ -22,6 +22,12 @@
  * (ECONNRESET, EPIPE, "socket hang up"): GET, and the writes whose repeat changes nothing — the
  * caller says so (`idempotent`), as the plugin client does for its fenced run writes without a
  * journal entry, lease renewals and `resolve/` (a read).
+ * The limit of the first rule: "closed while idle" is told only by the connection having been reused
+ * and reset (ECONNRESET) with no answer (`closedWhileIdle`). A request NetBox did read on a reused
+ * connection and then lost it under (a gunicorn worker killed or timed out mid-request) ends the same
+ * way, and is sent again whatever its method: a run create or a lease may then meet its own first
+ * effect (duplicate run_id, lease busy) and fail where it had succeeded. The transport cannot tell
+ * the two apart; test/core/netbox-http.test.ts holds only the idle close.
  *
  * The transport classifies only what it can know: NetBox unreachable, the connection reset, the
  * request timing out or NetBox's certificate not trusted (its cause a TlsVerificationError: the

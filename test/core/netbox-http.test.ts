@@ -7,8 +7,9 @@
  * (leases, runs, 409s) are tested against the real NetBox in test/workers/; here a plain node:http
  * server stands for a NetBox that accepts connections and answers slowly or not at all.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configDefaults } from '../../core/config.js';
 import { NetboxUnavailableError, PluginClient } from '../../core/plugin/client.js';
@@ -180,41 +181,51 @@ describe('core/netbox/http.ts: the NetBox transport', () => {
     expect(printed(error)).not.toContain(token);
   });
 
-  it('a token refused and replaced: the resend with the new token still gets its own retry when NetBox had closed the kept-alive connection', async () => {
-    // The first send (a lease, not idempotent) is refused 401 for its old token; the resend with the
-    // new one goes out on that kept-alive connection, which NetBox closes as it arrives (idle close):
-    // that resend goes once more on a new connection. The two retries are independent.
+  it('a token refused and replaced: the resend with the new token still gets its own retry when NetBox had closed the kept-alive connection while idle', async () => {
+    // The first send (a lease, not idempotent) is refused 401 for its old token; while the client
+    // re-reads its token the connection sits idle in the pool and NetBox closes it (as gunicorn's
+    // keepalive does). The resend goes out on it before the client has seen the close — NetBox read
+    // none of it — and is sent once more on a new connection. The two retries are independent. (A
+    // reset after NetBox read the request would not be resent: only idempotent requests are.)
     const renewed = 'nbt_renewed-token-0123456789abcdef';
     let current = token;
-    const seen: string[] = [];
-    let connections = 0;
+    const read: string[] = [];
+    const sockets: Socket[] = [];
     const { url, server } = await listen((req, res) => {
-      seen.push(String(req.headers.authorization));
-      if (seen.length === 1) {
+      read.push(String(req.headers.authorization));
+      res.setHeader('Content-Type', 'application/json');
+      if (read.length === 1) {
         res.statusCode = 401;
-        res.setHeader('Content-Type', 'application/json');
         res.end(JSON.stringify({ detail: 'Invalid token' }));
         return;
       }
-      if (seen.length === 2) {
-        req.socket.destroy();
-        return;
-      }
-      res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ token: 7 }));
     });
-    server.on('connection', () => connections++);
-    const plugin = new PluginClient({
-      baseUrl: url,
-      token: () => current,
-      timeoutMs: 5_000,
-      onUnauthorized: async () => {
-        current = renewed;
-        return true;
-      },
-    });
-    await expect(plugin.acquireLease(1, 'holder', 30)).resolves.toMatchObject({ token: 7 });
-    expect(seen).toEqual([`Bearer ${token}`, `Bearer ${renewed}`, `Bearer ${renewed}`]);
-    expect(connections).toBe(2);
+    server.on('connection', (socket) => sockets.push(socket));
+    let sent = 0;
+    const countSend = () => sent++;
+    subscribe('http.client.request.start', countSend);
+    try {
+      const plugin = new PluginClient({
+        baseUrl: url,
+        token: () => current,
+        timeoutMs: 5_000,
+        onUnauthorized: async () => {
+          // The 401's connection is back in the pool, idle; NetBox closes it now, and the resend is
+          // written at once, before the client's event loop sees the close.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          expect(sockets).toHaveLength(1);
+          sockets[0]?.destroy();
+          current = renewed;
+          return true;
+        },
+      });
+      await expect(plugin.acquireLease(1, 'holder', 30)).resolves.toMatchObject({ token: 7 });
+    } finally {
+      unsubscribe('http.client.request.start', countSend);
+    }
+    expect(sent).toBe(3); // old token, the resend on the closed connection, the resend on a new one
+    expect(read).toEqual([`Bearer ${token}`, `Bearer ${renewed}`]); // NetBox read the lease twice, not three times
+    expect(sockets).toHaveLength(2);
   });
 });

@@ -59,6 +59,22 @@ describe('checkSnapshot', () => {
     expect(checkSnapshot(schema, snapshotNamed('not an address'))).toEqual({ kind: 'pass' });
   });
 
+  it('two different schemas with the same $id are each used, not refused as already existing', () => {
+    // A kind's schema edited while the workers run, or an override copying it with a tweak.
+    const $id = 'https://example.net/schemas/rir';
+    const lower = { $id, ...lowerCaseNames };
+    const digits = {
+      $id,
+      properties: { members: { items: { properties: { name: { pattern: '^[0-9]+$' } } } } },
+    };
+    expect(checkSnapshot(lower, snapshotNamed('good'))).toEqual({ kind: 'pass' });
+    expect(checkSnapshot(digits, snapshotNamed('good'))).toEqual({
+      kind: 'invalid',
+      problems: [{ path: '/members/0/name', message: 'must match pattern "^[0-9]+$"' }],
+    });
+    expect(checkSnapshot(lower, snapshotNamed('good'))).toEqual({ kind: 'pass' }); // still cached
+  });
+
   it('a schema that cannot be compiled is unusable, with the reason', () => {
     const verdict = checkSnapshot({ $ref: '#/$defs/missing' }, snapshotNamed());
     expect(verdict.kind).toBe('unusable');

@@ -7,14 +7,15 @@
  *
  * Formats are annotations, not assertions (2020-12's default, and what the plugin's check_schema
  * assumes): a `format` never refuses a snapshot. Compiled validators are kept per schema text, so a
- * kind's schema is compiled once per process.
+ * kind's schema is compiled once per process, each on its own ajv instance (two schemas may share an
+ * `$id`).
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { decide } from './decide.js';
 import { type ActiveRun, type Leased, policyOf, viewOf } from './scope.js';
 import type { GateVerdict, RunEnd, SchemaProblem } from './steps.js';
 
-const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
+const ajvOptions = { allErrors: true, strict: false, validateFormats: false } as const;
 const compiled = new Map<string, ValidateFunction>();
 
 /** What the kind's schema says of the snapshot: no schema, passes, refuses (with its problems), or unusable. */
@@ -23,7 +24,10 @@ export function checkSnapshot(schema: unknown, snapshot: unknown): GateVerdict {
   let validate: ValidateFunction;
   try {
     const text = JSON.stringify(schema);
-    validate = compiled.get(text) ?? ajv.compile(schema as object);
+    // A fresh instance per schema text: one shared instance registers each schema's `$id`, and a
+    // second, different schema with the same `$id` (a kind's schema edited while the workers run, an
+    // override that copies it) would throw "already exists" and fail every run of the root (review B #3).
+    validate = compiled.get(text) ?? new Ajv2020(ajvOptions).compile(schema as object);
     compiled.set(text, validate);
   } catch (error) {
     return { kind: 'unusable', reason: (error as Error).message };

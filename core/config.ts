@@ -233,6 +233,10 @@ export const configSchema = z.object({
   UNICOP_ROLLOUT_WAVES: z
     .string()
     .regex(/^\s*(\d+%?|rest)(\s*,\s*(\d+%?|rest))*\s*$/, 'expected waves like "1,10%,rest"')
+    .superRefine((plan, ctx) => {
+      const error = wavePlanError(plan);
+      if (error) ctx.addIssue({ code: 'custom', message: error });
+    })
     .default('1,10%,rest'),
   UNICOP_ROLLOUT_FAILURE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.1),
   // Fail-safe (workers/failsafe/, decision 0055): how often its triggers are evaluated.
@@ -305,6 +309,19 @@ export type UnicopConfig = z.infer<typeof configSchema>;
  * (a test, a script) falls back to, so that each default is written once, in the schema above.
  */
 export const configDefaults: Readonly<UnicopConfig> = configSchema.parse({});
+
+/**
+ * What the plugin's cut_waves (netbox-plugin/unicop/rollouts.py, plan_error) refuses in a wave plan, by
+ * the same rule, so a plan the gate would answer 400 for every request is refused at start: `rest` only
+ * as the last wave, a number of roots at least 1 (a share like 10% is at least one root). Null: fine.
+ */
+export function wavePlanError(plan: string): string | null {
+  const parts = plan.split(',').map((p) => p.trim());
+  if (parts.slice(0, -1).includes('rest')) return '`rest` may only be the last wave';
+  if (parts.some((p) => /^\d+$/.test(p) && Number(p) < 1))
+    return 'a wave of a number of roots needs at least 1';
+  return null;
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

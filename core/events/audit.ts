@@ -34,6 +34,10 @@ export const auditActions = {
     "resolver: the root's intent is held in a rollout wave not opened yet (decision 0061); the rollout id and wave in the correlation",
   'intent.released':
     "rollout worker or admin API: the root's wave opened; an intent with its held intent's cause is on unicop.intents (decision 0061)",
+  'rollout.gate_refused':
+    "resolver: the plugin refused the rollout gate for the root's request (HTTP 4xx, e.g. the token lacks unicop.change_rollout); its intent went out ungated, the refusal in the reason (decision 0061)",
+  'rollout.outcome_refused':
+    "rollout worker: the plugin refused a run's end (HTTP 4xx); skipped, not counted in a rollout wave, the refusal in the reason (decision 0061)",
   'rollout.resumed':
     'admin API: a person resumed a rollout (a halted one opens its next wave), with the reason',
   'rollout.aborted':

@@ -20,7 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token, User
 
-from unicop.models import ReconciliationRun, Root
+from unicop.models import ReconciliationRun, Rollout, Root
 from unicop.snapshot import snapshot_models
 
 # What the workers and the bridge call, all of it under /api/plugins/unicop/ (core/plugin/client.ts)
@@ -33,6 +33,9 @@ UNICOP_PERMISSIONS = {
     'UNICOP: roots': ([Root], ['view', 'change']),
     # run history (view); a run record created and moved along its states, fenced (add, change)
     'UNICOP: reconciliation runs': ([ReconciliationRun], ['view', 'add', 'change']),
+    # gradual rollout (decision 0061): the resolver's gate and the rollout worker's run ends (POST: change);
+    # the bridge's rollout list/show (view) and resume/abort (change)
+    'UNICOP: rollouts': ([Rollout], ['view', 'change']),
     # the objects a snapshot shows (view only)
     'UNICOP: snapshot objects': (sorted(snapshot_models(), key=lambda m: m._meta.label_lower), ['view']),
 }

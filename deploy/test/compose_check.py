@@ -240,7 +240,11 @@ def counts():
 
 
 # The unicop user's object permissions, as deploy/netbox/accounts.py grants them (type:actions).
-UNICOP_PERMISSIONS = ['unicop.reconciliationrun:add+change+view', 'unicop.root:change+view']
+UNICOP_PERMISSIONS = [
+    'unicop.reconciliationrun:add+change+view',
+    'unicop.rollout:change+view',
+    'unicop.root:change+view',
+]
 # ...and view (only) on what a snapshot shows (decision 0048), for the stack's catalogue at least these.
 SNAPSHOT_VIEW_AT_LEAST = {'dcim.site', 'dcim.device', 'extras.tag'}
 

@@ -115,24 +115,37 @@ def request_root_keys(request_id):
     return sorted(keys)
 
 
+def plan_error(plan):
+    """What is wrong with a wave plan, or None: each wave a number of roots (at least 1), a share of all of
+    them like 10% (at least one root), or `rest`, last only. The workers' UNICOP_ROLLOUT_WAVES check
+    (core/config.ts wavePlanError) refuses by the same rule."""
+    parts = [p.strip() for p in plan.split(',')]
+    for i, part in enumerate(parts):
+        if part == 'rest':
+            if i != len(parts) - 1:
+                return f'waves {plan!r}: rest must be the last wave'
+            continue
+        number = part[:-1] if part.endswith('%') else part
+        if not (number.isascii() and number.isdigit()) or (number == part and int(number) < 1):
+            return f'waves {plan!r}: {part!r} is no wave size'
+    return None
+
+
 def cut_waves(plan, roots):
     """Wave sizes for `roots` roots from a plan like '1,10%,rest' (a number of roots; a share of all of
     them, at least one; or the rest, last only). Roots past the last wave join it."""
+    if error := plan_error(plan):
+        raise ValueError(error)
     sizes, left = [], roots
-    parts = [p.strip() for p in plan.split(',')]
-    for i, part in enumerate(parts):
+    for part in (p.strip() for p in plan.split(',')):
         if left == 0:
             break
         if part == 'rest':
-            if i != len(parts) - 1:
-                raise ValueError(f'waves {plan!r}: rest must be the last wave')
             size = left
         elif part.endswith('%'):
             size = max(1, -(-roots * int(part[:-1]) // 100))
         else:
             size = int(part)
-        if size < 1:
-            raise ValueError(f'waves {plan!r}: {part!r} is no wave size')
         size = min(size, left)
         sizes.append(size)
         left -= size

@@ -35,7 +35,7 @@ export async function startResolver({ changes, eventLog, resolver, log, clock, r
     inRecordSpans(resolverTracer, 'process', records, async (contextOf) => {
       const resolved = await resolveChanges(records, resolver, clock, contextOf);
       const messages = rollouts
-        ? await gateIntents(resolved, rollouts.store, rollouts.settings, clock, noRollout)
+        ? await gateIntents(resolved, rollouts.store, rollouts.settings, clock, noRollout, log)
         : resolved;
       await eventLog.append(messages);
       log.debug({ changes: records.length, appended: messages.length }, 'changes resolved');

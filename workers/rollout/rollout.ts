@@ -17,9 +17,11 @@ import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import type { EventStream, LogRecord } from '../../core/event-log/consumer.js';
 import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
+import { rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, eventTypes, parseEvent } from '../../core/events/catalogue.js';
-import { rolloutEvent, rootAudit, stepMessages } from '../../core/rollout/events.js';
-import type { RolloutStore } from '../../core/rollout/store.js';
+import { PluginRequestError } from '../../core/plugin/client.js';
+import { rolloutEvent, rolloutSource, rootAudit, stepMessages } from '../../core/rollout/events.js';
+import type { RolloutStep, RolloutStore } from '../../core/rollout/store.js';
 
 export const rolloutConsumerGroup = 'unicop-rollout';
 
@@ -59,7 +61,10 @@ function publishedIntentId(message: EventLogMessage): string | null {
  * rollout the first time its change records touch more than settings.minRoots roots; intents of held
  * roots are not appended, their `intent.published` audits become `intent.rollout_held`, and a rollout
  * opened now adds its `opened` event. A request known to have no rollout is not asked about again
- * (`noRollout`, kept by the caller). Throws when NetBox does not answer (the batch comes again).
+ * (`noRollout`, kept by the caller). Throws when NetBox does not answer (the batch comes again). A
+ * gate the plugin refuses (a 4xx: the token lacks unicop.change_rollout, a plan it refuses) is no
+ * reason to stop the change pipeline: that request has no rollout, its intents go out ungated, and
+ * each of its roots gets a `rollout.gate_refused` audit naming the refusal (review-A #1).
  */
 export async function gateIntents(
   messages: EventLogMessage[],
@@ -67,6 +72,7 @@ export async function gateIntents(
   settings: RolloutSettings,
   clock: Clock = systemClock,
   noRollout: Set<string> = new Set(),
+  log?: Pick<Logger, 'warn'>,
 ): Promise<EventLogMessage[]> {
   if (settings.minRoots <= 0) return messages;
   const byRequest = new Map<string, CloudEvent<'intent'>[]>();
@@ -80,15 +86,39 @@ export async function gateIntents(
   const heldIntents = new Map<string, { rolloutId: string; rootKey: string; wave: number }>();
   const extra: EventLogMessage[] = [];
   for (const [requestId, intents] of byRequest) {
-    const step = await store.gate({
-      rollout_id: requestId,
-      plan: settings.plan,
-      failure_threshold: settings.failureThreshold,
-      min_roots: settings.minRoots,
-      change_ids: [...new Set(intents.map((i) => i.data.cause.changeId).filter((c): c is string => !!c))],
-      actor: intents[0]?.data.cause.actor ?? '',
-      intents: intents.map((intent) => ({ root_key: intent.data.rootKey, intent })),
-    });
+    let step: RolloutStep;
+    try {
+      step = await store.gate({
+        rollout_id: requestId,
+        plan: settings.plan,
+        failure_threshold: settings.failureThreshold,
+        min_roots: settings.minRoots,
+        change_ids: [...new Set(intents.map((i) => i.data.cause.changeId).filter((c): c is string => !!c))],
+        actor: intents[0]?.data.cause.actor ?? '',
+        intents: intents.map((intent) => ({ root_key: intent.data.rootKey, intent })),
+      });
+    } catch (error) {
+      if (!(error instanceof PluginRequestError)) throw error; // NetBox away: the batch comes again
+      remember(noRollout, requestId);
+      log?.warn(
+        { requestId, status: error.status, roots: intents.length, err: error.message },
+        'rollout gate refused: the request goes out ungated',
+      );
+      for (const intent of intents) {
+        extra.push(
+          rootAuditMessage(
+            rolloutSource,
+            'unicop-resolver',
+            intent.data.rootKey,
+            'rollout.gate_refused',
+            'rejected',
+            `the rollout gate was refused (${error.message}): the intent went out ungated, in no rollout`,
+            { requestId, intentId: intent.data.intentId, status: error.status },
+          ),
+        );
+      }
+      continue;
+    }
     const rollout = step.rollout;
     if (!rollout) {
       remember(noRollout, requestId);
@@ -147,10 +177,17 @@ function remember(set: Set<string>, requestId: string): void {
 /**
  * One batch of unicop.outcomes: each apply run's end reported to the plugin (not an attempt a retry
  * follows: the root's end is its last attempt's), then what the steps ask for appended (before the offsets are committed: a crash reports them again, which changes nothing).
+ * An end the plugin refuses (a 4xx) is logged, audited `rollout.outcome_refused` with the refusal and
+ * skipped, not fatal: the worker goes on with the next end (review-A #1).
  */
 export async function handleOutcomes(
   records: LogRecord[],
-  deps: { store: Pick<RolloutStore, 'outcome'>; eventLog: EventLog; clock?: Clock },
+  deps: {
+    store: Pick<RolloutStore, 'outcome'>;
+    eventLog: EventLog;
+    clock?: Clock;
+    log?: Pick<Logger, 'warn'>;
+  },
 ): Promise<EventLogMessage[]> {
   const out: EventLogMessage[] = [];
   for (const record of records) {
@@ -158,13 +195,34 @@ export async function handleOutcomes(
     // A failed attempt a retry follows is not the root's end: the retry's outcome is (review-A #5).
     if (!outcome || outcome.data.mode === 'check' || outcome.data.retryScheduled) continue;
     const end = outcome.data;
-    const step = await deps.store.outcome({
-      root_key: end.rootKey,
-      run_id: end.runId,
-      state: end.state,
-      outcome_class: end.failureClass,
-      started_at: end.startedAt,
-    });
+    let step: RolloutStep;
+    try {
+      step = await deps.store.outcome({
+        root_key: end.rootKey,
+        run_id: end.runId,
+        state: end.state,
+        outcome_class: end.failureClass,
+        started_at: end.startedAt,
+      });
+    } catch (error) {
+      if (!(error instanceof PluginRequestError)) throw error; // NetBox away: the batch comes again
+      deps.log?.warn(
+        { rootKey: end.rootKey, runId: end.runId, status: error.status, err: error.message },
+        'rollout: the plugin refused a run end; skipped',
+      );
+      out.push(
+        rootAuditMessage(
+          rolloutSource,
+          'unicop-rollout',
+          end.rootKey,
+          'rollout.outcome_refused',
+          'rejected',
+          `the plugin refused this run's end (${error.message}): not counted in a rollout wave`,
+          { runId: end.runId, status: error.status },
+        ),
+      );
+      continue;
+    }
     out.push(...stepMessages(step, 'unicop-rollout', (deps.clock ?? systemClock).now()));
   }
   if (out.length > 0) await deps.eventLog.append(out);

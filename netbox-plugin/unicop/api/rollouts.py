@@ -39,10 +39,8 @@ class GateSerializer(serializers.Serializer):
     intents = IntentSerializer(many=True, allow_empty=False)
 
     def validate_plan(self, plan):
-        try:
-            rollouts.cut_waves(plan, 1)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        if error := rollouts.plan_error(plan):
+            raise ValidationError(error)
         return plan
 
 

@@ -29,6 +29,14 @@ class CutWavesTestCase(TestCase):
             rollouts.cut_waves('rest,1', 5)
         with self.assertRaisesRegex(ValueError, 'no wave size'):
             rollouts.cut_waves('0,rest', 5)
+        # refused whatever the number of roots (review-A #1: '1,0,rest' passed the gate's check with one
+        # root and was refused with more); core/config.ts wavePlanError refuses the same plans
+        for plan in ('1,0,rest', '1,rest,rest', '1,x', ''):
+            self.assertIsNotNone(rollouts.plan_error(plan), plan)
+            with self.assertRaises(ValueError):
+                rollouts.cut_waves(plan, 1)
+        for plan in ('1,10%,rest', '0%,rest', '5', '1, 2 ,rest'):
+            self.assertIsNone(rollouts.plan_error(plan), plan)
 
 
 class RolloutTestCase(TestCase):

@@ -10,6 +10,7 @@ import { decide, gateLimits } from '../../workers/reconciler/decide.js';
 import { checkSnapshot } from '../../workers/reconciler/gate.js';
 import { journalLimit, journalText } from '../../workers/reconciler/outcome.js';
 import { checkRunEnd, endState, failureActions } from '../../workers/reconciler/policy.js';
+import { RunLog, runLogLimits } from '../../workers/reconciler/run-log.js';
 import { newRun } from '../../workers/reconciler/scope.js';
 import type { GateVerdict, RunView, Step } from '../../workers/reconciler/steps.js';
 import { cause as causeOf, settings, t0 } from './decide-fixtures.js';
@@ -104,10 +105,27 @@ describe('decide: the gate', () => {
     expect(lines).toEqual([
       {
         level: 'error',
-        message: 'validation gate: 12 problem(s) in the snapshot',
-        meta: { schema_problems: problems },
+        message: `validation gate: 12 problem(s) in the snapshot: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+        meta: { problems: 12 },
       },
     ]);
+  });
+
+  it('the run log as stored keeps the problems that fit its message and the count of all', () => {
+    // What gateRun does with the lines: RunLog.add, whose lines() are what the run write sends.
+    const problems = Array.from({ length: 30 }, (_, i) => ({
+      path: `/members/${i}/name`,
+      message: 'must be string',
+    }));
+    const { lines } = gate({ kind: 'invalid', problems }) as Extract<Step, { kind: 'end' }>;
+    const log = new RunLog();
+    for (const line of lines) log.add(t0, line.level, line.message, line.meta);
+    const [stored] = log.lines();
+    expect(stored?.message).toMatch(
+      /^validation gate: 30 problem\(s\) in the snapshot: \/members\/0\/name must be string; \/members\/1\/name must be string; /,
+    );
+    expect(stored?.message.length).toBeLessThanOrEqual(runLogLimits.maxMessage);
+    expect(stored?.meta).toEqual({ problems: 30 });
   });
 
   it("a refusal whose ajv messages repeat a long pattern still fits the summary's and the journal's limits", () => {

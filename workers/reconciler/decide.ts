@@ -242,11 +242,14 @@ function gateStep(rootKind: string, verdict: GateVerdict): Step {
   const more = problems.length > shown.length ? `; … (${problems.length} in all)` : '';
   const head = `snapshot refused by root kind ${rootKind}'s schema, nothing launched: `;
   const summary = `${head}${cut(shown.join('; '), gateLimits.summary - head.length - more.length)}${more}`;
+  // The run's log keeps flat meta only (run-log.ts), so the problems go in the message, which the
+  // log cuts at 500 characters: as many as fit, the summary naming ten and the count all.
+  const listed = problems.map((p) => cut(`${p.path} ${p.message}`, gateLimits.problem)).join('; ');
   return endStep(runEnd({ kind: 'invalid-snapshot' }, summary), [
     {
       level: 'error',
-      message: `validation gate: ${problems.length} problem(s) in the snapshot`,
-      meta: { schema_problems: problems.slice(0, 100) },
+      message: `validation gate: ${problems.length} problem(s) in the snapshot: ${listed}`,
+      meta: { problems: problems.length },
     },
   ]);
 }

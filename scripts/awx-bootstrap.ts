@@ -9,7 +9,7 @@
  *   UNICOP_AWX_EE_IMAGE, UNICOP_AWX_TARGET_DIR, UNICOP_AWX_PROJECT_PATH
  *   UNICOP_AWX_FACTS_FILE            KEY=VALUE lines for var/stack.env are written here
  *   UNICOP_AWX_TEMPLATES_FILE        the template name → {type, id} map as JSON
- * Also turns AWX's UI live updates off (a setting; decision 0063). Prints the template map (no secrets).
+ * bootstrapAwx also turns AWX's UI live updates off (a setting; decision 0063). Prints the template map (no secrets).
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { bootstrapAwx } from '../core/awx/bootstrap.js';
@@ -43,22 +43,6 @@ const result = await bootstrapAwx({
   ...(existsSync(tokenFile) ? { existingToken: readSecret(tokenFile) } : {}),
 });
 if (result.newToken) writePrivate(tokenFile, `${result.newToken}\n`);
-
-// AWX's own cost per job (docs/decisions/0063): with live updates on, the callback receiver also
-// publishes every saved job event to the websocket channel layer (awx/main/models/events.py,
-// emit_event_detail). The stack runs no websocket server (awx.sh: uwsgi, dispatcher, callback
-// receiver, receptor) and UNICOP follows jobs through the API and AWX's notifications, so nobody
-// receives them. A database setting: applied at once, no restart.
-const uiSettings = await fetch(new URL('/api/v2/settings/ui/', need('UNICOP_AWX_BOOTSTRAP_URL')), {
-  method: 'PATCH',
-  headers: {
-    authorization: `Basic ${Buffer.from(`admin:${readSecret(need('UNICOP_AWX_ADMIN_PASSWORD_FILE'))}`).toString('base64')}`,
-    'content-type': 'application/json',
-  },
-  body: JSON.stringify({ UI_LIVE_UPDATES_ENABLED: false }),
-  signal: AbortSignal.timeout(60_000),
-});
-if (!uiSettings.ok) throw new Error(`PATCH /api/v2/settings/ui/: AWX answered ${uiSettings.status}`);
 
 const templatesJson = JSON.stringify(result.templates);
 writeFileSync(need('UNICOP_AWX_TEMPLATES_FILE'), `${JSON.stringify(result.templates, null, 2)}\n`);

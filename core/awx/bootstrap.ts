@@ -1,7 +1,8 @@
 /**
  * AWX objects as code: makes a real AWX hold what UNICOP runs — organization, execution
  * environment, inventory, project, the job and workflow templates of the root catalogue, a webhook
- * notification template pointing at the bridge, and the API token the workers use.
+ * notification template pointing at the bridge, and the API token the workers use; and AWX's UI
+ * live updates off (a setting; decision 0063).
  *
  * Idempotent: every object is found by name and brought to the wanted fields (PATCH), or created.
  * Template ids are AWX's to choose; the result maps names to ids (docs/decisions/0024-real-awx.md).
@@ -257,6 +258,19 @@ export async function bootstrapAwx(options: BootstrapOptions): Promise<Bootstrap
     templates[spec.name] = { type: 'workflow', id: wf.id };
     await attachNotifications('workflow_job_templates', wf.id, ['started', 'success', 'error', 'approvals']);
   }
+
+  // AWX's own cost per job (docs/decisions/0063): with live updates on, the callback receiver also
+  // publishes every saved job event to the websocket channel layer (awx/main/models/events.py,
+  // emit_event_detail). The stack runs no websocket server (awx.sh: uwsgi, dispatcher, callback
+  // receiver, receptor) and UNICOP follows jobs through the API and AWX's notifications, so nobody
+  // receives them. A database setting: applied at once, no restart.
+  mustNoBody(
+    'UI live updates off',
+    await api.PATCH('/api/v2/settings/{category_slug}/', {
+      params: { path: { category_slug: 'ui' } },
+      body: { UI_LIVE_UPDATES_ENABLED: false },
+    }),
+  );
 
   const newToken = await ensureToken();
 

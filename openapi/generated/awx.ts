@@ -367,6 +367,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/settings/{category_slug}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A settings category (awx/conf/urls.py); UNICOP's bootstrap writes `ui` only. */
+                category_slug: "ui";
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Changes the named settings of a category (superuser); a database setting, applied at once. */
+        patch: operations["updateSettingsCategory"];
+        trace?: never;
+    };
     "/api/v2/organizations/": {
         parameters: {
             query?: never;
@@ -1600,6 +1620,38 @@ export interface operations {
                 content?: never;
             };
             404: components["responses"]["Error"];
+        };
+    };
+    updateSettingsCategory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A settings category (awx/conf/urls.py); UNICOP's bootstrap writes `ui` only. */
+                category_slug: "ui";
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    UI_LIVE_UPDATES_ENABLED?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The category's settings after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
         };
     };
     list_organizations: {

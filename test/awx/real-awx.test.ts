@@ -164,7 +164,7 @@ describe('real AWX (the stack’s awx service)', () => {
     2 * jobCapMs,
   );
 
-  it('the bootstrap is idempotent and repairs drift: a second run keeps every id and the token and restores a prompt turned off by hand', async () => {
+  it('the bootstrap is idempotent and repairs drift: a second run keeps every id and the token, restores a prompt turned off by hand and turns UI live updates off again', async () => {
     const base = stackFact('UNICOP_AWX_REAL_URL');
     const password = (await readFile(stackFact('UNICOP_AWX_ADMIN_PASSWORD_FILE'), 'utf8')).trim();
     const admin = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
@@ -175,6 +175,21 @@ describe('real AWX (the stack’s awx service)', () => {
       body: JSON.stringify({ ask_variables_on_launch: false }),
     });
     expect(drift.status).toBe(200);
+    const uiSettings = `${base}/api/v2/settings/ui/`;
+    const liveUpdates = async (enabled?: boolean): Promise<boolean> => {
+      const answer = await fetch(uiSettings, {
+        ...(enabled === undefined
+          ? { headers: admin }
+          : {
+              method: 'PATCH',
+              headers: { ...admin, 'content-type': 'application/json' },
+              body: JSON.stringify({ UI_LIVE_UPDATES_ENABLED: enabled }),
+            }),
+      });
+      expect(answer.status).toBe(200);
+      return ((await answer.json()) as { UI_LIVE_UPDATES_ENABLED: boolean }).UI_LIVE_UPDATES_ENABLED;
+    };
+    expect(await liveUpdates(true)).toBe(true);
 
     try {
       const token = resolveSecret(stackFact('UNICOP_AWX_REAL_TOKEN'), process.env);
@@ -198,6 +213,7 @@ describe('real AWX (the stack’s awx service)', () => {
         ask_variables_on_launch: boolean;
       };
       expect(after.ask_variables_on_launch).toBe(true);
+      expect(await liveUpdates()).toBe(false);
     } finally {
       // Whatever happened, the other tests (and the next run) need the prompt back.
       await fetch(`${base}/api/v2/job_templates/${prefixId}/`, {
@@ -205,6 +221,7 @@ describe('real AWX (the stack’s awx service)', () => {
         headers: { ...admin, 'content-type': 'application/json' },
         body: JSON.stringify({ ask_variables_on_launch: true }),
       });
+      await liveUpdates(false);
     }
   }, 300_000);
 });

@@ -2,10 +2,12 @@
  * `unicop status` shows the global freeze (decision 0062): the compiled executable against the real
  * stack's Kafka reads `unicop.control` as the bridge and the workers do, and its answer (JSON and
  * text) is the state a freeze view replayed here reads — frozen or not, by whom, why. It does not
- * freeze or resume anything (the shared topic is left as it is).
+ * freeze or resume anything (the shared topic is left as it is), and leaves no consumer group behind.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusControlGroupPrefix } from '../../core/cli/commands/status.js';
 import type { FreezeView } from '../../core/control/freeze-view.js';
 import { startControlView } from '../support/freeze.js';
 import { testKafka } from '../support/kafka.js';
@@ -47,5 +49,31 @@ describe('unicop status: the global freeze', () => {
       expect(first).toMatch(/^automation: not frozen globally/);
     }
     expect(view.globalState()).toEqual(seen);
+  }, 180_000);
+
+  it('leaves no consumer group of its own on Kafka (a monitor may run it every few seconds)', async () => {
+    const admin = testKafka().admin();
+    await admin.connect();
+    try {
+      const statusGroups = async () =>
+        (await admin.listGroups()).groups
+          .map((g) => g.groupId)
+          .filter((id) => id.startsWith(statusControlGroupPrefix));
+      const before = new Set(await statusGroups());
+      const ran = await runUnicop(['status', '--json'], env());
+      expect(ran.code).toBe(0);
+      // Read through its own group: a freeze state (null or a record), not 'unknown'.
+      const { globalFreeze } = JSON.parse(ran.stdout) as { globalFreeze: object | null };
+      expect(globalFreeze === null || !('unknown' in globalFreeze)).toBe(true);
+      // Other status runs may be under way on the shared stack: poll until none added here is left.
+      let left: string[] = [];
+      for (const deadline = Date.now() + 60_000; ; await sleep(1_000)) {
+        left = (await statusGroups()).filter((id) => !before.has(id));
+        if (left.length === 0 || Date.now() > deadline) break;
+      }
+      expect(left).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
   }, 180_000);
 });

@@ -19,14 +19,18 @@ import type { Output } from './output.js';
 /** How long the replay of unicop.control may take before the freeze is reported unknown. */
 const freezeReadCapMs = 30_000;
 
-/** The global freeze as unicop.control has it now (null: never frozen), or why it could not be read. */
+/** The prefix of the consumer group one `unicop status` reads unicop.control with (deleted after). */
+export const statusControlGroupPrefix = 'unicop-cli-status-control-';
+
+/**
+ * The global freeze as unicop.control has it now (null: never frozen), or why it could not be read.
+ * The read's own consumer group (its offsets committed as the freeze view reads) is deleted when it
+ * is done, so a monitor running `unicop status` every few seconds leaves no groups behind.
+ */
 export async function readGlobalFreeze(kafka: Kafka): Promise<GlobalFreeze | { unknown: string }> {
+  const groupId = `${statusControlGroupPrefix}${uuidv7()}`;
   const view = new FreezeView(
-    new KafkaEventStream(
-      kafka,
-      { topic: topics.control, groupId: `unicop-cli-status-control-${uuidv7()}` },
-      pino({ level: 'silent' }),
-    ),
+    new KafkaEventStream(kafka, { topic: topics.control, groupId }, pino({ level: 'silent' })),
   );
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -45,6 +49,21 @@ export async function readGlobalFreeze(kafka: Kafka): Promise<GlobalFreeze | { u
   } finally {
     clearTimeout(timer);
     await view.stop().catch(() => undefined);
+    await deleteGroup(kafka, groupId);
+  }
+}
+
+/** Deletes a consumer group that has no members left; a failure only leaves the group (exit 0 whatever). */
+async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {
+  // Few retries: with Kafka away the read has already waited for it, the answer should not wait more.
+  const admin = kafka.admin({ retry: { retries: 1, maxRetryTime: 2_000 } });
+  try {
+    await admin.connect();
+    await admin.deleteGroups([groupId]);
+  } catch {
+    // Kafka unreachable, or the group never joined: nothing to delete, or nothing we can do.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }
 

@@ -126,6 +126,19 @@ describe('fail-safe triggers', () => {
     expect(roots.check(t(62), null)).toBeNull(); // site/1 left the window (site/2, site/6 stay)
   });
 
+  it('failed_roots does not count runs the validation gate refused (invalid_snapshot); template_misconfigured counts', () => {
+    const roots = new FailedRootsTrigger({ roots: 2, windowSeconds: 60 });
+    for (const rootKey of ['site/1', 'site/2', 'site/3', 'site/4'])
+      roots.observe({ rootKey, state: 'failed', failureClass: 'invalid_snapshot', finishedAt: t(1) });
+    expect(roots.check(t(2), null)).toBeNull();
+    for (const rootKey of ['site/5', 'site/6', 'site/7'])
+      roots.observe({ rootKey, state: 'failed', failureClass: 'template_misconfigured', finishedAt: t(1) });
+    expect(roots.check(t(2), null)).toEqual({
+      trigger: 'failed_roots',
+      figures: 'runs failed for 3 distinct roots within 60 s (more than 2): site/5, site/6, site/7',
+    });
+  });
+
   it("labels a global freeze by its reason: a person's, or the fail-safe trigger's", () => {
     const at = t(0).toISOString();
     const freeze = (actor: string, reason: string, frozen = true) =>

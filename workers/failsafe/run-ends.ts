@@ -70,8 +70,8 @@ export function runEndsFrom(
         for (const record of records) {
           const outcome = parseEvent('outcome', record.value);
           if (!outcome) continue; // not an outcome event: nothing this trigger counts
-          const { rootKey, state, finishedAt } = outcome.data;
-          onEnd({ rootKey, state, finishedAt: new Date(finishedAt) });
+          const { rootKey, state, failureClass, finishedAt } = outcome.data;
+          onEnd({ rootKey, state, failureClass, finishedAt: new Date(finishedAt) });
         }
       });
     },

@@ -98,6 +98,8 @@ export class ResolverErrorTrigger {
 export interface RunEnd {
   rootKey: string;
   state: string;
+  /** The outcome's class (null for a success); absent counts as a failure of any class. */
+  failureClass?: string | null;
   finishedAt: Date;
 }
 
@@ -109,6 +111,16 @@ export interface RunEnd {
  */
 export const failedStates: readonly string[] = ['failed', 'timed_out'];
 
+/**
+ * Failed runs that do not count (decisions 0060, 0062): `invalid_snapshot` is the validation gate
+ * refusing the root's own data before anything reached AWX — a data refusal, not UNICOP or its
+ * infrastructure failing, and freezing every root over many refused edits would stop the roots
+ * whose data is fine. `template_misconfigured` counts, a bad per-root override's refusal included:
+ * the class cannot tell it from a kind's template or schema broken for every root, which is what
+ * this trigger is for (and many bad overrides at once is a mass edit worth stopping).
+ */
+export const uncountedClasses: readonly string[] = ['invalid_snapshot'];
+
 /** `failed_roots`: runs failed for more than `roots` distinct roots within `windowSeconds`. */
 export class FailedRootsTrigger {
   /** Root key → its latest failure's end. */
@@ -118,6 +130,7 @@ export class FailedRootsTrigger {
 
   observe(end: RunEnd): void {
     if (!failedStates.includes(end.state)) return;
+    if (end.failureClass && uncountedClasses.includes(end.failureClass)) return;
     const known = this.failures.get(end.rootKey);
     if (!known || end.finishedAt > known) this.failures.set(end.rootKey, end.finishedAt);
   }

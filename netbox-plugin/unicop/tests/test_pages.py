@@ -5,15 +5,18 @@ that is imported (so the templates ship with whatever install runs this: the edi
 scripts/test-plugin, or the wheel of scripts/suites.d/35-plugin-wheel.sh), and shows the content that
 template writes."""
 
+import uuid
 from pathlib import Path
 
-from django.test import override_settings
+from core.models import ObjectChange
+from django.test import RequestFactory, override_settings
 from django.urls import reverse
 from ipam.models import Prefix
+from netbox.context_managers import event_tracking
 from utilities.testing import TestCase
 
 import unicop
-from unicop.models import ReconciliationRun, Root
+from unicop.models import ReconciliationRun, Rollout, Root
 
 from .fixtures import make_site, root_of
 
@@ -135,3 +138,23 @@ class PluginPagesTestCase(TestCase):
             f'prefix/{self.prefix.pk}',
             'none yet',
         )
+
+    def test_changelog_with_a_rollout(self):
+        """A rollout is change-logged (the gate creates it inside the resolver's API request; resume and
+        abort save it), and NetBox links every change-logged object: the Change Log list (also the
+        dashboard's widget) and the change's page render, linking the rollout to a URL that answers
+        (review-A #3: it reversed a page that does not exist, so the Change Log answered 500)."""
+        request = RequestFactory().post('/api/plugins/unicop/rollouts/')
+        request.user, request.id = self.user, uuid.uuid4()
+        with event_tracking(request):
+            rollout = Rollout.objects.create(
+                rollout_id='req-page-1', plan='1,rest', waves=[1, 1], roots_total=2
+            )
+        change = ObjectChange.objects.get(request_id=request.id)
+        self.add_permissions('core.view_objectchange', 'unicop.view_rollout')
+        url = rollout.get_absolute_url()
+        self.page(reverse('core:objectchange_list'), None, 'req-page-1', f'href="{url}"')
+        self.page(change.get_absolute_url(), None, 'req-page-1')
+        answer = self.client.get(url, HTTP_ACCEPT='application/json')
+        self.assertHttpStatus(answer, 200)
+        self.assertEqual(answer.json()['rollout_id'], 'req-page-1')

@@ -329,7 +329,7 @@ def resume(rollout_id, by, reason):
         rollout.state = RolloutStateChoices.OPEN
         transition, intents = _release_next(rollout, now)
         rollout.decided_by = by
-        rollout.reason = f'resumed by {by}' + (f': {reason}' if reason else '')
+        rollout.reason = (f'resumed by {by}' + (f': {reason}' if reason else ''))[:500]
         rollout.save()
         return rollout, transition or 'done', intents
 

@@ -122,3 +122,14 @@ class RolloutTestCase(TestCase):
         self.assertNotEqual(Root.objects.get(key=self.keys[4]).status, 'held')
         with self.assertRaises(rollouts.RolloutRefused):
             rollouts.abort('not-a-netbox-request', 'bob', 'again')
+
+    def test_resume_reason_fits_its_field(self):
+        # `by` and `reason` as long as the API takes them (150, 400): 'resumed by …: …' reached 563 characters
+        # in a varchar(500), a DataError the endpoint answered 500 (review-A #13)
+        self.gate(self.keys)
+        self.end(self.keys[0], 'failed')
+        rollout, transition, _ = rollouts.resume('not-a-netbox-request', 'b' * 150, 'r' * 400)
+        self.assertEqual(transition, 'wave_started')
+        rollout.refresh_from_db()
+        self.assertEqual(len(rollout.reason), 500)
+        self.assertTrue(rollout.reason.startswith('resumed by ' + 'b' * 150 + ': rrr'))

@@ -165,6 +165,10 @@ def gate(request_id, plan, threshold, min_roots, change_ids, actor, intents):
         created = False
         if rollout is None:
             keys = sorted(set(request_root_keys(request_id)) | {k for k, _ in intents})
+            # Only the roots that exist are members: a root whose anchor the request deleted has no row to
+            # hold; the minimum counts these and the waves are cut over them, so no wave starts empty
+            # (review-A #6).
+            keys = sorted(Root.objects.filter(key__in=keys).values_list('key', flat=True))
             if len(keys) <= min_roots:
                 return None, False, []
             rollout = _create(
@@ -222,6 +226,10 @@ def _release_next(rollout, now):
     """Opens the wave after the current one: its members released; returns their intents ([] when the
     current wave was the last: the rollout is done)."""
     nxt = rollout.current_wave + 1
+    # A wave left with no held member (its roots deleted meanwhile: members go with them) has nothing to
+    # release and no end to wait for: skipped (review-A #6).
+    while nxt < len(rollout.waves) and not rollout.members.filter(wave=nxt, state=M.HELD).exists():
+        nxt += 1
     members = list(rollout.members.filter(wave=nxt, state=M.HELD).select_related('root'))
     if nxt >= len(rollout.waves):
         rollout.state = RolloutStateChoices.DONE

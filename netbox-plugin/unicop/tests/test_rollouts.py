@@ -133,3 +133,26 @@ class RolloutTestCase(TestCase):
         rollout.refresh_from_db()
         self.assertEqual(len(rollout.reason), 500)
         self.assertTrue(rollout.reason.startswith('resumed by ' + 'b' * 150 + ': rrr'))
+
+    def test_waves_are_cut_over_the_roots_that_exist(self):
+        # A root the request deleted (its key resolved from the change log) has no row: no member; the
+        # minimum counts the roots that exist and the waves are cut over them, none empty (review-A #6).
+        gone = ['site/999901', 'site/999902']
+        self.assertEqual(self.gate(self.keys + gone, min_roots=5), (None, False, []))
+        rollout, created, held = self.gate(self.keys + gone)
+        self.assertTrue(created)
+        self.assertEqual((rollout.waves, rollout.roots_total), ([1, 2, 2], 5))
+        self.assertEqual(held, self.keys[1:])
+        self.assertEqual(rollout.members.count(), 5)
+
+    def test_a_wave_left_without_members_is_skipped(self):
+        # Wave 2's roots are deleted while it waits (their members go with them): the end of wave 1 opens
+        # wave 3, not an empty wave 2 that no end would ever close (review-A #6).
+        self.gate(self.keys)
+        Root.objects.filter(key__in=self.keys[1:3]).delete()
+        rollout, transition, release = self.end(self.keys[0], 'succeeded')
+        self.assertEqual((transition, rollout.current_wave), ('wave_started', 2))
+        self.assertEqual([r['root_key'] for r in release], self.keys[3:])
+        self.end(self.keys[3], 'succeeded')
+        rollout, transition, _ = self.end(self.keys[4], 'succeeded')
+        self.assertEqual((transition, rollout.state), ('done', 'done'))

@@ -1,5 +1,5 @@
 /**
- * NetBox answering 503 to a fenced run write — the terminal `PATCH runs/{run_id}/` that carries the
+ * NetBox answering 503 to a fenced run write — the terminal `POST runs/{run_id}/write/` (decision 0064) that carries the
  * outcome and the journal entry — which the real NetBox does not do on demand (stopping it refuses
  * connections instead; a proxy or an overloaded gunicorn answers 503). Decision 0006 items 12 and 14
  * and docs/runbooks/netbox-unavailable.md: the write fails with NetboxUnavailableError (retriable);
@@ -43,8 +43,8 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
   it('the terminal run write answered 503 is read back and written again when NetBox answers: the end written once, nothing launched again', async () => {
     const site = await createSite();
     const refused = nock(stack.netboxUrl(), { allowUnmocked: true })
-      .patch(
-        /^\/api\/plugins\/unicop\/runs\/[^/]+\/$/,
+      .post(
+        /^\/api\/plugins\/unicop\/runs\/[^/]+\/write\/$/,
         (body: { state?: string }) => body.state === 'succeeded',
       )
       .once()
@@ -109,9 +109,9 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
     let candidate = '';
     let written: { path: string; body: string } | null = null;
     const lost = nock(stack.netboxUrl(), { allowUnmocked: true })
-      .patch(
+      .post(
         (path: string) => {
-          if (!/^\/api\/plugins\/unicop\/runs\/[^/]+\/$/.test(path)) return false;
+          if (!/^\/api\/plugins\/unicop\/runs\/[^/]+\/write\/$/.test(path)) return false;
           candidate = path;
           return true;
         },
@@ -127,7 +127,7 @@ describe('faults: NetBox answers 503 to a fenced run write', () => {
           // The answer: a connection reset once the write has landed (nock destroys the request
           // with the error a reply function's promise rejects with).
           new Promise<[number, string]>((_resolve, reject) => {
-            const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH'];
+            const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST'];
             args.push('-H', 'Content-Type: application/json');
             args.push('-H', `Authorization: Bearer ${stack.netboxToken()}`);
             args.push('--data-binary', written?.body ?? '', `${stack.netboxUrl()}${written?.path ?? ''}`);

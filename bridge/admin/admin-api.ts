@@ -59,7 +59,8 @@ export interface AdminDeps {
 }
 
 const overrideBody = z.object({
-  reason: z.string().trim().min(3, 'a reason is required'),
+  // At most 500, as the plugin's root freeze takes; NetBox's global banner takes 1000 (freeze-mirror.ts).
+  reason: z.string().trim().min(3, 'a reason is required').max(500, 'at most 500 characters'),
   rootKey: rootKeySchema.optional(),
 });
 const reconcileBody = z.object({ reason: z.string().trim().min(1).optional() });

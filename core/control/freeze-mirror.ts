@@ -4,14 +4,25 @@
  * record into the plugin (`PUT /api/plugins/unicop/global-freeze/`), which shows a banner on every
  * NetBox page while automation is frozen, whoever froze it (a person, or the fail-safe through the
  * topic). It puts once the view is replayed, at every global record applied after that, and every
- * `everyMs` (NetBox's cache may lose it; the plugin keeps the newest record by its `at`, so a repeat
- * or a late put never rolls it back). A put that fails is logged and made again at the next one.
+ * `everyMs` (NetBox's cache may lose it). The plugin keeps the last put, whatever its `at` (the
+ * writer's clock): the view applies the topic's records in the topic's order, so its latest put is the
+ * topic's latest record; a lagging bridge's older put is replaced once its view catches up (it puts at
+ * every record it applies). A put that fails is logged and made again at the next one.
  */
 import type { Logger } from 'pino';
 import type { NetboxRest } from '../netbox/rest.js';
 import type { FreezeView } from './freeze-view.js';
 
 export const globalFreezePath = '/api/plugins/unicop/global-freeze/';
+
+/**
+ * The plugin's GlobalFreezeSerializer limits: a longer reason or actor is refused whole (400), and
+ * NetBox would keep showing the previous record. The admin API refuses a reason over 500 (as a
+ * root's freeze); the mirror cuts whatever reaches it (a fail-safe's figures, an old record).
+ */
+export const globalFreezeLimits = { reason: 1000, actor: 150 } as const;
+
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 export class GlobalFreezeMirror {
   private timer: NodeJS.Timeout | undefined;
@@ -61,7 +72,9 @@ export class GlobalFreezeMirror {
   private async putOnce(): Promise<void> {
     const state = this.view.globalState();
     if (!state || this.stopped) return; // never frozen: nothing to show
-    const { frozen, actor, reason, at } = state;
+    const { frozen, at } = state;
+    const actor = cut(state.actor, globalFreezeLimits.actor);
+    const reason = cut(state.reason, globalFreezeLimits.reason);
     try {
       await this.netbox('PUT', globalFreezePath, { frozen, actor, reason, at });
       this.puts += 1;

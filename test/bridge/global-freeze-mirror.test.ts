@@ -7,7 +7,11 @@
  */
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GlobalFreezeMirror, globalFreezePath } from '../../core/control/freeze-mirror.js';
+import {
+  GlobalFreezeMirror,
+  globalFreezeLimits,
+  globalFreezePath,
+} from '../../core/control/freeze-mirror.js';
 import { FreezeView } from '../../core/control/freeze-view.js';
 import type { EventData } from '../../core/events/catalogue.js';
 import { netboxRest } from '../../core/netbox/rest.js';
@@ -35,10 +39,13 @@ describe('global freeze mirrored to NetBox', () => {
     const real = await startControlView(testKafka(), log);
     const state = real.globalState();
     await real.stop();
-    if (state) {
-      const { frozen, actor, reason } = state;
-      await netbox('PUT', globalFreezePath, { frozen, actor, reason, at: new Date().toISOString() });
-    }
+    // No global record on the topic: NetBox must not keep a test's freeze (nothing would overwrite it).
+    const { frozen, actor, reason } = state ?? {
+      frozen: false,
+      actor: 'global-freeze-mirror test',
+      reason: 'test over: no global record on unicop.control',
+    };
+    await netbox('PUT', globalFreezePath, { frozen, actor, reason, at: new Date().toISOString() });
   }, 120_000);
 
   it('puts the latest global record once replayed and at each record after, frozen then resumed', async () => {
@@ -68,6 +75,31 @@ describe('global freeze mirrored to NetBox', () => {
         60_000,
       );
       expect((await held()).record).toMatchObject({ frozen: false, actor: 'alice' });
+    } finally {
+      await mirror.stop();
+      await view.stop();
+    }
+  }, 180_000);
+
+  it('cuts a reason and an actor longer than the plugin takes, so NetBox still shows the record', async () => {
+    const view = new FreezeView({
+      start: async () => undefined,
+      stop: async () => undefined,
+      lag: async () => 0,
+      offsets: async () => [],
+    });
+    const reason = `fail-safe failed_roots: long ${Date.now()} ${'x'.repeat(3000)}`;
+    view.apply(record(true, 'a'.repeat(400), reason));
+    await view.start();
+    const mirror = new GlobalFreezeMirror(view, netbox, log);
+    try {
+      await mirror.start();
+      expect(mirror.puts).toBe(1); // accepted: not refused 400 and only logged
+      const shown = (await held()).record;
+      expect(shown?.frozen).toBe(true);
+      expect(shown?.reason.length).toBe(globalFreezeLimits.reason);
+      expect(shown?.reason.startsWith(reason.slice(0, 40))).toBe(true);
+      expect(shown?.actor.length).toBe(globalFreezeLimits.actor);
     } finally {
       await mirror.stop();
       await view.stop();

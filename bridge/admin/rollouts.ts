@@ -60,17 +60,33 @@ function decide(deps: RolloutDeps, decision: 'resume' | 'abort') {
   return acting(deps, 'operator', async (ctx, raw, principal) => {
     const id = idOf(ctx.params.id);
     const { reason } = parseJsonBody(raw, decisionBody);
+    const audit = (outcome: 'ok' | 'rejected', why: string, correlation: Record<string, string | number>) =>
+      auditMessage(
+        {
+          action: decision === 'resume' ? 'rollout.resumed' : 'rollout.aborted',
+          actor: principal.name,
+          subjectType: 'rollout',
+          subjectId: id,
+          outcome,
+          reason: why,
+          correlation: { rolloutId: id, ...correlation },
+          metadata: { actorSubject: principal.subject, authenticatedBy: principal.via },
+        },
+        id,
+      );
     let step: Awaited<ReturnType<RolloutStore['decide']>>;
     try {
       step = await netbox(() => storeOf(deps).decide(id, decision, principal.name, reason));
     } catch (error) {
-      if (error instanceof PluginRequestError && error.status === 404)
-        throw new NotFoundError(`rollout ${id}`);
-      if (error instanceof PluginRequestError && error.status === 409) {
-        const detail =
-          (error.body as { detail?: string } | null)?.detail ?? `rollout ${id} refuses ${decision}`;
-        throw new HttpError(409, 'rollout_not_live', detail);
-      }
+      if (!(error instanceof PluginRequestError)) throw error;
+      // The plugin refused the person's decision (no such rollout, not live, …): audited too, with their
+      // reason and the refusal (review-A #12), before the answer.
+      const detail =
+        (error.body as { detail?: string } | null)?.detail ??
+        (error.status === 404 ? `no rollout ${id}` : `rollout ${id} refuses ${decision}`);
+      await append(deps, [audit('rejected', `${reason} (refused: ${detail})`, { status: error.status })]);
+      if (error.status === 404) throw new NotFoundError(`rollout ${id}`);
+      if (error.status === 409) throw new HttpError(409, 'rollout_not_live', detail);
       throw error;
     }
     const rollout = step.rollout;
@@ -85,21 +101,7 @@ function decide(deps: RolloutDeps, decision: 'resume' | 'abort') {
     if (decision === 'resume' && step.transition) {
       messages.push(...stepMessages({ ...step, release: [] }, 'unicop-rollout', at));
     }
-    messages.push(
-      auditMessage(
-        {
-          action: decision === 'resume' ? 'rollout.resumed' : 'rollout.aborted',
-          actor: principal.name,
-          subjectType: 'rollout',
-          subjectId: id,
-          outcome: 'ok',
-          reason,
-          correlation: { rolloutId: id, wave: rollout.current_wave + 1, released: step.release.length },
-          metadata: { actorSubject: principal.subject, authenticatedBy: principal.via },
-        },
-        id,
-      ),
-    );
+    messages.push(audit('ok', reason, { wave: rollout.current_wave + 1, released: step.release.length }));
     await append(deps, messages);
     return {
       status: 200,

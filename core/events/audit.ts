@@ -39,9 +39,9 @@ export const auditActions = {
   'rollout.outcome_refused':
     "rollout worker: the plugin refused a run's end (HTTP 4xx); skipped, not counted in a rollout wave, the refusal in the reason (decision 0061)",
   'rollout.resumed':
-    'admin API: a person resumed a rollout (a halted one opens its next wave), with the reason',
+    'admin API: a person resumed a rollout (a halted one opens its next wave), with the reason; outcome rejected when the plugin refused it (no such rollout, not live), the refusal in the reason',
   'rollout.aborted':
-    'admin API: a person aborted a rollout; its held roots never launch for it, with the reason',
+    'admin API: a person aborted a rollout; its held roots never launch for it, with the reason; outcome rejected when the plugin refused it (no such rollout, not live), the refusal in the reason',
   'intent.swept': 'sweeper: the root needs work no webhook announced (hash differs, or an orphaned run)',
   'intent.parked':
     'reconciler: the root is frozen, or held in a rollout wave not opened yet (decision 0061); nothing runs until it is unfrozen or its wave opens',

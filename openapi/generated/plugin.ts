@@ -13,7 +13,7 @@ export interface paths {
         };
         /** @description The global freeze NetBox shows: the latest global record the bridge put. */
         get: operations["plugins_unicop_global_freeze_retrieve"];
-        /** @description The bridge mirrors the latest global record; the newest (by at) is kept. */
+        /** @description The bridge mirrors the latest global record of unicop.control; the last put is kept. */
         put: operations["plugins_unicop_global_freeze_update"];
         post?: never;
         delete?: never;

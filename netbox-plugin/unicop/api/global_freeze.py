@@ -4,7 +4,7 @@ keeps the record."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,11 +13,15 @@ from ..models import Root
 
 
 class GlobalFreezePermission(BasePermission):
-    """Reading needs unicop.view_root; the mirror's PUT unicop.change_root (the freeze governs every root)."""
+    """Reading needs unicop.view_root; the mirror's PUT unicop.change_root (the freeze governs every root)
+    and, as NetBox's TokenPermissions checks for every other write, a token with write enabled."""
 
     def has_permission(self, request, view):
-        perm = 'unicop.view_root' if request.method in ('GET', 'HEAD', 'OPTIONS') else 'unicop.change_root'
-        return request.user.has_perm(perm)
+        if request.method in SAFE_METHODS:
+            return request.user.has_perm('unicop.view_root')
+        if request.auth is not None and not getattr(request.auth, 'write_enabled', True):
+            return False  # a read-only token
+        return request.user.has_perm('unicop.change_root')
 
 
 class GlobalFreezeSerializer(serializers.Serializer):
@@ -46,7 +50,7 @@ class GlobalFreezeView(APIView):
         return Response({'record': GlobalFreezeSerializer(held).data if held else None})
 
     @extend_schema(
-        description='The bridge mirrors the latest global record; the newest (by at) is kept.',
+        description='The bridge mirrors the latest global record of unicop.control; the last put is kept.',
         request=GlobalFreezeSerializer,
         responses={200: GlobalFreezeSerializer},
     )

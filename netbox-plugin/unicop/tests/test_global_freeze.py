@@ -1,10 +1,11 @@
 """The global freeze as NetBox shows it (docs/decisions/0062): the bridge's PUT of unicop.control's latest
-global record (change permission needed, the body validated naming the field), the newest record kept
-(a late put of an older one does not roll it back), GET for viewers, and the banner on every page while
-frozen — none once resumed, none for a user who may not see roots."""
+global record (change permission and a write-enabled token needed, the body validated naming the
+field), the last put kept whatever its `at` (the bridge puts in the topic's order), GET for viewers, and
+the banner on every page while frozen — none once resumed, none for a user who may not see roots."""
 
 from django.core.cache import cache
 from django.urls import reverse
+from users.models import Token
 from utilities.testing import APITestCase, TestCase
 
 from unicop import global_freeze
@@ -36,16 +37,26 @@ class GlobalFreezeAPITestCase(APITestCase):
         self.assertIn('frozen', answer.json())
         self.assertEqual(self.client.get(reverse(URL), **self.header).json(), {'record': None})
 
-    def test_the_newest_record_is_kept(self):
+    def test_a_read_only_token_cannot_put(self):
+        self.add_permissions('unicop.view_root', 'unicop.change_root')
+        Token.objects.filter(pk=self.token.pk).update(write_enabled=False)
+        self.assertHttpStatus(self.client.put(reverse(URL), FROZEN, format='json', **self.header), 403)
+        self.assertHttpStatus(self.client.get(reverse(URL), **self.header), 200)
+        self.assertEqual(self.client.get(reverse(URL), **self.header).json(), {'record': None})
+
+    def test_the_last_put_is_kept_whatever_its_at(self):
+        # The bridge puts the topic's records in the topic's order; `at` is the writer's clock: a
+        # fail-safe freeze from a worker whose clock is behind the resume's is still the newer record.
         self.add_permissions('unicop.view_root', 'unicop.change_root')
         self.assertHttpStatus(self.client.put(reverse(URL), RESUMED, format='json', **self.header), 200)
-        late = self.client.put(reverse(URL), FROZEN, format='json', **self.header)  # older: not kept
-        self.assertEqual(late.json()['actor'], 'alice')
-        self.assertEqual(self.client.get(reverse(URL), **self.header).json()['record']['frozen'], False)
-        newer = {**FROZEN, 'at': '2026-12-02T13:00:00Z'}
-        self.client.put(reverse(URL), newer, format='json', **self.header)
+        late = self.client.put(reverse(URL), FROZEN, format='json', **self.header)  # an earlier `at`
+        self.assertEqual(late.json()['actor'], 'unicop')
+        self.assertEqual(self.client.get(reverse(URL), **self.header).json()['record']['frozen'], True)
+        # A future `at` pins nothing: the next put replaces it.
+        self.client.put(reverse(URL), {**FROZEN, 'at': '2099-01-01T00:00:00Z'}, format='json', **self.header)
+        self.client.put(reverse(URL), RESUMED, format='json', **self.header)
         self.assertEqual(
-            self.client.get(reverse(URL), **self.header).json()['record']['reason'], FROZEN['reason']
+            self.client.get(reverse(URL), **self.header).json()['record']['reason'], RESUMED['reason']
         )
 
 

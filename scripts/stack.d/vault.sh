@@ -147,9 +147,14 @@ declare -A reads=(
 )
 
 configure() {
-  bao_root secrets list -format=json | grep -q "\"$MOUNT/\"" ||
+  # Lists are read whole before they are searched: with pipefail, `bao … | grep -q` fails when grep
+  # stops reading early and bao gets SIGPIPE — the mount then looked missing and enabling it again failed.
+  local mounts auths
+  mounts=$(bao_root secrets list -format=json)
+  auths=$(bao_root auth list -format=json)
+  grep -q "\"$MOUNT/\"" <<<"$mounts" ||
     bao_root secrets enable -path="$MOUNT" -version=2 -description="UNICOP's secrets" kv >/dev/null
-  bao_root auth list -format=json | grep -q '"approle/"' || bao_root auth enable approle >/dev/null
+  grep -q '"approle/"' <<<"$auths" || bao_root auth enable approle >/dev/null
   local p path policy
   for p in "${!reads[@]}"; do
     policy="# unicop-$p: only what the $p process uses (scripts/stack.d/vault.sh)"
@@ -171,9 +176,9 @@ configure() {
 # role the bridge's certificates come from: loopback names only, at most three days each (the
 # bridge renews at 2/3 of its certificate's life). The CA certificate for clients: var/vault/ca.pem.
 pki() {
-  bao_root secrets list -format=json | grep -q '"pki/"' ||
+  grep -q '"pki/"' <<<"$(bao_root secrets list -format=json)" ||
     bao_root secrets enable -path=pki -max-lease-ttl=87600h -description="UNICOP's local CA" pki >/dev/null
-  bao_root read -field=certificate pki/cert/ca 2>/dev/null | grep -q 'BEGIN CERTIFICATE' ||
+  grep -q 'BEGIN CERTIFICATE' <<<"$(bao_root read -field=certificate pki/cert/ca 2>/dev/null || true)" ||
     bao_root write -field=certificate pki/root/generate/internal common_name="UNICOP local stack CA" \
       ttl=87600h >/dev/null
   bao_root read -field=certificate pki/cert/ca >"$dir/ca.pem.tmp" && mv "$dir/ca.pem.tmp" "$dir/ca.pem"

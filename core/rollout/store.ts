@@ -43,6 +43,8 @@ export interface RolloutStep {
   release: { root_key: string; intent: unknown }[];
   held?: string[];
   never_launched?: string[];
+  /** An end credited to more than one live rollout (rollouts/outcome/): each further rollout's step. */
+  also?: RolloutStep[];
 }
 
 /** The resolver's question for the intents of one request (netbox-plugin/unicop/rollouts.py gate()). */

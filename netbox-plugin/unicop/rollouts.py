@@ -169,6 +169,8 @@ def gate(request_id, plan, threshold, min_roots, change_ids, actor, intents):
             # hold; the minimum counts these and the waves are cut over them, so no wave starts empty
             # (review-A #6).
             keys = sorted(Root.objects.filter(key__in=keys).values_list('key', flat=True))
+            busy = _enrolled(keys)  # an older live rollout's own
+            keys = [k for k in keys if k not in busy]
             if len(keys) <= min_roots:
                 return None, False, []
             rollout = _create(
@@ -191,6 +193,18 @@ def gate(request_id, plan, threshold, min_roots, change_ids, actor, intents):
             rollout.change_ids = rollout.change_ids + new
             Rollout.objects.filter(pk=rollout.pk).update(change_ids=rollout.change_ids)
         return rollout, created, sorted(held)
+
+
+def _enrolled(keys):
+    """The roots among `keys` a live rollout holds or has released (its run not ended): a newer rollout
+    does not enrol them. Its intent for them is published (not held): it is parked at the lease while the
+    older rollout holds the root, or runs once that one released it; the older rollout's release reconciles
+    the newest snapshot anyway (guarantee 3). Two live rollouts never wait on each other's members."""
+    return set(
+        RolloutMember.objects.filter(
+            root__key__in=keys, state__in=(M.HELD, M.RELEASED), rollout__state__in=RolloutStateChoices.LIVE
+        ).values_list('root__key', flat=True)
+    )
 
 
 def _create(rollout_id, plan, waves, threshold, change_ids, actor, keys):
@@ -242,76 +256,97 @@ def _release_next(rollout, now):
 
 
 def record_outcome(root_key, run_id, state, outcome_class, started_at):
-    """A run of root_key ended. Answers (rollout or None, transition or None, intents to queue)."""
+    """A run of root_key ended. Answers (rollout or None, transition or None, intents to queue): the first
+    of record_outcomes' steps."""
+    steps = record_outcomes(root_key, run_id, state, outcome_class, started_at)
+    return steps[0] if steps else (None, None, [])
+
+
+def record_outcomes(root_key, run_id, state, outcome_class, started_at):
+    """A run of root_key ended: it ends every released member of the root in a live rollout, released no
+    later than the run started (a newer rollout enrols no root an older live one holds or has released,
+    but one opened before that rule may share it: each is owed the end), each rollout locked in pk order.
+    Answers one step (rollout, transition or None, intents to queue) per rollout credited; none found, an
+    end already recorded answers what it decided (_replayed)."""
     with transaction.atomic():
-        member = (
-            RolloutMember.objects.select_related('rollout')
-            .filter(
+        members = list(
+            RolloutMember.objects.filter(
                 root__key=root_key,
                 state=M.RELEASED,
                 rollout__state__in=RolloutStateChoices.LIVE,
                 updated__lte=started_at,
-            )
-            .order_by('updated')
-            .first()
+            ).order_by('rollout_id', 'pk')
         )
-        if member is None:
+        if not members:
             return _replayed(root_key, run_id)
-        rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
         failed = state in RunStateChoices.UNSUCCESSFUL
-        RolloutMember.objects.filter(pk=member.pk, state=M.RELEASED).update(
-            state=M.FAILED if failed else M.SUCCEEDED, run_id=run_id, outcome_class=outcome_class or ''
-        )
-        wave = rollout.members.filter(wave=rollout.current_wave)
-        if rollout.state != RolloutStateChoices.OPEN or wave.filter(state=M.RELEASED).exists():
-            return rollout, None, []
-        ended = wave.filter(state__in=(M.SUCCEEDED, M.FAILED)).count()
-        failures = wave.filter(state=M.FAILED).count()
-        share = failures / ended if ended else 0.0
-        now = timezone.now()
-        figures = (
-            f'wave {rollout.current_wave + 1} of {len(rollout.waves)}: {failures} of {ended} runs failed '
-            f'({share:.0%}, threshold {rollout.failure_threshold:.0%})'
-        )
-        if share > rollout.failure_threshold and rollout.current_wave + 1 < len(rollout.waves):
-            rollout.state = RolloutStateChoices.HALTED
-            rollout.reason = f'halted: {figures}'
-            transition, intents = 'halted', []
-        else:
-            rollout.reason = figures
-            transition, intents = _release_next(rollout, now)
-            transition = transition or 'done'
-        Rollout.objects.filter(pk=rollout.pk).update(
-            state=rollout.state,
-            reason=rollout.reason[:500],
-            current_wave=rollout.current_wave,
-            wave_started=rollout.wave_started,
-            ended=rollout.ended,
-        )
-        return rollout, transition, intents
+        steps = []
+        for member in members:
+            rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
+            ended = RolloutMember.objects.filter(pk=member.pk, state=M.RELEASED).update(
+                state=M.FAILED if failed else M.SUCCEEDED, run_id=run_id, outcome_class=outcome_class or ''
+            )
+            if ended:  # else a report of this end at the same time took it: answered as a replay below
+                steps.append(_close_wave(rollout))
+        return steps or _replayed(root_key, run_id)
+
+
+def _close_wave(rollout):
+    """After an end in the rollout's current wave (the rollout locked): when the wave has no released
+    member left, its failure share halts the rollout or opens the next wave. Answers the step."""
+    wave = rollout.members.filter(wave=rollout.current_wave)
+    if rollout.state != RolloutStateChoices.OPEN or wave.filter(state=M.RELEASED).exists():
+        return rollout, None, []
+    ended = wave.filter(state__in=(M.SUCCEEDED, M.FAILED)).count()
+    failures = wave.filter(state=M.FAILED).count()
+    share = failures / ended if ended else 0.0
+    now = timezone.now()
+    figures = (
+        f'wave {rollout.current_wave + 1} of {len(rollout.waves)}: {failures} of {ended} runs failed '
+        f'({share:.0%}, threshold {rollout.failure_threshold:.0%})'
+    )
+    if share > rollout.failure_threshold and rollout.current_wave + 1 < len(rollout.waves):
+        rollout.state = RolloutStateChoices.HALTED
+        rollout.reason = f'halted: {figures}'
+        transition, intents = 'halted', []
+    else:
+        rollout.reason = figures
+        transition, intents = _release_next(rollout, now)
+        transition = transition or 'done'
+    Rollout.objects.filter(pk=rollout.pk).update(
+        state=rollout.state,
+        reason=rollout.reason[:500],
+        current_wave=rollout.current_wave,
+        wave_started=rollout.wave_started,
+        ended=rollout.ended,
+    )
+    return rollout, transition, intents
 
 
 def _replayed(root_key, run_id):
     """A run's end reported again (the rollout worker's batch came again after a failed append, or the
-    request was resent): what it decided, answered again, so nothing it released is lost. When it was the
-    end that opened the next wave: that wave's released intents (their ids are derived, so queueing them
-    again adds nothing); when it halted the rollout or ended it: that transition again."""
-    member = (
-        RolloutMember.objects.filter(root__key=root_key, run_id=run_id, state__in=(M.SUCCEEDED, M.FAILED))
-        .order_by('-pk')
-        .first()
-    )
-    if member is None:
-        return None, None, []
-    rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
-    if rollout.state == RolloutStateChoices.OPEN and member.wave == rollout.current_wave - 1:
-        released = rollout.members.filter(wave=rollout.current_wave, state=M.RELEASED).select_related('root')
-        return rollout, 'wave_started', _intents(released)
-    if member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.HALTED:
-        return rollout, 'halted', []
-    if member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.DONE:
-        return rollout, 'done', []
-    return rollout, None, []
+    request was resent): what it decided, answered again per rollout it was credited to, so nothing it
+    released is lost. When it was the end that opened the next wave: that wave's released intents (their
+    ids are derived, so queueing them again adds nothing); when it halted the rollout or ended it: that
+    transition again; else the rollout, nothing to do."""
+    steps = []
+    members = RolloutMember.objects.filter(
+        root__key=root_key, run_id=run_id, state__in=(M.SUCCEEDED, M.FAILED)
+    ).order_by('rollout_id', 'pk')
+    for member in members:
+        rollout = Rollout.objects.select_for_update().get(pk=member.rollout_id)
+        if rollout.state == RolloutStateChoices.OPEN and member.wave == rollout.current_wave - 1:
+            released = rollout.members.filter(wave=rollout.current_wave, state=M.RELEASED).select_related(
+                'root'
+            )
+            steps.append((rollout, 'wave_started', _intents(released)))
+        elif member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.HALTED:
+            steps.append((rollout, 'halted', []))
+        elif member.wave == rollout.current_wave and rollout.state == RolloutStateChoices.DONE:
+            steps.append((rollout, 'done', []))
+        else:
+            steps.append((rollout, None, []))
+    return steps
 
 
 def _locked(rollout_id):

@@ -119,4 +119,50 @@ describe('rollout worker: which run ends count', () => {
     const again = ids('2026-12-02T18:07:00.000Z');
     for (const i of [0, 2, 4]) expect(again[i]).toBe(first[i]);
   });
+
+  it('an end credited to two live rollouts: each one’s step is appended (the answer’s `also`)', async () => {
+    const summary = (id: string, state: RolloutSummary['state']): RolloutSummary => ({
+      rollout_id: id,
+      state,
+      plan: '1,rest',
+      waves: [1, 1],
+      current_wave: 1,
+      wave_started: '2026-12-02T18:00:00.000Z',
+      failure_threshold: 0.4,
+      roots_total: 2,
+      counts: { held: 0, released: 1, succeeded: 1, failed: 0, aborted: 0 },
+      change_ids: [],
+      actor: 'alice',
+      reason: '',
+      decided_by: '',
+      opened: '2026-12-02T17:59:00.000Z',
+      ended: state === 'done' ? '2026-12-02T18:01:00.000Z' : null,
+      members: [],
+    });
+    const store = {
+      outcome: async (): Promise<RolloutStep> => ({
+        rollout: summary('req-a', 'open'),
+        transition: 'wave_started',
+        release: [{ root_key: 'site/8', intent: {} }],
+        also: [{ rollout: summary('req-b', 'done'), transition: 'done', release: [] }],
+      }),
+    };
+    const appended: EventLogMessage[] = [];
+    const eventLog: EventLog = {
+      append: async (messages) => {
+        appended.push(...messages);
+      },
+      healthy: async () => true,
+      close: async () => {},
+    };
+    await handleOutcomes([outcomeRecord('run-5', {}, 5)], { store, eventLog });
+    const events = appended
+      .filter((m) => m.topic === topics.control)
+      .map((m) => (JSON.parse(m.value) as { data: { rolloutId: string; transition: string } }).data);
+    expect(events.map((e) => [e.rolloutId, e.transition])).toEqual([
+      ['req-a', 'wave_started'],
+      ['req-b', 'done'],
+    ]);
+    expect(appended.filter((m) => m.topic === topics.intents).map((m) => m.key)).toEqual(['site/8']);
+  });
 });

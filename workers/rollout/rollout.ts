@@ -223,7 +223,8 @@ export async function handleOutcomes(
       );
       continue;
     }
-    out.push(...stepMessages(step, 'unicop-rollout', (deps.clock ?? systemClock).now()));
+    const at = (deps.clock ?? systemClock).now();
+    for (const each of [step, ...(step.also ?? [])]) out.push(...stepMessages(each, 'unicop-rollout', at));
   }
   if (out.length > 0) await deps.eventLog.append(out);
   return out;

@@ -122,10 +122,13 @@ class RolloutOutcomeView(APIView):
     @extend_schema(request=OutcomeSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         d = _valid(OutcomeSerializer, request)
-        rollout, transition, intents = rollouts.record_outcome(
+        steps = rollouts.record_outcomes(
             d['root_key'], d['run_id'], d['state'], d['outcome_class'], d['started_at']
         )
-        return Response(_answer(rollout, transition, intents))
+        first, *more = steps or [(None, None, [])]
+        # More than one live rollout credited with this end (one opened before a newer one stopped
+        # enrolling roots an older one holds): each one's step too, under `also`.
+        return Response(_answer(*first, **({'also': [_answer(*step) for step in more]} if more else {})))
 
 
 class RolloutDetailView(APIView):

@@ -3,11 +3,13 @@ cut from a plan; the gate opening a rollout only above the minimum and answering
 again; a held root refusing the lease (counted on its member) and showing `held`; a wave closing on its
 last run — next wave released at or under the threshold, halted above it; resume and abort."""
 
+from datetime import timedelta
+
 from django.test import TestCase
 from django.utils import timezone
 
 from unicop import leases, rollouts
-from unicop.models import Rollout, Root
+from unicop.models import Rollout, RolloutMember, Root
 
 from .fixtures import make_site, root_of
 
@@ -109,6 +111,60 @@ class RolloutTestCase(TestCase):
         self.assertEqual(
             rollouts.record_outcome(self.keys[0], 'another-run', 'succeeded', '', timezone.now()),
             (None, None, []),
+        )
+
+    def test_a_newer_rollout_does_not_enrol_roots_an_older_live_one_holds(self):
+        # Review-A #2: rollout B over the same roots as a live A would wait at A's lease, A's ends would
+        # be credited to B, and both would stay open for good. B enrols only what A neither holds nor
+        # has released; its intents for A's roots are published (parked at A's lease while A holds them).
+        self.gate(self.keys, request='req-a')
+        self.end(self.keys[0], 'succeeded')  # A: wave 2 (keys 1, 2) released, wave 3 (keys 3, 4) held
+        b, created, held = self.gate(self.keys, min_roots=0, request='req-b')
+        self.assertTrue(created)
+        self.assertEqual([m.root.key for m in b.members.all()], self.keys[:1])
+        self.assertEqual((b.roots_total, held), (1, []))
+        # A's runs end in A only; A moves on (threshold 0.4: 1 of 2 failed halts, so both succeed).
+        self.assertEqual(self.end(self.keys[1], 'succeeded')[0].rollout_id, 'req-a')
+        rollout, transition, release = self.end(self.keys[2], 'succeeded')
+        self.assertEqual((rollout.rollout_id, transition), ('req-a', 'wave_started'))
+        self.assertEqual([r['root_key'] for r in release], self.keys[3:])
+        self.assertEqual(b.members.get().state, 'released')
+
+    def test_an_end_is_credited_to_every_live_rollout_that_released_the_root_before_the_run(self):
+        # Two live rollouts sharing a released root (made directly: gate no longer enrols one twice, but
+        # rollouts opened before that rule may): the run's end ends both members, and a member released
+        # after the run started is not credited with it.
+        self.gate(self.keys, request='req-a')
+        a = Rollout.objects.get(rollout_id='req-a')
+        started = timezone.now()
+        earlier = started - timedelta(minutes=1)
+        made = {}
+        for request, updated in (('req-b', earlier), ('req-c', started + timedelta(minutes=1))):
+            made[request] = Rollout.objects.create(
+                rollout_id=request,
+                plan='1',
+                waves=[1],
+                failure_threshold=0.4,
+                roots_total=1,
+                change_ids=[],
+                actor='bob',
+                opened=earlier,
+                wave_started=earlier,
+            )
+            RolloutMember.objects.create(
+                rollout=made[request], root=self.roots[0], wave=0, state='released', updated=updated
+            )
+        steps = rollouts.record_outcomes(self.keys[0], 'run-x', 'succeeded', '', started)
+        self.assertEqual(
+            [(r.rollout_id, t, [i['root_key'] for i in release]) for r, t, release in steps],
+            [('req-a', 'wave_started', self.keys[1:3]), ('req-b', 'done', [])],
+        )
+        self.assertEqual(made['req-c'].members.get().state, 'released')
+        self.assertEqual(a.members.get(root=self.roots[0]).run_id, 'run-x')
+        # Told again: each rollout's decision again (A's wave 2 intents, B done).
+        again = rollouts.record_outcomes(self.keys[0], 'run-x', 'succeeded', '', started)
+        self.assertEqual(
+            [(r.rollout_id, t) for r, t, _ in again], [('req-a', 'wave_started'), ('req-b', 'done')]
         )
 
     def test_resume_opens_the_next_wave_abort_never_launches(self):

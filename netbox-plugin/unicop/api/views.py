@@ -71,8 +71,9 @@ class RunChangePermission(TokenPermissions):
 class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     queryset = Root.objects.select_related('last_run').annotate(held_rollout_id=held_rollout_ids())
     # Prefetched only when the answer carries them: a listing with NetBox's `fields` (the sweeper's)
-    # loads no anchors and no tags (docs/decisions/0043).
-    field_prefetches = {('anchor',): ['anchor'], ('tags',): ['tags']}
+    # loads no anchors and no tags (docs/decisions/0043). `policy` and `policy_error` read the anchor's
+    # unicop_policy (roots.root_policy): the drift scheduler's listing asks for policy, not anchor.
+    field_prefetches = {('anchor', 'policy', 'policy_error'): ['anchor'], ('tags',): ['tags']}
     serializer_class = serializers.RootSerializer
     filterset_class = RootFilterSet
     pagination_class = KeysetPagination

@@ -180,6 +180,22 @@ class RootListingTestCase(APITestCase):
         tables = ('"dcim_site"', '"ipam_prefix"', '"extras_taggeditem"')
         self.assertEqual([q['sql'][:120] for q in queries if any(t in q['sql'] for t in tables)], [])
 
+    def test_drift_fields_no_query_per_root(self):
+        # The drift scheduler's fields (workers/drift/scheduler.ts driftFields): `policy` reads each
+        # root's anchor (its unicop_policy), so the anchors are prefetched, not loaded one by one.
+        fields = 'id,key,status,frozen,lease,last_run,policy,awx_template,last_drift_check'
+        self.get(f'?limit=1000&fields={fields}')  # warm NetBox's per-process caches
+        with CaptureQueriesContext(connection) as few:
+            self.get(f'?limit=1000&fields={fields}')
+        for i in range(20):
+            make_site(f'Drift{i}')
+        Root.objects.update(hash_dirty=False)
+        with CaptureQueriesContext(connection) as many:
+            body = self.get(f'?limit=1000&fields={fields}')
+        self.assertEqual(len(body['results']), 28)
+        self.assertTrue(all(root['policy'] is not None for root in body['results']))
+        self.assertEqual(len(few), len(many), [q['sql'][:120] for q in many])
+
     def test_stale_hash_shown_as_stale_not_recomputed(self):
         # docs/decisions/0043: the listing and the detail show the stored hash and say it is stale; the
         # snapshot endpoint reads it fresh and stores it.

@@ -86,7 +86,9 @@ describe('failure classes, each from the code path that produces it', () => {
       );
       const stdout = await back.awx.client.getJobStdout(jobId);
       expect(stdout).toContain('stale fencing token');
-      expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
+      const ended = await outcomeOf(site.rootKey);
+      expect(ended).toMatchObject({ state: 'failed', failureClass: 'job_failed' });
+      expect(ended).not.toHaveProperty('retryScheduled'); // terminal: a rollout counts this end
       expect(await tail.settle(retryOf(site.rootKey), 1500)).toHaveLength(0);
     } finally {
       await rm(join(dir, 'unicop-state.json'), { force: true });
@@ -116,7 +118,12 @@ describe('failure classes, each from the code path that produces it', () => {
       const [run] = await back.plugin.listRuns(site.rootKey);
       expect(run).toMatchObject({ state: 'failed', outcome_class: 'job_error' });
       expect(run?.summary).toContain('not found');
-      expect(await outcomeOf(site.rootKey)).toMatchObject({ state: 'failed', failureClass: 'job_error' });
+      // A retry follows: the outcome says so, and a rollout does not count this attempt (decision 0061).
+      expect(await outcomeOf(site.rootKey)).toMatchObject({
+        state: 'failed',
+        failureClass: 'job_error',
+        retryScheduled: true,
+      });
       const [retry] = await tail.waitFor(retryOf(site.rootKey));
       expect((retry?.value.data as { cause?: unknown } | undefined)?.cause).toMatchObject({
         kind: 'retry',

@@ -176,7 +176,8 @@ POLICY_FIELD = 'unicop_policy'  # the anchor's JSON custom field holding a root'
 def root_policy(root, kind=None):
     """(policy, error) of a root: its kind's policy with the anchor's `unicop_policy` keys over it,
     checked by catalogue.parse_policy. An override that cannot be run gives (None, error naming the key):
-    never the kind's policy in its place — the workers refuse the root's runs (invalid_policy)."""
+    never the kind's policy in its place — the workers refuse the root's runs (failed, class
+    template_misconfigured)."""
     kind = kind or catalogue().kinds.get(root.kind)
     if kind is None:
         return None, None

@@ -153,6 +153,10 @@ class RootPolicyPagesTestCase(UtilitiesTestCase):
                 self.assertHttpStatus(response, 200)
                 self.assertContains(response, error)
                 self.assertContains(response, 'invalid</span>')
+        # The class the workers end its runs with (decide()'s template step), not one that does not exist.
+        page = self.client.get(root.get_absolute_url())
+        self.assertContains(page, '(runs refused: template_misconfigured)')
+        self.assertNotContains(page, 'invalid_policy')
 
     def test_good_override_shows_the_merged_policy_and_no_error(self):
         root = root_of('site', self.good)

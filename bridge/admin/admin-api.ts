@@ -58,7 +58,8 @@ export interface AdminDeps {
   status?: (rootKey: string | null) => Promise<PipelineStatus>;
 }
 
-const overrideBody = z.object({
+/** A freeze or resume body (exported for its test). */
+export const overrideBody = z.object({
   // At most 500, as the plugin's root freeze takes; NetBox's global banner takes 1000 (freeze-mirror.ts).
   reason: z.string().trim().min(3, 'a reason is required').max(500, 'at most 500 characters'),
   rootKey: rootKeySchema.optional(),

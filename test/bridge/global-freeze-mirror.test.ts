@@ -58,15 +58,19 @@ describe('global freeze mirrored to NetBox', () => {
     const reason = `mirror test ${Date.now()}`;
     view.apply(record(true, 'unicop', `fail-safe failed_roots: ${reason}`));
     await view.start();
-    const mirror = new GlobalFreezeMirror(view, netbox, log);
+    // The plugin keeps the last put: another bridge's put (a test's bridge on the shared topic) may
+    // come between; this mirror puts again each second.
+    const mirror = new GlobalFreezeMirror(view, netbox, log, 1000);
     try {
       await mirror.start();
       expect(mirror.puts).toBe(1);
-      expect((await held()).record).toMatchObject({
-        frozen: true,
-        actor: 'unicop',
-        reason: `fail-safe failed_roots: ${reason}`,
-      });
+      await eventually(
+        async () =>
+          (await held()).record?.reason === `fail-safe failed_roots: ${reason}` ? true : undefined,
+        'NetBox holding the freeze',
+        60_000,
+      );
+      expect((await held()).record).toMatchObject({ frozen: true, actor: 'unicop' });
 
       view.apply(record(false, 'alice', `resumed: ${reason}`));
       await eventually(
@@ -91,11 +95,19 @@ describe('global freeze mirrored to NetBox', () => {
     const reason = `fail-safe failed_roots: long ${Date.now()} ${'x'.repeat(3000)}`;
     view.apply(record(true, 'a'.repeat(400), reason));
     await view.start();
-    const mirror = new GlobalFreezeMirror(view, netbox, log);
+    // The plugin keeps the last put: another bridge's put could come between (it re-puts each second).
+    const mirror = new GlobalFreezeMirror(view, netbox, log, 1000);
     try {
       await mirror.start();
       expect(mirror.puts).toBe(1); // accepted: not refused 400 and only logged
-      const shown = (await held()).record;
+      const shown = await eventually(
+        async () =>
+          (await held()).record?.reason.startsWith('fail-safe failed_roots: long')
+            ? (await held()).record
+            : undefined,
+        'NetBox holding the long record, cut',
+        60_000,
+      );
       expect(shown?.frozen).toBe(true);
       expect(shown?.reason.length).toBe(globalFreezeLimits.reason);
       expect(shown?.reason.startsWith(reason.slice(0, 40))).toBe(true);

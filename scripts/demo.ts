@@ -459,10 +459,11 @@ Drift: editing ${file} at the target by hand ("devices" → "devices_edited_by_h
     );
     console.log(`  ${String(check.summary)}`);
     const untouched = readFileSync(file, 'utf8') === edited;
+    const shown = await rootStatus();
     console.log(
-      `  NetBox: root ${rootKey} status ${await rootStatus()}; the file at the target ${untouched ? 'still carries the hand edit (a check applies nothing)' : 'CHANGED by the check'}`,
+      `  NetBox: root ${rootKey} status ${shown}; the file at the target ${untouched ? 'still carries the hand edit (a check applies nothing)' : 'CHANGED by the check'}`,
     );
-    if (check.state !== 'drifted' || !files.includes('inventory.json') || !untouched) {
+    if (check.state !== 'drifted' || !files.includes('inventory.json') || !untouched || shown !== 'drifted') {
       process.exitCode = 1;
       return;
     }

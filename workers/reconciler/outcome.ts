@@ -17,6 +17,7 @@ import type { TerminalRunState } from '../../core/runs/state-machine.js';
 import { traceHeaders } from '../../core/tracing.js';
 import { recordAwxRunEnd } from '../metrics.js';
 import { decide } from './decide.js';
+import { summaryFileCount } from './policy.js';
 import {
   type ActiveRun,
   auditEvent,
@@ -221,9 +222,6 @@ async function appendPersistently(scope: Leased, messages: EventLogMessage[]): P
     }
   }
 }
-
-/** How many differing files a drifted run's summary names (policy.ts's checkRunEnd shows 20). */
-const summaryFileCount = 20;
 
 /** The plugin's RunJournalSerializer.comments max_length: a longer journal entry is refused, and the run write with it. */
 export const journalLimit = 4000;

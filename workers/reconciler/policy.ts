@@ -208,10 +208,15 @@ export function checkRunEnd(summary: DriftSummary | null, what: string): RunEnd 
     return { state, failureClass, outcomeClass: 'in_sync', summary: why };
   }
   const files = summary.changedFiles;
-  const shown = files.slice(0, 20).join(', ') + (files.length > 20 ? `, … (${files.length} in all)` : '');
+  const shown =
+    files.slice(0, summaryFileCount).join(', ') +
+    (files.length > summaryFileCount ? `, … (${files.length} in all)` : '');
   const why = `drift: ${what} found the target differing from the snapshot${files.length ? ` in ${shown}` : ''}`;
   return { state, failureClass, changedFiles: files, summary: why };
 }
+
+/** How many differing files a drifted run's summary names; the journal entry adds the next ones (outcome.ts). */
+export const summaryFileCount = 20;
 
 export interface RetryPolicy {
   /** Runs in a chain of retries, the first one included; the last failure is terminal. */

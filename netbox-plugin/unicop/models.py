@@ -286,6 +286,13 @@ class ReconciliationRun(NetBoxModel):
     cause_object_type = models.CharField(max_length=100, blank=True, default='', db_default='')
     cause_object_id = models.PositiveBigIntegerField(null=True, blank=True)
 
+    # Blast radius (docs/decisions/0065, migration 0006): the digests of the members the run was launched
+    # with, the diff against the baseline run when it went above the root's limit, and the UNICOP-side
+    # decision on it ({decision, by, sub, reason, at}). Null: none.
+    member_digests = models.JSONField(null=True, blank=True)
+    blast_radius = models.JSONField(null=True, blank=True)
+    gate_decision = models.JSONField(null=True, blank=True)
+
     class Meta:
         ordering = ('-started', '-id')
         indexes = [models.Index(fields=('root', '-started'), name='unicop_run_root_started')]

@@ -84,8 +84,12 @@ export const runStateMachine = {
       drifted: 'run.drifted', // a check run's job ended successful, its summary saying drift: true
     },
     awaiting_approval: {
+      // A run held by the blast-radius gate (docs/decisions/0065), approved in UNICOP: launched now.
+      launched: 'run.launched',
       running: 'approval.given', // approved: the workflow goes on
       ...outcomes, // denied, expired (timed_out), or the workflow ended otherwise
+      // A blast-radius hold approved for a snapshot that changed since: a new run takes the new one.
+      skipped: 'run.skipped',
     },
     running: {
       awaiting_approval: 'approval.requested', // the workflow's next approval node

@@ -56,6 +56,9 @@ const reconcilerWrites: [RunState | null, RunState][] = [
   ),
   ...(['awaiting_approval', ...outcomes] as const).map((s) => ['running', s] as [RunState, RunState]),
   ...(['running', ...outcomes] as const).map((s) => ['awaiting_approval', s] as [RunState, RunState]),
+  // A blast-radius hold (decision 0065) approved in UNICOP launches; one whose snapshot changed since ends.
+  ['awaiting_approval', 'launched'],
+  ['awaiting_approval', 'skipped'],
   // A check run whose job found drift (decision 0054): only from where a job runs or was adopted.
   ...(['leased', 'launched', 'running'] as const).map((s) => [s, 'drifted'] as [RunState, RunState]),
 ];
@@ -104,7 +107,7 @@ describe('run state machine', () => {
       walked++;
     }
     expect(walked).toBe(runStates.reduce((n, s) => n + allowedNext(s).length, 0));
-    expect(walked).toBe(34);
+    expect(walked).toBe(36);
   });
 
   it('refuses every other pair of states', () => {
@@ -121,7 +124,7 @@ describe('run state machine', () => {
       expect(canTransition(from, from), from).toBe(false);
     }
     const n = runStates.length;
-    expect(tried).toBe(n * (n - 1) - 34);
+    expect(tried).toBe(n * (n - 1) - 36);
   });
 
   it('lists the next states in the order of runStates, as the plugin answers them', () => {

@@ -1,8 +1,11 @@
 """Signal handlers: a root row for every new anchor, and dirty current hashes for every change that
-touches a root (docs/decisions/0021). Connected for the catalogue's types in UnicopConfig.ready()."""
+touches a root (docs/decisions/0021) — also a change to an object a root only shows: a foreign key's
+target, a tag, a custom field (referrers.py, docs/decisions/0067). Connected in UnicopConfig.ready()."""
 
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+from extras.models import CustomField
 
+from . import referrers
 from .catalogue import catalogue
 from .models import Root
 from .roots import ensure_root, mark_dirty, root_keys_for_instance
@@ -50,3 +53,18 @@ def connect():
         pre_save.connect(remember_pre_state, sender=model, dispatch_uid=f'{uid}:pre')
         post_save.connect(on_saved, sender=model, dispatch_uid=f'{uid}:post')
         post_delete.connect(on_deleted, sender=model, dispatch_uid=f'{uid}:delete')
+    # What a snapshot shows without holding it (docs/decisions/0067): renamed or deleted targets, tags.
+    for model in referrers.target_models():
+        uid = f'unicop:shown:{model._meta.label_lower}'
+        pre_save.connect(referrers.remember_labels, sender=model, dispatch_uid=f'{uid}:pre')
+        post_save.connect(referrers.on_target_saved, sender=model, dispatch_uid=f'{uid}:post')
+        pre_delete.connect(referrers.on_target_deleting, sender=model, dispatch_uid=f'{uid}:delete')
+    post_save.connect(referrers.on_custom_field_changed, sender=CustomField, dispatch_uid='unicop:cf:post')
+    post_delete.connect(
+        referrers.on_custom_field_changed, sender=CustomField, dispatch_uid='unicop:cf:delete'
+    )
+    m2m_changed.connect(
+        referrers.on_custom_field_changed,
+        sender=CustomField.object_types.through,
+        dispatch_uid='unicop:cf:types',
+    )

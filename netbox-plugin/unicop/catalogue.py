@@ -64,6 +64,9 @@ DEFAULT_POLICY = {
     'drift_interval_seconds': 3600,  # how often the drift scheduler checks an in-sync root (±10 % jitter)
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
     'schema': None,  # None: no check; else a JSON Schema (2020-12) each snapshot passes before launch (0060)
+    # None: no limit; else {max_changed_members?: int >= 0, max_changed_share?: 0..1}: an apply run changing
+    # more members than that since the root's last reconciled run waits for a person's approval (0065)
+    'blast_radius': None,
 }
 
 
@@ -265,6 +268,7 @@ def parse_policy(policy, where):
             'drift_interval_seconds', f'{where}.drift_interval_seconds must be an integer of at least 60'
         )
     _check_snapshot_schema(policy['schema'], f'{where}.schema')
+    _check_blast_radius(policy['blast_radius'], f'{where}.blast_radius')
     windows = _parse_change_window(policy['change_window'], f'{where}.change_window')
     return {**policy, 'change_window': windows}
 
@@ -324,6 +328,35 @@ def _parse_window(window, where):
         'end': window['end'],
         'timezone': tz,
     }
+
+
+BLAST_RADIUS_KEYS = ('max_changed_members', 'max_changed_share')
+
+
+def _check_blast_radius(limit, where):
+    """A blast-radius limit (docs/decisions/0065): None, or an object with at least one of
+    `max_changed_members` (an integer >= 0) and `max_changed_share` (a number from 0 to 1)."""
+    if limit is None:
+        return
+    if not isinstance(limit, dict) or not limit:
+        raise InvalidPolicy(
+            'blast_radius', f'{where} must be None or an object with {" and/or ".join(BLAST_RADIUS_KEYS)}'
+        )
+    unknown = sorted(set(limit) - set(BLAST_RADIUS_KEYS))
+    if unknown:
+        raise InvalidPolicy('blast_radius', f'{where}: unknown keys {unknown}')
+    members = limit.get('max_changed_members')
+    if members is not None and (isinstance(members, bool) or not isinstance(members, int) or members < 0):
+        raise InvalidPolicy('blast_radius', f'{where}.max_changed_members must be an integer of at least 0')
+    share = limit.get('max_changed_share')
+    if share is not None and (
+        isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1
+    ):
+        raise InvalidPolicy('blast_radius', f'{where}.max_changed_share must be a number from 0 to 1')
+    if members is None and share is None:
+        raise InvalidPolicy(
+            'blast_radius', f'{where} names no limit: give {" and/or ".join(BLAST_RADIUS_KEYS)}'
+        )
 
 
 def _check_snapshot_schema(schema, where):

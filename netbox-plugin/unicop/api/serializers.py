@@ -1,3 +1,5 @@
+import re
+
 from django.contrib.contenttypes.models import ContentType
 from extras.choices import JournalEntryKindChoices
 from netbox.api.serializers import NetBoxModelSerializer
@@ -179,6 +181,67 @@ def uuid_field(**kwargs):
     return serializers.RegexField(UUID_PATTERN, error_messages={'invalid': UUID_MESSAGE}, **kwargs)
 
 
+# Blast radius (docs/decisions/0065): a member key is "<app_label.model>/<id>", its digest a sha256 hex.
+MEMBER_KEY_PATTERN = r'^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*/[0-9]+$'
+MAX_MEMBER_DIGESTS = 100_000
+
+
+def validate_member_digests(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > MAX_MEMBER_DIGESTS:
+        raise serializers.ValidationError(
+            f'An object of at most {MAX_MEMBER_DIGESTS} "<app_label.model>/<id>": sha256 hex digest pairs.'
+        )
+    for key, digest in value.items():
+        if not re.match(MEMBER_KEY_PATTERN, key):
+            raise serializers.ValidationError(f'{key[:120]!r} is not a member key "<app_label.model>/<id>".')
+        if not isinstance(digest, str) or not re.fullmatch(r'[0-9a-f]{64}', digest):
+            raise serializers.ValidationError(f'The digest of {key} is not a sha256 hex digest.')
+    return value
+
+
+class BlastRadiusSerializer(serializers.Serializer):
+    """The diff that held a run for approval: counts against the baseline run, up to 20 member keys."""
+
+    baseline_run_id = serializers.CharField(max_length=64)
+    added = serializers.IntegerField(min_value=0)
+    removed = serializers.IntegerField(min_value=0)
+    changed = serializers.IntegerField(min_value=0)
+    members = serializers.IntegerField(min_value=0)
+    share = serializers.FloatField(min_value=0, max_value=1)
+    limit = serializers.DictField()
+    keys = serializers.ListField(child=serializers.RegexField(MEMBER_KEY_PATTERN), max_length=20)
+
+
+class GateDecisionSerializer(serializers.Serializer):
+    """A person's decision on a run the blast-radius gate holds, written once by the bridge."""
+
+    decision = serializers.ChoiceField(choices=('approved', 'denied'))
+    by = serializers.CharField(max_length=150)
+    sub = serializers.CharField(max_length=255, allow_blank=True)
+    reason = serializers.CharField(max_length=500, allow_blank=True, allow_null=True)
+    at = serializers.DateTimeField()
+
+
+def _shaped(serializer_class):
+    """A validator holding a JSON field's value to `serializer_class`'s shape (kept as sent: a nested
+    serializer would make the model serializer refuse the write as a nested one)."""
+
+    def validate(value):
+        if value is None:
+            return
+        checked = serializer_class(data=value)
+        if not checked.is_valid():
+            raise serializers.ValidationError(checked.errors)
+
+    return validate
+
+
+def json_field(validator):
+    return serializers.JSONField(required=False, allow_null=True, validators=[validator])
+
+
 class ReconciliationRunSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name='plugins-api:unicop-api:reconciliationrun-detail', lookup_field='run_id'
@@ -205,6 +268,9 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
     )
     cause_object_id = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     runbook = serializers.CharField(source='runbook_url', read_only=True, allow_null=True)
+    member_digests = json_field(validate_member_digests)
+    blast_radius = json_field(_shaped(BlastRadiusSerializer))
+    gate_decision = json_field(_shaped(GateDecisionSerializer))
 
     class Meta:
         model = ReconciliationRun
@@ -222,6 +288,7 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
             'awx_job_type',
             'awx_job_id',
             'awx_job_url',
+            'verify_job_id',
             'started',
             'finished',
             'outcome_class',
@@ -235,6 +302,9 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
             'cause_object_type',
             'cause_object_id',
             'runbook',
+            'member_digests',
+            'blast_radius',
+            'gate_decision',
             'journal',
             'tags',
             'custom_fields',
@@ -262,6 +332,15 @@ class ReconciliationRunSerializer(NetBoxModelSerializer):
                 raise serializers.ValidationError(
                     {'fencing_token': ['Every write to a run carries the fencing token.']}
                 )
+            if data.get('gate_decision') is not None:
+                if self.instance.gate_decision is not None:
+                    raise serializers.ValidationError(
+                        {'gate_decision': ['The run was decided already: a decision is written once.']}
+                    )
+                if self.instance.state != RunStateChoices.AWAITING_APPROVAL or self.instance.awx_job_id:
+                    raise serializers.ValidationError(
+                        {'gate_decision': ['Only a run the blast-radius gate holds takes a decision.']}
+                    )
         if 'log_lines' in data:
             data['log_lines'] = [{**line, 'ts': line['ts'].isoformat()} for line in data['log_lines']]
         # Not a model field: kept out of the model's full_clean(), written by the view (perform_update).
@@ -281,6 +360,8 @@ class RunWriteSerializer(serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=RunStateChoices, required=False)
     log_lines = LogLineSerializer(many=True, required=False)
     journal = RunJournalSerializer(required=False)
+    member_digests = json_field(validate_member_digests)
+    blast_radius = json_field(_shaped(BlastRadiusSerializer))
 
     class Meta:
         model = ReconciliationRun
@@ -288,9 +369,12 @@ class RunWriteSerializer(serializers.ModelSerializer):
             'fencing_token',
             'state',
             'snapshot_hash',
+            'member_digests',
+            'blast_radius',
             'awx_job_type',
             'awx_job_id',
             'awx_job_url',
+            'verify_job_id',
             'outcome_class',
             'summary',
             'log_lines',

@@ -64,6 +64,9 @@ DEFAULT_POLICY = {
     'drift_interval_seconds': 3600,  # how often the drift scheduler checks an in-sync root (±10 % jitter)
     'run_timeout_seconds': 3600,  # a run still going after an hour is timed_out
     'schema': None,  # None: no check; else a JSON Schema (2020-12) each snapshot passes before launch (0060)
+    # None: no verification; else {tags: "<AWX job_tags>"} (the kind's job template again, only those tasks)
+    # or {template: <AWX job template id>}: run after a successful apply job; failed → verify_failed (0066)
+    'verify': None,
     # None: no limit; else {max_changed_members?: int >= 0, max_changed_share?: 0..1}: an apply run changing
     # more members than that since the root's last reconciled run waits for a person's approval (0065)
     'blast_radius': None,
@@ -268,6 +271,7 @@ def parse_policy(policy, where):
             'drift_interval_seconds', f'{where}.drift_interval_seconds must be an integer of at least 60'
         )
     _check_snapshot_schema(policy['schema'], f'{where}.schema')
+    _check_verify(policy['verify'], f'{where}.verify')
     _check_blast_radius(policy['blast_radius'], f'{where}.blast_radius')
     windows = _parse_change_window(policy['change_window'], f'{where}.change_window')
     return {**policy, 'change_window': windows}
@@ -357,6 +361,38 @@ def _check_blast_radius(limit, where):
         raise InvalidPolicy(
             'blast_radius', f'{where} names no limit: give {" and/or ".join(BLAST_RADIUS_KEYS)}'
         )
+
+
+VERIFY_TAGS_MAX = 1024
+
+
+def _check_verify(verify, where):
+    """The post-run verification (docs/decisions/0066): None, or exactly one of `tags` (AWX job_tags: a
+    non-empty string of comma-separated tags, no blanks, at most 1024 characters) and `template` (an AWX job
+    template id, a positive integer)."""
+    if verify is None:
+        return
+    if not isinstance(verify, dict) or len(verify) != 1 or not set(verify) <= {'tags', 'template'}:
+        raise InvalidPolicy(
+            'verify', f'{where} must be None, {{"tags": "<job tags>"}} or {{"template": <job template id>}}'
+        )
+    if 'tags' in verify:
+        tags = verify['tags']
+        if (
+            not isinstance(tags, str)
+            or not tags
+            or len(tags) > VERIFY_TAGS_MAX
+            or any(not t or t != t.strip() or ' ' in t for t in tags.split(','))
+        ):
+            raise InvalidPolicy(
+                'verify',
+                f'{where}.tags must be AWX job tags: comma-separated names without blanks, '
+                f'at most {VERIFY_TAGS_MAX} characters',
+            )
+        return
+    template = verify['template']
+    if isinstance(template, bool) or not isinstance(template, int) or template <= 0:
+        raise InvalidPolicy('verify', f'{where}.template must be an AWX job template id (a positive integer)')
 
 
 def _check_snapshot_schema(schema, where):

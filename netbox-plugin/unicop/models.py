@@ -293,6 +293,11 @@ class ReconciliationRun(NetBoxModel):
     blast_radius = models.JSONField(null=True, blank=True)
     gate_decision = models.JSONField(null=True, blank=True)
 
+    # Post-run verification (docs/decisions/0066, migration 0007): the AWX job that verified the target after
+    # the run's apply job (awx_job_id) succeeded. Recorded before anything waits on it, so a worker taking
+    # the run over follows it and never launches the apply again. Null: none launched.
+    verify_job_id = models.PositiveBigIntegerField(null=True, blank=True)
+
     class Meta:
         ordering = ('-started', '-id')
         indexes = [models.Index(fields=('root', '-started'), name='unicop_run_root_started')]

@@ -282,3 +282,20 @@ def read_snapshot(root, viewer=None):
         if viewer is not None and hides_any(viewer, seen):
             raise SnapshotHidden(root.key)
     return snap, snapshot_hash(snap)
+
+
+def read_hash_now(root, viewer=None):
+    """(hash, generation) of the root read now, both in one REPEATABLE READ transaction, nothing stored
+    and no snapshot given: what the reconciler compares, just before a launch, with what its lease's
+    answer carried (docs/decisions/0067). Always computed from the data: a stored current hash cannot
+    show an edit that bypassed NetBox, which is what the comparison looks for. With `viewer`, refused
+    (SnapshotHidden) as read_snapshot refuses it."""
+    from .models import Root
+
+    with repeatable_read():
+        generation = Root.objects.filter(pk=root.pk).values_list('hash_generation', flat=True).get()
+        seen = defaultdict(set) if viewer is not None else None
+        snap = build_snapshot(root, seen)
+        if viewer is not None and hides_any(viewer, seen):
+            raise SnapshotHidden(root.key)
+    return snapshot_hash(snap), generation

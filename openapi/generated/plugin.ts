@@ -182,6 +182,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/plugins/unicop/roots/{id}/hash/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The hash and generation read now, together, without the snapshot (docs/decisions/0067). */
+        get: operations["plugins_unicop_roots_hash_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plugins/unicop/roots/{id}/lease/": {
         parameters: {
             query?: never;
@@ -968,6 +985,11 @@ export interface components {
             id: number;
             display: string | null;
         };
+        RootCurrentHash: {
+            root: string;
+            hash: string;
+            hash_generation: number;
+        };
         RootLease: {
             holder: string | null;
             token: number | null;
@@ -979,6 +1001,7 @@ export interface components {
         RootSnapshot: {
             root: string;
             hash: string;
+            hash_generation: number;
             snapshot: unknown;
         };
         /** @description A journal entry written with a run (write-only): recorded on the root's anchor object. */
@@ -1462,6 +1485,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Root"];
+                };
+            };
+        };
+    };
+    plugins_unicop_roots_hash_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Return only brief fields for each object. */
+                brief?: boolean;
+                /** @description Comma-separated list of fields to include in the response. Example: `fields=id,name`. */
+                fields?: string;
+                /** @description Comma-separated list of fields to exclude from the response. Example: `omit=description,tags`. */
+                omit?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this root. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RootCurrentHash"];
                 };
             };
         };

@@ -67,7 +67,18 @@ Snapshot = inline_serializer(
     {
         'root': s.CharField(),
         'hash': s.CharField(),
+        # The root's hash_generation, read before the snapshot (docs/decisions/0067).
+        'hash_generation': s.IntegerField(),
         'snapshot': s.JSONField(),
+    },
+)
+
+CurrentHash = inline_serializer(
+    'RootCurrentHash',
+    {
+        'root': s.CharField(),
+        'hash': s.CharField(),
+        'hash_generation': s.IntegerField(),
     },
 )
 
@@ -124,6 +135,7 @@ extend_schema_view(
         ]
     ),
     snapshot=extend_schema(responses={200: Snapshot}),
+    current_hash=extend_schema(responses={200: CurrentHash}),
     lease=extend_schema(
         request=serializers.LeaseAcquireSerializer, responses={201: Lease, 409: lease_conflict}
     ),

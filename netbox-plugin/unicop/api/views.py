@@ -21,7 +21,7 @@ from ..filtersets import ReconciliationRunFilterSet, RootFilterSet
 from ..freeze import set_frozen
 from ..models import ReconciliationRun, Root, RunStateChoices, held_rollout_ids
 from ..roots import current_snapshot, resolve_changes
-from ..snapshot import SnapshotHidden, SnapshotUnencodable
+from ..snapshot import SnapshotHidden, SnapshotUnencodable, read_hash_now
 from . import serializers
 from .pagination import KeysetPagination
 
@@ -112,8 +112,17 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     @action(detail=True, methods=['get'])
     def snapshot(self, request, pk=None):
         root = self.get_object()
+        # The generation read before the snapshot: never newer than the data hashed (decision 0067).
+        generation = root.hash_generation
         snap, digest = current_snapshot(root, request.user)
-        return Response({'root': root.key, 'hash': digest, 'snapshot': snap})
+        return Response({'root': root.key, 'hash': digest, 'hash_generation': generation, 'snapshot': snap})
+
+    @action(detail=True, methods=['get'], url_path='hash')
+    def current_hash(self, request, pk=None):
+        """The hash and generation read now, together, without the snapshot (docs/decisions/0067)."""
+        root = self.get_object()
+        digest, generation = read_hash_now(root, request.user)
+        return Response({'root': root.key, 'hash': digest, 'hash_generation': generation})
 
     def _valid(self, serializer_class, request):
         s = serializer_class(data=request.data)
@@ -152,7 +161,13 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
             'last_reconciled_hash': root.last_reconciled_hash,
             'last_run': serializers.LastRunSerializer(root.last_run).data if root.last_run else None,
             'open_runs': serializers.ReconciliationRunSerializer(open_runs, many=True, context=context).data,
-            'snapshot': {'root': root.key, 'hash': digest, 'snapshot': snap},
+            'snapshot': {
+                'root': root.key,
+                'hash': digest,
+                # Read with the root, before the snapshot: never newer than the data hashed (decision 0067).
+                'hash_generation': root.hash_generation,
+                'snapshot': snap,
+            },
         }
 
     @action(detail=True, methods=['post'], url_path='lease/renew')

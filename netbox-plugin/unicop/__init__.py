@@ -26,14 +26,18 @@ class UnicopConfig(PluginConfig):
         # Where docs/runbooks/ is served, for the runbook links of failed runs (unicop/runbooks.py);
         # by default the path inside the repository.
         'runbooks_url': 'docs/runbooks/',
+        # Policy keys a root's unicop_policy override may loosen (none: overrides only tighten, 0068).
+        'override_may_loosen': [],
     }
 
     def ready(self):
         super().ready()
         from .catalogue import load_catalogue
+        from .policy_overrides import may_loosen
         from .signals import connect
 
         load_catalogue()  # ImproperlyConfigured, naming the field, on a bad catalogue
+        may_loosen()  # ImproperlyConfigured on a bad override_may_loosen
         connect()
 
 

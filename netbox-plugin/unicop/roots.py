@@ -12,8 +12,9 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from .catalogue import InvalidPolicy, catalogue, parse_policy
+from .catalogue import InvalidPolicy, catalogue
 from .models import Root
+from .policy_overrides import may_loosen, merge_override
 from .snapshot import SnapshotUnencodable, read_snapshot
 
 EVENTS = ('created', 'updated', 'deleted')
@@ -175,9 +176,10 @@ POLICY_FIELD = 'unicop_policy'  # the anchor's JSON custom field holding a root'
 
 def root_policy(root, kind=None):
     """(policy, error) of a root: its kind's policy with the anchor's `unicop_policy` keys over it,
-    checked by catalogue.parse_policy. An override that cannot be run gives (None, error naming the key):
-    never the kind's policy in its place — the workers refuse the root's runs (failed, class
-    template_misconfigured)."""
+    checked by catalogue.parse_policy and allowed only to tighten the kind's (policy_overrides.py; the
+    served policy's `overridden` names the keys it set). An override that cannot be run gives (None,
+    error naming the key): never the kind's policy in its place — the workers refuse the root's runs
+    (failed, class template_misconfigured)."""
     kind = kind or catalogue().kinds.get(root.kind)
     if kind is None:
         return None, None
@@ -189,7 +191,8 @@ def root_policy(root, kind=None):
     if not isinstance(override, dict):
         return None, f'{where} must be a JSON object of policy keys, not {type(override).__name__}'
     try:
-        return parse_policy({**kind.policy, **override}, where), None
+        # Tighten-only, key by key (policy_overrides.py, docs/decisions/0068).
+        return merge_override(kind.policy, override, where, may_loosen()), None
     except InvalidPolicy as exc:
         return None, str(exc)
 

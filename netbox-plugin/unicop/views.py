@@ -52,6 +52,12 @@ class RootView(generic.ObjectView):
             'can_change': request.user.has_perm('unicop.change_root', instance),
             'policy': policy,
             'policy_error': policy_error,
+            # Each key with where its value comes from: the kind, the root's override, or both (0068).
+            'policy_rows': [
+                (key, value, (policy.get('overridden') or {}).get(key))
+                for key, value in (policy or {}).items()
+                if key != 'overridden'
+            ],
         }
 
 

@@ -58,6 +58,12 @@ export interface GateRequest {
   intents: { root_key: string; intent: unknown }[];
 }
 
+/** rollouts/live/'s answer: `roots` is complete for every release up to `at` (NetBox's clock, ISO). */
+export interface LiveRolloutRoots {
+  at: string;
+  roots: string[];
+}
+
 const base = '/api/plugins/unicop/rollouts/';
 
 function refusal(answer: NetboxAnswer, method: HttpMethod, url: string): Error {
@@ -88,6 +94,24 @@ export class RolloutStore {
    */
   gate(request: GateRequest): Promise<RolloutStep> {
     return this.call('post', base, request);
+  }
+
+  /**
+   * `gate` for the intents of several requests in one call (rollouts/gate/, decision 0069): the answers
+   * in the order asked. A refusal (a 4xx) refuses the whole call: ask each request alone to learn which.
+   */
+  async gateMany(requests: GateRequest[]): Promise<RolloutStep[]> {
+    const answer = await this.call<{ results: RolloutStep[] }>('post', `${base}gate/`, { requests });
+    return answer.results;
+  }
+
+  /**
+   * The roots a run's end may be credited to now (released members of live rollouts) and the time up to
+   * which the list is complete (rollouts/live/, decision 0069): an end of a root not listed, of a run
+   * started before `at`, is credited to no rollout.
+   */
+  live(): Promise<LiveRolloutRoots> {
+    return this.call('get', `${base}live/`);
   }
 
   /** A run ended: the member's end, and the wave's decision when it was the wave's last run. */

@@ -19,7 +19,7 @@ A held root refuses the lease (leases.py), so no other intent launches it before
 import uuid
 
 from core.models import ObjectChange
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import (
@@ -193,6 +193,32 @@ def gate(request_id, plan, threshold, min_roots, change_ids, actor, intents):
             rollout.change_ids = rollout.change_ids + new
             Rollout.objects.filter(pk=rollout.pk).update(change_ids=rollout.change_ids)
         return rollout, created, sorted(held)
+
+
+def live_roots():
+    """The roots a run's end may be credited to now (record_outcomes: a released member of a live rollout)
+    and the time up to which that list is complete, for the rollout worker (docs/decisions/0069): a run
+    that started before `at` and whose root is not listed is credited to no rollout, so its end need not
+    be reported. A member released at `updated` <= `at` is listed: its release committed before the list
+    was read. `updated` is set inside the releasing transaction, so `at` is pulled back to the start of
+    the oldest transaction still open on this database (PostgreSQL's pg_stat_activity; NetBox writes
+    through one role, whose sessions it shows): one that released a member and has not committed began
+    before that member's `updated`. Answers (at, sorted root keys)."""
+    at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT min(xact_start) FROM pg_stat_activity '
+            'WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL'
+        )
+        oldest = cursor.fetchone()[0]
+    if oldest is not None and oldest < at:
+        at = oldest
+    keys = (
+        RolloutMember.objects.filter(state=M.RELEASED, rollout__state__in=RolloutStateChoices.LIVE)
+        .values_list('root__key', flat=True)
+        .distinct()
+    )
+    return at, sorted(keys)
 
 
 def _enrolled(keys):

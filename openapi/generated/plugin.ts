@@ -114,6 +114,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/plugins/unicop/rollouts/gate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description POST: the resolver's gate for the intents of every request of one batch, in one call (decision
+         *     0069): each request as POST rollouts/ takes it, each in its own transaction; the answers in order.
+         */
+        post: operations["plugins_unicop_rollouts_gate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plugins/unicop/rollouts/live/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the roots a run's end may be credited to (released members of live rollouts) and the time up
+         *     to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends).
+         */
+        get: operations["plugins_unicop_rollouts_live_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/plugins/unicop/rollouts/outcome/": {
         parameters: {
             query?: never;
@@ -395,6 +435,9 @@ export interface components {
         };
         FreezeRequest: {
             reason: string;
+        };
+        GateBatchRequest: {
+            requests: components["schemas"]["GateRequest"][];
         };
         GateRequest: {
             /** @description the NetBox request id of the intents */
@@ -1296,6 +1339,60 @@ export interface operations {
                 "multipart/form-data": components["schemas"]["DecisionRequest"];
             };
         };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_gate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GateBatchRequest"];
+                "multipart/form-data": components["schemas"]["GateBatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    plugins_unicop_rollouts_live_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Return only brief fields for each object. */
+                brief?: boolean;
+                /** @description Comma-separated list of fields to include in the response. Example: `fields=id,name`. */
+                fields?: string;
+                /** @description Comma-separated list of fields to exclude from the response. Example: `omit=description,tags`. */
+                omit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             200: {
                 headers: {

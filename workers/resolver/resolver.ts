@@ -24,7 +24,7 @@ export interface ResolverDeps {
   /** Dates what is set aside on unicop.dead-letter; the system clock by default. */
   clock?: Clock;
   /** Gradual rollout (docs/decisions/0061): a request touching many roots opens a rollout; absent: none. */
-  rollouts?: { store: Pick<RolloutStore, 'gate'>; settings: RolloutSettings };
+  rollouts?: { store: Pick<RolloutStore, 'gate' | 'gateMany'>; settings: RolloutSettings };
 }
 
 export async function startResolver({ changes, eventLog, resolver, log, clock, rollouts }: ResolverDeps) {

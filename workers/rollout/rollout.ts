@@ -5,7 +5,8 @@
  *   into UNICOP_ROLLOUT_WAVES); only the first wave's intents go on unicop.intents, the others are held
  *   in the plugin (audited `intent.rollout_held`) and their roots refuse the lease until their wave opens;
  * - the rollout worker (`handleOutcomes`, consumer group `unicop-rollout` on unicop.outcomes): each run
- *   end is reported to the plugin, which closes the wave when it was its last run — the next wave
+ *   end a live rollout may be credited with (`LiveRolloutView`, decision 0069) is reported to the
+ *   plugin, which closes the wave when it was its last run — the next wave
  *   opens (its held intents are appended to unicop.intents here), or the rollout halts above the
  *   failure threshold, or is done.
  * Every transition is an `io.unicop.rollout.v1` event on unicop.control. The plugin decides each step
@@ -21,7 +22,7 @@ import { rootAuditMessage } from '../../core/events/audit.js';
 import { type CloudEvent, eventTypes, parseEvent } from '../../core/events/catalogue.js';
 import { PluginRequestError } from '../../core/plugin/client.js';
 import { rolloutEvent, rolloutSource, rootAudit, stepMessages } from '../../core/rollout/events.js';
-import type { RolloutStep, RolloutStore } from '../../core/rollout/store.js';
+import type { GateRequest, LiveRolloutRoots, RolloutStep, RolloutStore } from '../../core/rollout/store.js';
 
 export const rolloutConsumerGroup = 'unicop-rollout';
 
@@ -57,7 +58,8 @@ function publishedIntentId(message: EventLogMessage): string | null {
 
 /**
  * The resolver's gate: returns the messages to append instead of `messages` (what resolveChanges
- * built). The intents of each request are shown to the plugin (`store.gate`), which opens the request's
+ * built). The intents of each request are shown to the plugin — every request of the batch in one call
+ * (`store.gateMany`; each alone with `store.gate` when that call is refused) — which opens the request's
  * rollout the first time its change records touch more than settings.minRoots roots; intents of held
  * roots are not appended, their `intent.published` audits become `intent.rollout_held`, and a rollout
  * opened now adds its `opened` event. A request known to have no rollout is not asked about again
@@ -68,7 +70,7 @@ function publishedIntentId(message: EventLogMessage): string | null {
  */
 export async function gateIntents(
   messages: EventLogMessage[],
-  store: Pick<RolloutStore, 'gate'>,
+  store: Pick<RolloutStore, 'gate'> & Partial<Pick<RolloutStore, 'gateMany'>>,
   settings: RolloutSettings,
   clock: Clock = systemClock,
   noRollout: Set<string> = new Set(),
@@ -83,22 +85,29 @@ export async function gateIntents(
     if (!intent || !requestId || noRollout.has(requestId)) continue;
     byRequest.set(requestId, [...(byRequest.get(requestId) ?? []), intent]);
   }
+  const asked = [...byRequest].map(([requestId, intents]) => ({
+    requestId,
+    intents,
+    request: {
+      rollout_id: requestId,
+      plan: settings.plan,
+      failure_threshold: settings.failureThreshold,
+      min_roots: settings.minRoots,
+      change_ids: [...new Set(intents.map((i) => i.data.cause.changeId).filter((c): c is string => !!c))],
+      actor: intents[0]?.data.cause.actor ?? '',
+      intents: intents.map((intent) => ({ root_key: intent.data.rootKey, intent })),
+    },
+  }));
+  const answers = await gateAnswers(
+    asked.map((a) => a.request),
+    store,
+  );
   const heldIntents = new Map<string, { rolloutId: string; rootKey: string; wave: number }>();
   const extra: EventLogMessage[] = [];
-  for (const [requestId, intents] of byRequest) {
-    let step: RolloutStep;
-    try {
-      step = await store.gate({
-        rollout_id: requestId,
-        plan: settings.plan,
-        failure_threshold: settings.failureThreshold,
-        min_roots: settings.minRoots,
-        change_ids: [...new Set(intents.map((i) => i.data.cause.changeId).filter((c): c is string => !!c))],
-        actor: intents[0]?.data.cause.actor ?? '',
-        intents: intents.map((intent) => ({ root_key: intent.data.rootKey, intent })),
-      });
-    } catch (error) {
-      if (!(error instanceof PluginRequestError)) throw error; // NetBox away: the batch comes again
+  for (const [i, { requestId, intents }] of asked.entries()) {
+    const step = answers[i];
+    if (step instanceof PluginRequestError) {
+      const error = step;
       remember(noRollout, requestId);
       log?.warn(
         { requestId, status: error.status, roots: intents.length, err: error.message },
@@ -119,7 +128,7 @@ export async function gateIntents(
       }
       continue;
     }
-    const rollout = step.rollout;
+    const rollout = step?.rollout;
     if (!rollout) {
       remember(noRollout, requestId);
       continue;
@@ -167,11 +176,112 @@ export async function gateIntents(
   return [...out, ...extra];
 }
 
+/**
+ * The gate's answers for the requests of one batch, in order: one call for all of them when the store
+ * can (`gateMany`, decision 0069: the gate had been one plugin call per request, a request per run in a
+ * loop of single edits); when that call is refused (a 4xx), each request alone, so a refusal is only its
+ * own request's (a PluginRequestError in its place). NetBox away throws: the batch comes again.
+ */
+async function gateAnswers(
+  requests: GateRequest[],
+  store: Pick<RolloutStore, 'gate'> & Partial<Pick<RolloutStore, 'gateMany'>>,
+): Promise<(RolloutStep | PluginRequestError)[]> {
+  const answers: (RolloutStep | PluginRequestError)[] = [];
+  for (let from = 0; from < requests.length; from += gateBatchMax) {
+    const part = requests.slice(from, from + gateBatchMax);
+    answers.push(...(await gatePart(part, store)));
+  }
+  return answers;
+}
+
+/** The most requests in one rollouts/gate/ call (the plugin takes up to 1000). */
+const gateBatchMax = 500;
+
+async function gatePart(
+  requests: GateRequest[],
+  store: Pick<RolloutStore, 'gate'> & Partial<Pick<RolloutStore, 'gateMany'>>,
+): Promise<(RolloutStep | PluginRequestError)[]> {
+  if (store.gateMany && requests.length > 1) {
+    try {
+      const answers = await store.gateMany(requests);
+      if (answers.length !== requests.length)
+        throw new Error(`rollouts/gate/ answered ${answers.length} steps for ${requests.length} requests`);
+      return answers;
+    } catch (error) {
+      if (!(error instanceof PluginRequestError)) throw error; // NetBox away: the batch comes again
+    }
+  }
+  const answers: (RolloutStep | PluginRequestError)[] = [];
+  for (const request of requests) {
+    try {
+      answers.push(await store.gate(request));
+    } catch (error) {
+      if (!(error instanceof PluginRequestError)) throw error; // NetBox away: the batch comes again
+      answers.push(error);
+    }
+  }
+  return answers;
+}
+
 /** Requests known to have no rollout, the oldest forgotten past this many. */
 const noRolloutKept = 10_000;
 function remember(set: Set<string>, requestId: string): void {
   set.add(requestId);
   if (set.size > noRolloutKept) set.delete(set.values().next().value as string);
+}
+
+/** The least time between two reads of the live rollouts' roots (a batch that needs one waits for it). */
+export const liveRootsRefreshMs = 1000;
+
+/**
+ * Which run ends the rollout worker reports (decision 0069): only those a live rollout may be credited
+ * with. The plugin credits an end to a released member of a live rollout, released no later than the run
+ * started (rollouts.py record_outcomes); `rollouts/live/` lists those roots with the time `at` up to
+ * which the list is complete. A member leaves `released` only by ending, and a rollout stops being live
+ * for good, so an end whose root is not listed, of a run started before `at`, is credited to no rollout:
+ * not reported. An end of a run started at or after `at` asks for a newer list (at most one read per
+ * liveRootsRefreshMs, the batch waiting for it); when even the newest list cannot tell (the run's clock
+ * ahead of NetBox's), the end is reported, as every end was before. The roots a step released are added
+ * at once. Started empty: the first end reads the list.
+ */
+export class LiveRolloutView {
+  private roots = new Set<string>();
+  private at = Number.NEGATIVE_INFINITY;
+  private lastRead = Number.NEGATIVE_INFINITY;
+  /** How many times the list was read (for the benchmark's count of plugin calls). */
+  reads = 0;
+
+  constructor(
+    private readonly store: Pick<RolloutStore, 'live'>,
+    private readonly clock: Clock = systemClock,
+    private readonly refreshMs = liveRootsRefreshMs,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  /** Whether the plugin may credit this end to a live rollout (reading a newer list when it cannot tell). */
+  async mayCredit(rootKey: string, startedAt: string): Promise<boolean> {
+    if (this.roots.has(rootKey)) return true;
+    const started = Date.parse(startedAt);
+    if (!Number.isFinite(started)) return true; // cannot tell: the plugin decides
+    if (started < this.at) return false;
+    await this.read();
+    return this.roots.has(rootKey) || started >= this.at;
+  }
+
+  /** Roots a step just released: their ends count from now on. */
+  released(rootKeys: Iterable<string>): void {
+    for (const key of rootKeys) this.roots.add(key);
+  }
+
+  private async read(): Promise<void> {
+    const wait = this.lastRead + this.refreshMs - this.clock.now().getTime();
+    if (wait > 0) await this.sleep(wait);
+    this.lastRead = this.clock.now().getTime();
+    const live: LiveRolloutRoots = await this.store.live();
+    this.reads++;
+    this.roots = new Set(live.roots);
+    this.at = Date.parse(live.at);
+  }
 }
 
 /**
@@ -187,6 +297,8 @@ export async function handleOutcomes(
     eventLog: EventLog;
     clock?: Clock;
     log?: Pick<Logger, 'warn'>;
+    /** Ends no live rollout may be credited with are not reported (decision 0069); absent: every end. */
+    live?: LiveRolloutView;
   },
 ): Promise<EventLogMessage[]> {
   const out: EventLogMessage[] = [];
@@ -195,6 +307,8 @@ export async function handleOutcomes(
     // A failed attempt a retry follows is not the root's end: the retry's outcome is (review-A #5).
     if (!outcome || outcome.data.mode === 'check' || outcome.data.retryScheduled) continue;
     const end = outcome.data;
+    // No live rollout can be credited with it (decision 0069): the plugin is not asked.
+    if (deps.live && !(await deps.live.mayCredit(end.rootKey, end.startedAt))) continue;
     let step: RolloutStep;
     try {
       step = await deps.store.outcome({
@@ -224,7 +338,10 @@ export async function handleOutcomes(
       continue;
     }
     const at = (deps.clock ?? systemClock).now();
-    for (const each of [step, ...(step.also ?? [])]) out.push(...stepMessages(each, 'unicop-rollout', at));
+    for (const each of [step, ...(step.also ?? [])]) {
+      deps.live?.released(each.release.map((r) => r.root_key));
+      out.push(...stepMessages(each, 'unicop-rollout', at));
+    }
   }
   if (out.length > 0) await deps.eventLog.append(out);
   return out;
@@ -237,8 +354,9 @@ export async function startRolloutWorker(deps: {
   log: Logger;
   clock?: Clock;
 }): Promise<{ stop(): Promise<void> }> {
+  const live = new LiveRolloutView(deps.store, deps.clock);
   await deps.outcomes.start(async (records) => {
-    const appended = await handleOutcomes(records, deps);
+    const appended = await handleOutcomes(records, { ...deps, live });
     if (appended.length > 0)
       deps.log.info({ outcomes: records.length, appended: appended.length }, 'rollout steps');
   });

@@ -44,6 +44,10 @@ class GateSerializer(serializers.Serializer):
         return plan
 
 
+class GateBatchSerializer(serializers.Serializer):
+    requests = GateSerializer(many=True, allow_empty=False, max_length=1000)
+
+
 class OutcomeSerializer(serializers.Serializer):
     root_key = serializers.CharField(max_length=100)
     run_id = serializers.CharField(max_length=64)
@@ -97,17 +101,52 @@ class RolloutListView(APIView):
     @extend_schema(request=GateSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         """The resolver's gate: which of these intents of one request are held (docs/decisions/0061)."""
-        d = _valid(GateSerializer, request)
-        rollout, created, held = rollouts.gate(
-            d['rollout_id'],
-            d['plan'],
-            d['failure_threshold'],
-            d['min_roots'],
-            d['change_ids'],
-            d['actor'],
-            [(i['root_key'], i['intent']) for i in d['intents']],
-        )
-        return Response(_answer(rollout, 'opened' if created else None, held=held))
+        return Response(_gated(_valid(GateSerializer, request)))
+
+
+def _gated(d):
+    rollout, created, held = rollouts.gate(
+        d['rollout_id'],
+        d['plan'],
+        d['failure_threshold'],
+        d['min_roots'],
+        d['change_ids'],
+        d['actor'],
+        [(i['root_key'], i['intent']) for i in d['intents']],
+    )
+    return _answer(rollout, 'opened' if created else None, held=held)
+
+
+class RolloutGateBatchView(APIView):
+    """POST: the resolver's gate for the intents of every request of one batch, in one call (decision
+    0069): each request as POST rollouts/ takes it, each in its own transaction; the answers in order."""
+
+    permission_classes = [IsAuthenticated, RolloutPermission]
+    queryset = Rollout.objects.all()  # what drf-spectacular reads the path parameter's type from
+
+    def get_view_name(self):
+        return 'Rollout gate'
+
+    @extend_schema(request=GateBatchSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        d = _valid(GateBatchSerializer, request)
+        return Response({'results': [_gated(each) for each in d['requests']]})
+
+
+class RolloutLiveView(APIView):
+    """GET: the roots a run's end may be credited to (released members of live rollouts) and the time up
+    to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends)."""
+
+    permission_classes = [IsAuthenticated, RolloutPermission]
+    queryset = Rollout.objects.all()  # what drf-spectacular reads the path parameter's type from
+
+    def get_view_name(self):
+        return 'Rollouts live roots'
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        at, keys = rollouts.live_roots()
+        return Response({'at': at.isoformat(), 'roots': keys})
 
 
 class RolloutOutcomeView(APIView):

@@ -13,6 +13,8 @@ urlpatterns = [
     path('global-freeze/', global_freeze.GlobalFreezeView.as_view(), name='global_freeze'),
     path('rollouts/', rollouts.RolloutListView.as_view(), name='rollout_list'),
     path('rollouts/outcome/', rollouts.RolloutOutcomeView.as_view(), name='rollout_outcome'),
+    path('rollouts/gate/', rollouts.RolloutGateBatchView.as_view(), name='rollout_gate'),
+    path('rollouts/live/', rollouts.RolloutLiveView.as_view(), name='rollout_live'),
     path('rollouts/<str:rollout_id>/', rollouts.RolloutDetailView.as_view(), name='rollout_detail'),
     path(
         'rollouts/<str:rollout_id>/resume/',

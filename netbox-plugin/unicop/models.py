@@ -394,9 +394,9 @@ class Rollout(NetBoxModel):
         return self.rollout_id
 
     def get_absolute_url(self):
-        # No NetBox page for a rollout: its REST resource (JSON). NetBox links every change-logged object
-        # (the Change Log list and widget, search), so this must resolve (review-A #3).
-        return reverse('plugins-api:unicop-api:rollout_detail', kwargs={'rollout_id': self.rollout_id})
+        # Its NetBox page (rollout_pages.py, decision 0069). NetBox links every change-logged object (the
+        # Change Log list and widget, search), so this must resolve (review-A #3).
+        return reverse('plugins:unicop:rollout', kwargs={'pk': self.pk})
 
     def get_state_color(self):
         return RolloutStateChoices.colors.get(self.state)

@@ -7,4 +7,7 @@ menu_items = (
         link_text='Reconciliation runs',
         permissions=['unicop.view_reconciliationrun'],
     ),
+    PluginMenuItem(
+        link='plugins:unicop:rollout_list', link_text='Rollouts', permissions=['unicop.view_rollout']
+    ),
 )

@@ -76,6 +76,30 @@ describe('checkSnapshot', () => {
     expect(checkSnapshot(lower, snapshotNamed('good'))).toEqual({ kind: 'pass' }); // still cached
   });
 
+  it("the plugin's combination of a kind's and an override's schema: each part's #/$defs refs resolve in it (0068)", () => {
+    // As policy_overrides._schema serves it: allOf both, each part its own resource ($id).
+    const part = (id: string, n: Record<string, unknown>) => ({
+      $id: id,
+      $defs: { n },
+      properties: { members: { items: { properties: { id: { $ref: '#/$defs/n' } } } } },
+    });
+    const combined = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      allOf: [
+        part('urn:unicop:policy-schema:kind', { type: 'integer', minimum: 1 }),
+        part('urn:unicop:policy-schema:root-override', { type: 'integer', maximum: 1 }),
+      ],
+    };
+    // Member ids 0, 1, 2: 0 breaks the kind's minimum, 2 the override's maximum, 1 passes both.
+    expect(checkSnapshot(combined, snapshotNamed('a', 'b', 'c'))).toEqual({
+      kind: 'invalid',
+      problems: [
+        { path: '/members/0/id', message: 'must be >= 1' },
+        { path: '/members/2/id', message: 'must be <= 1' },
+      ],
+    });
+  });
+
   it('a schema that cannot be compiled is unusable, with the reason', () => {
     const verdict = checkSnapshot({ $ref: '#/$defs/missing' }, snapshotNamed());
     expect(verdict.kind).toBe('unusable');
@@ -171,6 +195,31 @@ describe('decide: the gate', () => {
         summary: "root kind rir's policy schema cannot be used: can't resolve reference",
       },
     });
+  });
+
+  it("a refusal names where the schema came from: the kind's, the root's override's, or both (review B #10)", () => {
+    const invalid: GateVerdict = {
+      kind: 'invalid',
+      problems: [{ path: '/members/0/name', message: 'must be string' }],
+    };
+    const summaryOf = (schemaFrom: 'kind' | 'override' | 'kind+override', verdict: GateVerdict = invalid) =>
+      (
+        decide(
+          leased,
+          { kind: 'gate', rootKind: 'rir', verdict, schemaFrom, rootKey: 'rir/1' },
+          settings,
+        ) as Extract<Step, { kind: 'end' }>
+      ).end.summary;
+    expect(summaryOf('kind')).toMatch(/^snapshot refused by root kind rir's schema, nothing launched: /);
+    expect(summaryOf('override')).toMatch(
+      /^snapshot refused by rir\/1's unicop_policy override's schema, nothing launched: \/members\/0\/name/,
+    );
+    expect(summaryOf('kind+override')).toMatch(
+      /^snapshot refused by root kind rir's schema with rir\/1's unicop_policy override's \(both apply\), nothing launched: /,
+    );
+    expect(summaryOf('override', { kind: 'unusable', reason: 'bad $ref' })).toBe(
+      "rir/1's unicop_policy override's schema cannot be used: bad $ref",
+    );
   });
 
   it('invalid_snapshot is terminal: the run ends failed and no retry follows', () => {

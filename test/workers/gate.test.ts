@@ -113,14 +113,18 @@ describe('validation gate: the kind schema checked before launch', () => {
     const site = await createSite();
     const schema = { type: 'object', properties: { members: { type: 'array', minItems: 1 } } };
     await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { custom_fields: { unicop_policy: { schema } } });
-    expect((await back.plugin.findRoot(site.rootKey))?.policy).toMatchObject({ schema });
+    // The root says its schema is its override's (decision 0068), and so does the refusal (review B #10).
+    expect((await back.plugin.findRoot(site.rootKey))?.policy).toMatchObject({
+      schema,
+      overridden: { schema: 'override' },
+    });
 
     await back.reconciler().reconcile(reconcileJob(site.rootKey));
 
     const [run] = await runsOf(site.rootKey);
     expect(run).toMatchObject({ state: 'failed', outcome_class: 'invalid_snapshot', awx_job_id: null });
     expect(run?.summary).toContain(
-      "root kind site's schema, nothing launched: /members must NOT have fewer than 1 items",
+      `snapshot refused by ${site.rootKey}'s unicop_policy override's schema, nothing launched: /members must NOT have fewer than 1 items`,
     );
     expect(await back.awx.jobsOf(site.rootKey)).toEqual([]);
   }, 600_000);

@@ -8,7 +8,9 @@
  *   followed by an apply intent (cause drift), which the kind's policy alone never gives;
  * - a site whose override cannot be run (drift_mode "sometimes"): the root serves no policy and an
  *   error naming the key, and its run is refused — `failed` / `template_misconfigured`, the summary
- *   naming the key, on unicop.outcomes, no AWX job — never run under the kind's policy.
+ *   naming the key, on unicop.outcomes, no AWX job — never run under the kind's policy;
+ * - tighten-only (decision 0068): a tenant (its kind requires approval) whose override turns approval off
+ *   is refused the same way, naming the key (an override's schema naming its source: gate.test.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -18,7 +20,13 @@ import { repoRoot } from '../../core/config.js';
 import { type EventData, topics } from '../../core/events/catalogue.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
-import { type BackHalf, createSite, reconcileJob, startBackHalf } from '../support/reconciler.js';
+import {
+  type BackHalf,
+  createSite,
+  createTenant,
+  reconcileJob,
+  startBackHalf,
+} from '../support/reconciler.js';
 
 describe('per-root policy overrides: the anchor custom field unicop_policy', () => {
   let back: BackHalf;
@@ -45,6 +53,20 @@ describe('per-root policy overrides: the anchor custom field unicop_policy', () 
     const site = await createSite();
     await netbox('PATCH', `/api/dcim/sites/${site.id}/`, { custom_fields: { unicop_policy: value } });
     return { ...site, root: await back.plugin.findRoot(site.rootKey) };
+  }
+
+  /** Reconciles the root once: its newest run, which must have ended before AWX, and its outcome event. */
+  async function refusedBeforeAwx(rootKey: string) {
+    await back.reconciler().reconcile(reconcileJob(rootKey));
+    const [run] = await back.plugin.listRuns(rootKey);
+    expect(run?.awx_job_id).toBeNull();
+    const [outcome] = await tail.waitFor(
+      (m) => of(rootKey, topics.outcomes)(m) && (m.value.data as { runId: string }).runId === run?.run_id,
+      1,
+      60_000,
+    );
+    expect(await back.awx.jobsOf(rootKey)).toHaveLength(0);
+    return { run, outcome: outcome?.value.data };
   }
 
   it('an override drift_mode remediate on a site (its kind says detect): the drifted check is followed by an apply intent', async () => {
@@ -90,5 +112,20 @@ describe('per-root policy overrides: the anchor custom field unicop_policy', () 
     );
     expect(outcome?.value.data).toMatchObject({ state: 'failed', failureClass: 'template_misconfigured' });
     expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(0);
+  }, 600_000);
+
+  it('an override that loosens its kind (approval off where the kind requires it) is refused, naming the key', async () => {
+    const tenant = await createTenant();
+    await netbox('PATCH', `/api/tenancy/tenants/${tenant.id}/`, {
+      custom_fields: { unicop_policy: { approval_required: false } },
+    });
+    const root = await back.plugin.findRoot(tenant.rootKey);
+    expect(root?.policy).toBeNull();
+    expect(root?.policy_error).toContain(`${tenant.rootKey} unicop_policy.approval_required cannot be false`);
+
+    const { run, outcome } = await refusedBeforeAwx(tenant.rootKey);
+    expect(run).toMatchObject({ state: 'failed', outcome_class: 'template_misconfigured' });
+    expect(run?.summary).toContain('unicop_policy.approval_required cannot be false');
+    expect(outcome).toMatchObject({ state: 'failed', failureClass: 'template_misconfigured' });
   }, 600_000);
 });

@@ -28,7 +28,6 @@ import {
 import type {
   AwxJobKind,
   DecideSettings,
-  GateVerdict,
   LeaseAnswer,
   LogNote,
   Observation,
@@ -106,7 +105,7 @@ export function decide(run: RunView, observation: Observation, settings: DecideS
       };
     }
     case 'gate':
-      return gateStep(observation.rootKind, observation.verdict);
+      return gateStep(observation);
     case 'launch':
       return launchStep(observation.templateId, observation.answer);
     case 'awx-job':
@@ -221,18 +220,34 @@ const cut = (text: string, max: number) =>
   text.length > max ? `${text.slice(0, Math.max(0, max - 1))}…` : text;
 
 /**
+ * Whose schema the gate applied, for its refusals (review B #10, decision 0068): the kind's, the root's
+ * own override's, or both (an override's schema applies with its kind's).
+ */
+function schemaOwner(gate: GateObservation): string {
+  const root = gate.rootKey ?? 'the root';
+  if (gate.schemaFrom === 'override') return `${root}'s unicop_policy override's schema`;
+  if (gate.schemaFrom === 'kind+override') {
+    return `root kind ${gate.rootKind}'s schema with ${root}'s unicop_policy override's (both apply)`;
+  }
+  return `root kind ${gate.rootKind}'s schema`;
+}
+
+type GateObservation = Extract<Observation, { kind: 'gate' }>;
+
+/**
  * The validation gate's word on an apply run's snapshot (docs/decisions/0060): refused → `failed`,
  * class `invalid_snapshot`, the first problems named in the summary; a schema that cannot be compiled
  * is the kind's misconfiguration (`template_misconfigured`: its policy must be fixed).
  */
-function gateStep(rootKind: string, verdict: GateVerdict): Step {
+function gateStep(gate: GateObservation): Step {
+  const { verdict } = gate;
   if (verdict.kind === 'pass') return { kind: 'gate-passed' };
+  const owner = schemaOwner(gate);
   if (verdict.kind === 'unusable') {
+    const what =
+      gate.schemaFrom && gate.schemaFrom !== 'kind' ? owner : `root kind ${gate.rootKind}'s policy schema`;
     return endStep(
-      runEnd(
-        { kind: 'misconfigured' },
-        `root kind ${rootKind}'s policy schema cannot be used: ${cut(verdict.reason, gateLimits.summary)}`,
-      ),
+      runEnd({ kind: 'misconfigured' }, `${what} cannot be used: ${cut(verdict.reason, gateLimits.summary)}`),
     );
   }
   const { problems } = verdict;
@@ -240,7 +255,7 @@ function gateStep(rootKind: string, verdict: GateVerdict): Step {
   // the journal entry that carries the summary, and a terminal write refused leaves the run open.
   const shown = problems.slice(0, 10).map((p) => cut(`${p.path} ${p.message}`, gateLimits.problem));
   const more = problems.length > shown.length ? `; … (${problems.length} in all)` : '';
-  const head = `snapshot refused by root kind ${rootKind}'s schema, nothing launched: `;
+  const head = `snapshot refused by ${owner}, nothing launched: `;
   const summary = `${head}${cut(shown.join('; '), gateLimits.summary - head.length - more.length)}${more}`;
   // The run's log keeps flat meta only (run-log.ts), so the problems go in the message, which the
   // log cuts at 500 characters: as many as fit, the summary naming ten and the count all.

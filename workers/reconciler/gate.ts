@@ -13,7 +13,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { decide } from './decide.js';
 import { type ActiveRun, type Leased, policyOf, viewOf } from './scope.js';
-import type { GateVerdict, RunEnd, SchemaProblem } from './steps.js';
+import type { GateVerdict, RunEnd, SchemaFrom, SchemaProblem } from './steps.js';
 
 const ajvOptions = { allErrors: true, strict: false, validateFormats: false } as const;
 const compiled = new Map<string, ValidateFunction>();
@@ -40,6 +40,13 @@ export function checkSnapshot(schema: unknown, snapshot: unknown): GateVerdict {
   return { kind: 'invalid', problems };
 }
 
+/** Where the root's schema came from: its policy's `overridden` says when its override set it (0068). */
+function schemaFrom(root: Leased['root']): SchemaFrom {
+  const overridden = policyOf(root).overridden as Record<string, unknown> | undefined;
+  const from = overridden?.schema;
+  return from === 'override' || from === 'kind+override' ? from : 'kind';
+}
+
 /**
  * Gates an apply run about to launch: null when it may launch, else how it ends (the caller writes
  * that end through finish(): terminal write, journal, outcome and audit). The problems go in the
@@ -50,7 +57,13 @@ export function gateRun(scope: Leased, run: ActiveRun, snapshot: unknown): RunEn
   const verdict = checkSnapshot(policyOf(scope.root).schema, snapshot);
   const step = decide(
     viewOf(run, run.cause),
-    { kind: 'gate', rootKind: scope.root.kind, verdict },
+    {
+      kind: 'gate',
+      rootKind: scope.root.kind,
+      verdict,
+      schemaFrom: schemaFrom(scope.root),
+      rootKey: scope.root.key,
+    },
     scope.settings,
   );
   if (step.kind === 'gate-passed') return null;

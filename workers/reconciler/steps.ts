@@ -142,7 +142,7 @@ export type Observation =
     }
   | { kind: 'awx-job'; at: Date; read: AwxRead }
   /** An apply run about to launch: what the kind's schema says of its snapshot (docs/decisions/0060). */
-  | { kind: 'gate'; rootKind: string; verdict: GateVerdict }
+  | { kind: 'gate'; rootKind: string; verdict: GateVerdict; schemaFrom?: SchemaFrom; rootKey?: string }
   /**
    * Before any lease: the root's last run was handed back awaiting approval (its run timeout
    * `deadline`, from its log); AWX's word on its workflow job.
@@ -157,6 +157,12 @@ export interface SchemaProblem {
   path: string;
   message: string;
 }
+
+/**
+ * Where the schema a gate applies came from (the plugin's policy `overridden`, decision 0068): the root
+ * kind's, the root's unicop_policy override's (the kind has none), or both at once (allOf).
+ */
+export type SchemaFrom = 'kind' | 'override' | 'kind+override';
 
 /** The kind's schema on the snapshot (gate.ts): none or passed, refused, or itself unusable. */
 export type GateVerdict =

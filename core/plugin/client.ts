@@ -44,6 +44,10 @@ export type RunWrite = Pick<
   | 'log_lines'
   /** A journal entry on the root's anchor object, written in the same fenced transaction. */
   | 'journal'
+  /** Blast radius (docs/decisions/0065): the members' digests, the diff that held the run, the decision. */
+  | 'member_digests'
+  | 'blast_radius'
+  | 'gate_decision'
 > & { fencing_token: number; state?: RunState };
 
 /**
@@ -293,6 +297,24 @@ export class PluginClient {
       idempotent: write.journal === undefined,
       body: write,
     });
+  }
+
+  /** One run by its id, or null when NetBox holds none. */
+  async findRun(runId: string): Promise<PluginRun | null> {
+    try {
+      return await this.http.call('get', '/api/plugins/unicop/runs/{run_id}/', { path: { run_id: runId } });
+    } catch (error) {
+      if (error instanceof PluginRequestError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** The runs of every root in the given states, newest first (one page of at most `limit`). */
+  async runsInStates(states: readonly RunState[], limit = 200): Promise<PluginRun[]> {
+    const page = await this.http.call('get', '/api/plugins/unicop/runs/', {
+      query: { limit, state: [...states] },
+    });
+    return page.results;
   }
 
   /** The runs of one root, newest first, optionally only those in the given states. */

@@ -723,6 +723,9 @@ export interface components {
             cause_event?: "created" | "updated" | "deleted" | "";
             cause_object_type?: string;
             cause_object_id?: number | null;
+            member_digests?: unknown;
+            blast_radius?: unknown;
+            gate_decision?: unknown;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {
@@ -798,6 +801,9 @@ export interface components {
             cause_event?: "created" | "updated" | "deleted" | "";
             cause_object_type?: string;
             cause_object_id?: number | null;
+            member_digests?: unknown;
+            blast_radius?: unknown;
+            gate_decision?: unknown;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {
@@ -880,6 +886,9 @@ export interface components {
             cause_object_type: string;
             cause_object_id: number | null;
             readonly runbook: string | null;
+            member_digests: unknown;
+            blast_radius: unknown;
+            gate_decision: unknown;
             tags: components["schemas"]["NestedTag"][];
             custom_fields: {
                 [key: string]: unknown;
@@ -958,6 +967,9 @@ export interface components {
             cause_event?: "created" | "updated" | "deleted" | "";
             cause_object_type?: string;
             cause_object_id?: number | null;
+            member_digests?: unknown;
+            blast_radius?: unknown;
+            gate_decision?: unknown;
             journal?: components["schemas"]["RunJournalRequest"];
             tags?: components["schemas"]["NestedTagRequest"][];
             custom_fields?: {
@@ -1089,6 +1101,8 @@ export interface components {
              */
             state?: "queued" | "leased" | "launched" | "awaiting_approval" | "running" | "succeeded" | "drifted" | "failed" | "canceled" | "timed_out" | "denied" | "skipped";
             snapshot_hash?: string;
+            member_digests?: unknown;
+            blast_radius?: unknown;
             /**
              * @description * `job` - Job
              *     * `workflow` - Workflow job

@@ -29,6 +29,7 @@ import {
 } from '../../core/plugin/client.js';
 import { openRunStates } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
+import { gateDecisionOf, heldByGate, holdForBlastRadius, memberDigests } from './blast-radius.js';
 import { decide } from './decide.js';
 import { type Followed, follow, launchAndFollow, readJob } from './follow.js';
 import { gateRun } from './gate.js';
@@ -179,11 +180,27 @@ async function underLease(
   const { adopted, handedBack } = adoption;
   let continued = adoption.continued;
   if (handedBack) return handBack(handedBack);
+  if (adoption.gateHeld) {
+    const at = new Date(clock.now().getTime() + (settings.approvalRecheckMs ?? 30_000));
+    return later(at, `run ${adoption.gateHeld} awaiting blast-radius approval`);
+  }
+  let gateApproved = adoption.gateApproved === true;
   // No open run was adopted or continued: nothing was written since the lease's answer was read, so
   // its snapshot and root are current. Otherwise both are read again, after the adoption.
   const unchanged = context && context.openRuns.length === 0 ? context : null;
   const current = unchanged?.snapshot ?? (await deps.plugin.snapshot(root.id));
   const snapshotAt = clock.now();
+  if (gateApproved && continued && continued.snapshotHash !== current.hash) {
+    // Approved for the snapshot it was held with; NetBox changed since: a new run takes the new one
+    // through the gate again (an approval covers what the approver saw).
+    await finish(scope, continued, {
+      state: 'skipped',
+      failureClass: null,
+      summary: `blast radius approved for snapshot ${continued.snapshotHash.slice(0, 12)}, which changed since (now ${current.hash.slice(0, 12)}): a new run takes it`,
+    });
+    continued = null;
+    gateApproved = false;
+  }
   /** The run's first lines: its lease and the snapshot it converges to (or, in check mode, checks). */
   const begin = (mode: RunMode = 'apply'): ActiveRun => {
     const run = continued
@@ -236,6 +253,8 @@ async function underLease(
       return done;
     }
     case 'wait-window': {
+      // An approved held run waits for the window as it is (still awaiting_approval, decided).
+      if (gateApproved) return later(step.opensAt, 'change window closed');
       const run = begin();
       run.log.add(clock.now(), 'info', step.summary, { opens_at: step.opensAt.toISOString() });
       await writeRun(scope, run, 'queued', { summary: step.summary });
@@ -254,9 +273,18 @@ async function underLease(
         continued = null;
       }
       const run = begin(step.mode);
-      const resumed = run.created && run.state === 'leased'; // audited run.resumed already
       run.leasedAt = clock.now();
-      await writeRun(scope, run, 'leased', { summary: '' });
+      if (gateApproved) {
+        // Held by the blast-radius gate and approved (0065): it passed the schema gate before its hold.
+        const followed = await launchAndFollow(scope, run, current.snapshot);
+        if (followed.kind === 'handed-back') return handBack(followed);
+        await finish(scope, run, followed.end);
+        return done;
+      }
+      const resumed = run.created && run.state === 'leased'; // audited run.resumed already
+      // Its members' digests (0065): the baseline of the next run's blast radius once it succeeds.
+      const digests = run.mode === 'apply' ? memberDigests(current.snapshot) : null;
+      await writeRun(scope, run, 'leased', { summary: '', ...(digests ? { member_digests: digests } : {}) });
       if (!resumed) {
         await audit(scope, root.key, 'run.leased', 'ok', run.mode === 'check' ? 'check mode' : null, {
           ...correlation(run, lease),
@@ -270,6 +298,10 @@ async function underLease(
         await finish(scope, run, refused);
         return done;
       }
+      // The blast-radius gate (0065): too many members changed since the last reconciled run → held.
+      const held =
+        digests && (await holdForBlastRadius(scope, run, digests, fresh.last_reconciled_hash ?? null));
+      if (held) return held;
       const followed = await launchAndFollow(scope, run, current.snapshot);
       if (followed.kind === 'handed-back') return handBack(followed);
       await finish(scope, run, followed.end);
@@ -296,6 +328,7 @@ async function approvalWait(scope: Reconciling, root: PluginRoot): Promise<Step 
   const { deps, clock, settings } = scope;
   const last = root.last_run;
   if (settings.approvalRecheckMs === undefined || root.lease.live) return null;
+  if (last && heldByGate(last)) return gateWait(scope, root, last.run_id, settings.approvalRecheckMs);
   if (last?.state !== 'awaiting_approval' || last.awx_job_type !== 'workflow' || !last.awx_job_id)
     return null;
   const record = (await deps.plugin.listRuns(root.key, ['awaiting_approval'])).find(
@@ -310,6 +343,25 @@ async function approvalWait(scope: Reconciling, root: PluginRoot): Promise<Step 
     { kind: 'approval-wait', at: clock.now(), workflowJobId, deadline: run.timeoutAt, read },
     settings,
   );
+}
+
+/**
+ * The root's last run is held by the blast-radius gate (docs/decisions/0065): while no one decided, the
+ * job goes back to the queue without the lease (a read of NetBox per look); once decided, null — the
+ * job takes the lease and adoptOpenRuns takes the run up (launch, or `denied`).
+ */
+async function gateWait(
+  scope: Reconciling,
+  root: PluginRoot,
+  runId: string,
+  recheckMs: number,
+): Promise<Step | null> {
+  const record = (await scope.deps.plugin.listRuns(root.key, ['awaiting_approval'])).find(
+    (r) => r.run_id === runId,
+  );
+  if (!record || gateDecisionOf(record)) return null;
+  const at = new Date(scope.clock.now().getTime() + recheckMs);
+  return { kind: 'later', at, why: `run ${runId} awaiting blast-radius approval` };
 }
 
 /**
@@ -328,12 +380,46 @@ async function adoptOpenRuns(
   adopted: ActiveRun[];
   /** An adopted run still awaiting approval, handed back again: the job stops here. */
   handedBack?: Extract<Followed, { kind: 'handed-back' }>;
+  /** A run the blast-radius gate holds, not decided yet: the job stops here (0065). */
+  gateHeld?: string;
+  /** The continued run is one the blast-radius gate held, approved: it launches as it is (0065). */
+  gateApproved?: boolean;
 }> {
   const { deps, root, lease, clock, settings } = scope;
   let continued: ActiveRun | null = null;
   const adopted: ActiveRun[] = [];
+  let gateApproved = false;
   for (const record of openRuns ?? (await deps.plugin.listRuns(root.key, openRunStates))) {
     const run = activeRunOf(record);
+    if (heldByGate(record)) {
+      // Held by the blast-radius gate (0065): taken up once a person decided.
+      const decision = gateDecisionOf(record);
+      if (!decision) return { continued, adopted, gateHeld: run.runId };
+      if (decision.decision === 'approved' && continued === null) {
+        run.log.add(clock.now(), 'info', `blast radius approved by ${decision.by}; launching`, {});
+        continued = run;
+        gateApproved = true;
+        continue;
+      }
+      const why =
+        decision.decision === 'denied' ? `denied by ${decision.by}` : `superseded by run ${continued?.runId}`;
+      await finish(
+        scope,
+        run,
+        decision.decision === 'denied'
+          ? {
+              state: 'denied',
+              failureClass: 'denied',
+              summary: `blast radius ${why}${decision.reason ? `: ${decision.reason}` : ''}; nothing launched`,
+            }
+          : { state: 'skipped', failureClass: null, summary: `${why}; nothing launched` },
+        { retry: false },
+      );
+      // Its job ends with it, as after an AWX approval wait: the snapshot it was held for is taken up.
+      run.handedBack = true;
+      adopted.push(run);
+      continue;
+    }
     let step = decide(
       viewOf(run, run.cause),
       { kind: 'open-run', lookedUp: false, continuing: continued?.runId ?? null },
@@ -386,7 +472,7 @@ async function adoptOpenRuns(
       throw new Error(`an open run cannot ${step.kind}`);
     }
   }
-  return { continued, adopted };
+  return { continued, adopted, gateApproved };
 }
 
 /**

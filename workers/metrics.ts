@@ -306,6 +306,7 @@ export function countingLeaseRenewals(store: RunStore, metrics: WorkerMetrics): 
     releaseLease: (id, token) => store.releaseLease(id, token),
     listRuns: (key, states) => store.listRuns(key, states),
     snapshot: (id) => store.snapshot(id),
+    currentHash: (id) => store.currentHash(id),
     createRun: (run) => store.createRun(run),
     writeRun: (runId, write) => store.writeRun(runId, write),
   };

@@ -16,7 +16,14 @@ import type { GlobalFreeze } from './freeze-view.js';
 export const failsafeActor = 'unicop';
 
 /** What can trip the fail-safe. */
-export const failsafeTriggers = ['consumer_lag', 'resolver_errors', 'failed_roots'] as const;
+export const failsafeTriggers = [
+  'consumer_lag',
+  'resolver_errors',
+  'failed_roots',
+  // NetBox answered inconsistently: a root's snapshot hash moved between lease and launch with no change
+  // through NetBox (the reconciler trips it, workers/reconciler/recheck.ts; decision 0067).
+  'snapshot_changed',
+] as const;
 export type FailsafeTrigger = (typeof failsafeTriggers)[number];
 
 const reasonPrefix = 'fail-safe ';

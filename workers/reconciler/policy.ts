@@ -51,6 +51,10 @@ export const failureActions: Record<FailureClass, FailureAction> = {
     action: 'terminal',
     why: "the snapshot breaks its kind's schema; NetBox's data (or the schema) must be fixed, which is a new change",
   },
+  netbox_inconsistent: {
+    action: 'terminal',
+    why: 'NetBox changed the root with no change through NetBox between lease and launch; automation is frozen until a person looks',
+  },
 };
 
 /**
@@ -86,6 +90,8 @@ export type EndCause =
   | { kind: 'fenced' }
   /** The validation gate refused the snapshot before launch (docs/decisions/0060). */
   | { kind: 'invalid-snapshot' }
+  /** NetBox's hash moved between lease and launch with no change through NetBox (fail-safe (d), 0067). */
+  | { kind: 'netbox-inconsistent' }
   /** A check run's job was successful: what its playbook's summary says (null: nothing usable). */
   | { kind: 'check'; summary: DriftSummary | null };
 
@@ -140,6 +146,8 @@ export function classify(cause: EndCause): FailureClass | null {
       return 'lease_lost';
     case 'invalid-snapshot':
       return 'invalid_snapshot';
+    case 'netbox-inconsistent':
+      return 'netbox_inconsistent';
     case 'check':
       if (cause.summary === null) return 'drift_unknown';
       return cause.summary.drift ? 'drift' : null;

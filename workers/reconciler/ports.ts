@@ -24,6 +24,7 @@ export type RunStore = Pick<
   | 'releaseLease'
   | 'listRuns'
   | 'snapshot'
+  | 'currentHash'
   | 'createRun'
   | 'writeRun'
 >;
@@ -71,4 +72,9 @@ export interface ReconcilerDeps {
   metrics?: WorkerMetrics;
   /** The global freeze switch; jobs wait in the queue while it is on. */
   freezeView?: FreezeView;
+  /**
+   * Tests only: awaited between the lease's snapshot and the hash re-read before the launch, so a test
+   * can change NetBox in exactly that window (docs/decisions/0067). Never set in production.
+   */
+  beforeRecheck?: (rootKey: string) => Promise<void>;
 }

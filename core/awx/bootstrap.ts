@@ -236,6 +236,8 @@ export async function bootstrapAwx(options: BootstrapOptions): Promise<Bootstrap
       extra_vars: extraVars,
       ask_variables_on_launch: true,
       ask_job_type_on_launch: true,
+      // A policy `verify: {tags}` launches the template again with job_tags (docs/decisions/0066).
+      ask_tags_on_launch: true,
       allow_simultaneous: true,
     });
     templates[spec.name] = { type: 'job', id: jt.id };

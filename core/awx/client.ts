@@ -59,6 +59,12 @@ export interface UnicopVars {
   hash: string;
   fencing_token: number;
   run_id: string;
+  /**
+   * `verify`: the run's post-run verification job (docs/decisions/0066), launched after its apply job
+   * succeeded with the same run id. Part of the launch's identity: a look-up for one phase never
+   * finds the other's job. Absent: the run's own (apply or check) job.
+   */
+  phase?: 'verify';
 }
 
 export interface LaunchRequest {
@@ -67,6 +73,8 @@ export interface LaunchRequest {
   extraVars?: Record<string, unknown>;
   /** `check` runs the playbook in check mode (drift detection); AWX's default is `run`. */
   jobType?: 'run' | 'check';
+  /** AWX's `job_tags` (only the tasks with these tags run); needs the template's ask_tags_on_launch. */
+  jobTags?: string;
   /** Look for an earlier launch of this run id from this time on; default: lookbackMs ago. */
   since?: Date;
 }
@@ -215,12 +223,13 @@ export class AwxClient {
   async launchJobTemplate(templateId: number, request: LaunchRequest): Promise<Launched<AwxJob>> {
     const runId = request.unicop.run_id;
     const since = request.since ?? new Date(this.clock.now().getTime() - this.lookbackMs);
-    const lookup = () => this.findJobByRunId(templateId, runId, since);
+    const lookup = () => this.findJobByRunId(templateId, runId, since, request.unicop.phase);
     const earlier = await lookup();
     if (earlier) return { job: earlier, adopted: true };
     const body = {
       extra_vars: { ...request.extraVars, unicop: request.unicop },
       ...(request.jobType ? { job_type: request.jobType } : {}),
+      ...(request.jobTags ? { job_tags: request.jobTags } : {}),
     };
     const answer = await this.sendLaunch(templateId, runId, lookup, () =>
       this.#api.POST('/api/v2/job_templates/{id}/launch/', { params: { path: { id: templateId } }, body }),
@@ -308,14 +317,27 @@ export class AwxClient {
     request: LaunchRequest,
     cancel: () => Promise<boolean>,
   ): Promise<void> {
-    const fields = ['extra_vars', ...(request.jobType ? ['job_type'] : [])].filter((f) => f in ignored);
+    const fields = [
+      'extra_vars',
+      ...(request.jobType ? ['job_type'] : []),
+      // A verify job whose tags AWX dropped would run the whole playbook again: an apply, not a check.
+      ...(request.jobTags ? ['job_tags'] : []),
+    ].filter((f) => f in ignored);
     if (fields.length === 0) return;
     await cancel().catch(() => false);
     throw new AwxPromptsIgnoredError(templateId, jobId, fields);
   }
 
-  /** The job of this template whose extra_vars carry this run id, if AWX has one. */
-  async findJobByRunId(templateId: number, runId: string, since: Date): Promise<AwxJob | undefined> {
+  /**
+   * The job of this template whose extra_vars carry this run id (and this phase: none, the run's own
+   * job; `verify`, its verification job), if AWX has one.
+   */
+  async findJobByRunId(
+    templateId: number,
+    runId: string,
+    since: Date,
+    phase?: UnicopVars['phase'],
+  ): Promise<AwxJob | undefined> {
     const query = {
       job_template: templateId,
       created__gte: since.toISOString(),
@@ -326,7 +348,9 @@ export class AwxClient {
       const result = await this.call('list jobs', () =>
         this.#api.GET('/api/v2/jobs/', { params: { query: { ...query, page } } }),
       );
-      const match = result.results.find((job) => runIdOf(job.extra_vars) === runId);
+      const match = result.results.find(
+        (job) => runIdOf(job.extra_vars) === runId && phaseOf(job.extra_vars) === phase,
+      );
       if (match || !result.next) return match;
     }
   }
@@ -525,6 +549,16 @@ function awxMessage(error: unknown): string {
   const body = error as Record<string, unknown>;
   const text = body.detail ?? body.error ?? JSON.stringify(body);
   return String(text).slice(0, 300);
+}
+
+/** The launch's phase in a job's extra_vars (`verify`), undefined for a run's own job. */
+function phaseOf(extraVars: string | undefined): UnicopVars['phase'] {
+  try {
+    const vars = JSON.parse(extraVars ?? '{}') as { unicop?: { phase?: unknown } };
+    return vars.unicop?.phase === 'verify' ? 'verify' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The run id in a job's extra_vars (AWX returns them as JSON text). */

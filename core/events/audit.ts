@@ -90,6 +90,8 @@ export const auditActions = {
     'reconciler: the failure class retries; a retry intent with its backoff was published',
   'intent.drift_check':
     'drift scheduler: an in-sync root with drift_mode detect or remediate is due for a check run; a drift_check intent was published (decision 0054)',
+  'run.verify_launched':
+    "reconciler: the apply job succeeded and the root's policy asks for verification; the verify job's id is recorded before waiting (decision 0066)",
   'run.remediation_scheduled':
     'reconciler: a drifted run of a root with drift_mode remediate; an apply intent (cause drift) was published (decision 0054)',
   'run.retries_exhausted': 'reconciler: the last attempt failed; the failure is terminal',

@@ -88,9 +88,8 @@ export const failureClasses = [
   'drift_unknown',
   // The validation gate (docs/decisions/0060): the snapshot broke its kind's schema; nothing launched.
   'invalid_snapshot',
-  // Fail-safe trigger (d) (docs/decisions/0067): the root's hash moved between lease and launch with no
-  // change through NetBox; automation frozen globally, nothing launched.
-  'netbox_inconsistent',
+  // Post-run verification (docs/decisions/0066): the apply job succeeded, its verify job did not pass.
+  'verify_failed',
 ] as const;
 
 export const outcomeData = z.object({
@@ -113,6 +112,9 @@ export const outcomeData = z.object({
   // Additive in v1 (docs/decisions/0061): true when a retry of this failed attempt is scheduled (its
   // intent appended with this outcome), so the root's change has not ended; absent otherwise.
   retryScheduled: z.boolean().optional(),
+  // Additive in v1 (docs/decisions/0066): the run's verify job, launched after its apply job succeeded
+  // (the root's policy `verify`); absent when none was launched.
+  verifyJobId: z.number().int().optional(),
 });
 
 export const auditData = z.object({

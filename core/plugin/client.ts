@@ -26,7 +26,6 @@ export type PluginRoot = Schemas['Root'];
 /** A root's lease as the plugin issued it. */
 export type RootLease = Schemas['Lease'];
 export type RootSnapshot = Schemas['RootSnapshot'];
-export type RootCurrentHash = Schemas['RootCurrentHash'];
 /** A run record as the plugin stores it (docs/plugin-api.md, Runs). */
 export type PluginRun = Schemas['ReconciliationRun'];
 export type RunLogLine = Schemas['LogLineRequest'];
@@ -40,6 +39,8 @@ export type RunWrite = Pick<
   | 'awx_job_type'
   | 'awx_job_id'
   | 'awx_job_url'
+  /** The run's verify job (docs/decisions/0066): recorded before anything waits on it. */
+  | 'verify_job_id'
   | 'outcome_class'
   | 'summary'
   | 'log_lines'
@@ -234,14 +235,6 @@ export class PluginClient {
 
   snapshot(rootId: number): Promise<RootSnapshot> {
     return this.http.call('get', '/api/plugins/unicop/roots/{id}/snapshot/', { path: { id: rootId } });
-  }
-
-  /**
-   * The root's hash computed now and its hash_generation, read together, without the snapshot: what
-   * the reconciler compares with its lease's answer just before a launch (docs/decisions/0067).
-   */
-  currentHash(rootId: number): Promise<RootCurrentHash> {
-    return this.http.call('get', '/api/plugins/unicop/roots/{id}/hash/', { path: { id: rootId } });
   }
 
   /**

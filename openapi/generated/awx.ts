@@ -794,6 +794,8 @@ export interface components {
              * @enum {string}
              */
             job_type?: "run" | "check";
+            /** @description Comma-separated Ansible tags, only those tasks run; dropped (listed in ignored_fields) unless the template has ask_tags_on_launch. */
+            job_tags?: string;
             limit?: string;
         } & {
             [key: string]: unknown;
@@ -812,6 +814,8 @@ export interface components {
             failed: boolean;
             /** @enum {string} */
             job_type?: "run" | "check";
+            /** @description The tags the job ran with (empty - every task) */
+            job_tags?: string;
             playbook?: string;
             job_template: number | null;
             unified_job_template?: number | null;

@@ -703,6 +703,8 @@ export interface components {
             /** Format: int64 */
             awx_job_id?: number | null;
             awx_job_url?: string;
+            /** Format: int64 */
+            verify_job_id?: number | null;
             /** Format: date-time */
             started?: string;
             /** Format: date-time */
@@ -781,6 +783,8 @@ export interface components {
             /** Format: int64 */
             awx_job_id?: number | null;
             awx_job_url?: string;
+            /** Format: int64 */
+            verify_job_id?: number | null;
             /** Format: date-time */
             started?: string;
             /** Format: date-time */
@@ -865,6 +869,8 @@ export interface components {
             /** Format: int64 */
             awx_job_id: number | null;
             awx_job_url: string;
+            /** Format: int64 */
+            verify_job_id: number | null;
             /** Format: date-time */
             started: string;
             /** Format: date-time */
@@ -947,6 +953,8 @@ export interface components {
             /** Format: int64 */
             awx_job_id?: number | null;
             awx_job_url?: string;
+            /** Format: int64 */
+            verify_job_id?: number | null;
             /** Format: date-time */
             started?: string;
             /** Format: date-time */
@@ -1112,6 +1120,8 @@ export interface components {
             /** Format: int64 */
             awx_job_id?: number | null;
             awx_job_url?: string;
+            /** Format: int64 */
+            verify_job_id?: number | null;
             outcome_class?: string;
             summary?: string;
             log_lines?: components["schemas"]["LogLineRequest"][];

@@ -663,6 +663,13 @@ describe('following: AWX unreachable or refusing', () => {
 });
 
 describe('classify: the failure classes', () => {
+  // The run's verify job (docs/decisions/0066): failed is verify_failed, the rest as for any job.
+  const verify = (s: string, cancelAsked = false, reaped = false): EndCause => ({
+    kind: 'verify',
+    status: s,
+    cancelAsked,
+    reaped,
+  });
   const status = (
     s: string,
     cancelAsked = false,
@@ -718,7 +725,11 @@ describe('classify: the failure classes', () => {
     ['check: drift', { kind: 'check', summary: { drift: true, changedFiles: ['a'] } }, 'drift'],
     ['check: no summary', { kind: 'check', summary: null }, 'drift_unknown'],
     ['gate: snapshot refused by its schema', { kind: 'invalid-snapshot' }, 'invalid_snapshot'],
-    ['fail-safe: NetBox answered inconsistently', { kind: 'netbox-inconsistent' }, 'netbox_inconsistent'],
+    ['verify: passed', verify('successful'), null],
+    ['verify: failed', verify('failed'), 'verify_failed'],
+    ['verify: failed by AWX itself (reaped)', verify('failed', false, true), 'job_error'],
+    ['verify: error', verify('error'), 'job_error'],
+    ['verify: canceled on the run timeout', verify('canceled', true), 'timed_out'],
   ];
 
   it.each(table)('%s', (_name, endCause, failureClass) => {

@@ -72,6 +72,16 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
   if ((terminalStatuses as readonly string[]).includes(read.status)) {
     const refused = job.kind === 'workflow_job' ? read.refusedApproval : null;
     const approval = refused ? (refused.timedOut ? 'expired' : 'denied') : null;
+    if (run.verifying) {
+      // The run's verify job (docs/decisions/0066): its end is the verification's.
+      const cause: EndCause = {
+        kind: 'verify',
+        status: read.status,
+        cancelAsked,
+        reaped: reapedByAwx(read.explanation),
+      };
+      return endStep(runEnd(cause, verifySummary(what, read, cancelAsked)), lines);
+    }
     if (run.mode === 'check' && read.status === 'successful') {
       // A check run's end is what its playbook found (docs/decisions/0054): in sync, drift, or unknown.
       return endStep(checkRunEnd(driftSummary(read.artifacts), what), lines);
@@ -80,11 +90,14 @@ export function followStep(run: RunView, at: Date, read: AwxRead, settings: Deci
     const cause: EndCause = { kind: 'status', status: read.status, cancelAsked, approval, reaped };
     return endStep(runEnd(cause, statusSummary(what, read, cancelAsked, refused)), lines);
   }
-  const state: RunState = read.pendingApproval
-    ? 'awaiting_approval'
-    : read.status === 'running'
-      ? 'running'
-      : 'launched';
+  // A verify job moves no run state: the run stays where its apply job left it (docs/decisions/0066).
+  const state: RunState = run.verifying
+    ? run.state
+    : read.pendingApproval
+      ? 'awaiting_approval'
+      : read.status === 'running'
+        ? 'running'
+        : 'launched';
   let transition: RunState | null = null;
   if (state !== run.state) {
     transition = state;
@@ -175,6 +188,23 @@ function statusSummary(
     default:
       if (refused) return `approval "${refused.name}" ${refused.timedOut ? 'expired' : 'denied'}`;
       return `${what} failed ${read.explanation}`.trim();
+  }
+}
+
+/** How a run's verify job ended, in words (verify.ts puts the apply job's summary before them). */
+function verifySummary(what: string, read: Extract<AwxRead, { ok: true }>, cancelAsked: boolean): string {
+  const explanation = read.explanation ? `: ${read.explanation}` : '';
+  switch (read.status) {
+    case 'successful':
+      return `verified: ${what} (verify) passed`;
+    case 'failed':
+      return `verification failed: ${what} (verify) failed${explanation}: the target does not hold what the snapshot renders`;
+    case 'canceled':
+      return cancelAsked
+        ? `run timeout reached during verification; ${what} (verify) canceled`
+        : `${what} (verify) canceled in AWX`;
+    default:
+      return `${what} (verify) ${read.status}${explanation}`;
   }
 }
 

@@ -112,7 +112,8 @@ export async function launchAndFollow(scope: Leased, run: ActiveRun, snapshot: u
  */
 export async function follow(scope: Leased, run: ActiveRun): Promise<Followed> {
   const { root, lease, deps, settings, clock } = scope;
-  const awxJob = run.awx;
+  // While verifying, the run's verify job (docs/decisions/0066, verify.ts), else its own.
+  const awxJob = run.verifying && run.verify ? ({ kind: 'job', id: run.verify.id } as const) : run.awx;
   if (!awxJob) throw new Error('follow() needs an AWX job');
   const timeoutMs = (Number(policyOf(root).run_timeout_seconds) || 3600) * 1000;
   run.follow = {

@@ -75,6 +75,8 @@ export async function finish(
       // A check run says so, and a drifted one names what differs (docs/decisions/0054).
       ...(run.mode === 'check' ? { mode: run.mode } : {}),
       ...(end.changedFiles ? { changedFiles: end.changedFiles } : {}),
+      // Its verify job, when one was launched after the apply job (docs/decisions/0066).
+      ...(run.verify ? { verifyJobId: run.verify.id } : {}),
       // A retry follows this attempt: the root's change has not ended yet (a rollout does not count it).
       ...(step.retry?.kind === 'retry' ? { retryScheduled: true } : {}),
     },
@@ -87,6 +89,7 @@ export async function finish(
       ...correlation(run, lease),
       failureClass: end.failureClass,
       awxJobId: run.awx?.id ?? null,
+      ...(run.verify ? { verifyJobId: run.verify.id } : {}),
     }),
   ];
   messages.push(...retryMessages(scope, run, end, step.retry, finishedAt));
@@ -230,6 +233,7 @@ export function journalText(run: ActiveRun, end: RunEnd): string {
   const job = run.awx
     ? ` — [AWX ${run.awx.kind === 'job' ? 'job' : 'workflow job'} ${run.awx.id}](${run.awx.url})`
     : '';
+  const verify = run.verify ? `, verified by [AWX job ${run.verify.id}](${run.verify.url})` : '';
   const why = end.failureClass ? ` (${end.failureClass})` : '';
   const mode = run.mode === 'check' ? ' (check mode)' : '';
   // The summary names the first files already (checkRunEnd, policy.ts): the journal adds the next 50.
@@ -240,7 +244,7 @@ export function journalText(run: ActiveRun, end: RunEnd): string {
         .map((f) => `\`${f}\``)
         .join(', ')}${more.length > 50 ? ', …' : ''}.`
     : '';
-  const head = `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}\n\n`;
+  const head = `UNICOP run \`${run.runId}\`${mode} **${end.state}**${why}${job}${verify}\n\n`;
   const tail = `\n\nSnapshot \`${run.snapshotHash.slice(0, 12)}\`, cause ${run.cause.kind}.`;
   // The plugin takes at most journalLimit characters and refuses the whole terminal write otherwise.
   const room = journalLimit - head.length - tail.length;

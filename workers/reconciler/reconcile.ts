@@ -36,7 +36,6 @@ import { gateRun } from './gate.js';
 import { finish } from './outcome.js';
 import { changeWindows } from './policy.js';
 import type { ReconcilerDeps } from './ports.js';
-import { recheckSnapshot } from './recheck.js';
 import { done, later, type ReconcileResult } from './result.js';
 import { RootLease } from './root-lease.js';
 import {
@@ -55,6 +54,7 @@ import {
   writeRun,
 } from './scope.js';
 import type { AwxJobKind, DecideSettings, Observation, RunMode, Step } from './steps.js';
+import { verifyRun } from './verify.js';
 
 export interface Reconciler {
   reconcile(job: ReconcileJobData): Promise<ReconcileResult>;
@@ -303,15 +303,10 @@ async function underLease(
       const held =
         digests && (await holdForBlastRadius(scope, run, digests, fresh.last_reconciled_hash ?? null));
       if (held) return held;
-      // Fail-safe trigger (d) (0067): NetBox's hash re-read just before the launch, against the lease's.
-      const inconsistent = await recheckSnapshot(scope, run, current);
-      if (inconsistent) {
-        await finish(scope, run, inconsistent);
-        return done;
-      }
       const followed = await launchAndFollow(scope, run, current.snapshot);
       if (followed.kind === 'handed-back') return handBack(followed);
-      await finish(scope, run, followed.end);
+      // A successful apply job is verified when the root's policy says so (docs/decisions/0066).
+      await finish(scope, run, await verifyRun(scope, run, followed.end, current.snapshot));
       return done;
     }
     default:
@@ -466,7 +461,8 @@ async function adoptOpenRuns(
       });
       const followed = await follow(scope, run);
       if (followed.kind === 'handed-back') return { continued, adopted, handedBack: followed };
-      await finish(scope, run, followed.end);
+      // Its verify job, if it recorded one, is followed; else launched if its policy asks (0066).
+      await finish(scope, run, await verifyRun(scope, run, followed.end, null));
       adopted.push(run);
     } else if (step.kind === 'keep-waiting') {
       continued = run;

@@ -58,6 +58,12 @@ export interface ActiveRun {
   state: RunState;
   created: boolean;
   awx: { kind: AwxJobKind; id: number; url: string } | null;
+  /**
+   * Its verify job (docs/decisions/0066), launched after the apply job succeeded and recorded on the run
+   * (`verify_job_id`) before anything waits on it; null: none (yet). `verifying`: that job is followed.
+   */
+  verify: { id: number; url: string } | null;
+  verifying: boolean;
   follow: FollowState | null;
   /**
    * The run timeout it was handed back with while awaiting approval (its log says so): whoever
@@ -81,8 +87,9 @@ export function viewOf(run: ActiveRun | null, cause: ReconcileJobData['cause']):
     cause: run.cause,
     state: run.created ? run.state : null,
     mode: run.mode,
-    awx: run.awx,
+    awx: run.verifying && run.verify ? { kind: 'job', id: run.verify.id } : run.awx,
     follow: run.follow,
+    ...(run.verifying ? { verifying: true } : {}),
   };
 }
 
@@ -104,6 +111,8 @@ export function newRun(
     state: 'queued',
     created: false,
     awx: null,
+    verify: null,
+    verifying: false,
     follow: null,
     timeoutAt: null,
     handedBack: false,
@@ -144,6 +153,9 @@ export function activeRunOf(record: PluginRun): ActiveRun {
     state: record.state,
     created: true,
     awx: record.awx_job_id ? { kind, id: record.awx_job_id, url: record.awx_job_url } : null,
+    // Absent from a NetBox without migration 0007: no verify job recorded (its URL is the AWX UI's).
+    verify: record.verify_job_id ? { id: record.verify_job_id, url: '' } : null,
+    verifying: false,
     follow: null,
     timeoutAt: timeoutAtOf(handBack),
     handedBack: handBack !== undefined && handBack === lines[lines.length - 1],

@@ -60,9 +60,14 @@ export interface RunView {
   state: RunState | null;
   /** apply (absent: apply), or check (a drift check: the template in check mode, its end read from its summary). */
   mode?: RunMode;
-  /** The AWX job the run follows, once launched or found. */
+  /** The AWX job the run follows, once launched or found (while verifying: its verify job). */
   awx: { kind: AwxJobKind; id: number } | null;
   follow: FollowState | null;
+  /**
+   * The job followed is the run's verify job (docs/decisions/0066): its status moves no run state,
+   * and its end is the verification's (failed: `verify_failed`).
+   */
+  verifying?: boolean;
 }
 
 /** How a run ended, before it is written anywhere. */

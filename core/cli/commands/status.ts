@@ -1,9 +1,11 @@
 /**
  * `unicop status [--root KEY] [--json]`: whether automation is frozen globally (by a person or by
  * the fail-safe, decision 0055: read from `unicop.control` as the bridge and the workers read it),
- * then which stage holds work now — NetBox's background queue, the consumer groups' lag, the
- * reconcile queue, the root (with --root), AWX's pending jobs (core/status/why-it-waits.ts). Exit 0
- * whatever it finds; what cannot be read is shown as unknown with the reason.
+ * which roots live gradual rollouts hold (their count and the first ten, each with its rollout:
+ * core/status/held-roots.ts, decision 0068), then which stage holds work now — NetBox's background
+ * queue, the consumer groups' lag, the reconcile queue, the root (with --root), AWX's pending jobs
+ * (core/status/why-it-waits.ts). Exit 0 whatever it finds; what cannot be read is shown as unknown
+ * with the reason.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
@@ -12,12 +14,18 @@ import { FreezeView, type GlobalFreeze } from '../../control/freeze-view.js';
 import { KafkaEventStream } from '../../event-log/consumer.js';
 import { topics } from '../../events/catalogue.js';
 import { uuidv7 } from '../../ids.js';
+import { pluginClientOptions } from '../../plugin/client.js';
+import { RolloutStore } from '../../rollout/store.js';
+import { describeHeldRoots, type HeldRoots, readHeldRoots } from '../../status/held-roots.js';
 import { statusSources } from '../../status/sources.js';
 import { describeWait, whyItWaits } from '../../status/why-it-waits.js';
 import type { Output } from './output.js';
 
 /** How long the replay of unicop.control may take before the freeze is reported unknown. */
 const freezeReadCapMs = 30_000;
+
+/** How long reading the live rollouts from NetBox may take before the held roots are reported unknown. */
+const heldReadCapMs = 30_000;
 
 /** The prefix of the consumer group one `unicop status` reads unicop.control with (deleted after). */
 export const statusControlGroupPrefix = 'unicop-cli-status-control-';
@@ -75,6 +83,27 @@ export function describeGlobalFreeze(freeze: GlobalFreeze | { unknown: string })
   return `automation: FROZEN globally by ${freeze.actor} since ${freeze.at}: ${freeze.reason} (a person lifts it: unicop resume)`;
 }
 
+/** The roots live rollouts hold (the plugin's rollouts), or why they could not be read. */
+export async function readHeldRootsOf(config: UnicopConfig): Promise<HeldRoots | { unknown: string }> {
+  if (!config.UNICOP_NETBOX_TOKEN) return { unknown: 'not configured (no UNICOP_NETBOX_TOKEN)' };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      readHeldRoots(new RolloutStore(pluginClientOptions(config))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`NetBox's rollouts not read within ${heldReadCapMs / 1000} s`)),
+          heldReadCapMs,
+        );
+      }),
+    ]);
+  } catch (error) {
+    return { unknown: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function showStatus(config: UnicopConfig, out: Output, rootKey: string | null): Promise<number> {
   const kafka = new Kafka({
     clientId: 'unicop-cli-status',
@@ -83,11 +112,15 @@ export async function showStatus(config: UnicopConfig, out: Output, rootKey: str
   });
   const sources = statusSources(config, kafka);
   try {
-    const [status, globalFreeze] = await Promise.all([
+    const [status, globalFreeze, heldRoots] = await Promise.all([
       whyItWaits(sources, { rootKey }),
       readGlobalFreeze(kafka),
+      readHeldRootsOf(config),
     ]);
-    out.result({ ...status, globalFreeze }, `${describeGlobalFreeze(globalFreeze)}\n${describeWait(status)}`);
+    out.result(
+      { ...status, globalFreeze, heldRoots },
+      `${describeGlobalFreeze(globalFreeze)}\n${describeHeldRoots(heldRoots)}\n${describeWait(status)}`,
+    );
     return 0;
   } finally {
     await sources.close();

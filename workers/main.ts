@@ -93,10 +93,11 @@ async function main(): Promise<void> {
     { client: 'reconcile-queue', url: redisUrl },
   );
   const metrics = createWorkerMetrics();
-  // Read when scraped: queue depth, consumer lag, open runs (workers/metrics.ts).
+  // Read when scraped: queue depth, consumer lag, open runs, live rollouts (workers/metrics.ts).
   metrics.readFrom({
     reconcileQueue: queue,
     kafka,
+    rollouts: rolloutStore,
     netbox: netboxRest(
       config.UNICOP_NETBOX_URL,
       () => config.UNICOP_NETBOX_TOKEN ?? '',

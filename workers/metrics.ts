@@ -11,6 +11,9 @@
  *   state. A reading that fails leaves its gauge empty and counts a probe failure — never a zero.
  * - The global freeze: `unicop_frozen{reason}` (1 for why it is frozen: `person`, or the fail-safe
  *   trigger that froze it; 0 for the others) and the fail-safe's trips by trigger (decision 0055).
+ * - Gradual rollouts, read when scraped (decision 0069): `unicop_rollouts{state}` (live rollouts: open,
+ *   halted) and `unicop_rollout_roots{state}` (their roots held for a later wave, or released and not
+ *   ended), one plugin reading per scrape.
  *
  * The wrappers below put the counting around a stage without the stage knowing.
  */
@@ -21,6 +24,7 @@ import type { GlobalFreeze } from '../core/control/freeze-view.js';
 import type { BatchHandler, EventStream } from '../core/event-log/consumer.js';
 import type { NetboxRest } from '../core/netbox/rest.js';
 import { NetboxUnavailableError, PluginConflictError } from '../core/plugin/client.js';
+import type { LiveRolloutRoots } from '../core/rollout/store.js';
 import {
   consumerLags,
   type OpenRuns,
@@ -39,6 +43,8 @@ export interface WorkerReadings {
   netbox?: NetboxRest;
   /** The global freeze as this process sees it (its freeze view). */
   freeze?: { globalState(): GlobalFreeze };
+  /** The plugin's live rollouts (rollouts/live/: their counts per state). */
+  rollouts?: { live(): Promise<LiveRolloutRoots> };
 }
 
 export type StageName = 'resolver' | 'dispatcher' | 'reconciler';
@@ -212,6 +218,36 @@ export function createWorkerMetrics() {
     'unicop_open_run_oldest_age_seconds',
     'Age of the oldest run not yet ended, by state (awaiting_approval: the oldest approval waiting)',
     (runs, now) => (runs.oldest ? Math.max(0, (now - runs.oldest.startedAt.getTime()) / 1000) : 0),
+  );
+  // Both rollout gauges from one reading per scrape, as the open-run gauges above.
+  let liveReading: Promise<LiveRolloutRoots> | null = null;
+  const readLive = (source: { live(): Promise<LiveRolloutRoots> }): Promise<LiveRolloutRoots> => {
+    liveReading ??= source.live().finally(() => {
+      liveReading = null;
+    });
+    return liveReading;
+  };
+  const rolloutGauge = (name: string, help: string, counts: (live: LiveRolloutRoots) => object | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        const source = readings.rollouts;
+        if (!source) return;
+        await probe('rollouts', this, async () => {
+          const found = counts(await readLive(source));
+          if (!found) throw new Error('rollouts/live/ answered no counts'); // an older plugin: no gauge
+          for (const [state, n] of Object.entries(found)) this.set({ state }, Number(n));
+        });
+      },
+    });
+  rolloutGauge('unicop_rollouts', 'Live gradual rollouts, by state (open, halted)', (live) => live.rollouts);
+  rolloutGauge(
+    'unicop_rollout_roots',
+    'Roots of live rollouts, by member state (held: waiting for a later wave; released: run not ended)',
+    (live) => live.members,
   );
   return {
     registry,

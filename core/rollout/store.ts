@@ -62,6 +62,9 @@ export interface GateRequest {
 export interface LiveRolloutRoots {
   at: string;
   roots: string[];
+  /** Live rollouts per state, and their held and released members (the workers' rollout gauges). */
+  rollouts?: Record<'open' | 'halted', number>;
+  members?: Record<'held' | 'released', number>;
 }
 
 const base = '/api/plugins/unicop/rollouts/';

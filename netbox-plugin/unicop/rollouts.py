@@ -20,6 +20,7 @@ import uuid
 
 from core.models import ObjectChange
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from .models import (
@@ -219,6 +220,23 @@ def live_roots():
         .distinct()
     )
     return at, sorted(keys)
+
+
+def live_counts():
+    """Live rollouts per state and their members per state (held: waiting for their wave; released: run
+    not ended), every state named: the workers' unicop_rollouts and unicop_rollout_roots gauges."""
+    rollouts = dict.fromkeys(RolloutStateChoices.LIVE, 0)
+    for row in (
+        Rollout.objects.filter(state__in=RolloutStateChoices.LIVE).values('state').annotate(n=Count('pk'))
+    ):
+        rollouts[row['state']] = row['n']
+    members = dict.fromkeys((M.HELD, M.RELEASED), 0)
+    live_members = RolloutMember.objects.filter(
+        state__in=(M.HELD, M.RELEASED), rollout__state__in=RolloutStateChoices.LIVE
+    )
+    for row in live_members.values('state').annotate(n=Count('pk')):
+        members[row['state']] = row['n']
+    return {'rollouts': rollouts, 'members': members}
 
 
 def _enrolled(keys):

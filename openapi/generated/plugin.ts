@@ -143,7 +143,8 @@ export interface paths {
         };
         /**
          * @description GET: the roots a run's end may be credited to (released members of live rollouts) and the time up
-         *     to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends).
+         *     to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends), with
+         *     live rollouts and their members counted per state (rollouts.live_counts; the workers' gauges).
          */
         get: operations["plugins_unicop_rollouts_live_retrieve"];
         put?: never;

@@ -135,7 +135,8 @@ class RolloutGateBatchView(APIView):
 
 class RolloutLiveView(APIView):
     """GET: the roots a run's end may be credited to (released members of live rollouts) and the time up
-    to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends)."""
+    to which that list is complete (rollouts.live_roots; the rollout worker reports only these ends), with
+    live rollouts and their members counted per state (rollouts.live_counts; the workers' gauges)."""
 
     permission_classes = [IsAuthenticated, RolloutPermission]
     queryset = Rollout.objects.all()  # what drf-spectacular reads the path parameter's type from
@@ -146,7 +147,7 @@ class RolloutLiveView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         at, keys = rollouts.live_roots()
-        return Response({'at': at.isoformat(), 'roots': keys})
+        return Response({'at': at.isoformat(), 'roots': keys, **rollouts.live_counts()})
 
 
 class RolloutOutcomeView(APIView):

@@ -48,6 +48,9 @@ class RolloutHotPathTestCase(APITestCase):
         answer = self.client.get(reverse('plugins-api:unicop-api:rollout_live'), **self.header)
         self.assertHttpStatus(answer, 200)
         self.assertEqual(answer.json()['roots'], keys)
+        # Counted: A open, B open (C aborted); A holds 2 and released 1, B released 1 (its first ended).
+        self.assertEqual(answer.json()['rollouts'], {'open': 2, 'halted': 0})
+        self.assertEqual(answer.json()['members'], {'held': 2, 'released': 2})
         self.assertTrue(answer.json()['at'])
 
     def test_gate_batch_answers_each_request_as_alone(self):

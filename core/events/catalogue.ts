@@ -88,6 +88,9 @@ export const failureClasses = [
   'drift_unknown',
   // The validation gate (docs/decisions/0060): the snapshot broke its kind's schema; nothing launched.
   'invalid_snapshot',
+  // Fail-safe trigger (d) (docs/decisions/0067): the root's hash moved between lease and launch with no
+  // change through NetBox; automation frozen globally, nothing launched.
+  'netbox_inconsistent',
   // Post-run verification (docs/decisions/0066): the apply job succeeded, its verify job did not pass.
   'verify_failed',
 ] as const;

@@ -26,6 +26,7 @@ export type PluginRoot = Schemas['Root'];
 /** A root's lease as the plugin issued it. */
 export type RootLease = Schemas['Lease'];
 export type RootSnapshot = Schemas['RootSnapshot'];
+export type RootCurrentHash = Schemas['RootCurrentHash'];
 /** A run record as the plugin stores it (docs/plugin-api.md, Runs). */
 export type PluginRun = Schemas['ReconciliationRun'];
 export type RunLogLine = Schemas['LogLineRequest'];
@@ -235,6 +236,14 @@ export class PluginClient {
 
   snapshot(rootId: number): Promise<RootSnapshot> {
     return this.http.call('get', '/api/plugins/unicop/roots/{id}/snapshot/', { path: { id: rootId } });
+  }
+
+  /**
+   * The root's hash computed now and its hash_generation, read together, without the snapshot: what
+   * the reconciler compares with its lease's answer just before a launch (docs/decisions/0067).
+   */
+  currentHash(rootId: number): Promise<RootCurrentHash> {
+    return this.http.call('get', '/api/plugins/unicop/roots/{id}/hash/', { path: { id: rootId } });
   }
 
   /**

@@ -23,6 +23,7 @@ FAILURE_CLASS_RUNBOOKS = {
     'drift': 'root-drifted.md',
     'drift_unknown': 'root-drifted.md',
     'invalid_snapshot': 'invalid-snapshot.md',
+    'netbox_inconsistent': 'unicop-froze-itself.md',
     'verify_failed': 'verify-failed.md',
 }
 

@@ -725,6 +725,7 @@ describe('classify: the failure classes', () => {
     ['check: drift', { kind: 'check', summary: { drift: true, changedFiles: ['a'] } }, 'drift'],
     ['check: no summary', { kind: 'check', summary: null }, 'drift_unknown'],
     ['gate: snapshot refused by its schema', { kind: 'invalid-snapshot' }, 'invalid_snapshot'],
+    ['fail-safe: NetBox answered inconsistently', { kind: 'netbox-inconsistent' }, 'netbox_inconsistent'],
     ['verify: passed', verify('successful'), null],
     ['verify: failed', verify('failed'), 'verify_failed'],
     ['verify: failed by AWX itself (reaped)', verify('failed', false, true), 'job_error'],

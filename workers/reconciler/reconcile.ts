@@ -36,6 +36,7 @@ import { gateRun } from './gate.js';
 import { finish } from './outcome.js';
 import { changeWindows } from './policy.js';
 import type { ReconcilerDeps } from './ports.js';
+import { recheckSnapshot } from './recheck.js';
 import { done, later, type ReconcileResult } from './result.js';
 import { RootLease } from './root-lease.js';
 import {
@@ -303,6 +304,12 @@ async function underLease(
       const held =
         digests && (await holdForBlastRadius(scope, run, digests, fresh.last_reconciled_hash ?? null));
       if (held) return held;
+      // Fail-safe trigger (d) (0067): NetBox's hash re-read just before the launch, against the lease's.
+      const inconsistent = await recheckSnapshot(scope, run, current);
+      if (inconsistent) {
+        await finish(scope, run, inconsistent);
+        return done;
+      }
       const followed = await launchAndFollow(scope, run, current.snapshot);
       if (followed.kind === 'handed-back') return handBack(followed);
       // A successful apply job is verified when the root's policy says so (docs/decisions/0066).

@@ -276,17 +276,17 @@ async function underLease(
       }
       const run = begin(step.mode);
       run.leasedAt = clock.now();
-      if (gateApproved) {
-        // Held by the blast-radius gate and approved (0065): it passed the schema gate before its hold.
-        const followed = await launchAndFollow(scope, run, current.snapshot);
-        if (followed.kind === 'handed-back') return handBack(followed);
-        await finish(scope, run, followed.end);
-        return done;
-      }
-      const resumed = run.created && run.state === 'leased'; // audited run.resumed already
+      // Held by the blast-radius gate and approved (0065): it was written `leased` with its digests and
+      // passed both gates before its hold; it goes on to the launch as it is.
+      const resumed = gateApproved || (run.created && run.state === 'leased'); // audited run.resumed already
       // Its members' digests (0065): the baseline of the next run's blast radius once it succeeds.
-      const digests = run.mode === 'apply' ? memberDigests(current.snapshot) : null;
-      await writeRun(scope, run, 'leased', { summary: '', ...(digests ? { member_digests: digests } : {}) });
+      const digests = run.mode === 'apply' && !gateApproved ? memberDigests(current.snapshot) : null;
+      if (!gateApproved) {
+        await writeRun(scope, run, 'leased', {
+          summary: '',
+          ...(digests ? { member_digests: digests } : {}),
+        });
+      }
       if (!resumed) {
         await audit(scope, root.key, 'run.leased', 'ok', run.mode === 'check' ? 'check mode' : null, {
           ...correlation(run, lease),
@@ -295,7 +295,7 @@ async function underLease(
         });
       }
       // The validation gate (docs/decisions/0060): a snapshot its kind's schema refuses never reaches AWX.
-      const refused = gateRun(scope, run, current.snapshot);
+      const refused = gateApproved ? null : gateRun(scope, run, current.snapshot);
       if (refused) {
         await finish(scope, run, refused);
         return done;

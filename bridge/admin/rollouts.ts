@@ -10,6 +10,10 @@
  *   GET  /rollouts/{id}                               viewer
  *   POST /rollouts/{id}/resume  {reason}              operator
  *   POST /rollouts/{id}/abort   {reason}              operator
+ *
+ * NetBox refusing the bridge's own token (401/403: its NetBox user lacks unicop.view_rollout or
+ * unicop.change_rollout) is the bridge's configuration: 502 `netbox_permission_denied` naming the
+ * permission, a refused decision audited `rejected` with it (decision 0068), never a 500.
  */
 import { z } from 'zod';
 import { systemClock } from '../../core/clock.js';
@@ -45,12 +49,34 @@ function idOf(raw: string | undefined): string {
   return id;
 }
 
-async function netbox<T>(call: () => Promise<T>): Promise<T> {
+/** The plugin permission each rollout call needs (netbox-plugin/unicop/api/rollouts.py RolloutPermission). */
+const permissionFor = { read: 'unicop.view_rollout', decide: 'unicop.change_rollout' } as const;
+
+/**
+ * NetBox refused the bridge's own token (401/403): the NetBox user behind UNICOP_NETBOX_TOKEN lacks the
+ * plugin permission, or the token is not valid — the bridge's configuration, not the caller's request
+ * and not a crash. 502 (the upstream refused), naming the permission; nothing of the token is said.
+ */
+export function tokenRefused(error: PluginRequestError, needed: string): HttpError {
+  const said = (error.body as { detail?: unknown } | null)?.detail;
+  const detail = typeof said === 'string' ? `: ${said.slice(0, 200)}` : '';
+  return new HttpError(
+    502,
+    'netbox_permission_denied',
+    `NetBox refused the bridge's token (HTTP ${error.status}${detail}); the NetBox user of UNICOP_NETBOX_TOKEN needs the permission ${needed}`,
+    { cause: error },
+  );
+}
+
+async function netbox<T>(call: () => Promise<T>, needed: string = permissionFor.read): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof NetboxUnavailableError) {
       throw new ServiceUnavailableError('netbox_unavailable', 'NetBox is unreachable', 10, error);
+    }
+    if (error instanceof PluginRequestError && (error.status === 401 || error.status === 403)) {
+      throw tokenRefused(error, needed);
     }
     throw error;
   }
@@ -76,8 +102,16 @@ function decide(deps: RolloutDeps, decision: 'resume' | 'abort') {
       );
     let step: Awaited<ReturnType<RolloutStore['decide']>>;
     try {
-      step = await netbox(() => storeOf(deps).decide(id, decision, principal.name, reason));
+      step = await netbox(
+        () => storeOf(deps).decide(id, decision, principal.name, reason),
+        permissionFor.decide,
+      );
     } catch (error) {
+      if (error instanceof HttpError && error.reason === 'netbox_permission_denied') {
+        // The person's decision was not taken: audited rejected, naming the permission NetBox wants.
+        await append(deps, [audit('rejected', `${reason} (not taken: ${error.message})`, { status: 502 })]);
+        throw error;
+      }
       if (!(error instanceof PluginRequestError)) throw error;
       // The plugin refused the person's decision (no such rollout, not live, …): audited too, with their
       // reason and the refusal (review-A #12), before the answer.

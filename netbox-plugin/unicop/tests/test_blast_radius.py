@@ -5,13 +5,15 @@ PATCH), each refused 400 naming the field when malformed; a gate decision writte
 holds (awaiting_approval, no AWX job) — a second one is refused."""
 
 from django.core.exceptions import ImproperlyConfigured
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, override_settings
 from django.urls import reverse
 from rest_framework import status
+from utilities.testing import TestCase
 
 from unicop.catalogue import parse_catalogue
 from unicop.models import ReconciliationRun
 
+from .fixtures import make_site, root_of
 from .test_api import RunWriteTestCase
 
 DIGEST = 'c' * 64
@@ -123,3 +125,33 @@ class BlastRadiusRunFieldsTestCase(RunWriteTestCase):
             'run-g', {'fencing_token': token, 'gate_decision': {**DECISION, 'decision': 'maybe'}}
         )
         self.assertHttpStatus(bad, status.HTTP_400_BAD_REQUEST)
+
+
+@override_settings(EXEMPT_VIEW_PERMISSIONS=[], LOGIN_REQUIRED=True)
+class BlastRadiusRunPageTestCase(TestCase):
+    def test_the_run_page_shows_the_diff_and_the_decision(self):
+        self.add_permissions('unicop.view_reconciliationrun', 'unicop.view_root')
+        root = root_of('site', make_site('Bergen'))
+        run = ReconciliationRun.objects.create(
+            run_id='run-held',
+            root=root,
+            snapshot_hash=DIGEST,
+            fencing_token=1,
+            cause='change',
+            state='awaiting_approval',
+            blast_radius=DIFF,
+        )
+        response = self.client.get(run.get_absolute_url())
+        self.assertHttpStatus(response, 200)
+        for text in (
+            'Blast radius',
+            '1 added, 0 removed, 2 changed of 4 (share 0.75)',
+            'max_changed_members 1',
+            '<code>ipam.prefix/9</code>',
+            'waiting: <code>unicop approve|deny run-held</code>',
+        ):
+            self.assertContains(response, text)
+        ReconciliationRun.objects.filter(pk=run.pk).update(gate_decision=DECISION)
+        self.assertContains(
+            self.client.get(run.get_absolute_url()), 'approved by alice at 2026-12-02T21:00:00Z: planned'
+        )

@@ -13,6 +13,8 @@
  *   journal and `approval.approved` name the person;
  * - denied with `unicop deny` (the compiled CLI, signed in as the approver): the run ends `denied`, no AWX
  *   job is launched;
+ * - approved after NetBox changed again: the approved run ends `skipped` (an approval covers what was shown)
+ *   and a new run is held for the new snapshot;
  * - within the limit: no wait, the run launches and succeeds.
  */
 import { execFileSync } from 'node:child_process';
@@ -232,6 +234,27 @@ describe('blast radius: a run changing too many members waits for a person', () 
     expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(1);
     const [audit] = await auditOf(site.rootKey, 'approval.denied');
     expect(audit?.value.data).toMatchObject({ actor: 'abby-approver', reason: 'too wide for today' });
+  }, 1_200_000);
+
+  it('approved, but NetBox changed since: the approved run ends skipped and a new run is held for the new snapshot', async () => {
+    const { site, job, run } = await heldRun();
+    await addVlans(site.id, 1);
+    const approver = await userToken(keycloakUsers.approver);
+    const approved = await call('POST', `/runs/${run.run_id}/approve`, '/runs/{runId}/approve', approver, {});
+    expect(approved.status).toBe(200);
+
+    expect((await reconciler.reconcile(job)).kind).toBe('later');
+    const [newer, approvedRun] = await runsOf(site.rootKey);
+    expect(approvedRun).toMatchObject({ run_id: run.run_id, state: 'skipped', awx_job_id: null });
+    expect(approvedRun?.summary).toContain('which changed since');
+    expect(newer).toMatchObject({ state: 'awaiting_approval', awx_job_id: null, gate_decision: null });
+    expect(newer?.blast_radius).toMatchObject({ added: 3, baseline_run_id: site.baselineRunId });
+    expect(await back.awx.jobsOf(site.rootKey)).toHaveLength(1);
+    // Leave nothing waiting: denied, the root's job ends.
+    const denied = await call('POST', `/runs/${newer?.run_id}/deny`, '/runs/{runId}/deny', approver, {});
+    expect(denied.status).toBe(200);
+    await untilDone(job);
+    expect((await runsOf(site.rootKey))[0]).toMatchObject({ run_id: newer?.run_id, state: 'denied' });
   }, 1_200_000);
 
   it('within the limit: no wait, the run launches and succeeds', async () => {

@@ -10,7 +10,7 @@
  *   unicop replay --from <time|offset> --root <key> --dry-run
  *   unicop status [--root KEY]                     which stage holds work now (core/status)
  *   unicop login | logout                          a person signs in to Keycloak (device flow), or out
- *   unicop approvals                               the runs waiting on an AWX approval (admin API)
+ *   unicop approvals                               the runs waiting on an approval: AWX's or the blast-radius gate's
  *   unicop approve|deny <run> [--reason]           answer one, as you (admin API, role approver)
  *   unicop rollout list|show|resume|abort          gradual rollouts (admin API; decision 0061)
  * Every command takes --json. Exit 0 done, 1 failed (the message says why), 2 usage error.
@@ -106,21 +106,23 @@ export const operatorCommands: Record<string, OperatorCommand> = {
   },
   approvals: {
     usage: 'unicop approvals [--json]',
-    summary: 'the runs whose AWX workflow waits on an approval (admin API)',
+    summary: 'the runs waiting on an approval: AWX workflow approvals and blast-radius holds (admin API)',
     options: { json },
     positionals: [0, 0],
     run: ({ out, admin }) => listApprovals(admin(), out),
   },
   approve: {
     usage: 'unicop approve <run-id> [--reason TEXT] [--idempotency-key KEY] [--json]',
-    summary: "approve a run's AWX approval as you (admin API, role approver; journaled and audited)",
+    summary:
+      "approve a run's AWX approval or blast-radius hold as you (admin API, role approver; journaled and audited)",
     options: { json, reason, 'idempotency-key': idempotencyKey },
     positionals: [1, 1],
     run: (ctx) => decisionCommand(ctx, 'approve'),
   },
   deny: {
     usage: 'unicop deny <run-id> [--reason TEXT] [--idempotency-key KEY] [--json]',
-    summary: "deny a run's AWX approval as you (admin API, role approver; journaled and audited)",
+    summary:
+      "deny a run's AWX approval or blast-radius hold as you (admin API, role approver; journaled and audited)",
     options: { json, reason, 'idempotency-key': idempotencyKey },
     positionals: [1, 1],
     run: (ctx) => decisionCommand(ctx, 'deny'),

@@ -9,12 +9,8 @@
  * the person) — the run ends denied, the reason and the person in the journal and on unicop.audit.
  * Every answer conforms to openapi/bridge.yaml.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TokenFile } from '../../core/auth/device-flow.js';
 import { topics } from '../../core/events/catalogue.js';
 import type { Reconciler } from '../../workers/reconciler/reconcile.js';
 import { assertBuilt, runUnicop } from '../cli/run-unicop.js';
@@ -29,6 +25,7 @@ import {
   reconcileJob,
   startBackHalf,
 } from '../support/reconciler.js';
+import { signedInCliEnv } from '../support/signed-in-cli.js';
 import { stack } from '../support/stack.js';
 
 type Json = Record<string, unknown>;
@@ -158,20 +155,9 @@ describe('approver endpoints: AWX approvals answered by a person', () => {
 
   it('`unicop deny` as a signed-in approver: the run ends denied, the person and reason in the journal and on unicop.audit', async () => {
     const { tenant, reconciler, job, runId } = await waitingRun();
-    const dir = mkdtempSync(join(tmpdir(), 'unicop-deny-'));
-    const tokenFile = join(dir, 'tokens.json');
-    new TokenFile(tokenFile).write({
-      accessToken: await userToken(keycloakUsers.approver),
-      // Two CLI runs (a list, then a decision through AWX and NetBox) may take minutes on a loaded
-      // machine; the realm's access tokens live 5 minutes, and this one has no refresh token.
-      accessUntil: Date.now() + 240_000,
-      refreshToken: null,
-    });
-    const env = {
-      UNICOP_ADMIN_URL: bridge.url,
-      UNICOP_OIDC_ISSUER: keycloak.issuer(),
-      UNICOP_OIDC_TOKEN_FILE: tokenFile,
-    };
+    // Two CLI runs (a list, then a decision through AWX and NetBox) may take minutes on a loaded
+    // machine: the token file's access token lives 240 s, with no refresh token.
+    const env = await signedInCliEnv(keycloakUsers.approver, bridge.url);
     const listed = await runUnicop(['approvals', '--json'], env);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout).approvals).toContainEqual(expect.objectContaining({ runId }));

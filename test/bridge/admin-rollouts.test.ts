@@ -8,10 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventData, topics } from '../../core/events/catalogue.js';
 import { adminCall } from '../support/admin-api.js';
-import { type RunningBridge, startBridge } from '../support/bridge.js';
+import { startBreakGlassBridge } from '../support/break-glass-bridge.js';
+import type { RunningBridge } from '../support/bridge.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
 import { netbox } from '../support/netbox.js';
-import { stack, uniqueName } from '../support/stack.js';
+import { uniqueName } from '../support/stack.js';
 
 const adminToken = 'admin-rollouts-token-0123456789abcdef';
 
@@ -22,12 +23,7 @@ describe('admin API: refused rollout decisions are audited', () => {
 
   beforeAll(async () => {
     tail = await TopicTail.start([topics.audit]);
-    // The shared token (break-glass, on here) stands in for a person (decision 0051).
-    bridge = await startBridge({
-      UNICOP_ADMIN_TOKEN: adminToken,
-      UNICOP_ADMIN_BREAK_GLASS: 'true',
-      UNICOP_NETBOX_TOKEN: stack.netboxToken(),
-    });
+    bridge = await startBreakGlassBridge(adminToken); // the shared token stands in for a person
   });
   afterAll(async () => {
     await bridge?.close();

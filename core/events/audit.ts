@@ -69,12 +69,12 @@ export const auditActions = {
     "reconciler: a dead worker's run that never reached AWX is resumed under the new lease (same run id, new fencing token), not failed",
   'run.running': 'reconciler: AWX reports the job running',
   'approval.requested':
-    'reconciler: the workflow waits on an approval node (run awaiting_approval; the job gives its worker and the lease back meanwhile)',
+    'reconciler: the workflow waits on an approval node, or the blast-radius gate holds the run before launch (correlation.approvalKind gate, decision 0065); run awaiting_approval, the job gives its worker and the lease back meanwhile',
   'approval.given': 'reconciler: the approval passed; the workflow goes on',
   'approval.approved':
-    "admin API: a person (actor) approved the run's AWX approval with UNICOP's token; the run's journal names them (decision 0057)",
+    "admin API: a person (actor) approved the run's AWX approval with UNICOP's token, or its blast-radius hold (approvalKind gate, 0065); the run's journal names them (decision 0057)",
   'approval.denied':
-    "admin API: a person (actor) denied the run's AWX approval with UNICOP's token; the run's journal names them (decision 0057)",
+    "admin API: a person (actor) denied the run's AWX approval with UNICOP's token, or its blast-radius hold (approvalKind gate, 0065); the run's journal names them (decision 0057)",
   'run.cancel_requested': 'reconciler: run timeout reached; AWX was asked to cancel the job',
   'run.succeeded': 'reconciler: terminal — AWX job successful',
   'run.drifted':

@@ -11,6 +11,8 @@
  *   succeeds, the run ends `failed` / `verify_failed`, shown in NetBox (run summary, the anchor's journal),
  *   audited `run.failed` with the class, the outcome on `unicop.outcomes`, no retry;
  * - no `verify` in the policy: one AWX job, no verify job recorded;
+ * - a prefix root (the prefix playbook's verify tasks read its zones back): passes, then — its
+ *   description asking for it — fails `verify_failed`;
  * - the worker stops right after recording the verify job: the next holder adopts the run, follows that
  *   verify job to its end and launches nothing (still two jobs: the apply is never launched again).
  */
@@ -21,6 +23,7 @@ import { repoRoot } from '../../core/config.js';
 import { topics } from '../../core/events/catalogue.js';
 import { PluginClient, type PluginRun, type RunWrite } from '../../core/plugin/client.js';
 import { type TailedMessage, TopicTail } from '../support/kafka.js';
+import { netbox } from '../support/netbox.js';
 import {
   type BackHalf,
   createAnchor,
@@ -153,6 +156,34 @@ describe('post-run verification: a verify job after a successful apply job', () 
     expect(await back.awx.jobsOf(s.rootKey)).toHaveLength(1);
     const [outcome] = await tail.waitFor(of(s.rootKey, topics.outcomes));
     expect(outcome?.value.data).not.toHaveProperty('verifyJobId');
+  }, 600_000);
+
+  it("a prefix root: its zones read back by the prefix playbook's verify tasks, then a verify that fails", async () => {
+    const net = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 250)}`;
+    const prefix = await createAnchor('/api/ipam/prefixes/', 'prefix', {
+      prefix: `${net}.0/24`,
+      description: 'verified by its policy',
+      custom_fields: verifyByTags,
+    });
+    await netbox('POST', '/api/ipam/ip-addresses/', {
+      address: `${net}.7/24`,
+      dns_name: `${uniqueName('vf').toLowerCase()}.unicop.test`,
+    });
+    try {
+      await back.reconciler().reconcile(reconcileJob(prefix.rootKey));
+      const [run] = await runsOf(prefix.rootKey);
+      expect(run).toMatchObject({ state: 'succeeded', outcome_class: '' });
+      expect(run?.summary).toContain(`verified: AWX job ${run?.verify_job_id} (verify) passed`);
+      expect((await awxJob(run?.verify_job_id as number)).job_tags).toBe('verify');
+
+      await netbox('PATCH', `/api/ipam/prefixes/${prefix.id}/`, { description: 'unicop:fail-verify' });
+      await back.reconciler().reconcile(reconcileJob(prefix.rootKey));
+      const [second] = await runsOf(prefix.rootKey);
+      expect(second).toMatchObject({ state: 'failed', outcome_class: 'verify_failed' });
+      expect(await back.awx.jobsOf(prefix.rootKey)).toHaveLength(4);
+    } finally {
+      await netbox('DELETE', `/api/ipam/prefixes/${prefix.id}/`).catch(() => undefined);
+    }
   }, 600_000);
 
   it('a worker stopping right after recording the verify job: the next holder follows it, launches nothing', async () => {

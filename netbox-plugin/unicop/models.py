@@ -320,6 +320,17 @@ class ReconciliationRun(NetBoxModel):
         """The runbook of the run's failure class (runbooks.json), or None."""
         return runbooks.runbook_url(self.outcome_class)
 
+    @property
+    def verify_job_url(self):
+        """The AWX page of the run's verify job (docs/decisions/0066): the apply job's page with the verify
+        job's id in its place (both are jobs of the same AWX), or None."""
+        if not self.verify_job_id or self.awx_job_type != 'job' or not self.awx_job_url:
+            return None
+        apply_page = f'/playbook/{self.awx_job_id}/'
+        if apply_page not in self.awx_job_url:
+            return None
+        return self.awx_job_url.replace(apply_page, f'/playbook/{self.verify_job_id}/', 1)
+
 
 class RolloutStateChoices(ChoiceSet):
     """A rollout (docs/decisions/0061): open while its waves proceed, halted when a wave's failure rate

@@ -6,10 +6,12 @@ through the lean run write and served on the run."""
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 from rest_framework import status
+from utilities.testing import TestCase
 
 from unicop.catalogue import DEFAULT_POLICY, InvalidPolicy, parse_catalogue, parse_policy
 from unicop.models import ReconciliationRun
 
+from .fixtures import make_site, root_of
 from .test_api import RunWriteTestCase
 from .test_lean_run_write import api
 
@@ -85,3 +87,30 @@ class VerifyJobIdTestCase(RunWriteTestCase):
         self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
         self.assertIn('verify_job_id', response.json())
         self.assertIsNone(ReconciliationRun.objects.get(run_id='run-vm').verify_job_id)
+
+
+class VerifyJobOnTheRunPageTestCase(TestCase):
+    def test_the_run_page_links_the_verify_job(self):
+        root = root_of('site', make_site('Verified'))
+        run = ReconciliationRun.objects.create(
+            run_id='run-verify-page',
+            root=root,
+            snapshot_hash='e' * 64,
+            fencing_token=3,
+            cause='change',
+            state='failed',
+            outcome_class='verify_failed',
+            awx_job_type='job',
+            awx_job_id=77,
+            awx_job_url='https://awx.example/#/jobs/playbook/77/output',
+            verify_job_id=78,
+            summary='AWX job 77 successful; verification failed: AWX job 78 (verify) failed',
+        )
+        self.add_permissions('unicop.view_reconciliationrun', 'unicop.view_root', 'dcim.view_site')
+        response = self.client.get(run.get_absolute_url())
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'Verify job')
+        self.assertContains(response, '<a href="https://awx.example/#/jobs/playbook/78/output">job 78</a>')
+        self.assertContains(response, 'verification failed: AWX job 78 (verify) failed')
+        run.verify_job_id = None
+        self.assertIsNone(run.verify_job_url)

@@ -10,15 +10,12 @@
  * Settings: more than 3 roots → a rollout, waves "1,2,rest", threshold 0.4.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TokenFile } from '../../core/auth/device-flow.js';
 import { KafkaEventStream } from '../../core/event-log/consumer.js';
 import { KafkaEventLog } from '../../core/event-log/kafka.js';
 import { type EventData, topics } from '../../core/events/catalogue.js';
+import { intentMessage } from '../../core/events/intent.js';
 import { createLogger } from '../../core/logger.js';
 import { PluginClient } from '../../core/plugin/client.js';
 import { RolloutStore, type RolloutSummary } from '../../core/rollout/store.js';
@@ -37,6 +34,7 @@ import {
   startBackHalf,
   startDispatchAndReconcile,
 } from '../support/reconciler.js';
+import { signedInCliEnv } from '../support/signed-in-cli.js';
 import { stack, uniqueName } from '../support/stack.js';
 
 const settings: RolloutSettings = { minRoots: 3, plan: '1,2,rest', failureThreshold: 0.4 };
@@ -54,6 +52,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
   let back: BackHalf;
   let bridge: RunningBridge;
   let tail: TopicTail;
+  let eventLog: KafkaEventLog;
   const stops: (() => Promise<unknown>)[] = [];
 
   async function sites(n: number): Promise<{ id: number; rootKey: string }[]> {
@@ -89,19 +88,38 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
   };
 
   /**
-   * AWX jobs of runs of this root that began after `since` (the rollout's opening). Another workers
-   * process on the shared stack may run a site's creation before the rollout; a held root's run after
-   * it opened would break the claim.
+   * The runs of a held root that the claim forbids before its wave opens, exactly (review-A #8, no time
+   * grace): a run caused by the rollout's own request (its request id among the run's request ids) or
+   * by one of the ungated intents this test appended for it; and the AWX jobs of such runs. A run of the
+   * site's creation (another request) may run before or around the opening: not counted.
    */
-  async function jobsSince(rootKey: string, since: string) {
-    const runs = await back.plugin.listRuns(rootKey);
-    // A run whose lease was taken just before the opening writes its record a moment later: 5 s of
-    // grace (the halted wave is looked at tens of seconds later).
-    const from = Date.parse(since) + 5000;
-    const after = new Set(runs.filter((r) => Date.parse(r.started) >= from).map((r) => r.run_id));
-    return (await back.awx.jobsOf(rootKey)).filter((j) => after.has(j.run_id ?? ''));
+  async function forbiddenRuns(rootKey: string, rolloutId: string, intentIds: Set<string>) {
+    const runs = (await back.plugin.listRuns(rootKey)).filter(
+      (r) => (r.request_ids ?? []).includes(rolloutId) || intentIds.has(r.intent_id ?? ''),
+    );
+    const ids = new Set(runs.map((r) => r.run_id));
+    const jobs = (await back.awx.jobsOf(rootKey)).filter((j) => ids.has(j.run_id ?? ''));
+    return { runs: runs.map((r) => r.run_id), jobs: jobs.map((j) => j.id) };
   }
   const openedIds: string[] = [];
+
+  /** What became of an intent for a root: `parked: <reason>` (its `intent.parked` audit) or `ran: <run id>`. */
+  async function fateOf(rootKey: string, intentId: string): Promise<string> {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const parked = tail.messages.find(
+        (m) =>
+          m.topic === topics.audit &&
+          (m.value.data as EventData<'audit'>).action === 'intent.parked' &&
+          (m.value.data as EventData<'audit'>).correlation.intentId === intentId,
+      );
+      if (parked) return `parked: ${(parked.value.data as EventData<'audit'>).reason}`;
+      const run = (await back.plugin.listRuns(rootKey)).find((r) => r.intent_id === intentId);
+      if (run) return `ran: ${run.run_id}`;
+      if (Date.now() > deadline) return 'neither parked nor run within 300 s';
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 
   const rolloutEvents = (id: string, transition: string) => (m: TailedMessage) =>
     m.topic === topics.control &&
@@ -125,7 +143,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
   beforeAll(async () => {
     assertBuilt();
     back = await startBackHalf();
-    tail = await TopicTail.start([topics.control, topics.intents]);
+    tail = await TopicTail.start([topics.control, topics.intents, topics.audit]);
     const secret = randomBytes(24).toString('hex');
     bridge = await startBridge({
       ...keycloak.env(),
@@ -135,7 +153,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     stops.push(() => bridge.close());
     stops.push(await hookNetboxTo(bridge.url, secret, ['dcim.site'], prefix));
     const kafka = new Kafka({ clientId: prefix, brokers: stack.kafkaBrokers(), logLevel: logLevel.NOTHING });
-    const eventLog = new KafkaEventLog(kafka);
+    eventLog = new KafkaEventLog(kafka);
     stops.push(() => eventLog.close());
     const resolverGroup = uniqueName('rollout-resolver');
     await positionGroupAtEnd(kafka, resolverGroup, topics.changes);
@@ -203,10 +221,29 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     expect(stateOf(halted, first?.rootKey)).toBe('succeeded');
     expect(stateOf(halted, failing?.rootKey)).toBe('failed');
     expect(stateOf(halted, third?.rootKey)).toBe('succeeded');
+    // An ungated intent for each held root, with an id of its own (a held intent's id may already be a
+    // BullMQ job id: queued again, it would add nothing), as a manual reconcile or another resolver's
+    // copy of the change brings one: the lease refuses it and the job is parked naming the rollout.
+    const ungated = held.map(
+      (s) =>
+        intentMessage('unicop/rollout-test', s.rootKey, { kind: 'manual', actor: 'rollout.test' }).message,
+    );
+    const ungatedIds = new Set(ungated.map((m) => (JSON.parse(m.value) as { id: string }).id));
+    await eventLog.append(ungated);
+    // Each one's first fate (polled, cap 300 s): parked naming the rollout, or a run of it — which the
+    // claim forbids, so it fails here at once rather than at the cap.
+    for (const message of ungated) {
+      const { id, subject: rootKey } = JSON.parse(message.value) as { id: string; subject: string };
+      expect(await fateOf(rootKey, id)).toMatch(
+        new RegExp(`^parked: .*root ${rootKey} is held by rollout ${opened.rollout_id}`),
+      );
+    }
+    const stillHeld = (await store.get(opened.rollout_id)) as RolloutSummary;
     for (const s of held) {
-      expect(stateOf(halted, s.rootKey)).toBe('held');
+      expect(stateOf(stillHeld, s.rootKey)).toBe('held');
+      expect(stillHeld.members.find((m) => m.root_key === s.rootKey)?.parked).toBeGreaterThanOrEqual(1);
       expect((await back.plugin.findRoot(s.rootKey))?.status).toBe('held');
-      expect(await jobsSince(s.rootKey, opened.opened)).toEqual([]);
+      expect(await forbiddenRuns(s.rootKey, opened.rollout_id, ungatedIds)).toEqual({ runs: [], jobs: [] });
     }
 
     const resumeAt = Date.now();
@@ -239,18 +276,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     await tail.waitFor(rolloutEvents(opened.rollout_id, 'halted'), 1, 900_000);
 
     // Through the operator's CLI (dist/bin/unicop.js), signed in as otto-operator.
-    const dir = mkdtempSync(join(tmpdir(), 'unicop-rollout-'));
-    const tokenFile = join(dir, 'tokens.json');
-    new TokenFile(tokenFile).write({
-      accessToken: await userToken(keycloakUsers.operator),
-      accessUntil: Date.now() + 240_000,
-      refreshToken: null,
-    });
-    const env = {
-      UNICOP_ADMIN_URL: bridge.url,
-      UNICOP_OIDC_ISSUER: keycloak.issuer(),
-      UNICOP_OIDC_TOKEN_FILE: tokenFile,
-    };
+    const env = await signedInCliEnv(keycloakUsers.operator, bridge.url);
     const shown = await runUnicop(['rollout', 'show', opened.rollout_id, '--json'], env);
     expect(shown.code).toBe(0);
     const heldShown = (JSON.parse(shown.stdout).rollout as RolloutSummary).members.filter(
@@ -274,7 +300,7 @@ describe('gradual rollout: one NetBox request touching many site roots, the real
     for (const s of rest) {
       expect(after.members.find((m) => m.root_key === s.rootKey)?.state).toBe('aborted');
       expect((await back.plugin.findRoot(s.rootKey))?.status).not.toBe('held');
-      expect(await jobsSince(s.rootKey, opened.opened)).toEqual([]);
+      expect(await forbiddenRuns(s.rootKey, opened.rollout_id, new Set())).toEqual({ runs: [], jobs: [] });
     }
   }, 1_800_000);
 

@@ -341,6 +341,7 @@ export function countingLeaseRenewals(store: RunStore, metrics: WorkerMetrics): 
     },
     releaseLease: (id, token) => store.releaseLease(id, token),
     listRuns: (key, states) => store.listRuns(key, states),
+    runsAtHash: (key, state, hash, limit) => store.runsAtHash(key, state, hash, limit),
     snapshot: (id) => store.snapshot(id),
     currentHash: (id) => store.currentHash(id),
     createRun: (run) => store.createRun(run),

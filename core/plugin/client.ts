@@ -328,6 +328,14 @@ export class PluginClient {
     return page.results;
   }
 
+  /** The runs of one root in `state` at snapshot hash `hash`, newest first (at most `limit`). */
+  async runsAtHash(rootKey: string, state: RunState, hash: string, limit = 5): Promise<PluginRun[]> {
+    const page = await this.http.call('get', '/api/plugins/unicop/runs/', {
+      query: { root: rootKey, state: [state], snapshot_hash: [hash], limit },
+    });
+    return page.results;
+  }
+
   /** The runs of one root, newest first, optionally only those in the given states. */
   async listRuns(rootKey: string, states: readonly RunState[] = []): Promise<PluginRun[]> {
     const page = await this.http.call('get', '/api/plugins/unicop/runs/', {

@@ -4,7 +4,8 @@
  * real AWX 24.6.1 running the real site playbook, Keycloak (the people's tokens) and the compiled bridge
  * and CLI.
  *
- * - the root's first run has no baseline: never held, it launches and records its member digests;
+ * - the root's first run has no baseline: never held, it launches and records its member digests (a root
+ *   without a limit records none);
  * - above the limit (two VLANs added, limit one member): the run is held `awaiting_approval` with no AWX
  *   job, the diff (counts, keys) on the run, in its summary and the root's journal, `approval.requested`
  *   audited; the job gave the lease back and comes back later without taking it; GET /approvals lists
@@ -255,6 +256,14 @@ describe('blast radius: a run changing too many members waits for a person', () 
     expect(denied.status).toBe(200);
     await untilDone(job);
     expect((await runsOf(site.rootKey))[0]).toMatchObject({ run_id: newer?.run_id, state: 'denied' });
+  }, 1_200_000);
+
+  it('a root without a limit: its runs store no digests and are never held', async () => {
+    const site = await createSite();
+    await addVlans(site.id, 3);
+    expect(await reconciler.reconcile(reconcileJob(site.rootKey))).toEqual({ kind: 'done' });
+    const [run] = await runsOf(site.rootKey);
+    expect(run).toMatchObject({ state: 'succeeded', member_digests: null, blast_radius: null });
   }, 1_200_000);
 
   it('within the limit: no wait, the run launches and succeeds', async () => {

@@ -1,8 +1,8 @@
 /**
- * The blast-radius gate before launch (docs/decisions/0065): an apply run records the digest of each
- * member of the snapshot it launches with (`member_digests`: `"<object_type>/<id>"` → sha256 of the
- * member's canonical JSON), and a root whose policy sets `blast_radius` has each apply run's members
- * compared with those of the run that set the root's last reconciled hash (its baseline): added,
+ * The blast-radius gate before launch (docs/decisions/0065): an apply run of a root whose policy sets
+ * `blast_radius` records the digest of each member of the snapshot it launches with (`member_digests`:
+ * `"<object_type>/<id>"` → sha256 of the member's canonical JSON; a root without a limit stores none),
+ * and has its members compared with those of the run that set the root's last reconciled hash (its baseline): added,
  * removed and changed keys. Above the limit the run is held `awaiting_approval` — the diff on the run
  * (counts, share, the limit, up to 20 keys), in its summary, journal and `approval.requested` — and the
  * job gives its slot and the lease back (as an AWX approval wait does, decision 0044). A person decides
@@ -163,7 +163,8 @@ async function baselineOf(
   lastReconciledHash: string | null,
 ): Promise<{ runId: string; digests: MemberDigests } | null> {
   if (!lastReconciledHash) return null;
-  const runs = await scope.deps.plugin.listRuns(scope.root.key, ['succeeded']);
+  // Only the runs at that hash: a listing of the root's runs would carry every run's digests and log.
+  const runs = await scope.deps.plugin.runsAtHash(scope.root.key, 'succeeded', lastReconciledHash);
   const run = runs.find(
     (r) =>
       r.snapshot_hash === lastReconciledHash &&

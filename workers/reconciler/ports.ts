@@ -23,6 +23,7 @@ export type RunStore = Pick<
   | 'renewLease'
   | 'releaseLease'
   | 'listRuns'
+  | 'runsAtHash'
   | 'snapshot'
   | 'currentHash'
   | 'createRun'

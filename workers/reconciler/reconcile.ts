@@ -29,7 +29,13 @@ import {
 } from '../../core/plugin/client.js';
 import { openRunStates } from '../../core/runs/state-machine.js';
 import type { ReconcileJobData } from '../reconcile-queue.js';
-import { gateDecisionOf, heldByGate, holdForBlastRadius, memberDigests } from './blast-radius.js';
+import {
+  blastLimitOf,
+  gateDecisionOf,
+  heldByGate,
+  holdForBlastRadius,
+  memberDigests,
+} from './blast-radius.js';
 import { decide } from './decide.js';
 import { type Followed, follow, launchAndFollow, readJob } from './follow.js';
 import { gateRun } from './gate.js';
@@ -279,8 +285,10 @@ async function underLease(
       // Held by the blast-radius gate and approved (0065): it was written `leased` with its digests and
       // passed both gates before its hold; it goes on to the launch as it is.
       const resumed = gateApproved || (run.created && run.state === 'leased'); // audited run.resumed already
-      // Its members' digests (0065): the baseline of the next run's blast radius once it succeeds.
-      const digests = run.mode === 'apply' && !gateApproved ? memberDigests(current.snapshot) : null;
+      // Its members' digests (0065), where the root has a blast-radius limit: the baseline of the next
+      // run's blast radius once it succeeds (a root without one stores none).
+      const limited = run.mode === 'apply' && !gateApproved && blastLimitOf(policyOf(root)) !== null;
+      const digests = limited ? memberDigests(current.snapshot) : null;
       if (!gateApproved) {
         await writeRun(scope, run, 'leased', {
           summary: '',

@@ -4,7 +4,8 @@
  * the way the plugin does (the RolloutStore's PluginRequestError; NetboxUnavailableError for NetBox
  * away). A refused gate lets the request's intents out ungated with a `rollout.gate_refused` audit per
  * root naming the refusal; a refused run end is audited `rollout.outcome_refused` and skipped, the next
- * end still reported; NetBox away still throws (the batch comes again). And UNICOP_ROLLOUT_WAVES is
+ * end still reported; a refused read of the live rollouts (0069) reports the end as before; NetBox away
+ * still throws (the batch comes again). And UNICOP_ROLLOUT_WAVES is
  * refused at start by the plugin's cut_waves rule. The plugin's side: test_rollouts (CutWavesTestCase).
  */
 import { describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { intentMessage } from '../../core/events/intent.js';
 import { NetboxUnavailableError } from '../../core/netbox/http.js';
 import { PluginRequestError } from '../../core/plugin/client.js';
 import type { RolloutStep } from '../../core/rollout/store.js';
-import { gateIntents, handleOutcomes } from '../../workers/rollout/rollout.js';
+import { gateIntents, handleOutcomes, LiveRolloutView } from '../../workers/rollout/rollout.js';
 
 const settings = { minRoots: 2, plan: '1,10%,rest', failureThreshold: 0.1 };
 const forbidden = () =>
@@ -136,6 +137,29 @@ describe('rollout calls the plugin refuses', () => {
       correlation: { runId: 'run-1', status: 403 },
     });
     expect(audit?.reason).toContain('answered 403');
+  });
+
+  it('a refused read of the live rollouts (decision 0069) is not fatal: the end is reported, as before; NetBox away still throws', async () => {
+    const reported: string[] = [];
+    const store = {
+      outcome: async (end: { run_id: string }): Promise<RolloutStep> => {
+        reported.push(end.run_id);
+        return { rollout: null, transition: null, release: [] };
+      },
+    };
+    const eventLog: EventLog = { append: async () => {}, healthy: async () => true, close: async () => {} };
+    const refusing = new LiveRolloutView({ live: async () => Promise.reject(forbidden()) }, undefined, 0);
+    await handleOutcomes([outcomeRecord('run-1', 'site/7', 1)], { store, eventLog, live: refusing });
+    expect(reported).toEqual(['run-1']);
+    const away = new LiveRolloutView(
+      { live: async () => Promise.reject(new NetboxUnavailableError('NetBox answered 503')) },
+      undefined,
+      0,
+    );
+    await expect(
+      handleOutcomes([outcomeRecord('run-2', 'site/8', 2)], { store, eventLog, live: away }),
+    ).rejects.toBeInstanceOf(NetboxUnavailableError);
+    expect(reported).toEqual(['run-1']);
   });
 
   it('UNICOP_ROLLOUT_WAVES: what the plugin’s cut_waves refuses is refused at start, naming the key', () => {

@@ -264,7 +264,14 @@ export class LiveRolloutView {
     const started = Date.parse(startedAt);
     if (!Number.isFinite(started)) return true; // cannot tell: the plugin decides
     if (started < this.at) return false;
-    await this.read();
+    try {
+      await this.read();
+    } catch (error) {
+      // Refused (a 4xx: a token without unicop.view_rollout): not fatal — the end is reported, as every
+      // end was before 0069, and the plugin decides (review-A #1). NetBox away throws: the batch comes again.
+      if (error instanceof PluginRequestError) return true;
+      throw error;
+    }
     return this.roots.has(rootKey) || started >= this.at;
   }
 

@@ -14,7 +14,9 @@
  * - a prefix root (the prefix playbook's verify tasks read its zones back): passes, then — its
  *   description asking for it — fails `verify_failed`;
  * - the worker stops right after recording the verify job: the next holder adopts the run, follows that
- *   verify job to its end and launches nothing (still two jobs: the apply is never launched again).
+ *   verify job to its end and launches nothing (still two jobs: the apply is never launched again);
+ * - the worker stops after AWX started the verify job but before recording it: the next holder verifies
+ *   against the apply job's own extra vars and its launch finds that job by run id and phase (adopted).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -225,5 +227,43 @@ describe('post-run verification: a verify job after a successful apply job', () 
     // The apply launched once; the dying worker stopped before its verify audit, the adopter launched nothing.
     expect(tail.messages.filter(action(s.rootKey, 'run.launched'))).toHaveLength(1);
     expect(tail.messages.filter(action(s.rootKey, 'run.verify_launched'))).toHaveLength(0);
+  }, 600_000);
+
+  it('a worker stopping after the verify launch, before recording it: the next holder finds that job by run id and phase', async () => {
+    const s = await site('verified after a lost record', verifyByTags);
+    /** The first worker's NetBox client: the write that would record the verify job never lands. */
+    class StopsBeforeVerifyRecorded extends PluginClient {
+      override async writeRun(runId: string, write: RunWrite) {
+        if (write.verify_job_id)
+          throw new Error('worker stopped (test): the verify job is launched, not recorded');
+        return super.writeRun(runId, write);
+      }
+    }
+    const dying = new StopsBeforeVerifyRecorded({
+      baseUrl: stack.netboxUrl(),
+      token: stack.netboxToken(),
+      timeoutMs: 10_000,
+    });
+    await expect(back.reconciler({}, { plugin: dying }).reconcile(reconcileJob(s.rootKey))).rejects.toThrow(
+      'worker stopped (test)',
+    );
+    const [left] = await runsOf(s.rootKey);
+    expect(left).toMatchObject({ verify_job_id: null });
+    const launched = await back.awx.jobsOf(s.rootKey);
+    expect(launched).toHaveLength(2); // the apply job and the verify job AWX started
+
+    // The adopter verifies against the apply job's own extra vars (it read no snapshot) and its launch
+    // finds the verify job already carrying the run id and phase: adopted, not launched again.
+    await back.reconciler().reconcile(reconcileJob(s.rootKey));
+
+    const runs = await runsOf(s.rootKey);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ run_id: left?.run_id, state: 'succeeded', awx_job_id: left?.awx_job_id });
+    const jobs = await back.awx.jobsOf(s.rootKey);
+    expect(jobs.map((j) => j.id).sort()).toEqual(launched.map((j) => j.id).sort());
+    expect(runs[0]?.verify_job_id).toBe(jobs.find((j) => j.id !== left?.awx_job_id)?.id);
+    expect(
+      runs[0]?.log_lines?.some((l) => l.message.includes('an earlier attempt of this run had launched it')),
+    ).toBe(true);
   }, 600_000);
 });

@@ -136,9 +136,13 @@ async function launchVerify(
   return null;
 }
 
-/** The snapshot an adopted run's apply job ran with: its extra vars, as AWX kept them. */
+/** The snapshot an adopted run's apply job (or workflow job) ran with: its extra vars, as AWX kept them. */
 async function appliedSnapshot(scope: Leased, run: ActiveRun): Promise<unknown> {
-  const job = await scope.deps.awx.getJob((run.awx as { id: number }).id);
+  const applied = run.awx as NonNullable<ActiveRun['awx']>;
+  const job =
+    applied.kind === 'workflow_job'
+      ? await scope.deps.awx.getWorkflowJob(applied.id)
+      : await scope.deps.awx.getJob(applied.id);
   const vars = JSON.parse((job.extra_vars as string) || '{}') as { unicop?: { snapshot?: unknown } };
   if (vars.unicop?.snapshot === undefined) {
     throw new Error(`AWX job ${run.awx?.id} carries no unicop.snapshot to verify against`);

@@ -14,9 +14,9 @@ each kind, the anchors whose own row or members point at the target (subqueries 
 through the foreign keys' indexes). A change to a target that leaves its shown fields alone costs one
 read of those fields (pre_save) and nothing else.
 
-A custom field's creation, rename, deletion or change of object types rewrites `custom_field_data` of
-every object of its types with a queryset update (no save signal): every root is marked stale (one
-UPDATE; rare, and the background recompute only rereads hashes).
+A custom field's deletion, rename, or object types added (with a default) or removed rewrites
+`custom_field_data` of every object of its types with a queryset update (no save signal): every root is
+marked stale (one UPDATE; rare, and the background recompute only rereads hashes).
 """
 
 from functools import cache
@@ -25,6 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Now
+from django.db.models.signals import post_delete
 from extras.models import Tag
 
 from .catalogue import catalogue
@@ -150,7 +151,18 @@ def on_target_deleting(sender, instance, **kwargs):
     mark_referrers(sender, instance.pk)
 
 
-def on_custom_field_changed(sender, instance=None, raw=False, action=None, **kwargs):
-    """A custom field saved or deleted, or its object types changed (m2m_changed: after the change)."""
-    if not raw and (action is None or action.startswith('post_')):
+def on_custom_field_changed(sender, instance=None, raw=False, action=None, created=False, **kwargs):
+    """When NetBox rewrites objects' custom_field_data for a custom field, every root is marked: the
+    field's data removed (deleted, object types removed), renamed (`instance._name`, the name NetBox
+    kept at load, as extras/signals.py handle_cf_renamed compares), or its default written (object types
+    added to a field with a default). Any other save of a field rewrites nothing and marks nothing."""
+    if raw:
+        return
+    if action is not None:  # m2m_changed of object_types: after the change
+        if action in ('post_remove', 'post_clear') or (action == 'post_add' and instance.default is not None):
+            mark_every_root()
+        return
+    if kwargs.get('signal') is post_delete or (
+        not created and instance.name != getattr(instance, '_name', None)
+    ):
         mark_every_root()

@@ -145,3 +145,20 @@ class ShownObjectsTestCase(APITestCase):
         )
         self.assertHttpStatus(response, status.HTTP_201_CREATED)
         self.assertEqual(self.bumped(before), set(self.keys))
+
+    def test_a_custom_field_edit_that_rewrites_no_data_marks_nothing(self):
+        self.add_permissions('extras.add_customfield', 'extras.change_customfield')
+        response = self.client.post(
+            reverse('extras-api:customfield-list'),
+            {'name': 'shown_cf_plain', 'type': 'text', 'object_types': ['dcim.site']},
+            format='json',
+            **self.header,
+        )
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        before = generations()
+        self.patch(
+            'extras-api:customfield-detail', response.json()['id'], {'description': 'no data rewritten'}
+        )
+        self.assertEqual(self.bumped(before), set())
+        self.patch('extras-api:customfield-detail', response.json()['id'], {'name': 'shown_cf_renamed'})
+        self.assertEqual(self.bumped(before), set(self.keys))

@@ -14,10 +14,9 @@ import { loadavg } from 'node:os';
 import { readStackEnv } from '../core/config.js';
 import type { LogRecord } from '../core/event-log/consumer.js';
 import type { EventLog } from '../core/event-log/port.js';
-import { cloudEvent, topics } from '../core/events/catalogue.js';
 import { intentMessage } from '../core/events/intent.js';
-import { uuidv7 } from '../core/ids.js';
 import { RolloutStore } from '../core/rollout/store.js';
+import { outcomeRecord } from '../test/support/rollout-records.js';
 import { gateIntents, handleOutcomes, LiveRolloutView } from '../workers/rollout/rollout.js';
 
 const runs = Number(process.env.BENCH_ROLLOUT_RUNS ?? 200);
@@ -49,34 +48,12 @@ const eventLog: EventLog = { append: async () => {}, healthy: async () => true, 
 const base = 990_000_000 + Math.floor(Math.random() * 1_000_000);
 
 function end(i: number): LogRecord {
-  const rootKey = `site/${base + i}`;
   const at = new Date().toISOString();
-  const event = cloudEvent('outcome', {
-    id: uuidv7(),
-    source: 'unicop/reconciler',
-    subject: rootKey,
-    data: {
-      runId: `bench-${base}-${i}`,
-      rootKey,
-      state: 'succeeded',
-      failureClass: null,
-      snapshotHash: 'a'.repeat(64),
-      fencingToken: 1,
-      intentId: null,
-      awxJobId: null,
-      awxJobUrl: null,
-      summary: 'bench',
-      startedAt: at,
-      finishedAt: at,
-    },
+  return outcomeRecord(`bench-${base}-${i}`, `site/${base + i}`, i, {
+    startedAt: at,
+    finishedAt: at,
+    summary: 'bench',
   });
-  return {
-    topic: topics.outcomes,
-    partition: 0,
-    offset: String(i),
-    key: rootKey,
-    value: JSON.stringify(event),
-  };
 }
 
 /** Ends arriving at `rate`/s, each batch what arrived while the last one was handled. */

@@ -8,13 +8,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../core/event-log/consumer.js';
-import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
-import { intentMessage } from '../../core/events/intent.js';
+import type { EventLogMessage } from '../../core/event-log/port.js';
+import { type EventData, topics } from '../../core/events/catalogue.js';
 import { RolloutStore } from '../../core/rollout/store.js';
 import { gateIntents, handleOutcomes, LiveRolloutView } from '../../workers/rollout/rollout.js';
 import { netbox } from '../support/netbox.js';
 import { createSite } from '../support/reconciler.js';
+import { keepingEventLog, outcomeRecord, requestIntents } from '../support/rollout-records.js';
 import { stack, uniqueName } from '../support/stack.js';
 
 const settings = { minRoots: 2, plan: '1,rest', failureThreshold: 0.4 };
@@ -24,7 +24,7 @@ function countedStore() {
   const real = new RolloutStore({
     baseUrl: stack.netboxUrl(),
     token: stack.netboxToken(),
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
   });
   const calls: Record<string, number> = {};
   const counted =
@@ -42,57 +42,15 @@ function countedStore() {
   return { store, calls };
 }
 
-function intents(requestId: string, keys: string[]): EventLogMessage[] {
-  return keys.map(
-    (key, i) =>
-      intentMessage('unicop/resolver', key, {
-        kind: 'change',
-        actor: 'alice',
-        requestId,
-        changeId: `${requestId}-${i}`,
-      }).message,
-  );
-}
-
 let offset = 0;
-function end(rootKey: string, startedAt: Date): LogRecord {
-  offset++;
-  const event = cloudEvent('outcome', {
-    id: `0190a000-0000-7000-8000-${String(offset).padStart(12, '0')}`,
-    source: 'unicop/reconciler',
-    subject: rootKey,
-    data: {
-      runId: uniqueName('run'),
-      rootKey,
-      state: 'succeeded',
-      failureClass: null,
-      snapshotHash: 'a'.repeat(64),
-      fencingToken: 1,
-      intentId: null,
-      awxJobId: null,
-      awxJobUrl: null,
-      summary: 'test',
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-    },
+/** A run's end of `rootKey` whose run started at `startedAt`. */
+const end = (rootKey: string, startedAt: Date): LogRecord =>
+  outcomeRecord(uniqueName('run'), rootKey, ++offset, {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
   });
-  return {
-    topic: topics.outcomes,
-    partition: 0,
-    offset: String(offset),
-    key: rootKey,
-    value: JSON.stringify(event),
-  };
-}
 
-const appended: EventLogMessage[] = [];
-const eventLog: EventLog = {
-  append: async (messages) => {
-    appended.push(...messages);
-  },
-  healthy: async () => true,
-  close: async () => {},
-};
+const { eventLog, batches } = keepingEventLog();
 const rolloutsOf = (messages: EventLogMessage[]) =>
   messages
     .filter((m) => m.topic === topics.control)
@@ -123,7 +81,7 @@ describe('rollout calls on the run path', () => {
     const [a, b] = [uniqueName('hot-a'), uniqueName('hot-b')];
     opened.push(a);
     const { store, calls } = countedStore();
-    const out = await gateIntents([...intents(a, many), ...intents(b, one)], store, settings);
+    const out = await gateIntents([...requestIntents(a, many), ...requestIntents(b, one)], store, settings);
     expect(calls).toEqual({ gateMany: 1 });
     // a: more than 2 roots → a rollout [1, 2], its held roots' intents not appended; b: one root, none.
     const published = out
@@ -139,21 +97,24 @@ describe('rollout calls on the run path', () => {
     const [outside] = await newSites(1);
     const id = uniqueName('hot-c');
     opened.push(id);
-    await gateIntents(intents(id, members), countedStore().store, settings);
+    await gateIntents(requestIntents(id, members), countedStore().store, settings);
     const { store, calls } = countedStore();
     const live = new LiveRolloutView(store);
     const minuteAgo = new Date(Date.now() - 60_000);
     await handleOutcomes([end(outside as string, minuteAgo)], { store, eventLog, live });
     expect(calls).toEqual({ live: 1 }); // read once; the outside root's end not reported
-    appended.length = 0;
+    batches.length = 0;
     await handleOutcomes([end(members[0] as string, new Date()), end(outside as string, minuteAgo)], {
       store,
       eventLog,
       live,
     });
     expect(calls).toEqual({ live: 1, outcome: 1 }); // the member listed: reported, no new read
-    expect(rolloutsOf(appended)).toEqual([[id, 'wave_started']]);
-    const released = appended.filter((m) => m.topic === topics.intents).map((m) => m.key);
+    expect(rolloutsOf(batches.flat())).toEqual([[id, 'wave_started']]);
+    const released = batches
+      .flat()
+      .filter((m) => m.topic === topics.intents)
+      .map((m) => m.key);
     expect(released.sort()).toEqual(members.slice(1));
   }, 120_000);
 
@@ -167,10 +128,10 @@ describe('rollout calls on the run path', () => {
     const members = await newSites(3);
     const id = uniqueName('hot-d');
     opened.push(id);
-    await gateIntents(intents(id, members), countedStore().store, settings);
-    appended.length = 0;
+    await gateIntents(requestIntents(id, members), countedStore().store, settings);
+    batches.length = 0;
     await handleOutcomes([end(members[0] as string, new Date())], { store, eventLog, live });
     expect(calls).toEqual({ live: 2, outcome: 1 });
-    expect(rolloutsOf(appended)).toEqual([[id, 'wave_started']]);
+    expect(rolloutsOf(batches.flat())).toEqual([[id, 'wave_started']]);
   }, 120_000);
 });

@@ -19,7 +19,7 @@ describe('rollout gauges', () => {
   const store = new RolloutStore({
     baseUrl: stack.netboxUrl(),
     token: stack.netboxToken(),
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
   });
   const metrics = createWorkerMetrics();
   metrics.readFrom({ rollouts: store });

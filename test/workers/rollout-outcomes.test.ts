@@ -6,44 +6,11 @@
  * The plugin's side of a reported end is tested against the real plugin (test_rollouts).
  */
 import { describe, expect, it } from 'vitest';
-import type { LogRecord } from '../../core/event-log/consumer.js';
-import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
+import { topics } from '../../core/events/catalogue.js';
 import { stepMessages } from '../../core/rollout/events.js';
 import type { RolloutStep, RolloutSummary } from '../../core/rollout/store.js';
 import { handleOutcomes } from '../../workers/rollout/rollout.js';
-
-const hash = 'a'.repeat(64);
-
-function outcomeRecord(runId: string, extra: Partial<EventData<'outcome'>>, offset: number): LogRecord {
-  const event = cloudEvent('outcome', {
-    id: `0190a000-0000-7000-8000-00000000000${offset}`,
-    source: 'unicop/reconciler',
-    subject: 'site/7',
-    data: {
-      runId,
-      rootKey: 'site/7',
-      state: 'succeeded',
-      failureClass: null,
-      snapshotHash: hash,
-      fencingToken: 3,
-      intentId: null,
-      awxJobId: null,
-      awxJobUrl: null,
-      summary: 'test',
-      startedAt: '2026-12-02T18:00:00.000Z',
-      finishedAt: '2026-12-02T18:01:00.000Z',
-      ...extra,
-    },
-  });
-  return {
-    topic: topics.outcomes,
-    partition: 0,
-    offset: String(offset),
-    key: 'site/7',
-    value: JSON.stringify(event),
-  };
-}
+import { keepingEventLog, outcomeRecord } from '../support/rollout-records.js';
 
 describe('rollout worker: which run ends count', () => {
   it('a failed attempt with a retry scheduled is not reported; the retry’s end and a last failed attempt are', async () => {
@@ -54,24 +21,17 @@ describe('rollout worker: which run ends count', () => {
         return { rollout: null, transition: null, release: [] };
       },
     };
-    const appended: EventLogMessage[][] = [];
-    const eventLog: EventLog = {
-      append: async (messages) => {
-        appended.push(messages);
-      },
-      healthy: async () => true,
-      close: async () => {},
-    };
+    const { eventLog, batches: appended } = keepingEventLog();
     await handleOutcomes(
       [
-        outcomeRecord(
-          'run-1',
-          { state: 'failed', failureClass: 'executor_unavailable', retryScheduled: true },
-          1,
-        ),
-        outcomeRecord('run-2', { state: 'succeeded' }, 2),
-        outcomeRecord('run-3', { state: 'failed', failureClass: 'job_failed' }, 3),
-        outcomeRecord('run-4', { state: 'drifted', mode: 'check' }, 4),
+        outcomeRecord('run-1', 'site/7', 1, {
+          state: 'failed',
+          failureClass: 'executor_unavailable',
+          retryScheduled: true,
+        }),
+        outcomeRecord('run-2', 'site/7', 2, { state: 'succeeded' }),
+        outcomeRecord('run-3', 'site/7', 3, { state: 'failed', failureClass: 'job_failed' }),
+        outcomeRecord('run-4', 'site/7', 4, { state: 'drifted', mode: 'check' }),
       ],
       { store, eventLog },
     );
@@ -147,15 +107,9 @@ describe('rollout worker: which run ends count', () => {
         also: [{ rollout: summary('req-b', 'done'), transition: 'done', release: [] }],
       }),
     };
-    const appended: EventLogMessage[] = [];
-    const eventLog: EventLog = {
-      append: async (messages) => {
-        appended.push(...messages);
-      },
-      healthy: async () => true,
-      close: async () => {},
-    };
-    await handleOutcomes([outcomeRecord('run-5', {}, 5)], { store, eventLog });
+    const { eventLog, batches } = keepingEventLog();
+    await handleOutcomes([outcomeRecord('run-5', 'site/7', 5)], { store, eventLog });
+    const appended = batches.flat();
     const events = appended
       .filter((m) => m.topic === topics.control)
       .map((m) => (JSON.parse(m.value) as { data: { rolloutId: string; transition: string } }).data);

@@ -10,14 +10,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, wavePlanError } from '../../core/config.js';
-import type { LogRecord } from '../../core/event-log/consumer.js';
-import type { EventLog, EventLogMessage } from '../../core/event-log/port.js';
-import { cloudEvent, type EventData, topics } from '../../core/events/catalogue.js';
-import { intentMessage } from '../../core/events/intent.js';
+import type { EventLogMessage } from '../../core/event-log/port.js';
+import { type EventData, topics } from '../../core/events/catalogue.js';
 import { NetboxUnavailableError } from '../../core/netbox/http.js';
 import { PluginRequestError } from '../../core/plugin/client.js';
 import type { RolloutStep } from '../../core/rollout/store.js';
 import { gateIntents, handleOutcomes, LiveRolloutView } from '../../workers/rollout/rollout.js';
+import { keepingEventLog, outcomeRecord, requestIntents } from '../support/rollout-records.js';
 
 const settings = { minRoots: 2, plan: '1,10%,rest', failureThreshold: 0.1 };
 const forbidden = () =>
@@ -30,46 +29,9 @@ function audits(messages: EventLogMessage[]) {
     .map((e) => e.data);
 }
 
-function intents(requestId: string, keys: string[]): EventLogMessage[] {
-  return keys.map(
-    (key, i) =>
-      intentMessage('unicop/resolver', key, { kind: 'change', actor: 'alice', requestId, changeId: `c${i}` })
-        .message,
-  );
-}
-
-function outcomeRecord(runId: string, rootKey: string, offset: number): LogRecord {
-  const event = cloudEvent('outcome', {
-    id: `0190a000-0000-7000-8000-00000000001${offset}`,
-    source: 'unicop/reconciler',
-    subject: rootKey,
-    data: {
-      runId,
-      rootKey,
-      state: 'succeeded',
-      failureClass: null,
-      snapshotHash: 'a'.repeat(64),
-      fencingToken: 3,
-      intentId: null,
-      awxJobId: null,
-      awxJobUrl: null,
-      summary: 'test',
-      startedAt: '2026-12-02T18:00:00.000Z',
-      finishedAt: '2026-12-02T18:01:00.000Z',
-    },
-  });
-  return {
-    topic: topics.outcomes,
-    partition: 0,
-    offset: String(offset),
-    key: rootKey,
-    value: JSON.stringify(event),
-  };
-}
-
 describe('rollout calls the plugin refuses', () => {
   it('a refused gate (403) lets the request’s intents out ungated, each root audited rollout.gate_refused with the refusal', async () => {
-    const messages = intents('req-403', ['site/1', 'site/2', 'site/3']);
+    const messages = requestIntents('req-403', ['site/1', 'site/2', 'site/3']);
     const noRollout = new Set<string>();
     let asked = 0;
     const store = {
@@ -89,7 +51,7 @@ describe('rollout calls the plugin refuses', () => {
     expect(refused[0]?.reason).toContain('answered 403');
     expect(refused[0]?.correlation).toMatchObject({ requestId: 'req-403', status: 403 });
     // The request is not asked about again (its later changes go out ungated, without a refusal each).
-    await gateIntents(intents('req-403', ['site/4']), store, settings, undefined, noRollout);
+    await gateIntents(requestIntents('req-403', ['site/4']), store, settings, undefined, noRollout);
     expect(asked).toBe(1);
   });
 
@@ -99,7 +61,7 @@ describe('rollout calls the plugin refuses', () => {
         throw new NetboxUnavailableError('NetBox answered 503 (POST rollouts/)');
       },
     };
-    await expect(gateIntents(intents('req-503', ['site/1']), store, settings)).rejects.toBeInstanceOf(
+    await expect(gateIntents(requestIntents('req-503', ['site/1']), store, settings)).rejects.toBeInstanceOf(
       NetboxUnavailableError,
     );
   });
@@ -113,14 +75,7 @@ describe('rollout calls the plugin refuses', () => {
         return { rollout: null, transition: null, release: [] };
       },
     };
-    const appended: EventLogMessage[][] = [];
-    const eventLog: EventLog = {
-      append: async (messages) => {
-        appended.push(messages);
-      },
-      healthy: async () => true,
-      close: async () => {},
-    };
+    const { eventLog, batches: appended } = keepingEventLog();
     const warned: unknown[] = [];
     await handleOutcomes([outcomeRecord('run-1', 'site/7', 1), outcomeRecord('run-2', 'site/8', 2)], {
       store,
@@ -147,7 +102,7 @@ describe('rollout calls the plugin refuses', () => {
         return { rollout: null, transition: null, release: [] };
       },
     };
-    const eventLog: EventLog = { append: async () => {}, healthy: async () => true, close: async () => {} };
+    const { eventLog } = keepingEventLog();
     const refusing = new LiveRolloutView({ live: async () => Promise.reject(forbidden()) }, undefined, 0);
     await handleOutcomes([outcomeRecord('run-1', 'site/7', 1)], { store, eventLog, live: refusing });
     expect(reported).toEqual(['run-1']);

@@ -285,11 +285,16 @@ def read_snapshot(root, viewer=None):
 
 
 def read_hash_now(root, viewer=None):
-    """(hash, generation) of the root read now, both in one REPEATABLE READ transaction, nothing stored
-    and no snapshot given: what the reconciler compares, just before a launch, with what its lease's
-    answer carried (docs/decisions/0067). Always computed from the data: a stored current hash cannot
-    show an edit that bypassed NetBox, which is what the comparison looks for. With `viewer`, refused
-    (SnapshotHidden) as read_snapshot refuses it."""
+    """(hash, generation, settled) of the root read now, in one REPEATABLE READ transaction, nothing
+    stored and no snapshot given: what the reconciler compares, just before a launch, with what its
+    lease's answer carried (docs/decisions/0067). Always computed from the data: a stored current hash
+    cannot show an edit that bypassed NetBox, which is what the comparison looks for. `settled` is false
+    while NetBox rewrites custom field data in a background job (a field provisioning or being purged,
+    committed in batches with no signal per object): hashes may then move with no generation. With
+    `viewer`, refused (SnapshotHidden) as read_snapshot refuses it."""
+    from extras.choices import CustomFieldStatusChoices
+    from extras.models import CustomField
+
     from .models import Root
 
     with repeatable_read():
@@ -298,4 +303,5 @@ def read_hash_now(root, viewer=None):
         snap = build_snapshot(root, seen)
         if viewer is not None and hides_any(viewer, seen):
             raise SnapshotHidden(root.key)
-    return snapshot_hash(snap), generation
+        settled = not CustomField.objects.exclude(status=CustomFieldStatusChoices.STATUS_ACTIVE).exists()
+    return snapshot_hash(snap), generation, settled

@@ -1053,6 +1053,7 @@ export interface components {
             root: string;
             hash: string;
             hash_generation: number;
+            settled: boolean;
         };
         RootLease: {
             holder: string | null;

@@ -1,7 +1,8 @@
 /**
  * Trigger (d)'s comparison by table (workers/reconciler/recheck.ts, decision 0067): the hash re-read
  * before the launch against the lease's answer. Only a different hash with the same generation is
- * NetBox answering inconsistently; a plugin that sends no generation never trips it.
+ * NetBox answering inconsistently — unless NetBox says it is rewriting custom field data (`settled`
+ * false); a plugin that sends no generation never trips it.
  */
 import { describe, expect, it } from 'vitest';
 import { compareHashes, inconsistencyFigures } from '../../workers/reconciler/recheck.js';
@@ -18,6 +19,18 @@ describe('trigger (d): the hash before launch against the lease', () => {
       'new hash, same generation',
       { hash: A, hash_generation: 7 },
       { hash: B, hash_generation: 7 },
+      'inconsistent',
+    ],
+    [
+      'new hash, same generation, NetBox rewriting custom field data',
+      { hash: A, hash_generation: 7 },
+      { hash: B, hash_generation: 7, settled: false },
+      'unsettled',
+    ],
+    [
+      'new hash, same generation, settled',
+      { hash: A, hash_generation: 7 },
+      { hash: B, hash_generation: 7, settled: true },
       'inconsistent',
     ],
     ['new hash, no generation leased', { hash: A }, { hash: B, hash_generation: 7 }, 'changed'],

@@ -26,18 +26,24 @@ import type { RunEnd } from './steps.js';
 export type HashComparison =
   | { kind: 'same' }
   | { kind: 'changed'; from: number; to: number }
+  /** NetBox is rewriting custom field data in a background job: hashes move with no generation. */
+  | { kind: 'unsettled'; generation: number }
   | { kind: 'inconsistent'; generation: number };
 
-/** Pure: what the re-read says against the lease's answer (null generation: a plugin that sends none). */
+/**
+ * Pure: what the re-read says against the lease's answer (null generation: a plugin that sends none;
+ * `settled` false: a custom field provisioning or being purged in NetBox, decision 0067).
+ */
 export function compareHashes(
   leased: { hash: string; hash_generation?: number | null },
-  now: { hash: string; hash_generation: number },
+  now: { hash: string; hash_generation: number; settled?: boolean },
 ): HashComparison {
   if (now.hash === leased.hash) return { kind: 'same' };
   const generation = leased.hash_generation;
   if (generation === undefined || generation === null || now.hash_generation !== generation) {
     return { kind: 'changed', from: generation ?? -1, to: now.hash_generation };
   }
+  if (now.settled === false) return { kind: 'unsettled', generation };
   return { kind: 'inconsistent', generation };
 }
 
@@ -70,6 +76,16 @@ export async function recheckSnapshot(
   const now: RootCurrentHash = await deps.plugin.currentHash(root.id);
   const verdict = compareHashes(leased, now);
   if (verdict.kind === 'same') return null;
+  if (verdict.kind === 'unsettled') {
+    run.log.add(
+      clock.now(),
+      'warning',
+      'the snapshot hash moved since the lease while NetBox rewrites custom field data (a field ' +
+        `provisioning or being purged): not taken for an inconsistency; launching the leased snapshot ${leased.hash.slice(0, 12)}`,
+      { leased_hash: leased.hash, current_hash: now.hash },
+    );
+    return null;
+  }
   if (verdict.kind === 'changed') {
     run.log.add(
       clock.now(),

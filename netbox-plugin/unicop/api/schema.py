@@ -79,6 +79,8 @@ CurrentHash = inline_serializer(
         'root': s.CharField(),
         'hash': s.CharField(),
         'hash_generation': s.IntegerField(),
+        # False while NetBox rewrites custom field data in a background job (decision 0067).
+        'settled': s.BooleanField(),
     },
 )
 

@@ -121,8 +121,8 @@ class RootViewSet(DomainErrorMixin, NetBoxReadOnlyModelViewSet):
     def current_hash(self, request, pk=None):
         """The hash and generation read now, together, without the snapshot (docs/decisions/0067)."""
         root = self.get_object()
-        digest, generation = read_hash_now(root, request.user)
-        return Response({'root': root.key, 'hash': digest, 'hash_generation': generation})
+        digest, generation, settled = read_hash_now(root, request.user)
+        return Response({'root': root.key, 'hash': digest, 'hash_generation': generation, 'settled': settled})
 
     def _valid(self, serializer_class, request):
         s = serializer_class(data=request.data)
